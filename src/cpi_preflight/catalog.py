@@ -1,0 +1,170 @@
+"""The shipped knowledge: roles, Neo roles, endpoints and failure codes, loaded from data files.
+
+Nothing here decides anything about a run; it only answers questions such as "which role does
+MessageProcessingLogs need?" or "what is the fix text for ROLE_MISSING on Neo?".
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from cpi_preflight.errors import CatalogError
+
+ENVIRONMENTS = ("cf", "neo")
+
+
+@dataclass(frozen=True)
+class Role:
+    """A CF role template of the api plan and the permissions it puts into a token."""
+
+    name: str
+    permissions: tuple[str, ...] | None
+    proof: str | None
+    confidence: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A read-only call to the CPI OData API and the authorization it needs."""
+
+    name: str
+    path: str
+    query: tuple[tuple[str, str], ...]
+    role: str
+    neo_roles: tuple[str, ...]
+    environments: tuple[str, ...]
+    confidence: str
+    source: str
+    note: str
+
+
+@dataclass(frozen=True)
+class Code:
+    """A failure or warning code with its cause and fix texts."""
+
+    name: str
+    severity: str
+    title: str
+    cause: str
+    fix: dict[str, str]
+    source: str
+
+    def fix_for(self, environment: str) -> str:
+        """The fix text template for `environment`, falling back to the generic one."""
+        return self.fix.get(environment) or self.fix.get("any") or next(iter(self.fix.values()))
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """All shipped knowledge, with lookups that suggest the closest valid name."""
+
+    roles: dict[str, Role]
+    neo_roles: tuple[str, ...]
+    endpoints: dict[str, Endpoint]
+    codes: dict[str, Code]
+    sources: dict[str, str]
+    scope_readings: tuple[str, ...]
+
+    def endpoints_needing(self, role: str) -> list[Endpoint]:
+        """Endpoints whose CF role template is `role` (or whose Neo roles include it)."""
+        return [e for e in self.endpoints.values() if role == e.role or role in e.neo_roles]
+
+    def code(self, name: str) -> Code:
+        """The code called `name`; a missing one is our bug."""
+        try:
+            return self.codes[name]
+        except KeyError:
+            raise CatalogError(f"failure code {name} is not defined in data/codes.yaml") from None
+
+    def source_text(self, tag: str) -> str:
+        """The full citation for a source tag."""
+        return self.sources.get(tag, tag)
+
+
+def closest(name: str, candidates: list[str] | tuple[str, ...]) -> str | None:
+    """The candidate most like `name`, if any is close enough to suggest."""
+    by_lower = {c.lower(): c for c in candidates}
+    if name.lower() in by_lower:
+        return by_lower[name.lower()]
+    found = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    return by_lower[found[0]] if found else None
+
+
+def _read_data(name: str) -> dict[str, Any]:
+    text = resources.files("cpi_preflight").joinpath("data", name).read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise CatalogError(f"data/{name} must hold a mapping")
+    return data
+
+
+def _role(name: str, raw: dict[str, Any]) -> Role:
+    perms = raw.get("permissions")
+    return Role(
+        name=name,
+        permissions=None if perms is None else tuple(perms),
+        proof=raw.get("proof"),
+        confidence=raw["confidence"],
+        source=raw["source"],
+    )
+
+
+def _endpoint(name: str, raw: dict[str, Any]) -> Endpoint:
+    return Endpoint(
+        name=name,
+        path=raw["path"],
+        query=tuple((str(k), str(v)) for k, v in (raw.get("query") or {}).items()),
+        role=raw["role"],
+        neo_roles=tuple(raw["neo_roles"]),
+        environments=tuple(raw["environments"]),
+        confidence=raw["confidence"],
+        source=raw["source"],
+        note=raw.get("note", ""),
+    )
+
+
+def _code(name: str, raw: dict[str, Any]) -> Code:
+    return Code(
+        name=name,
+        severity=raw["severity"],
+        title=raw["title"],
+        cause=raw["cause"],
+        fix=dict(raw["fix"]),
+        source=raw["source"],
+    )
+
+
+def _check(catalog: Catalog) -> None:
+    for endpoint in catalog.endpoints.values():
+        if endpoint.role not in catalog.roles:
+            raise CatalogError(f"endpoint {endpoint.name} needs unknown role {endpoint.role}")
+        unknown = set(endpoint.neo_roles) - set(catalog.neo_roles)
+        if unknown:
+            raise CatalogError(f"endpoint {endpoint.name} needs unknown Neo roles {unknown}")
+    for role in catalog.roles.values():
+        if role.proof is not None and role.proof not in catalog.endpoints:
+            raise CatalogError(f"role {role.name} is proven by unknown endpoint {role.proof}")
+
+
+@cache
+def load() -> Catalog:
+    """Read and cross-check the shipped catalog and codes (once per process)."""
+    data = _read_data("catalog.yaml")
+    codes = _read_data("codes.yaml")
+    catalog = Catalog(
+        roles={n: _role(n, r) for n, r in data["roles"].items()},
+        neo_roles=tuple(data["neo_roles"]),
+        endpoints={n: _endpoint(n, e) for n, e in data["endpoints"].items()},
+        codes={n: _code(n, c) for n, c in codes["codes"].items()},
+        sources=dict(data["sources"]),
+        scope_readings=tuple(r["reading"] for r in data["scope_readings"]),
+    )
+    _check(catalog)
+    return catalog

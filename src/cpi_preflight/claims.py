@@ -1,0 +1,150 @@
+"""Reading an access token: JWT header and claims, signature against the issuer's key set.
+
+Pure functions: the raw token and the key set come in, `TokenFacts` come out. No verdicts
+beyond the facts themselves (verified or not, expired or not); the diagnosis decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any
+
+import jwt
+
+SCOPE_SEPARATOR = "."
+RUNTIME_APP_PREFIX = "it-rt-"
+
+
+@dataclass(frozen=True)
+class TokenFacts:
+    """What a token says about itself; nothing secret."""
+
+    format: str  # jwt | opaque | malformed
+    problem: str = ""
+    algorithm: str = ""
+    key_id: str = ""
+    key_url: str = ""
+    issuer: str = ""
+    zone: str = ""
+    subaccount: str = ""
+    client_id: str = ""
+    grant_type: str = ""
+    issued_at: datetime | None = None
+    expires_at: datetime | None = None
+    scopes: tuple[str, ...] = ()
+    audience: tuple[str, ...] = ()
+    signature: str = "not_checked"  # verified | failed | not_checked
+    signature_detail: str = ""
+
+    def expired(self, now: datetime) -> bool:
+        """Whether `exp` lies in the past at `now`."""
+        return self.expires_at is not None and self.expires_at <= now
+
+    @property
+    def applications(self) -> tuple[str, ...]:
+        """The xsappnames the scopes belong to (`it!b182722`, `it-rt-sub!b18631`, `uaa`)."""
+        return tuple(sorted({app for app, _ in split_scopes(self.scopes)}))
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        """Scope suffixes after the application id (`IntegrationOperationServer.read`)."""
+        return frozenset(perm for _, perm in split_scopes(self.scopes))
+
+    @property
+    def runtime_applications(self) -> tuple[str, ...]:
+        """Applications of the integration-flow plan (`it-rt-<subdomain>!b<N>`) in the token."""
+        names = set(self.applications) | set(self.audience) | {self.client_id.split("|")[-1]}
+        return tuple(sorted(n for n in names if n.startswith(RUNTIME_APP_PREFIX)))
+
+
+def split_scopes(scopes: tuple[str, ...]) -> list[tuple[str, str]]:
+    """`it!b1.NodeManager.read` -> (`it!b1`, `NodeManager.read`); the app id holds no dot."""
+    pairs = []
+    for scope in scopes:
+        app, sep, perm = scope.partition(SCOPE_SEPARATOR)
+        pairs.append((app, perm) if sep else ("", app))
+    return pairs
+
+
+def _time(value: Any) -> datetime | None:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, UTC)
+    return None
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(value.split())
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    return ()
+
+
+def looks_like_jwt(raw: str) -> bool:
+    """Three base64url parts separated by dots, the first decoding to a JSON header."""
+    if raw.count(".") != 2:
+        return False
+    try:
+        jwt.get_unverified_header(raw)
+    except jwt.InvalidTokenError:
+        return False
+    return True
+
+
+def _facts_from_claims(header: Mapping[str, Any], claims: Mapping[str, Any]) -> TokenFacts:
+    ext = claims.get("ext_attr") if isinstance(claims.get("ext_attr"), dict) else {}
+    assert isinstance(ext, dict)
+    return TokenFacts(
+        format="jwt",
+        algorithm=str(header.get("alg", "")), key_id=str(header.get("kid", "")),
+        key_url=str(header.get("jku", "")), issuer=str(claims.get("iss", "")),
+        zone=str(claims.get("zid", "")), subaccount=str(ext.get("subaccountid", "")),
+        client_id=str(claims.get("cid") or claims.get("client_id") or ""),
+        grant_type=str(claims.get("grant_type", "")),
+        issued_at=_time(claims.get("iat")), expires_at=_time(claims.get("exp")),
+        scopes=_strings(claims.get("scope")), audience=_strings(claims.get("aud")),
+    )
+
+
+def _verify(raw: str, key_id: str, jwks: Any) -> tuple[str, str]:
+    keys = jwks.get("keys") if isinstance(jwks, dict) else None
+    if not isinstance(keys, list):
+        return "not_checked", "the issuer's token_keys answer holds no key list"
+    match = [k for k in keys if isinstance(k, dict) and k.get("kid") == key_id]
+    if not match:
+        known = ", ".join(str(k.get("kid")) for k in keys if isinstance(k, dict)) or "none"
+        return "failed", f"key id '{key_id}' is not in the issuer's token_keys (has: {known})"
+    try:
+        key = jwt.PyJWK(match[0]).key
+        jwt.decode(raw, key=key, algorithms=["RS256"],
+                   options={"verify_aud": False, "verify_exp": False, "verify_iat": False,
+                            "verify_nbf": False})
+    except jwt.PyJWKError as exc:
+        return "failed", f"key '{key_id}' in token_keys is unusable: {exc}"
+    except jwt.InvalidSignatureError:
+        return "failed", f"signature does not verify with key '{key_id}' of the issuer"
+    except jwt.InvalidTokenError as exc:
+        return "failed", f"token cannot be verified: {exc}"
+    return "verified", f"RS256 signature verified with key '{key_id}'"
+
+
+def read_token(raw: str, jwks: Any = None) -> TokenFacts:
+    """Decode `raw`; verify its signature when a key set is given. Never raises."""
+    if not looks_like_jwt(raw):
+        return TokenFacts(format="opaque")
+    try:
+        header = jwt.get_unverified_header(raw)
+        claims = jwt.decode(raw, options={"verify_signature": False})
+    except jwt.InvalidTokenError as exc:
+        return TokenFacts(format="malformed", problem=f"the token is not a readable JWT: {exc}")
+    facts = _facts_from_claims(header, claims)
+    if jwks is None:
+        return facts
+    signature, detail = _verify(raw, facts.key_id, jwks)
+    return _with_signature(facts, signature, detail)
+
+
+def _with_signature(facts: TokenFacts, signature: str, detail: str) -> TokenFacts:
+    return replace(facts, signature=signature, signature_detail=detail)

@@ -1,0 +1,475 @@
+"""From observations to verdicts: pure functions, no I/O.
+
+Each check kind has one rule function. Rules run in plan order (token, api, roles, endpoints),
+so a rule can read the verdicts it depends on: a check whose dependency failed is skipped with
+the root cause named, so one root cause gives one failure.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cpi_preflight.catalog import Catalog, Endpoint
+from cpi_preflight.claims import TokenFacts, read_token
+from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
+from cpi_preflight.observation import Exchange, ProfileObservations
+from cpi_preflight.plan import API, Check, Plan, endpoint_check_id, neo_roles_of
+from cpi_preflight.secret import mask_client_id
+
+TOKEN_URL_SHAPE = {
+    "cf": "https://<subdomain>.authentication.<region>.hana.ondemand.com/oauth/token",
+    "neo": "https://oauthasservices-<account>.<landscape host>/oauth2/api/v1/token",
+}
+FAILURE_WORDS = {
+    "dns": "the host name does not resolve",
+    "refused": "the connection was refused",
+    "timeout": "it did not answer in time",
+    "reset": "the connection was reset",
+    "connect": "the connection failed",
+    "protocol": "the answer was not valid HTTP",
+    "deadline": "the profile's deadline ran out",
+}
+
+
+@dataclass
+class Context:
+    """What the rules read: the plan, the observations, the catalog, and earlier verdicts."""
+
+    plan: Plan
+    seen: ProfileObservations
+    catalog: Catalog
+    now: datetime
+    token: TokenFacts | None = None
+    verdicts: dict[str, Verdict] = field(default_factory=dict)
+
+    @property
+    def environment(self) -> str:
+        return self.plan.profile.environment
+
+    @property
+    def client(self) -> str:
+        return mask_client_id(self.plan.profile.client_id)
+
+    def finding(self, code: str, subject: str, message: str, **values: str) -> Finding:
+        """A finding whose fix text comes from the codes data, placeholders filled."""
+        entry = self.catalog.code(code)
+        slots: defaultdict[str, str] = defaultdict(str, client_id=self.client, **values)
+        fix = entry.fix_for(self.environment).format_map(slots)
+        return Finding(code, entry.severity, subject, message, fix)
+
+    def fail(self, check: Check, finding: Finding, **facts: Any) -> Verdict:
+        return Verdict(check, FAILED, finding.message, (finding,), facts)
+
+
+Rule = Callable[[Context, Check], Verdict]
+RULES: dict[str, Rule] = {}
+
+
+def rule(kind: str) -> Callable[[Rule], Rule]:
+    """Register the rule for checks of `kind` (one rule per kind)."""
+    def register(function: Rule) -> Rule:
+        if kind in RULES:
+            raise ValueError(f"a rule for check kind '{kind}' is already registered")
+        RULES[kind] = function
+        return function
+    return register
+
+
+def _host(url: str) -> str:
+    return url.split("://", 1)[-1].split("/", 1)[0]
+
+
+def _attempts(exchange: Exchange) -> str:
+    count = len(exchange.attempts) or 1
+    return f"{count} attempt" + ("s" if count != 1 else "")
+
+
+def _unreachable(ctx: Context, exchange: Exchange, what: str, key: str) -> Finding:
+    failure = exchange.failure
+    assert failure is not None
+    host = _host(exchange.url)
+    if failure.kind == "tls":
+        return ctx.finding("TLS_UNTRUSTED", host,
+                           f"TLS handshake with {what} {host} failed: {failure.detail}", key=key)
+    words = FAILURE_WORDS.get(failure.kind, failure.kind)
+    return ctx.finding("HOST_UNREACHABLE", host,
+                       f"{what} {host} is unreachable: {words} ({_attempts(exchange)}; "
+                       f"{failure.detail})", key=key)
+
+
+def _skip_for(ctx: Context, check: Check) -> Verdict | None:
+    for dependency in check.depends_on:
+        verdict = ctx.verdicts.get(dependency)
+        if verdict is not None and verdict.outcome != PASSED:
+            cause = verdict.code or verdict.outcome
+            return Verdict(check, SKIPPED, f"not checked: {dependency} {verdict.outcome} "
+                           f"({cause}); fix that first")
+    return None
+
+
+def diagnose(plan: Plan, seen: ProfileObservations, catalog: Catalog,
+             now: datetime) -> dict[str, Verdict]:
+    """A verdict for every check of `plan`, from what the probe saw."""
+    ctx = Context(plan, seen, catalog, now)
+    for check in plan.checks:
+        verdict = _skip_for(ctx, check) or RULES[check.kind](ctx, check)
+        ctx.verdicts[check.id] = verdict
+    return ctx.verdicts
+
+
+# --- token -------------------------------------------------------------------------------
+
+
+def _token_error(exchange: Exchange) -> tuple[str, str]:
+    body = exchange.json if isinstance(exchange.json, dict) else {}
+    return str(body.get("error", "")), str(body.get("error_description", ""))
+
+
+def _token_http_problem(ctx: Context, exchange: Exchange) -> Finding | None:
+    status, url = exchange.status, ctx.plan.profile.token_url
+    assert status is not None
+    error, description = _token_error(exchange)
+    said = f"{status} {error}: {description}".strip().rstrip(":") if error else f"{status}"
+    if status in (400, 401) and (error == "unauthorized_client"
+                                 or ("grant type" in description.lower()
+                                 and error != "unsupported_grant_type")):
+        return ctx.finding("GRANT_TYPE_NOT_ALLOWED", ctx.client,
+                           f"client {ctx.client} may not use grant type client_credentials: "
+                           f"{_host(url)} answered {said}", key="token_url")
+    rejected = ("invalid_client", "unauthorized", "invalid_grant", "access_denied")
+    if status == 401 or (status == 400 and error in rejected):
+        return ctx.finding("CLIENT_CREDENTIALS_REJECTED", ctx.client,
+                               f"token endpoint {_host(url)} rejected client {ctx.client}: "
+                               f"{said}", key="client_secret")
+    if status >= 500 or status == 429:
+        return ctx.finding("SERVER_ERROR", _host(url),
+                           f"token endpoint {_host(url)} answered {status} "
+                           f"({_attempts(exchange)})", key="token_url")
+    if status != 200 or exchange.is_html or not isinstance(exchange.json, dict):
+        return _token_url_wrong(ctx, exchange)
+    return None
+
+
+def _describe_answer(exchange: Exchange) -> str:
+    if exchange.status is not None and 300 <= exchange.status < 400:
+        return f"{exchange.status} redirect to {exchange.location or '(no location)'}"
+    kind = "an HTML page" if exchange.is_html else (exchange.content_type or "no content type")
+    return f"{exchange.status} with {kind}"
+
+
+def _token_url_wrong(ctx: Context, exchange: Exchange) -> Finding:
+    url = ctx.plan.profile.token_url
+    return ctx.finding(
+        "TOKEN_URL_WRONG", url,
+        f"token_url {url} is not an OAuth token endpoint: it answered "
+        f"{_describe_answer(exchange)}; expected {TOKEN_URL_SHAPE[ctx.environment]}",
+        key="token_url",
+    )
+
+
+def _token_facts_problem(ctx: Context, facts: TokenFacts) -> Finding | None:
+    runtime = facts.runtime_applications
+    if runtime:
+        return ctx.finding(
+            "WRONG_SERVICE_PLAN", runtime[0],
+            f"the token of client {ctx.client} is for {runtime[0]} (plan integration-flow, "
+            f"scopes: {', '.join(facts.scopes) or 'none'}); the API needs a key of plan api "
+            "(application it!b<N>)", key="service_key")
+    problem = _jwt_problem(ctx, facts)
+    if problem:
+        return ctx.finding("TOKEN_INVALID", ctx.plan.profile.token_url, problem, key="token_url")
+    return None
+
+
+def _jwt_problem(ctx: Context, facts: TokenFacts) -> str:
+    if ctx.environment != "cf":
+        return ""
+    if facts.format != "jwt":
+        return (facts.problem or "the token endpoint returned an opaque token, but XSUAA issues "
+                "JWTs") + f" (token_url {ctx.plan.profile.token_url})"
+    if facts.signature == "failed":
+        return f"the token's signature is not valid: {facts.signature_detail}"
+    if facts.expired(ctx.now) and facts.expires_at is not None:
+        return (f"the token expired at {facts.expires_at.isoformat()} although it was just "
+                f"issued (now {ctx.now.isoformat(timespec='seconds')}): check this machine's "
+                "clock")
+    return ""
+
+
+def _token_summary(ctx: Context, facts: TokenFacts | None) -> str:
+    host = _host(ctx.plan.profile.token_url)
+    if facts is None or facts.format != "jwt":
+        return f"{host} issued an access token to client {ctx.client}"
+    expiry = facts.expires_at.isoformat() if facts.expires_at else "no expiry"
+    return (f"{host} issued a JWT to client {ctx.client} (zone {facts.zone or '?'}, "
+            f"{len(facts.scopes)} scopes, expires {expiry}, signature {facts.signature})")
+
+
+def _jwks(ctx: Context) -> Any:
+    jwks = ctx.seen.jwks
+    return jwks.json if jwks is not None and jwks.status == 200 else None
+
+
+@rule("token")
+def token_rule(ctx: Context, check: Check) -> Verdict:
+    """Did the token endpoint issue a usable token?"""
+    if ctx.seen.setup_problem:
+        return ctx.fail(check, ctx.finding("TLS_UNTRUSTED", ctx.plan.profile.token_url,
+                                           ctx.seen.setup_problem, key="ca_bundle"))
+    exchange = ctx.seen.token
+    assert exchange is not None
+    if exchange.failure is not None:
+        return ctx.fail(check, _unreachable(ctx, exchange, "token endpoint", "token_url"))
+    problem = _token_http_problem(ctx, exchange)
+    if problem is None and ctx.seen.access_token is None:
+        problem = ctx.finding("TOKEN_INVALID", ctx.plan.profile.token_url,
+                              f"{_host(exchange.url)} answered 200 without an access_token "
+                              f"(fields: {', '.join(sorted(exchange.json or {})) or 'none'})",
+                              key="token_url")
+    if problem is not None:
+        return ctx.fail(check, problem, status=exchange.status)
+    assert ctx.seen.access_token is not None
+    ctx.token = read_token(ctx.seen.access_token.reveal(), _jwks(ctx))
+    problem = _token_facts_problem(ctx, ctx.token)
+    if problem is not None:
+        return ctx.fail(check, problem, status=exchange.status)
+    return Verdict(check, PASSED, _token_summary(ctx, ctx.token),
+                   facts={"status": exchange.status, "elapsed_ms": exchange.elapsed_ms})
+
+
+# --- api ---------------------------------------------------------------------------------
+
+
+def _exchanges(ctx: Context) -> list[tuple[Endpoint, Exchange]]:
+    return [(e, ctx.seen.endpoints[e.name]) for e in ctx.plan.endpoints
+            if e.name in ctx.seen.endpoints]
+
+
+def _wrong_api(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding:
+    api = ctx.plan.profile.api_url
+    return ctx.finding("API_URL_WRONG", api,
+                       f"api_url {api} is not the Cloud Integration API: GET /api/v1"
+                       f"{endpoint.path} answered {_describe_answer(exchange)}", key="api_url")
+
+
+def _looks_wrong_api(exchange: Exchange) -> bool:
+    status = exchange.status or 0
+    return 300 <= status < 400 or exchange.is_html
+
+
+def _rejected(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding:
+    token = ctx.token
+    origin = (f"; the token was issued by {token.issuer} for identity zone {token.zone}"
+              if token is not None and token.format == "jwt" else "")
+    said = f" ({exchange.odata_message})" if exchange.odata_message else ""
+    return ctx.finding("TOKEN_REJECTED_BY_API", _host(exchange.url),
+                       f"the API at {_host(exchange.url)} rejected a freshly issued token: "
+                       f"GET /api/v1{endpoint.path} answered 401{said}{origin}",
+                       zone=token.zone if token is not None else "?", key="token_url")
+
+
+def _api_problem(ctx: Context, pairs: list[tuple[Endpoint, Exchange]]) -> Finding | None:
+    answered = [(e, x) for e, x in pairs if x.failure is None]
+    if not answered:
+        return _unreachable(ctx, pairs[0][1], "API host", "api_url")
+    wrong = [(e, x) for e, x in answered if _looks_wrong_api(x)]
+    if wrong:
+        return _wrong_api(ctx, *wrong[0])
+    statuses = {x.status for _, x in answered}
+    if statuses == {404}:
+        return _wrong_api(ctx, *answered[0])
+    if statuses == {401}:
+        return _rejected(ctx, *answered[0])
+    if all((s or 0) >= 500 for s in statuses):
+        exchange = answered[0][1]
+        return ctx.finding("SERVER_ERROR", _host(exchange.url),
+                           f"the API at {_host(exchange.url)} answered only server errors "
+                           f"({', '.join(str(s) for s in sorted(statuses, key=str))}) to "
+                           f"{len(answered)} calls", key="api_url")
+    return None
+
+
+@rule("api")
+def api_rule(ctx: Context, check: Check) -> Verdict:
+    """Does the API URL answer like the CPI OData API, and accept the token?"""
+    pairs = _exchanges(ctx)
+    if not pairs:
+        return Verdict(check, SKIPPED, "not checked: no endpoint is called for this profile")
+    problem = _api_problem(ctx, pairs)
+    if problem is not None:
+        return ctx.fail(check, problem)
+    statuses = sorted({str(x.status) for _, x in pairs if x.status is not None})
+    return Verdict(check, PASSED, f"{ctx.plan.profile.api_root} answered {len(pairs)} calls "
+                   f"as the Cloud Integration API (status {', '.join(statuses)})")
+
+
+# --- roles -------------------------------------------------------------------------------
+
+
+def granted_by_token(role: str, facts: TokenFacts | None,
+                     catalog: Catalog) -> tuple[str, tuple[str, ...]]:
+    """'yes' / 'no' / 'unknown', and the permissions the token lacks for `role`."""
+    if facts is None or facts.format != "jwt":
+        return "unknown", ()
+    if any(scope.endswith("." + role) for scope in facts.scopes):
+        return "yes", ()
+    template = catalog.roles.get(role)
+    needed = template.permissions if template is not None else (role,)
+    if needed is None:
+        return "unknown", ()
+    missing = tuple(p for p in needed if p not in facts.permissions)
+    return ("no", missing) if missing else ("yes", ())
+
+
+def _proof(ctx: Context, role: str) -> tuple[Endpoint, Exchange] | None:
+    name = ctx.plan.proof_for.get(role)
+    api = ctx.verdicts.get(API)
+    if name is None or name not in ctx.seen.endpoints or api is None or api.outcome != PASSED:
+        return None
+    return ctx.catalog.endpoints[name], ctx.seen.endpoints[name]
+
+
+def _needed_by(ctx: Context, role: str) -> str:
+    names = [e.name for e in ctx.plan.endpoints if e.role == role
+             or set(neo_roles_of(role, ctx.catalog)) <= set(e.neo_roles)]
+    return ", ".join(names) if names else "the profile's required_roles"
+
+
+def _app(facts: TokenFacts | None) -> str:
+    apps = [a for a in (facts.applications if facts else ()) if a.startswith("it!")]
+    return apps[0] if apps else "it!b<N>"
+
+
+def _role_missing(ctx: Context, role: str, missing: tuple[str, ...],
+                  proof: tuple[Endpoint, Exchange] | None) -> Finding:
+    neo = ", ".join(neo_roles_of(role, ctx.catalog))
+    call = (f"; GET /api/v1{proof[0].path} answered {proof[1].status}"
+            f"{' (' + proof[1].odata_message + ')' if proof[1].odata_message else ''}"
+            if proof else "")
+    if ctx.environment == "neo":
+        message = (f"role {role} is not granted to user oauth_client_{ctx.client} (Neo roles "
+                   f"{neo}){call}; needed by {_needed_by(ctx, role)}")
+    elif missing:
+        message = (f"role {role} is not granted to client {ctx.client}: the token lacks scope"
+                   f"{'s' if len(missing) > 1 else ''} "
+                   f"{', '.join(_app(ctx.token) + '.' + p for p in missing)}{call}; "
+                   f"needed by {_needed_by(ctx, role)}")
+    else:
+        message = (f"role {role}: the token of client {ctx.client} carries its scopes, but the "
+                   f"API refused{call}; role changes take up to an hour to reach the tenant, "
+                   "and access policies can also refuse")
+    return ctx.finding("ROLE_MISSING", role, message, role=role, neo_roles=neo)
+
+
+def _role_passed(check: Check, token_says: str, proof: tuple[Endpoint, Exchange] | None,
+                 role: str) -> Verdict:
+    facts = {"granted_by_token": token_says,
+             "proven_by": f"GET {proof[0].path} {proof[1].status}" if proof else ""}
+    how = []
+    if token_says == "yes":
+        how.append("the token carries its scopes")
+    if proof is not None:
+        how.append(f"GET /api/v1{proof[0].path} answered {proof[1].status}")
+    elif token_says == "yes":
+        how.append("no read-only call proves it")
+    if token_says == "no":
+        how.append("although the catalog's scope list for it is not in the token")
+    return Verdict(check, PASSED, f"role {role} is granted: {'; '.join(how)}", facts=facts)
+
+
+@rule("role")
+def role_rule(ctx: Context, check: Check) -> Verdict:
+    """Is the role granted: by the token's scopes, and proven by a call?"""
+    role = check.subject
+    token_says, missing = granted_by_token(role, ctx.token, ctx.catalog)
+    proof = _proof(ctx, role)
+    status = proof[1].status if proof else None
+    facts = {"granted_by_token": token_says, "proven_by": ""}
+    if status is not None and 200 <= status < 300:
+        return _role_passed(check, token_says, proof, role)
+    if status == 403 or (token_says == "no" and (status is None or status != 404)):
+        return ctx.fail(check, _role_missing(ctx, role, missing, proof if status == 403
+                                             else None), **facts)
+    if token_says == "yes":
+        return _role_passed(check, token_says, None, role)
+    reason = ("the catalog has no confirmed scope list for it and no read-only call proves it"
+              if proof is None else f"its proof call answered {status}")
+    return Verdict(check, SKIPPED, f"role {role} cannot be decided: {reason}", facts=facts)
+
+
+# --- endpoints ---------------------------------------------------------------------------
+
+
+def _role_verdict_for(ctx: Context, endpoint: Endpoint) -> Verdict | None:
+    for role in ctx.plan.roles:
+        covers = (endpoint.role == role if ctx.environment == "cf"
+                  else bool(set(neo_roles_of(role, ctx.catalog)) & set(endpoint.neo_roles)))
+        verdict = ctx.verdicts.get(f"role[{role}]")
+        if covers and verdict is not None and verdict.outcome == FAILED:
+            return verdict
+    return None
+
+
+def _endpoint_forbidden(ctx: Context, check: Check, endpoint: Endpoint,
+                        exchange: Exchange) -> Verdict:
+    failed_role = _role_verdict_for(ctx, endpoint)
+    if failed_role is not None:
+        return Verdict(check, SKIPPED, f"GET /api/v1{endpoint.path} answered 403 because "
+                       f"{failed_role.check.id} failed (ROLE_MISSING); fix that first")
+    role = endpoint.role if ctx.environment == "cf" else ", ".join(endpoint.neo_roles)
+    said = f" ({exchange.odata_message})" if exchange.odata_message else ""
+    return ctx.fail(check, ctx.finding(
+        "ROLE_MISSING", role, f"GET /api/v1{endpoint.path} answered 403{said}: client "
+        f"{ctx.client} lacks {'role' if ctx.environment == 'cf' else 'Neo roles'} {role}",
+        role=endpoint.role, neo_roles=", ".join(endpoint.neo_roles)), status=403)
+
+
+def _endpoint_problem(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding | None:
+    status = exchange.status
+    if exchange.failure is not None:
+        return _unreachable(ctx, exchange, "API host", "api_url")
+    assert status is not None
+    if _looks_wrong_api(exchange):
+        return _wrong_api(ctx, endpoint, exchange)
+    if status == 401:
+        return _rejected(ctx, endpoint, exchange)
+    if status == 404:
+        return ctx.finding("ENDPOINT_NOT_FOUND", endpoint.name,
+                           f"GET /api/v1{endpoint.path} answered 404 although other calls "
+                           f"to {_host(exchange.url)} work", endpoint=endpoint.name,
+                           note=endpoint.note or f"source: {endpoint.source}")
+    if status >= 500 or status == 429:
+        tries = ", ".join(str(a.status or a.failure.kind if a.failure else a.status)
+                          for a in exchange.attempts)
+        return ctx.finding("SERVER_ERROR", endpoint.name,
+                           f"GET /api/v1{endpoint.path} answered {status} "
+                           f"({_attempts(exchange)}: {tries})", key="api_url")
+    if not 200 <= status < 300:
+        return ctx.finding("SERVER_ERROR", endpoint.name,
+                           f"GET /api/v1{endpoint.path} answered {status}", key="api_url")
+    return None
+
+
+@rule("endpoint")
+def endpoint_rule(ctx: Context, check: Check) -> Verdict:
+    """Does a read-only GET of the entity set succeed?"""
+    endpoint = ctx.catalog.endpoints[check.subject]
+    exchange = ctx.seen.endpoints.get(endpoint.name)
+    if exchange is None:
+        return Verdict(check, SKIPPED, "not checked: the call was not made")
+    facts: Mapping[str, Any] = {"status": exchange.status, "elapsed_ms": exchange.elapsed_ms,
+                                "path": endpoint.path}
+    if exchange.status == 403:
+        return _endpoint_forbidden(ctx, check, endpoint, exchange)
+    problem = _endpoint_problem(ctx, endpoint, exchange)
+    if problem is not None:
+        return ctx.fail(check, problem, **facts)
+    return Verdict(check, PASSED, f"GET /api/v1{endpoint.path} answered {exchange.status} in "
+                   f"{exchange.elapsed_ms:.0f} ms", facts=facts)
+
+
+__all__ = ["RULES", "Context", "diagnose", "endpoint_check_id", "granted_by_token", "rule"]

@@ -1,0 +1,38 @@
+"""The exceptions cpi-preflight raises, all under one root.
+
+    PreflightError                 anything this package raises on purpose
+     +-- ConfigError               the user's input is wrong: becomes a pytest usage error (exit 4)
+     |    +-- ProfileError         a profile file, a key in it, or a file it points to
+     |    +-- SandboxSpecError     the `sandbox:` section of a profile
+     +-- CatalogError              the shipped knowledge data is inconsistent (a bug of ours)
+     +-- ReadOnlyViolationError    a write towards the tenant was asked of the HTTP layer
+
+Network failures are not exceptions here: the probe records them as observations and the
+diagnosis turns them into findings.
+"""
+
+from __future__ import annotations
+
+
+class PreflightError(Exception):
+    """Root of every exception cpi-preflight raises on purpose."""
+
+
+class ConfigError(PreflightError):
+    """The user's configuration is wrong; the message says where and what to do."""
+
+
+class ProfileError(ConfigError):
+    """A profile, a key in it, or a file it refers to cannot be used."""
+
+
+class SandboxSpecError(ConfigError):
+    """The `sandbox:` section of a profile asks for something the sandbox cannot simulate."""
+
+
+class CatalogError(PreflightError):
+    """The shipped catalog or failure-code data contradicts itself."""
+
+
+class ReadOnlyViolationError(PreflightError):
+    """A request other than GET/HEAD (or POST to the token URL) was refused."""

@@ -1,0 +1,81 @@
+"""The pytest nodes: a profile file collected as a suite of checks, one item per check."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from cpi_preflight.findings import FAILED, SKIPPED, Verdict
+from cpi_preflight.plan import Check, Plan
+from cpi_preflight.run import Run
+from cpi_preflight.secret import scrub
+
+
+class CheckFailedError(Exception):
+    """Raised by a check item whose verdict failed; rendered without a traceback."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(verdict.summary)
+        self.verdict = verdict
+
+
+class ProfileFile(pytest.File):
+    """A profile YAML, collected as the checks its plan contains."""
+
+    run: Run
+    plan: Plan
+
+    def collect(self) -> Iterator[CheckItem]:
+        for check in self.plan.checks:
+            yield CheckItem.from_parent(self, name=check.id, check=check)
+
+
+class CheckItem(pytest.Item):
+    """One check of one profile; its outcome is the verdict of the diagnosis."""
+
+    def __init__(self, *, check: Check, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.check = check
+        self.add_marker(pytest.mark.cpi_preflight)
+        self.keywords[check.kind] = True
+
+    @property
+    def profile_name(self) -> str:
+        assert isinstance(self.parent, ProfileFile)
+        return self.parent.plan.profile.name
+
+    def runtest(self) -> None:
+        assert isinstance(self.parent, ProfileFile)
+        verdict = self.parent.run.verdict(self.profile_name, self.check.id)
+        self.user_properties.append(("code", verdict.code))
+        if verdict.outcome == FAILED:
+            raise CheckFailedError(verdict)
+        if verdict.outcome == SKIPPED:
+            pytest.skip(scrub(verdict.summary))
+        for warning in verdict.warnings:
+            self.user_properties.append(("warning", f"{warning.code}: {warning.message}"))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> str:
+        if isinstance(excinfo.value, CheckFailedError):
+            return scrub("\n".join(f.text() for f in excinfo.value.verdict.failures))
+        return scrub(str(super().repr_failure(excinfo)))
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, f"{self.profile_name}: {self.check.title}"
+
+
+class NoProfileItem(pytest.Item):
+    """Stands in for the checks when no profile was chosen; skips with how to choose one."""
+
+    def __init__(self, *, hint: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.hint = hint
+
+    def runtest(self) -> None:
+        pytest.skip(self.hint)
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, "cpi-preflight: no profile selected"

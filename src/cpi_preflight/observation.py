@@ -1,0 +1,97 @@
+"""Facts the probe saw, with no verdicts: what was asked, what came back, how long it took.
+
+The diagnosis reads only these. Bodies are kept as short excerpts; a token response keeps its
+JSON with the access token removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from cpi_preflight.secret import Secret
+
+BODY_EXCERPT = 2000
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A request that got no HTTP answer."""
+
+    kind: str  # dns | refused | timeout | reset | tls | protocol | deadline | refused_write
+    detail: str
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of a request: its status or its transport failure."""
+
+    status: int | None
+    failure: Failure | None
+    elapsed_ms: float
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """The final answer to one logical request, after retries."""
+
+    method: str
+    url: str
+    status: int | None
+    content_type: str = ""
+    location: str = ""
+    retry_after: str = ""
+    body: str = ""
+    json: Any = None
+    failure: Failure | None = None
+    attempts: tuple[Attempt, ...] = ()
+    elapsed_ms: float = 0.0
+    started: float = 0.0
+    finished: float = 0.0
+
+    @property
+    def host(self) -> str:
+        """`host[:port]` of the URL."""
+        return self.url.split("://", 1)[-1].split("/", 1)[0]
+
+    @property
+    def is_html(self) -> bool:
+        """Whether the answer was an HTML page."""
+        start = self.body.lstrip()[:200].lower()
+        return "html" in self.content_type.lower() or start.startswith(("<!doctype", "<html"))
+
+    @property
+    def odata_message(self) -> str:
+        """The `error.message.value` of an OData error body, if any."""
+        if not isinstance(self.json, dict):
+            return ""
+        error = self.json.get("error")
+        message = error.get("message") if isinstance(error, dict) else None
+        if isinstance(message, dict):
+            return str(message.get("value") or "")
+        return str(message or "")
+
+
+@dataclass(frozen=True)
+class TlsCertificate:
+    """The server certificate a host presented (issue: expiry warnings)."""
+
+    host: str
+    subject: str
+    issuer: str
+    not_after: str  # ISO 8601 UTC
+
+
+@dataclass
+class ProfileObservations:
+    """Everything the probe saw for one profile."""
+
+    profile: str
+    token: Exchange | None = None
+    access_token: Secret | None = None
+    jwks: Exchange | None = None
+    endpoints: dict[str, Exchange] = field(default_factory=dict)
+    server_certificates: dict[str, TlsCertificate] = field(default_factory=dict)
+    started_at: str = ""
+    duration_ms: float = 0.0
+    setup_problem: str = ""

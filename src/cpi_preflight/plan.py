@@ -1,0 +1,123 @@
+"""What to verify for a profile: the checks (pytest items) and the calls that answer them.
+
+A plan is derived from the profile and the catalog only. Roles come from `required_roles` and
+from what the listed endpoints need (on Cloud Foundry); each role gets a read-only proof call when
+the catalog knows one and the profile does not already call an endpoint that needs the role.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cpi_preflight.catalog import Catalog, Endpoint
+from cpi_preflight.profile import Profile
+
+TOKEN = "token"
+API = "api"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One verifiable statement about a profile; one pytest item and one JUnit testcase."""
+
+    id: str
+    kind: str  # token | api | role | endpoint
+    subject: str
+    title: str
+    depends_on: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The checks of one profile and the endpoints the probe must call for them."""
+
+    profile: Profile
+    checks: tuple[Check, ...]
+    endpoints: tuple[Endpoint, ...]
+    roles: tuple[str, ...]
+    proof_for: dict[str, str]
+
+    def check(self, check_id: str) -> Check:
+        """The check with id `check_id`."""
+        return next(c for c in self.checks if c.id == check_id)
+
+
+def role_check_id(role: str) -> str:
+    """`role[MonitoringDataRead]`."""
+    return f"role[{role}]"
+
+
+def endpoint_check_id(name: str) -> str:
+    """`endpoint[MessageProcessingLogs]`."""
+    return f"endpoint[{name}]"
+
+
+def roles_to_verify(profile: Profile, catalog: Catalog) -> tuple[str, ...]:
+    """Required roles plus, on Cloud Foundry, the role templates the endpoints need."""
+    roles = list(profile.required_roles)
+    if profile.environment == "cf":
+        roles += [catalog.endpoints[name].role for name in profile.endpoints]
+    return tuple(dict.fromkeys(roles))
+
+
+def neo_roles_of(role: str, catalog: Catalog) -> tuple[str, ...]:
+    """The Neo roles a named role stands for: itself, or a CF template's permissions."""
+    template = catalog.roles.get(role)
+    if template is not None and template.permissions is not None:
+        return template.permissions
+    return (role,)
+
+
+def _covers(endpoint: Endpoint, role: str, environment: str, catalog: Catalog) -> bool:
+    if environment == "cf":
+        return endpoint.role == role
+    return set(neo_roles_of(role, catalog)) <= set(endpoint.neo_roles)
+
+
+def _proof_endpoint(role: str, environment: str, catalog: Catalog) -> Endpoint | None:
+    template = catalog.roles.get(role)
+    if template is not None and template.proof is not None:
+        candidate = catalog.endpoints[template.proof]
+        if _covers(candidate, role, environment, catalog):
+            return candidate
+    fitting = [e for e in catalog.endpoints.values()
+               if environment in e.environments and _covers(e, role, environment, catalog)]
+    fitting.sort(key=lambda e: (len(e.neo_roles), e.confidence != "documented"))
+    return fitting[0] if fitting else None
+
+
+def _endpoints_and_proofs(profile: Profile, catalog: Catalog,
+                          roles: tuple[str, ...]) -> tuple[list[Endpoint], dict[str, str]]:
+    endpoints = [catalog.endpoints[name] for name in profile.endpoints]
+    proof_for: dict[str, str] = {}
+    for role in roles:
+        covering = [e for e in endpoints if _covers(e, role, profile.environment, catalog)]
+        proof = covering[0] if covering else _proof_endpoint(role, profile.environment, catalog)
+        if proof is None:
+            continue
+        proof_for[role] = proof.name
+        if proof not in endpoints:
+            endpoints.append(proof)
+    return endpoints, proof_for
+
+
+def _role_title(role: str, proof: str | None) -> str:
+    how = f", proven by GET {proof}" if proof else ""
+    return f"role {role} is granted{how}"
+
+
+def build(profile: Profile, catalog: Catalog) -> Plan:
+    """Plan the checks and calls for `profile`."""
+    roles = roles_to_verify(profile, catalog)
+    endpoints, proof_for = _endpoints_and_proofs(profile, catalog, roles)
+    checks = [
+        Check(TOKEN, "token", profile.token_url, f"token endpoint issues a token for "
+              f"{profile.client_id or 'the client'}"),
+        Check(API, "api", profile.api_root, "API URL answers as the Cloud Integration API",
+              (TOKEN,)),
+    ]
+    checks += [Check(role_check_id(r), "role", r, _role_title(r, proof_for.get(r)), (TOKEN,))
+               for r in roles]
+    checks += [Check(endpoint_check_id(e.name), "endpoint", e.name,
+                     f"GET {e.path} answers", (TOKEN, API)) for e in endpoints]
+    return Plan(profile, tuple(checks), tuple(endpoints), roles, proof_for)

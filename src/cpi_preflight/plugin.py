@@ -1,0 +1,157 @@
+"""The pytest plugin: options, hooks and fixtures only. The work is done in `run`, `report`.
+
+Registered through the `pytest11` entry point `cpi_preflight`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from pathlib import Path
+
+import pytest
+
+from cpi_preflight import profile, report
+from cpi_preflight.errors import ConfigError
+from cpi_preflight.items import CheckItem, NoProfileItem, ProfileFile
+from cpi_preflight.run import Run, Settings
+from cpi_preflight.secret import scrub
+
+RUN_KEY = pytest.StashKey[Run]()
+WRITTEN_KEY = pytest.StashKey[list[Path]]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("cpi-preflight", "SAP Cloud Integration API client checks")
+    group.addoption("--profile", action="append", default=[], metavar="NAME",
+                    help="run the checks of profiles/NAME.yaml; repeat it, give a comma list, "
+                         "or 'all'")
+    group.addoption("--profiles-dir", metavar="DIR", default=None,
+                    help="where profile YAML files are (default: profiles/ under the rootdir)")
+    group.addoption("--reports-dir", metavar="DIR", default=None,
+                    help="where reports are written (default: reports/ under the rootdir)")
+    group.addoption("--strict", action="store_true", default=False,
+                    help="treat warnings (excess roles, expiring certificates) as failures")
+    group.addoption("--baseline", metavar="PATH", default=None,
+                    help="a previous evidence.json to compare roles and endpoints against")
+    group.addoption("--max-concurrency", type=int, default=32, metavar="N",
+                    help="requests in flight at once across all profiles (default 32)")
+    group.addoption("--max-per-host", type=int, default=10, metavar="N",
+                    help="requests in flight at once per host (default 10)")
+
+
+def _dir(config: pytest.Config, option: str, default: str) -> Path:
+    value = config.getoption(option)
+    path = Path(value) if value else Path(default)
+    return path if path.is_absolute() else (Path.cwd() if value else config.rootpath) / path
+
+
+def _settings(config: pytest.Config) -> Settings:
+    baseline = config.getoption("baseline")
+    return Settings(
+        profiles_dir=_dir(config, "profiles_dir", "profiles"),
+        reports_dir=_dir(config, "reports_dir", "reports"),
+        strict=bool(config.getoption("strict")),
+        baseline=Path(baseline) if baseline else None,
+        max_concurrency=max(1, int(config.getoption("max_concurrency"))),
+        max_per_host=max(1, int(config.getoption("max_per_host"))),
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "cpi_preflight: a built-in cpi-preflight check")
+    if config.getoption("help", False) or config.getoption("version", False):
+        return
+    names = config.getoption("profile")
+    if not names:
+        return
+    try:
+        config.stash[RUN_KEY] = Run.load(names, _settings(config))
+    except ConfigError as exc:
+        raise pytest.UsageError(scrub(str(exc))) from None
+
+
+def _no_profile_hint(config: pytest.Config) -> str:
+    known = profile.available(_settings(config).profiles_dir)
+    listing = ", ".join(known) if known else "none yet"
+    return (f"cpi-preflight: no profile selected; run `pytest --profile NAME` or "
+            f"`pytest --profile all` (profiles: {listing})")
+
+
+def _wants_placeholder(config: pytest.Config) -> bool:
+    positional = [a for a in config.invocation_params.args if not str(a).startswith("-")]
+    return not positional and _settings(config).profiles_dir.is_dir()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config,
+                                  items: list[pytest.Item]) -> None:
+    run = config.stash.get(RUN_KEY, None)
+    if run is None:
+        if _wants_placeholder(config):
+            hint = _no_profile_hint(config)
+            items.insert(0, NoProfileItem.from_parent(session, name="no-profile", hint=hint))
+        return
+    ours: list[pytest.Item] = []
+    for plan in run.plans.values():
+        node = ProfileFile.from_parent(session, path=plan.profile.path)
+        node.run, node.plan = run, plan
+        ours.extend(node.collect())
+    items[:0] = ours
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    run = session.config.stash.get(RUN_KEY, None)
+    if run is None or session.config.option.collectonly:
+        return
+    selected = {i.profile_name for i in session.items if isinstance(i, CheckItem)}
+    if selected:
+        run.execute(selected)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestReport, None]:
+    outcome = yield
+    test_report = outcome.get_result()
+    if isinstance(test_report.longrepr, tuple):
+        path, line, message = test_report.longrepr
+        test_report.longrepr = (path, line, scrub(message))
+    elif test_report.longrepr is not None:
+        test_report.longrepr = scrub(str(test_report.longrepr))
+    test_report.sections = [(title, scrub(text)) for title, text in test_report.sections]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    run = session.config.stash.get(RUN_KEY, None)
+    if run is None:
+        return
+    try:
+        written: list[Path] = []
+        for name, verdicts in run.verdicts.items():
+            written.append(report.write_junit(run.settings.reports_dir, run.plans[name],
+                                              verdicts.values()))
+        session.config.stash[WRITTEN_KEY] = written
+    finally:
+        run.close()
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    run = config.stash.get(RUN_KEY, None)
+    if run is None:
+        return []
+    return [f"cpi-preflight: profiles {', '.join(run.plans)} from {run.settings.profiles_dir}; "
+            f"reports to {run.settings.reports_dir}"]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    run = terminalreporter.config.stash.get(RUN_KEY, None)
+    if run is None or not run.executed:
+        return
+    terminalreporter.section("cpi-preflight")
+    for name, verdicts in run.verdicts.items():
+        terminalreporter.write_line(f"{name} ({run.plans[name].profile.environment}):")
+        for verdict in verdicts.values():
+            code = verdict.code or "-"
+            terminalreporter.write_line(f"  {verdict.check.id:<44} {verdict.outcome:<8} {code}")
+    for path in terminalreporter.config.stash.get(WRITTEN_KEY, []):
+        terminalreporter.write_line(f"report: {path}")

@@ -1,0 +1,118 @@
+"""The probe phase: every HTTP request of a run, concurrently, recorded as observations.
+
+Per profile: the token request and the issuer's key set in parallel, then every planned endpoint
+in parallel; all profiles at once, bounded by the shared `Limits`. Nothing here judges an answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+import httpx
+
+from cpi_preflight import oauth
+from cpi_preflight.catalog import Endpoint
+from cpi_preflight.observation import Exchange, Failure, ProfileObservations
+from cpi_preflight.plan import Plan
+from cpi_preflight.profile import Profile
+from cpi_preflight.secret import Secret
+from cpi_preflight.transport import (
+    Limits,
+    ReadOnlyGuard,
+    RetryPolicy,
+    Sender,
+    build_client,
+    trust_settings,
+)
+
+
+def endpoint_request(plan: Plan, endpoint: Endpoint, token: Secret) -> httpx.Request:
+    """GET `<api_root><path>` with the bearer token, asking for JSON."""
+    url = httpx.URL(plan.profile.api_root + endpoint.path, params=dict(endpoint.query))
+    headers = {"Accept": "application/json", "Authorization": f"Bearer {token.reveal()}"}
+    return httpx.Request("GET", url, headers=headers)
+
+
+def _missing(method: str, url: str, why: str) -> Exchange:
+    return Exchange(method, url, None, failure=Failure("deadline", why))
+
+
+async def _endpoints(plan: Plan, sender: Sender, token: Secret,
+                     observations: ProfileObservations) -> None:
+    async def one(endpoint: Endpoint) -> None:
+        request = endpoint_request(plan, endpoint, token)
+        observations.endpoints[endpoint.name] = await sender.exchange(request)
+
+    await asyncio.gather(*(one(e) for e in plan.endpoints))
+
+
+async def _flow(plan: Plan, sender: Sender, observations: ProfileObservations) -> None:
+    profile = plan.profile
+    jwks = None
+    if profile.environment == "cf":
+        jwks_request = httpx.Request("GET", oauth.jwks_url(profile.token_url),
+                                     headers={"Accept": "application/json"})
+        jwks = asyncio.ensure_future(sender.exchange(jwks_request))
+    exchange = await sender.exchange(oauth.token_request(profile))
+    observations.token, observations.access_token = oauth.take_token(exchange)
+    if observations.access_token is not None:
+        await _endpoints(plan, sender, observations.access_token, observations)
+    if jwks is not None:
+        observations.jwks = await jwks
+
+
+def _fill_after_deadline(plan: Plan, observations: ProfileObservations) -> None:
+    why = f"the profile's deadline of {plan.profile.deadline:g} s ran out first"
+    if observations.token is None:
+        observations.token = _missing("POST", plan.profile.token_url, why)
+    if observations.access_token is not None:
+        for endpoint in plan.endpoints:
+            url = plan.profile.api_root + endpoint.path
+            observations.endpoints.setdefault(endpoint.name, _missing("GET", url, why))
+
+
+async def probe_profile(plan: Plan, limits: Limits) -> ProfileObservations:
+    """Run every request of one profile; never raises for network trouble."""
+    profile = plan.profile
+    observations = ProfileObservations(profile.name,
+                                       started_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    began = time.monotonic()
+    settings = trust_settings(profile.ca_bundle, profile.certificate, profile.key)
+    try:
+        client = build_client(settings, oauth_guard(profile), profile.timeouts.connect,
+                              profile.timeouts.read)
+    except (OSError, ssl.SSLError) as exc:
+        observations.setup_problem = f"cannot load TLS material ({settings.describe()}): {exc}"
+        return observations
+    sender = Sender(client, limits, RetryPolicy(attempts=profile.attempts), profile.deadline)
+    async with client:
+        try:
+            async with asyncio.timeout(profile.deadline):
+                await _flow(plan, sender, observations)
+        except TimeoutError:
+            _fill_after_deadline(plan, observations)
+    observations.server_certificates = dict(sender.certificates)
+    observations.duration_ms = (time.monotonic() - began) * 1000
+    return observations
+
+
+def oauth_guard(profile: Profile) -> ReadOnlyGuard:
+    """The read-only guard for a profile: POST only to its token URL."""
+    return ReadOnlyGuard(profile.token_url)
+
+
+async def probe_plans(plans: Iterable[Plan], limits: Limits) -> dict[str, ProfileObservations]:
+    """Probe every plan concurrently."""
+    plans = list(plans)
+    results = await asyncio.gather(*(probe_profile(p, limits) for p in plans))
+    return {plan.profile.name: result for plan, result in zip(plans, results, strict=True)}
+
+
+def run(plans: Iterable[Plan], *, total: int = 32, per_host: int = 10
+        ) -> dict[str, ProfileObservations]:
+    """Probe every plan from synchronous code (the pytest plugin)."""
+    return asyncio.run(probe_plans(plans, Limits(total=total, per_host=per_host)))

@@ -1,0 +1,429 @@
+"""Tenant profiles: `profiles/<name>.yaml`, validated into a typed `Profile`.
+
+Every problem is a `ProfileError` whose message names the file, the key and what to do, in the
+style "profiles/prod-cf.yaml: required_roles[0]: unknown role 'MonitorDataRead'; did you mean
+'MonitoringDataRead'?". Secrets are wrapped in `Secret` as soon as they are read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cpi_preflight import catalog as catalog_module
+from cpi_preflight.catalog import Catalog, closest
+from cpi_preflight.errors import ProfileError
+from cpi_preflight.secret import Secret
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_SECRET_KEYS = ("client_secret",)
+
+KEYS = (
+    "environment", "description", "api_url", "token_url", "client_id", "client_secret",
+    "certificate", "key", "service_key", "ca_bundle", "required_roles", "endpoints",
+    "strict", "attempts", "timeout", "deadline", "expiry_warning_days", "sandbox",
+)
+_CONNECTION_KEYS = ("api_url", "token_url", "client_id", "client_secret", "certificate", "key")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Per-request timeouts in seconds."""
+
+    connect: float = 5.0
+    read: float = 15.0
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One tenant and one API client to verify, as the user described it."""
+
+    name: str
+    path: Path
+    environment: str
+    api_url: str
+    token_url: str
+    client_id: str
+    client_secret: Secret | None
+    certificate: Path | None
+    key: Path | None
+    ca_bundle: Path | None
+    required_roles: tuple[str, ...]
+    endpoints: tuple[str, ...]
+    strict: bool = False
+    attempts: int = 3
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    deadline: float = 120.0
+    expiry_warning_days: int = 30
+    sandbox: Mapping[str, Any] | None = None
+    description: str = ""
+
+    @property
+    def api_root(self) -> str:
+        """The OData service root: `<api_url>/api/v1`."""
+        return f"{self.api_url}/api/v1"
+
+    @property
+    def uses_certificate(self) -> bool:
+        """Whether the client authenticates with an X.509 certificate (mTLS)."""
+        return self.certificate is not None
+
+    def fingerprint(self) -> str:
+        """SHA-256 over the profile's non-secret settings, to tell runs of the same setup apart."""
+        facts = {
+            "environment": self.environment, "api_url": self.api_url,
+            "token_url": self.token_url, "client_id": self.client_id,
+            "credential": "certificate" if self.uses_certificate else "secret",
+            "required_roles": sorted(self.required_roles), "endpoints": sorted(self.endpoints),
+            "strict": self.strict,
+        }
+        blob = json.dumps(facts, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+
+class _Reader:
+    """Reads one profile mapping, remembering the file for error messages."""
+
+    def __init__(self, path: Path, data: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+        self.path = path
+        self.data = data
+        self.environ = environ
+
+    def fail(self, key: str, problem: str) -> ProfileError:
+        return ProfileError(f"{self.path}: {key}: {problem}")
+
+    def expand(self, key: str, value: str) -> str:
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in self.environ:
+                raise self.fail(
+                    key, f"environment variable {name} is not set; export {name}=... "
+                    "before running, or write the value into the profile",
+                )
+            return self.environ[name]
+
+        return _ENV_REF.sub(substitute, value)
+
+    def text(self, key: str, *, required: bool = False) -> str:
+        value = self.data.get(key)
+        if value is None:
+            if required:
+                raise self.fail(key, "is required")
+            return ""
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise self.fail(key, f"must be a string, not {_kind(value)}")
+        expanded = self.expand(key, str(value)).strip()
+        if required and not expanded:
+            raise self.fail(key, "is empty")
+        return expanded
+
+    def text_list(self, key: str) -> tuple[str, ...]:
+        value = self.data.get(key)
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            value = [v for v in (p.strip() for p in value.split(",")) if v]
+        if not isinstance(value, list):
+            raise self.fail(key, f"must be a list of names, not {_kind(value)}")
+        items = []
+        for i, item in enumerate(value):
+            if not isinstance(item, str):
+                raise self.fail(f"{key}[{i}]", f"must be a name, not {_kind(item)}")
+            items.append(self.expand(f"{key}[{i}]", item).strip())
+        return tuple(items)
+
+    def number(self, key: str, default: float, *, low: float, high: float) -> float:
+        value = self.data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(key, f"must be a number, not {_kind(value)}")
+        if not low <= value <= high:
+            raise self.fail(key, f"must be between {low:g} and {high:g}, not {value:g}")
+        return float(value)
+
+    def flag(self, key: str) -> bool:
+        value = self.data.get(key, False)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"must be true or false, not {_kind(value)}")
+        return value
+
+    def file(self, key: str, value: str) -> Path:
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            path = self.path.parent / path
+        if not path.is_file():
+            raise self.fail(key, f"file {path} does not exist or is not a file")
+        try:
+            path.read_bytes()
+        except OSError as exc:
+            raise self.fail(key, f"file {path} cannot be read: {exc.strerror}") from None
+        return path
+
+
+def _kind(value: object) -> str:
+    names = {dict: "a mapping", list: "a list", str: "a string", bool: "true/false",
+             int: "a number", float: "a number", type(None): "empty"}
+    return names.get(type(value), type(value).__name__)
+
+
+def normalize_api_url(url: str) -> str:
+    """Strip a trailing slash and a trailing `/api/v1` (or `/api`): the tool appends `/api/v1`."""
+    url = url.strip().rstrip("/")
+    for suffix in ("/api/v1", "/api"):
+        if url.lower().endswith(suffix):
+            url = url[: -len(suffix)]
+    return url.rstrip("/")
+
+
+def _check_url(reader: _Reader, key: str, url: str) -> str:
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise reader.fail(key, f"'{url}' is not a URL; expected https://host[/path]")
+    host = re.sub(r"^https?://", "", url).split("/")[0].split(":")[0].strip("[]")
+    loopback = host in ("localhost", "::1") or host.startswith("127.")
+    if url.startswith("http://") and not loopback:
+        raise reader.fail(
+            key, f"'{url}' uses plain http://; secrets and tokens must travel over https:// "
+            "(http is only allowed for loopback hosts)",
+        )
+    return url
+
+
+def _validate_roles(reader: _Reader, env: str, roles: tuple[str, ...], cat: Catalog) -> None:
+    valid = list(cat.roles) + (list(cat.neo_roles) if env == "neo" else [])
+    for i, role in enumerate(roles):
+        if role in valid:
+            if env == "neo" and role in cat.roles and cat.roles[role].permissions is None:
+                raise reader.fail(
+                    f"required_roles[{i}]", f"role template '{role}' has no known Neo roles; "
+                    "name the Neo roles instead (see `cpi-preflight catalog --environment neo`)",
+                )
+            continue
+        hint = closest(role, valid)
+        where = "CF role template" + (" or Neo role" if env == "neo" else "")
+        tail = f"; did you mean '{hint}'?" if hint else "; run `cpi-preflight catalog` for the list"
+        if env == "cf" and role in cat.neo_roles:
+            tail = f"; '{role}' is a Neo role: on Cloud Foundry name the role template"
+        raise reader.fail(f"required_roles[{i}]", f"unknown {where} '{role}'{tail}")
+
+
+def _validate_endpoints(reader: _Reader, names: tuple[str, ...], cat: Catalog) -> None:
+    for i, name in enumerate(names):
+        if name not in cat.endpoints:
+            hint = closest(name, list(cat.endpoints))
+            tail = f"; did you mean '{hint}'?" if hint else "; run `cpi-preflight catalog`"
+            raise reader.fail(f"endpoints[{i}]", f"unknown endpoint '{name}'{tail}")
+
+
+def _reject_unknown_keys(reader: _Reader) -> None:
+    for key in reader.data:
+        if key not in KEYS:
+            hint = closest(str(key), KEYS)
+            tail = f"; did you mean '{hint}'?" if hint else f"; valid keys: {', '.join(KEYS)}"
+            raise reader.fail(str(key), f"unknown key{tail}")
+
+
+def _environment(reader: _Reader) -> str:
+    env = reader.text("environment", required=True).lower()
+    if env not in catalog_module.ENVIRONMENTS:
+        raise reader.fail("environment", f"must be 'cf' or 'neo', not '{env}'")
+    return env
+
+
+@dataclass(frozen=True)
+class _Connection:
+    api_url: str = ""
+    token_url: str = ""
+    client_id: str = ""
+    client_secret: Secret | None = None
+    certificate: Path | None = None
+    key: Path | None = None
+
+
+def _connection(reader: _Reader, env: str) -> _Connection:
+    if "service_key" in reader.data:
+        from cpi_preflight.service_key import read_service_key
+
+        clash = [k for k in _CONNECTION_KEYS if k in reader.data]
+        if clash:
+            raise reader.fail(clash[0], "set either service_key or the connection keys, not both")
+        key_path = reader.file("service_key", reader.text("service_key", required=True))
+        found = read_service_key(key_path)
+        return _Connection(found.api_url, found.token_url, found.client_id, found.client_secret,
+                           found.certificate, found.key)
+    return _explicit_connection(reader, env)
+
+
+def _explicit_connection(reader: _Reader, env: str) -> _Connection:
+    secret_text = reader.text("client_secret")
+    cert_text, key_text = reader.text("certificate"), reader.text("key")
+    if secret_text and cert_text:
+        raise reader.fail("certificate", "set client_secret or certificate + key, not both")
+    if bool(cert_text) != bool(key_text):
+        missing = "key" if cert_text else "certificate"
+        raise reader.fail(missing, "certificate and key go together (PEM files of the key)")
+    if not secret_text and not cert_text:
+        raise reader.fail("client_secret", "is required (or certificate + key, or service_key)")
+    if cert_text and env == "neo":
+        raise reader.fail("certificate", "client certificates are supported on cf only")
+    return _Connection(
+        api_url=_check_url(reader, "api_url", reader.text("api_url", required=True)),
+        token_url=_check_url(reader, "token_url", reader.text("token_url", required=True)),
+        client_id=reader.text("client_id", required=True),
+        client_secret=Secret(secret_text) if secret_text else None,
+        certificate=_pem(reader, "certificate", cert_text, "CERTIFICATE") if cert_text else None,
+        key=_pem(reader, "key", key_text, "PRIVATE KEY") if key_text else None,
+    )
+
+
+def _pem(reader: _Reader, key: str, value: str, label: str) -> Path:
+    path = reader.file(key, value)
+    text = path.read_text(encoding="utf-8", errors="replace")
+    if "-----BEGIN" not in text or label not in text:
+        raise reader.fail(key, f"{path} is not a PEM file holding a {label.lower()}")
+    return path
+
+
+def _timeouts(reader: _Reader) -> Timeouts:
+    raw = reader.data.get("timeout", {})
+    if not isinstance(raw, dict):
+        raise reader.fail("timeout", f"must be a mapping with connect/read, not {_kind(raw)}")
+    sub = _Reader(reader.path, raw, reader.environ)
+    for key in raw:
+        if key not in ("connect", "read"):
+            raise reader.fail(f"timeout.{key}", "unknown key; valid: connect, read")
+    return Timeouts(
+        connect=sub.number("connect", 5.0, low=0.1, high=300),
+        read=sub.number("read", 15.0, low=0.1, high=600),
+    )
+
+
+def _sandbox(reader: _Reader, env: str) -> Mapping[str, Any] | None:
+    if "sandbox" not in reader.data:
+        return None
+    raw = reader.data["sandbox"]
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise reader.fail("sandbox", f"must be a mapping, not {_kind(raw)}")
+    clash = [k for k in (*_CONNECTION_KEYS, "service_key") if k in reader.data]
+    if clash:
+        raise reader.fail(clash[0], "a sandbox profile gets its connection from the sandbox; "
+                          "remove this key or the sandbox section")
+    from cpi_preflight.sandbox import SandboxSpec
+
+    SandboxSpec.from_mapping(raw, environment=env, source=str(reader.path))
+    return raw
+
+
+def parse(name: str, path: Path, data: object, environ: Mapping[str, str]) -> Profile:
+    """Validate one profile's mapping; raise `ProfileError` naming file and key on any problem."""
+    if data is None:
+        raise ProfileError(f"{path}: the file is empty; see profiles/sandbox-cf.yaml for a start")
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: must hold a mapping of keys (environment, api_url, ...), "
+                           f"not {_kind(data)}")
+    reader = _Reader(path, data, environ)
+    _reject_unknown_keys(reader)
+    env = _environment(reader)
+    cat = catalog_module.load()
+    roles, endpoints = reader.text_list("required_roles"), reader.text_list("endpoints")
+    if not roles and not endpoints:
+        raise reader.fail("required_roles", "name at least one role or endpoint to verify "
+                          "(required_roles: [...] or endpoints: [...])")
+    _validate_roles(reader, env, roles, cat)
+    _validate_endpoints(reader, endpoints, cat)
+    sandbox = _sandbox(reader, env)
+    conn = _Connection() if sandbox is not None else _connection(reader, env)
+    ca_text = reader.text("ca_bundle")
+    return Profile(
+        name=name, path=path, environment=env, api_url=normalize_api_url(conn.api_url),
+        token_url=conn.token_url, client_id=conn.client_id, client_secret=conn.client_secret,
+        certificate=conn.certificate, key=conn.key,
+        ca_bundle=_pem(reader, "ca_bundle", ca_text, "CERTIFICATE") if ca_text else None,
+        required_roles=tuple(dict.fromkeys(roles)), endpoints=tuple(dict.fromkeys(endpoints)),
+        strict=reader.flag("strict"),
+        attempts=int(reader.number("attempts", 3, low=1, high=10)),
+        timeouts=_timeouts(reader), deadline=reader.number("deadline", 120, low=1, high=3600),
+        expiry_warning_days=int(reader.number("expiry_warning_days", 30, low=0, high=3650)),
+        sandbox=sandbox, description=reader.text("description"),
+    )
+
+
+def read_yaml(path: Path) -> object:
+    """Parse a YAML file; a syntax error becomes a `ProfileError` with file and line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ProfileError(f"{path}: is not UTF-8 text") from None
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot be read: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        raise ProfileError(f"{path}: invalid YAML at {where}: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{path}: invalid YAML: {exc}") from None
+
+
+def available(profiles_dir: Path) -> list[str]:
+    """Names of the profiles in `profiles_dir`, sorted."""
+    if not profiles_dir.is_dir():
+        return []
+    return sorted(p.stem for p in profiles_dir.glob("*.yaml") if _NAME.match(p.stem))
+
+
+def resolve_names(requested: list[str], profiles_dir: Path) -> list[str]:
+    """Expand `--profile` values (repeatable, comma lists, `all`) into known profile names."""
+    known = available(profiles_dir)
+    names: list[str] = []
+    for value in requested:
+        for name in (n.strip() for n in value.split(",")):
+            if not name:
+                continue
+            names.extend(known if name == "all" else [_known(name, known, profiles_dir)])
+    if not names:
+        raise ProfileError(f"no profiles found in {profiles_dir}; create {profiles_dir}/NAME.yaml")
+    return list(dict.fromkeys(names))
+
+
+def _known(name: str, known: list[str], profiles_dir: Path) -> str:
+    if name in known:
+        return name
+    hint = closest(name, known)
+    listing = ", ".join(known) if known else "none"
+    tail = f"; did you mean '{hint}'?" if hint else ""
+    raise ProfileError(
+        f"--profile {name}: no file {profiles_dir / (name + '.yaml')}{tail} (available: {listing})"
+    )
+
+
+def load(name: str, profiles_dir: Path, environ: Mapping[str, str] | None = None) -> Profile:
+    """Load and validate `profiles_dir/<name>.yaml`."""
+    path = profiles_dir / f"{name}.yaml"
+    data = read_yaml(path)
+    return parse(name, path, data, os.environ if environ is None else environ)
+
+
+def load_all(names: list[str], profiles_dir: Path) -> Iterator[Profile]:
+    """Load each named profile, stopping at the first invalid one."""
+    for name in names:
+        yield load(name, profiles_dir)
+
+
+def bind(profile: Profile, *, api_url: str, token_url: str, client_id: str,
+         client_secret: Secret | None, certificate: Path | None, key: Path | None,
+         ca_bundle: Path | None) -> Profile:
+    """The profile with its connection filled in (used for sandbox profiles)."""
+    return replace(profile, api_url=normalize_api_url(api_url), token_url=token_url,
+                   client_id=client_id, client_secret=client_secret,
+                   certificate=certificate, key=key, ca_bundle=ca_bundle or profile.ca_bundle)

@@ -1,0 +1,119 @@
+"""One pytest run over one or more profiles: load, plan, start sandboxes, probe, diagnose.
+
+The pytest plugin owns a `Run` and asks it for verdicts; everything else happens here, in the
+one direction profile -> plan -> probe -> diagnosis.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cpi_preflight import catalog as catalog_module
+from cpi_preflight import diagnosis, plan, probe, profile
+from cpi_preflight.findings import Verdict
+from cpi_preflight.observation import ProfileObservations
+from cpi_preflight.plan import Plan
+from cpi_preflight.profile import Profile
+from cpi_preflight.secret import Secret
+
+if TYPE_CHECKING:
+    from cpi_preflight.sandbox import Sandbox
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Run-wide options from the command line."""
+
+    profiles_dir: Path
+    reports_dir: Path
+    strict: bool = False
+    baseline: Path | None = None
+    max_concurrency: int = 32
+    max_per_host: int = 10
+
+
+@dataclass
+class Run:
+    """The profiles of this pytest session and, once executed, their verdicts."""
+
+    settings: Settings
+    profiles: list[Profile]
+    plans: dict[str, Plan] = field(default_factory=dict)
+    observations: dict[str, ProfileObservations] = field(default_factory=dict)
+    verdicts: dict[str, dict[str, Verdict]] = field(default_factory=dict)
+    sandboxes: dict[str, Sandbox] = field(default_factory=dict)
+    started_at: datetime | None = None
+    duration_s: float = 0.0
+    executed: bool = False
+
+    @classmethod
+    def load(cls, names: list[str], settings: Settings) -> Run:
+        """Resolve names and load every profile; raises `ConfigError` before any network."""
+        resolved = profile.resolve_names(names, settings.profiles_dir)
+        profiles = list(profile.load_all(resolved, settings.profiles_dir))
+        cat = catalog_module.load()
+        run = cls(settings, profiles)
+        run.plans = {p.name: plan.build(p, cat) for p in profiles}
+        return run
+
+    def execute(self, selected: set[str] | None = None) -> None:
+        """Start sandboxes, probe every selected profile concurrently, and diagnose."""
+        if self.executed:
+            return
+        self.executed = True
+        self.started_at = datetime.now(UTC)
+        began = time.monotonic()
+        chosen = [p for p in self.profiles if selected is None or p.name in selected]
+        bound = [self._bind(p) for p in chosen]
+        cat = catalog_module.load()
+        plans = [plan.build(p, cat) for p in bound]
+        self.plans.update({p.profile.name: p for p in plans})
+        self.observations = probe.run(plans, total=self.settings.max_concurrency,
+                                      per_host=self.settings.max_per_host)
+        now = datetime.now(UTC)
+        for p in plans:
+            self.verdicts[p.profile.name] = diagnosis.diagnose(
+                p, self.observations[p.profile.name], cat, now)
+        self.duration_s = time.monotonic() - began
+
+    def _bind(self, prof: Profile) -> Profile:
+        if prof.sandbox is None:
+            return prof
+        from cpi_preflight.sandbox import Sandbox, SandboxSpec
+
+        spec = SandboxSpec.from_mapping(prof.sandbox, environment=prof.environment,
+                                        source=str(prof.path))
+        sandbox = Sandbox.start(spec)
+        self.sandboxes[prof.name] = sandbox
+        conn = sandbox.connection
+        return profile.bind(
+            prof, api_url=conn.api_url, token_url=conn.token_url, client_id=conn.client_id,
+            client_secret=Secret(conn.client_secret) if conn.client_secret else None,
+            certificate=Path(conn.certificate_path) if conn.certificate_path else None,
+            key=Path(conn.key_path) if conn.key_path else None, ca_bundle=Path(conn.ca_path),
+        )
+
+    def verdict(self, profile_name: str, check_id: str) -> Verdict:
+        """The verdict of one check (the run must have executed)."""
+        return self.verdicts[profile_name][check_id]
+
+    def close(self) -> None:
+        """Stop every sandbox this run started."""
+        for sandbox in self.sandboxes.values():
+            sandbox.stop()
+        self.sandboxes.clear()
+
+    def describe_connection(self, profile_name: str) -> dict[str, Any]:
+        """Non-secret facts about a profile's connection, for report headers."""
+        prof = self.plans[profile_name].profile
+        return {
+            "environment": prof.environment,
+            "api_url": prof.api_url,
+            "token_url": prof.token_url,
+            "credential": "certificate" if prof.uses_certificate else "secret",
+            "sandbox": prof.sandbox is not None,
+        }

@@ -1,0 +1,129 @@
+"""Cloud Foundry service keys of the Process Integration Runtime (plan api), as downloaded.
+
+Two key types exist (reference section 4): client id/secret and certificate. Whether the
+certificate type nests its fields under `oauth` like the secret type is unconfirmed, so both
+shapes are read. A certificate key's PEM blocks are written to private temporary files, because
+Python's TLS layer loads client certificates only from files.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cpi_preflight.errors import ProfileError
+from cpi_preflight.secret import Secret, register
+
+_temp_dirs: list[str] = []
+
+
+@dataclass(frozen=True)
+class ServiceKey:
+    """The connection a service key describes."""
+
+    api_url: str
+    token_url: str
+    client_id: str
+    client_secret: Secret | None
+    certificate: Path | None
+    key: Path | None
+    key_type: str
+    certificate_valid_until: str | None = None
+
+
+def _fields(path: Path, data: object) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path}: a service key must be a JSON object like "
+                           '{"oauth": {"clientid": ..., "url": ..., "tokenurl": ...}}')
+    inner = data.get("oauth", data)
+    if not isinstance(inner, dict):
+        raise ProfileError(f"{path}: oauth: must be an object with clientid, url, tokenurl")
+    return inner
+
+
+def _text(path: Path, fields: dict[str, Any], name: str) -> str:
+    value = fields.get(name)
+    if not isinstance(value, str) or not value.strip():
+        present = ", ".join(sorted(fields)) or "nothing"
+        raise ProfileError(f"{path}: oauth.{name}: missing or empty (the key has: {present}); "
+                           "download the service key again from the BTP cockpit")
+    return value.strip()
+
+
+def _private_file(directory: str, name: str, text: str) -> Path:
+    target = Path(directory) / name
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text.replace("\\n", "\n"))
+    return target
+
+
+def _materialize(certificate: str, key: str) -> tuple[Path, Path]:
+    directory = tempfile.mkdtemp(prefix="cpi-preflight-key-")
+    _temp_dirs.append(directory)
+    return (_private_file(directory, "client.crt", certificate),
+            _private_file(directory, "client.key", key))
+
+
+@atexit.register
+def _cleanup() -> None:
+    for directory in _temp_dirs:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _certificate_key(path: Path, fields: dict[str, Any]) -> tuple[Path, Path]:
+    cert_text = _text(path, fields, "certificate")
+    key_text = fields.get("key")
+    if not isinstance(key_text, str) or "PRIVATE KEY" not in key_text:
+        raise ProfileError(
+            f"{path}: oauth.key: missing; a certificate_external key holds no private key, so "
+            "set `certificate:` and `key:` in the profile to your own PEM files instead"
+        )
+    if "BEGIN CERTIFICATE" not in cert_text:
+        raise ProfileError(f"{path}: oauth.certificate: is not a PEM certificate")
+    register(key_text)
+    return _materialize(cert_text, key_text)
+
+
+def token_url_for_certificate(fields: dict[str, Any], token_url: str) -> str:
+    """The mTLS token URL: `certurl` if the key has one, else the key's `tokenurl`."""
+    certurl = fields.get("certurl")
+    if isinstance(certurl, str) and certurl.strip():
+        return certurl.rstrip("/") + "/oauth/token"
+    return token_url
+
+
+def parse_service_key(path: Path, data: object) -> ServiceKey:
+    """Read a service key's JSON object into a `ServiceKey`."""
+    fields = _fields(path, data)
+    client_id = _text(path, fields, "clientid")
+    api_url, token_url = _text(path, fields, "url"), _text(path, fields, "tokenurl")
+    if "clientsecret" in fields:
+        secret = Secret(_text(path, fields, "clientsecret"))
+        return ServiceKey(api_url, token_url, client_id, secret, None, None, "secret")
+    if "certificate" not in fields:
+        raise ProfileError(f"{path}: oauth: has neither clientsecret nor certificate; "
+                           "is this a service key of a Process Integration Runtime instance?")
+    cert, key = _certificate_key(path, fields)
+    details = fields.get("certificatedetails")
+    valid_until = details.get("validuntil") if isinstance(details, dict) else None
+    return ServiceKey(api_url, token_url_for_certificate(fields, token_url), client_id, None,
+                      cert, key, "certificate", str(valid_until) if valid_until else None)
+
+
+def read_service_key(path: Path) -> ServiceKey:
+    """Load a service key JSON file; any problem is a `ProfileError` naming the file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ProfileError(f"{path}: is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ProfileError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
+                           f"{exc.msg}") from None
+    return parse_service_key(path, data)
