@@ -45,6 +45,8 @@ class Context:
     now: datetime
     token: TokenFacts | None = None
     verdicts: dict[str, Verdict] = field(default_factory=dict)
+    strict: bool = False
+    baseline: Mapping[str, Any] | None = None
 
     @property
     def environment(self) -> str:
@@ -111,10 +113,14 @@ def _skip_for(ctx: Context, check: Check) -> Verdict | None:
     return None
 
 
-def diagnose(plan: Plan, seen: ProfileObservations, catalog: Catalog,
-             now: datetime) -> dict[str, Verdict]:
+def diagnose(plan: Plan, seen: ProfileObservations, catalog: Catalog, now: datetime, *,
+             strict: bool = False,
+             baseline: Mapping[str, Any] | None = None) -> dict[str, Verdict]:
     """A verdict for every check of `plan`, from what the probe saw."""
-    ctx = Context(plan, seen, catalog, now)
+    from cpi_preflight import posture  # noqa: F401  (registers its rules)
+
+    ctx = Context(plan, seen, catalog, now, strict=strict or plan.profile.strict,
+                  baseline=baseline)
     for check in plan.checks:
         verdict = _skip_for(ctx, check) or RULES[check.kind](ctx, check)
         ctx.verdicts[check.id] = verdict
@@ -238,7 +244,8 @@ def token_rule(ctx: Context, check: Check) -> Verdict:
     if problem is not None:
         return ctx.fail(check, problem, status=exchange.status)
     return Verdict(check, PASSED, _token_summary(ctx, ctx.token),
-                   facts={"status": exchange.status, "elapsed_ms": exchange.elapsed_ms})
+                   facts={"status": exchange.status, "elapsed_ms": exchange.elapsed_ms,
+                          "token": ctx.token})
 
 
 # --- api ---------------------------------------------------------------------------------

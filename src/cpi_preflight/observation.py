@@ -92,6 +92,7 @@ class ProfileObservations:
     jwks: Exchange | None = None
     endpoints: dict[str, Exchange] = field(default_factory=dict)
     server_certificates: dict[str, TlsCertificate] = field(default_factory=dict)
+    client_certificate: TlsCertificate | None = None
     started_at: str = ""
     duration_ms: float = 0.0
     setup_problem: str = ""

@@ -14,6 +14,10 @@ from cpi_preflight.profile import Profile
 
 TOKEN = "token"
 API = "api"
+LEAST_PRIVILEGE = "least-privilege"
+TLS_EXPIRY = "tls-expiry"
+CREDENTIAL_EXPIRY = "credential-expiry"
+DRIFT = "drift"
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,22 @@ def _role_title(role: str, proof: str | None) -> str:
     return f"role {role} is granted{how}"
 
 
-def build(profile: Profile, catalog: Catalog) -> Plan:
+def _posture_checks(profile: Profile, with_baseline: bool) -> list[Check]:
+    checks = [Check(TLS_EXPIRY, "tls-expiry", "server certificates",
+                    "server certificates of token and API hosts are not about to expire")]
+    if profile.environment == "cf":
+        checks.insert(0, Check(LEAST_PRIVILEGE, "least-privilege", "roles",
+                               "the token grants no roles beyond the required ones", (TOKEN,)))
+    if profile.uses_certificate:
+        checks.append(Check(CREDENTIAL_EXPIRY, "credential-expiry", str(profile.certificate),
+                            "the client certificate is not about to expire"))
+    if with_baseline:
+        checks.append(Check(DRIFT, "drift", "baseline",
+                            "roles and endpoints are as in the baseline run", (TOKEN,)))
+    return checks
+
+
+def build(profile: Profile, catalog: Catalog, *, with_baseline: bool = False) -> Plan:
     """Plan the checks and calls for `profile`."""
     roles = roles_to_verify(profile, catalog)
     endpoints, proof_for = _endpoints_and_proofs(profile, catalog, roles)
@@ -120,4 +139,5 @@ def build(profile: Profile, catalog: Catalog) -> Plan:
                for r in roles]
     checks += [Check(endpoint_check_id(e.name), "endpoint", e.name,
                      f"GET {e.path} answers", (TOKEN, API)) for e in endpoints]
+    checks += _posture_checks(profile, with_baseline)
     return Plan(profile, tuple(checks), tuple(endpoints), roles, proof_for)

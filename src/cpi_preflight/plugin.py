@@ -8,11 +8,14 @@ from __future__ import annotations
 from collections.abc import Generator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from cpi_preflight import profile, report
+from cpi_preflight.claims import TokenFacts
 from cpi_preflight.errors import ConfigError
 from cpi_preflight.items import CheckItem, NoProfileItem, ProfileFile
+from cpi_preflight.profile import Profile
 from cpi_preflight.run import Run, Settings
 from cpi_preflight.secret import scrub
 
@@ -119,6 +122,50 @@ def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestR
     elif test_report.longrepr is not None:
         test_report.longrepr = scrub(str(test_report.longrepr))
     test_report.sections = [(title, scrub(text)) for title, text in test_report.sections]
+
+
+USER_FIXTURES = ("preflight_profile", "preflight_token", "preflight_api")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if not set(USER_FIXTURES) & set(metafunc.fixturenames):
+        return
+    run = metafunc.config.stash.get(RUN_KEY, None)
+    names = list(run.plans) if run is not None else []
+    metafunc.parametrize("preflight_profile_name", names, ids=names, scope="session")
+
+
+def _run_for(request: pytest.FixtureRequest) -> Run:
+    run = request.config.stash.get(RUN_KEY, None)
+    if run is None or not run.executed:
+        pytest.skip("cpi-preflight: no profile selected; run pytest --profile NAME")
+    return run
+
+
+@pytest.fixture(scope="session")
+def preflight_profile(request: pytest.FixtureRequest, preflight_profile_name: str) -> Profile:
+    """The profile this check runs for, with its connection filled in (no secret shown)."""
+    return _run_for(request).plans[preflight_profile_name].profile
+
+
+@pytest.fixture(scope="session")
+def preflight_token(request: pytest.FixtureRequest, preflight_profile_name: str) -> TokenFacts:
+    """The non-secret facts of the profile's token (issuer, zone, scopes, expiry)."""
+    facts = _run_for(request).token_facts(preflight_profile_name)
+    if facts is None:
+        pytest.skip(f"{preflight_profile_name}: no token was issued; see the token check")
+    return facts
+
+
+@pytest.fixture(scope="session")
+def preflight_api(request: pytest.FixtureRequest,
+                  preflight_profile_name: str) -> Generator[httpx.Client, None, None]:
+    """A read-only httpx client for `<api_url>/api/v1`, authenticated with the run's token."""
+    client = _run_for(request).api_client(preflight_profile_name)
+    if client is None:
+        pytest.skip(f"{preflight_profile_name}: no token was issued; see the token check")
+    with client:
+        yield client
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

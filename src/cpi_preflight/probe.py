@@ -11,12 +11,14 @@ import ssl
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
+from cryptography import x509
 
 from cpi_preflight import oauth
 from cpi_preflight.catalog import Endpoint
-from cpi_preflight.observation import Exchange, Failure, ProfileObservations
+from cpi_preflight.observation import Exchange, Failure, ProfileObservations, TlsCertificate
 from cpi_preflight.plan import Plan
 from cpi_preflight.profile import Profile
 from cpi_preflight.secret import Secret
@@ -35,6 +37,17 @@ def endpoint_request(plan: Plan, endpoint: Endpoint, token: Secret) -> httpx.Req
     url = httpx.URL(plan.profile.api_root + endpoint.path, params=dict(endpoint.query))
     headers = {"Accept": "application/json", "Authorization": f"Bearer {token.reveal()}"}
     return httpx.Request("GET", url, headers=headers)
+
+
+def read_client_certificate(path: Path) -> TlsCertificate | None:
+    """The first certificate of a PEM file (the client certificate of a certificate key)."""
+    try:
+        cert = x509.load_pem_x509_certificate(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return TlsCertificate(host="client certificate", subject=cert.subject.rfc4514_string(),
+                          issuer=cert.issuer.rfc4514_string(),
+                          not_after=cert.not_valid_after_utc.isoformat())
 
 
 def _missing(method: str, url: str, why: str) -> Exchange:
@@ -81,6 +94,8 @@ async def probe_profile(plan: Plan, limits: Limits) -> ProfileObservations:
     observations = ProfileObservations(profile.name,
                                        started_at=datetime.now(UTC).isoformat(timespec="seconds"))
     began = time.monotonic()
+    if profile.certificate is not None:
+        observations.client_certificate = read_client_certificate(profile.certificate)
     settings = trust_settings(profile.ca_bundle, profile.certificate, profile.key)
     try:
         client = build_client(settings, oauth_guard(profile), profile.timeouts.connect,

@@ -12,8 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
+
+from cpi_preflight import baseline, diagnosis, plan, probe, profile, transport
 from cpi_preflight import catalog as catalog_module
-from cpi_preflight import diagnosis, plan, probe, profile
+from cpi_preflight.claims import TokenFacts
 from cpi_preflight.findings import Verdict
 from cpi_preflight.observation import ProfileObservations
 from cpi_preflight.plan import Plan
@@ -46,6 +49,7 @@ class Run:
     observations: dict[str, ProfileObservations] = field(default_factory=dict)
     verdicts: dict[str, dict[str, Verdict]] = field(default_factory=dict)
     sandboxes: dict[str, Sandbox] = field(default_factory=dict)
+    baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
     started_at: datetime | None = None
     duration_s: float = 0.0
     executed: bool = False
@@ -57,7 +61,9 @@ class Run:
         profiles = list(profile.load_all(resolved, settings.profiles_dir))
         cat = catalog_module.load()
         run = cls(settings, profiles)
-        run.plans = {p.name: plan.build(p, cat) for p in profiles}
+        run.baselines = baseline.load(settings.baseline, [p.name for p in profiles])
+        run.plans = {p.name: plan.build(p, cat, with_baseline=settings.baseline is not None)
+                     for p in profiles}
         return run
 
     def execute(self, selected: set[str] | None = None) -> None:
@@ -70,14 +76,17 @@ class Run:
         chosen = [p for p in self.profiles if selected is None or p.name in selected]
         bound = [self._bind(p) for p in chosen]
         cat = catalog_module.load()
-        plans = [plan.build(p, cat) for p in bound]
+        plans = [plan.build(p, cat, with_baseline=self.settings.baseline is not None)
+                 for p in bound]
         self.plans.update({p.profile.name: p for p in plans})
         self.observations = probe.run(plans, total=self.settings.max_concurrency,
                                       per_host=self.settings.max_per_host)
         now = datetime.now(UTC)
         for p in plans:
-            self.verdicts[p.profile.name] = diagnosis.diagnose(
-                p, self.observations[p.profile.name], cat, now)
+            name = p.profile.name
+            self.verdicts[name] = diagnosis.diagnose(
+                p, self.observations[name], cat, now, strict=self.settings.strict,
+                baseline=self.baselines.get(name))
         self.duration_s = time.monotonic() - began
 
     def _bind(self, prof: Profile) -> Profile:
@@ -100,6 +109,22 @@ class Run:
     def verdict(self, profile_name: str, check_id: str) -> Verdict:
         """The verdict of one check (the run must have executed)."""
         return self.verdicts[profile_name][check_id]
+
+    def token_facts(self, profile_name: str) -> TokenFacts | None:
+        """What the token of a profile said about itself, if one was issued and read."""
+        verdict = self.verdicts.get(profile_name, {}).get(plan.TOKEN)
+        facts = verdict.facts.get("token") if verdict is not None else None
+        return facts if isinstance(facts, TokenFacts) else None
+
+    def api_client(self, profile_name: str) -> httpx.Client | None:
+        """A read-only client for the tenant API with this run's token, or None without one."""
+        seen, prof = self.observations.get(profile_name), self.plans[profile_name].profile
+        if seen is None or seen.access_token is None:
+            return None
+        settings = transport.trust_settings(prof.ca_bundle, prof.certificate, prof.key)
+        return transport.build_api_client(
+            settings, transport.ReadOnlyGuard(prof.token_url), prof.api_root,
+            seen.access_token.reveal(), prof.timeouts.connect, prof.timeouts.read)
 
     def close(self) -> None:
         """Stop every sandbox this run started."""

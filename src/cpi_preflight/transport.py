@@ -87,7 +87,11 @@ class ReadOnlyGuard:
         )
 
     async def hook(self, request: httpx.Request) -> None:
-        """httpx request event hook enforcing `check`."""
+        """httpx request event hook enforcing `check` (async clients)."""
+        self.check(request.method, str(request.url))
+
+    def sync_hook(self, request: httpx.Request) -> None:
+        """httpx request event hook enforcing `check` (sync clients)."""
         self.check(request.method, str(request.url))
 
 
@@ -126,7 +130,7 @@ class RetryPolicy:
         hinted = _retry_after_seconds(retry_after)
         if hinted is not None:
             return min(hinted, RETRY_AFTER_CAP)
-        backoff = min(self.max_delay, self.base_delay * (2 ** attempt))
+        backoff: float = min(self.max_delay, self.base_delay * 2.0**attempt)
         return backoff / 2 + random.uniform(0, backoff / 2)
 
 
@@ -299,4 +303,19 @@ def build_client(settings: TrustSettings, guard: ReadOnlyGuard, connect: float,
         trust_env=True,
         event_hooks={"request": [guard.hook]},
         headers={"User-Agent": "cpi-preflight"},
+    )
+
+
+def build_api_client(settings: TrustSettings, guard: ReadOnlyGuard, base_url: str,
+                     bearer: str, connect: float, read: float) -> httpx.Client:
+    """A synchronous, read-only client for users' own checks, authenticated with the token."""
+    return httpx.Client(
+        base_url=base_url,
+        verify=ssl_context(settings),
+        timeout=httpx.Timeout(read, connect=connect),
+        follow_redirects=False,
+        trust_env=True,
+        event_hooks={"request": [guard.sync_hook]},
+        headers={"User-Agent": "cpi-preflight", "Accept": "application/json",
+                 "Authorization": f"Bearer {bearer}"},
     )

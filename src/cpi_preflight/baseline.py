@@ -1,0 +1,40 @@
+"""Reading `--baseline`: a previous run's evidence.json, or the reports folder holding them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cpi_preflight.errors import ConfigError
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        doc: Any = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"--baseline {path}: cannot be read: {exc.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ConfigError(f"--baseline {path}: is not an evidence.json written by "
+                          "cpi-preflight (invalid JSON)") from None
+    profile = doc.get("profile") if isinstance(doc, dict) else None
+    if not isinstance(profile, dict) or not isinstance(profile.get("name"), str):
+        raise ConfigError(f"--baseline {path}: is not an evidence.json written by cpi-preflight "
+                          "(no profile.name); pass reports/<profile>/evidence.json or reports/")
+    found: dict[str, Any] = doc
+    found["_path"] = str(path)
+    return found
+
+
+def load(path: Path | None, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Baseline documents by profile name: one file, or `<dir>/<profile>/evidence.json`."""
+    if path is None:
+        return {}
+    if path.is_dir():
+        found = {n: path / n / "evidence.json" for n in names}
+        return {n: _read(p) for n, p in found.items() if p.is_file()}
+    if not path.exists():
+        raise ConfigError(f"--baseline {path}: no such file or folder; pass a previous run's "
+                          "reports/<profile>/evidence.json or its reports/ folder")
+    doc = _read(path)
+    return {doc["profile"]["name"]: doc}
