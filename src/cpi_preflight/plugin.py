@@ -32,8 +32,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="where profile YAML files are (default: profiles/ under the rootdir)")
     group.addoption("--reports-dir", metavar="DIR", default=None,
                     help="where reports are written (default: reports/ under the rootdir)")
-    group.addoption("--strict", action="store_true", default=False,
-                    help="treat warnings (excess roles, expiring certificates) as failures")
     group.addoption("--baseline", metavar="PATH", default=None,
                     help="a previous evidence.json to compare roles and endpoints against")
     group.addoption("--max-concurrency", type=int, default=32, metavar="N",
@@ -42,10 +40,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="requests in flight at once per host (default 10)")
 
 
+def _base(config: pytest.Config) -> Path:
+    """Where default folders live: the invocation folder if it holds profiles/, else rootdir."""
+    here = config.invocation_params.dir
+    return here if (here / "profiles").is_dir() else config.rootpath
+
+
 def _dir(config: pytest.Config, option: str, default: str) -> Path:
     value = config.getoption(option)
-    path = Path(value) if value else Path(default)
-    return path if path.is_absolute() else (Path.cwd() if value else config.rootpath) / path
+    if not value:
+        return _base(config) / default
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else config.invocation_params.dir / path
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -53,7 +59,8 @@ def _settings(config: pytest.Config) -> Settings:
     return Settings(
         profiles_dir=_dir(config, "profiles_dir", "profiles"),
         reports_dir=_dir(config, "reports_dir", "reports"),
-        strict=bool(config.getoption("strict")),
+        # pytest's own --strict (strict mode) also makes cpi-preflight warnings fail
+        strict=bool(config.getoption("strict", False)),
         baseline=Path(baseline) if baseline else None,
         max_concurrency=max(1, int(config.getoption("max_concurrency"))),
         max_per_host=max(1, int(config.getoption("max_per_host"))),
@@ -81,8 +88,8 @@ def _no_profile_hint(config: pytest.Config) -> str:
 
 
 def _wants_placeholder(config: pytest.Config) -> bool:
-    positional = [a for a in config.invocation_params.args if not str(a).startswith("-")]
-    return not positional and _settings(config).profiles_dir.is_dir()
+    no_paths_given = config.args_source != pytest.Config.ArgsSource.ARGS
+    return no_paths_given and _settings(config).profiles_dir.is_dir()
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -98,7 +105,10 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     for plan in run.plans.values():
         node = ProfileFile.from_parent(session, path=plan.profile.path)
         node.run, node.plan = run, plan
-        ours.extend(node.collect())
+        checks = list(node.collect())
+        session.ihook.pytest_collectreport(
+            report=pytest.CollectReport(node.nodeid, "passed", None, list(checks)))
+        ours.extend(checks)
     items[:0] = ours
 
 
@@ -198,7 +208,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for name, verdicts in run.verdicts.items():
         terminalreporter.write_line(f"{name} ({run.plans[name].profile.environment}):")
         for verdict in verdicts.values():
+            outcome = "warning" if verdict.outcome == "passed" and verdict.warnings \
+                else verdict.outcome
             code = verdict.code or "-"
-            terminalreporter.write_line(f"  {verdict.check.id:<44} {verdict.outcome:<8} {code}")
+            terminalreporter.write_line(f"  {verdict.check.id:<44} {outcome:<8} {code}")
     for path in terminalreporter.config.stash.get(WRITTEN_KEY, []):
         terminalreporter.write_line(f"report: {path}")

@@ -1,0 +1,61 @@
+"""End-to-end helpers: run the real `pytest --profile ...` command in a subprocess."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Outcome:
+    """What one run of the product printed and wrote."""
+
+    code: int
+    stdout: str
+    stderr: str
+    reports: Path
+
+    def junit(self, profile: str) -> ET.Element:
+        return ET.parse(self.reports / profile / "junit.xml").getroot()
+
+    def cases(self, profile: str) -> dict[str, ET.Element]:
+        return {c.get("name", ""): c for c in self.junit(profile).iter("testcase")}
+
+    def failure_types(self, profile: str) -> dict[str, str]:
+        found = {}
+        for name, case in self.cases(profile).items():
+            failure = case.find("failure")
+            if failure is not None:
+                found[name] = failure.get("type", "")
+        return found
+
+    def property(self, profile: str, name: str) -> str:
+        for prop in self.junit(profile).iter("property"):
+            if prop.get("name") == name:
+                return prop.get("value", "")
+        raise KeyError(name)
+
+
+def run_pytest(tmp_path: Path, *args: str, profiles_dir: Path | None = None,
+               env: dict[str, str] | None = None, cwd: Path = REPO) -> Outcome:
+    reports = tmp_path / "reports"
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
+               f"--profiles-dir={profiles_dir or REPO / 'profiles'}",
+               f"--reports-dir={reports}", *args]
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=180,
+                          env=env, check=False)
+    return Outcome(done.returncode, done.stdout, done.stderr, reports)
+
+
+@pytest.fixture
+def product(tmp_path: Path):
+    def invoke(*args: str, **kwargs: object) -> Outcome:
+        return run_pytest(tmp_path, *args, **kwargs)  # type: ignore[arg-type]
+    return invoke
