@@ -448,7 +448,7 @@ def _endpoint_problem(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> F
         return ctx.finding("ENDPOINT_NOT_FOUND", endpoint.name,
                            f"GET /api/v1{endpoint.path} answered 404 although other calls "
                            f"to {_host(exchange.url)} work", endpoint=endpoint.name,
-                           note=endpoint.note or f"source: {endpoint.source}")
+                           note=(endpoint.note or f"source: {endpoint.source}").rstrip("."))
     if status >= 500 or status == 429:
         tries = ", ".join(str(a.status or a.failure.kind if a.failure else a.status)
                           for a in exchange.attempts)

@@ -12,6 +12,7 @@ import email.utils
 import json
 import os
 import random
+import socket
 import ssl
 import time
 from collections.abc import Mapping
@@ -146,10 +147,29 @@ def _retry_after_seconds(value: str) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
+_CAUSES: tuple[tuple[type[BaseException], str], ...] = (
+    (ssl.SSLError, "tls"), (socket.gaierror, "dns"), (ConnectionRefusedError, "refused"),
+    (ConnectionResetError, "reset"), (BrokenPipeError, "reset"), (TimeoutError, "timeout"),
+)
+
+
+def _root_kind(exc: BaseException) -> tuple[str, str] | None:
+    seen: BaseException | None = exc
+    while seen is not None:
+        for kind_type, kind in _CAUSES:
+            if isinstance(seen, kind_type):
+                return kind, str(seen) or type(seen).__name__
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
 def classify(exc: Exception) -> Failure:
     """Name the kind of transport failure an httpx exception stands for."""
     text = scrub(str(exc) or type(exc).__name__)
     lowered = text.lower()
+    root = _root_kind(exc)
+    if root is not None:
+        return Failure(root[0], scrub(root[1]))
     if isinstance(exc, httpx.TimeoutException):
         return Failure("timeout", text)
     if "certificate" in lowered or "ssl" in lowered or "tls" in lowered:

@@ -1,0 +1,146 @@
+"""Every failure code, produced end to end: a sandbox with a real fault, the real pytest command.
+
+All fault profiles run in one invocation (they are probed concurrently), then each profile's
+JUnit report is checked for the code on the right check.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import Outcome, run_pytest
+
+CF_BASE = {"environment": "cf", "required_roles": ["MonitoringDataRead"],
+           "endpoints": ["MessageProcessingLogs"], "attempts": 2}
+NEO_BASE = {"environment": "neo", "required_roles": ["IntegrationOperationServer.read"],
+            "endpoints": ["MessageProcessingLogs"], "attempts": 2}
+
+# profile name -> (profile body, sandbox section, {check: expected failure type})
+CASES: dict[str, tuple[dict, dict, dict[str, str]]] = {
+    "dead-token-host": (CF_BASE, {"faults": {"dead_host": "token"}},
+                        {"token": "HOST_UNREACHABLE"}),
+    "dead-api-host": (CF_BASE, {"faults": {"dead_host": "api"}}, {"api": "HOST_UNREACHABLE"}),
+    "token-url-on-api-host": (CF_BASE, {"faults": {"token_url": "api"}},
+                              {"token": "TOKEN_URL_WRONG"}),
+    "token-url-on-ui-host": (CF_BASE, {"faults": {"token_url": "ui"}},
+                             {"token": "TOKEN_URL_WRONG"}),
+    "wrong-secret": (CF_BASE, {"faults": {"wrong_secret": True}},
+                     {"token": "CLIENT_CREDENTIALS_REJECTED"}),
+    "wrong-secret-neo": (NEO_BASE, {"roles": ["IntegrationOperationServer.read",
+                                              "NodeManager.read"],
+                                    "faults": {"wrong_secret": True}},
+                         {"token": "CLIENT_CREDENTIALS_REJECTED"}),
+    "grant-disabled": (CF_BASE, {"faults": {"grant_type_disabled": True}},
+                       {"token": "GRANT_TYPE_NOT_ALLOWED"}),
+    "grant-disabled-neo": (NEO_BASE, {"roles": ["IntegrationOperationServer.read",
+                                                "NodeManager.read"],
+                                      "faults": {"grant_type_disabled": True}},
+                           {"token": "GRANT_TYPE_NOT_ALLOWED"}),
+    "integration-flow-key": (CF_BASE, {"faults": {"integration_flow_plan": True}},
+                             {"token": "WRONG_SERVICE_PLAN"}),
+    "missing-role": ({**CF_BASE, "endpoints": ["IntegrationPackages"]},
+                     {"roles": ["MonitoringDataRead"]},
+                     {"role[WorkspacePackagesRead]": "ROLE_MISSING"}),
+    "missing-role-neo": ({**NEO_BASE, "required_roles": ["WebToolingWorkspace.Read"],
+                          "endpoints": []},
+                         {"roles": ["IntegrationOperationServer.read", "NodeManager.read"]},
+                         {"role[WebToolingWorkspace.Read]": "ROLE_MISSING"}),
+    "api-url-is-ui": (CF_BASE, {"faults": {"api_url": "ui"}}, {"api": "API_URL_WRONG"}),
+    "api-url-is-xsuaa": (CF_BASE, {"faults": {"api_url": "xsuaa"}}, {"api": "API_URL_WRONG"}),
+    "foreign-zone": (CF_BASE, {"faults": {"foreign_zone": True}},
+                     {"api": "TOKEN_REJECTED_BY_API"}),
+    "server-errors": ({**CF_BASE, "endpoints": ["MessageProcessingLogs", "NumberRanges"]},
+                      {"faults": {"server_errors": {"NumberRanges": "always"}}},
+                      {"endpoint[NumberRanges]": "SERVER_ERROR"}),
+    "expired-token": (CF_BASE, {"faults": {"expired_token": True}}, {"token": "TOKEN_INVALID"}),
+    "logfiles-on-cf": ({**CF_BASE, "endpoints": ["MessageProcessingLogs", "LogFiles"]}, {},
+                       {"endpoint[LogFiles]": "ENDPOINT_NOT_FOUND"}),
+}
+
+
+@pytest.fixture(scope="module")
+def fault_run(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    root = tmp_path_factory.mktemp("faults")
+    profiles = root / "profiles"
+    profiles.mkdir()
+    for name, (body, sandbox, _) in CASES.items():
+        (profiles / f"{name}.yaml").write_text(yaml.safe_dump({**body, "sandbox": sandbox}))
+    return run_pytest(root, "--profile", "all", "-rs", profiles_dir=profiles)
+
+
+def test_the_run_fails_with_exit_code_1(fault_run: Outcome) -> None:
+    assert fault_run.code == 1, fault_run.stdout + fault_run.stderr
+    assert "Traceback" not in fault_run.stdout + fault_run.stderr
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_fault_gives_its_code(fault_run: Outcome, name: str) -> None:
+    expected = CASES[name][2]
+    assert fault_run.failure_types(name) == expected
+
+
+@pytest.mark.parametrize("name", ["dead-token-host", "wrong-secret", "integration-flow-key"])
+def test_a_failed_token_skips_the_dependents(fault_run: Outcome, name: str) -> None:
+    cases = fault_run.cases(name)
+    code = fault_run.failure_types(name)["token"]
+    skipped = cases["api"].find("skipped")
+    assert skipped is not None
+    assert skipped.get("message") == f"not checked: token failed ({code}); fix that first"
+
+
+def _message(outcome: Outcome, profile: str, check: str) -> str:
+    failure = outcome.cases(profile)[check].find("failure")
+    assert failure is not None
+    return failure.get("message", "")
+
+
+def _matches(template: str, text: str) -> bool:
+    pattern = re.escape(template)
+    for placeholder, regex in (("<host>", r"127\.0\.0\.1:\d+"), ("<client>", r"\S+"),
+                               ("<any>", r".+?"), ("<n>", r"\d+")):
+        pattern = pattern.replace(re.escape(placeholder), regex)
+    return re.fullmatch(pattern, text) is not None
+
+
+EXACT = {
+    ("wrong-secret", "token"):
+        "token endpoint <host> rejected client <client>: 401 invalid_client: Bad credentials "
+        "-- fix: Copy `clientid` and `clientsecret` again from the service key of the Process "
+        "Integration Runtime instance (plan api), or create a new service key; make sure the "
+        "variable holding the secret is set and unquoted.",
+    ("grant-disabled", "token"):
+        "client <client> may not use grant type client_credentials: <host> answered 401 "
+        "invalid_client: Unauthorized grant type -- fix: Update the Process Integration "
+        "Runtime instance: set \"grant-types\": [\"client_credentials\"] in its parameters, "
+        "then create a new service key.",
+    ("token-url-on-api-host", "token"):
+        "token_url https://<host>/oauth/token is not an OAuth token endpoint: it answered 404 "
+        "with an HTML page; expected https://<subdomain>.authentication.<region>.hana.ondemand"
+        ".com/oauth/token -- fix: Use the service key's `tokenurl`: https://<subdomain>."
+        "authentication.<region>.hana.ondemand.com/oauth/token (certificate keys: the "
+        ".authentication.cert. host).",
+    ("api-url-is-ui", "api"):
+        "api_url https://<host> is not the Cloud Integration API: GET /api/v1/"
+        "MessageProcessingLogs answered 302 redirect to <any> -- fix: Use the service key's "
+        "`url` (https://<subdomain>.it-cpi<nnn>.cfapps.<region>.hana.ondemand.com), not the "
+        "Integration Suite UI URL (.integrationsuite.) nor the runtime host (-rt).",
+    ("dead-token-host", "token"):
+        "token endpoint <host> is unreachable: the connection was refused (2 attempts; <any>) "
+        "-- fix: Check the host name in token_url against the service key or cockpit, and that "
+        "this machine can reach it (proxy: HTTPS_PROXY / NO_PROXY; firewall).",
+}
+
+
+@pytest.mark.parametrize(("profile", "check"), list(EXACT))
+def test_messages_word_for_word(fault_run: Outcome, profile: str, check: str) -> None:
+    message = _message(fault_run, profile, check)
+    assert _matches(EXACT[profile, check], message), message
+
+
+def test_profiles_were_probed_together(fault_run: Outcome) -> None:
+    written = sorted(p.parent.name for p in Path(fault_run.reports).glob("*/junit.xml"))
+    assert written == sorted(CASES)
