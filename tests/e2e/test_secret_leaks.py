@@ -1,0 +1,154 @@
+"""No secret and no token in anything the product prints or writes, whatever fails.
+
+Real profiles (not sandbox sections) point at sandboxes started here, so the test knows every
+client secret. Each profile fails in a different way; a user check in checks/ deliberately puts
+the bearer token into its locals, its captured output and its assertion message. Then stdout,
+stderr and every file under the reports folder (ours and pytest's own --junitxml) are searched
+for the secrets, their Basic-header encodings, and anything shaped like a JWT.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cpi_preflight.sandbox import Sandbox, SandboxSpec
+
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")
+
+# profile name -> (environment, sandbox mapping, extra profile keys, expected failure codes)
+FAULTS: dict[str, tuple[str, dict, dict, set[str]]] = {
+    "healthy": ("cf", {"roles": ["MonitoringDataRead"]}, {}, set()),
+    "wrong-secret": ("cf", {"faults": {"wrong_secret": True}}, {},
+                     {"CLIENT_CREDENTIALS_REJECTED"}),
+    "grant": ("cf", {"faults": {"grant_type_disabled": True}}, {}, {"GRANT_TYPE_NOT_ALLOWED"}),
+    "plan": ("cf", {"faults": {"integration_flow_plan": True}}, {}, {"WRONG_SERVICE_PLAN"}),
+    "token-url": ("cf", {"faults": {"token_url": "api"}}, {}, {"TOKEN_URL_WRONG"}),
+    "api-url": ("cf", {"faults": {"api_url": "ui"}}, {}, {"API_URL_WRONG"}),
+    "zone": ("cf", {"faults": {"foreign_zone": True}}, {}, {"TOKEN_REJECTED_BY_API"}),
+    "expired": ("cf", {"faults": {"expired_token": True}}, {}, {"TOKEN_INVALID"}),
+    "dead": ("cf", {"faults": {"dead_host": "token"}}, {}, {"HOST_UNREACHABLE"}),
+    "untrusted": ("cf", {}, {"ca_bundle": None}, {"TLS_UNTRUSTED"}),
+    "roles": ("cf", {"roles": ["MonitoringDataRead", "DataStoresAndQueuesRead"],
+                     "faults": {"server_errors": {"NumberRanges": "always"}}},
+              {"required_roles": ["MonitoringDataRead", "WorkspacePackagesRead"],
+               "endpoints": ["MessageProcessingLogs", "NumberRanges", "LogFiles"],
+               "strict": True},
+              {"ROLE_MISSING", "SERVER_ERROR", "ENDPOINT_NOT_FOUND", "EXCESS_ROLES",
+               "TLS_CERT_EXPIRING"}),
+    "certificate": ("cf", {"credential": "certificate"},
+                    {"expiry_warning_days": 400, "strict": True},
+                    {"CREDENTIAL_EXPIRING", "TLS_CERT_EXPIRING", "EXCESS_ROLES"}),
+    "neo": ("neo", {"roles": ["IntegrationOperationServer.read"],
+                    "faults": {"wrong_secret": False}},
+            {"required_roles": ["IntegrationOperationServer.read", "NodeManager.read"]},
+            {"ROLE_MISSING"}),
+}
+
+USER_CHECK = '''
+def test_user_check_leaks_on_purpose(preflight_api, preflight_profile):
+    response = preflight_api.get("/MessageProcessingLogs", params={"$top": "1"})
+    headers = dict(preflight_api.headers)
+    bearer = headers["authorization"]
+    print("headers:", headers)
+    assert response.status_code == 999, bearer
+'''
+
+
+def _profile(name: str, environment: str, sandbox: Sandbox, extra: dict) -> dict:
+    conn = sandbox.connection
+    body: dict = {"environment": environment, "api_url": conn.api_url,
+                  "token_url": conn.token_url, "client_id": conn.client_id,
+                  "ca_bundle": conn.ca_path, "attempts": 1,
+                  "required_roles": ["MonitoringDataRead"] if environment == "cf"
+                  else ["IntegrationOperationServer.read"],
+                  "endpoints": ["MessageProcessingLogs"]}
+    if conn.client_secret is not None:
+        body["client_secret"] = "${SECRET_" + name.upper().replace("-", "_") + "}"
+    else:
+        body["certificate"], body["key"] = conn.certificate_path, conn.key_path
+    body.update(extra)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+@pytest.fixture(scope="module")
+def sandboxes() -> Iterator[dict[str, Sandbox]]:
+    started = {name: Sandbox.start(SandboxSpec.from_mapping(mapping, environment=env))
+               for name, (env, mapping, _, _) in FAULTS.items()}
+    yield started
+    for sandbox in started.values():
+        sandbox.stop()
+
+
+@pytest.fixture(scope="module")
+def leak_run(sandboxes, tmp_path_factory):
+    project = tmp_path_factory.mktemp("leaks")
+    (project / "profiles").mkdir()
+    (project / "checks").mkdir()
+    (project / "checks" / "test_user.py").write_text(USER_CHECK)
+    env = dict(os.environ)
+    secrets: list[str] = []
+    for name, (environment, _, extra, _) in FAULTS.items():
+        sandbox = sandboxes[name]
+        body = _profile(name, environment, sandbox, extra)
+        (project / "profiles" / f"{name}.yaml").write_text(yaml.safe_dump(body))
+        if sandbox.connection.client_secret:
+            env["SECRET_" + name.upper().replace("-", "_")] = sandbox.connection.client_secret
+            secrets.append(sandbox.connection.client_secret)
+            pair = f"{sandbox.connection.client_id}:{sandbox.connection.client_secret}"
+            secrets.append(base64.b64encode(pair.encode()).decode())
+        else:
+            secrets.append(Path(sandbox.connection.key_path).read_text().splitlines()[1])
+    reports = project / "reports"
+    command = [sys.executable, "-m", "pytest", "--profile", "all", "-vv", "-l",
+               "--showlocals", "-rA", "--tb=long", "-p", "no:cacheprovider",
+               f"--reports-dir={reports}", f"--junitxml={reports / 'pytest-junit.xml'}"]
+    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True,
+                          timeout=180, check=False)
+    return done, reports, secrets, sandboxes
+
+
+def _written(reports: Path) -> dict[str, str]:
+    return {str(p): p.read_text(errors="replace") for p in reports.rglob("*") if p.is_file()}
+
+
+def test_the_run_failed_in_every_planned_way(leak_run):
+    done, reports, _, _ = leak_run
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr
+    for name, (_, _, _, codes) in FAULTS.items():
+        junit = (reports / name / "junit.xml").read_text()
+        found = set(re.findall(r'type="([A-Z_]+)"', junit))
+        assert found == codes, (name, found)
+
+
+def test_user_check_really_exposed_the_token_to_pytest(leak_run):
+    done, _, _, _ = leak_run
+    assert "test_user_check_leaks_on_purpose" in done.stdout
+    assert "Bearer ***" in done.stdout
+
+
+def test_no_secret_anywhere(leak_run):
+    done, reports, secrets, _ = leak_run
+    texts = {"stdout": done.stdout, "stderr": done.stderr, **_written(reports)}
+    assert any(p.endswith("pytest-junit.xml") for p in texts)
+    for where, text in texts.items():
+        for secret in secrets:
+            assert secret not in text, f"a secret leaked into {where}"
+
+
+def test_no_token_anywhere(leak_run):
+    done, reports, _, sandboxes = leak_run
+    texts = {"stdout": done.stdout, "stderr": done.stderr, **_written(reports)}
+    issued = [t for s in sandboxes.values() for t in getattr(s, "issued_tokens", [])]
+    for where, text in texts.items():
+        assert not JWT.search(text), f"a JWT leaked into {where}"
+        for token in issued:
+            assert token not in text, f"a token leaked into {where}"
