@@ -444,9 +444,9 @@ def _endpoint_problem(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> F
         return _wrong_api(ctx, endpoint, exchange)
     if status == 401:
         return _rejected(ctx, endpoint, exchange)
-    if status == 404:
+    if status in (404, 501):
         return ctx.finding("ENDPOINT_NOT_FOUND", endpoint.name,
-                           f"GET /api/v1{endpoint.path} answered 404 although other calls "
+                           f"GET /api/v1{endpoint.path} answered {status} although other calls "
                            f"to {_host(exchange.url)} work", endpoint=endpoint.name,
                            note=(endpoint.note or f"source: {endpoint.source}").rstrip("."))
     if status >= 500 or status == 429:

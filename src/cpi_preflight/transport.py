@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import json
 import os
 import random
@@ -49,20 +50,22 @@ class TrustSettings:
 
 def trust_settings(ca_bundle: Path | None, cert: Path | None, key: Path | None,
                    environ: Mapping[str, str] | None = None) -> TrustSettings:
-    """Trust certifi's CAs, plus SSL_CERT_FILE and the profile's ca_bundle when given."""
+    """Trust SSL_CERT_FILE if set (as OpenSSL and httpx do), else certifi's CAs; plus the
+    profile's ca_bundle when given."""
     env = os.environ if environ is None else environ
-    files = [certifi.where()]
-    if env.get("SSL_CERT_FILE"):
-        files.append(env["SSL_CERT_FILE"])
+    files = [env.get("SSL_CERT_FILE") or certifi.where()]
     if ca_bundle is not None:
         files.append(str(ca_bundle))
     client = (str(cert), str(key)) if cert is not None and key is not None else None
     return TrustSettings(tuple(files), client)
 
 
+@functools.lru_cache(maxsize=256)
 def ssl_context(settings: TrustSettings) -> ssl.SSLContext:
-    """An SSL context for `settings` (raises OSError/ssl.SSLError on unreadable files)."""
-    context = ssl.create_default_context()
+    """An SSL context for `settings`, shared by every profile with the same trust (loading CA
+    files is the costliest part of a client); raises OSError/ssl.SSLError on unreadable files."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
     for path in settings.ca_files:
         context.load_verify_locations(cafile=path)
     if settings.client_cert is not None:
