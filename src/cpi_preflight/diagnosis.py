@@ -332,10 +332,22 @@ def granted_by_token(role: str, facts: TokenFacts | None,
     return ("no", missing) if missing else ("yes", ())
 
 
+def _covers(ctx: Context, endpoint: Endpoint, role: str) -> bool:
+    if ctx.environment == "cf":
+        return endpoint.role == role
+    return set(neo_roles_of(role, ctx.catalog)) <= set(endpoint.neo_roles)
+
+
 def _proof(ctx: Context, role: str) -> tuple[Endpoint, Exchange] | None:
-    name = ctx.plan.proof_for.get(role)
+    """A successful call that needs `role`, else the planned proof call, else None."""
     api = ctx.verdicts.get(API)
-    if name is None or name not in ctx.seen.endpoints or api is None or api.outcome != PASSED:
+    if api is None or api.outcome != PASSED:
+        return None
+    for endpoint, exchange in _exchanges(ctx):
+        if _covers(ctx, endpoint, role) and 200 <= (exchange.status or 0) < 300:
+            return endpoint, exchange
+    name = ctx.plan.proof_for.get(role)
+    if name is None or name not in ctx.seen.endpoints:
         return None
     return ctx.catalog.endpoints[name], ctx.seen.endpoints[name]
 
@@ -358,8 +370,12 @@ def _role_missing(ctx: Context, role: str, missing: tuple[str, ...],
             f"{' (' + proof[1].odata_message + ')' if proof[1].odata_message else ''}"
             if proof else "")
     if ctx.environment == "neo":
-        message = (f"role {role} is not granted to user oauth_client_{ctx.client} (Neo roles "
-                   f"{neo}){call}; needed by {_needed_by(ctx, role)}")
+        others = sorted(set(proof[0].neo_roles) - set(neo_roles_of(role, ctx.catalog))
+                        ) if proof else []
+        which = (f"one or more of {', '.join([*neo_roles_of(role, ctx.catalog), *others])} is "
+                 "missing" if others else f"Neo roles {neo}")
+        message = (f"role {role} is not granted to user oauth_client_{ctx.client} ({which})"
+                   f"{call}; needed by {_needed_by(ctx, role)}")
     elif missing:
         message = (f"role {role} is not granted to client {ctx.client}: the token lacks scope"
                    f"{'s' if len(missing) > 1 else ''} "

@@ -90,13 +90,28 @@ def _proof_endpoint(role: str, environment: str, catalog: Catalog) -> Endpoint |
     return fitting[0] if fitting else None
 
 
+def _best_proof(role: str, endpoints: list[Endpoint], environment: str,
+                catalog: Catalog) -> Endpoint | None:
+    """The call that proves `role` most directly.
+
+    On Cloud Foundry any listed endpoint of the role template will do. On Neo a 403 only says
+    that one of the endpoint's Neo roles is missing, so the endpoint needing the fewest other
+    roles wins, even if the catalog has to add it to the calls.
+    """
+    covering = [e for e in endpoints if _covers(e, role, environment, catalog)]
+    fallback = _proof_endpoint(role, environment, catalog)
+    if environment == "cf":
+        return covering[0] if covering else fallback
+    candidates = covering + ([fallback] if fallback is not None else [])
+    return min(candidates, key=lambda e: len(e.neo_roles), default=None)
+
+
 def _endpoints_and_proofs(profile: Profile, catalog: Catalog,
                           roles: tuple[str, ...]) -> tuple[list[Endpoint], dict[str, str]]:
     endpoints = [catalog.endpoints[name] for name in profile.endpoints]
     proof_for: dict[str, str] = {}
     for role in roles:
-        covering = [e for e in endpoints if _covers(e, role, profile.environment, catalog)]
-        proof = covering[0] if covering else _proof_endpoint(role, profile.environment, catalog)
+        proof = _best_proof(role, endpoints, profile.environment, catalog)
         if proof is None:
             continue
         proof_for[role] = proof.name

@@ -379,7 +379,7 @@ def available(profiles_dir: Path) -> list[str]:
     """Names of the profiles in `profiles_dir`, sorted."""
     if not profiles_dir.is_dir():
         return []
-    return sorted(p.stem for p in profiles_dir.glob("*.yaml") if _NAME.match(p.stem))
+    return sorted(p.stem for p in profiles_dir.glob("*.yaml"))
 
 
 def resolve_names(requested: list[str], profiles_dir: Path) -> list[str]:
@@ -410,6 +410,9 @@ def _known(name: str, known: list[str], profiles_dir: Path) -> str:
 def load(name: str, profiles_dir: Path, environ: Mapping[str, str] | None = None) -> Profile:
     """Load and validate `profiles_dir/<name>.yaml`."""
     path = profiles_dir / f"{name}.yaml"
+    if not _NAME.match(name):
+        raise ProfileError(f"{path}: the file name must be letters, digits, '_', '.' or '-' "
+                           "(it names the report folder); rename the file")
     data = read_yaml(path)
     return parse(name, path, data, os.environ if environ is None else environ)
 

@@ -1,0 +1,77 @@
+"""The product's catalog and the sandbox's own SAP table must agree, endpoint by endpoint.
+
+For each role, a sandbox grants only that role and a profile calls every endpoint both know.
+The catalog predicts which calls succeed; the sandbox (written separately from the reference)
+decides. A disagreement names the endpoint whose mapping is wrong in one of the two tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cpi_preflight import catalog
+from cpi_preflight.plan import neo_roles_of
+
+from .conftest import Outcome, run_pytest
+
+SANDBOX_TABLE = (Path(__file__).resolve().parents[2] / "src" / "cpi_preflight" / "sandbox"
+                 / "sap_behaviour.yaml")
+CF_ROLES = ["MonitoringDataRead", "WorkspacePackagesRead", "DataStoresAndQueuesRead",
+            "AccessPoliciesRead", "AuthGroup_TenantPartnerDirectoryConfigurator"]
+NEO_ROLES = [["IntegrationOperationServer.read", "NodeManager.read"],
+             ["WebToolingWorkspace.Read"],
+             ["IntegrationOperationServer.read", "ESBDataStore.read"],
+             ["IntegrationOperationServer.read"]]
+
+
+def _shared_endpoints(environment: str) -> list[str]:
+    served = yaml.safe_load(SANDBOX_TABLE.read_text())["entity_sets"]
+    return sorted(name for name, endpoint in catalog.load().endpoints.items()
+                  if name in served and environment in served[name].get("environments", [])
+                  and environment in endpoint.environments)
+
+
+def _cases() -> dict[str, tuple[str, list[str]]]:
+    cases = {f"cf-{role}": ("cf", [role]) for role in CF_ROLES}
+    cases.update({f"neo-{'_'.join(r)}": ("neo", r) for r in NEO_ROLES})
+    return cases
+
+
+@pytest.fixture(scope="module")
+def agreement_run(tmp_path_factory: pytest.TempPathFactory) -> Outcome:
+    root = tmp_path_factory.mktemp("oracle")
+    profiles = root / "profiles"
+    profiles.mkdir()
+    for name, (environment, roles) in _cases().items():
+        body = {"environment": environment, "required_roles": roles,
+                "endpoints": _shared_endpoints(environment), "attempts": 1,
+                "sandbox": {"roles": roles}}
+        (profiles / f"{name}.yaml").write_text(yaml.safe_dump(body))
+    return run_pytest(root, "--profile", "all", profiles_dir=profiles)
+
+
+def _expected_to_pass(environment: str, roles: list[str], endpoint: str) -> bool:
+    # Both tables agree that the API checks permissions (scopes / Neo roles), so a role template
+    # other than the documented one grants the call when it carries every permission it needs.
+    entry = catalog.load().endpoints[endpoint]
+    held = {r for role in roles for r in neo_roles_of(role, catalog.load())}
+    return (environment == "cf" and entry.role in roles) or set(entry.neo_roles) <= held
+
+
+@pytest.mark.parametrize("name", list(_cases()))
+def test_catalog_and_sandbox_agree(agreement_run: Outcome, name: str) -> None:
+    environment, roles = _cases()[name]
+    cases = agreement_run.cases(name)
+    disagreements = []
+    for endpoint in _shared_endpoints(environment):
+        case = cases[f"endpoint[{endpoint}]"]
+        passed = case.find("failure") is None and case.find("skipped") is None
+        if passed != _expected_to_pass(environment, roles, endpoint):
+            disagreements.append(f"{endpoint}: catalog predicts "
+                                 f"{'success' if not passed else 'refusal'}, sandbox disagrees")
+    assert disagreements == []
+    for role in roles:
+        assert cases[f"role[{role}]"].find("failure") is None, role
