@@ -13,7 +13,6 @@ and explains. Exit codes: 0 done, 2 the input is wrong (the message says where a
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import re
@@ -23,7 +22,6 @@ import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -226,7 +224,8 @@ def render_profile(setup: Setup) -> str:
 
 def _read_key(path: Path) -> ServiceKey:
     if not path.is_file():
-        raise ConfigError(f"--service-key {path}: no such file; download the service key of the "
+        problem = "is not a file" if path.exists() else "no such file"
+        raise ConfigError(f"--service-key {path}: {problem}; download the service key of the "
                           "Process Integration Runtime instance (plan api) from the BTP cockpit "
                           "and give its path")
     try:
@@ -241,7 +240,7 @@ def _from_options(args: argparse.Namespace, environment: str) -> ServiceKey:
     if missing:
         where = ("Neo has no service key: take them from the Neo cockpit (Security > OAuth)"
                  if environment == "neo" else "or give --service-key KEY.json instead")
-        raise ConfigError(f"{', '.join(missing)} required without --service-key; {where}")
+        raise ConfigError(f"without --service-key, give {' '.join(missing)}; {where}")
     return ServiceKey(args.api_url, args.token_url, args.client_id, None, None, None, "secret")
 
 
@@ -323,7 +322,7 @@ def validate(setup: Setup, text: str) -> None:
 def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
+        handle.write(data.rstrip(b"\n") + b"\n")
     path.chmod(0o600)
 
 
@@ -419,89 +418,11 @@ def run_init(args: argparse.Namespace) -> int:
 
 # --- catalog and codes -------------------------------------------------------------------------
 
-CONFIDENCE = ("Confidence: documented = SAP says so; inferred = follows from SAP's pages or "
-              "public code; unconfirmed = no source, both readings are handled.")
-
-
-def _endpoint_rows(environment: str | None) -> tuple[list[str], list[list[str]]]:
-    columns = docs.endpoint_columns(environment)
-    endpoints = docs.endpoints_for(catalog_module.load(), environment)
-    return [c.header for c in columns], [[c.cell(e) for c in columns] for e in endpoints]
-
-
-def _role_rows(environment: str | None) -> list[list[str]]:
-    return [docs.role_row(r) for r in docs.roles_for(catalog_module.load(), environment)]
-
-
-def _sources_lines() -> list[str]:
-    sources = catalog_module.load().sources
-    width = max(len(tag) for tag in sources)
-    return [f"  {tag.ljust(width)}  {text}" for tag, text in sources.items()]
-
-
-def catalog_text(environment: str | None) -> str:
-    """Endpoints, role templates, Neo roles and sources, as aligned plain text."""
-    headers, rows = _endpoint_rows(environment)
-    parts = ["Endpoints (GET <api_url>/api/v1/...):", docs.text_table(headers, rows), "",
-             "Role templates (Cloud Foundry; on Neo a template stands for its Neo roles):",
-             docs.text_table(docs.ROLE_HEADERS, _role_rows(environment))]
-    if environment != "cf":
-        parts += ["", "Neo roles: " + ", ".join(catalog_module.load().neo_roles)]
-    return "\n".join([*parts, "", "Sources:", *_sources_lines(), "", CONFIDENCE])
-
-
-def catalog_markdown(environment: str | None) -> str:
-    """The same as `catalog_text`, as Markdown tables."""
-    headers, rows = _endpoint_rows(environment)
-    parts = ["## Endpoints", "", docs.markdown_table(headers, rows), "", "## Role templates", "",
-             docs.markdown_table(docs.ROLE_HEADERS, _role_rows(environment))]
-    if environment != "cf":
-        parts += ["", "## Neo roles", "", *(f"- {n}" for n in catalog_module.load().neo_roles)]
-    sources = [f"- {tag}: {text}" for tag, text in catalog_module.load().sources.items()]
-    return "\n".join([*parts, "", "## Sources", "", *sources, "", CONFIDENCE])
-
-
-def catalog_json(environment: str | None) -> str:
-    """The catalog as JSON, for scripts."""
-    cat = catalog_module.load()
-    endpoints = [{"name": e.name, "path": e.path, "query": dict(e.query),
-                  "request": docs.request_text(e), "role": e.role,
-                  "neo_roles": list(e.neo_roles), "environments": list(e.environments),
-                  "confidence": e.confidence, "source": e.source, "note": e.note}
-                 for e in docs.endpoints_for(cat, environment)]
-    roles = [{"name": r.name, "permissions": None if r.permissions is None else list(r.permissions),
-              "proof": r.proof, "confidence": r.confidence, "source": r.source}
-             for r in docs.roles_for(cat, environment)]
-    data: dict[str, Any] = {"environment": environment or "all", "endpoints": endpoints,
-                            "roles": roles, "sources": cat.sources}
-    if environment != "cf":
-        data["neo_roles"] = list(cat.neo_roles)
-    return json.dumps(data, indent=2)
-
-
-def codes_text() -> str:
-    """Every failure and warning code with its cause and fixes, as wrapped plain text."""
-    blocks = []
-    for code in catalog_module.load().codes.values():
-        lines = [f"{code.name} ({code.severity}): {code.title}",
-                 *_indented("what it means", code.cause)]
-        for env, env_name in docs.ENVIRONMENT_NAMES.items():
-            lines += _indented(f"fix on {env_name}", docs.fix_text(code, env))
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
-
-
-def _indented(label: str, text: str) -> list[str]:
-    return textwrap.wrap(docs.show_placeholders(f"{label}: {text}"), width=100,
-                         initial_indent="  ", subsequent_indent="    ",
-                         break_long_words=False, break_on_hyphens=False)
-
-
 _CATALOG_FORMATS: dict[str, Callable[[str | None], str]] = {
-    "text": catalog_text, "markdown": catalog_markdown, "json": catalog_json,
+    "text": docs.catalog_text, "markdown": docs.catalog_markdown, "json": docs.catalog_json,
 }
 _CODES_FORMATS: dict[str, Callable[[], str]] = {
-    "text": codes_text, "markdown": docs.codes_table_markdown,
+    "text": docs.codes_text, "markdown": docs.codes_table_markdown,
 }
 
 
@@ -525,14 +446,16 @@ SANDBOX_MODULE = "cpi_preflight.sandbox.__main__"
 def run_sandbox(argv: list[str]) -> int:
     """Hand the arguments to the sandbox's own command line (`python -m cpi_preflight.sandbox`)."""
     try:
-        module = importlib.import_module(SANDBOX_MODULE)
+        from cpi_preflight.sandbox.__main__ import main as sandbox_main
     except ModuleNotFoundError as exc:
         if exc.name != SANDBOX_MODULE:
             raise
         raise ConfigError(f"this installation has no sandbox ({SANDBOX_MODULE} is missing); "
                           "reinstall cpi-preflight") from None
-    sandbox_main: Callable[[list[str] | None], int] = module.main
-    return sandbox_main(argv)
+    try:
+        return sandbox_main(argv)
+    except SystemExit as exc:  # its argparse exits on --help and on wrong arguments
+        return exc.code if isinstance(exc.code, int) else USAGE_ERROR
 
 
 # --- command line ------------------------------------------------------------------------------
@@ -610,6 +533,10 @@ def main(argv: list[str] | None = None) -> int:
     except PreflightError as exc:
         print(f"{PROG} {command}: {scrub(str(exc))}", file=sys.stderr)
         return USAGE_ERROR
+    except BrokenPipeError:
+        # The reader went away (`cpi-preflight catalog | head`): stop quietly.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Human-readable renderings of the shipped catalog, and the README regions generated from it.
+"""Human-readable renderings of the shipped catalog: `cpi-preflight catalog` / `codes` output
+and the README regions generated from it.
 
 The README's troubleshooting table and endpoint table are generated, never edited by hand:
 
@@ -12,11 +13,14 @@ or `catalog`). The same rows feed `cpi-preflight catalog` and `cpi-preflight cod
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
+import textwrap
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from cpi_preflight import catalog as catalog_module
 from cpi_preflight.catalog import Catalog, Code, Endpoint, Role
@@ -113,13 +117,13 @@ def endpoint_columns(environment: str | None, *, notes: bool = False) -> list[Co
     return [ENDPOINT_COLUMNS[k] for k in keys]
 
 
-ROLE_HEADERS = ("Role template", "Neo roles / token scopes", "Proven by", "Confidence", "Source")
+ROLE_HEADERS = ("Role template", "Proven by", "Confidence", "Source", "Neo roles / token scopes")
 
 
 def role_row(role: Role) -> list[str]:
     """One row of the role table."""
     perms = ", ".join(role.permissions) if role.permissions is not None else "unknown"
-    return [role.name, perms, role.proof or "-", role.confidence, role.source]
+    return [role.name, role.proof or "-", role.confidence, role.source, perms]
 
 
 CODE_HEADERS = ("Code", "Severity", "What it means", "How to fix (Cloud Foundry)",
@@ -141,6 +145,86 @@ def code_row(code: Code) -> list[str]:
             fix_text(code, "cf"), fix_text(code, "neo")]
 
 
+# --- `cpi-preflight catalog` and `cpi-preflight codes` -----------------------------------------
+
+CONFIDENCE = ("Confidence: documented = SAP says so; inferred = follows from SAP's pages or "
+              "public code; unconfirmed = no source, both readings are handled.")
+
+
+def _endpoint_rows(environment: str | None) -> tuple[list[str], list[list[str]]]:
+    columns = endpoint_columns(environment)
+    endpoints = endpoints_for(catalog_module.load(), environment)
+    return [c.header for c in columns], [[c.cell(e) for c in columns] for e in endpoints]
+
+
+def _role_rows(environment: str | None) -> list[list[str]]:
+    return [role_row(r) for r in roles_for(catalog_module.load(), environment)]
+
+
+def _sources_lines() -> list[str]:
+    sources = catalog_module.load().sources
+    width = max(len(tag) for tag in sources)
+    return [f"  {tag.ljust(width)}  {text}" for tag, text in sources.items()]
+
+
+def catalog_text(environment: str | None) -> str:
+    """Endpoints, role templates, Neo roles and sources, as aligned plain text."""
+    headers, rows = _endpoint_rows(environment)
+    parts = ["Endpoints (GET <api_url>/api/v1/...):", text_table(headers, rows), "",
+             "Role templates (Cloud Foundry; on Neo a template stands for its Neo roles):",
+             text_table(ROLE_HEADERS, _role_rows(environment))]
+    if environment != "cf":
+        parts += ["", *textwrap.wrap("Neo roles: " + ", ".join(catalog_module.load().neo_roles),
+                                     width=100, subsequent_indent="  ")]
+    return "\n".join([*parts, "", "Sources:", *_sources_lines(), "", CONFIDENCE])
+
+
+def catalog_markdown(environment: str | None) -> str:
+    """The same as `catalog_text`, as Markdown tables."""
+    headers, rows = _endpoint_rows(environment)
+    parts = ["## Endpoints", "", markdown_table(headers, rows), "", "## Role templates", "",
+             markdown_table(ROLE_HEADERS, _role_rows(environment))]
+    if environment != "cf":
+        parts += ["", "## Neo roles", "", *(f"- {n}" for n in catalog_module.load().neo_roles)]
+    return "\n".join([*parts, "", "## Sources", "", *_source_items(), "", CONFIDENCE])
+
+
+def catalog_json(environment: str | None) -> str:
+    """The catalog as JSON, for scripts."""
+    cat = catalog_module.load()
+    endpoints = [{"name": e.name, "path": e.path, "query": dict(e.query),
+                  "request": request_text(e), "role": e.role,
+                  "neo_roles": list(e.neo_roles), "environments": list(e.environments),
+                  "confidence": e.confidence, "source": e.source, "note": e.note}
+                 for e in endpoints_for(cat, environment)]
+    roles = [{"name": r.name, "permissions": None if r.permissions is None else list(r.permissions),
+              "proof": r.proof, "confidence": r.confidence, "source": r.source}
+             for r in roles_for(cat, environment)]
+    data: dict[str, Any] = {"environment": environment or "all", "endpoints": endpoints,
+                            "roles": roles, "sources": cat.sources}
+    if environment != "cf":
+        data["neo_roles"] = list(cat.neo_roles)
+    return json.dumps(data, indent=2)
+
+
+def codes_text() -> str:
+    """Every failure and warning code with its cause and fixes, as wrapped plain text."""
+    blocks = []
+    for code in catalog_module.load().codes.values():
+        lines = [f"{code.name} ({code.severity}): {code.title}",
+                 *_indented("what it means", code.cause)]
+        for env, env_name in ENVIRONMENT_NAMES.items():
+            lines += _indented(f"fix on {env_name}", fix_text(code, env))
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _indented(label: str, text: str) -> list[str]:
+    return textwrap.wrap(show_placeholders(f"{label}: {text}"), width=100,
+                         initial_indent="  ", subsequent_indent="    ",
+                         break_long_words=False, break_on_hyphens=False)
+
+
 # --- README regions ---------------------------------------------------------------------------
 
 def codes_table_markdown() -> str:
@@ -155,9 +239,22 @@ def catalog_table_markdown() -> str:
     return markdown_table([c.header for c in columns], rows)
 
 
+def _source_items() -> list[str]:
+    return [f"- {tag}: {text}" for tag, text in catalog_module.load().sources.items()]
+
+
+def sources_markdown() -> str:
+    """The legend of the Source and Confidence columns."""
+    return "\n".join(["Sources:", "", *_source_items(), "", CONFIDENCE])
+
+
+def _catalog_region() -> str:
+    return f"{catalog_table_markdown()}\n\n{sources_markdown()}"
+
+
 REGIONS: dict[str, Callable[[], str]] = {
     "codes": codes_table_markdown,
-    "catalog": catalog_table_markdown,
+    "catalog": _catalog_region,
 }
 
 
