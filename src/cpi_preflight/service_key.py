@@ -119,11 +119,14 @@ def parse_service_key(path: Path, data: object) -> ServiceKey:
 
 def read_service_key(path: Path) -> ServiceKey:
     """Load a service key JSON file; any problem is a `ProfileError` naming the file."""
+    again = "download the service key again from the BTP cockpit"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:
-        raise ProfileError(f"{path}: is not UTF-8 text") from None
+        raise ProfileError(f"{path}: is not UTF-8 text; {again}") from None
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot be read: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
         raise ProfileError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
-                           f"{exc.msg}") from None
+                           f"{exc.msg}; {again}") from None
     return parse_service_key(path, data)
