@@ -411,7 +411,8 @@ def role_rule(ctx: Context, check: Check) -> Verdict:
     token_says, missing = granted_by_token(role, ctx.token, ctx.catalog)
     proof = _proof(ctx, role)
     status = proof[1].status if proof else None
-    facts = {"granted_by_token": token_says, "proven_by": ""}
+    facts = {"granted_by_token": token_says,
+             "proven_by": f"GET {proof[0].path} {status}" if proof and status else ""}
     if status is not None and 200 <= status < 300:
         return _role_passed(check, token_says, proof, role)
     if status == 403 or (token_says == "no" and (status is None or status != 404)):

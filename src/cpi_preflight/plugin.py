@@ -5,13 +5,14 @@ Registered through the `pytest11` entry point `cpi_preflight`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from cpi_preflight import profile, report
+from cpi_preflight import evidence, profile, report
 from cpi_preflight.claims import TokenFacts
 from cpi_preflight.errors import ConfigError
 from cpi_preflight.items import CheckItem, NoProfileItem, ProfileFile
@@ -187,6 +188,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         for name, verdicts in run.verdicts.items():
             written.append(report.write_junit(run.settings.reports_dir, run.plans[name],
                                               verdicts.values()))
+            written.extend(evidence.write_evidence(run.settings.reports_dir,
+                                                   run.evidence(name, os.environ)))
         session.config.stash[WRITTEN_KEY] = written
     finally:
         run.close()

@@ -7,6 +7,7 @@ one direction profile -> plan -> probe -> diagnosis.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from cpi_preflight import baseline, diagnosis, plan, probe, profile, transport
+from cpi_preflight import baseline, diagnosis, evidence, plan, probe, profile, transport
 from cpi_preflight import catalog as catalog_module
 from cpi_preflight.claims import TokenFacts
 from cpi_preflight.findings import Verdict
@@ -125,6 +126,18 @@ class Run:
         return transport.build_api_client(
             settings, transport.ReadOnlyGuard(prof.token_url), prof.api_root,
             seen.access_token.reveal(), prof.timeouts.connect, prof.timeouts.read)
+
+    def evidence(self, profile_name: str, environ: Mapping[str, str]) -> dict[str, Any]:
+        """The evidence document of one profile (see `evidence.build_evidence`)."""
+        prof = self.plans[profile_name].profile
+        trust = transport.trust_settings(prof.ca_bundle, prof.certificate, prof.key, environ)
+        baseline = self.baselines.get(profile_name)
+        return evidence.build_evidence(
+            self.plans[profile_name], self.observations[profile_name],
+            self.verdicts[profile_name], started_at=self.started_at or datetime.now(UTC),
+            duration_s=self.duration_s, token=self.token_facts(profile_name),
+            trust=trust.describe(), proxy=evidence.proxy_setting(environ),
+            baseline=str(baseline["_path"]) if baseline else None)
 
     def close(self) -> None:
         """Stop every sandbox this run started."""

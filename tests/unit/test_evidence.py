@@ -1,0 +1,506 @@
+"""The go-live evidence: evidence.json against its schema, its SHA-256, and evidence.html."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import html
+import json
+import subprocess
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
+from html.parser import HTMLParser
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import jsonschema
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cpi_preflight import __version__, baseline, catalog, diagnosis, evidence, plan, posture
+from cpi_preflight import profile as profile_module
+from cpi_preflight.claims import TokenFacts
+from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
+from cpi_preflight.observation import Attempt, Exchange, ProfileObservations
+from cpi_preflight.plan import Plan
+from cpi_preflight.secret import MASK, Secret, mask_client_id, register
+
+CLIENT_SECRET = "s3cr3t-Value$+="
+FAKE_TOKEN = ("eyJhbGciOiJSUzI1NiIsImtpZCI6ImtleS0xIn0.eyJzdWIiOiJldmlkZW5jZS10ZXN0LXRva2VuIn0."
+              "ZmFrZS1zaWduYXR1cmUtZm9yLWV2aWRlbmNl")
+CLIENT_ID = "sb-a1b2c3d4e5f6!b42|it!b182722"
+API_URL = "https://acme.it-cpi018.cfapps.eu10.hana.ondemand.com"
+TOKEN_URL = "https://acme.authentication.eu10.hana.ondemand.com/oauth/token"
+STARTED = datetime(2025, 5, 1, 10, 0, 0, tzinfo=UTC)
+SCRIPT = "<script>alert('x')</script>"
+SECRET_FORMS = (CLIENT_SECRET, quote(CLIENT_SECRET, safe=""), quote_plus(CLIENT_SECRET),
+                FAKE_TOKEN)
+
+SCHEMA = json.loads(resources.files("cpi_preflight").joinpath("data", "evidence.schema.json")
+                    .read_text(encoding="utf-8"))
+VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
+
+
+# --- sample run --------------------------------------------------------------------------
+
+
+def sample_plan(**keys: Any) -> Plan:
+    data = {"environment": "cf", "description": "Monitoring client for the prod tenant",
+            "api_url": API_URL, "token_url": TOKEN_URL, "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET, "required_roles": ["WorkspacePackagesRead"],
+            "endpoints": ["MessageProcessingLogs", "IntegrationPackages"], **keys}
+    prof = profile_module.parse("prod-cf", Path("profiles/prod-cf.yaml"), data, {})
+    return plan.build(prof, catalog.load())
+
+
+def sample_token() -> TokenFacts:
+    return TokenFacts(
+        format="jwt", issuer=TOKEN_URL, zone="0d9a1f2e-zone", subaccount="5c1e-subaccount",
+        client_id=CLIENT_ID, grant_type="client_credentials",
+        expires_at=STARTED + timedelta(hours=12),
+        scopes=("it!b182722.MonitoringDataRead", "it!b182722.DataStoresAndQueuesRead",
+                "uaa.resource"),
+        signature="verified")
+
+
+def sample_observations() -> ProfileObservations:
+    register(FAKE_TOKEN)
+    ok = Exchange("GET", f"{API_URL}/api/v1/MessageProcessingLogs", 200, elapsed_ms=123.44,
+                  attempts=(Attempt(503, None, 50.0), Attempt(200, None, 123.44)))
+    denied = Exchange("GET", f"{API_URL}/api/v1/IntegrationPackages", 403, elapsed_ms=88.0,
+                      attempts=(Attempt(403, None, 88.0),))
+    endpoints = {"MessageProcessingLogs": ok, "IntegrationPackages": denied}
+    return ProfileObservations("prod-cf", access_token=Secret(FAKE_TOKEN), endpoints=endpoints)
+
+
+def sample_verdicts(the_plan: Plan) -> dict[str, Verdict]:
+    def verdict(check_id: str, outcome: str, summary: str, *found: Finding,
+                **facts: Any) -> Verdict:
+        return Verdict(the_plan.check(check_id), outcome, summary, found, facts)
+
+    missing = Finding("ROLE_MISSING", "failure", "WorkspacePackagesRead",
+                      f"role WorkspacePackagesRead is not granted {SCRIPT}",
+                      f"Assign WorkspacePackagesRead (not {CLIENT_SECRET})")
+    excess = Finding("EXCESS_ROLES", "warning", "DataStoresAndQueuesRead",
+                     "the token grants role templates DataStoresAndQueuesRead beyond "
+                     "required_roles", "Remove the role collection that holds "
+                     "DataStoresAndQueuesRead.")
+    found = [
+        verdict("token", PASSED, "issued a JWT", token=sample_token()),
+        verdict("api", PASSED, f"answered as the API (sent Bearer {FAKE_TOKEN})"),
+        verdict("role[WorkspacePackagesRead]", FAILED, missing.message, missing,
+                granted_by_token="no", proven_by=""),
+        verdict("role[MonitoringDataRead]", PASSED, "role MonitoringDataRead is granted",
+                granted_by_token="yes", proven_by="GET /MessageProcessingLogs 200"),
+        verdict("endpoint[MessageProcessingLogs]", PASSED, "answered 200"),
+        verdict("endpoint[IntegrationPackages]", SKIPPED, "answered 403 because "
+                "role[WorkspacePackagesRead] failed (ROLE_MISSING); fix that first"),
+        verdict("least-privilege", PASSED, excess.message, excess,
+                granted=["DataStoresAndQueuesRead", "MonitoringDataRead"],
+                excess=["DataStoresAndQueuesRead"], unexplained_scopes=[]),
+    ]  # tls-expiry has no verdict: it counts as skipped, "not run"
+    return {v.check.id: v for v in found}
+
+
+def build(the_plan: Plan | None = None, verdicts: dict[str, Verdict] | None = None,
+          **overrides: Any) -> dict[str, Any]:
+    the_plan = the_plan or sample_plan()
+    keywords: dict[str, Any] = {
+        "started_at": STARTED, "duration_s": 4.25678, "token": sample_token(),
+        "trust": "certifi + profiles/corp-ca.pem", "proxy": "direct (no proxy variables set)",
+        "baseline": None, **overrides}
+    return evidence.build_evidence(the_plan, sample_observations(),
+                                   sample_verdicts(the_plan) if verdicts is None else verdicts,
+                                   **keywords)
+
+
+def sample_evidence() -> dict[str, Any]:
+    """A full document (shared with the browser test)."""
+    return build()
+
+
+def schema_errors(doc: Any) -> list[str]:
+    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+            for e in VALIDATOR.iter_errors(doc)]
+
+
+class _Tables(HTMLParser):
+    """Collects the cell texts of every table by id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self._table: str | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._table = dict(attrs).get("id") or ""
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table is not None:
+            self.tables[self._table].append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None and self._table is not None:
+            self.tables[self._table][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def tables(page: str) -> dict[str, list[list[str]]]:
+    parser = _Tables()
+    parser.feed(page)
+    return parser.tables
+
+
+# --- the schema --------------------------------------------------------------------------
+
+
+def test_schema_is_a_valid_draft_2020_12_schema() -> None:
+    assert SCHEMA["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(SCHEMA)
+
+
+def test_document_matches_the_schema() -> None:
+    assert schema_errors(sample_evidence()) == []
+
+
+def test_document_without_token_or_verdicts_matches_the_schema() -> None:
+    doc = build(verdicts={}, token=None)
+    assert schema_errors(doc) == []
+    assert doc["token"] is None
+    assert {c["outcome"] for c in doc["checks"]} == {SKIPPED}
+
+
+def test_json_round_trip_matches_the_schema() -> None:
+    assert schema_errors(json.loads(json.dumps(sample_evidence(), indent=2))) == []
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda d: d.update(extra=1),
+    lambda d: d["profile"].update(secret="x"),
+    lambda d: d["roles"][0].update(result="maybe"),
+    lambda d: d["roles"][0].update(granted_by_token=True),
+    lambda d: d["endpoints"][0].pop("status"),
+    lambda d: d["checks"][0].update(outcome="error"),
+    lambda d: d["findings"][0].update(severity="info"),
+    lambda d: d["summary"].update(result="skipped"),
+    lambda d: d["run"].update(started_at="2025-05-01 10:00"),
+    lambda d: d.update(sha256="abc"),
+    lambda d: d.pop("token"),
+    lambda d: d["token"].update(access_token="x"),
+], ids=["top-level-extra", "profile-extra", "role-result", "granted-type", "endpoint-missing",
+        "check-outcome", "severity", "summary-result", "started-at", "sha256", "no-token-key",
+        "token-extra"])
+def test_schema_rejects_what_is_not_evidence(tamper: Callable[[dict[str, Any]], None]) -> None:
+    doc = copy.deepcopy(sample_evidence())
+    tamper(doc)
+    assert schema_errors(doc)
+
+
+def test_schema_knows_every_check_kind() -> None:
+    assert posture.NEUTRAL_PERMISSIONS  # importing posture registers its rules
+    kinds = SCHEMA["properties"]["checks"]["items"]["properties"]["kind"]["enum"]
+    assert set(kinds) == set(diagnosis.RULES)
+
+
+# --- the document ------------------------------------------------------------------------
+
+
+def test_header_facts() -> None:
+    doc, the_plan = build(baseline="reports/prod-cf/evidence.json"), sample_plan()
+    assert doc["schema_version"] == "1"
+    assert doc["tool"] == {"name": "cpi-preflight", "version": __version__}
+    assert doc["profile"] == {
+        "name": "prod-cf", "environment": "cf",
+        "description": "Monitoring client for the prod tenant", "file": "profiles/prod-cf.yaml",
+        "fingerprint": the_plan.profile.fingerprint(), "strict": False}
+    assert doc["tenant"] == {"api_host": "acme.it-cpi018.cfapps.eu10.hana.ondemand.com",
+                             "token_host": "acme.authentication.eu10.hana.ondemand.com"}
+    assert doc["client"] == {"id": mask_client_id(CLIENT_ID), "credential": "secret"}
+    assert doc["run"] == {"started_at": "2025-05-01T10:00:00Z", "duration_s": 4.257,
+                          "trust": "certifi + profiles/corp-ca.pem",
+                          "proxy": "direct (no proxy variables set)",
+                          "baseline": "reports/prod-cf/evidence.json"}
+
+
+def test_started_at_is_converted_to_utc() -> None:
+    cet = datetime(2025, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2)))
+    assert build(started_at=cet)["run"]["started_at"] == "2025-05-01T12:00:00Z"
+
+
+def test_token_facts_are_the_non_secret_ones() -> None:
+    assert build()["token"] == {
+        "format": "jwt", "issuer": TOKEN_URL, "zone": "0d9a1f2e-zone",
+        "subaccount": "5c1e-subaccount", "grant_type": "client_credentials",
+        "expires_at": "2025-05-01T22:00:00Z",
+        "scopes": ["it!b182722.MonitoringDataRead", "it!b182722.DataStoresAndQueuesRead",
+                   "uaa.resource"],
+        "signature": "verified"}
+
+
+def test_role_matrix() -> None:
+    rows = {r["role"]: r for r in build()["roles"]}
+    assert list(rows) == ["WorkspacePackagesRead", "MonitoringDataRead",
+                          "DataStoresAndQueuesRead"]
+    assert rows["WorkspacePackagesRead"] == {
+        "role": "WorkspacePackagesRead", "check": "role[WorkspacePackagesRead]",
+        "required": True, "needed_by": ["IntegrationPackages"], "granted_by_token": "no",
+        "proven_by": "", "result": "failed", "code": "ROLE_MISSING"}
+    assert rows["MonitoringDataRead"] == {
+        "role": "MonitoringDataRead", "check": "role[MonitoringDataRead]", "required": False,
+        "needed_by": ["MessageProcessingLogs"], "granted_by_token": "yes",
+        "proven_by": "GET /MessageProcessingLogs 200", "result": "passed", "code": ""}
+    assert rows["DataStoresAndQueuesRead"] == {
+        "role": "DataStoresAndQueuesRead", "check": "least-privilege", "required": False,
+        "needed_by": [], "granted_by_token": "yes", "proven_by": "", "result": "passed",
+        "code": "EXCESS_ROLES"}
+
+
+def test_role_matrix_without_least_privilege_verdict() -> None:
+    the_plan = sample_plan()
+    verdicts = sample_verdicts(the_plan)
+    del verdicts["least-privilege"]
+    del verdicts["role[MonitoringDataRead]"]
+    doc = build(the_plan, verdicts)
+    rows = {r["role"]: r for r in doc["roles"]}
+    assert list(rows) == ["WorkspacePackagesRead", "MonitoringDataRead"]
+    assert rows["MonitoringDataRead"]["granted_by_token"] == "unknown"
+    assert rows["MonitoringDataRead"]["result"] == "skipped"
+    assert schema_errors(doc) == []
+
+
+def test_granted_role_that_required_permissions_cover_is_listed_as_passed() -> None:
+    the_plan = sample_plan()
+    verdicts = sample_verdicts(the_plan)
+    lp = verdicts["least-privilege"]
+    verdicts["least-privilege"] = Verdict(lp.check, PASSED, "only required",
+                                          facts={"granted": ["AuthGroup_ReadOnly"],
+                                                 "excess": []})
+    extra = build(the_plan, verdicts)["roles"][-1]
+    assert (extra["role"], extra["result"], extra["code"]) == ("AuthGroup_ReadOnly", PASSED, "")
+
+
+def test_endpoint_table() -> None:
+    assert build()["endpoints"] == [
+        {"name": "MessageProcessingLogs", "method": "GET",
+         "path": "/api/v1/MessageProcessingLogs", "status": 200, "latency_ms": 123.4,
+         "attempts": 2, "result": "passed", "code": ""},
+        {"name": "IntegrationPackages", "method": "GET", "path": "/api/v1/IntegrationPackages",
+         "status": 403, "latency_ms": 88.0, "attempts": 1, "result": "skipped", "code": ""},
+    ]
+
+
+def test_endpoint_not_called_has_no_status() -> None:
+    the_plan = sample_plan()
+    doc = evidence.build_evidence(the_plan, ProfileObservations("prod-cf"), {},
+                                  started_at=STARTED, duration_s=0.0, token=None, trust="",
+                                  proxy="", baseline=None)
+    assert {(e["status"], e["latency_ms"], e["attempts"]) for e in doc["endpoints"]} == {
+        (None, None, 0)}
+
+
+def test_findings_checks_and_summary() -> None:
+    doc, the_plan = build(), sample_plan()
+    assert [(f["check"], f["code"], f["severity"]) for f in doc["findings"]] == [
+        ("role[WorkspacePackagesRead]", "ROLE_MISSING", "failure"),
+        ("least-privilege", "EXCESS_ROLES", "warning")]
+    assert [c["id"] for c in doc["checks"]] == [c.id for c in the_plan.checks]
+    assert doc["checks"][-1] == {"id": "tls-expiry", "kind": "tls-expiry", "outcome": "skipped",
+                                 "summary": evidence.NOT_RUN, "code": ""}
+    assert doc["summary"] == {"passed": 5, "failed": 1, "skipped": 2, "warnings": 1,
+                              "result": "failed"}
+
+
+def test_summary_passes_without_failures() -> None:
+    the_plan = sample_plan()
+    verdicts = {k: v for k, v in sample_verdicts(the_plan).items() if v.outcome != FAILED}
+    assert build(the_plan, verdicts)["summary"]["result"] == "passed"
+
+
+# --- the SHA-256 -------------------------------------------------------------------------
+
+
+def test_sha256_verifies_and_survives_a_json_round_trip(tmp_path: Path) -> None:
+    doc = sample_evidence()
+    assert evidence.verify_sha256(doc)
+    json_path, _ = evidence.write_evidence(tmp_path, doc)
+    loaded = json.loads(json_path.read_text(encoding="utf-8"))
+    assert loaded == doc
+    assert evidence.verify_sha256(loaded)
+
+
+def test_sha256_is_over_the_canonical_json_without_the_field() -> None:
+    doc = sample_evidence()
+    body = {k: v for k, v in doc.items() if k != "sha256"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert doc["sha256"] == hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def test_the_verify_command_shown_in_the_report_works(tmp_path: Path) -> None:
+    json_path, _ = evidence.write_evidence(tmp_path, sample_evidence())
+    done = subprocess.run(["sh", "-c", evidence.VERIFY_COMMAND], cwd=json_path.parent,
+                          capture_output=True, text=True, check=True, timeout=60)
+    assert done.stdout.strip() == "True"
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda d: d["summary"].update(result="passed"),
+    lambda d: d["roles"][0].update(granted_by_token="yes"),
+    lambda d: d["findings"].pop(0),
+    lambda d: d["run"].update(duration_s=4.258),
+    lambda d: d["profile"].update(name="prod-cf2"),
+    lambda d: d.update(sha256="0" * 64),
+    lambda d: d.update(sha256="é" * 64),
+    lambda d: d.update(sha256=None),
+    lambda d: d.pop("sha256"),
+    lambda d: d.update(note="added later"),
+])
+def test_tampering_breaks_the_sha256(tamper: Callable[[dict[str, Any]], None]) -> None:
+    doc = copy.deepcopy(sample_evidence())
+    tamper(doc)
+    assert not evidence.verify_sha256(doc)
+
+
+# --- no secrets --------------------------------------------------------------------------
+
+
+def test_no_secret_in_json_or_html(tmp_path: Path) -> None:
+    json_path, html_path = evidence.write_evidence(tmp_path, sample_evidence())
+    for text in (json_path.read_text(encoding="utf-8"), html_path.read_text(encoding="utf-8")):
+        for form in SECRET_FORMS:
+            assert form not in text
+        assert html.escape(CLIENT_SECRET) not in text
+        assert CLIENT_ID not in text  # only the masked id
+        assert MASK in text  # the leaks planted in summary and fix were scrubbed
+
+
+def test_secrets_are_scrubbed_before_the_hash() -> None:
+    doc = sample_evidence()
+    fixes = [f["fix"] for f in doc["findings"]]
+    assert fixes[0] == f"Assign WorkspacePackagesRead (not {MASK})"
+    assert evidence.verify_sha256(json.loads(json.dumps(doc)))
+
+
+# --- the page ----------------------------------------------------------------------------
+
+
+def test_html_escapes_markup_from_messages() -> None:
+    page = evidence.render_html(sample_evidence())
+    assert "<script" not in page.lower()
+    assert html.escape(SCRIPT) in page
+
+
+def test_html_is_self_contained_and_printable() -> None:
+    page = evidence.render_html(sample_evidence())
+    for external in ("<link", "<img", "<iframe", "src=", "href=", "url(", "@import", "<script"):
+        assert external not in page.lower()
+    assert "@media print" in page
+    assert page.startswith("<!DOCTYPE html>")
+
+
+def test_html_header() -> None:
+    doc = sample_evidence()
+    page = evidence.render_html(doc)
+    for fact in ("prod-cf", "Cloud Foundry", 'class="badge failed"', "FAILED",
+                 doc["tenant"]["api_host"], doc["tenant"]["token_host"],
+                 html.escape(mask_client_id(CLIENT_ID)), f"cpi-preflight {__version__}",
+                 "2025-05-01 10:00:00 UTC", "4.3 s", doc["profile"]["fingerprint"],
+                 doc["sha256"], f"cpi-preflight evidence prod-cf sha256:{doc['sha256']}",
+                 "change record"):
+        assert fact in page, fact
+
+
+def test_html_role_matrix() -> None:
+    found = tables(evidence.render_html(sample_evidence()))
+    assert found["role-matrix"] == [
+        ["Role", "Required", "Granted by token", "Proven by call", "Result"],
+        ["WorkspacePackagesRead", "yes", "no", "—", "failed ROLE_MISSING"],
+        ["MonitoringDataRead", "for endpoint MessageProcessingLogs", "yes",
+         "GET /MessageProcessingLogs 200", "passed"],
+        ["DataStoresAndQueuesRead", "no (granted only)", "yes", "—", "warning EXCESS_ROLES"],
+    ]
+
+
+def test_html_endpoint_table() -> None:
+    found = tables(evidence.render_html(sample_evidence()))
+    assert found["endpoints"] == [
+        ["Method", "Path", "Status", "Latency", "Result"],
+        ["GET", "/api/v1/MessageProcessingLogs", "200", "123 ms2 attempts", "passed"],
+        ["GET", "/api/v1/IntegrationPackages", "403", "88 ms", "skipped"],
+    ]
+
+
+def test_html_findings_failures_first() -> None:
+    doc = sample_evidence()
+    doc["findings"].reverse()  # warning first in the document
+    page = evidence.render_html(doc)
+    assert page.index("ROLE_MISSING</code> <span") < page.index("EXCESS_ROLES</code> <span")
+    assert html.escape("Remove the role collection that holds DataStoresAndQueuesRead.") in page
+
+
+def test_html_signature_block() -> None:
+    page = evidence.render_html(sample_evidence())
+    for line in ('id="signoff"', "Reviewer name", "Date", "Signature", "Approved for go-live"):
+        assert line in page
+
+
+def test_html_without_token_or_findings() -> None:
+    the_plan = sample_plan()
+    verdicts = {k: v for k, v in sample_verdicts(the_plan).items() if not v.findings}
+    page = evidence.render_html(build(the_plan, verdicts, token=None))
+    assert "No token was issued" in page
+    assert "No findings" in page
+    assert 'class="badge passed"' in page
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(max_size=80))
+def test_any_message_is_escaped_and_hashed(text: str) -> None:
+    the_plan = sample_plan()
+    verdicts = sample_verdicts(the_plan)
+    role = verdicts["role[WorkspacePackagesRead]"]
+    finding = replace(role.findings[0], message=text, subject=text)
+    verdicts[role.check.id] = replace(role, summary=text, findings=(finding,))
+    doc = build(the_plan, verdicts)
+    assert evidence.verify_sha256(json.loads(json.dumps(doc, ensure_ascii=False)))
+    assert schema_errors(doc) == []
+    page = evidence.render_html(doc)
+    assert html.escape(doc["findings"][0]["message"]) in page
+
+
+# --- files and helpers -------------------------------------------------------------------
+
+
+def test_write_evidence_paths_and_baseline_reading(tmp_path: Path) -> None:
+    doc = sample_evidence()
+    json_path, html_path = evidence.write_evidence(tmp_path, doc)
+    assert json_path == tmp_path / "prod-cf" / "evidence.json"
+    assert html_path == tmp_path / "prod-cf" / "evidence.html"
+    assert json_path.read_text(encoding="utf-8").startswith('{\n  "schema_version": "1"')
+    assert html_path.read_text(encoding="utf-8") == evidence.render_html(doc)
+    loaded = baseline.load(tmp_path, ["prod-cf"])["prod-cf"]
+    assert loaded.pop("_path") == str(json_path)
+    assert evidence.verify_sha256(loaded)
+
+
+@pytest.mark.parametrize(("environ", "expected"), [
+    ({}, "direct (no proxy variables set)"),
+    ({"HTTPS_PROXY": "http://proxy.corp:3128"}, "HTTPS_PROXY=http://proxy.corp:3128"),
+    ({"https_proxy": "http://alice:pa55word@proxy.corp:3128", "NO_PROXY": "localhost"},
+     "HTTPS_PROXY=http://***@proxy.corp:3128, NO_PROXY=localhost"),
+    ({"ALL_PROXY": "bob:pw@socks.corp:1080"}, "ALL_PROXY=***@socks.corp:1080"),
+])
+def test_proxy_setting(environ: dict[str, str], expected: str) -> None:
+    assert evidence.proxy_setting(environ) == expected
