@@ -294,7 +294,7 @@ def test_service_key_that_is_not_json(tmp_path: Path, capsys: pytest.CaptureFixt
     key.write_text("{", encoding="utf-8")
     assert _error(capsys, "init", "--service-key", str(key), "--name", "x") == (
         f"cpi-preflight init: {key}: invalid JSON at line 1, column 2: Expecting property name "
-        "enclosed in double quotes\n")
+        "enclosed in double quotes; download the service key again from the BTP cockpit\n")
 
 
 def test_unknown_role_is_named_and_nothing_is_written(

@@ -1,0 +1,100 @@
+"""`python -m cpi_preflight.sandbox`: serve simulated tenants in the foreground until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from cpi_preflight.errors import SandboxSpecError
+from cpi_preflight.sandbox.describe import describe
+from cpi_preflight.sandbox.instance import Sandbox
+from cpi_preflight.sandbox.spec import CREDENTIALS, ENVIRONMENTS, SandboxSpec
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m cpi_preflight.sandbox",
+        description="Serve simulated SAP Cloud Integration tenants on 127.0.0.1 until Ctrl-C.")
+    parser.add_argument("--environment", choices=ENVIRONMENTS, help="cf (default) or neo")
+    parser.add_argument("--roles", help="comma-separated role templates (or Neo roles)")
+    parser.add_argument("--credential", choices=CREDENTIALS, help="secret (default) or certificate")
+    parser.add_argument("--latency-ms", type=int, help="delay every response by N ms")
+    parser.add_argument("--spec", type=Path, help="YAML file with a sandbox mapping (or a profile)")
+    parser.add_argument("--count", type=int, default=1, help="serve N independent tenants")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON line per tenant, then 'ready'")
+    return parser
+
+
+def _from_file(path: Path) -> tuple[dict[str, Any], str | None]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(data, dict):
+        raise SandboxSpecError(f"{path}: expected a mapping, got {data!r}")
+    if "sandbox" in data:
+        environment = data.get("environment")
+        return dict(data["sandbox"] or {}), environment if isinstance(environment, str) else None
+    return data, None
+
+
+def build_spec(args: argparse.Namespace) -> SandboxSpec:
+    """The spec the command line asks for: the --spec file, then the flags on top."""
+    mapping, file_env = _from_file(args.spec) if args.spec else ({}, None)
+    if args.roles is not None:
+        mapping["roles"] = args.roles
+    if args.credential is not None:
+        mapping["credential"] = args.credential
+    if args.latency_ms is not None:
+        faults = dict(mapping.get("faults") or {})
+        faults["latency_ms"] = args.latency_ms
+        mapping["faults"] = faults
+    source = str(args.spec) if args.spec else "command line"
+    return SandboxSpec.from_mapping(mapping, environment=args.environment or file_env or "cf",
+                                    source=source)
+
+
+def _announce(sandboxes: list[Sandbox], as_json: bool) -> None:
+    for index, sandbox in enumerate(sandboxes, start=1):
+        if as_json:
+            print(json.dumps(sandbox.connection.to_dict()))
+        else:
+            print(describe(sandbox, index, len(sandboxes)))
+    print("ready" if as_json else "Serving; press Ctrl-C to stop.", flush=True)
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        spec = build_spec(args)
+    except (SandboxSpecError, OSError, yaml.YAMLError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    sandboxes: list[Sandbox] = []
+    try:
+        sandboxes.extend(Sandbox.start(spec) for _ in range(max(args.count, 1)))
+        _announce(sandboxes, args.json)
+        _wait_for_signal()
+    finally:
+        for sandbox in sandboxes:
+            sandbox.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""The simulated CPI tenant host: a read-only OData v2 service under `/api/v1`.
+
+Order of checks: connection-reset fault, method (read-only: 405), server-error fault, bearer
+token (401), path (404, or 501 for a direct query SAP only serves by navigation), permissions
+from the sandbox's own table (403), query options (400).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any
+
+from cpi_preflight.sandbox import odata
+from cpi_preflight.sandbox.api_auth import Caller, Refusal, authenticate, authorize
+from cpi_preflight.sandbox.behaviour import EntitySet
+from cpi_preflight.sandbox.messages import RESET, HttpRequest, HttpResponse, Outcome, not_found_page
+from cpi_preflight.sandbox.records import load_samples
+from cpi_preflight.sandbox.routes import Match, Routes
+from cpi_preflight.sandbox.tenant import Tenant
+
+ROOT = "/api/v1"
+_READ_METHODS = ("GET", "HEAD")
+
+
+def wants_json(request: HttpRequest) -> bool:
+    """Whether the client asked for JSON ($format wins over Accept)."""
+    requested = request.query.get("$format")
+    if requested is not None:
+        return requested.lower() == "json"
+    return "application/json" in (request.header("accept") or "").lower()
+
+
+class ApiApp:
+    """The `<tenant>.it-cpi<nnn>.cfapps...` (CF) or `<account>-tmn...` (Neo) API host."""
+
+    def __init__(self, tenant: Tenant) -> None:
+        self.tenant = tenant
+        self.samples = load_samples()
+        self.routes = Routes(tenant.behaviour.entity_sets.values(), tenant.spec.environment)
+
+    def handle(self, request: HttpRequest) -> Outcome:
+        """Answer one request."""
+        path = request.path.rstrip("/")
+        if path != ROOT and not path.startswith(ROOT + "/"):
+            return not_found_page(request.path)
+        rest = path[len(ROOT) + 1:]
+        match = self.routes.match(rest)
+        entity = match.route.entity if match else self.routes.named(rest)
+        if entity is not None and self.tenant.faults.should_reset(entity.name):
+            return RESET
+        return self._checked(request, rest, entity, match)
+
+    def _checked(self, request: HttpRequest, rest: str, entity: EntitySet | None,
+                 match: Match | None) -> HttpResponse:
+        if request.method not in _READ_METHODS:
+            allow = ("Allow", "GET, HEAD")
+            return self.reject(request, "method_not_allowed", request.method, allow)
+        status = self.tenant.faults.server_error(entity.name) if entity else None
+        if status is not None:
+            return self.reject(request, "server_unavailable" if status == 503 else "server_error")
+        caller = authenticate(request, self.tenant)
+        if isinstance(caller, Refusal):
+            return self.reject(request, caller.kind)
+        if not rest:
+            names = list(self.routes.entity_sets)
+            doc = odata.service_document(request.base_url + ROOT, names,
+                                         as_json=wants_json(request))
+            return self._csrf(request, doc)
+        if match is None:
+            return self._unrouted(request, rest, entity)
+        return self._routed(request, rest, match, caller)
+
+    def _unrouted(self, request: HttpRequest, rest: str, entity: EntitySet | None) -> HttpResponse:
+        if entity is not None and entity.direct_query == "not_implemented" and rest == entity.name:
+            return self.reject(request, "not_implemented", entity.name)
+        return self.reject(request, "unknown_entity_set", rest.split("/")[-1])
+
+    def _routed(self, request: HttpRequest, rest: str, match: Match,
+                caller: Caller) -> HttpResponse:
+        entity = match.route.entity
+        refusal = authorize(caller, entity.neo_roles)
+        if refusal is not None:
+            return self.reject(request, refusal.kind)
+        if entity.rejects_format_json and request.query.get("$format", "").lower() == "json":
+            return self.reject(request, "format_json_rejected")
+        records = self._records(entity, match.keys)
+        if records is None:
+            return self.reject(request, "unknown_entity_set", rest.split("/")[0])
+        if match.route.count:
+            body = str(len(records)).encode()
+            return self._csrf(request, HttpResponse(200, body, "text/plain;charset=utf-8"))
+        return self._csrf(request, self._collection(request, entity, records))
+
+    def _records(self, entity: EntitySet,
+                 keys: Mapping[str, str]) -> list[Mapping[str, Any]] | None:
+        records = list(self.samples[entity.name].records)
+        if not keys or entity.parent_field is None:
+            return records
+        parent_id = next(iter(keys.values()))
+        parents = self.samples["IntegrationPackages"].records
+        if not any(p.get("Id") == parent_id for p in parents):
+            return None
+        return [r for r in records if r.get(entity.parent_field) == parent_id]
+
+    def _collection(self, request: HttpRequest, entity: EntitySet,
+                    records: list[Mapping[str, Any]]) -> HttpResponse:
+        try:
+            skip = int(request.query.get("$skip", "0"))
+            top = int(request.query.get("$top", str(len(records))))
+        except ValueError:
+            return self.reject(request, "bad_query_option", "$top/$skip")
+        inline = request.query.get("$inlinecount") == "allpages"
+        total = len(records) if inline and entity.name == "MessageProcessingLogs" else None
+        return odata.collection(request.base_url + ROOT, entity.name, self.samples[entity.name],
+                                records[max(skip, 0):][:max(top, 0)],
+                                as_json=wants_json(request), total=total)
+
+    def _csrf(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if (request.header("x-csrf-token") or "").lower() != "fetch":
+            return response
+        token = ("X-CSRF-Token", secrets.token_hex(16))
+        return HttpResponse(response.status, response.body, response.content_type,
+                            (*response.headers, token))
+
+    def reject(self, request: HttpRequest, kind: str, segment: str = "",
+               *headers: tuple[str, str]) -> HttpResponse:
+        """The OData error answer for one rejection kind of the behaviour table."""
+        rejection = self.tenant.behaviour.api_rejections[kind]
+        message = rejection.message.replace("{segment}", segment)
+        return odata.error(rejection.status, rejection.code, message,
+                           as_json=wants_json(request), headers=headers)

@@ -1,0 +1,144 @@
+"""The sandbox's own table of SAP behaviour, loaded from `sap_behaviour.yaml`.
+
+This is the test oracle: it is written from the reference independently of the product's catalog,
+and nothing here may import `cpi_preflight.catalog`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+import yaml
+
+
+@dataclass(frozen=True)
+class EntitySet:
+    """One served entity set: its paths and the permissions a caller needs to read it."""
+
+    name: str
+    paths: tuple[str, ...]
+    spec: str
+    cf_role_template: str | None
+    neo_roles: tuple[str, ...]
+    environments: tuple[str, ...]
+    source: str
+    confidence: str
+    rejects_format_json: bool = False
+    direct_query: str | None = None
+    parent_field: str | None = None
+
+
+@dataclass(frozen=True)
+class RoleTemplate:
+    """A CF role template and the Neo-style permissions it puts into the token."""
+
+    name: str
+    permissions: tuple[str, ...]
+    source: str
+    confidence: str
+
+
+@dataclass(frozen=True)
+class TokenError:
+    """One token-endpoint error answer, sent exactly as written."""
+
+    status: int
+    body: Mapping[str, str]
+    www_authenticate: str | None
+    confidence: str
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """How the API host refuses a request: status and OData error code."""
+
+    status: int
+    code: str
+    message: str
+    confidence: str
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """Everything the sandbox believes about SAP, as loaded from the YAML table."""
+
+    entity_sets: Mapping[str, EntitySet]
+    role_templates: Mapping[str, RoleTemplate]
+    unmapped_role_templates: tuple[str, ...]
+    unmapped_reason: str
+    token_errors: Mapping[str, Mapping[str, TokenError]]
+    known_grant_types: tuple[str, ...]
+    api_rejections: Mapping[str, Rejection]
+
+    @property
+    def neo_role_names(self) -> tuple[str, ...]:
+        """Every Neo role name the table mentions (for validating Neo specs)."""
+        names = {p for t in self.role_templates.values() for p in t.permissions}
+        names.update(r for e in self.entity_sets.values() for r in e.neo_roles)
+        return tuple(sorted(names))
+
+    def permissions_of(self, templates: Iterable[str]) -> frozenset[str]:
+        """The union of the permissions the given role templates grant."""
+        return frozenset(p for t in templates for p in self.role_templates[t].permissions)
+
+
+def _entity_set(name: str, raw: Mapping[str, Any]) -> EntitySet:
+    return EntitySet(
+        name=name,
+        paths=tuple(raw["paths"]),
+        spec=str(raw["spec"]),
+        cf_role_template=raw["cf_role_template"],
+        neo_roles=tuple(raw["neo_roles"]),
+        environments=tuple(raw["environments"]),
+        source=str(raw["source"]),
+        confidence=str(raw["confidence"]),
+        rejects_format_json=bool(raw.get("rejects_format_json", False)),
+        direct_query=raw.get("direct_query"),
+        parent_field=raw.get("parent_field"),
+    )
+
+
+def _role_template(name: str, raw: Mapping[str, Any]) -> RoleTemplate:
+    return RoleTemplate(name, tuple(raw["permissions"]), str(raw["source"]),
+                        str(raw["confidence"]))
+
+
+def _token_error(raw: Mapping[str, Any]) -> TokenError:
+    return TokenError(int(raw["status"]), dict(raw["body"]), raw.get("www_authenticate"),
+                      str(raw["confidence"]))
+
+
+def _from_mapping(raw: Mapping[str, Any]) -> Behaviour:
+    unmapped = raw["unmapped_role_templates"]
+    return Behaviour(
+        entity_sets={n: _entity_set(n, v) for n, v in raw["entity_sets"].items()},
+        role_templates={n: _role_template(n, v) for n, v in raw["role_templates"].items()},
+        unmapped_role_templates=tuple(unmapped["names"]),
+        unmapped_reason=str(unmapped["reason"]),
+        token_errors={
+            env: {kind: _token_error(v) for kind, v in errors.items()}
+            for env, errors in raw["token_errors"].items()
+        },
+        known_grant_types=tuple(raw["known_grant_types"]),
+        api_rejections={
+            k: Rejection(int(v["status"]), str(v["code"]), str(v["message"]),
+                         str(v["confidence"]))
+            for k, v in raw["api_rejections"].items()
+        },
+    )
+
+
+def read_data_file(name: str) -> Any:
+    """Parse one YAML file shipped inside this package."""
+    text = resources.files("cpi_preflight.sandbox").joinpath(name).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+@functools.cache
+def load_behaviour() -> Behaviour:
+    """The parsed `sap_behaviour.yaml` (cached: it never changes while running)."""
+    return _from_mapping(read_data_file("sap_behaviour.yaml"))

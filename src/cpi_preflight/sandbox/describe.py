@@ -1,0 +1,60 @@
+"""Human-readable description of a running sandbox: URLs, credentials, a profile and curl lines."""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any
+
+import yaml
+
+from cpi_preflight.sandbox.connection import SandboxConnection
+from cpi_preflight.sandbox.instance import Sandbox
+
+
+def profile_mapping(sandbox: Sandbox) -> dict[str, Any]:
+    """A profile (keys of `profiles/*.yaml`) that points at this sandbox."""
+    conn = sandbox.connection
+    profile: dict[str, Any] = {"environment": conn.environment, "api_url": conn.api_url,
+                               "token_url": conn.token_url, "client_id": conn.client_id}
+    if conn.client_secret is not None:
+        profile["client_secret"] = conn.client_secret
+    if conn.certificate_path and conn.key_path:
+        profile.update(certificate=conn.certificate_path, key=conn.key_path)
+    profile.update(ca_bundle=conn.ca_path, required_roles=list(sandbox.spec.roles))
+    return profile
+
+
+def _token_curl(conn: SandboxConnection) -> str:
+    ca = f"--cacert {shlex.quote(conn.ca_path)}"
+    if conn.certificate_path and conn.key_path:
+        return (f"curl {ca} --cert {shlex.quote(conn.certificate_path)} --key "
+                f"{shlex.quote(conn.key_path)} -d {shlex.quote('client_id=' + conn.client_id)} "
+                f"-d grant_type=client_credentials {shlex.quote(conn.token_url)}")
+    user = shlex.quote(f"{conn.client_id}:{conn.client_secret}")
+    if conn.environment == "neo":
+        url = shlex.quote(conn.token_url + "?grant_type=client_credentials")
+        return f"curl {ca} -u {user} -X POST {url}"
+    return f"curl {ca} -u {user} -d grant_type=client_credentials {shlex.quote(conn.token_url)}"
+
+
+def _api_curl(conn: SandboxConnection) -> str:
+    url = shlex.quote(f"{conn.api_url}/api/v1/MessageProcessingLogs?$top=1")
+    return (f'curl --cacert {shlex.quote(conn.ca_path)} -H "Authorization: Bearer $TOKEN" '
+            f'-H "Accept: application/json" {url}')
+
+
+def describe(sandbox: Sandbox, index: int, count: int) -> str:
+    """The text printed by `python -m cpi_preflight.sandbox` for one tenant."""
+    conn = sandbox.connection
+    lines = [f"cpi-preflight sandbox {index} of {count} ({conn.environment})"]
+    lines += [f"  {name:<12}{url}" for name, url in sandbox.urls.items()]
+    lines += [f"  {'client id':<12}{conn.client_id}",
+              f"  {'secret':<12}{conn.client_secret or '(certificate key type)'}",
+              f"  {'CA':<12}{conn.ca_path}"]
+    if conn.certificate_path:
+        lines += [f"  {'certificate':<12}{conn.certificate_path}", f"  {'key':<12}{conn.key_path}"]
+    profile = yaml.safe_dump(profile_mapping(sandbox), sort_keys=False, width=1000)
+    lines += ["", "Profile (paste into profiles/<name>.yaml):"]
+    lines += ["  " + line for line in profile.splitlines()]
+    lines += ["", "Try it:", "  " + _token_curl(conn), "  " + _api_curl(conn), ""]
+    return "\n".join(lines)

@@ -1,0 +1,131 @@
+"""`Sandbox`: one running simulated tenant (its hosts, keys, temporary files and request log)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+from cpi_preflight.sandbox.api import ApiApp
+from cpi_preflight.sandbox.behaviour import load_behaviour
+from cpi_preflight.sandbox.connection import SandboxConnection, build_connection
+from cpi_preflight.sandbox.faults import FaultState
+from cpi_preflight.sandbox.identity import new_identity
+from cpi_preflight.sandbox.material import TlsMaterial, create_material
+from cpi_preflight.sandbox.neo import NeoOAuthApp
+from cpi_preflight.sandbox.recording import RecordedRequest, RequestLog
+from cpi_preflight.sandbox.server import JOIN_TIMEOUT, Acceptor, App, Hooks, HostServer, dead_port
+from cpi_preflight.sandbox.signing import TokenSigner
+from cpi_preflight.sandbox.spec import SandboxSpec
+from cpi_preflight.sandbox.tenant import Tenant
+from cpi_preflight.sandbox.ui import UiApp
+from cpi_preflight.sandbox.xsuaa import XsuaaApp
+
+
+def _app(name: str, tenant: Tenant) -> App:
+    if name in ("xsuaa", "xsuaa_cert"):
+        return XsuaaApp(tenant, mtls=name == "xsuaa_cert")
+    if name == "neo_oauth":
+        return NeoOAuthApp(tenant)
+    return ApiApp(tenant) if name == "api" else UiApp()
+
+
+class Sandbox:
+    """A simulated CPI tenant over real HTTPS on 127.0.0.1; start with `Sandbox.start(spec)`."""
+
+    def __init__(self, spec: SandboxSpec, tenant: Tenant, servers: list[HostServer],
+                 directory: Path, stopping: threading.Event, log: RequestLog,
+                 connection: SandboxConnection) -> None:
+        self.spec = spec
+        self.connection = connection
+        self._tenant = tenant
+        self._servers = servers
+        self._directory = directory
+        self._stopping = stopping
+        self._log = log
+        self._acceptor = Acceptor(servers, name="cpi-sandbox-acceptor")
+        self._stopped = False
+
+    @classmethod
+    def start(cls, spec: SandboxSpec) -> Sandbox:
+        """Generate keys and certificates, bind ephemeral ports and serve in daemon threads."""
+        directory = Path(tempfile.mkdtemp(prefix="cpi-sandbox-"))
+        try:
+            return cls._start_in(spec, directory)
+        except BaseException:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+
+    @classmethod
+    def _start_in(cls, spec: SandboxSpec, directory: Path) -> Sandbox:
+        identity = new_identity(spec)
+        material = create_material(directory, spec, identity)
+        stopping, log = threading.Event(), RequestLog()
+        tenant = Tenant(spec, identity, load_behaviour(), FaultState(spec.faults, stopping),
+                        TokenSigner.create() if spec.environment == "cf" else None,
+                        material.accepted_client_cert)
+        servers = _bind(tenant, material, Hooks(log, stopping, spec.faults.latency_ms))
+        connection = build_connection(tenant, str(material.ca_path), material.client)
+        sandbox = cls(spec, tenant, servers, directory, stopping, log, connection)
+        sandbox._acceptor.start()
+        return sandbox
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """Base URL per simulated host ("xsuaa", "xsuaa_cert" or "neo_oauth", "api", "ui")."""
+        return dict(self._tenant.urls)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """A snapshot of every request received so far (a failed TLS handshake is no request)."""
+        return self._log.snapshot()
+
+    @property
+    def issued_tokens(self) -> list[str]:
+        """Every access token this sandbox issued (tests search outputs for them)."""
+        return list(self._tenant.issued_tokens)
+
+    def stop(self) -> None:
+        """Close sockets, join threads and delete the temporary files; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self._stopping.set()
+        self._acceptor.stop()
+        deadline = time.monotonic() + JOIN_TIMEOUT
+        for server in self._servers:
+            server.close(deadline)
+        shutil.rmtree(self._directory, ignore_errors=True)
+
+    def __enter__(self) -> Sandbox:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "stopped" if self._stopped else "running"
+        return f"<Sandbox {self.spec.environment} {state} api={self._tenant.urls.get('api')}>"
+
+
+def _bind(tenant: Tenant, material: TlsMaterial, hooks: Hooks) -> list[HostServer]:
+    """Start listening for every live host; record a closed port's URL for the dead one."""
+    servers: list[HostServer] = []
+    try:
+        for name in tenant.hosts():
+            if name == tenant.dead_host():
+                tenant.urls[name] = f"https://127.0.0.1:{dead_port()}"
+                continue
+            context = material.server_context(require_client_cert=name == "xsuaa_cert")
+            server = HostServer(name, _app(name, tenant), context, hooks)
+            servers.append(server)
+            tenant.urls[name] = server.url
+    except BaseException:
+        for server in servers:
+            server.server_close()
+        raise
+    return servers

@@ -1,0 +1,148 @@
+"""The sandbox's SAP table: consistent, backed by SAP's specs, independent of the product."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cpi_preflight.sandbox.behaviour import load_behaviour, read_data_file
+from cpi_preflight.sandbox.records import load_samples
+
+FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+SPECS = FIXTURES / "sap-api-specs"
+PACKAGE = Path(__file__).resolve().parents[2] / "src" / "cpi_preflight" / "sandbox"
+CONFIDENCE = {"documented", "inferred", "unconfirmed"}
+FORBIDDEN = {"catalog", "probe", "diagnosis", "plan", "oauth", "claims"}
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict[str, Any]:
+    data: dict[str, Any] = read_data_file("sap_behaviour.yaml")
+    return data
+
+
+@pytest.fixture(scope="module")
+def specs() -> dict[str, dict[str, Any]]:
+    if not SPECS.is_dir():
+        pytest.skip(f"SAP API specs not found at {SPECS} (expected <repo>/../shared/fixtures)")
+    return {p.name: json.loads(p.read_text(encoding="utf-8")) for p in SPECS.glob("*.json")}
+
+
+def test_every_served_path_exists_in_sap_specs(specs: dict[str, dict[str, Any]]) -> None:
+    for entity in load_behaviour().entity_sets.values():
+        assert entity.spec in specs, f"{entity.name}: no spec file {entity.spec}"
+        spec = specs[entity.spec]
+        assert spec["basePath"] == "/cpi/api/v1"
+        for path in entity.paths:
+            assert path in spec["paths"], f"{path} is not in {entity.spec}"
+            assert "get" in spec["paths"][path], f"{path} has no GET in {entity.spec}"
+
+
+def test_every_sample_type_and_field_exists_in_sap_specs(
+        specs: dict[str, dict[str, Any]]) -> None:
+    definitions = {k: v for s in specs.values() for k, v in s["definitions"].items()}
+    for name, sample in load_samples().items():
+        assert sample.entity_type in definitions, f"{name}: {sample.entity_type} unknown"
+        fields = _properties(definitions, sample.entity_type)
+        for record in sample.records:
+            unknown = set(record) - fields
+            if fields:
+                assert not unknown, f"{name}: fields {unknown} not in {sample.entity_type}"
+
+
+def _properties(definitions: dict[str, Any], name: str) -> set[str]:
+    found: set[str] = set()
+    definition = definitions[name]
+    for part in [definition, *definition.get("allOf", [])]:
+        if "$ref" in part:
+            found |= _properties(definitions, part["$ref"].rsplit("/", 1)[-1])
+        found |= set(part.get("properties", {}))
+    if name.endswith("KeystoreEntry"):  # SAP's own example adds these to the allOf parts
+        found |= {"Alias", "KeyType", "KeySize", "ValidNotBefore", "ValidNotAfter",
+                  "SerialNumber", "SignatureAlgorithm", "SubjectDN", "IssuerDN"}
+    return found
+
+
+def test_every_entity_set_has_samples_and_every_sample_is_served() -> None:
+    assert set(load_samples()) == set(load_behaviour().entity_sets)
+
+
+def test_role_template_of_each_entity_set_grants_what_it_needs() -> None:
+    behaviour = load_behaviour()
+    for entity in behaviour.entity_sets.values():
+        if entity.cf_role_template is None:
+            assert entity.environments == ("neo",), entity.name
+            continue
+        granted = behaviour.permissions_of([entity.cf_role_template])
+        assert set(entity.neo_roles) <= granted, entity.name
+
+
+def test_reference_mappings_the_brief_names() -> None:
+    behaviour = load_behaviour()
+    templates = behaviour.role_templates
+    assert templates["MonitoringDataRead"].permissions == (
+        "IntegrationOperationServer.read", "NodeManager.read")
+    assert templates["WorkspacePackagesRead"].permissions == ("WebToolingWorkspace.Read",)
+    assert templates["DataStoresAndQueuesRead"].permissions == (
+        "IntegrationOperationServer.read", "ESBDataStore.read")
+    assert behaviour.entity_sets["DataStores"].cf_role_template == "DataStoresAndQueuesRead"
+
+
+def test_every_entry_has_source_and_confidence(raw: dict[str, Any]) -> None:
+    sources = set(raw["sources"])
+    sections = [raw["entity_sets"], raw["role_templates"], raw["api_rejections"],
+                *raw["token_errors"].values()]
+    for section in sections:
+        for name, entry in section.items():
+            assert entry["confidence"] in CONFIDENCE, name
+            assert entry["source"] in sources, name
+
+
+def test_neo_token_errors_are_marked_unconfirmed() -> None:
+    for kind, error in load_behaviour().token_errors["neo"].items():
+        assert error.confidence == "unconfirmed", kind
+
+
+def test_integration_flow_rejection_is_a_documented_choice() -> None:
+    rejection = load_behaviour().api_rejections["integration_flow_token"]
+    assert (rejection.status, rejection.confidence) == (403, "unconfirmed")
+
+
+def test_unmapped_templates_do_not_overlap_mapped_ones() -> None:
+    behaviour = load_behaviour()
+    assert not set(behaviour.unmapped_role_templates) & set(behaviour.role_templates)
+
+
+def test_yaml_has_no_duplicate_keys() -> None:
+    class Strict(yaml.SafeLoader):
+        pass
+
+    def construct(loader: Strict, node: yaml.MappingNode) -> dict[Any, Any]:
+        keys = [loader.construct_object(k) for k, _ in node.value]
+        assert len(keys) == len(set(keys)), f"duplicate key near line {node.start_mark.line}"
+        return loader.construct_mapping(node)
+
+    Strict.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct)
+    for name in ("sap_behaviour.yaml", "sample_records.yaml"):
+        yaml.load((PACKAGE / name).read_text(encoding="utf-8"), Strict)
+
+
+def test_sandbox_never_imports_the_modules_it_checks() -> None:
+    for path in PACKAGE.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                parts = name.split(".")
+                if parts[0] == "cpi_preflight" and len(parts) > 1:
+                    assert parts[1] in {"errors", "secret", "sandbox"}, f"{path.name}: {name}"
+                    assert parts[1] not in FORBIDDEN

@@ -1,0 +1,112 @@
+"""`python -m cpi_preflight.sandbox`: JSON and human output, serving until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cpi_preflight.sandbox import SandboxConnection
+from cpi_preflight.sandbox.__main__ import build_parser, build_spec, main
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+FIELDS = {"environment", "api_url", "token_url", "client_id", "client_secret",
+          "certificate_path", "key_path", "ca_path", "service_key"}
+
+
+class Served:
+    """A running CLI process whose stdout lines arrive on a queue."""
+
+    def __init__(self, *args: str) -> None:
+        env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+        self.proc = subprocess.Popen([sys.executable, "-m", "cpi_preflight.sandbox", *args],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=env)
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def until(self, last: str) -> list[str]:
+        seen: list[str] = []
+        while not seen or seen[-1] != last:
+            seen.append(self.lines.get(timeout=20))
+        return seen
+
+    def stop(self, signum: int) -> int:
+        self.proc.send_signal(signum)
+        return self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def served() -> Iterator[list[Served]]:
+    running: list[Served] = []
+    yield running
+    for item in running:
+        if item.proc.poll() is None:
+            item.proc.kill()
+            item.proc.wait()
+
+
+def test_json_lines_then_ready_then_sigterm(served: list[Served], make_client: Any) -> None:
+    cli = Served("--json", "--count", "2", "--roles", "MonitoringDataRead")
+    served.append(cli)
+    lines = cli.until("ready")
+    tenants = [json.loads(line) for line in lines[:-1]]
+    assert len(tenants) == 2
+    assert all(set(t) == FIELDS for t in tenants)
+    assert tenants[0]["client_id"] != tenants[1]["client_id"]
+    first = tenants[0]
+    assert Path(first["ca_path"]).is_file()
+    client = make_client(SandboxConnection(**first))
+    assert client.api("/MessageProcessingLogs", client.token()).status_code == 200
+    assert cli.stop(signal.SIGTERM) == 0
+    assert not Path(first["ca_path"]).exists()
+
+
+def test_human_output_then_sigint(served: list[Served]) -> None:
+    cli = Served("--credential", "certificate", "--latency-ms", "1")
+    served.append(cli)
+    text = "\n".join(cli.until("Serving; press Ctrl-C to stop."))
+    for expected in ("cpi-preflight sandbox 1 of 1 (cf)", "xsuaa_cert", "client id",
+                     "certificate", "Profile (paste into profiles/<name>.yaml):",
+                     "  environment: cf", "  ca_bundle: ", "curl --cacert", "--cert "):
+        assert expected in text
+    assert cli.stop(signal.SIGINT) == 0
+
+
+def test_bad_flags_exit_2_with_the_spec_message(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--roles", "MonitorDataRead"]) == 2
+    assert capsys.readouterr().err == (
+        "error: command line: sandbox.roles[0]: unknown role template 'MonitorDataRead'; "
+        "did you mean 'MonitoringDataRead'?\n")
+
+
+def test_spec_file_may_be_a_profile_and_flags_win(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text("environment: neo\nsandbox:\n  roles: [NodeManager.read]\n"
+                    "  faults: {token_latency_ms: 5}\n")
+    spec = build_spec(build_parser().parse_args(["--spec", str(path), "--latency-ms", "3"]))
+    assert (spec.environment, spec.roles, spec.source) == ("neo", ("NodeManager.read",), str(path))
+    assert (spec.faults.latency_ms, spec.faults.token_latency_ms) == (3, 5)
+
+
+def test_spec_file_may_be_a_bare_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("roles: [WorkspacePackagesRead]\n")
+    args = build_parser().parse_args(["--spec", str(path), "--environment", "neo",
+                                 "--roles", "MonitoringDataRead"])
+    spec = build_spec(args)
+    assert (spec.environment, spec.roles) == ("neo", ("MonitoringDataRead",))
