@@ -99,7 +99,7 @@ class _Reader:
         self.environ = environ
 
     def fail(self, key: str, problem: str) -> ProfileError:
-        return ProfileError(f"{self.path}: {key}: {problem}")
+        return ProfileError(f"{_shown(self.path)}: {key}: {problem}")
 
     def expand(self, key: str, value: str) -> str:
         def substitute(match: re.Match[str]) -> str:
@@ -319,16 +319,18 @@ def _sandbox(reader: _Reader, env: str) -> Mapping[str, Any] | None:
                           "remove this key or the sandbox section")
     from cpi_preflight.sandbox import SandboxSpec
 
-    SandboxSpec.from_mapping(raw, environment=env, source=str(reader.path))
+    SandboxSpec.from_mapping(raw, environment=env, source=str(_shown(reader.path)))
     return raw
 
 
 def parse(name: str, path: Path, data: object, environ: Mapping[str, str]) -> Profile:
     """Validate one profile's mapping; raise `ProfileError` naming file and key on any problem."""
     if data is None:
-        raise ProfileError(f"{path}: the file is empty; see profiles/sandbox-cf.yaml for a start")
+        raise ProfileError(f"{_shown(path)}: the file is empty; see profiles/sandbox-cf.yaml "
+                           "for a start")
     if not isinstance(data, dict):
-        raise ProfileError(f"{path}: must hold a mapping of keys (environment, api_url, ...), "
+        raise ProfileError(f"{_shown(path)}: must hold a mapping of keys (environment, api_url, "
+                           "...), "
                            f"not {_kind(data)}")
     reader = _Reader(path, data, environ)
     _reject_unknown_keys(reader)
@@ -362,17 +364,17 @@ def read_yaml(path: Path) -> object:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise ProfileError(f"{path}: is not UTF-8 text") from None
+        raise ProfileError(f"{_shown(path)}: is not UTF-8 text") from None
     except OSError as exc:
-        raise ProfileError(f"{path}: cannot be read: {exc.strerror}") from None
+        raise ProfileError(f"{_shown(path)}: cannot be read: {exc.strerror}") from None
     try:
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        raise ProfileError(f"{path}: invalid YAML at {where}: {exc.problem}") from None
+        raise ProfileError(f"{_shown(path)}: invalid YAML at {where}: {exc.problem}") from None
     except yaml.YAMLError as exc:
-        raise ProfileError(f"{path}: invalid YAML: {exc}") from None
+        raise ProfileError(f"{_shown(path)}: invalid YAML: {exc}") from None
 
 
 def available(profiles_dir: Path) -> list[str]:
@@ -405,6 +407,14 @@ def _known(name: str, known: list[str], profiles_dir: Path) -> str:
     raise ProfileError(
         f"--profile {name}: no file {profiles_dir / (name + '.yaml')}{tail} (available: {listing})"
     )
+
+
+def _shown(path: Path) -> Path:
+    """`path` relative to the current folder when it lies below it, for shorter messages."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
 
 
 def load(name: str, profiles_dir: Path, environ: Mapping[str, str] | None = None) -> Profile:
