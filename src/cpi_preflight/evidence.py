@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import html
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,11 +35,9 @@ SCHEMA_VERSION = "1"
 TOOL_NAME = "cpi-preflight"
 API_PREFIX = "/api/v1"
 GRANTED_VALUES = ("yes", "no", "unknown")
-PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
 ENVIRONMENT_NAMES = {"cf": "Cloud Foundry", "neo": "Neo"}
 NOT_RUN = "not run in this session"
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?[^/@\s]*@")
-_MASKED_USERINFO = r"\1***@"
+
 
 Doc = dict[str, Any]
 
@@ -220,16 +217,6 @@ def verify_sha256(doc: Mapping[str, Any]) -> bool:
     if not isinstance(stored, str):
         return False
     return hmac.compare_digest(stored.encode("utf-8"), compute_sha256(doc).encode("utf-8"))
-
-
-def proxy_setting(environ: Mapping[str, str]) -> str:
-    """The proxy variables httpx honours (credentials masked), or that there are none."""
-    found = []
-    for name in PROXY_VARIABLES:
-        value = environ.get(name.lower()) or environ.get(name)
-        if value:
-            found.append(f"{name}={_USERINFO.sub(_MASKED_USERINFO, value.strip())}")
-    return ", ".join(found) if found else "direct (no proxy variables set)"
 
 
 # --- rendering ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cpi_preflight import evidence, profile, report
+from cpi_preflight import evidence, profile, report, transport
 from cpi_preflight.claims import TokenFacts
 from cpi_preflight.errors import ConfigError
 from cpi_preflight.items import CheckItem, NoProfileItem, ProfileFile
@@ -200,7 +200,10 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if run is None:
         return []
     return [f"cpi-preflight: profiles {', '.join(run.plans)} from {run.settings.profiles_dir}; "
-            f"reports to {run.settings.reports_dir}"]
+            f"reports to {run.settings.reports_dir}",
+            f"cpi-preflight: network: {transport.proxy_setting(os.environ)}; CA files from "
+            f"{'SSL_CERT_FILE' if os.environ.get('SSL_CERT_FILE') else 'certifi'}"
+            " (plus each profile's ca_bundle)"]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

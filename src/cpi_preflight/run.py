@@ -136,7 +136,7 @@ class Run:
             self.plans[profile_name], self.observations[profile_name],
             self.verdicts[profile_name], started_at=self.started_at or datetime.now(UTC),
             duration_s=self.duration_s, token=self.token_facts(profile_name),
-            trust=trust.describe(), proxy=evidence.proxy_setting(environ),
+            trust=trust.describe(), proxy=transport.proxy_setting(environ),
             baseline=str(baseline["_path"]) if baseline else None)
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ import functools
 import json
 import os
 import random
+import re
 import socket
 import ssl
 import time
@@ -30,6 +31,9 @@ from cpi_preflight.observation import BODY_EXCERPT, Attempt, Exchange, Failure, 
 from cpi_preflight.secret import scrub
 
 MAX_BODY = 1024 * 1024
+PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?[^/@\s]*@")
+_MASKED_USERINFO = r"\1***@"
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_FAILURES = frozenset({"refused", "timeout", "reset", "protocol", "connect"})
 RETRY_AFTER_CAP = 10.0
@@ -342,3 +346,13 @@ def build_api_client(settings: TrustSettings, guard: ReadOnlyGuard, base_url: st
         headers={"User-Agent": "cpi-preflight", "Accept": "application/json",
                  "Authorization": f"Bearer {bearer}"},
     )
+
+
+def proxy_setting(environ: Mapping[str, str]) -> str:
+    """The proxy variables httpx honours (credentials masked), or that there are none."""
+    found = []
+    for name in PROXY_VARIABLES:
+        value = environ.get(name.lower()) or environ.get(name)
+        if value:
+            found.append(f"{name}={_USERINFO.sub(_MASKED_USERINFO, value.strip())}")
+    return ", ".join(found) if found else "direct (no proxy variables set)"

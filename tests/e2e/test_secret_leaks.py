@@ -10,6 +10,7 @@ for the secrets, their Basic-header encodings, and anything shaped like a JWT.
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import subprocess
@@ -20,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from cpi_preflight import catalog
 from cpi_preflight.sandbox import Sandbox, SandboxSpec
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}")
@@ -43,7 +45,7 @@ FAULTS: dict[str, tuple[str, dict, dict, set[str]]] = {
                "endpoints": ["MessageProcessingLogs", "NumberRanges", "LogFiles"],
                "strict": True, "expiry_warning_days": 400},
               {"ROLE_MISSING", "SERVER_ERROR", "ENDPOINT_NOT_FOUND", "EXCESS_ROLES",
-               "TLS_CERT_EXPIRING"}),
+               "TLS_CERT_EXPIRING", "ROLE_LOST", "ROLE_GAINED", "ENDPOINT_REGRESSED"}),
     "certificate": ("cf", {"credential": "certificate"},
                     {"expiry_warning_days": 400, "strict": True},
                     {"CREDENTIAL_EXPIRING", "TLS_CERT_EXPIRING", "EXCESS_ROLES"}),
@@ -51,6 +53,14 @@ FAULTS: dict[str, tuple[str, dict, dict, set[str]]] = {
                     "faults": {"wrong_secret": False}},
             {"required_roles": ["IntegrationOperationServer.read", "NodeManager.read"]},
             {"ROLE_MISSING"}),
+}
+
+# An earlier run of profile "roles" in which more worked: drift findings follow.
+BASELINE = {
+    "profile": {"name": "roles"},
+    "roles": [{"role": "WorkspacePackagesRead", "granted_by_token": "yes", "result": "passed"},
+              {"role": "MonitoringDataRead", "granted_by_token": "yes", "result": "passed"}],
+    "endpoints": [{"name": "LogFiles", "path": "/LogFiles", "result": "passed"}],
 }
 
 USER_CHECK = '''
@@ -107,10 +117,14 @@ def leak_run(sandboxes, tmp_path_factory):
             secrets.append(base64.b64encode(pair.encode()).decode())
         else:
             secrets.append(Path(sandbox.connection.key_path).read_text().splitlines()[1])
+    baseline = project / "baseline"
+    (baseline / "roles").mkdir(parents=True)
+    (baseline / "roles" / "evidence.json").write_text(json.dumps(BASELINE))
     reports = project / "reports"
     command = [sys.executable, "-m", "pytest", "--profile", "all", "-vv", "-l",
                "--showlocals", "-rA", "--tb=long", "-p", "no:cacheprovider",
-               f"--reports-dir={reports}", f"--junitxml={reports / 'pytest-junit.xml'}"]
+               f"--reports-dir={reports}", f"--junitxml={reports / 'pytest-junit.xml'}",
+               f"--baseline={baseline}"]
     done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True,
                           timeout=180, check=False)
     return done, reports, secrets, sandboxes
@@ -125,8 +139,15 @@ def test_the_run_failed_in_every_planned_way(leak_run):
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr
     for name, (_, _, _, codes) in FAULTS.items():
         junit = (reports / name / "junit.xml").read_text()
-        found = set(re.findall(r'type="([A-Z_]+)"', junit))
-        assert found == codes, (name, found)
+        evidence = json.loads((reports / name / "evidence.json").read_text())
+        failures = {f["code"] for f in evidence["findings"] if f["severity"] == "failure"}
+        assert failures == codes, (name, failures)
+        assert set(re.findall(r'type="([A-Z_]+)"', junit)) <= failures
+
+
+def test_every_code_is_exercised_while_secrets_are_live() -> None:
+    exercised = set().union(*(codes for _, _, _, codes in FAULTS.values()))
+    assert exercised == set(catalog.load().codes)
 
 
 def test_user_check_really_exposed_the_token_to_pytest(leak_run):

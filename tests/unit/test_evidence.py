@@ -21,7 +21,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cpi_preflight import __version__, baseline, catalog, diagnosis, evidence, plan, posture
+from cpi_preflight import (
+    __version__,
+    baseline,
+    catalog,
+    diagnosis,
+    evidence,
+    plan,
+    posture,
+    transport,
+)
 from cpi_preflight import profile as profile_module
 from cpi_preflight.claims import TokenFacts
 from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
@@ -503,4 +512,4 @@ def test_write_evidence_paths_and_baseline_reading(tmp_path: Path) -> None:
     ({"ALL_PROXY": "bob:pw@socks.corp:1080"}, "ALL_PROXY=***@socks.corp:1080"),
 ])
 def test_proxy_setting(environ: dict[str, str], expected: str) -> None:
-    assert evidence.proxy_setting(environ) == expected
+    assert transport.proxy_setting(environ) == expected
