@@ -263,6 +263,11 @@ def _wrong_api(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding:
                        f"{endpoint.path} answered {_describe_answer(exchange)}", key="api_url")
 
 
+def _is_odata_error(exchange: Exchange) -> bool:
+    """An OData error body: the API itself answered, whatever the status."""
+    return isinstance(exchange.json, dict) and isinstance(exchange.json.get("error"), dict)
+
+
 def _looks_wrong_api(exchange: Exchange) -> bool:
     status = exchange.status or 0
     return 300 <= status < 400 or exchange.is_html
@@ -287,7 +292,7 @@ def _api_problem(ctx: Context, pairs: list[tuple[Endpoint, Exchange]]) -> Findin
     if wrong:
         return _wrong_api(ctx, *wrong[0])
     statuses = {x.status for _, x in answered}
-    if statuses == {404}:
+    if statuses == {404} and not any(_is_odata_error(x) for _, x in answered):
         return _wrong_api(ctx, *answered[0])
     if statuses == {401}:
         return _rejected(ctx, *answered[0])
@@ -317,11 +322,11 @@ def api_rule(ctx: Context, check: Check) -> Verdict:
 # --- roles -------------------------------------------------------------------------------
 
 
-def granted_by_token(role: str, facts: TokenFacts | None,
-                     catalog: Catalog) -> tuple[str, tuple[str, ...]]:
+def granted_by_token(role: str, facts: TokenFacts | None, catalog: Catalog,
+                     environment: str = "cf") -> tuple[str, tuple[str, ...]]:
     """'yes' / 'no' / 'unknown', and the permissions the token lacks for `role`."""
-    if facts is None or facts.format != "jwt":
-        return "unknown", ()
+    if facts is None or facts.format != "jwt" or environment == "neo":
+        return "unknown", ()  # Neo scopes are not documented: only calls decide there
     if any(scope.endswith("." + role) for scope in facts.scopes):
         return "yes", ()
     template = catalog.roles.get(role)
@@ -408,7 +413,7 @@ def _role_passed(check: Check, token_says: str, proof: tuple[Endpoint, Exchange]
 def role_rule(ctx: Context, check: Check) -> Verdict:
     """Is the role granted: by the token's scopes, and proven by a call?"""
     role = check.subject
-    token_says, missing = granted_by_token(role, ctx.token, ctx.catalog)
+    token_says, missing = granted_by_token(role, ctx.token, ctx.catalog, ctx.environment)
     proof = _proof(ctx, role)
     status = proof[1].status if proof else None
     facts = {"granted_by_token": token_says,
@@ -473,8 +478,9 @@ def _endpoint_problem(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> F
                            f"GET /api/v1{endpoint.path} answered {status} "
                            f"({_attempts(exchange)}: {tries})", key="api_url")
     if not 200 <= status < 300:
+        said = f" ({exchange.odata_message})" if exchange.odata_message else ""
         return ctx.finding("SERVER_ERROR", endpoint.name,
-                           f"GET /api/v1{endpoint.path} answered {status}", key="api_url")
+                           f"GET /api/v1{endpoint.path} answered {status}{said}", key="api_url")
     return None
 
 

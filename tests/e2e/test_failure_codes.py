@@ -59,6 +59,9 @@ CASES: dict[str, tuple[dict, dict, dict[str, str]]] = {
     "expired-token": (CF_BASE, {"faults": {"expired_token": True}}, {"token": "TOKEN_INVALID"}),
     "logfiles-on-cf": ({**CF_BASE, "endpoints": ["MessageProcessingLogs", "LogFiles"]}, {},
                        {"endpoint[LogFiles]": "ENDPOINT_NOT_FOUND"}),
+    # an OData 404 is the API answering: the entity set is missing, the URL is right
+    "only-logfiles-on-cf": ({**CF_BASE, "required_roles": [], "endpoints": ["LogFiles"]}, {},
+                            {"endpoint[LogFiles]": "ENDPOINT_NOT_FOUND"}),
 }
 
 
