@@ -103,7 +103,7 @@ def _message(outcome: Outcome, profile: str, check: str) -> str:
 
 def _matches(template: str, text: str) -> bool:
     pattern = re.escape(template)
-    for placeholder, regex in (("<host>", r"127\.0\.0\.1:\d+"), ("<client>", r"\S+"),
+    for placeholder, regex in (("<host>", r"127\.0\.0\.1:\d+"), ("<client>", r"\S+?"),
                                ("<any>", r".+?"), ("<n>", r"\d+")):
         pattern = pattern.replace(re.escape(placeholder), regex)
     return re.fullmatch(pattern, text) is not None
@@ -131,6 +131,47 @@ EXACT = {
         "MessageProcessingLogs answered 302 redirect to <any> -- fix: Use the service key's "
         "`url` (https://<subdomain>.it-cpi<nnn>.cfapps.<region>.hana.ondemand.com), not the "
         "Integration Suite UI URL (.integrationsuite.) nor the runtime host (-rt).",
+    ("integration-flow-key", "token"):
+        "the token of client <client> is for it-rt-<any>!b<n> (plan integration-flow, scopes: "
+        "it-rt-<any>!b<n>.ESBMessaging.send, uaa.resource); the API needs a key of plan api "
+        "(application it!b<N>) -- fix: Create a Process Integration Runtime instance with plan "
+        "`api` (not `integration-flow`), add the roles, create a service key and use that key "
+        "in the profile.",
+    ("foreign-zone", "api"):
+        "the API at <host> rejected a freshly issued token: GET /api/v1/MessageProcessingLogs "
+        "answered 401 (Authorization information is missing or invalid.); the token was issued "
+        "by https://<host>/oauth/token for identity zone <any> -- fix: Take `url` and "
+        "`tokenurl` from the same service key: the token's identity zone (<any>) must be the "
+        "tenant's subaccount.",
+    ("server-errors", "endpoint[NumberRanges]"):
+        "GET /api/v1/NumberRanges answered 500 (1 attempt: 500) -- fix: Check SAP's "
+        "status page and the tenant's health; rerun later. If it persists for one endpoint "
+        "only, open an SAP incident with the request time and URL.",
+    ("expired-token", "token"):
+        "the token expired at <any> although it was just issued (now <any>): check this "
+        "machine's clock -- fix: Check that token_url points at the XSUAA of the tenant's "
+        "subaccount and that this machine's clock is right; then fetch a new token.",
+    ("logfiles-on-cf", "endpoint[LogFiles]"):
+        "GET /api/v1/LogFiles answered 404 although other calls to <host> work -- fix: Remove "
+        "LogFiles from `endpoints:` in the profile, or check that the tenant offers it (SAP "
+        "documents the Log Files API for Neo only; whether it exists on Cloud Foundry is "
+        "unconfirmed).",
+    ("missing-role-neo", "role[WebToolingWorkspace.Read]"):
+        "role WebToolingWorkspace.Read is not granted to user oauth_client_<client> (Neo roles "
+        "WebToolingWorkspace.Read); GET /api/v1/IntegrationPackages answered 403 (The required "
+        "permissions to access the resource are missing.); needed by IntegrationPackages -- "
+        "fix: In Neo cockpit > Security > Authorizations, assign WebToolingWorkspace.Read to "
+        "user oauth_client_<client> on the ...tmn subscription, then fetch a new token.",
+    ("grant-disabled-neo", "token"):
+        "client <client> may not use grant type client_credentials: <host> answered 401 "
+        "unauthorized_client: The client is not authorized to use this grant type -- fix: In "
+        "Neo cockpit > Security > OAuth > Clients, edit client <client> and set Authorization "
+        "Grant to Client Credentials.",
+    ("wrong-secret-neo", "token"):
+        "token endpoint <host> rejected client <client>: 401 invalid_client: Bad client "
+        "credentials -- fix: In Neo cockpit > Security > OAuth > Clients, check client <client> "
+        "and reset its secret if unsure; the client must be registered for the ...tmn "
+        "subscription.",
     ("dead-token-host", "token"):
         "token endpoint <host> is unreachable: the connection was refused (2 attempts; <any>) "
         "-- fix: Check the host name in token_url against the service key or cockpit, and that "
