@@ -15,6 +15,7 @@ from typing import Any
 
 from cpi_preflight.catalog import Catalog, Endpoint
 from cpi_preflight.claims import TokenFacts, read_token
+from cpi_preflight.errors import CatalogError
 from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
 from cpi_preflight.observation import Exchange, ProfileObservations
 from cpi_preflight.plan import API, Check, Plan, endpoint_check_id, neo_roles_of
@@ -75,7 +76,7 @@ def rule(kind: str) -> Callable[[Rule], Rule]:
     """Register the rule for checks of `kind` (one rule per kind)."""
     def register(function: Rule) -> Rule:
         if kind in RULES:
-            raise ValueError(f"a rule for check kind '{kind}' is already registered")
+            raise CatalogError(f"a rule for check kind '{kind}' is already registered")
         RULES[kind] = function
         return function
     return register

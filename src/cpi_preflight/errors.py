@@ -6,6 +6,8 @@
      |    +-- SandboxSpecError     the `sandbox:` section of a profile
      +-- CatalogError              the shipped knowledge data is inconsistent (a bug of ours)
      +-- ReadOnlyViolationError    a write towards the tenant was asked of the HTTP layer
+     +-- CheckFailedError          a check's verdict is "failed" (raised by its pytest item)
+     +-- DocsError                 the README's generated regions cannot be checked or written
 
 Network failures are not exceptions here: the probe records them as observations and the
 diagnosis turns them into findings.
@@ -36,3 +38,11 @@ class CatalogError(PreflightError):
 
 class ReadOnlyViolationError(PreflightError):
     """A request other than GET/HEAD (or POST to the token URL) was refused."""
+
+
+class CheckFailedError(PreflightError):
+    """Raised by a check item whose verdict failed; pytest shows the findings, no traceback."""
+
+
+class DocsError(PreflightError):
+    """A README cannot be checked or updated; the message says where and what to do."""

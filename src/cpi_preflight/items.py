@@ -7,14 +7,15 @@ from typing import Any
 
 import pytest
 
+from cpi_preflight.errors import CheckFailedError
 from cpi_preflight.findings import FAILED, SKIPPED, Verdict
 from cpi_preflight.plan import Check, Plan
 from cpi_preflight.run import Run
 from cpi_preflight.secret import scrub
 
 
-class CheckFailedError(Exception):
-    """Raised by a check item whose verdict failed; rendered without a traceback."""
+class VerdictFailedError(CheckFailedError):
+    """The failed verdict of one check item, carried to `repr_failure`."""
 
     def __init__(self, verdict: Verdict) -> None:
         super().__init__(verdict.summary)
@@ -51,7 +52,7 @@ class CheckItem(pytest.Item):
         verdict = self.parent.run.verdict(self.profile_name, self.check.id)
         self.user_properties.append(("code", verdict.code))
         if verdict.outcome == FAILED:
-            raise CheckFailedError(verdict)
+            raise VerdictFailedError(verdict)
         if verdict.outcome == SKIPPED:
             pytest.skip(scrub(verdict.summary))
         for warning in verdict.warnings:
@@ -59,7 +60,7 @@ class CheckItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str:
-        if isinstance(excinfo.value, CheckFailedError):
+        if isinstance(excinfo.value, VerdictFailedError):
             return scrub("\n".join(f.text() for f in excinfo.value.verdict.failures))
         return scrub(str(super().repr_failure(excinfo)))
 
