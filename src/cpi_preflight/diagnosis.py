@@ -233,10 +233,12 @@ def token_rule(ctx: Context, check: Check) -> Verdict:
         return ctx.fail(check, _unreachable(ctx, exchange, "token endpoint", "token_url"))
     problem = _token_http_problem(ctx, exchange)
     if problem is None and ctx.seen.access_token is None:
+        fields = sorted(exchange.json or {})
+        what = ("an access_token that is not a usable token (not printable ASCII)"
+                if "access_token" in fields else
+                f"no access_token (fields: {', '.join(fields) or 'none'})")
         problem = ctx.finding("TOKEN_INVALID", ctx.plan.profile.token_url,
-                              f"{_host(exchange.url)} answered 200 without an access_token "
-                              f"(fields: {', '.join(sorted(exchange.json or {})) or 'none'})",
-                              key="token_url")
+                              f"{_host(exchange.url)} answered 200 with {what}", key="token_url")
     if problem is not None:
         return ctx.fail(check, problem, status=exchange.status)
     assert ctx.seen.access_token is not None

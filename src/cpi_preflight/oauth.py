@@ -52,13 +52,26 @@ def jwks_url(token_url: str) -> str:
     return str(url.copy_with(path="/token_keys", query=None))
 
 
+UNUSABLE = "<not a usable token>"
+
+
+def usable_token(raw: object) -> bool:
+    """A token must be printable ASCII without spaces to travel in an Authorization header."""
+    return (isinstance(raw, str) and bool(raw.strip()) and raw.strip().isascii()
+            and raw.strip().isprintable() and " " not in raw.strip())
+
+
 def take_token(exchange: Exchange) -> tuple[Exchange, Secret | None]:
     """Split a token response into the facts (token removed) and the token as a `Secret`."""
     data = exchange.json
     raw = data.get("access_token") if isinstance(data, dict) else None
-    if exchange.status != 200 or not isinstance(raw, str) or not raw.strip():
+    if exchange.status != 200 or not isinstance(data, dict) or "access_token" not in data:
         return exchange, None
-    token = Secret(raw.strip())
     cleaned: dict[str, Any] = {k: v for k, v in data.items() if k != "access_token"}
     cleaned["access_token"] = MASK
+    if not usable_token(raw):
+        cleaned["access_token"] = UNUSABLE
+        return dataclasses.replace(exchange, json=cleaned, body=""), None
+    assert isinstance(raw, str)
+    token = Secret(raw.strip())
     return dataclasses.replace(exchange, json=cleaned, body=""), token

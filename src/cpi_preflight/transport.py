@@ -207,7 +207,7 @@ async def _send_once(client: httpx.AsyncClient, request: httpx.Request) -> _Answ
     try:
         chunks: list[bytes] = []
         size = 0
-        async for chunk in response.aiter_raw():
+        async for chunk in response.aiter_bytes():
             chunks.append(chunk)
             size += len(chunk)
             if size >= MAX_BODY:

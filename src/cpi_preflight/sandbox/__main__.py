@@ -69,12 +69,13 @@ def _announce(sandboxes: list[Sandbox], as_json: bool) -> None:
     print("ready" if as_json else "Serving; press Ctrl-C to stop.", flush=True)
 
 
-def _wait_for_signal() -> None:
+def _stop_on_signal() -> threading.Event:
+    """Install the SIGINT/SIGTERM handlers before anything is announced, so a signal sent
+    right after "ready" is never a KeyboardInterrupt."""
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    while not stop.wait(1.0):
-        pass
+    return stop
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -86,10 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     sandboxes: list[Sandbox] = []
+    stop = _stop_on_signal()
     try:
         sandboxes.extend(Sandbox.start(spec) for _ in range(max(args.count, 1)))
         _announce(sandboxes, args.json)
-        _wait_for_signal()
+        while not stop.wait(1.0):
+            pass
     finally:
         for sandbox in sandboxes:
             sandbox.stop()
