@@ -69,9 +69,12 @@ def split_scopes(scopes: tuple[str, ...]) -> list[tuple[str, str]]:
 
 
 def _time(value: Any) -> datetime | None:
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
         return datetime.fromtimestamp(value, UTC)
-    return None
+    except (OverflowError, ValueError, OSError):
+        return None  # NaN, infinite or out of range: no usable time
 
 
 def _strings(value: Any) -> tuple[str, ...]:
@@ -116,16 +119,22 @@ def _verify(raw: str, key_id: str, jwks: Any) -> tuple[str, str]:
     if not match:
         known = ", ".join(str(k.get("kid")) for k in keys if isinstance(k, dict)) or "none"
         return "failed", f"key id '{key_id}' is not in the issuer's token_keys (has: {known})"
+    if match[0].get("kty") != "RSA":
+        return "failed", (f"key '{key_id}' in token_keys is unusable: not an RSA key "
+                          f"(kty {match[0].get('kty')!r})")
     try:
         key = jwt.PyJWK(match[0]).key
+    except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
+        return "failed", f"key '{key_id}' in token_keys is unusable: {exc}"
+    try:
         jwt.decode(raw, key=key, algorithms=["RS256"],
                    options={"verify_aud": False, "verify_exp": False, "verify_iat": False,
                             "verify_nbf": False})
-    except jwt.PyJWKError as exc:
+    except jwt.InvalidKeyError as exc:
         return "failed", f"key '{key_id}' in token_keys is unusable: {exc}"
     except jwt.InvalidSignatureError:
         return "failed", f"signature does not verify with key '{key_id}' of the issuer"
-    except jwt.InvalidTokenError as exc:
+    except (jwt.PyJWTError, ValueError, TypeError) as exc:
         return "failed", f"token cannot be verified: {exc}"
     return "verified", f"RS256 signature verified with key '{key_id}'"
 

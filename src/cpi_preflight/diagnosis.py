@@ -318,7 +318,8 @@ def api_rule(ctx: Context, check: Check) -> Verdict:
     if problem is not None:
         return ctx.fail(check, problem)
     statuses = sorted({str(x.status) for _, x in pairs if x.status is not None})
-    return Verdict(check, PASSED, f"{ctx.plan.profile.api_root} answered {len(pairs)} calls "
+    calls = f"{len(pairs)} call" + ("s" if len(pairs) != 1 else "")
+    return Verdict(check, PASSED, f"{ctx.plan.profile.api_root} answered {calls} "
                    f"as the Cloud Integration API (status {', '.join(statuses)})")
 
 

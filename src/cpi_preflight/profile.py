@@ -8,6 +8,7 @@ style "profiles/prod-cf.yaml: required_roles[0]: unknown role 'MonitorDataRead';
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import os
 import re
@@ -15,6 +16,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -93,13 +95,15 @@ class Profile:
 class _Reader:
     """Reads one profile mapping, remembering the file for error messages."""
 
-    def __init__(self, path: Path, data: Mapping[str, Any], environ: Mapping[str, str]) -> None:
+    def __init__(self, path: Path, data: Mapping[str, Any], environ: Mapping[str, str],
+                 prefix: str = "") -> None:
         self.path = path
         self.data = data
         self.environ = environ
+        self.prefix = prefix
 
     def fail(self, key: str, problem: str) -> ProfileError:
-        return ProfileError(f"{_shown(self.path)}: {key}: {problem}")
+        return ProfileError(f"{shown(self.path)}: {self.prefix}{key}: {problem}")
 
     def expand(self, key: str, value: str) -> str:
         def substitute(match: re.Match[str]) -> str:
@@ -156,12 +160,15 @@ class _Reader:
         return value
 
     def file(self, key: str, value: str) -> Path:
-        path = Path(value).expanduser()
+        try:
+            path = Path(value).expanduser()
+        except RuntimeError:
+            raise self.fail(key, f"'{value}' names the home folder of an unknown user") from None
         if not path.is_absolute():
             path = self.path.parent / path
-        if not path.is_file():
-            raise self.fail(key, f"file {path} does not exist or is not a file")
         try:
+            if not path.is_file():
+                raise self.fail(key, f"file {path} does not exist or is not a file")
             path.read_bytes()
         except OSError as exc:
             raise self.fail(key, f"file {path} cannot be read: {exc.strerror}") from None
@@ -183,12 +190,26 @@ def normalize_api_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def is_loopback(host: str) -> bool:
+    """`localhost`, or an IP address in 127.0.0.0/8 or ::1 (names are not resolved)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def _check_url(reader: _Reader, key: str, url: str) -> str:
-    if not re.match(r"^https?://[^/\s]+", url):
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+    except ValueError:
+        host, parts = "", None
+    if (parts is None or parts.scheme not in ("http", "https") or not host
+            or any(c.isspace() for c in url)):
         raise reader.fail(key, f"'{url}' is not a URL; expected https://host[/path]")
-    host = re.sub(r"^https?://", "", url).split("/")[0].split(":")[0].strip("[]")
-    loopback = host in ("localhost", "::1") or host.startswith("127.")
-    if url.startswith("http://") and not loopback:
+    if parts.scheme == "http" and not is_loopback(host):
         raise reader.fail(
             key, f"'{url}' uses plain http://; secrets and tokens must travel over https:// "
             "(http is only allowed for loopback hosts)",
@@ -295,7 +316,7 @@ def _timeouts(reader: _Reader) -> Timeouts:
     raw = reader.data.get("timeout", {})
     if not isinstance(raw, dict):
         raise reader.fail("timeout", f"must be a mapping with connect/read, not {_kind(raw)}")
-    sub = _Reader(reader.path, raw, reader.environ)
+    sub = _Reader(reader.path, raw, reader.environ, prefix="timeout.")
     for key in raw:
         if key not in ("connect", "read"):
             raise reader.fail(f"timeout.{key}", "unknown key; valid: connect, read")
@@ -319,17 +340,17 @@ def _sandbox(reader: _Reader, env: str) -> Mapping[str, Any] | None:
                           "remove this key or the sandbox section")
     from cpi_preflight.sandbox import SandboxSpec
 
-    SandboxSpec.from_mapping(raw, environment=env, source=str(_shown(reader.path)))
+    SandboxSpec.from_mapping(raw, environment=env, source=str(shown(reader.path)))
     return raw
 
 
 def parse(name: str, path: Path, data: object, environ: Mapping[str, str]) -> Profile:
     """Validate one profile's mapping; raise `ProfileError` naming file and key on any problem."""
     if data is None:
-        raise ProfileError(f"{_shown(path)}: the file is empty; see profiles/sandbox-cf.yaml "
+        raise ProfileError(f"{shown(path)}: the file is empty; see profiles/sandbox-cf.yaml "
                            "for a start")
     if not isinstance(data, dict):
-        raise ProfileError(f"{_shown(path)}: must hold a mapping of keys (environment, api_url, "
+        raise ProfileError(f"{shown(path)}: must hold a mapping of keys (environment, api_url, "
                            "...), "
                            f"not {_kind(data)}")
     reader = _Reader(path, data, environ)
@@ -364,17 +385,20 @@ def read_yaml(path: Path) -> object:
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise ProfileError(f"{_shown(path)}: is not UTF-8 text") from None
+        raise ProfileError(f"{shown(path)}: is not UTF-8 text") from None
     except OSError as exc:
-        raise ProfileError(f"{_shown(path)}: cannot be read: {exc.strerror}") from None
+        raise ProfileError(f"{shown(path)}: cannot be read: {exc.strerror}") from None
     try:
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        raise ProfileError(f"{_shown(path)}: invalid YAML at {where}: {exc.problem}") from None
+        raise ProfileError(f"{shown(path)}: invalid YAML at {where}: {exc.problem}") from None
     except yaml.YAMLError as exc:
-        raise ProfileError(f"{_shown(path)}: invalid YAML: {exc}") from None
+        raise ProfileError(f"{shown(path)}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise ProfileError(f"{shown(path)}: the YAML is nested too deeply to be a profile"
+                           ) from None
 
 
 def available(profiles_dir: Path) -> list[str]:
@@ -409,7 +433,7 @@ def _known(name: str, known: list[str], profiles_dir: Path) -> str:
     )
 
 
-def _shown(path: Path) -> Path:
+def shown(path: Path) -> Path:
     """`path` relative to the current folder when it lies below it, for shorter messages."""
     try:
         return path.resolve().relative_to(Path.cwd().resolve())

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cpi_preflight.errors import ProfileError
+from cpi_preflight.profile import shown
 from cpi_preflight.secret import Secret, register
 
 _temp_dirs: list[str] = []
@@ -101,6 +102,7 @@ def token_url_for_certificate(fields: dict[str, Any], token_url: str) -> str:
 
 def parse_service_key(path: Path, data: object) -> ServiceKey:
     """Read a service key's JSON object into a `ServiceKey`."""
+    path = shown(path)
     fields = _fields(path, data)
     client_id = _text(path, fields, "clientid")
     api_url, token_url = _text(path, fields, "url"), _text(path, fields, "tokenurl")
@@ -120,6 +122,7 @@ def parse_service_key(path: Path, data: object) -> ServiceKey:
 def read_service_key(path: Path) -> ServiceKey:
     """Load a service key JSON file; any problem is a `ProfileError` naming the file."""
     again = "download the service key again from the BTP cockpit"
+    path = shown(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError:

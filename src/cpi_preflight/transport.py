@@ -87,7 +87,7 @@ class ReadOnlyGuard:
         """Raise `ReadOnlyViolationError` unless the request is allowed."""
         if method in ("GET", "HEAD"):
             return
-        if method == "POST" and _without_query(url) == _without_query(self.token_url):
+        if method == "POST" and _same_endpoint(url, self.token_url):
             return
         raise ReadOnlyViolationError(
             f"refused {method} {_without_query(url)}: cpi-preflight only reads from the tenant "
@@ -105,6 +105,19 @@ class ReadOnlyGuard:
 
 def _without_query(url: str) -> str:
     return url.split("?", 1)[0].rstrip("/")
+
+
+def _same_endpoint(one: str, other: str) -> bool:
+    """Same scheme, host (any case), port (default or explicit) and path; query ignored."""
+    try:
+        return _endpoint_key(httpx.URL(one)) == _endpoint_key(httpx.URL(other))
+    except httpx.InvalidURL:
+        return False
+
+
+def _endpoint_key(url: httpx.URL) -> tuple[str, str, int | None, str]:
+    port = url.port or {"https": 443, "http": 80}.get(url.scheme)
+    return url.scheme, url.host.lower(), port, url.path.rstrip("/")
 
 
 @dataclass
@@ -143,14 +156,17 @@ class RetryPolicy:
 
 
 def _retry_after_seconds(value: str) -> float | None:
-    if not value:
+    text = value.strip()
+    if not text:
         return None
-    if value.strip().isdigit():
-        return float(value.strip())
+    if text.isascii() and text.isdigit():
+        return float(text)
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)  # RFC 9110 dates are GMT; "-0000" parses as naive
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 

@@ -277,7 +277,7 @@ def test_service_key_that_is_not_an_object(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     key = _write_json(tmp_path / "list.json", [1])
     assert _error(capsys, "init", "--service-key", str(key), "--name", "x") == (
-        f"cpi-preflight init: {key}: a service key must be a JSON object like "
+        f"cpi-preflight init: {key.name}: a service key must be a JSON object like "
         '{"oauth": {"clientid": ..., "url": ..., "tokenurl": ...}}\n')
 
 
@@ -285,7 +285,7 @@ def test_service_key_without_client_id(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     key = _write_json(tmp_path / "partial.json", {"oauth": {"url": API_URL}})
     assert _error(capsys, "init", "--service-key", str(key), "--name", "x") == (
-        f"cpi-preflight init: {key}: oauth.clientid: missing or empty (the key has: url); "
+        f"cpi-preflight init: {key.name}: oauth.clientid: missing or empty (the key has: url); "
         "download the service key again from the BTP cockpit\n")
 
 
@@ -293,8 +293,8 @@ def test_service_key_that_is_not_json(tmp_path: Path, capsys: pytest.CaptureFixt
     key = tmp_path / "broken.json"
     key.write_text("{", encoding="utf-8")
     assert _error(capsys, "init", "--service-key", str(key), "--name", "x") == (
-        f"cpi-preflight init: {key}: invalid JSON at line 1, column 2: Expecting property name "
-        "enclosed in double quotes; download the service key again from the BTP cockpit\n")
+        f"cpi-preflight init: {key.name}: invalid JSON at line 1, column 2: Expecting property "
+        "name enclosed in double quotes; download the service key again from the BTP cockpit\n")
 
 
 def test_unknown_role_is_named_and_nothing_is_written(

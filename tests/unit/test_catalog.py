@@ -1,0 +1,227 @@
+"""catalog: the shipped knowledge loads, agrees with itself and with SAP's API specs."""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import cpi_preflight
+from cpi_preflight import catalog as catalog_module
+from cpi_preflight.catalog import ENVIRONMENTS, Catalog, closest
+from cpi_preflight.errors import CatalogError
+
+from .conftest import FIXTURES
+
+CAT = catalog_module.load()
+SPECS = FIXTURES / "sap-api-specs"
+PACKAGE = Path(cpi_preflight.__file__).parent
+CONFIDENCE = {"documented", "inferred", "unconfirmed"}
+# Placeholders the diagnosis and posture rules fill in (see Context.finding).
+PLACEHOLDERS = {"key", "client_id", "role", "neo_roles", "zone", "endpoint", "note", "roles",
+                "baseline"}
+
+
+@pytest.fixture(scope="module")
+def spec_paths() -> dict[str, dict[str, Any]]:
+    """Every path of SAP's specs (relative to /cpi/api/v1) with its operations."""
+    if not SPECS.is_dir() or not list(SPECS.glob("*.json")):
+        pytest.skip(f"SAP API spec fixtures are absent ({SPECS})")
+    paths: dict[str, dict[str, Any]] = {}
+    for spec_file in sorted(SPECS.glob("*.json")):
+        spec = json.loads(spec_file.read_text(encoding="utf-8"))
+        assert spec["basePath"] == "/cpi/api/v1", spec_file.name
+        for path, operations in spec["paths"].items():
+            paths[path] = {**operations, "_spec": spec}
+    return paths
+
+
+def _parameter_names(operations: dict[str, Any]) -> set[str]:
+    spec = operations["_spec"]
+    names = set()
+    for parameter in [*operations.get("parameters", []),
+                      *operations.get("get", {}).get("parameters", [])]:
+        if "$ref" in parameter:
+            parameter = spec["parameters"][parameter["$ref"].rsplit("/", 1)[-1]]
+        names.add(parameter["name"])
+    return names
+
+
+# --- loading -----------------------------------------------------------------------------
+
+
+def test_the_catalog_loads_once_per_process() -> None:
+    assert isinstance(CAT, Catalog)
+    assert catalog_module.load() is CAT
+    for part in (CAT.roles, CAT.neo_roles, CAT.endpoints, CAT.codes, CAT.sources):
+        assert part
+
+
+def test_scope_readings_are_both_accepted() -> None:
+    assert CAT.scope_readings == ("permissions", "template_name")
+
+
+def test_an_unknown_code_is_our_bug() -> None:
+    with pytest.raises(CatalogError) as caught:
+        CAT.code("NO_SUCH_CODE")
+    assert str(caught.value) == "failure code NO_SUCH_CODE is not defined in data/codes.yaml"
+
+
+# --- endpoints against SAP's specs ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(CAT.endpoints))
+def test_every_endpoint_path_is_a_get_in_sap_s_specs(spec_paths: dict[str, dict[str, Any]],
+                                                     name: str) -> None:
+    endpoint = CAT.endpoints[name]
+    assert endpoint.path in spec_paths, f"{name}: {endpoint.path} is not in SAP's specs"
+    assert "get" in spec_paths[endpoint.path], f"{name}: {endpoint.path} has no GET"
+
+
+QUERY_NOT_IN_SPEC = {"IdempotentRepositoryEntries", "KeystoreEntries", "CertificateUserMappings",
+                     "NumberRanges", "Partners"}
+
+
+@pytest.mark.parametrize("name", sorted(set(CAT.endpoints) - QUERY_NOT_IN_SPEC))
+def test_every_query_option_sent_is_declared_by_the_spec(
+        spec_paths: dict[str, dict[str, Any]], name: str) -> None:
+    endpoint = CAT.endpoints[name]
+    declared = _parameter_names(spec_paths[endpoint.path])
+    assert {k for k, _ in endpoint.query} <= declared
+
+
+@pytest.mark.parametrize("name", sorted(QUERY_NOT_IN_SPEC))
+def test_query_options_the_spec_does_not_declare(spec_paths: dict[str, dict[str, Any]],
+                                                 name: str) -> None:
+    endpoint = CAT.endpoints[name]
+    assert {k for k, _ in endpoint.query} <= _parameter_names(spec_paths[endpoint.path])
+
+
+@pytest.mark.parametrize("name", ["DataStores", "DataStoreEntries", "Variables",
+                                  "UserCredentials", "SecureParameters"])
+def test_entity_sets_known_to_reject_top_are_called_without_it(name: str) -> None:
+    assert dict(CAT.endpoints[name].query) == {}
+
+
+def test_endpoints_are_well_formed() -> None:
+    for endpoint in CAT.endpoints.values():
+        assert endpoint.path.startswith("/"), endpoint.name
+        assert endpoint.role in CAT.roles, endpoint.name
+        assert set(endpoint.neo_roles) <= set(CAT.neo_roles), endpoint.name
+        assert endpoint.neo_roles, endpoint.name
+        assert set(endpoint.environments) <= set(ENVIRONMENTS), endpoint.name
+        assert endpoint.confidence in CONFIDENCE, endpoint.name
+
+
+# --- roles ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", sorted(r.name for r in CAT.roles.values() if r.proof))
+def test_a_role_s_proof_endpoint_needs_that_role(role: str) -> None:
+    proof = CAT.roles[role].proof
+    assert proof is not None
+    assert CAT.endpoints[proof].role == role
+
+
+def test_roles_are_well_formed() -> None:
+    for role in CAT.roles.values():
+        assert role.confidence in CONFIDENCE, role.name
+        assert role.permissions is None or len(role.permissions) > 0, role.name
+        if role.permissions is None:
+            assert role.confidence == "unconfirmed", role.name
+
+
+def test_the_role_is_called_monitoring_data_read() -> None:
+    assert "MonitoringDataRead" in CAT.roles
+    assert "MonitorDataRead" not in CAT.roles
+
+
+def test_endpoints_needing_a_role_or_neo_role() -> None:
+    assert {e.name for e in CAT.endpoints_needing("DataStorePayloadsRead")} == {"Variables"}
+    assert {e.name for e in CAT.endpoints_needing("TenantPartnerDirectory.read")} == {
+        "Partners", "StringParameters"}
+    assert CAT.endpoints_needing("UserRolesEdit") == []
+
+
+# --- sources -------------------------------------------------------------------------------
+
+
+def test_every_source_tag_used_is_defined() -> None:
+    used = {r.source for r in CAT.roles.values()} | {e.source for e in CAT.endpoints.values()}
+    assert used - set(CAT.sources) == set()
+
+
+def test_source_text_gives_the_citation_or_the_tag() -> None:
+    assert CAT.source_text("SD-mpl").startswith("SAP-docs/btp-integration-suite @0cb9189b ")
+    assert CAT.source_text("unknown-tag") == "unknown-tag"
+
+
+# --- codes ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(CAT.codes))
+def test_every_code_has_its_texts(name: str) -> None:
+    code = CAT.codes[name]
+    assert code.name == name
+    assert code.severity in {"failure", "warning"}
+    for text in (code.title, code.cause, code.source):
+        assert text.strip()
+    assert code.fix
+    assert set(code.fix) <= {"cf", "neo", "any"}
+    assert all(text.strip() for text in code.fix.values())
+
+
+@pytest.mark.parametrize("name", sorted(CAT.codes))
+def test_every_fix_placeholder_is_one_the_rules_fill(name: str) -> None:
+    for text in CAT.codes[name].fix.values():
+        fields = {f for _, f, _, _ in string.Formatter().parse(text) if f}
+        assert fields <= PLACEHOLDERS, (name, fields)
+        text.format_map(defaultdict(str))
+
+
+def test_fix_for_prefers_the_environment_then_any_then_the_first() -> None:
+    missing = CAT.code("ROLE_MISSING")
+    assert missing.fix_for("neo") == missing.fix["neo"]
+    assert missing.fix_for("cf") == missing.fix["cf"]
+    assert CAT.code("SERVER_ERROR").fix_for("neo") == CAT.code("SERVER_ERROR").fix["any"]
+    plan = CAT.code("WRONG_SERVICE_PLAN")
+    assert plan.fix_for("neo") == plan.fix["cf"]
+
+
+def _emitted_codes() -> set[str]:
+    emitted = set()
+    for path in PACKAGE.glob("*.py"):
+        emitted |= set(re.findall(r'finding\(\s*"([A-Z_]+)"', path.read_text()))
+    return emitted
+
+
+def test_every_code_the_rules_emit_is_defined() -> None:
+    assert _emitted_codes() - set(CAT.codes) == set()
+
+
+def test_every_defined_code_is_emitted_somewhere() -> None:
+    texts = "".join(p.read_text() for p in PACKAGE.glob("*.py"))
+    assert {c for c in CAT.codes if f'"{c}"' not in texts} == set()
+
+
+# --- closest -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "candidates", "expected"), [
+    ("MonitorDataRead", list(CAT.roles), "MonitoringDataRead"),
+    ("monitoringdataread", list(CAT.roles), "MonitoringDataRead"),
+    ("WorkspacePackageRead", list(CAT.roles), "WorkspacePackagesRead"),
+    ("IntegrationPackage", list(CAT.endpoints), "IntegrationPackages"),
+    ("nodemanager.read", CAT.neo_roles, "NodeManager.read"),
+    ("Zzzzzzzzzz", list(CAT.roles), None),
+    ("anything", [], None),
+    ("", ["a", "b"], None),
+])
+def test_closest_suggests_a_near_name_or_nothing(name: str, candidates: list[str],
+                                                 expected: str | None) -> None:
+    assert closest(name, candidates) == expected

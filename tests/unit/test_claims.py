@@ -1,0 +1,221 @@
+"""claims: reading a token, checking its signature against token_keys, and its scopes."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+
+from cpi_preflight.claims import TokenFacts, looks_like_jwt, read_token, split_scopes
+
+from .conftest import NOW, Signer, cf_claims, xsuaa_fixture
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def with_payload(token: str, payload: dict[str, object]) -> str:
+    """`token` with its payload replaced, keeping the original header and signature."""
+    header, _, signature = token.split(".")
+    return f"{header}.{b64(json.dumps(payload).encode())}.{signature}"
+
+
+@pytest.fixture(scope="module")
+def real_token() -> str:
+    return xsuaa_fixture("xsuaa-cc-token-rs256.txt").read_text().strip()
+
+
+@pytest.fixture(scope="module")
+def real_jwks() -> dict[str, object]:
+    return json.loads(xsuaa_fixture("token_keys.json").read_text())
+
+
+def only_key(jwks: dict[str, object], kid: str) -> dict[str, object]:
+    keys = jwks["keys"]
+    assert isinstance(keys, list)
+    return {"keys": [k for k in keys if k["kid"] == kid]}
+
+
+# --- the real XSUAA token ----------------------------------------------------------------
+
+
+def test_the_real_xsuaa_token_verifies_with_key_id_1(real_token: str,
+                                                     real_jwks: dict[str, object]) -> None:
+    facts = read_token(real_token, only_key(real_jwks, "key-id-1"))
+    assert facts.signature == "verified"
+    assert facts.signature_detail == "RS256 signature verified with key 'key-id-1'"
+
+
+def test_the_real_xsuaa_token_s_facts(real_token: str) -> None:
+    facts = read_token(real_token)
+    assert facts == TokenFacts(
+        format="jwt", algorithm="RS256", key_id="key-id-1",
+        key_url="https://authentication.stagingaws.hanavlab.ondemand.com/token_keys",
+        issuer="http://localhost:8080/uaa/oauth/token", zone="uaa", subaccount="",
+        client_id="sap_osb", grant_type="client_credentials",
+        issued_at=datetime.fromtimestamp(1572017569, UTC),
+        expires_at=datetime.fromtimestamp(1572060769, UTC),
+        scopes=("ROLE_SERVICEBROKER", "uaa.resource"), audience=("uaa", "sap_osb"),
+    )
+    assert facts.signature == "not_checked"
+    assert facts.expired(NOW)
+    assert not facts.expired(datetime(2019, 10, 25, tzinfo=UTC))
+
+
+def test_a_tampered_token_fails_with_the_exact_detail(real_token: str,
+                                                      real_jwks: dict[str, object]) -> None:
+    claims = jwt.decode(real_token, options={"verify_signature": False})
+    forged = with_payload(real_token, {**claims, "scope": [*claims["scope"],
+                                                           "it!b1.NodeManager.read"]})
+    facts = read_token(forged, real_jwks)
+    assert facts.format == "jwt"
+    assert "it!b1.NodeManager.read" in facts.scopes
+    assert facts.signature == "failed"
+    assert facts.signature_detail == "signature does not verify with key 'key-id-1' of the issuer"
+
+
+def test_a_token_whose_key_id_is_not_published_fails(real_token: str,
+                                                     real_jwks: dict[str, object]) -> None:
+    facts = read_token(real_token, only_key(real_jwks, "key-id-0"))
+    assert facts.signature == "failed"
+    assert facts.signature_detail == (
+        "key id 'key-id-1' is not in the issuer's token_keys (has: key-id-0)")
+
+
+@pytest.mark.parametrize("jwks", [None, {}, {"keys": "x"}, [1], "text"])
+def test_without_a_key_list_the_signature_is_not_checked(real_token: str, jwks: object) -> None:
+    facts = read_token(real_token, jwks)
+    assert facts.format == "jwt"
+    assert facts.signature == "not_checked"
+    if jwks is not None:
+        assert facts.signature_detail == "the issuer's token_keys answer holds no key list"
+
+
+def test_an_empty_key_list_names_none(real_token: str) -> None:
+    facts = read_token(real_token, {"keys": [1, None]})
+    assert facts.signature_detail == (
+        "key id 'key-id-1' is not in the issuer's token_keys (has: none)")
+
+
+# --- locally signed tokens ---------------------------------------------------------------
+
+
+def test_a_token_signed_with_another_key_fails(signer: Signer, other_signer: Signer) -> None:
+    facts = read_token(other_signer.token(**cf_claims()), signer.jwks())
+    assert (facts.signature, facts.signature_detail) == (
+        "failed", "signature does not verify with key 'k1' of the issuer")
+
+
+def test_an_hmac_token_is_not_accepted_with_an_rsa_key(signer: Signer) -> None:
+    token = jwt.encode(cf_claims(), "a-shared-secret-of-32-bytes-long!", "HS256",
+                       headers={"kid": "k1"})
+    facts = read_token(token, signer.jwks())
+    assert (facts.signature, facts.signature_detail) == (
+        "failed", "token cannot be verified: The specified alg value is not allowed")
+
+
+def test_an_expired_token_still_verifies_and_reports_its_expiry(signer: Signer) -> None:
+    claims = cf_claims(now=NOW - timedelta(hours=2))
+    facts = read_token(signer.token(**claims), signer.jwks())
+    assert facts.signature == "verified"
+    assert facts.expires_at == NOW - timedelta(hours=1)
+    assert facts.expired(NOW)
+    assert facts.expired(NOW - timedelta(hours=1))
+    assert not facts.expired(NOW - timedelta(hours=1, seconds=1))
+
+
+def test_a_token_without_exp_never_expires(signer: Signer) -> None:
+    facts = read_token(signer.token(scope="a.b"))
+    assert facts.expires_at is None
+    assert not facts.expired(NOW)
+
+
+def test_claims_are_read_leniently(signer: Signer) -> None:
+    facts = read_token(signer.token(scope="it!b1.NodeManager.read  uaa.resource", aud="uaa",
+                                    client_id="c-1", exp="soon", iat=True, ext_attr="x"))
+    assert facts.scopes == ("it!b1.NodeManager.read", "uaa.resource")
+    assert facts.audience == ("uaa",)
+    assert facts.client_id == "c-1"
+    assert (facts.expires_at, facts.issued_at, facts.subaccount) == (None, None, "")
+
+
+def test_the_subaccount_comes_from_ext_attr(signer: Signer) -> None:
+    assert read_token(signer.token(**cf_claims())).subaccount == "sub-1"
+
+
+# --- not a JWT ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("raw", ["8271a067126f0aa93b46c2fe07c6880", "", "a.b", "a.b.c.d",
+                                 "x.y.z", "Bearer abc"])
+def test_an_opaque_token_is_said_to_be_opaque(raw: str) -> None:
+    assert read_token(raw) == TokenFacts(format="opaque")
+    assert not looks_like_jwt(raw)
+
+
+@pytest.mark.parametrize(("payload", "problem"), [
+    (b"not-json", "Invalid payload string: Expecting value: line 1 column 1 (char 0)"),
+    (b"[1, 2]", "Invalid payload string: must be a json object"),
+])
+def test_a_jwt_with_an_unreadable_payload_is_malformed(payload: bytes, problem: str) -> None:
+    header = b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+    raw = f"{header}.{b64(payload)}.{b64(b'sig')}"
+    facts = read_token(raw)
+    assert facts.format == "malformed"
+    assert facts.problem == f"the token is not a readable JWT: {problem}"
+    assert looks_like_jwt(raw)
+
+
+# --- scopes ------------------------------------------------------------------------------
+
+
+def test_split_scopes_cuts_at_the_first_dot() -> None:
+    assert split_scopes(("it!b1.NodeManager.read", "uaa.resource", "openid")) == [
+        ("it!b1", "NodeManager.read"), ("uaa", "resource"), ("", "openid")]
+
+
+def test_permissions_and_applications_of_an_api_plan_token() -> None:
+    facts = TokenFacts(format="jwt", scopes=(
+        "it!b182722.IntegrationOperationServer.read", "it!b182722.NodeManager.read",
+        "it!b182722.ESBDataStore.read", "uaa.resource"), client_id="sb-1!b1|it!b182722")
+    assert facts.permissions == frozenset({"IntegrationOperationServer.read",
+                                           "NodeManager.read", "ESBDataStore.read", "resource"})
+    assert facts.applications == ("it!b182722", "uaa")
+    assert facts.runtime_applications == ()
+
+
+@pytest.mark.parametrize("facts", [
+    TokenFacts(format="jwt", client_id="sb-x!b1|it-rt-sub!b18631"),
+    TokenFacts(format="jwt", scopes=("it-rt-sub!b18631.ESBMessaging.send",)),
+    TokenFacts(format="jwt", audience=("it-rt-sub!b18631", "uaa")),
+])
+def test_runtime_applications_of_an_integration_flow_token(facts: TokenFacts) -> None:
+    assert facts.runtime_applications == ("it-rt-sub!b18631",)
+
+
+def test_runtime_applications_are_read_from_a_signed_token(signer: Signer) -> None:
+    facts = read_token(signer.token(cid="sb-x!b1|it-rt-sub!b18631",
+                                    scope=["it-rt-sub!b18631.ESBMessaging.send", "uaa.resource"]))
+    assert facts.runtime_applications == ("it-rt-sub!b18631",)
+    assert facts.permissions == frozenset({"ESBMessaging.send", "resource"})
+
+
+# --- once crashed: kept as regressions ---------------------------------------------------
+
+
+def test_an_absurd_expiry_does_not_break_reading(signer: Signer) -> None:
+    assert read_token(signer.token(exp=10**20)).expires_at is None
+
+
+@pytest.mark.parametrize("key", [{"kid": "k1"}, {"kid": "k1", "kty": "RSA", "n": "AQAB",
+                                                 "e": "AQAB"},
+                                 {"kid": "k1", "kty": "oct", "k": "c2VjcmV0"}])
+def test_an_unusable_published_key_fails_the_signature(signer: Signer,
+                                                       key: dict[str, str]) -> None:
+    facts = read_token(signer.token(**cf_claims()), {"keys": [key]})
+    assert facts.signature == "failed"
+    assert facts.signature_detail.startswith("key 'k1' in token_keys is unusable: ")

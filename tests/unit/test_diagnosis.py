@@ -1,0 +1,877 @@
+"""diagnosis: every failure code it emits, word for word, from probed (respx-mocked) answers.
+
+Each test sets up a token endpoint, its token_keys and the API with respx, runs the real probe
+and diagnosis for one profile, and checks the finding's message and fix as the user reads them.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import ssl
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import certifi
+import httpx
+import pytest
+
+from cpi_preflight import catalog, diagnosis, plan, probe, transport
+from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
+from cpi_preflight.run import Run, Settings
+
+from .conftest import (
+    API_URL,
+    APP,
+    MASKED_CLIENT,
+    MONITORING_SCOPES,
+    NEO_API_URL,
+    NEO_TOKEN_URL,
+    NOW,
+    ODATA_OK,
+    TOKEN_HOST,
+    TOKEN_URL,
+    Signer,
+    Tenant,
+    cf_claims,
+    cf_data,
+    neo_data,
+    odata_error,
+    parse,
+    write_yaml,
+)
+
+CAT = catalog.load()
+API_HOST = "tenant.example.com"
+NEO_HOST = "acct-tmn.hci.eu1.hana.ondemand.com"
+NEO_TOKEN_HOST = "oauthasservices-acct.hana.ondemand.com"
+NEO_MASKED = "0123***0123"
+OPAQUE = "8271a067126f0aa93b46c2fe07c6880"
+FORBIDDEN = "The required permissions to access the resource are missing."
+UNAUTHORIZED = "Authorization information is missing or invalid."
+CF_TOKEN_SHAPE = "https://<subdomain>.authentication.<region>.hana.ondemand.com/oauth/token"
+
+FIX = {
+    "HOST_UNREACHABLE": "Check the host name in {key} against the service key or cockpit, and "
+                        "that this machine can reach it (proxy: HTTPS_PROXY / NO_PROXY; "
+                        "firewall).",
+    "TLS_UNTRUSTED": "If a corporate proxy re-signs TLS traffic, add its CA with `ca_bundle:` "
+                     "in the profile or SSL_CERT_FILE. If the host uses a client certificate "
+                     "(mTLS), set `certificate:` and `key:` from the certificate service key.",
+    "TOKEN_URL_WRONG": "Use the service key's `tokenurl`: https://<subdomain>.authentication."
+                       "<region>.hana.ondemand.com/oauth/token (certificate keys: the "
+                       ".authentication.cert. host).",
+    "TOKEN_URL_WRONG/neo": "Use the token endpoint from Neo cockpit > Security > OAuth > "
+                           "Branding: https://oauthasservices-<account>.<landscape host>/oauth2/"
+                           "api/v1/token.",
+    "CLIENT_CREDENTIALS_REJECTED": "Copy `clientid` and `clientsecret` again from the service "
+                                   "key of the Process Integration Runtime instance (plan api), "
+                                   "or create a new service key; make sure the variable holding "
+                                   "the secret is set and unquoted.",
+    "CLIENT_CREDENTIALS_REJECTED/neo": f"In Neo cockpit > Security > OAuth > Clients, check "
+                                       f"client {NEO_MASKED} and reset its secret if unsure; the "
+                                       "client must be registered for the ...tmn subscription.",
+    "GRANT_TYPE_NOT_ALLOWED": 'Update the Process Integration Runtime instance: set '
+                              '"grant-types": ["client_credentials"] in its parameters, then '
+                              'create a new service key.',
+    "GRANT_TYPE_NOT_ALLOWED/neo": f"In Neo cockpit > Security > OAuth > Clients, edit client "
+                                  f"{NEO_MASKED} and set Authorization Grant to Client "
+                                  "Credentials.",
+    "WRONG_SERVICE_PLAN": "Create a Process Integration Runtime instance with plan `api` (not "
+                          "`integration-flow`), add the roles, create a service key and use "
+                          "that key in the profile.",
+    "ROLE_MISSING": "In the BTP cockpit, open the Process Integration Runtime instance (plan "
+                    "api) of this client, Update > Roles, add {role}, then fetch a new token. "
+                    "Role changes can take up to an hour to reach the tenant.",
+    "ROLE_MISSING/neo": "In Neo cockpit > Security > Authorizations, assign {neo_roles} to user "
+                        f"oauth_client_{NEO_MASKED} on the ...tmn subscription, then fetch a new "
+                        "token.",
+    "API_URL_WRONG": "Use the service key's `url` (https://<subdomain>.it-cpi<nnn>.cfapps."
+                     "<region>.hana.ondemand.com), not the Integration Suite UI URL "
+                     "(.integrationsuite.) nor the runtime host (-rt).",
+    "API_URL_WRONG/neo": "Use the tenant URL https://<account>-tmn.<ssl host>.<landscape host> "
+                         "(the Web UI URL without /itspaces/...).",
+    "TOKEN_REJECTED_BY_API": "Take `url` and `tokenurl` from the same service key: the token's "
+                             "identity zone ({zone}) must be the tenant's subaccount.",
+    "TOKEN_REJECTED_BY_API/neo": "Use the token endpoint of the same Neo subaccount as the "
+                                 "tenant URL, and a client registered there.",
+    "SERVER_ERROR": "Check SAP's status page and the tenant's health; rerun later. If it "
+                    "persists for one endpoint only, open an SAP incident with the request time "
+                    "and URL.",
+    "TOKEN_INVALID": "Check that token_url points at the XSUAA of the tenant's subaccount and "
+                     "that this machine's clock is right; then fetch a new token.",
+    "ENDPOINT_NOT_FOUND": "Remove {endpoint} from `endpoints:` in the profile, or check that "
+                          "the tenant offers it ({note}).",
+}
+
+
+def fix(code: str, environment: str = "cf", **values: str) -> str:
+    text = FIX.get(f"{code}/{environment}", FIX[code])
+    return text.format(**values) if values else text
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep the probe's back-off in the milliseconds (attempts come from the profile)."""
+    monkeypatch.setattr(probe, "RetryPolicy", functools.partial(
+        transport.RetryPolicy, base_delay=0.001, max_delay=0.001))
+
+
+def diagnose(data: dict[str, Any], **kwargs: Any) -> dict[str, Verdict]:
+    """Plan, probe (against the respx routes) and diagnose one profile at NOW."""
+    prof = parse(data)
+    the_plan = plan.build(prof, CAT)
+    seen = probe.run([the_plan])[prof.name]
+    return diagnosis.diagnose(the_plan, seen, CAT, NOW, **kwargs)
+
+
+def only_finding(verdict: Verdict) -> Finding:
+    assert verdict.outcome == FAILED, verdict
+    assert len(verdict.findings) == 1, verdict.findings
+    return verdict.findings[0]
+
+
+def assert_failed(verdict: Verdict, code: str, message: str, fix_text: str) -> None:
+    finding = only_finding(verdict)
+    assert finding.code == code
+    assert finding.severity == "failure"
+    assert finding.message == message
+    assert finding.fix == fix_text
+    assert verdict.summary == message
+    assert verdict.code == code
+
+
+def assert_skipped(verdict: Verdict, summary: str) -> None:
+    assert (verdict.outcome, verdict.summary) == (SKIPPED, summary), verdict
+
+
+def skipped_for(dependency: str, outcome: str, code: str) -> str:
+    return f"not checked: {dependency} {outcome} ({code}); fix that first"
+
+
+def issue_token(tenant: Tenant, signer: Signer, *scopes: str, **claims: Any) -> str:
+    """The token endpoint issues a token signed by `signer`; token_keys publishes the key."""
+    token = signer.token(**cf_claims(*scopes, **claims))
+    tenant.token(200, json={"access_token": token, "token_type": "bearer",
+                            "expires_in": 43199})
+    tenant.keys(signer.jwks())
+    return token
+
+
+@pytest.fixture
+def neo_tenant(tenant: Tenant) -> Tenant:
+    tenant.api_root = f"{NEO_API_URL}/api/v1"
+    tenant.token_url = NEO_TOKEN_URL
+    return tenant
+
+
+def neo_token(tenant: Tenant) -> None:
+    tenant.token(200, json={"access_token": OPAQUE, "token_type": "Bearer", "expires_in": 0,
+                            "scopes": []})
+
+
+# --- a healthy tenant ------------------------------------------------------------------------
+
+
+def test_a_healthy_cf_client_passes_every_check(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/NumberRanges", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"]))
+    assert {k: v.outcome for k, v in verdicts.items()} == {
+        "token": PASSED, "api": PASSED, "role[MonitoringDataRead]": PASSED,
+        "endpoint[MessageProcessingLogs]": PASSED, "endpoint[NumberRanges]": PASSED,
+        "least-privilege": PASSED, "tls-expiry": SKIPPED}
+    assert all(not v.findings for v in verdicts.values())
+    assert verdicts["token"].summary == (
+        f"{TOKEN_HOST} issued a JWT to client {MASKED_CLIENT} (zone zone-1, 3 scopes, expires "
+        "2025-06-01T13:00:00+00:00, signature verified)")
+    assert verdicts["api"].summary == (
+        f"{API_URL}/api/v1 answered 2 calls as the Cloud Integration API (status 200)")
+    assert verdicts["role[MonitoringDataRead]"].summary == (
+        "role MonitoringDataRead is granted: the token carries its scopes; "
+        "GET /api/v1/MessageProcessingLogs answered 200")
+
+
+def test_the_probe_sends_what_the_diagnosis_expects(tenant: Tenant, signer: Signer) -> None:
+    token = issue_token(tenant, signer, *MONITORING_SCOPES)
+    route = tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    diagnose(cf_data())
+    sent = route.calls.last.request
+    assert sent.method == "GET"
+    assert sent.url.params["$top"] == "1"
+    assert sent.headers["Authorization"] == f"Bearer {token}"
+    assert sent.headers["Accept"] == "application/json"
+    assert tenant.calls["token"].calls.last.request.method == "POST"
+
+
+# --- HOST_UNREACHABLE / TLS_UNTRUSTED ------------------------------------------------------
+
+
+@pytest.mark.parametrize(("error", "words", "attempts", "tries"), [
+    ("[Errno 111] Connection refused", "the connection was refused", 2, "2 attempts"),
+    ("[Errno -2] Name or service not known", "the host name does not resolve", 2, "1 attempt"),
+    ("[Errno 104] Connection reset by peer", "the connection was reset", 1, "1 attempt"),
+])
+def test_an_unreachable_token_host(tenant: Tenant, error: str, words: str, attempts: int,
+                                   tries: str) -> None:
+    tenant.token().mock(side_effect=httpx.ConnectError(error))
+    tenant.keys({"keys": []})
+    verdicts = diagnose(cf_data(attempts=attempts))
+    assert_failed(verdicts["token"], "HOST_UNREACHABLE",
+                  f"token endpoint {TOKEN_HOST} is unreachable: {words} ({tries}; {error})",
+                  fix("HOST_UNREACHABLE", key="token_url"))
+
+
+def test_a_token_host_that_times_out(tenant: Tenant) -> None:
+    tenant.token().mock(side_effect=httpx.ConnectTimeout("timed out"))
+    tenant.keys({"keys": []})
+    verdicts = diagnose(cf_data())
+    assert only_finding(verdicts["token"]).message == (
+        f"token endpoint {TOKEN_HOST} is unreachable: it did not answer in time "
+        "(1 attempt; timed out)")
+
+
+def test_an_unreachable_api_host(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs").mock(
+        side_effect=httpx.ConnectError("[Errno 111] Connection refused"))
+    verdicts = diagnose(cf_data(attempts=2))
+    assert_failed(verdicts["api"], "HOST_UNREACHABLE",
+                  f"API host {API_HOST} is unreachable: the connection was refused (2 attempts; "
+                  "[Errno 111] Connection refused)", fix("HOST_UNREACHABLE", key="api_url"))
+    assert_skipped(verdicts["endpoint[MessageProcessingLogs]"],
+                   skipped_for("api", FAILED, "HOST_UNREACHABLE"))
+
+
+def test_an_untrusted_server_certificate(tenant: Tenant) -> None:
+    detail = ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: self-signed "
+              "certificate in certificate chain (_ssl.c:1006)")
+    tenant.token().mock(side_effect=httpx.ConnectError(detail))
+    tenant.keys({"keys": []})
+    verdicts = diagnose(cf_data(attempts=3))
+    assert_failed(verdicts["token"], "TLS_UNTRUSTED",
+                  f"TLS handshake with token endpoint {TOKEN_HOST} failed: {detail}",
+                  fix("TLS_UNTRUSTED"))
+    assert tenant.calls["token"].call_count == 1
+
+
+def test_an_untrusted_api_certificate(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    detail = ("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local "
+              "issuer certificate (_ssl.c:1006)")
+    tenant.api("/MessageProcessingLogs").mock(side_effect=httpx.ConnectError(detail))
+    verdicts = diagnose(cf_data())
+    assert_failed(verdicts["api"], "TLS_UNTRUSTED",
+                  f"TLS handshake with API host {API_HOST} failed: {detail}",
+                  fix("TLS_UNTRUSTED"))
+
+
+def test_tls_material_that_cannot_be_loaded(tenant: Tenant, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SSL_CERT_FILE", certifi.where())
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    settings = transport.trust_settings(bundle, None, None)
+    with pytest.raises(ssl.SSLError) as caught:
+        transport.ssl_context(settings)
+    verdicts = diagnose(cf_data(ca_bundle=str(bundle)))
+    assert_failed(verdicts["token"], "TLS_UNTRUSTED",
+                  f"cannot load TLS material ({certifi.where()}, {bundle}): {caught.value}",
+                  fix("TLS_UNTRUSTED"))
+    assert tenant.router.calls.call_count == 0
+
+
+# --- TOKEN_URL_WRONG ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("answer", "described"), [
+    ({"status_code": 404, "html": "<html><body>Not Found</body></html>"},
+     "404 with an HTML page"),
+    ({"status_code": 200, "html": "<!DOCTYPE html><html>Login</html>"}, "200 with an HTML page"),
+    ({"status_code": 302, "headers": {"Location": "https://sub.example.com/login"}},
+     "302 redirect to https://sub.example.com/login"),
+    ({"status_code": 301}, "301 redirect to (no location)"),
+    ({"status_code": 405}, "405 with no content type"),
+    ({"status_code": 200, "text": "ok"}, "200 with text/plain; charset=utf-8"),
+    ({"status_code": 200, "json": ["a"]}, "200 with application/json"),
+    ({"status_code": 400, "json": {"error": "unsupported_grant_type"}},
+     "400 with application/json"),
+])
+def test_a_token_url_that_is_no_token_endpoint(tenant: Tenant, answer: dict[str, Any],
+                                               described: str) -> None:
+    tenant.token(**answer)
+    tenant.keys({"keys": []})
+    verdicts = diagnose(cf_data())
+    assert_failed(verdicts["token"], "TOKEN_URL_WRONG",
+                  f"token_url {TOKEN_URL} is not an OAuth token endpoint: it answered "
+                  f"{described}; expected {CF_TOKEN_SHAPE}", fix("TOKEN_URL_WRONG"))
+
+
+def test_a_neo_token_url_that_is_no_token_endpoint(neo_tenant: Tenant) -> None:
+    neo_tenant.token(404, html="<html>no</html>")
+    verdicts = diagnose(neo_data())
+    assert_failed(verdicts["token"], "TOKEN_URL_WRONG",
+                  f"token_url {NEO_TOKEN_URL} is not an OAuth token endpoint: it answered 404 "
+                  "with an HTML page; expected https://oauthasservices-<account>.<landscape "
+                  "host>/oauth2/api/v1/token", fix("TOKEN_URL_WRONG", "neo"))
+
+
+# --- CLIENT_CREDENTIALS_REJECTED / GRANT_TYPE_NOT_ALLOWED --------------------------------
+
+
+@pytest.mark.parametrize(("status", "body", "said"), [
+    (401, {"error": "invalid_client", "error_description": "Bad credentials"},
+     "401 invalid_client: Bad credentials"),
+    (401, {"error": "unauthorized", "error_description": "Full authentication is required"},
+     "401 unauthorized: Full authentication is required"),
+    (401, {"error": "invalid_client"}, "401 invalid_client"),
+    (401, None, "401"),
+    (400, {"error": "invalid_grant", "error_description": "x"}, "400 invalid_grant: x"),
+    (400, {"error": "access_denied"}, "400 access_denied"),
+])
+def test_rejected_client_credentials(tenant: Tenant, status: int, body: Any,
+                                     said: str) -> None:
+    tenant.token(status, json=body) if body is not None else tenant.token(status)
+    tenant.keys({"keys": []})
+    verdicts = diagnose(cf_data())
+    assert_failed(verdicts["token"], "CLIENT_CREDENTIALS_REJECTED",
+                  f"token endpoint {TOKEN_HOST} rejected client {MASKED_CLIENT}: {said}",
+                  fix("CLIENT_CREDENTIALS_REJECTED"))
+
+
+def test_rejected_neo_client_credentials(neo_tenant: Tenant) -> None:
+    neo_tenant.token(401, json={"error": "invalid_client",
+                                "error_description": "Bad client credentials"})
+    verdicts = diagnose(neo_data())
+    assert_failed(verdicts["token"], "CLIENT_CREDENTIALS_REJECTED",
+                  f"token endpoint {NEO_TOKEN_HOST} rejected client {NEO_MASKED}: 401 "
+                  "invalid_client: Bad client credentials",
+                  fix("CLIENT_CREDENTIALS_REJECTED", "neo"))
+
+
+def test_a_cf_client_without_the_client_credentials_grant(tenant: Tenant) -> None:
+    tenant.token(401, json={"error": "invalid_client",
+                            "error_description": "Unauthorized grant type: client_credentials"})
+    tenant.keys({"keys": []})
+    verdicts = diagnose(cf_data())
+    assert_failed(verdicts["token"], "GRANT_TYPE_NOT_ALLOWED",
+                  f"client {MASKED_CLIENT} may not use grant type client_credentials: "
+                  f"{TOKEN_HOST} answered 401 invalid_client: Unauthorized grant type: "
+                  "client_credentials", fix("GRANT_TYPE_NOT_ALLOWED"))
+
+
+@pytest.mark.parametrize("status", [400, 401])
+def test_a_neo_client_without_the_client_credentials_grant(neo_tenant: Tenant,
+                                                           status: int) -> None:
+    neo_tenant.token(status, json={
+        "error": "unauthorized_client",
+        "error_description": "The client is not authorized to use this grant type"})
+    verdicts = diagnose(neo_data())
+    assert_failed(verdicts["token"], "GRANT_TYPE_NOT_ALLOWED",
+                  f"client {NEO_MASKED} may not use grant type client_credentials: "
+                  f"{NEO_TOKEN_HOST} answered {status} unauthorized_client: The client is not "
+                  "authorized to use this grant type", fix("GRANT_TYPE_NOT_ALLOWED", "neo"))
+
+
+# --- WRONG_SERVICE_PLAN ----------------------------------------------------------------------
+
+
+def test_a_key_of_the_integration_flow_plan(tenant: Tenant, signer: Signer) -> None:
+    client = "sb-x!b1|it-rt-sub!b18631"
+    issue_token(tenant, signer, "it-rt-sub!b18631.ESBMessaging.send", cid=client,
+                client_id=client, aud=["it-rt-sub!b18631", "uaa"])
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data(client_id=client))
+    assert_failed(verdicts["token"], "WRONG_SERVICE_PLAN",
+                  "the token of client sb-x***8631 is for it-rt-sub!b18631 (plan "
+                  "integration-flow, scopes: it-rt-sub!b18631.ESBMessaging.send, uaa.resource); "
+                  "the API needs a key of plan api (application it!b<N>)",
+                  fix("WRONG_SERVICE_PLAN"))
+    assert only_finding(verdicts["token"]).subject == "it-rt-sub!b18631"
+
+
+# --- TOKEN_INVALID -------------------------------------------------------------------------
+
+
+def test_a_token_with_a_bad_signature(tenant: Tenant, signer: Signer,
+                                      other_signer: Signer) -> None:
+    issue_token(tenant, other_signer, *MONITORING_SCOPES)
+    tenant.keys(signer.jwks())
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data())
+    assert_failed(verdicts["token"], "TOKEN_INVALID",
+                  "the token's signature is not valid: signature does not verify with key 'k1' "
+                  "of the issuer", fix("TOKEN_INVALID"))
+
+
+def test_a_token_signed_with_an_unpublished_key(tenant: Tenant, signer: Signer) -> None:
+    token = signer.token(kid="k9", **cf_claims(*MONITORING_SCOPES))
+    tenant.token(200, json={"access_token": token})
+    tenant.keys(signer.jwks())
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data())
+    assert_failed(verdicts["token"], "TOKEN_INVALID",
+                  "the token's signature is not valid: key id 'k9' is not in the issuer's "
+                  "token_keys (has: k1)", fix("TOKEN_INVALID"))
+
+
+def test_an_expired_token(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES, now=NOW - timedelta(hours=2))
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data())
+    assert_failed(verdicts["token"], "TOKEN_INVALID",
+                  "the token expired at 2025-06-01T11:00:00+00:00 although it was just issued "
+                  "(now 2025-06-01T12:00:00+00:00): check this machine's clock",
+                  fix("TOKEN_INVALID"))
+
+
+def test_an_opaque_token_on_cf(tenant: Tenant) -> None:
+    tenant.token(200, json={"access_token": OPAQUE, "token_type": "bearer"})
+    tenant.keys({"keys": []})
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data())
+    assert_failed(verdicts["token"], "TOKEN_INVALID",
+                  "the token endpoint returned an opaque token, but XSUAA issues JWTs "
+                  f"(token_url {TOKEN_URL})", fix("TOKEN_INVALID"))
+
+
+def test_a_malformed_jwt_on_cf(tenant: Tenant) -> None:
+    tenant.token(200, json={"access_token": "eyJhbGciOiJSUzI1NiJ9.bm90LWpzb24.c2ln"})
+    tenant.keys({"keys": []})
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data())
+    assert_failed(verdicts["token"], "TOKEN_INVALID",
+                  "the token is not a readable JWT: Invalid payload string: Expecting value: "
+                  f"line 1 column 1 (char 0) (token_url {TOKEN_URL})", fix("TOKEN_INVALID"))
+
+
+@pytest.mark.parametrize(("body", "fields"), [
+    ({"token_type": "bearer", "expires_in": 43199}, "expires_in, token_type"),
+    ({}, "none"),
+])
+def test_a_200_without_an_access_token(tenant: Tenant, body: dict[str, Any],
+                                       fields: str) -> None:
+    tenant.token(200, json=body)
+    tenant.keys({"keys": []})
+    verdicts = diagnose(cf_data())
+    assert_failed(verdicts["token"], "TOKEN_INVALID",
+                  f"{TOKEN_HOST} answered 200 with no access_token (fields: {fields})",
+                  fix("TOKEN_INVALID"))
+
+
+@pytest.mark.parametrize("value", ["", "   ", 42, "to ken"])
+def test_a_200_with_an_unusable_access_token(tenant: Tenant, value: object) -> None:
+    tenant.token(200, json={"access_token": value, "token_type": "bearer"})
+    tenant.keys({"keys": []})
+    verdicts = diagnose(cf_data())
+    assert_failed(verdicts["token"], "TOKEN_INVALID",
+                  f"{TOKEN_HOST} answered 200 with an access_token that is not a usable token "
+                  "(not printable ASCII)", fix("TOKEN_INVALID"))
+
+
+def test_a_neo_opaque_token_is_fine(neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api("/NumberRanges", 200, json=ODATA_OK)
+    verdicts = diagnose(neo_data())
+    assert verdicts["token"].outcome == PASSED
+    assert verdicts["token"].summary == (
+        f"{NEO_TOKEN_HOST} issued an access token to client {NEO_MASKED}")
+    assert verdicts["role[IntegrationOperationServer.read]"].outcome == PASSED
+
+
+# --- SERVER_ERROR ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("status", "attempts", "tries"), [
+    (503, 3, "3 attempts"), (502, 2, "2 attempts"), (429, 1, "1 attempt"), (500, 3, "1 attempt"),
+])
+def test_a_token_endpoint_with_server_errors(tenant: Tenant, status: int, attempts: int,
+                                             tries: str) -> None:
+    tenant.token(status)
+    tenant.keys({"keys": []})
+    verdicts = diagnose(cf_data(attempts=attempts))
+    assert_failed(verdicts["token"], "SERVER_ERROR",
+                  f"token endpoint {TOKEN_HOST} answered {status} ({tries})", fix("SERVER_ERROR"))
+
+
+def test_an_endpoint_with_a_server_error(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/NumberRanges", 500, json=odata_error("Internal error", "500"))
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"]))
+    assert verdicts["api"].outcome == PASSED
+    assert_failed(verdicts["endpoint[NumberRanges]"], "SERVER_ERROR",
+                  "GET /api/v1/NumberRanges answered 500 (1 attempt: 500)", fix("SERVER_ERROR"))
+
+
+def test_an_endpoint_that_stays_unavailable(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/NumberRanges", 503)
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"],
+                                attempts=2))
+    assert_failed(verdicts["endpoint[NumberRanges]"], "SERVER_ERROR",
+                  "GET /api/v1/NumberRanges answered 503 (2 attempts: 503, 503)",
+                  fix("SERVER_ERROR"))
+
+
+def test_an_endpoint_with_another_client_error(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/NumberRanges", 400, json=odata_error("Invalid query option $top", "400"))
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"]))
+    assert_failed(verdicts["endpoint[NumberRanges]"], "SERVER_ERROR",
+                  "GET /api/v1/NumberRanges answered 400 (Invalid query option $top)",
+                  fix("SERVER_ERROR"))
+
+
+def test_an_api_that_answers_only_server_errors(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 500)
+    tenant.api("/NumberRanges", 503)
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"]))
+    assert_failed(verdicts["api"], "SERVER_ERROR",
+                  f"the API at {API_HOST} answered only server errors (500, 503) to 2 calls",
+                  fix("SERVER_ERROR"))
+
+
+# --- API_URL_WRONG / TOKEN_REJECTED_BY_API ----------------------------------------------------
+
+
+@pytest.mark.parametrize(("answer", "described"), [
+    ({"status_code": 302, "headers": {"Location": f"{API_URL}/login?redirect=%2Fapi"}},
+     f"302 redirect to {API_URL}/login?redirect=%2Fapi"),
+    ({"status_code": 200, "html": "<!doctype html><html><title>SAP</title></html>"},
+     "200 with an HTML page"),
+    ({"status_code": 404, "text": "Not Found"}, "404 with text/plain; charset=utf-8"),
+    ({"status_code": 404}, "404 with no content type"),
+    ({"status_code": 403, "html": "<html>Forbidden</html>"}, "403 with an HTML page"),
+])
+def test_an_api_url_that_is_not_the_api(tenant: Tenant, signer: Signer,
+                                        answer: dict[str, Any], described: str) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", **answer)
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs"]))
+    assert_failed(verdicts["api"], "API_URL_WRONG",
+                  f"api_url {API_URL} is not the Cloud Integration API: GET "
+                  f"/api/v1/MessageProcessingLogs answered {described}", fix("API_URL_WRONG"))
+    assert_skipped(verdicts["endpoint[MessageProcessingLogs]"],
+                   skipped_for("api", FAILED, "API_URL_WRONG"))
+
+
+def test_404_on_every_endpoint_names_the_first(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/IntegrationRuntimeArtifacts", 404)
+    tenant.api("/MessageProcessingLogs", 404)
+    verdicts = diagnose(cf_data(endpoints=["IntegrationRuntimeArtifacts",
+                                           "MessageProcessingLogs"]))
+    assert only_finding(verdicts["api"]).message == (
+        f"api_url {API_URL} is not the Cloud Integration API: GET "
+        "/api/v1/IntegrationRuntimeArtifacts answered 404 with no content type")
+
+
+def test_a_neo_api_url_that_is_not_the_api(neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api("/NumberRanges", 302, headers={"Location": f"{NEO_API_URL}/itspaces"})
+    verdicts = diagnose(neo_data())
+    assert_failed(verdicts["api"], "API_URL_WRONG",
+                  f"api_url {NEO_API_URL} is not the Cloud Integration API: GET "
+                  f"/api/v1/NumberRanges answered 302 redirect to {NEO_API_URL}/itspaces",
+                  fix("API_URL_WRONG", "neo"))
+
+
+def test_an_api_that_rejects_the_token(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 401, json=odata_error(UNAUTHORIZED, "Unauthorized"))
+    verdicts = diagnose(cf_data())
+    assert_failed(verdicts["api"], "TOKEN_REJECTED_BY_API",
+                  f"the API at {API_HOST} rejected a freshly issued token: GET "
+                  f"/api/v1/MessageProcessingLogs answered 401 ({UNAUTHORIZED}); the token was "
+                  f"issued by {TOKEN_URL} for identity zone zone-1",
+                  fix("TOKEN_REJECTED_BY_API", zone="zone-1"))
+
+
+def test_a_neo_api_that_rejects_the_token(neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api("/NumberRanges", 401)
+    verdicts = diagnose(neo_data())
+    assert_failed(verdicts["api"], "TOKEN_REJECTED_BY_API",
+                  f"the API at {NEO_HOST} rejected a freshly issued token: GET "
+                  "/api/v1/NumberRanges answered 401", fix("TOKEN_REJECTED_BY_API", "neo"))
+
+
+def test_one_endpoint_rejecting_the_token_fails_that_endpoint(tenant: Tenant,
+                                                              signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/NumberRanges", 401)
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"]))
+    assert verdicts["api"].outcome == PASSED
+    assert_failed(verdicts["endpoint[NumberRanges]"], "TOKEN_REJECTED_BY_API",
+                  f"the API at {API_HOST} rejected a freshly issued token: GET "
+                  f"/api/v1/NumberRanges answered 401; the token was issued by {TOKEN_URL} for "
+                  "identity zone zone-1", fix("TOKEN_REJECTED_BY_API", zone="zone-1"))
+
+
+# --- ROLE_MISSING --------------------------------------------------------------------------
+
+
+def test_a_cf_token_without_the_role_s_scopes(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, f"{APP}.IntegrationOperationServer.read")
+    tenant.api("/MessageProcessingLogs", 403, json=odata_error(FORBIDDEN))
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs"]))
+    assert verdicts["api"].outcome == PASSED
+    assert_failed(verdicts["role[MonitoringDataRead]"], "ROLE_MISSING",
+                  f"role MonitoringDataRead is not granted to client {MASKED_CLIENT}: the token "
+                  f"lacks scope {APP}.NodeManager.read; GET /api/v1/MessageProcessingLogs "
+                  f"answered 403 ({FORBIDDEN}); needed by MessageProcessingLogs",
+                  fix("ROLE_MISSING", role="MonitoringDataRead"))
+    assert_skipped(verdicts["endpoint[MessageProcessingLogs]"],
+                   "GET /api/v1/MessageProcessingLogs answered 403 because "
+                   "role[MonitoringDataRead] failed (ROLE_MISSING); fix that first")
+
+
+def test_a_cf_token_without_any_scope_of_the_role(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer)
+    tenant.api("/MessageProcessingLogs", 403)
+    verdicts = diagnose(cf_data(required_roles=["MonitoringDataRead"]))
+    assert only_finding(verdicts["role[MonitoringDataRead]"]).message == (
+        f"role MonitoringDataRead is not granted to client {MASKED_CLIENT}: the token lacks "
+        "scopes it!b<N>.IntegrationOperationServer.read, it!b<N>.NodeManager.read; GET "
+        "/api/v1/MessageProcessingLogs answered 403; needed by MessageProcessingLogs")
+
+
+def test_a_missing_role_without_a_proof_call(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    verdicts = diagnose(cf_data(required_roles=["MessagePayloadsRead"]))
+    assert_skipped(verdicts["api"], "not checked: no endpoint is called for this profile")
+    assert_failed(verdicts["role[MessagePayloadsRead]"], "ROLE_MISSING",
+                  f"role MessagePayloadsRead is not granted to client {MASKED_CLIENT}: the "
+                  f"token lacks scope {APP}.esbmessagestorage.read; needed by the profile's "
+                  "required_roles", fix("ROLE_MISSING", role="MessagePayloadsRead"))
+
+
+def test_a_cf_token_with_the_scopes_but_a_403(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 403, json=odata_error(FORBIDDEN))
+    verdicts = diagnose(cf_data())
+    assert_failed(verdicts["role[MonitoringDataRead]"], "ROLE_MISSING",
+                  f"role MonitoringDataRead: the token of client {MASKED_CLIENT} carries its "
+                  "scopes, but the API refused; GET /api/v1/MessageProcessingLogs answered 403 "
+                  f"({FORBIDDEN}); role changes take up to an hour to reach the tenant, and "
+                  "access policies can also refuse", fix("ROLE_MISSING", role="MonitoringDataRead"))
+
+
+def test_a_scope_named_after_the_role_template_counts(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, f"{APP}.MonitoringDataRead")
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data())
+    assert verdicts["role[MonitoringDataRead]"].facts["granted_by_token"] == "yes"
+
+
+def test_a_cf_endpoint_refused_although_its_role_is_proven(tenant: Tenant,
+                                                           signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/NumberRanges", 403, json=odata_error(FORBIDDEN))
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"]))
+    assert verdicts["role[MonitoringDataRead]"].outcome == PASSED
+    assert_failed(verdicts["endpoint[NumberRanges]"], "ROLE_MISSING",
+                  f"GET /api/v1/NumberRanges answered 403 ({FORBIDDEN}): client {MASKED_CLIENT} "
+                  "lacks role MonitoringDataRead", fix("ROLE_MISSING", role="MonitoringDataRead"))
+
+
+def test_a_missing_neo_role(neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api("/IntegrationPackages", 403, json=odata_error(FORBIDDEN))
+    verdicts = diagnose(neo_data(required_roles=["WebToolingWorkspace.Read"]))
+    assert_failed(verdicts["role[WebToolingWorkspace.Read]"], "ROLE_MISSING",
+                  f"role WebToolingWorkspace.Read is not granted to user oauth_client_"
+                  f"{NEO_MASKED} (Neo roles WebToolingWorkspace.Read); GET "
+                  f"/api/v1/IntegrationPackages answered 403 ({FORBIDDEN}); needed by "
+                  "IntegrationPackages",
+                  fix("ROLE_MISSING", "neo", neo_roles="WebToolingWorkspace.Read"))
+    assert_skipped(verdicts["endpoint[IntegrationPackages]"],
+                   "GET /api/v1/IntegrationPackages answered 403 because "
+                   "role[WebToolingWorkspace.Read] failed (ROLE_MISSING); fix that first")
+
+
+def test_a_neo_403_on_a_call_needing_several_roles(neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api("/MessageProcessingLogs", 403)
+    verdicts = diagnose(neo_data(required_roles=["NodeManager.read"]))
+    assert only_finding(verdicts["role[NodeManager.read]"]).message == (
+        f"role NodeManager.read is not granted to user oauth_client_{NEO_MASKED} (one or more "
+        "of NodeManager.read, IntegrationOperationServer.read is missing); GET "
+        "/api/v1/MessageProcessingLogs answered 403; needed by MessageProcessingLogs")
+
+
+def test_a_neo_endpoint_refused_while_its_roles_are_not_required(neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api("/NumberRanges", 200, json=ODATA_OK)
+    neo_tenant.api("/DataStores", 403)
+    verdicts = diagnose(neo_data(endpoints=["DataStores"]))
+    assert_failed(verdicts["endpoint[DataStores]"], "ROLE_MISSING",
+                  f"GET /api/v1/DataStores answered 403: client {NEO_MASKED} lacks Neo roles "
+                  "IntegrationOperationServer.read, ESBDataStore.read",
+                  fix("ROLE_MISSING", "neo",
+                      neo_roles="IntegrationOperationServer.read, ESBDataStore.read"))
+
+
+# --- ENDPOINT_NOT_FOUND --------------------------------------------------------------------
+
+LOGFILES_NOTE = ("SAP documents the Log Files API for Neo only; whether it exists on Cloud "
+                 "Foundry is unconfirmed")
+
+
+@pytest.mark.parametrize("status", [404, 501])
+def test_an_entity_set_the_tenant_does_not_have(tenant: Tenant, signer: Signer,
+                                                status: int) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/LogFiles", status, json=odata_error("Resource not found", "Not Found"))
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "LogFiles"]))
+    assert verdicts["api"].outcome == PASSED
+    assert_failed(verdicts["endpoint[LogFiles]"], "ENDPOINT_NOT_FOUND",
+                  f"GET /api/v1/LogFiles answered {status} although other calls to {API_HOST} "
+                  "work", fix("ENDPOINT_NOT_FOUND", endpoint="LogFiles", note=LOGFILES_NOTE))
+
+
+def test_an_odata_404_alone_means_the_api_answered(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/LogFiles", 404, json=odata_error("Resource not found", "Not Found"))
+    verdicts = diagnose(cf_data(required_roles=None, endpoints=["LogFiles"]))
+    assert verdicts["api"].outcome == PASSED
+    assert only_finding(verdicts["endpoint[LogFiles]"]).code == "ENDPOINT_NOT_FOUND"
+
+
+def test_an_endpoint_without_a_note_cites_its_source(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/NumberRanges", 404, json=odata_error("no", "Not Found"))
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"]))
+    assert only_finding(verdicts["endpoint[NumberRanges]"]).fix == fix(
+        "ENDPOINT_NOT_FOUND", endpoint="NumberRanges", note="source: SD-tasks")
+
+
+# --- skipping ------------------------------------------------------------------------------
+
+
+def test_a_failed_token_skips_everything_that_needs_it(tenant: Tenant) -> None:
+    tenant.token(401, json={"error": "invalid_client", "error_description": "Bad credentials"})
+    tenant.keys({"keys": []})
+    verdicts = diagnose(cf_data(required_roles=["MonitoringDataRead", "WorkspacePackagesRead"],
+                                endpoints=["MessageProcessingLogs", "IntegrationPackages"]))
+    skip = skipped_for("token", FAILED, "CLIENT_CREDENTIALS_REJECTED")
+    for check in ("api", "role[MonitoringDataRead]", "role[WorkspacePackagesRead]",
+                  "endpoint[MessageProcessingLogs]", "endpoint[IntegrationPackages]",
+                  "least-privilege"):
+        assert_skipped(verdicts[check], skip)
+    assert [v.check.id for v in verdicts.values() if v.outcome == FAILED] == ["token"]
+
+
+def test_a_failed_role_skips_only_the_endpoints_that_need_it(tenant: Tenant,
+                                                             signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/IntegrationPackages", 403, json=odata_error(FORBIDDEN))
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "IntegrationPackages"]))
+    assert verdicts["endpoint[MessageProcessingLogs]"].outcome == PASSED
+    assert verdicts["role[WorkspacePackagesRead]"].code == "ROLE_MISSING"
+    assert_skipped(verdicts["endpoint[IntegrationPackages]"],
+                   "GET /api/v1/IntegrationPackages answered 403 because "
+                   "role[WorkspacePackagesRead] failed (ROLE_MISSING); fix that first")
+
+
+def test_one_root_cause_gives_one_failure(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES, f"{APP}.WebToolingWorkspace.Read")
+    tenant.api("/MessageProcessingLogs", 302, headers={"Location": f"{API_URL}/login"})
+    tenant.api("/IntegrationPackages", 302, headers={"Location": f"{API_URL}/login"})
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "IntegrationPackages"]))
+    failed = [v.check.id for v in verdicts.values() if v.outcome == FAILED]
+    assert failed == ["api"]
+
+
+# --- every code, and the real Run ---------------------------------------------------------
+
+EMITTED_BY_THESE_TESTS = {
+    "HOST_UNREACHABLE", "TLS_UNTRUSTED", "TOKEN_URL_WRONG", "CLIENT_CREDENTIALS_REJECTED",
+    "GRANT_TYPE_NOT_ALLOWED", "WRONG_SERVICE_PLAN", "ROLE_MISSING", "API_URL_WRONG",
+    "TOKEN_REJECTED_BY_API", "SERVER_ERROR", "TOKEN_INVALID", "ENDPOINT_NOT_FOUND",
+}
+
+
+def test_every_failure_code_of_the_diagnosis_is_covered_here() -> None:
+    source = Path(diagnosis.__file__).read_text()
+    emitted = {c for c in CAT.codes if f'"{c}"' in source}
+    assert emitted == EMITTED_BY_THESE_TESTS
+
+
+def test_the_real_run_diagnoses_a_missing_role(tenant: Tenant, signer: Signer,
+                                               tmp_path: Path) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES, now=datetime.now(UTC))
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/IntegrationPackages", 403, json=odata_error("no"))
+    profiles = tmp_path / "profiles"
+    write_yaml(profiles, "t", cf_data(endpoints=["MessageProcessingLogs",
+                                                 "IntegrationPackages"]))
+    run = Run.load(["t"], Settings(profiles, tmp_path / "reports"))
+    run.execute()
+    verdicts = run.verdicts["t"]
+    assert only_finding(verdicts["role[WorkspacePackagesRead]"]).message == (
+        f"role WorkspacePackagesRead is not granted to client {MASKED_CLIENT}: the token lacks "
+        f"scope {APP}.WebToolingWorkspace.Read; GET /api/v1/IntegrationPackages answered 403 "
+        "(no); needed by IntegrationPackages")
+    facts = run.token_facts("t")
+    assert facts is not None
+    assert facts.signature == "verified"
+    client = run.api_client("t")
+    assert client is not None
+    with client:
+        assert client.get("/MessageProcessingLogs").status_code == 200
+    assert run.describe_connection("t") == {
+        "environment": "cf", "api_url": API_URL, "token_url": TOKEN_URL,
+        "credential": "secret", "sandbox": False}
+
+
+def test_the_real_run_has_no_client_without_a_token(tenant: Tenant, tmp_path: Path) -> None:
+    tenant.token(401)
+    tenant.keys({"keys": []})
+    profiles = tmp_path / "profiles"
+    write_yaml(profiles, "t", cf_data())
+    run = Run.load(["t"], Settings(profiles, tmp_path / "reports"))
+    run.execute()
+    assert run.verdict("t", "token").code == "CLIENT_CREDENTIALS_REJECTED"
+    assert run.api_client("t") is None
+    assert run.token_facts("t") is None
+
+
+def test_a_token_url_with_the_default_port_works(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data(token_url=f"https://{TOKEN_HOST}:443/oauth/token"))
+    assert verdicts["token"].outcome == PASSED
+
+
+def test_an_unusable_published_key_is_a_finding(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.keys({"keys": [{"kid": "k1", "kty": "RSA", "n": "AQAB", "e": "AQAB"}]})
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data())
+    assert verdicts["token"].code == "TOKEN_INVALID"
+
+
+def test_an_odd_retry_after_does_not_crash_the_probe(tenant: Tenant) -> None:
+    tenant.token(503, headers={"Retry-After": "Mon, 01 Jan 2024 00:00:00 -0000"})
+    tenant.keys({"keys": []})
+    crashed = ""
+    try:
+        verdicts = diagnose(cf_data(attempts=2))
+    except TypeError as exc:
+        crashed = repr(exc)
+    # The crash orphans the token_keys task; collect it here, not in a later test's frames.
+    gc.collect()
+    assert crashed == ""
+    assert verdicts["token"].code == "SERVER_ERROR"

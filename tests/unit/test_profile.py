@@ -1,0 +1,810 @@
+"""profile: every validation path, with the exact message a user reads."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import stat
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cpi_preflight import profile as profile_module
+from cpi_preflight.errors import ConfigError, ProfileError
+from cpi_preflight.profile import KEYS, Timeouts, normalize_api_url, resolve_names
+from cpi_preflight.secret import MASK, Secret
+
+from .conftest import (
+    API_URL,
+    CLIENT_ID,
+    CLIENT_SECRET,
+    TOKEN_URL,
+    PemPair,
+    cf_data,
+    neo_data,
+    parse,
+    write_json,
+    write_yaml,
+)
+
+WHERE = "profiles/t.yaml"
+
+
+def problem(data: object, environ: dict[str, str] | None = None) -> str:
+    """The message `parse` raises for `data` (as profiles/t.yaml)."""
+    with pytest.raises(ProfileError) as caught:
+        parse(data, environ=environ)
+    return str(caught.value)
+
+
+def load(workdir: Path, data: object, environ: dict[str, str] | None = None,
+         name: str = "t") -> profile_module.Profile:
+    write_yaml(workdir / "profiles", name, data)
+    return profile_module.load(name, workdir / "profiles", environ or {})
+
+
+def load_problem(workdir: Path, text: str | bytes, name: str = "t") -> str:
+    folder = workdir / "profiles"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.yaml"
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    with pytest.raises(ProfileError) as caught:
+        profile_module.load(name, folder, {})
+    return str(caught.value)
+
+
+def sandbox_spec_available() -> None:
+    """Skip unless `cpi_preflight.sandbox.SandboxSpec` can be imported (built elsewhere)."""
+    sandbox = pytest.importorskip("cpi_preflight.sandbox")
+    if not hasattr(sandbox, "SandboxSpec"):
+        pytest.skip("cpi_preflight.sandbox.SandboxSpec does not exist yet")
+
+
+# --- a valid profile ---------------------------------------------------------------------
+
+
+def test_a_valid_cf_profile_is_read_into_a_typed_profile(workdir: Path) -> None:
+    prof = load(workdir, cf_data(description="  monitoring client  ", strict=True,
+                                 endpoints=["IntegrationPackages"],
+                                 timeout={"connect": 2, "read": 9.5}, deadline=30,
+                                 expiry_warning_days=7, attempts=4))
+    assert prof.name == "t"
+    assert prof.path == workdir / "profiles" / "t.yaml"
+    assert prof.environment == "cf"
+    assert prof.api_url == API_URL
+    assert prof.api_root == f"{API_URL}/api/v1"
+    assert prof.token_url == TOKEN_URL
+    assert prof.client_id == CLIENT_ID
+    assert prof.client_secret == Secret(CLIENT_SECRET)
+    assert (prof.certificate, prof.key, prof.ca_bundle) == (None, None, None)
+    assert not prof.uses_certificate
+    assert prof.required_roles == ("MonitoringDataRead",)
+    assert prof.endpoints == ("IntegrationPackages",)
+    assert prof.strict is True
+    assert prof.attempts == 4
+    assert prof.timeouts == Timeouts(connect=2.0, read=9.5)
+    assert prof.deadline == 30.0
+    assert prof.expiry_warning_days == 7
+    assert prof.description == "monitoring client"
+    assert prof.sandbox is None
+
+
+def test_defaults_apply_when_optional_keys_are_absent() -> None:
+    prof = parse(cf_data(attempts=None))
+    assert (prof.strict, prof.attempts, prof.deadline, prof.expiry_warning_days) == (
+        False, 3, 120.0, 30)
+    assert prof.timeouts == Timeouts(connect=5.0, read=15.0)
+    assert prof.endpoints == ()
+    assert prof.description == ""
+
+
+def test_environment_is_case_insensitive() -> None:
+    assert parse(cf_data(environment="CF")).environment == "cf"
+
+
+def test_roles_and_endpoints_may_be_comma_separated_text_and_are_deduplicated() -> None:
+    prof = parse(cf_data(required_roles="MonitoringDataRead, WorkspacePackagesRead,,",
+                         endpoints=["DataStores", "DataStores", " Variables "]))
+    assert prof.required_roles == ("MonitoringDataRead", "WorkspacePackagesRead")
+    assert prof.endpoints == ("DataStores", "Variables")
+
+
+def test_endpoints_alone_are_enough() -> None:
+    prof = parse(cf_data(required_roles=None, endpoints=["MessageProcessingLogs"]))
+    assert prof.required_roles == ()
+
+
+def test_numbers_and_words_are_accepted_as_text() -> None:
+    assert parse(cf_data(client_id=12345)).client_id == "12345"
+
+
+def test_neo_accepts_neo_roles_and_role_templates_with_known_permissions() -> None:
+    prof = parse(neo_data(required_roles=["NodeManager.read", "MonitoringDataRead"]))
+    assert prof.required_roles == ("NodeManager.read", "MonitoringDataRead")
+
+
+def test_fingerprint_ignores_the_secret_and_follows_the_settings() -> None:
+    first = parse(cf_data()).fingerprint()
+    assert parse(cf_data(client_secret="another-secret")).fingerprint() == first
+    assert parse(cf_data(required_roles=["WorkspacePackagesRead"])).fingerprint() != first
+    assert len(first) == 64
+
+
+# --- the secret --------------------------------------------------------------------------
+
+
+def test_the_client_secret_is_a_secret_that_never_shows_its_value() -> None:
+    prof = parse(cf_data())
+    secret = prof.client_secret
+    assert isinstance(secret, Secret)
+    assert secret.reveal() == CLIENT_SECRET
+    assert repr(secret) == "Secret(***)"
+    assert str(secret) == MASK
+    assert f"{secret}|{secret:>20}|{secret!r}" == "***|***|Secret(***)"
+    assert CLIENT_SECRET not in repr(prof)
+    assert CLIENT_SECRET not in str(prof)
+
+
+def test_a_secret_cannot_be_pickled() -> None:
+    with pytest.raises(TypeError, match="a Secret cannot be pickled"):
+        pickle.dumps(parse(cf_data()).client_secret)
+
+
+# --- ${VAR} expansion --------------------------------------------------------------------
+
+
+def test_variables_are_expanded_from_the_environment() -> None:
+    prof = parse(cf_data(client_secret="${CPI_SECRET}", client_id="sb-${CLIENT}|it!b1",
+                         api_url="https://${HOST}/api/v1",
+                         required_roles=["${ROLE}"]),
+                 environ={"CPI_SECRET": "s3cr$t=", "CLIENT": "42", "HOST": "h.example.com",
+                          "ROLE": "WorkspacePackagesRead"})
+    assert prof.client_secret is not None
+    assert prof.client_secret.reveal() == "s3cr$t="
+    assert prof.client_id == "sb-42|it!b1"
+    assert prof.api_url == "https://h.example.com"
+    assert prof.required_roles == ("WorkspacePackagesRead",)
+
+
+def test_an_unset_variable_names_the_key_and_the_variable() -> None:
+    assert problem(cf_data(client_secret="${CPI_SECRET}")) == (
+        f"{WHERE}: client_secret: environment variable CPI_SECRET is not set; export "
+        "CPI_SECRET=... before running, or write the value into the profile")
+
+
+def test_an_unset_variable_in_a_list_names_the_item() -> None:
+    assert problem(cf_data(required_roles=["MonitoringDataRead", "${ROLE}"])) == (
+        f"{WHERE}: required_roles[1]: environment variable ROLE is not set; export ROLE=... "
+        "before running, or write the value into the profile")
+
+
+def test_a_variable_set_to_nothing_leaves_a_required_key_empty() -> None:
+    assert problem(cf_data(client_id="${ID}"), environ={"ID": ""}) == (
+        f"{WHERE}: client_id: is empty")
+
+
+def test_dollar_signs_that_are_not_references_stay_literal() -> None:
+    prof = parse(cf_data(client_secret="a$b$$c${notavar"))
+    assert prof.client_secret is not None
+    assert prof.client_secret.reveal() == "a$b$$c${notavar"
+
+
+# --- the file as a whole ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("environment: cf\napi_url: [unclosed\n",
+     "invalid YAML at line 3, column 1: expected ',' or ']', but got '<stream end>'"),
+    ("environment: cf\n  bad: indent\n",
+     "invalid YAML at line 2, column 6: mapping values are not allowed here"),
+    ('environment: "cf\n', "invalid YAML at line 2, column 1: found unexpected end of stream"),
+])
+def test_broken_yaml_names_line_and_column(workdir: Path, text: str, expected: str) -> None:
+    assert load_problem(workdir, text) == f"{WHERE}: {expected}"
+
+
+def test_a_control_character_is_invalid_yaml_without_a_position(workdir: Path) -> None:
+    assert load_problem(workdir, "a: \x01\n") == (
+        f"{WHERE}: invalid YAML: unacceptable character #x0001: special characters are not "
+        'allowed\n  in "<unicode string>", position 3')
+
+
+def test_a_file_that_is_not_utf8_is_refused(workdir: Path) -> None:
+    assert load_problem(workdir, b"environment: \xff\xfe\n") == f"{WHERE}: is not UTF-8 text"
+
+
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n"])
+def test_an_empty_file_points_at_the_example(workdir: Path, text: str) -> None:
+    assert load_problem(workdir, text) == (
+        f"{WHERE}: the file is empty; see profiles/sandbox-cf.yaml for a start")
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("- environment: cf\n", "a list"),
+    ("just words\n", "a string"),
+    ("42\n", "a number"),
+    ("true\n", "true/false"),
+])
+def test_a_file_must_hold_a_mapping(workdir: Path, text: str, kind: str) -> None:
+    assert load_problem(workdir, text) == (
+        f"{WHERE}: must hold a mapping of keys (environment, api_url, ...), not {kind}")
+
+
+def test_a_missing_file_cannot_be_read(workdir: Path) -> None:
+    (workdir / "profiles").mkdir()
+    with pytest.raises(ProfileError) as caught:
+        profile_module.load("absent", workdir / "profiles", {})
+    assert str(caught.value) == "profiles/absent.yaml: cannot be read: No such file or directory"
+
+
+def test_read_yaml_returns_the_data(workdir: Path) -> None:
+    path = write_yaml(workdir, "x", {"a": [1, 2]})
+    assert profile_module.read_yaml(path) == {"a": [1, 2]}
+
+
+def test_a_file_outside_the_current_folder_is_named_in_full(tmp_path: Path) -> None:
+    path = write_yaml(tmp_path / "elsewhere", "t", [])
+    with pytest.raises(ProfileError) as caught:
+        profile_module.load("t", tmp_path / "elsewhere", {})
+    assert str(caught.value).startswith(f"{path}: must hold a mapping")
+
+
+@pytest.mark.parametrize("name", ["bad name", "../up", "-dash-first", "x/y"])
+def test_the_profile_name_must_be_usable_as_a_folder_name(workdir: Path, name: str) -> None:
+    folder = workdir / "profiles"
+    with pytest.raises(ProfileError) as caught:
+        profile_module.load(name, folder, {})
+    assert str(caught.value) == (
+        f"{folder / (name + '.yaml')}: the file name must be letters, digits, '_', '.' or '-' "
+        "(it names the report folder); rename the file")
+
+
+def test_profile_errors_are_config_errors() -> None:
+    assert issubclass(ProfileError, ConfigError)
+
+
+# --- keys and types ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("key", "hint"), [
+    ("client_secrt", "client_secret"),
+    ("Environment", "environment"),
+    ("requiredroles", "required_roles"),
+    ("endpoint", "endpoints"),
+    ("timeouts", "timeout"),
+])
+def test_an_unknown_key_suggests_the_closest(key: str, hint: str) -> None:
+    assert problem({**cf_data(), key: "x"}) == (
+        f"{WHERE}: {key}: unknown key; did you mean '{hint}'?")
+
+
+def test_an_unknown_key_without_a_close_match_lists_the_valid_keys() -> None:
+    assert problem({**cf_data(), "zzz": 1}) == (
+        f"{WHERE}: zzz: unknown key; valid keys: environment, description, api_url, "
+        "token_url, client_id, client_secret, certificate, key, service_key, ca_bundle, "
+        "required_roles, endpoints, strict, attempts, timeout, deadline, expiry_warning_days, "
+        "sandbox")
+    assert len(KEYS) == 18
+
+
+def test_a_non_text_key_is_reported_as_text() -> None:
+    assert problem({**cf_data(), 7: "x"}).startswith(f"{WHERE}: 7: unknown key; ")
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ({"environment": None}, "environment: is required"),
+    ({"environment": ""}, "environment: is empty"),
+    ({"environment": "aws"}, "environment: must be 'cf' or 'neo', not 'aws'"),
+    ({"environment": ["cf"]}, "environment: must be a string, not a list"),
+    ({"api_url": None}, "api_url: is required"),
+    ({"token_url": "  "}, "token_url: is empty"),
+    ({"client_id": None}, "client_id: is required"),
+    ({"client_id": ["sb-1"]}, "client_id: must be a string, not a list"),
+    ({"client_id": {"a": 1}}, "client_id: must be a string, not a mapping"),
+    ({"client_id": True}, "client_id: must be a string, not true/false"),
+    ({"client_secret": None}, "client_secret: is required (or certificate + key, or "
+                              "service_key)"),
+    ({"description": ["a"]}, "description: must be a string, not a list"),
+    ({"strict": "yes"}, "strict: must be true or false, not a string"),
+    ({"strict": 1}, "strict: must be true or false, not a number"),
+    ({"attempts": "3"}, "attempts: must be a number, not a string"),
+    ({"attempts": True}, "attempts: must be a number, not true/false"),
+    ({"attempts": 0}, "attempts: must be between 1 and 10, not 0"),
+    ({"attempts": 11}, "attempts: must be between 1 and 10, not 11"),
+    ({"deadline": 5000}, "deadline: must be between 1 and 3600, not 5000"),
+    ({"deadline": 0.5}, "deadline: must be between 1 and 3600, not 0.5"),
+    ({"expiry_warning_days": -1}, "expiry_warning_days: must be between 0 and 3650, not -1"),
+    ({"timeout": 5}, "timeout: must be a mapping with connect/read, not a number"),
+    ({"timeout": {"retries": 1}}, "timeout.retries: unknown key; valid: connect, read"),
+    ({"required_roles": 5}, "required_roles: must be a list of names, not a number"),
+    ({"required_roles": {"a": 1}}, "required_roles: must be a list of names, not a mapping"),
+    ({"required_roles": ["MonitoringDataRead", 3]},
+     "required_roles[1]: must be a name, not a number"),
+    ({"endpoints": [None]}, "endpoints[0]: must be a name, not empty"),
+    ({"required_roles": []}, "required_roles: name at least one role or endpoint to verify "
+                             "(required_roles: [...] or endpoints: [...])"),
+    ({"required_roles": None}, "required_roles: name at least one role or endpoint to verify "
+                               "(required_roles: [...] or endpoints: [...])"),
+])
+def test_wrong_values_name_the_key_and_the_problem(overrides: dict[str, Any],
+                                                   expected: str) -> None:
+    assert problem(cf_data(**overrides)) == f"{WHERE}: {expected}"
+
+
+def test_a_timeout_value_error_names_the_full_key() -> None:
+    assert problem(cf_data(timeout={"connect": 0})) == (
+        f"{WHERE}: timeout.connect: must be between 0.1 and 300, not 0")
+
+
+# --- roles and endpoints -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    (cf_data(required_roles=["MonitorDataRead"]),
+     "required_roles[0]: unknown CF role template 'MonitorDataRead'; did you mean "
+     "'MonitoringDataRead'?"),
+    (cf_data(required_roles=["MonitoringDataRead", "workspacepackagesread"]),
+     "required_roles[1]: unknown CF role template 'workspacepackagesread'; did you mean "
+     "'WorkspacePackagesRead'?"),
+    (cf_data(required_roles=["Zzzzzzzz"]),
+     "required_roles[0]: unknown CF role template 'Zzzzzzzz'; run `cpi-preflight catalog` "
+     "for the list"),
+    (cf_data(required_roles=["NodeManager.read"]),
+     "required_roles[0]: unknown CF role template 'NodeManager.read'; 'NodeManager.read' is a "
+     "Neo role: on Cloud Foundry name the role template"),
+    (neo_data(required_roles=["NodeManager.reed"]),
+     "required_roles[0]: unknown CF role template or Neo role 'NodeManager.reed'; did you "
+     "mean 'NodeManager.read'?"),
+    (neo_data(required_roles=["AuthGroup_ReadOnly"]),
+     "required_roles[0]: role template 'AuthGroup_ReadOnly' has no known Neo roles; name the "
+     "Neo roles instead (see `cpi-preflight catalog --environment neo`)"),
+    (cf_data(endpoints=["MessageProcessingLogs", "MessageProcessingLog"]),
+     "endpoints[1]: unknown endpoint 'MessageProcessingLog'; did you mean "
+     "'MessageProcessingLogs'?"),
+    (cf_data(endpoints=["Queues"]),
+     "endpoints[0]: unknown endpoint 'Queues'; run `cpi-preflight catalog`"),
+])
+def test_unknown_roles_and_endpoints_suggest_the_closest(data: dict[str, Any],
+                                                         expected: str) -> None:
+    assert problem(data) == f"{WHERE}: {expected}"
+
+
+def test_the_module_docstring_example_reads_as_promised(workdir: Path) -> None:
+    write_yaml(workdir / "profiles", "prod-cf", cf_data(required_roles=["MonitorDataRead"]))
+    with pytest.raises(ProfileError) as caught:
+        profile_module.load("prod-cf", workdir / "profiles", {})
+    assert str(caught.value) == (
+        "profiles/prod-cf.yaml: required_roles[0]: unknown CF role template 'MonitorDataRead'; "
+        "did you mean 'MonitoringDataRead'?")
+
+
+# --- URLs ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("given", [
+    "https://tenant.example.com", "https://tenant.example.com/", "https://tenant.example.com/api",
+    "https://tenant.example.com/api/", "https://tenant.example.com/api/v1",
+    "https://tenant.example.com/api/v1/", "https://tenant.example.com/API/V1",
+    "  https://tenant.example.com/api/v1//  ",
+])
+def test_api_url_is_normalised_to_the_tenant_root(given: str) -> None:
+    assert normalize_api_url(given) == "https://tenant.example.com"
+    assert parse(cf_data(api_url=given)).api_root == "https://tenant.example.com/api/v1"
+
+
+def test_api_url_keeps_a_path_that_is_not_the_api_suffix() -> None:
+    assert normalize_api_url("https://h.example.com/cpi/api/v1") == "https://h.example.com/cpi"
+    assert normalize_api_url("https://h.example.com/apiv1") == "https://h.example.com/apiv1"
+
+
+@pytest.mark.parametrize("key", ["api_url", "token_url"])
+@pytest.mark.parametrize("url", ["http://tenant.example.com/x", "http://10.0.0.1:8080"])
+def test_plain_http_is_refused_for_remote_hosts(key: str, url: str) -> None:
+    assert problem(cf_data(**{key: url})) == (
+        f"{WHERE}: {key}: '{url}' uses plain http://; secrets and tokens must travel over "
+        "https:// (http is only allowed for loopback hosts)")
+
+
+@pytest.mark.parametrize("url", ["http://localhost:8080/oauth/token", "http://127.0.0.1/x",
+                                 "http://127.1.2.3:9/oauth/token"])
+def test_plain_http_is_allowed_for_loopback(url: str) -> None:
+    assert parse(cf_data(token_url=url)).token_url == url
+
+
+def test_plain_http_is_allowed_for_ipv6_loopback() -> None:
+    url = "http://[::1]:8080/oauth/token"
+    assert parse(cf_data(token_url=url)).token_url == url
+
+
+@pytest.mark.parametrize("url", ["http://127.example.com/oauth/token",
+                                 "http://127.0.0.1@evil.example.com/oauth/token"])
+def test_plain_http_to_a_host_that_merely_starts_with_127_is_refused(url: str) -> None:
+    with pytest.raises(ProfileError, match="uses plain http://"):
+        parse(cf_data(token_url=url))
+
+
+@pytest.mark.parametrize("url", ["tenant.example.com", "ftp://tenant.example.com",
+                                 "https://", "https:// spaced"])
+def test_a_value_that_is_not_a_url_is_refused(url: str) -> None:
+    assert problem(cf_data(api_url=url)) == (
+        f"{WHERE}: api_url: '{url}' is not a URL; expected https://host[/path]")
+
+
+# --- certificate, key and CA files --------------------------------------------------------
+
+
+def test_a_certificate_and_key_pair_replaces_the_secret(workdir: Path, pem_pair: PemPair
+                                                        ) -> None:
+    (workdir / "profiles").mkdir()
+    cert, key = pem_pair.write(workdir / "profiles")
+    prof = load(workdir, cf_data(client_secret=None, certificate="client.crt", key=str(key)))
+    assert prof.certificate == cert
+    assert prof.key == key
+    assert prof.client_secret is None
+    assert prof.uses_certificate
+
+
+def test_relative_files_are_found_next_to_the_profile(workdir: Path, pem_pair: PemPair) -> None:
+    (workdir / "profiles" / "pki").mkdir(parents=True)
+    cert, key = pem_pair.write(workdir / "profiles" / "pki")
+    prof = load(workdir, cf_data(client_secret=None, certificate="pki/client.crt",
+                                 key="pki/client.key"))
+    assert (prof.certificate, prof.key) == (cert, key)
+
+
+@pytest.mark.parametrize(("overrides", "expected"), [
+    ({"certificate": "c.pem", "key": "k.pem"},
+     "certificate: set client_secret or certificate + key, not both"),
+    ({"client_secret": None, "certificate": "c.pem"},
+     "key: certificate and key go together (PEM files of the key)"),
+    ({"client_secret": None, "key": "k.pem"},
+     "certificate: certificate and key go together (PEM files of the key)"),
+])
+def test_credentials_must_be_one_complete_kind(overrides: dict[str, Any], expected: str) -> None:
+    assert problem(cf_data(**overrides)) == f"{WHERE}: {expected}"
+
+
+def test_certificates_are_cf_only() -> None:
+    data = neo_data(client_secret=None, certificate="c.pem", key="k.pem")
+    assert problem(data) == f"{WHERE}: certificate: client certificates are supported on cf only"
+
+
+def test_a_missing_certificate_file_is_named(workdir: Path, pem_pair: PemPair) -> None:
+    folder = workdir / "profiles"
+    folder.mkdir()
+    pem_pair.write(folder)
+    data = cf_data(client_secret=None, certificate="absent.crt", key="client.key")
+    with pytest.raises(ProfileError) as caught:
+        load(workdir, data)
+    assert str(caught.value) == (
+        f"{WHERE}: certificate: file {folder / 'absent.crt'} does not exist or is not a file")
+
+
+def test_a_folder_is_not_a_file(workdir: Path) -> None:
+    (workdir / "profiles" / "dir.pem").mkdir(parents=True)
+    with pytest.raises(ProfileError) as caught:
+        load(workdir, cf_data(ca_bundle="dir.pem"))
+    assert str(caught.value) == (
+        f"{WHERE}: ca_bundle: file {workdir / 'profiles' / 'dir.pem'} does not exist or is not "
+        "a file")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")
+def test_an_unreadable_file_is_named(workdir: Path, pem_pair: PemPair) -> None:
+    folder = workdir / "profiles"
+    folder.mkdir()
+    cert, _ = pem_pair.write(folder)
+    cert.chmod(0)
+    with pytest.raises(ProfileError) as caught:
+        load(workdir, cf_data(ca_bundle="client.crt"))
+    assert str(caught.value) == f"{WHERE}: ca_bundle: file {cert} cannot be read: Permission denied"
+
+
+@pytest.mark.parametrize(("swap", "key", "label"), [
+    ("cert-is-key", "certificate", "certificate"),
+    ("key-is-cert", "key", "private key"),
+])
+def test_pem_files_must_hold_what_their_key_says(workdir: Path, pem_pair: PemPair, swap: str,
+                                                 key: str, label: str) -> None:
+    folder = workdir / "profiles"
+    folder.mkdir()
+    cert, private = pem_pair.write(folder)
+    both = {"certificate": str(private), "key": str(private)} if swap == "cert-is-key" else \
+        {"certificate": str(cert), "key": str(cert)}
+    data = cf_data(client_secret=None, **both)
+    with pytest.raises(ProfileError) as caught:
+        load(workdir, data)
+    assert str(caught.value) == f"{WHERE}: {key}: {folder / Path(both[key]).name} is not a PEM " \
+                                f"file holding a {label}"
+
+
+def test_a_ca_bundle_must_be_a_pem_certificate(workdir: Path, pem_pair: PemPair) -> None:
+    folder = workdir / "profiles"
+    folder.mkdir()
+    (folder / "ca.txt").write_text("not pem at all")
+    cert, _ = pem_pair.write(folder)
+    assert load(workdir, cf_data(ca_bundle="client.crt")).ca_bundle == cert
+    with pytest.raises(ProfileError) as caught:
+        load(workdir, cf_data(ca_bundle="ca.txt"))
+    assert str(caught.value) == (
+        f"{WHERE}: ca_bundle: {folder / 'ca.txt'} is not a PEM file holding a certificate")
+
+
+def test_a_path_in_an_unknown_home_is_a_profile_error() -> None:
+    with pytest.raises(ProfileError):
+        parse(cf_data(ca_bundle="~nosuchuser-cpi/ca.pem"))
+
+
+def test_an_overlong_path_is_a_profile_error() -> None:
+    with pytest.raises(ProfileError):
+        parse(cf_data(ca_bundle="a" * 5000))
+
+
+# --- service keys -------------------------------------------------------------------------
+
+
+def secret_key(**overrides: Any) -> dict[str, Any]:
+    oauth = {"clientid": CLIENT_ID, "clientsecret": CLIENT_SECRET, "url": f"{API_URL}/",
+             "tokenurl": TOKEN_URL, "createdate": "2025-01-01"}
+    return {"oauth": {k: v for k, v in {**oauth, **overrides}.items() if v is not None}}
+
+
+def certificate_key(pem: PemPair, **overrides: Any) -> dict[str, Any]:
+    oauth = {"clientid": CLIENT_ID, "url": API_URL, "tokenurl": TOKEN_URL,
+             "certurl": "https://sub.authentication.cert.example.com/",
+             "certificate": pem.certificate, "key": pem.key,
+             "certificatedetails": {"validuntil": "2026-01-01T00:00:00Z"}}
+    return {"oauth": {k: v for k, v in {**oauth, **overrides}.items() if v is not None}}
+
+
+def with_service_key(workdir: Path, content: object | str) -> tuple[profile_module.Profile, Path]:
+    folder = workdir / "profiles"
+    folder.mkdir(exist_ok=True)
+    path = folder / "key.json"
+    if isinstance(content, str):
+        path.write_text(content, encoding="utf-8")
+    else:
+        write_json(path, content)
+    data = {"environment": "cf", "service_key": "key.json",
+            "required_roles": ["MonitoringDataRead"]}
+    return load(workdir, data), path
+
+
+def service_key_problem(workdir: Path, content: object | str) -> tuple[str, Path]:
+    with pytest.raises(ProfileError) as caught:
+        with_service_key(workdir, content)
+    # messages name files relative to the current folder (the fixture works inside workdir)
+    return str(caught.value), Path("profiles") / "key.json"
+
+
+def test_a_secret_service_key_fills_the_connection(workdir: Path) -> None:
+    prof, _ = with_service_key(workdir, secret_key())
+    assert prof.api_url == API_URL
+    assert prof.token_url == TOKEN_URL
+    assert prof.client_id == CLIENT_ID
+    assert prof.client_secret == Secret(CLIENT_SECRET)
+    assert not prof.uses_certificate
+
+
+def test_a_flat_service_key_without_oauth_is_read_too(workdir: Path) -> None:
+    prof, _ = with_service_key(workdir, secret_key()["oauth"])
+    assert prof.client_id == CLIENT_ID
+
+
+def test_a_certificate_service_key_writes_private_pem_files(workdir: Path, pem_pair: PemPair
+                                                            ) -> None:
+    prof, _ = with_service_key(workdir, certificate_key(pem_pair))
+    assert prof.token_url == "https://sub.authentication.cert.example.com/oauth/token"
+    assert prof.client_secret is None
+    assert prof.certificate is not None
+    assert prof.key is not None
+    assert prof.certificate.read_text() == pem_pair.certificate.strip()
+    assert prof.key.read_text() == pem_pair.key
+    assert stat.S_IMODE(prof.key.stat().st_mode) == 0o600
+    assert stat.S_IMODE(prof.certificate.stat().st_mode) == 0o600
+
+
+def test_escaped_newlines_in_inline_pem_become_real_newlines(workdir: Path, pem_pair: PemPair
+                                                            ) -> None:
+    squashed = pem_pair.key.replace("\n", "\\n")
+    prof, _ = with_service_key(workdir, certificate_key(pem_pair, key=squashed))
+    assert prof.key is not None
+    assert prof.key.read_text() == pem_pair.key
+
+
+def test_a_certificate_key_without_certurl_uses_the_tokenurl(workdir: Path, pem_pair: PemPair
+                                                             ) -> None:
+    prof, _ = with_service_key(workdir, certificate_key(pem_pair, certurl=None))
+    assert prof.token_url == TOKEN_URL
+
+
+def test_service_key_details_are_read(tmp_path: Path, pem_pair: PemPair) -> None:
+    from cpi_preflight.service_key import parse_service_key
+
+    found = parse_service_key(tmp_path / "k.json", certificate_key(pem_pair))
+    assert found.key_type == "certificate"
+    assert found.certificate_valid_until == "2026-01-01T00:00:00Z"
+    assert parse_service_key(tmp_path / "k.json", secret_key()).key_type == "secret"
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ([1, 2], 'a service key must be a JSON object like {"oauth": {"clientid": ..., "url": ..., '
+             '"tokenurl": ...}}'),
+    ("null", 'a service key must be a JSON object like {"oauth": {"clientid": ..., "url": ..., '
+             '"tokenurl": ...}}'),
+    ({"oauth": "x"}, "oauth: must be an object with clientid, url, tokenurl"),
+    (secret_key(tokenurl=None),
+     "oauth.tokenurl: missing or empty (the key has: clientid, clientsecret, createdate, url); "
+     "download the service key again from the BTP cockpit"),
+    (secret_key(clientid="  "),
+     "oauth.clientid: missing or empty (the key has: clientid, clientsecret, createdate, "
+     "tokenurl, url); download the service key again from the BTP cockpit"),
+    (secret_key(clientsecret=""),
+     "oauth.clientsecret: missing or empty (the key has: clientid, clientsecret, createdate, "
+     "tokenurl, url); download the service key again from the BTP cockpit"),
+    ({"oauth": {}}, "oauth.clientid: missing or empty (the key has: nothing); download the "
+                    "service key again from the BTP cockpit"),
+    (secret_key(clientsecret=None),
+     "oauth: has neither clientsecret nor certificate; is this a service key of a Process "
+     "Integration Runtime instance?"),
+    ("{oops", "invalid JSON at line 1, column 2: Expecting property name enclosed in double "
+              "quotes; download the service key again from the BTP cockpit"),
+    ("", "invalid JSON at line 1, column 1: Expecting value; download the service key again "
+         "from the BTP cockpit"),
+])
+def test_a_broken_service_key_names_the_file_and_the_field(workdir: Path, content: object,
+                                                           expected: str) -> None:
+    message, path = service_key_problem(workdir, content)
+    assert message == f"{path}: {expected}"
+
+
+def test_a_certificate_key_without_private_key_asks_for_own_pem_files(
+        workdir: Path, pem_pair: PemPair) -> None:
+    message, path = service_key_problem(workdir, certificate_key(pem_pair, key=None))
+    assert message == (
+        f"{path}: oauth.key: missing; a certificate_external key holds no private key, so set "
+        "`certificate:` and `key:` in the profile to your own PEM files instead")
+
+
+def test_a_certificate_key_with_a_non_pem_certificate_is_refused(
+        workdir: Path, pem_pair: PemPair) -> None:
+    message, path = service_key_problem(workdir, certificate_key(pem_pair, certificate="MIIB"))
+    assert message == f"{path}: oauth.certificate: is not a PEM certificate"
+
+
+def test_a_service_key_that_is_not_utf8_is_refused(workdir: Path) -> None:
+    folder = workdir / "profiles"
+    folder.mkdir()
+    (folder / "key.json").write_bytes(b'{"oauth": "\xff"}')
+    with pytest.raises(ProfileError) as caught:
+        load(workdir, {"environment": "cf", "service_key": "key.json",
+                       "required_roles": ["MonitoringDataRead"]})
+    assert str(caught.value) == (
+        f"{Path('profiles') / 'key.json'}: is not UTF-8 text; download the service key again "
+        "from the "
+        "BTP cockpit")
+
+
+def test_a_missing_service_key_file_is_named(workdir: Path) -> None:
+    with pytest.raises(ProfileError) as caught:
+        load(workdir, {"environment": "cf", "service_key": "absent.json",
+                       "required_roles": ["MonitoringDataRead"]})
+    assert str(caught.value) == (
+        f"{WHERE}: service_key: file {workdir / 'profiles' / 'absent.json'} does not exist or "
+        "is not a file")
+
+
+@pytest.mark.parametrize("key", ["api_url", "token_url", "client_id", "client_secret",
+                                 "certificate", "key"])
+def test_a_service_key_excludes_the_connection_keys(key: str) -> None:
+    data = {"environment": "cf", "service_key": "key.json", key: "x",
+            "required_roles": ["MonitoringDataRead"]}
+    assert problem(data) == (
+        f"{WHERE}: {key}: set either service_key or the connection keys, not both")
+
+
+def test_the_service_key_secret_is_a_secret(workdir: Path) -> None:
+    prof, _ = with_service_key(workdir, secret_key())
+    assert CLIENT_SECRET not in repr(prof)
+    assert repr(prof.client_secret) == "Secret(***)"
+
+
+# --- sandbox section ----------------------------------------------------------------------
+
+
+def test_a_sandbox_section_excludes_connection_keys() -> None:
+    data = {"environment": "cf", "required_roles": ["MonitoringDataRead"],
+            "token_url": TOKEN_URL, "sandbox": {}}
+    assert problem(data) == (
+        f"{WHERE}: token_url: a sandbox profile gets its connection from the sandbox; remove "
+        "this key or the sandbox section")
+
+
+def test_a_sandbox_section_must_be_a_mapping() -> None:
+    data = {"environment": "cf", "required_roles": ["MonitoringDataRead"], "sandbox": [1]}
+    assert problem(data) == f"{WHERE}: sandbox: must be a mapping, not a list"
+
+
+@pytest.mark.parametrize("section", [None, {}, {"roles": ["MonitoringDataRead"]}])
+def test_a_sandbox_profile_needs_no_connection(section: dict[str, Any] | None) -> None:
+    sandbox_spec_available()
+    prof = parse({"environment": "cf", "required_roles": ["MonitoringDataRead"],
+                  "sandbox": section})
+    assert prof.sandbox == (section or {})
+    assert (prof.api_url, prof.token_url, prof.client_id, prof.client_secret) == (
+        "", "", "", None)
+
+
+# --- --profile resolution -----------------------------------------------------------------
+
+
+@pytest.fixture
+def profiles_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "profiles"
+    for name in ("prod-cf", "qa-cf", "sandbox-neo"):
+        write_yaml(folder, name, cf_data())
+    (folder / "notes.txt").write_text("not a profile")
+    return folder
+
+
+@pytest.mark.parametrize(("requested", "expected"), [
+    (["qa-cf"], ["qa-cf"]),
+    (["qa-cf,prod-cf"], ["qa-cf", "prod-cf"]),
+    ([" qa-cf , prod-cf ,", "sandbox-neo"], ["qa-cf", "prod-cf", "sandbox-neo"]),
+    (["all"], ["prod-cf", "qa-cf", "sandbox-neo"]),
+    (["qa-cf", "all"], ["qa-cf", "prod-cf", "sandbox-neo"]),
+    (["qa-cf", "qa-cf,qa-cf"], ["qa-cf"]),
+])
+def test_profile_names_resolve(profiles_dir: Path, requested: list[str],
+                               expected: list[str]) -> None:
+    assert resolve_names(requested, profiles_dir) == expected
+
+
+def test_an_unknown_profile_suggests_the_closest(profiles_dir: Path) -> None:
+    with pytest.raises(ProfileError) as caught:
+        resolve_names(["prd-cf"], profiles_dir)
+    assert str(caught.value) == (
+        f"--profile prd-cf: no file {profiles_dir / 'prd-cf.yaml'}; did you mean 'prod-cf'? "
+        "(available: prod-cf, qa-cf, sandbox-neo)")
+
+
+def test_an_unknown_profile_without_a_close_match_lists_them(profiles_dir: Path) -> None:
+    with pytest.raises(ProfileError) as caught:
+        resolve_names(["qa-cf,zzzzzz"], profiles_dir)
+    assert str(caught.value) == (
+        f"--profile zzzzzz: no file {profiles_dir / 'zzzzzz.yaml'} "
+        "(available: prod-cf, qa-cf, sandbox-neo)")
+
+
+def test_an_unknown_profile_in_an_empty_folder(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError) as caught:
+        resolve_names(["prod"], tmp_path)
+    assert str(caught.value) == (
+        f"--profile prod: no file {tmp_path / 'prod.yaml'} (available: none)")
+
+
+@pytest.mark.parametrize("requested", [[], [""], [" , "], ["all"]])
+def test_nothing_to_run_says_where_profiles_go(tmp_path: Path, requested: list[str]) -> None:
+    folder = tmp_path / "absent"
+    with pytest.raises(ProfileError) as caught:
+        resolve_names(requested, folder)
+    assert str(caught.value) == f"no profiles found in {folder}; create {folder}/NAME.yaml"
+
+
+def test_load_all_loads_each_name_in_order(profiles_dir: Path) -> None:
+    loaded = profile_module.load_all(["qa-cf", "prod-cf"], profiles_dir)
+    assert [p.name for p in loaded] == ["qa-cf", "prod-cf"]
+
+
+def test_bind_fills_in_a_connection(tmp_path: Path) -> None:
+    prof = parse(cf_data())
+    bound = profile_module.bind(prof, api_url="https://x.example.com/api/v1/",
+                                token_url="https://t.example.com/oauth/token", client_id="c",
+                                client_secret=None, certificate=None, key=None, ca_bundle=None)
+    assert (bound.api_url, bound.token_url, bound.client_id) == (
+        "https://x.example.com", "https://t.example.com/oauth/token", "c")
+    assert bound.required_roles == prof.required_roles

@@ -1,0 +1,455 @@
+"""transport: the read-only guard, retries, failure kinds, the body cap, what exchanges record."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import certifi
+import httpx
+import pytest
+
+from cpi_preflight import transport
+from cpi_preflight.errors import ReadOnlyViolationError
+from cpi_preflight.observation import BODY_EXCERPT, Attempt, Exchange, Failure
+from cpi_preflight.secret import MASK, register
+from cpi_preflight.transport import (
+    MAX_BODY,
+    RETRY_AFTER_CAP,
+    Limits,
+    ReadOnlyGuard,
+    RetryPolicy,
+    Sender,
+    classify,
+)
+
+from .conftest import API_ROOT, TOKEN_URL
+
+MPL = f"{API_ROOT}/MessageProcessingLogs"
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+def refusal(method: str, url: str, token_url: str = TOKEN_URL) -> str:
+    return (f"refused {method} {url}: cpi-preflight only reads from the tenant (GET/HEAD), and "
+            f"only POSTs to the token URL {token_url}")
+
+
+@dataclass
+class Server:
+    """A scripted server: one answer (or exception) per request, the last one repeating."""
+
+    answers: list[httpx.Response | Exception]
+    requests: list[httpx.Request] = field(default_factory=list)
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.answers[min(len(self.requests), len(self.answers)) - 1]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+@dataclass
+class Sleeps:
+    delays: list[float] = field(default_factory=list)
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
+    """Record the back-off delays instead of waiting them out."""
+    record = Sleeps()
+
+    async def no_wait(delay: float) -> None:
+        record.delays.append(delay)
+
+    monkeypatch.setattr(transport.asyncio, "sleep", no_wait)
+    return record
+
+
+def exchange(server: Server, request: httpx.Request, *, attempts: int = 3,
+             guard: ReadOnlyGuard | None = None, keep_body: bool = True,
+             policy: RetryPolicy | None = None) -> Exchange:
+    async def go() -> Exchange:
+        hooks = {"request": [guard.hook]} if guard else {}
+        async with httpx.AsyncClient(transport=httpx.MockTransport(server),
+                                     event_hooks=hooks) as client:
+            sender = Sender(client, Limits(),
+                            policy or RetryPolicy(attempts=attempts, base_delay=0.001), 60.0)
+            return await sender.exchange(request, keep_body=keep_body)
+    return asyncio.run(go())
+
+
+def get(url: str = MPL) -> httpx.Request:
+    return httpx.Request("GET", url)
+
+
+def statuses(ex: Exchange) -> list[int | str | None]:
+    return [a.status if a.failure is None else a.failure.kind for a in ex.attempts]
+
+
+# --- the read-only guard -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("url", [MPL, TOKEN_URL, "https://elsewhere.example.com/x?y=1"])
+def test_the_guard_lets_reads_through_anywhere(method: str, url: str) -> None:
+    ReadOnlyGuard(TOKEN_URL).check(method, url)
+
+
+@pytest.mark.parametrize("url", [TOKEN_URL, TOKEN_URL + "?grant_type=client_credentials",
+                                 TOKEN_URL + "/"])
+def test_the_guard_lets_a_post_to_the_token_url_through(url: str) -> None:
+    ReadOnlyGuard(TOKEN_URL).check("POST", url)
+
+
+@pytest.mark.parametrize(("method", "url", "shown"), [
+    ("POST", MPL, MPL),
+    ("POST", f"{API_ROOT}/IntegrationPackages?$top=1", f"{API_ROOT}/IntegrationPackages"),
+    ("PUT", f"{API_ROOT}/IntegrationPackages('x')", f"{API_ROOT}/IntegrationPackages('x')"),
+    ("DELETE", f"{API_ROOT}/DataStores('a')", f"{API_ROOT}/DataStores('a')"),
+    ("PATCH", MPL, MPL),
+    ("PUT", TOKEN_URL, TOKEN_URL),
+    ("DELETE", TOKEN_URL, TOKEN_URL),
+    ("POST", "https://sub.authentication.example.com/oauth/token2",
+     "https://sub.authentication.example.com/oauth/token2"),
+])
+def test_the_guard_refuses_every_write(method: str, url: str, shown: str) -> None:
+    with pytest.raises(ReadOnlyViolationError) as caught:
+        ReadOnlyGuard(TOKEN_URL).check(method, url)
+    assert str(caught.value) == refusal(method, shown)
+
+
+def test_a_refused_write_never_reaches_the_server() -> None:
+    server = Server([httpx.Response(200)])
+    found = exchange(server, httpx.Request("PUT", f"{API_ROOT}/IntegrationPackages('x')"),
+                     guard=ReadOnlyGuard(TOKEN_URL))
+    assert server.requests == []
+    assert found.status is None
+    assert found.failure == Failure(
+        "refused_write", refusal("PUT", f"{API_ROOT}/IntegrationPackages('x')"))
+    assert statuses(found) == ["refused_write"]
+
+
+def test_the_sync_hook_guards_users_clients_too() -> None:
+    guard = ReadOnlyGuard(TOKEN_URL)
+    with httpx.Client(transport=httpx.MockTransport(Server([httpx.Response(200)])),
+                      event_hooks={"request": [guard.sync_hook]}) as client:
+        assert client.get(MPL).status_code == 200
+        with pytest.raises(ReadOnlyViolationError):
+            client.delete(MPL)
+
+
+def test_the_token_post_passes_the_guard_through_a_client() -> None:
+    server = Server([httpx.Response(200, json={"access_token": "t"})])
+    found = exchange(server, httpx.Request("POST", TOKEN_URL, data={"grant_type": "x"}),
+                     guard=ReadOnlyGuard(TOKEN_URL))
+    assert found.status == 200
+
+
+@pytest.mark.parametrize("token_url", ["https://sub.authentication.example.com:443/oauth/token",
+                                       "https://Sub.Authentication.example.com/oauth/token"])
+def test_the_token_post_passes_the_guard_however_the_url_is_written(token_url: str) -> None:
+    server = Server([httpx.Response(200, json={"access_token": "t"})])
+    found = exchange(server, httpx.Request("POST", token_url),
+                     guard=ReadOnlyGuard(token_url))
+    assert found.failure is None
+
+
+# --- retries -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [429, 502, 503, 504])
+def test_transient_statuses_are_retried_until_they_pass(sleeps: Sleeps, status: int) -> None:
+    server = Server([httpx.Response(status), httpx.Response(status), httpx.Response(200)])
+    found = exchange(server, get())
+    assert found.status == 200
+    assert statuses(found) == [status, status, 200]
+    assert len(sleeps.delays) == 2
+
+
+@pytest.mark.parametrize("status", [503, 429])
+def test_retries_stop_after_the_attempts(sleeps: Sleeps, status: int) -> None:
+    server = Server([httpx.Response(status)])
+    found = exchange(server, get(), attempts=3)
+    assert found.status == status
+    assert statuses(found) == [status] * 3
+    assert len(server.requests) == 3
+    assert len(sleeps.delays) == 2
+
+
+def test_one_attempt_means_no_retry(sleeps: Sleeps) -> None:
+    server = Server([httpx.Response(503), httpx.Response(200)])
+    assert statuses(exchange(server, get(), attempts=1)) == [503]
+    assert sleeps.delays == []
+
+
+@pytest.mark.parametrize("status", [200, 302, 400, 401, 403, 404, 500, 501])
+def test_other_statuses_are_final(sleeps: Sleeps, status: int) -> None:
+    server = Server([httpx.Response(status), httpx.Response(200)])
+    assert statuses(exchange(server, get())) == [status]
+    assert sleeps.delays == []
+
+
+def test_retry_after_is_honoured(sleeps: Sleeps) -> None:
+    server = Server([httpx.Response(429, headers={"Retry-After": "0"}),
+                     httpx.Response(429, headers={"Retry-After": "7"}), httpx.Response(200)])
+    found = exchange(server, get())
+    assert found.status == 200
+    assert sleeps.delays == [0.0, 7.0]
+
+
+def test_retry_after_is_capped(sleeps: Sleeps) -> None:
+    server = Server([httpx.Response(503, headers={"Retry-After": "3600"}), httpx.Response(200)])
+    exchange(server, get())
+    assert sleeps.delays == [RETRY_AFTER_CAP]
+
+
+def test_the_last_answer_keeps_its_retry_after_header() -> None:
+    server = Server([httpx.Response(429, headers={"Retry-After": "0"})])
+    assert exchange(server, get(), attempts=2).retry_after == "0"
+
+
+@pytest.mark.parametrize("error", [
+    httpx.ConnectError("[Errno 111] Connection refused"),
+    httpx.ConnectTimeout("timed out"),
+    httpx.ReadError("[Errno 104] Connection reset by peer"),
+    httpx.RemoteProtocolError("Server disconnected without sending a response."),
+    httpx.ConnectError("no route"),
+    httpx.RemoteProtocolError("illegal status line"),
+])
+def test_connection_failures_are_retried(sleeps: Sleeps, error: Exception) -> None:
+    server = Server([error, error, httpx.Response(200)])
+    found = exchange(server, get())
+    assert found.status == 200
+    kind = classify(error).kind
+    assert statuses(found) == [kind, kind, 200]
+
+
+@pytest.mark.parametrize("error", [
+    httpx.ConnectError("[Errno -2] Name or service not known"),
+    httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
+])
+def test_dns_and_tls_failures_are_final(sleeps: Sleeps, error: Exception) -> None:
+    server = Server([error, httpx.Response(200)])
+    found = exchange(server, get())
+    assert found.status is None
+    assert found.failure == classify(error)
+    assert len(server.requests) == 1
+
+
+def test_a_failure_on_every_attempt_is_recorded(sleeps: Sleeps) -> None:
+    server = Server([httpx.ConnectError("[Errno 111] Connection refused")])
+    found = exchange(server, get(), attempts=2)
+    assert found.status is None
+    assert found.failure == Failure("refused", "[Errno 111] Connection refused")
+    assert statuses(found) == ["refused", "refused"]
+
+
+@pytest.mark.parametrize(("value", "expected"), [
+    ("0", 0.0), ("5", 5.0), (" 7 ", 7.0), ("10", 10.0), ("11", RETRY_AFTER_CAP),
+    ("99999", RETRY_AFTER_CAP), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+])
+def test_retry_after_values(value: str, expected: float) -> None:
+    assert RetryPolicy().delay(0, value) == expected
+
+
+@pytest.mark.parametrize("value", ["", "soon", "-5", "1.5", "Wed, 99 Foo 2015"])
+def test_unreadable_retry_after_falls_back_to_jittered_backoff(value: str) -> None:
+    policy = RetryPolicy(base_delay=0.2, max_delay=2.0)
+    assert transport._retry_after_seconds(value) is None
+    assert 0.1 <= policy.delay(0, value) <= 0.2
+    assert 0.2 <= policy.delay(1, value) <= 0.4
+    assert 1.0 <= policy.delay(10, value) <= 2.0
+
+
+# --- classify ----------------------------------------------------------------------------
+
+
+def chained(outer: Exception, cause: BaseException) -> Exception:
+    outer.__cause__ = cause
+    return outer
+
+
+@pytest.mark.parametrize(("error", "kind", "detail"), [
+    (httpx.ConnectError("[Errno -2] Name or service not known"), "dns",
+     "[Errno -2] Name or service not known"),
+    (httpx.ConnectError("[Errno -3] Temporary failure in name resolution"), "dns",
+     "[Errno -3] Temporary failure in name resolution"),
+    (httpx.ConnectError("[Errno 111] Connection refused"), "refused",
+     "[Errno 111] Connection refused"),
+    (httpx.ConnectTimeout("timed out"), "timeout", "timed out"),
+    (httpx.ReadTimeout(""), "timeout", "ReadTimeout"),
+    (httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"), "tls",
+     "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed"),
+    (httpx.RemoteProtocolError("Server disconnected without sending a response."), "reset",
+     "Server disconnected without sending a response."),
+    (httpx.ReadError("[Errno 104] Connection reset by peer"), "reset",
+     "[Errno 104] Connection reset by peer"),
+    (httpx.ConnectError("no route to somewhere"), "connect", "no route to somewhere"),
+    (httpx.RemoteProtocolError("illegal status line"), "protocol", "illegal status line"),
+    (chained(httpx.ConnectError("wrapped"), socket.gaierror(-2, "Name or service not known")),
+     "dns", "[Errno -2] Name or service not known"),
+    (chained(httpx.ConnectError("wrapped"), ConnectionResetError(104, "reset by peer")),
+     "reset", "[Errno 104] reset by peer"),
+    (ConnectionRefusedError(111, "Connection refused"), "refused",
+     "[Errno 111] Connection refused"),
+    (TimeoutError(), "timeout", "TimeoutError"),
+    (BrokenPipeError(32, "Broken pipe"), "reset", "[Errno 32] Broken pipe"),
+    (ssl.SSLCertVerificationError(1, "certificate verify failed"), "tls",
+     "certificate verify failed"),
+])
+def test_classify_names_the_kind_of_failure(error: Exception, kind: str, detail: str) -> None:
+    assert classify(error) == Failure(kind, detail)
+
+
+def test_classify_scrubs_secrets_from_the_detail() -> None:
+    register("proxy-password-123")
+    found = classify(httpx.ConnectError("connect to http://u:proxy-password-123@proxy failed"))
+    assert found == Failure("connect", f"connect to http://u:{MASK}@proxy failed")
+
+
+# --- what an exchange records --------------------------------------------------------------
+
+
+def test_an_exchange_records_the_answer() -> None:
+    server = Server([httpx.Response(200, json={"d": {"results": []}},
+                                    headers={"Retry-After": "1"})])
+    found = exchange(server, get(MPL + "?$top=1"))
+    assert (found.method, found.status) == ("GET", 200)
+    assert found.url == f"{MPL}?$top=1"
+    assert found.content_type == "application/json"
+    assert found.json == {"d": {"results": []}}
+    assert found.body == '{"d":{"results":[]}}'
+    assert found.retry_after == "1"
+    assert found.failure is None
+    assert len(found.attempts) == 1
+    assert isinstance(found.attempts[0], Attempt)
+    assert found.elapsed_ms >= 0
+    assert found.finished >= found.started
+
+
+def test_a_redirect_is_recorded_not_followed() -> None:
+    server = Server([httpx.Response(302, headers={"Location": "https://login.example.com/"})])
+    found = exchange(server, get())
+    assert (found.status, found.location) == (302, "https://login.example.com/")
+    assert len(server.requests) == 1
+
+
+@pytest.mark.parametrize(("content_type", "body", "parsed"), [
+    ("application/json", '{"a": 1}', {"a": 1}),
+    ("text/plain", '[1, 2]', [1, 2]),
+    ("application/json", "not json", None),
+    ("text/html", "<html><body>Login</body></html>", None),
+    ("", "  {\"b\": 2}", {"b": 2}),
+])
+def test_json_is_parsed_when_the_answer_looks_like_json(content_type: str, body: str,
+                                                         parsed: object) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    found = exchange(Server([httpx.Response(200, content=body.encode(), headers=headers)]),
+                     get())
+    assert found.json == parsed
+    assert found.body == body
+
+
+def test_the_body_can_be_left_out() -> None:
+    found = exchange(Server([httpx.Response(200, json={"access_token": "x"})]), get(),
+                     keep_body=False)
+    assert found.body == ""
+    assert found.json == {"access_token": "x"}
+
+
+def test_the_recorded_body_is_an_excerpt() -> None:
+    found = exchange(Server([httpx.Response(200, text="x" * (BODY_EXCERPT * 3))]), get())
+    assert found.body == "x" * BODY_EXCERPT
+
+
+def test_registered_secrets_are_scrubbed_from_body_and_url() -> None:
+    register("leaky-secret-42")
+    server = Server([httpx.Response(400, text="bad secret leaky-secret-42",
+                                    headers={"Location": "https://x/?s=leaky-secret-42"})])
+    found = exchange(server, get(f"{MPL}?s=leaky-secret-42"))
+    assert "leaky-secret-42" not in found.body + found.url + found.location
+    assert found.body == f"bad secret {MASK}"
+
+
+def test_the_body_is_capped_at_max_body() -> None:
+    big = b"{" + b"x" * (MAX_BODY + 4096)
+
+    async def go() -> transport._Answer:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(
+                Server([httpx.Response(200, content=big)]))) as client:
+            return await transport._send_once(client, get())
+    answer = asyncio.run(go())
+    assert len(answer.body) == MAX_BODY
+    found = exchange(Server([httpx.Response(200, content=big)]), get())
+    assert found.json is None
+    assert len(found.body) == BODY_EXCERPT
+
+
+# --- limits, trust, proxies ----------------------------------------------------------------
+
+
+def test_limits_share_one_semaphore_per_host() -> None:
+    async def go() -> None:
+        limits = Limits(total=4, per_host=2)
+        first, host_a = limits.for_host("a")
+        again, host_a_again = limits.for_host("a")
+        _, host_b = limits.for_host("b")
+        assert first is again
+        assert host_a is host_a_again
+        assert host_a is not host_b
+    asyncio.run(go())
+
+
+def test_trust_uses_ssl_cert_file_or_certifi_plus_the_ca_bundle(tmp_path: Path) -> None:
+    bundle, cert, key = tmp_path / "ca.pem", tmp_path / "c.crt", tmp_path / "c.key"
+    assert transport.trust_settings(None, None, None, {}).ca_files == (certifi.where(),)
+    settings = transport.trust_settings(bundle, cert, key, {"SSL_CERT_FILE": "/etc/corp.pem"})
+    assert settings.ca_files == ("/etc/corp.pem", str(bundle))
+    assert settings.client_cert == (str(cert), str(key))
+    assert settings.describe() == f"/etc/corp.pem, {bundle} + client certificate"
+
+
+def test_an_unreadable_ca_file_fails_when_the_context_is_built(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pem"
+    bad.write_text("-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
+    with pytest.raises(ssl.SSLError):
+        transport.ssl_context(transport.trust_settings(bad, None, None, {}))
+
+
+@pytest.mark.parametrize(("environ", "expected"), [
+    ({}, "direct (no proxy variables set)"),
+    ({"HTTPS_PROXY": "http://proxy:8080"}, "HTTPS_PROXY=http://proxy:8080"),
+    ({"https_proxy": "http://user:pa$$@proxy:8080", "HTTPS_PROXY": "http://other:1"},
+     "HTTPS_PROXY=http://***@proxy:8080"),
+    ({"HTTP_PROXY": "user:pw@proxy:3128", "NO_PROXY": "localhost,.example.com"},
+     "HTTP_PROXY=***@proxy:3128, NO_PROXY=localhost,.example.com"),
+])
+def test_proxy_setting_masks_credentials(environ: dict[str, str], expected: str) -> None:
+    assert transport.proxy_setting(environ) == expected
+
+
+def test_the_probe_client_follows_no_redirects_and_carries_the_guard() -> None:
+    guard = ReadOnlyGuard(TOKEN_URL)
+    client = transport.build_client(transport.trust_settings(None, None, None, {}), guard, 1, 2)
+    try:
+        assert client.follow_redirects is False
+        assert client.event_hooks["request"] == [guard.hook]
+        assert client.timeout == httpx.Timeout(2, connect=1)
+    finally:
+        asyncio.run(client.aclose())
+
+
+def test_the_api_client_for_users_is_read_only_and_authenticated() -> None:
+    guard = ReadOnlyGuard(TOKEN_URL)
+    with transport.build_api_client(transport.trust_settings(None, None, None, {}), guard,
+                                    API_ROOT, "tok", 1, 2) as client:
+        assert client.headers["Authorization"] == "Bearer tok"
+        assert client.base_url == httpx.URL(API_ROOT + "/")
+        assert client.event_hooks["request"] == [guard.sync_hook]
+        with pytest.raises(ReadOnlyViolationError):
+            client.post("/IntegrationPackages")
