@@ -17,6 +17,8 @@ import yaml
 from cpi_preflight.errors import CatalogError
 
 ENVIRONMENTS = ("cf", "neo")
+# libyaml's loader when PyYAML has it: the shipped data is trusted and read on every run.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def closest(name: str, candidates: list[str] | tuple[str, ...]) -> str | None:
 
 def _read_data(name: str) -> dict[str, Any]:
     text = resources.files("cpi_preflight").joinpath("data", name).read_text(encoding="utf-8")
-    data = yaml.safe_load(text)
+    data = yaml.load(text, Loader=SAFE_LOADER)
     if not isinstance(data, dict):
         raise CatalogError(f"data/{name} must hold a mapping")
     return data

@@ -8,6 +8,7 @@ scrubber, so `scrub()` can remove them from reports and captured output as a las
 from __future__ import annotations
 
 import base64
+import re
 import threading
 from urllib.parse import quote, quote_plus
 
@@ -16,6 +17,7 @@ _MIN_SCRUB_LENGTH = 6
 
 _lock = threading.Lock()
 _live: set[str] = set()
+_pattern: re.Pattern[str] | None = None  # all live values, longest first; rebuilt on change
 
 
 class Secret:
@@ -57,9 +59,13 @@ def register(value: str) -> None:
     """Remember `value` and its usual encodings so that `scrub` removes them."""
     if len(value) < _MIN_SCRUB_LENGTH:
         return
+    global _pattern
     forms = {value, quote(value, safe=""), quote_plus(value)}
     with _lock:
-        _live.update(forms)
+        if not forms <= _live:
+            _live.update(forms)
+            ordered = sorted(_live, key=len, reverse=True)
+            _pattern = re.compile("|".join(re.escape(v) for v in ordered))
 
 
 def register_basic_credentials(client_id: str, secret: Secret) -> None:
@@ -70,12 +76,8 @@ def register_basic_credentials(client_id: str, secret: Secret) -> None:
 
 def scrub(text: str) -> str:
     """Replace every registered secret value in `text` with the mask."""
-    with _lock:
-        values = sorted(_live, key=len, reverse=True)
-    for value in values:
-        if value in text:
-            text = text.replace(value, MASK)
-    return text
+    pattern = _pattern
+    return text if pattern is None else pattern.sub(MASK, text)
 
 
 def mask_client_id(client_id: str) -> str:
