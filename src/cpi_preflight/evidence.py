@@ -165,14 +165,9 @@ def _summary(outcomes: Mapping[str, Verdict]) -> Doc:
 
 
 def _scrubbed(value: Any) -> Any:
-    """`value` with the secret scrubber applied to every string in it."""
-    if isinstance(value, str):
-        return scrub(value)
-    if isinstance(value, dict):
-        return {str(k): _scrubbed(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_scrubbed(v) for v in value]
-    return value
+    """`value` with every registered secret masked: one pass over its JSON text (the scrubber
+    knows secrets in their JSON-escaped form too, and the mask needs no escaping)."""
+    return json.loads(scrub(json.dumps(value, ensure_ascii=False)))
 
 
 def build_evidence(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str, Verdict], *,
@@ -320,7 +315,7 @@ VERIFY_COMMAND = (
 
 def _e(value: object) -> str:
     """Scrubbed, HTML-escaped text; None becomes an empty string."""
-    return html.escape(scrub("" if value is None else str(value)))
+    return html.escape("" if value is None else str(value))  # the page is scrubbed whole
 
 
 def _or_dash(value: object) -> str:

@@ -8,7 +8,8 @@ scrubber, so `scrub()` can remove them from reports and captured output as a las
 from __future__ import annotations
 
 import base64
-import re
+import html
+import json
 import threading
 from urllib.parse import quote, quote_plus
 
@@ -17,7 +18,8 @@ _MIN_SCRUB_LENGTH = 6
 
 _lock = threading.Lock()
 _live: set[str] = set()
-_pattern: re.Pattern[str] | None = None  # all live values, longest first; rebuilt on change
+_ordered: tuple[str, ...] = ()  # the live values, longest first
+_stale = False  # a value was registered since `_ordered` was built
 
 
 class Secret:
@@ -59,13 +61,14 @@ def register(value: str) -> None:
     """Remember `value` and its usual encodings so that `scrub` removes them."""
     if len(value) < _MIN_SCRUB_LENGTH:
         return
-    global _pattern
-    forms = {value, quote(value, safe=""), quote_plus(value)}
+    global _stale
+    # the value as it may travel: in a URL, in a form body, in JSON text, in HTML
+    forms = {value, quote(value, safe=""), quote_plus(value), html.escape(value),
+             json.dumps(value, ensure_ascii=False)[1:-1], json.dumps(value)[1:-1]}
     with _lock:
         if not forms <= _live:
             _live.update(forms)
-            ordered = sorted(_live, key=len, reverse=True)
-            _pattern = re.compile("|".join(re.escape(v) for v in ordered))
+            _stale = True
 
 
 def register_basic_credentials(client_id: str, secret: Secret) -> None:
@@ -76,8 +79,20 @@ def register_basic_credentials(client_id: str, secret: Secret) -> None:
 
 def scrub(text: str) -> str:
     """Replace every registered secret value in `text` with the mask."""
-    pattern = _pattern
-    return text if pattern is None else pattern.sub(MASK, text)
+    for value in _live_values():
+        if value in text:
+            text = text.replace(value, MASK)
+    return text
+
+
+def _live_values() -> tuple[str, ...]:
+    """All live values, longest first (so a value is masked before any part of it)."""
+    global _ordered, _stale
+    with _lock:
+        if _stale:
+            _ordered = tuple(sorted(_live, key=len, reverse=True))
+            _stale = False
+        return _ordered
 
 
 def mask_client_id(client_id: str) -> str:

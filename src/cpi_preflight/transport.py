@@ -314,8 +314,9 @@ class Sender:
 
     def _record(self, request: httpx.Request, answer: _Answer | None, failure: Failure | None,
                 attempts: list[Attempt], started: float, keep_body: bool) -> Exchange:
+        # Not scrubbed here (the hot path): every reporter scrubs what it writes.
         finished = time.monotonic()
-        url = scrub(str(request.url))
+        url = str(request.url)
         if answer is None:
             return Exchange(request.method, url, None, failure=failure, attempts=tuple(attempts),
                             elapsed_ms=attempts[-1].elapsed_ms if attempts else 0.0,
@@ -324,9 +325,9 @@ class Sender:
         return Exchange(
             method=request.method, url=url, status=answer.status,
             content_type=answer.headers.get("content-type", ""),
-            location=scrub(answer.headers.get("location", "")),
+            location=answer.headers.get("location", ""),
             retry_after=answer.headers.get("retry-after", ""),
-            body=scrub(text[:BODY_EXCERPT]) if keep_body else "", json=parsed,
+            body=text[:BODY_EXCERPT] if keep_body else "", json=parsed,
             attempts=tuple(attempts), elapsed_ms=attempts[-1].elapsed_ms,
             started=started, finished=finished,
         )
