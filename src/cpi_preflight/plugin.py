@@ -30,11 +30,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run the checks of profiles/NAME.yaml; repeat it, give a comma list, "
                          "or 'all'")
     group.addoption("--profiles-dir", metavar="DIR", default=None,
-                    help="where profile YAML files are (default: profiles/ under the rootdir)")
+                    help="where profile YAML files are (default: profiles/ in the current "
+                         "folder, else under the rootdir)")
     group.addoption("--reports-dir", metavar="DIR", default=None,
-                    help="where reports are written (default: reports/ under the rootdir)")
+                    help="where reports are written (default: reports/ next to the default "
+                         "profiles/); a folder outside the project needs --reports-dir=DIR")
     group.addoption("--baseline", metavar="PATH", default=None,
-                    help="a previous evidence.json to compare roles and endpoints against")
+                    help="a previous run's evidence.json, or its reports folder, to compare "
+                         "roles and endpoints against (drift)")
     group.addoption("--max-concurrency", type=int, default=32, metavar="N",
                     help="requests in flight at once across all profiles (default 32)")
     group.addoption("--max-per-host", type=int, default=10, metavar="N",
