@@ -141,6 +141,8 @@ def _token_http_problem(ctx: Context, exchange: Exchange) -> Finding | None:
     assert status is not None
     error, description = _token_error(exchange)
     said = f"{status} {error}: {description}".strip().rstrip(":") if error else f"{status}"
+    if exchange.is_html or status in (404, 405) or 300 <= status < 400:
+        return _token_url_wrong(ctx, exchange)  # a UI, a proxy page or no such endpoint
     if status in (400, 401) and (error == "unauthorized_client"
                                  or ("grant type" in description.lower()
                                  and error != "unsupported_grant_type")):
@@ -150,8 +152,8 @@ def _token_http_problem(ctx: Context, exchange: Exchange) -> Finding | None:
     rejected = ("invalid_client", "unauthorized", "invalid_grant", "access_denied")
     if status == 401 or (status == 400 and error in rejected):
         return ctx.finding("CLIENT_CREDENTIALS_REJECTED", ctx.client,
-                               f"token endpoint {_host(url)} rejected client {ctx.client}: "
-                               f"{said}", key="client_secret")
+                           f"token endpoint {_host(url)} rejected client {ctx.client}: {said}",
+                           key="client_secret")
     if status >= 500 or status == 429:
         return ctx.finding("SERVER_ERROR", _host(url),
                            f"token endpoint {_host(url)} answered {status} "

@@ -55,6 +55,10 @@ def _token(router: respx.MockRouter, response: httpx.Response) -> None:
     (httpx.Response(200, json={"access_token": 12345}),
      "sub.authentication.eu10.hana.ondemand.com answered 200 with an access_token that is not "
      "a usable token (not printable ASCII)"),
+    (httpx.Response(401, text="<html><body>Proxy login</body></html>",
+                    headers={"content-type": "text/html"}),
+     f"token_url {TOKEN_URL} is not an OAuth token endpoint: it answered 401 with an HTML page; "
+     "expected https://<subdomain>.authentication.<region>.hana.ondemand.com/oauth/token"),
     (httpx.Response(405, text="<html>Method Not Allowed</html>",
                     headers={"content-type": "text/html"}),
      f"token_url {TOKEN_URL} is not an OAuth token endpoint: it answered 405 with an HTML page; "
