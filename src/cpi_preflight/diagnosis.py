@@ -374,6 +374,13 @@ def _app(facts: TokenFacts | None) -> str:
     return apps[0] if apps else "it!b<N>"
 
 
+def _proven_neo_roles(ctx: Context) -> set[str]:
+    """Neo roles whose checks already passed: a 403 cannot be their fault."""
+    return {neo for verdict in ctx.verdicts.values()
+            if verdict.check.kind == "role" and verdict.outcome == PASSED
+            for neo in neo_roles_of(verdict.check.subject, ctx.catalog)}
+
+
 def _role_missing(ctx: Context, role: str, missing: tuple[str, ...],
                   proof: tuple[Endpoint, Exchange] | None) -> Finding:
     neo = ", ".join(neo_roles_of(role, ctx.catalog))
@@ -382,7 +389,7 @@ def _role_missing(ctx: Context, role: str, missing: tuple[str, ...],
             if proof else "")
     if ctx.environment == "neo":
         others = sorted(set(proof[0].neo_roles) - set(neo_roles_of(role, ctx.catalog))
-                        ) if proof else []
+                        - _proven_neo_roles(ctx)) if proof else []
         which = (f"one or more of {', '.join([*neo_roles_of(role, ctx.catalog), *others])} is "
                  "missing" if others else f"Neo roles {neo}")
         message = (f"role {role} is not granted to user oauth_client_{ctx.client} ({which})"

@@ -49,6 +49,12 @@ CASES: dict[str, tuple[dict, dict, dict[str, str]]] = {
                           "endpoints": []},
                          {"roles": ["IntegrationOperationServer.read", "NodeManager.read"]},
                          {"role[WebToolingWorkspace.Read]": "ROLE_MISSING"}),
+    # a passed role is not blamed for a 403: NodeManager.read alone is named
+    "second-role-missing-neo": ({**NEO_BASE, "required_roles": [
+                                    "IntegrationOperationServer.read", "NodeManager.read"],
+                                 "endpoints": []},
+                                {"roles": ["IntegrationOperationServer.read"]},
+                                {"role[NodeManager.read]": "ROLE_MISSING"}),
     "api-url-is-ui": (CF_BASE, {"faults": {"api_url": "ui"}}, {"api": "API_URL_WRONG"}),
     "api-url-is-xsuaa": (CF_BASE, {"faults": {"api_url": "xsuaa"}}, {"api": "API_URL_WRONG"}),
     "foreign-zone": (CF_BASE, {"faults": {"foreign_zone": True}},
@@ -162,6 +168,12 @@ EXACT = {
         "permissions to access the resource are missing.); needed by IntegrationPackages -- "
         "fix: In Neo cockpit > Security > Authorizations, assign WebToolingWorkspace.Read to "
         "user oauth_client_<client> on the ...tmn subscription, then fetch a new token.",
+    ("second-role-missing-neo", "role[NodeManager.read]"):
+        "role NodeManager.read is not granted to user oauth_client_<client> (Neo roles "
+        "NodeManager.read); GET /api/v1/MessageProcessingLogs answered 403 (The required "
+        "permissions to access the resource are missing.); needed by MessageProcessingLogs -- "
+        "fix: In Neo cockpit > Security > Authorizations, assign NodeManager.read to user "
+        "oauth_client_<client> on the ...tmn subscription, then fetch a new token.",
     ("grant-disabled-neo", "token"):
         "client <client> may not use grant type client_credentials: <host> answered 401 "
         "unauthorized_client: The client is not authorized to use this grant type -- fix: In "
