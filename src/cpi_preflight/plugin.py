@@ -103,7 +103,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if run is None:
         if _wants_placeholder(config):
             hint = _no_profile_hint(config)
-            items.insert(0, NoProfileItem.from_parent(session, name="no-profile", hint=hint))
+            items.insert(0, NoProfileItem.from_parent(
+                session, name="no-profile", hint=hint, path=_settings(config).profiles_dir))
         return
     ours: list[pytest.Item] = []
     for plan in run.plans.values():
@@ -132,6 +133,8 @@ def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestR
     test_report = outcome.get_result()
     if isinstance(test_report.longrepr, tuple):
         path, line, message = test_report.longrepr
+        if isinstance(item, CheckItem | NoProfileItem):  # point at the profile, not our code
+            path, line = str(item.path), None
         test_report.longrepr = (path, line, scrub(message))
     elif test_report.longrepr is not None:
         test_report.longrepr = scrub(str(test_report.longrepr))
@@ -145,7 +148,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if not set(USER_FIXTURES) & set(metafunc.fixturenames):
         return
     run = metafunc.config.stash.get(RUN_KEY, None)
-    names = list(run.plans) if run is not None else []
+    if run is None:
+        hint = pytest.mark.skip(reason="cpi-preflight: no profile selected; run pytest "
+                                "--profile NAME")
+        metafunc.parametrize("preflight_profile_name", [pytest.param("", marks=hint)],
+                             ids=["no-profile"], scope="session")
+        return
+    names = list(run.plans)
     metafunc.parametrize("preflight_profile_name", names, ids=names, scope="session")
 
 
