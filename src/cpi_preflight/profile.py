@@ -347,8 +347,8 @@ def _sandbox(reader: _Reader, env: str) -> Mapping[str, Any] | None:
 def parse(name: str, path: Path, data: object, environ: Mapping[str, str]) -> Profile:
     """Validate one profile's mapping; raise `ProfileError` naming file and key on any problem."""
     if data is None:
-        raise ProfileError(f"{shown(path)}: the file is empty; see profiles/sandbox-cf.yaml "
-                           "for a start")
+        raise ProfileError(f"{shown(path)}: the file is empty; write one with `cpi-preflight "
+                           "init --service-key KEY.json --name NAME` (README: Writing a profile)")
     if not isinstance(data, dict):
         raise ProfileError(f"{shown(path)}: must hold a mapping of keys (environment, api_url, "
                            "...), "

@@ -220,7 +220,8 @@ def test_a_file_that_is_not_utf8_is_refused(workdir: Path) -> None:
 @pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n"])
 def test_an_empty_file_points_at_the_example(workdir: Path, text: str) -> None:
     assert load_problem(workdir, text) == (
-        f"{WHERE}: the file is empty; see profiles/sandbox-cf.yaml for a start")
+        f"{WHERE}: the file is empty; write one with `cpi-preflight init --service-key "
+        "KEY.json --name NAME` (README: Writing a profile)")
 
 
 @pytest.mark.parametrize(("text", "kind"), [
