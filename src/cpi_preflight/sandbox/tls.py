@@ -1,7 +1,7 @@
 """A throwaway certificate authority, server and client certificates, and TLS contexts.
 
 TLS keys are EC P-256 so that start-up stays fast; only the client key of the certificate key type
-is RSA 2048, written as "-----BEGIN RSA PRIVATE KEY-----" like SAP's generated service keys.
+is RSA 2048, written as PKCS#1 PEM (label "RSA PRIVATE KEY") like SAP's generated service keys.
 Certificates satisfy strict X.509 checking (key identifiers, critical constraints).
 """
 
@@ -108,7 +108,7 @@ def new_rsa_key() -> rsa.RSAPrivateKey:
 
 
 def rsa_key_pem(key: rsa.RSAPrivateKey) -> bytes:
-    """The key as SAP ships it: PKCS#1 PEM ("-----BEGIN RSA PRIVATE KEY-----")."""
+    """The key as SAP ships it: PKCS#1 PEM (the "RSA PRIVATE KEY" label)."""
     return key.private_bytes(serialization.Encoding.PEM,
                              serialization.PrivateFormat.TraditionalOpenSSL,
                              serialization.NoEncryption())
