@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,7 +76,8 @@ class Run:
         self.started_at = datetime.now(UTC)
         began = time.monotonic()
         chosen = [p for p in self.profiles if selected is None or p.name in selected]
-        bound = [self._bind(p) for p in chosen]
+        with ThreadPoolExecutor(max_workers=4) as pool:  # key generation runs outside the GIL
+            bound = list(pool.map(self._bind, chosen))
         cat = catalog_module.load()
         plans = [plan.build(p, cat, with_baseline=self.settings.baseline is not None)
                  for p in bound]
