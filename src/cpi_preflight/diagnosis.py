@@ -18,7 +18,7 @@ from cpi_preflight.claims import TokenFacts, read_token
 from cpi_preflight.errors import CatalogError
 from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
 from cpi_preflight.observation import Exchange, ProfileObservations
-from cpi_preflight.plan import API, Check, Plan, endpoint_check_id, neo_roles_of
+from cpi_preflight.plan import API, Check, Plan, covers, endpoint_check_id, neo_roles_of
 from cpi_preflight.secret import mask_client_id
 
 TOKEN_URL_SHAPE = {
@@ -343,19 +343,14 @@ def granted_by_token(role: str, facts: TokenFacts | None, catalog: Catalog,
     return ("no", missing) if missing else ("yes", ())
 
 
-def _covers(ctx: Context, endpoint: Endpoint, role: str) -> bool:
-    if ctx.environment == "cf":
-        return endpoint.role == role
-    return set(neo_roles_of(role, ctx.catalog)) <= set(endpoint.neo_roles)
-
-
 def _proof(ctx: Context, role: str) -> tuple[Endpoint, Exchange] | None:
     """A successful call that needs `role`, else the planned proof call, else None."""
     api = ctx.verdicts.get(API)
     if api is None or api.outcome != PASSED:
         return None
     for endpoint, exchange in _exchanges(ctx):
-        if _covers(ctx, endpoint, role) and 200 <= (exchange.status or 0) < 300:
+        succeeded = 200 <= (exchange.status or 0) < 300
+        if succeeded and covers(endpoint, role, ctx.environment, ctx.catalog):
             return endpoint, exchange
     name = ctx.plan.proof_for.get(role)
     if name is None or name not in ctx.seen.endpoints:
@@ -364,8 +359,8 @@ def _proof(ctx: Context, role: str) -> tuple[Endpoint, Exchange] | None:
 
 
 def _needed_by(ctx: Context, role: str) -> str:
-    names = [e.name for e in ctx.plan.endpoints if e.role == role
-             or set(neo_roles_of(role, ctx.catalog)) <= set(e.neo_roles)]
+    names = [e.name for e in ctx.plan.endpoints
+             if covers(e, role, ctx.environment, ctx.catalog)]
     return ", ".join(names) if names else "the profile's required_roles"
 
 

@@ -72,7 +72,8 @@ def neo_roles_of(role: str, catalog: Catalog) -> tuple[str, ...]:
     return (role,)
 
 
-def _covers(endpoint: Endpoint, role: str, environment: str, catalog: Catalog) -> bool:
+def covers(endpoint: Endpoint, role: str, environment: str, catalog: Catalog) -> bool:
+    """Whether a successful call to `endpoint` shows that `role` is granted."""
     if environment == "cf":
         return endpoint.role == role
     return set(neo_roles_of(role, catalog)) <= set(endpoint.neo_roles)
@@ -82,10 +83,10 @@ def _proof_endpoint(role: str, environment: str, catalog: Catalog) -> Endpoint |
     template = catalog.roles.get(role)
     if template is not None and template.proof is not None:
         candidate = catalog.endpoints[template.proof]
-        if _covers(candidate, role, environment, catalog):
+        if covers(candidate, role, environment, catalog):
             return candidate
     fitting = [e for e in catalog.endpoints.values()
-               if environment in e.environments and _covers(e, role, environment, catalog)]
+               if environment in e.environments and covers(e, role, environment, catalog)]
     fitting.sort(key=lambda e: (len(e.neo_roles), e.confidence != "documented"))
     return fitting[0] if fitting else None
 
@@ -98,7 +99,7 @@ def _best_proof(role: str, endpoints: list[Endpoint], environment: str,
     that one of the endpoint's Neo roles is missing, so the endpoint needing the fewest other
     roles wins, even if the catalog has to add it to the calls.
     """
-    covering = [e for e in endpoints if _covers(e, role, environment, catalog)]
+    covering = [e for e in endpoints if covers(e, role, environment, catalog)]
     fallback = _proof_endpoint(role, environment, catalog)
     if environment == "cf":
         return covering[0] if covering else fallback
