@@ -7,19 +7,17 @@ the root cause named, so one root cause gives one failure.
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from cpi_preflight import posture  # noqa: F401  (registers the posture rules)
 from cpi_preflight.catalog import Catalog, Endpoint
 from cpi_preflight.claims import TokenFacts, read_token
-from cpi_preflight.errors import CatalogError
 from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
 from cpi_preflight.observation import Exchange, ProfileObservations
 from cpi_preflight.plan import API, Check, Plan, covers, endpoint_check_id, neo_roles_of
-from cpi_preflight.secret import mask_client_id
+from cpi_preflight.rules import RULES, Context, rule
 
 TOKEN_URL_SHAPE = {
     "cf": "https://<subdomain>.authentication.<region>.hana.ondemand.com/oauth/token",
@@ -34,52 +32,6 @@ FAILURE_WORDS = {
     "protocol": "the answer was not valid HTTP",
     "deadline": "the profile's deadline ran out",
 }
-
-
-@dataclass
-class Context:
-    """What the rules read: the plan, the observations, the catalog, and earlier verdicts."""
-
-    plan: Plan
-    seen: ProfileObservations
-    catalog: Catalog
-    now: datetime
-    token: TokenFacts | None = None
-    verdicts: dict[str, Verdict] = field(default_factory=dict)
-    strict: bool = False
-    baseline: Mapping[str, Any] | None = None
-
-    @property
-    def environment(self) -> str:
-        return self.plan.profile.environment
-
-    @property
-    def client(self) -> str:
-        return mask_client_id(self.plan.profile.client_id)
-
-    def finding(self, code: str, subject: str, message: str, **values: str) -> Finding:
-        """A finding whose fix text comes from the codes data, placeholders filled."""
-        entry = self.catalog.code(code)
-        slots: defaultdict[str, str] = defaultdict(str, client_id=self.client, **values)
-        fix = entry.fix_for(self.environment).format_map(slots)
-        return Finding(code, entry.severity, subject, message, fix)
-
-    def fail(self, check: Check, finding: Finding, **facts: Any) -> Verdict:
-        return Verdict(check, FAILED, finding.message, (finding,), facts)
-
-
-Rule = Callable[[Context, Check], Verdict]
-RULES: dict[str, Rule] = {}
-
-
-def rule(kind: str) -> Callable[[Rule], Rule]:
-    """Register the rule for checks of `kind` (one rule per kind)."""
-    def register(function: Rule) -> Rule:
-        if kind in RULES:
-            raise CatalogError(f"a rule for check kind '{kind}' is already registered")
-        RULES[kind] = function
-        return function
-    return register
 
 
 def _host(url: str) -> str:
@@ -118,8 +70,6 @@ def diagnose(plan: Plan, seen: ProfileObservations, catalog: Catalog, now: datet
              strict: bool = False,
              baseline: Mapping[str, Any] | None = None) -> dict[str, Verdict]:
     """A verdict for every check of `plan`, from what the probe saw."""
-    from cpi_preflight import posture  # noqa: F401  (registers its rules)
-
     ctx = Context(plan, seen, catalog, now, strict=strict or plan.profile.strict,
                   baseline=baseline)
     for check in plan.checks:

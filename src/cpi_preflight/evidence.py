@@ -29,7 +29,7 @@ from cpi_preflight.observation import ProfileObservations
 from cpi_preflight.plan import LEAST_PRIVILEGE, Plan, endpoint_check_id
 from cpi_preflight.profile import Profile
 from cpi_preflight.report import write_text
-from cpi_preflight.secret import mask_client_id, scrub
+from cpi_preflight.secret import scrub
 
 SCHEMA_VERSION = "1"
 TOOL_NAME = "cpi-preflight"
@@ -73,7 +73,7 @@ def _tenant(prof: Profile) -> Doc:
 
 
 def _client(prof: Profile) -> Doc:
-    return {"id": mask_client_id(prof.client_id),
+    return {"id": prof.client_id,
             "credential": "certificate" if prof.uses_certificate else "secret"}
 
 

@@ -12,10 +12,10 @@ from typing import Any
 
 from cpi_preflight.catalog import Catalog
 from cpi_preflight.claims import TokenFacts
-from cpi_preflight.diagnosis import Context, rule
 from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
 from cpi_preflight.observation import TlsCertificate
 from cpi_preflight.plan import Check
+from cpi_preflight.rules import Context, rule
 
 NEUTRAL_PERMISSIONS = frozenset({"Default", "resource"})
 

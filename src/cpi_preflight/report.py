@@ -15,7 +15,7 @@ from junit_xml import TestCase, TestSuite, to_xml_report_string
 from cpi_preflight import __version__
 from cpi_preflight.findings import FAILED, SKIPPED, Verdict
 from cpi_preflight.plan import Plan
-from cpi_preflight.secret import mask_client_id, scrub
+from cpi_preflight.secret import scrub
 
 
 def _case(profile_name: str, verdict: Verdict) -> TestCase:
@@ -47,7 +47,7 @@ def junit_xml(plan: Plan, verdicts: Iterable[Verdict]) -> str:
             "environment": prof.environment,
             "api_url": prof.api_url,
             "token_url": prof.token_url,
-            "client_id": mask_client_id(prof.client_id),
+            "client_id": prof.client_id,
             "profile_file": str(prof.path),
             "tool": f"cpi-preflight {__version__}",
         },

@@ -93,10 +93,3 @@ def _live_values() -> tuple[str, ...]:
             _ordered = tuple(sorted(_live, key=len, reverse=True))
             _stale = False
         return _ordered
-
-
-def mask_client_id(client_id: str) -> str:
-    """Show the first and last four characters of a client id, mask the rest."""
-    if len(client_id) <= 8:
-        return MASK
-    return f"{client_id[:4]}{MASK}{client_id[-4:]}"

@@ -23,7 +23,7 @@ from cpi_preflight import profile as profile_module
 from cpi_preflight.profile import Profile
 
 CLIENT_ID = "sb-123456789!b1|it!b182722"
-MASKED_CLIENT = "sb-1***2722"
+MASKED_CLIENT = CLIENT_ID  # shown in full: a client id is not a secret
 CLIENT_SECRET = "Ab$c=d+e/f=="
 APP = "it!b182722"
 API_URL = "https://tenant.example.com"

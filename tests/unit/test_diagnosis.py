@@ -46,7 +46,7 @@ CAT = catalog.load()
 API_HOST = "tenant.example.com"
 NEO_HOST = "acct-tmn.hci.eu1.hana.ondemand.com"
 NEO_TOKEN_HOST = "oauthasservices-acct.hana.ondemand.com"
-NEO_MASKED = "0123***0123"
+NEO_MASKED = "0123456789abcdef0123"  # client ids are shown in full
 OPAQUE = "8271a067126f0aa93b46c2fe07c6880"
 FORBIDDEN = "The required permissions to access the resource are missing."
 UNAUTHORIZED = "Authorization information is missing or invalid."
@@ -385,7 +385,7 @@ def test_a_key_of_the_integration_flow_plan(tenant: Tenant, signer: Signer) -> N
     tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
     verdicts = diagnose(cf_data(client_id=client))
     assert_failed(verdicts["token"], "WRONG_SERVICE_PLAN",
-                  "the token of client sb-x***8631 is for it-rt-sub!b18631 (plan "
+                  "the token of client sb-x!b1|it-rt-sub!b18631 is for it-rt-sub!b18631 (plan "
                   "integration-flow, scopes: it-rt-sub!b18631.ESBMessaging.send, uaa.resource); "
                   "the API needs a key of plan api (application it!b<N>)",
                   fix("WRONG_SERVICE_PLAN"))

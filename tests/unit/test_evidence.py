@@ -36,7 +36,7 @@ from cpi_preflight.claims import TokenFacts
 from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
 from cpi_preflight.observation import Attempt, Exchange, ProfileObservations
 from cpi_preflight.plan import Plan
-from cpi_preflight.secret import MASK, Secret, mask_client_id, register
+from cpi_preflight.secret import MASK, Secret, register
 
 CLIENT_SECRET = "s3cr3t-Value$+="
 FAKE_TOKEN = ("eyJhbGciOiJSUzI1NiIsImtpZCI6ImtleS0xIn0.eyJzdWIiOiJldmlkZW5jZS10ZXN0LXRva2VuIn0."
@@ -237,7 +237,7 @@ def test_header_facts() -> None:
         "fingerprint": the_plan.profile.fingerprint(), "strict": False}
     assert doc["tenant"] == {"api_host": "acme.it-cpi018.cfapps.eu10.hana.ondemand.com",
                              "token_host": "acme.authentication.eu10.hana.ondemand.com"}
-    assert doc["client"] == {"id": mask_client_id(CLIENT_ID), "credential": "secret"}
+    assert doc["client"] == {"id": CLIENT_ID, "credential": "secret"}
     assert doc["run"] == {"started_at": "2025-05-01T10:00:00Z", "duration_s": 4.257,
                           "trust": "certifi + profiles/corp-ca.pem",
                           "proxy": "direct (no proxy variables set)",
@@ -391,7 +391,7 @@ def test_no_secret_in_json_or_html(tmp_path: Path) -> None:
         for form in SECRET_FORMS:
             assert form not in text
         assert html.escape(CLIENT_SECRET) not in text
-        assert CLIENT_ID not in text  # only the masked id
+        assert CLIENT_ID in text  # a client id is shown in full: it is not a secret
         assert MASK in text  # the leaks planted in summary and fix were scrubbed
 
 
@@ -424,7 +424,7 @@ def test_html_header() -> None:
     page = evidence.render_html(doc)
     for fact in ("prod-cf", "Cloud Foundry", 'class="badge failed"', "FAILED",
                  doc["tenant"]["api_host"], doc["tenant"]["token_host"],
-                 html.escape(mask_client_id(CLIENT_ID)), f"cpi-preflight {__version__}",
+                 html.escape(CLIENT_ID), f"cpi-preflight {__version__}",
                  "2025-05-01 10:00:00 UTC", "4.3 s", doc["profile"]["fingerprint"],
                  doc["sha256"], f"cpi-preflight evidence prod-cf sha256:{doc['sha256']}",
                  "change record"):
