@@ -30,6 +30,7 @@ class Role:
     proof: str | None
     confidence: str
     source: str
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Endpoint:
     confidence: str
     source: str
     note: str
+    unprobeable: str = ""  # why the endpoint is never called; empty when it is
 
 
 @dataclass(frozen=True)
@@ -73,10 +75,16 @@ class Catalog:
     codes: dict[str, Code]
     sources: dict[str, str]
     scope_readings: tuple[str, ...]
+    neutral_permissions: frozenset[str] = frozenset()
 
     def endpoints_needing(self, role: str) -> list[Endpoint]:
         """Endpoints whose CF role template is `role` (or whose Neo roles include it)."""
         return [e for e in self.endpoints.values() if role == e.role or role in e.neo_roles]
+
+    def templates_with(self, permission: str) -> list[str]:
+        """Role templates whose permission set holds `permission`, or that are named so."""
+        return [r.name for r in self.roles.values()
+                if permission == r.name or permission in (r.permissions or ())]
 
     def code(self, name: str) -> Code:
         """The code called `name`; a missing one is our bug."""
@@ -115,6 +123,7 @@ def _role(name: str, raw: dict[str, Any]) -> Role:
         proof=raw.get("proof"),
         confidence=raw["confidence"],
         source=raw["source"],
+        note=raw.get("note", ""),
     )
 
 
@@ -129,6 +138,7 @@ def _endpoint(name: str, raw: dict[str, Any]) -> Endpoint:
         confidence=raw["confidence"],
         source=raw["source"],
         note=raw.get("note", ""),
+        unprobeable=raw.get("unprobeable", ""),
     )
 
 
@@ -153,6 +163,10 @@ def _check(catalog: Catalog) -> None:
     for role in catalog.roles.values():
         if role.proof is not None and role.proof not in catalog.endpoints:
             raise CatalogError(f"role {role.name} is proven by unknown endpoint {role.proof}")
+        unknown = set(role.permissions or ()) - set(catalog.neo_roles)
+        if unknown:
+            raise CatalogError(f"role {role.name} lists permissions that are not Neo roles: "
+                               f"{sorted(unknown)}")
 
 
 @cache
@@ -167,6 +181,7 @@ def load() -> Catalog:
         codes={n: _code(n, c) for n, c in codes["codes"].items()},
         sources=dict(data["sources"]),
         scope_readings=tuple(r["reading"] for r in data["scope_readings"]),
+        neutral_permissions=frozenset(data["neutral_permissions"]["names"]),
     )
     _check(catalog)
     return catalog

@@ -448,7 +448,8 @@ def endpoint_rule(ctx: Context, check: Check) -> Verdict:
     endpoint = ctx.catalog.endpoints[check.subject]
     exchange = ctx.seen.endpoints.get(endpoint.name)
     if exchange is None:
-        return Verdict(check, SKIPPED, "not checked: the call was not made")
+        why = endpoint.unprobeable or "the call was not made"
+        return Verdict(check, SKIPPED, f"not checked: {why}")
     facts: Mapping[str, Any] = {"status": exchange.status, "elapsed_ms": exchange.elapsed_ms,
                                 "path": endpoint.path}
     if exchange.status == 403:

@@ -45,6 +45,11 @@ class Plan:
         """The check with id `check_id`."""
         return next(c for c in self.checks if c.id == check_id)
 
+    @property
+    def calls(self) -> tuple[Endpoint, ...]:
+        """The endpoints the probe calls: all but those the catalog marks as not probe-able."""
+        return tuple(e for e in self.endpoints if not e.unprobeable)
+
 
 def role_check_id(role: str) -> str:
     """`role[MonitoringDataRead]`."""
@@ -85,8 +90,8 @@ def _proof_endpoint(role: str, environment: str, catalog: Catalog) -> Endpoint |
         candidate = catalog.endpoints[template.proof]
         if covers(candidate, role, environment, catalog):
             return candidate
-    fitting = [e for e in catalog.endpoints.values()
-               if environment in e.environments and covers(e, role, environment, catalog)]
+    fitting = [e for e in catalog.endpoints.values() if environment in e.environments
+               and not e.unprobeable and covers(e, role, environment, catalog)]
     fitting.sort(key=lambda e: (len(e.neo_roles), e.confidence != "documented"))
     return fitting[0] if fitting else None
 
@@ -99,7 +104,8 @@ def _best_proof(role: str, endpoints: list[Endpoint], environment: str,
     that one of the endpoint's Neo roles is missing, so the endpoint needing the fewest other
     roles wins, even if the catalog has to add it to the calls.
     """
-    covering = [e for e in endpoints if covers(e, role, environment, catalog)]
+    covering = [e for e in endpoints
+                if not e.unprobeable and covers(e, role, environment, catalog)]
     fallback = _proof_endpoint(role, environment, catalog)
     if environment == "cf":
         return covering[0] if covering else fallback

@@ -1,41 +1,101 @@
 """Rules beyond "does it work": least privilege, certificate expiry, drift against a baseline.
 
-Registered into `diagnosis.RULES`; pure like the rest of the diagnosis.
+Registered through `rules.rule`; pure like the rest of the diagnosis. Least privilege is decided
+in permissions: role templates overlap (SecurityMaterialDownload holds every permission of the
+monitor-overview rows), so a template is named only to explain a permission the token carries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from cpi_preflight.catalog import Catalog
-from cpi_preflight.claims import TokenFacts
+from cpi_preflight.claims import TokenFacts, split_scopes
 from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
 from cpi_preflight.observation import TlsCertificate
 from cpi_preflight.plan import Check
 from cpi_preflight.rules import Context, rule
 
-NEUTRAL_PERMISSIONS = frozenset({"Default", "resource"})
+
+@dataclass(frozen=True)
+class Privilege:
+    """What a token carries beyond what the required roles need, decided in permissions.
+
+    `extra` maps each permission the required roles do not need to the role templates that would
+    explain it (empty when none does: then it is also in `unknown`). `granted` are the role
+    templates the token shows: required ones it holds in full, and the fewest fully held ones
+    that explain the extra permissions (`excess`).
+    """
+
+    needed: frozenset[str]
+    extra: Mapping[str, tuple[str, ...]]
+    excess: tuple[str, ...]
+    granted: tuple[str, ...]
+    unknown_scopes: tuple[str, ...]
 
 
-def granted_templates(facts: TokenFacts | None, catalog: Catalog) -> list[str]:
-    """Role templates whose every permission (or whose name) is in the token's scopes."""
-    if facts is None or facts.format != "jwt":
-        return []
-    perms = facts.permissions
-    named = {scope.rsplit(".", 1)[-1] for scope in facts.scopes}
-    return sorted(name for name, role in catalog.roles.items()
-                  if (role.permissions and set(role.permissions) <= perms) or name in named)
-
-
-def _required_permissions(ctx: Context) -> set[str]:
+def needed_permissions(roles: Iterable[str], catalog: Catalog) -> frozenset[str]:
+    """The permissions `roles` need: each template's documented set, its name (the scope
+    reading `template_name`), or the role itself when it is a Neo role."""
     needed: set[str] = set()
-    for role in ctx.plan.roles:
-        template = ctx.catalog.roles.get(role)
-        needed.update(template.permissions or () if template else (role,))
-    return needed
+    for role in roles:
+        template = catalog.roles.get(role)
+        needed.add(role)
+        needed.update(template.permissions or () if template else ())
+    return frozenset(needed)
+
+
+def _holds(catalog: Catalog, template: str, permissions: frozenset[str]) -> bool:
+    perms = catalog.roles[template].permissions
+    return template in permissions or (bool(perms) and set(perms or ()) <= permissions)
+
+
+def _covered(catalog: Catalog, template: str, wanted: set[str]) -> set[str]:
+    return wanted & ({template} | set(catalog.roles[template].permissions or ()))
+
+
+def _fewest_templates(catalog: Catalog, extra: set[str], held: list[str]) -> list[str]:
+    """A small set of fully held templates that explains as many extra permissions as possible
+    (greedy: the template explaining most of what is left first; smaller sets win ties)."""
+    chosen: list[str] = []
+    left = set(extra)
+    while left:
+        gains = sorted((-len(_covered(catalog, t, left)), len(catalog.roles[t].permissions or ()),
+                        t) for t in held if t not in chosen)
+        if not gains or gains[0][0] == 0:
+            break
+        chosen.append(gains[0][2])
+        left -= _covered(catalog, gains[0][2], left)
+    return sorted(chosen)
+
+
+def analyse(facts: TokenFacts | None, roles: Iterable[str], catalog: Catalog) -> Privilege:
+    """Compare the token's permissions with what `roles` need (pure)."""
+    required = tuple(roles)
+    needed = needed_permissions(required, catalog)
+    if facts is None or facts.format != "jwt":
+        return Privilege(needed, {}, (), (), ())
+    held_perms = facts.permissions
+    extra = set(held_perms - needed - catalog.neutral_permissions)
+    held = [name for name in catalog.roles if _holds(catalog, name, held_perms)]
+    excess = _fewest_templates(catalog, extra, [t for t in held if t not in required])
+    explained = {p: tuple(t for t in excess if p in _covered(catalog, t, {p}))
+                 or tuple(catalog.templates_with(p)) for p in sorted(extra)}
+    unknown = {p for p, names in explained.items() if not names}
+    scopes = tuple(s for s, (_, p) in zip(facts.scopes, split_scopes(facts.scopes), strict=True)
+                   if p in unknown)
+    granted = tuple(sorted({t for t in required if t in held} | set(excess)))
+    return Privilege(needed, explained, tuple(excess), granted, scopes)
+
+
+def granted_templates(facts: TokenFacts | None, catalog: Catalog,
+                      required: Iterable[str] = ()) -> list[str]:
+    """Role templates the token shows: the required ones it holds in full, and the fewest
+    others that explain what it carries beyond them."""
+    return list(analyse(facts, required, catalog).granted)
 
 
 def _graded(ctx: Context, finding: Finding) -> Finding:
@@ -51,32 +111,35 @@ def _outcome(check: Check, findings: list[Finding], summary: str,
 
 @rule("least-privilege")
 def least_privilege_rule(ctx: Context, check: Check) -> Verdict:
-    """Does the token grant more than the profile requires?"""
+    """Does the token carry permissions beyond what the required roles need?"""
     if ctx.token is None or ctx.token.format != "jwt":
         return Verdict(check, SKIPPED, "not checked: the token carries no scopes to compare")
-    granted = granted_templates(ctx.token, ctx.catalog)
-    needed = _required_permissions(ctx)
-    excess = [t for t in granted if t not in ctx.plan.roles
-              and not set(ctx.catalog.roles[t].permissions or ()) <= needed]
-    stray = sorted(p for p in ctx.token.permissions - needed - NEUTRAL_PERMISSIONS
-                   if not any(p in (ctx.catalog.roles[t].permissions or ()) for t in excess))
-    facts = {"granted": granted, "excess": excess, "unexplained_scopes": stray}
-    if not excess and not stray:
-        return Verdict(check, PASSED, f"the token grants only what is required "
-                       f"({', '.join(granted) or 'no known role template'})", facts=facts)
-    return _outcome(check, [_graded(ctx, _excess_finding(ctx, excess, stray))], "", facts)
+    found = analyse(ctx.token, ctx.plan.roles, ctx.catalog)
+    facts = {"granted": list(found.granted), "excess": list(found.excess),
+             "extra_permissions": {p: list(t) for p, t in found.extra.items()},
+             "unknown_scopes": list(found.unknown_scopes)}
+    if not found.extra:
+        return Verdict(check, PASSED, "the token carries only the permissions of required_roles "
+                       f"({', '.join(ctx.plan.roles) or 'none'})", facts=facts)
+    return _outcome(check, [_graded(ctx, _excess_finding(ctx, found))], "", facts)
 
 
-def _excess_finding(ctx: Context, excess: list[str], stray: list[str]) -> Finding:
-    parts = []
-    if excess:
-        parts.append(f"role templates {', '.join(excess)}")
-    if stray:
-        parts.append(f"scopes {', '.join(stray)}")
-    message = (f"the token of client {ctx.client} grants {' and '.join(parts)} beyond "
-               f"required_roles ({', '.join(ctx.plan.roles) or 'none'})")
-    return ctx.finding("EXCESS_ROLES", ", ".join(excess or stray), message,
-                       roles=", ".join(excess or stray))
+def _explanation(permission: str, templates: tuple[str, ...], excess: tuple[str, ...]) -> str:
+    if set(templates) <= set(excess):
+        return f"{permission} (from {', '.join(templates)})"
+    return f"{permission} (part of {' or '.join(templates)}, not held in full)"
+
+
+def _excess_finding(ctx: Context, found: Privilege) -> Finding:
+    known = [_explanation(p, t, found.excess) for p, t in found.extra.items() if t]
+    parts = [f"permissions {'; '.join(known)}"] if known else []
+    if found.unknown_scopes:
+        parts.append(f"unknown scopes {', '.join(found.unknown_scopes)} (no role template in the "
+                     "catalog grants them)")
+    message = (f"the token of client {ctx.client} carries {' and '.join(parts)} beyond what "
+               f"required_roles ({', '.join(ctx.plan.roles) or 'none'}) need")
+    subject = ", ".join(found.excess or found.unknown_scopes or tuple(found.extra))
+    return ctx.finding("EXCESS_ROLES", subject, message, roles=subject)
 
 
 def _days_left(not_after: str, now: datetime) -> float:
@@ -135,23 +198,42 @@ def _rows(baseline: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
     return [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
 
 
+def _lost(ctx: Context, role: str, source: str, *, required: bool) -> Finding:
+    finding = ctx.finding("ROLE_LOST", role, f"role {role} was granted in the baseline "
+                          f"({source}) and is not now"
+                          + ("" if required else " (the profile does not require it)"), role=role)
+    return finding if required else replace(finding, severity="warning")
+
+
+def _role_drift(ctx: Context, source: str) -> list[Finding]:
+    """ROLE_LOST for a required role whose check now fails or any other role the baseline's
+    token granted and this token does not; ROLE_GAINED for the reverse."""
+    assert ctx.baseline is not None
+    rows = _rows(ctx.baseline, "roles")
+    found = []
+    for row in rows:
+        verdict = ctx.verdicts.get(f"role[{row.get('role')}]")
+        if row.get("result") == "passed" and verdict is not None and verdict.outcome == FAILED:
+            found.append(_lost(ctx, str(row["role"]), source, required=True))
+    if ctx.token is None or ctx.token.format != "jwt":
+        return found  # without scopes, only the role checks above can tell
+    before = {str(r.get("role")) for r in rows if r.get("granted_by_token") == "yes"}
+    now = set(granted_templates(ctx.token, ctx.catalog, ctx.plan.roles))
+    reported = {f.subject for f in found}
+    for role in sorted(before - now - reported):
+        if role not in ctx.plan.roles:
+            found.append(_lost(ctx, role, source, required=False))
+    for role in sorted(now - before) if before else ():
+        found.append(_graded(ctx, ctx.finding(
+            "ROLE_GAINED", role, f"role {role} is granted now but was not in the baseline "
+            f"({source})", role=role)))
+    return found
+
+
 def _drift_findings(ctx: Context) -> list[Finding]:
     assert ctx.baseline is not None
     source = str(ctx.baseline.get("_path", "the baseline"))
-    found = []
-    for row in _rows(ctx.baseline, "roles"):
-        verdict = ctx.verdicts.get(f"role[{row.get('role')}]")
-        if row.get("result") == "passed" and verdict is not None and verdict.outcome == FAILED:
-            found.append(ctx.finding("ROLE_LOST", str(row["role"]),
-                                     f"role {row['role']} was granted in the baseline "
-                                     f"({source}) and is not now", role=str(row["role"])))
-    before = {str(r.get("role")) for r in _rows(ctx.baseline, "roles")
-              if r.get("granted_by_token") == "yes"}
-    for role in granted_templates(ctx.token, ctx.catalog):
-        if before and role not in before:
-            found.append(_graded(ctx, ctx.finding(
-                "ROLE_GAINED", role, f"role {role} is granted now but was not in the baseline "
-                f"({source})", role=role)))
+    found = _role_drift(ctx, source)
     for row in _rows(ctx.baseline, "endpoints"):
         verdict = ctx.verdicts.get(f"endpoint[{row.get('name')}]")
         if row.get("result") == "passed" and verdict is not None and verdict.outcome != PASSED:

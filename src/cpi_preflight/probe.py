@@ -60,7 +60,7 @@ async def _endpoints(plan: Plan, sender: Sender, token: Secret,
         request = endpoint_request(plan, endpoint, token)
         observations.endpoints[endpoint.name] = await sender.exchange(request)
 
-    await asyncio.gather(*(one(e) for e in plan.endpoints))
+    await asyncio.gather(*(one(e) for e in plan.calls))
 
 
 async def _flow(plan: Plan, sender: Sender, observations: ProfileObservations) -> None:
@@ -83,7 +83,7 @@ def _fill_after_deadline(plan: Plan, observations: ProfileObservations) -> None:
     if observations.token is None:
         observations.token = _missing("POST", plan.profile.token_url, why)
     if observations.access_token is not None:
-        for endpoint in plan.endpoints:
+        for endpoint in plan.calls:
             url = plan.profile.api_root + endpoint.path
             observations.endpoints.setdefault(endpoint.name, _missing("GET", url, why))
 

@@ -37,7 +37,9 @@ NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
 SHARED = Path(__file__).resolve().parents[3] / "shared"
 FIXTURES = SHARED / "fixtures"
 
-MONITORING_SCOPES = (f"{APP}.IntegrationOperationServer.read", f"{APP}.NodeManager.read")
+# A MonitoringDataRead token: SAP's table gives the template Roles.Read too ("View user roles").
+MONITORING_SCOPES = (f"{APP}.IntegrationOperationServer.read", f"{APP}.NodeManager.read",
+                     f"{APP}.Roles.Read")
 
 
 # --- profiles ----------------------------------------------------------------------------

@@ -401,7 +401,7 @@ def test_catalog_for_neo_leaves_out_templates_without_neo_roles(
         capsys: pytest.CaptureFixture[str]) -> None:
     _, out, _ = _run(capsys, "catalog", "--environment", "neo")
     assert "Cloud Foundry role template" not in out.splitlines()[1]
-    assert "MessageProcessingLocksDelete" not in out
+    assert "UserRolesEdit" not in out
     assert "Neo roles: IntegrationOperationServer.read, NodeManager.read," in out
 
 

@@ -185,7 +185,7 @@ def test_a_healthy_cf_client_passes_every_check(tenant: Tenant, signer: Signer) 
         "least-privilege": PASSED, "tls-expiry": SKIPPED}
     assert all(not v.findings for v in verdicts.values())
     assert verdicts["token"].summary == (
-        f"{TOKEN_HOST} issued a JWT to client {MASKED_CLIENT} (zone zone-1, 3 scopes, expires "
+        f"{TOKEN_HOST} issued a JWT to client {MASKED_CLIENT} (zone zone-1, 4 scopes, expires "
         "2025-06-01T13:00:00+00:00, signature verified)")
     assert verdicts["api"].summary == (
         f"{API_URL}/api/v1 answered 2 calls as the Cloud Integration API (status 200)")
@@ -625,7 +625,8 @@ def test_a_cf_token_without_the_role_s_scopes(tenant: Tenant, signer: Signer) ->
     assert verdicts["api"].outcome == PASSED
     assert_failed(verdicts["role[MonitoringDataRead]"], "ROLE_MISSING",
                   f"role MonitoringDataRead is not granted to client {MASKED_CLIENT}: the token "
-                  f"lacks scope {APP}.NodeManager.read; GET /api/v1/MessageProcessingLogs "
+                  f"lacks scopes {APP}.NodeManager.read, {APP}.Roles.Read; GET "
+                  "/api/v1/MessageProcessingLogs "
                   f"answered 403 ({FORBIDDEN}); needed by MessageProcessingLogs",
                   fix("ROLE_MISSING", role="MonitoringDataRead"))
     assert_skipped(verdicts["endpoint[MessageProcessingLogs]"],
@@ -639,7 +640,8 @@ def test_a_cf_token_without_any_scope_of_the_role(tenant: Tenant, signer: Signer
     verdicts = diagnose(cf_data(required_roles=["MonitoringDataRead"]))
     assert only_finding(verdicts["role[MonitoringDataRead]"]).message == (
         f"role MonitoringDataRead is not granted to client {MASKED_CLIENT}: the token lacks "
-        "scopes it!b<N>.IntegrationOperationServer.read, it!b<N>.NodeManager.read; GET "
+        "scopes it!b<N>.IntegrationOperationServer.read, it!b<N>.NodeManager.read, "
+        "it!b<N>.Roles.Read; GET "
         "/api/v1/MessageProcessingLogs answered 403; needed by MessageProcessingLogs")
 
 

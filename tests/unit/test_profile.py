@@ -360,8 +360,8 @@ def test_a_timeout_value_error_names_the_full_key() -> None:
     (neo_data(required_roles=["NodeManager.reed"]),
      "required_roles[0]: unknown CF role template or Neo role 'NodeManager.reed'; did you "
      "mean 'NodeManager.read'?"),
-    (neo_data(required_roles=["AuthGroup_ReadOnly"]),
-     "required_roles[0]: role template 'AuthGroup_ReadOnly' has no known Neo roles; name the "
+    (neo_data(required_roles=["UserRolesEdit"]),
+     "required_roles[0]: role template 'UserRolesEdit' has no known Neo roles; name the "
      "Neo roles instead (see `cpi-preflight catalog --environment neo`)"),
     (cf_data(endpoints=["MessageProcessingLogs", "MessageProcessingLog"]),
      "endpoints[1]: unknown endpoint 'MessageProcessingLog'; did you mean "
