@@ -225,3 +225,45 @@ def test_every_defined_code_is_emitted_somewhere() -> None:
 def test_closest_suggests_a_near_name_or_nothing(name: str, candidates: list[str],
                                                  expected: str | None) -> None:
     assert closest(name, candidates) == expected
+
+
+# --- required parameters ---------------------------------------------------------------------
+
+
+def _required_query(operations: dict[str, Any]) -> set[str]:
+    spec = operations["_spec"]
+    names = set()
+    for parameter in [*operations.get("parameters", []),
+                      *operations.get("get", {}).get("parameters", [])]:
+        if "$ref" in parameter:
+            parameter = spec["parameters"][parameter["$ref"].rsplit("/", 1)[-1]]
+        if parameter.get("required") and parameter.get("in") == "query":
+            names.add(parameter["name"])
+    return names
+
+
+@pytest.mark.parametrize("name", sorted(CAT.endpoints))
+def test_a_required_query_parameter_is_supplied_or_the_endpoint_is_not_called(
+        spec_paths: dict[str, dict[str, Any]], name: str) -> None:
+    endpoint = CAT.endpoints[name]
+    missing = _required_query(spec_paths[endpoint.path]) - {k for k, _ in endpoint.query}
+    assert not missing or endpoint.unprobeable, f"{name}: {missing} required by SAP's spec"
+
+
+def test_the_deprecated_idempotent_repository_read_is_not_probed() -> None:
+    endpoint = CAT.endpoints["IdempotentRepositoryEntries"]
+    assert "requires the query parameter id" in endpoint.unprobeable
+    assert [n for n, e in CAT.endpoints.items() if e.unprobeable] == [
+        "IdempotentRepositoryEntries"]
+    assert dict(CAT.endpoints["KeystoreEntries"].query) == {"keystoreName": "system"}
+
+
+def test_a_plan_keeps_the_check_of_an_unprobeable_endpoint_but_never_calls_it() -> None:
+    from cpi_preflight import plan
+
+    from .conftest import cf_data, parse
+    profile = parse(cf_data(endpoints=["IdempotentRepositoryEntries"]))
+    built = plan.build(profile, CAT)
+    assert "endpoint[IdempotentRepositoryEntries]" in {c.id for c in built.checks}
+    assert [e.name for e in built.calls] == ["MessageProcessingLogs"]
+    assert built.proof_for == {"MonitoringDataRead": "MessageProcessingLogs"}

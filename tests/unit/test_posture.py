@@ -1,0 +1,197 @@
+"""posture: least privilege decided in permissions, and drift in both directions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cpi_preflight import catalog, plan, posture
+from cpi_preflight.claims import TokenFacts
+from cpi_preflight.findings import FAILED, PASSED, Verdict
+from cpi_preflight.observation import ProfileObservations
+from cpi_preflight.rules import Context
+
+from .conftest import APP, NOW, cf_data, parse
+
+CAT = catalog.load()
+CLIENT = "sb-123456789!b1|it!b182722"
+MONITORING = ("IntegrationOperationServer.read", "NodeManager.read", "Roles.Read")
+DOWNLOAD = ("IntegrationOperationServer.read", "NodeManager.read",
+            "NodeManager.readsecuritycontent")
+
+
+def token(*permissions: str, extra: tuple[str, ...] = ()) -> TokenFacts:
+    scopes = tuple(f"{APP}.{p}" for p in permissions) + extra + (f"{APP}.Default",
+                                                                 "uaa.resource")
+    return TokenFacts(format="jwt", scopes=scopes)
+
+
+def context(roles: list[str], facts: TokenFacts | None, *, strict: bool = False,
+            baseline: dict[str, Any] | None = None,
+            verdicts: dict[str, Verdict] | None = None) -> Context:
+    profile = parse(cf_data(required_roles=roles, client_id=CLIENT))
+    built = plan.build(profile, CAT, with_baseline=baseline is not None)
+    return Context(built, ProfileObservations(profile.name), CAT, NOW, facts,
+                   verdicts or {}, strict, baseline)
+
+
+def least_privilege(ctx: Context) -> Verdict:
+    return posture.least_privilege_rule(ctx, ctx.plan.check(plan.LEAST_PRIVILEGE))
+
+
+# --- the reasoning ---------------------------------------------------------------------------
+
+
+def test_an_extra_permission_is_reported_with_the_template_that_explains_it() -> None:
+    found = posture.analyse(token(*MONITORING, *DOWNLOAD), ["MonitoringDataRead"], CAT)
+    assert dict(found.extra) == {"NodeManager.readsecuritycontent": ("SecurityMaterialDownload",)}
+    assert found.excess == ("SecurityMaterialDownload",)
+    assert found.granted == ("MonitoringDataRead", "SecurityMaterialDownload")
+    assert found.unknown_scopes == ()
+
+
+def test_an_overlapping_template_is_not_counted_as_granted() -> None:
+    # SecurityMaterialDownload holds IntegrationOperationServer.read and NodeManager.read; a
+    # token of it alone must not make MonitoringDataRead (or any subset) an extra template.
+    found = posture.analyse(token(*DOWNLOAD, "WebToolingWorkspace.Read"),
+                            ["WorkspacePackagesRead"], CAT)
+    assert found.excess == ("SecurityMaterialDownload",)
+    assert set(found.extra) == set(DOWNLOAD)
+    assert "MonitoringDataRead" not in found.granted
+
+
+def test_a_token_of_exactly_the_required_templates_carries_nothing_extra() -> None:
+    found = posture.analyse(token(*DOWNLOAD), ["SecurityMaterialDownload"], CAT)
+    assert (dict(found.extra), found.excess, found.granted) == (
+        {}, (), ("SecurityMaterialDownload",))
+
+
+def test_two_templates_are_named_only_when_both_are_needed_to_explain() -> None:
+    found = posture.analyse(token(*MONITORING, *DOWNLOAD, "WebToolingWorkspace.Read"),
+                            ["WorkspacePackagesRead"], CAT)
+    assert found.excess == ("MonitoringDataRead", "SecurityMaterialDownload")
+    assert found.extra["Roles.Read"] == ("MonitoringDataRead",)
+    assert found.extra["NodeManager.readsecuritycontent"] == ("SecurityMaterialDownload",)
+
+
+def test_a_template_inside_another_is_not_named_beside_it() -> None:
+    edit = CAT.roles["TraceConfigurationEdit"].permissions or ()
+    assert set(CAT.roles["TraceConfigurationRead"].permissions or ()) < set(edit)
+    found = posture.analyse(token("WebToolingWorkspace.Read", *edit), ["WorkspacePackagesRead"],
+                            CAT)
+    assert found.excess == ("TraceConfigurationEdit",)
+    assert set(found.extra.values()) == {("TraceConfigurationEdit",)}
+
+
+def test_unknown_scopes_are_listed_never_dropped() -> None:
+    found = posture.analyse(token(*MONITORING, "Custom.Thing", extra=("other!b9.Read",)),
+                            ["MonitoringDataRead"], CAT)
+    assert found.unknown_scopes == (f"{APP}.Custom.Thing", "other!b9.Read")
+    assert dict(found.extra) == {"Custom.Thing": (), "Read": ()}
+
+
+def test_a_permission_only_part_of_a_template_names_the_templates_that_hold_it() -> None:
+    found = posture.analyse(token("WebToolingWorkspace.Read", "NodeManager.readsecuritycontent"),
+                            ["WorkspacePackagesRead"], CAT)
+    assert found.excess == ()
+    assert dict(found.extra) == {"NodeManager.readsecuritycontent": ("SecurityMaterialDownload",)}
+
+
+def test_a_scope_named_after_a_template_is_that_template() -> None:
+    found = posture.analyse(token(*MONITORING, "AccessPoliciesRead"), ["MonitoringDataRead"], CAT)
+    assert dict(found.extra) == {"AccessPoliciesRead": ("AccessPoliciesRead",)}
+    assert posture.analyse(token("AccessPoliciesRead"), ["AccessPoliciesRead"], CAT).extra == {}
+
+
+def test_neutral_scopes_are_not_extra() -> None:
+    assert posture.analyse(token(*MONITORING), ["MonitoringDataRead"], CAT).extra == {}
+
+
+# --- the least-privilege rule ----------------------------------------------------------------
+
+
+def test_a_monitoring_token_with_roles_read_passes_even_when_strict() -> None:
+    verdict = least_privilege(context(["MonitoringDataRead"], token(*MONITORING), strict=True))
+    assert verdict.outcome == PASSED
+    assert verdict.summary == ("the token carries only the permissions of required_roles "
+                               "(MonitoringDataRead)")
+
+
+def test_excess_names_permissions_templates_and_unknown_scopes() -> None:
+    facts = token(*MONITORING, *DOWNLOAD, "Custom.Thing")
+    verdict = least_privilege(context(["MonitoringDataRead"], facts))
+    assert verdict.outcome == PASSED  # a warning unless --strict
+    (finding,) = verdict.findings
+    assert (finding.code, finding.severity, finding.subject) == (
+        "EXCESS_ROLES", "warning", "SecurityMaterialDownload")
+    assert finding.message == (
+        f"the token of client {CLIENT} carries permissions NodeManager.readsecuritycontent (from "
+        f"SecurityMaterialDownload) and unknown scopes {APP}.Custom.Thing (no role template in "
+        "the catalog grants them) beyond what required_roles (MonitoringDataRead) need")
+    assert "Remove SecurityMaterialDownload from" in finding.fix
+    assert verdict.facts["excess"] == ["SecurityMaterialDownload"]
+    assert verdict.facts["unknown_scopes"] == [f"{APP}.Custom.Thing"]
+
+
+def test_excess_fails_when_strict() -> None:
+    verdict = least_privilege(context(["MonitoringDataRead"], token(*MONITORING, *DOWNLOAD),
+                                      strict=True))
+    assert verdict.outcome == FAILED
+    assert verdict.findings[0].severity == "failure"
+
+
+def test_a_part_held_template_is_named_as_such() -> None:
+    verdict = least_privilege(context(["WorkspacePackagesRead"],
+                                      token("WebToolingWorkspace.Read", "AccessPolicies.Read")))
+    assert verdict.findings[0].message == (
+        f"the token of client {CLIENT} carries permissions AccessPolicies.Read (part of "
+        "AccessPoliciesRead, not held in full) beyond what required_roles "
+        "(WorkspacePackagesRead) need")
+
+
+# --- drift -----------------------------------------------------------------------------------
+
+
+def _row(role: str, granted: str = "yes", result: str = "passed") -> dict[str, str]:
+    return {"role": role, "granted_by_token": granted, "result": result}
+
+
+def drift(ctx: Context) -> Verdict:
+    return posture.drift_rule(ctx, ctx.plan.check(plan.DRIFT))
+
+
+def test_a_role_not_required_and_no_longer_granted_is_lost_as_a_warning() -> None:
+    baseline = {"_path": "base.json", "roles": [_row("MonitoringDataRead"),
+                                                _row("AccessPoliciesRead")]}
+    verdict = drift(context(["MonitoringDataRead"], token(*MONITORING), baseline=baseline))
+    assert verdict.outcome == PASSED
+    (finding,) = verdict.findings
+    assert (finding.code, finding.severity, finding.subject) == (
+        "ROLE_LOST", "warning", "AccessPoliciesRead")
+    assert finding.message == ("role AccessPoliciesRead was granted in the baseline (base.json) "
+                               "and is not now (the profile does not require it)")
+
+
+def test_a_required_role_whose_check_now_fails_is_lost_as_a_failure() -> None:
+    profile_ctx = context(["MonitoringDataRead"], token("IntegrationOperationServer.read"),
+                          baseline={"_path": "b.json", "roles": [_row("MonitoringDataRead")]})
+    check = profile_ctx.plan.check(plan.role_check_id("MonitoringDataRead"))
+    profile_ctx.verdicts[check.id] = Verdict(check, FAILED, "missing")
+    verdict = drift(profile_ctx)
+    assert verdict.outcome == FAILED
+    assert [(f.code, f.severity) for f in verdict.findings] == [("ROLE_LOST", "failure")]
+
+
+def test_a_gained_role_is_reported_and_a_kept_one_is_not() -> None:
+    baseline = {"_path": "b.json", "roles": [_row("MonitoringDataRead")]}
+    verdict = drift(context(["MonitoringDataRead"], token(*MONITORING, *DOWNLOAD),
+                            baseline=baseline))
+    assert [(f.code, f.subject) for f in verdict.findings] == [
+        ("ROLE_GAINED", "SecurityMaterialDownload")]
+
+
+@pytest.mark.parametrize("facts", [None, TokenFacts(format="opaque")])
+def test_without_scopes_no_role_is_called_lost(facts: TokenFacts | None) -> None:
+    baseline = {"_path": "b.json", "roles": [_row("AccessPoliciesRead")]}
+    assert drift(context(["MonitoringDataRead"], facts, baseline=baseline)).findings == ()
