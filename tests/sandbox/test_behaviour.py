@@ -86,7 +86,7 @@ def test_reference_mappings_the_brief_names() -> None:
     behaviour = load_behaviour()
     templates = behaviour.role_templates
     assert templates["MonitoringDataRead"].permissions == (
-        "IntegrationOperationServer.read", "NodeManager.read")
+        "IntegrationOperationServer.read", "NodeManager.read", "Roles.Read")
     assert templates["WorkspacePackagesRead"].permissions == ("WebToolingWorkspace.Read",)
     assert templates["DataStoresAndQueuesRead"].permissions == (
         "IntegrationOperationServer.read", "ESBDataStore.read")
@@ -146,3 +146,48 @@ def test_sandbox_never_imports_the_modules_it_checks() -> None:
                 if parts[0] == "cpi_preflight" and len(parts) > 1:
                     assert parts[1] in {"errors", "secret", "sandbox"}, f"{path.name}: {name}"
                     assert parts[1] not in FORBIDDEN
+
+
+# --- the role rows against SAP's tasks table (read here, not through the product's catalog) ----
+
+SAP_TABLE = Path(__file__).resolve().parents[1] / "fixtures" / "sap-tasks-and-permissions.txt"
+# Template cells the sandbox reads differently from their text, and why.
+SAP_ODD_CELLS = {
+    "MonitoringDataRead (only for tests without authentication) CredentialsRead": "CredentialsRead",
+    "HealthCheckMonitoringData.Read": None,  # a Neo role (Cloud ALM setup), not a CF template
+}
+# Templates whose permissions the sandbox takes from elsewhere, with the source tag it cites.
+SAP_TABLE_EXCEPTIONS = {"DataArchivingRead": "cci"}
+
+
+def _sap_table() -> dict[str, set[str]]:
+    union: dict[str, set[str]] = {}
+    for line in SAP_TABLE.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        _area, _task, perms, cell, _persona = (c.strip() for c in line.split(" | "))
+        template = SAP_ODD_CELLS.get(cell, cell) if cell not in ("", "n.a.") else None
+        if template is not None:
+            union.setdefault(template, set()).update(
+                perms.split() if perms not in ("", "n.a.") else [])
+    return union
+
+
+def test_sandbox_role_rows_follow_sap_s_table() -> None:
+    table, behaviour = _sap_table(), load_behaviour()
+    assert set(behaviour.role_templates) | set(behaviour.unmapped_role_templates) == set(table)
+    for name, template in behaviour.role_templates.items():
+        if name in SAP_TABLE_EXCEPTIONS:
+            assert template.source == SAP_TABLE_EXCEPTIONS[name], name
+            continue
+        assert set(template.permissions) == table[name], name
+        assert len(template.permissions) == len(table[name]), name
+        assert (template.source, template.confidence) == ("tasks", "documented"), name
+
+
+def test_a_monitoring_token_carries_roles_read() -> None:
+    behaviour = load_behaviour()
+    assert "Roles.Read" in behaviour.permissions_of(["MonitoringDataRead"])
+    assert behaviour.role_templates["MonitoringDataRead"].source == "tasks"
+    assert behaviour.permissions_of(["QueuesActivate"]) == {"IntegrationOperationServer.read",
+                                                             "ESBDataStore.Activate"}

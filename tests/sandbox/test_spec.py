@@ -52,7 +52,30 @@ def test_roles_may_be_a_comma_separated_string() -> None:
 def test_cf_permissions_come_from_the_role_templates() -> None:
     spec = parse({"roles": ["MonitoringDataRead", "DataStoresAndQueuesRead"]})
     assert spec.permissions() == {"IntegrationOperationServer.read", "NodeManager.read",
-                                  "ESBDataStore.read"}
+                                  "Roles.Read", "ESBDataStore.read"}
+
+
+def test_extra_scopes_join_the_permissions_of_a_cf_token() -> None:
+    spec = parse({"roles": ["WorkspacePackagesRead"], "extra_scopes": ["Custom.Thing"]})
+    assert spec.extra_scopes == ("Custom.Thing",)
+    assert spec.permissions() == {"WebToolingWorkspace.Read", "Custom.Thing"}
+    assert parse(None).extra_scopes == ()
+
+
+@pytest.mark.parametrize(("mapping", "environment", "message"), [
+    ({"extra_scopes": ["Custom.Thing"]}, "neo",
+     "sandbox.extra_scopes: only a cf token carries scopes; on neo name the Neo roles in "
+     "sandbox.roles"),
+    ({"extra_scopes": "Custom.Thing"}, "cf",
+     "sandbox.extra_scopes: expected a list of permission names, got 'Custom.Thing'"),
+    ({"extra_scopes": ["it!b1 x"]}, "cf",
+     "sandbox.extra_scopes[0]: expected a permission name such as 'Custom.Read' (the part after "
+     "'<xsappname>.'), got 'it!b1 x'"),
+])
+def test_bad_extra_scopes_are_named(mapping: Any, environment: str, message: str) -> None:
+    with pytest.raises(SandboxSpecError) as caught:
+        parse(mapping, environment)
+    assert str(caught.value).endswith(message)
 
 
 def test_neo_accepts_neo_roles_and_maps_template_names() -> None:
@@ -78,7 +101,8 @@ def test_error_is_a_config_error() -> None:
      "integration_flow_plan, foreign_zone, api_url, token_url, server_errors, latency_ms, "
      "token_latency_ms, connection_resets, expired_token, dead_host"),
     ({"rolez": []}, "cf", "sandbox.rolez: unknown key; did you mean 'roles'?"),
-    ({"bogus": 1}, "cf", "sandbox.bogus: unknown key; valid keys: roles, credential, faults"),
+    ({"bogus": 1}, "cf",
+     "sandbox.bogus: unknown key; valid keys: roles, credential, faults, extra_scopes"),
     (["roles"], "cf", "sandbox: expected a mapping, got ['roles']"),
     ({"roles": 5}, "cf", "sandbox.roles: expected a list of role names, got 5"),
     ({"roles": [5]}, "cf", "sandbox.roles[0]: expected a role name, got 5"),
@@ -89,9 +113,10 @@ def test_error_is_a_config_error() -> None:
      "sandbox.roles[0]: 'IntegrationOperationServer.read' is a Neo role; on cf name the role "
      "template that grants it (e.g. 'MonitoringDataRead')"),
     ({"roles": ["AuthGroup_ReadOnly"]}, "cf",
-     "sandbox.roles[0]: role template 'AuthGroup_ReadOnly' exists in SAP's list, but the "
-     "reference gives no permissions for it, so the sandbox cannot simulate it; name the role "
-     "templates it stands for instead"),
+     "sandbox.roles[0]: role template 'AuthGroup_ReadOnly' exists in SAP's list, but SAP's "
+     "tasks table gives no permissions it could simulate ('n.a.', an empty cell, or a persona "
+     "group whose derived permissions are undocumented); name the role templates it stands for "
+     "instead"),
     ({"roles": ["IntegrationOperationServer.reed"]}, "neo",
      "sandbox.roles[0]: unknown Neo role or role template 'IntegrationOperationServer.reed'; "
      "did you mean 'IntegrationOperationServer.read'?"),

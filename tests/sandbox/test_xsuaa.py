@@ -179,7 +179,8 @@ def test_scopes_are_prefixed_permissions_of_the_granted_templates(client: Any) -
     response = client.token_response().json()
     xsappname = client.conn.client_id.split("|")[1]
     expected = [f"{xsappname}.{p}" for p in ("IntegrationOperationServer.read",
-                                             "NodeManager.read", "WebToolingWorkspace.Read")]
+                                             "NodeManager.read", "Roles.Read",
+                                             "WebToolingWorkspace.Read")]
     expected.append("uaa.resource")
     claims = jwt.decode(response["access_token"], options={"verify_signature": False})
     assert claims["scope"] == expected

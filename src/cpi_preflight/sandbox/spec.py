@@ -7,6 +7,7 @@ and, where one is close, the valid name that was probably meant.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -19,7 +20,9 @@ CREDENTIALS = ("secret", "certificate")
 API_URL_TARGETS = ("api", "ui", "xsuaa")
 TOKEN_URL_TARGETS = ("token", "api", "ui")
 DEAD_HOSTS = ("none", "api", "token")
-TOP_KEYS = ("roles", "credential", "faults")
+TOP_KEYS = ("roles", "credential", "faults", "extra_scopes")
+# A permission name as it follows the "<xsappname>." prefix of a scope.
+PERMISSION = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*")
 # A healthy tenant whose client reads monitoring, workspace, data-store and access-policy data
 # (every served entity set except the Partner Directory, which needs a compound role).
 DEFAULT_ROLES = ("MonitoringDataRead", "WorkspacePackagesRead", "DataStoresAndQueuesRead",
@@ -59,6 +62,7 @@ class SandboxSpec:
     credential: str = "secret"
     faults: FaultSpec = field(default_factory=FaultSpec)
     source: str = "<sandbox spec>"
+    extra_scopes: tuple[str, ...] = ()  # permissions the token carries beyond its templates
 
     @classmethod
     def from_mapping(
@@ -72,7 +76,7 @@ class SandboxSpec:
         behaviour = load_behaviour()
         templates = [r for r in self.roles if r in behaviour.role_templates]
         direct = [r for r in self.roles if r not in behaviour.role_templates]
-        return behaviour.permissions_of(templates) | frozenset(direct)
+        return behaviour.permissions_of(templates) | frozenset(direct) | set(self.extra_scopes)
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:
@@ -118,7 +122,8 @@ class _Parser:
             raise self.fail("credential", "'certificate' is only possible on cf; Neo OAuth "
                             "clients authenticate with a client secret")
         return SandboxSpec(self.environment, self.roles(data.get("roles", list(DEFAULT_ROLES))),
-                           credential, self.faults(data.get("faults")), self.source)
+                           credential, self.faults(data.get("faults")), self.source,
+                           self.extra_scopes(data.get("extra_scopes", [])))
 
     def mapping(self, key: str, value: object) -> dict[str, object]:
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
@@ -147,6 +152,19 @@ class _Parser:
         if not isinstance(value, list):
             raise self.fail("roles", f"expected a list of role names, got {value!r}")
         return tuple(self.role(f"roles[{i}]", item) for i, item in enumerate(value))
+
+    def extra_scopes(self, value: object) -> tuple[str, ...]:
+        """Permissions the simulated token carries beyond its role templates (cf only)."""
+        if value and self.environment != "cf":
+            raise self.fail("extra_scopes", "only a cf token carries scopes; on neo name the "
+                            "Neo roles in sandbox.roles")
+        if not isinstance(value, list):
+            raise self.fail("extra_scopes", f"expected a list of permission names, got {value!r}")
+        for i, item in enumerate(value):
+            if not isinstance(item, str) or not PERMISSION.fullmatch(item):
+                raise self.fail(f"extra_scopes[{i}]", f"expected a permission name such as "
+                                f"'Custom.Read' (the part after '<xsappname>.'), got {item!r}")
+        return tuple(value)
 
     def role(self, key: str, value: object) -> str:
         if not isinstance(value, str):
