@@ -202,7 +202,7 @@ def _lost(ctx: Context, role: str, source: str, *, required: bool) -> Finding:
     finding = ctx.finding("ROLE_LOST", role, f"role {role} was granted in the baseline "
                           f"({source}) and is not now"
                           + ("" if required else " (the profile does not require it)"), role=role)
-    return finding if required else replace(finding, severity="warning")
+    return finding if required else _graded(ctx, replace(finding, severity="warning"))
 
 
 def _role_drift(ctx: Context, source: str) -> list[Finding]:

@@ -19,8 +19,11 @@ from .conftest import Outcome, run_pytest
 
 SANDBOX_TABLE = (Path(__file__).resolve().parents[2] / "src" / "cpi_preflight" / "sandbox"
                  / "sap_behaviour.yaml")
+# SecurityMaterialDownload holds every permission the monitoring reads need (SAP's table): the
+# calls succeed although the documented template for them is MonitoringDataRead.
 CF_ROLES = ["MonitoringDataRead", "WorkspacePackagesRead", "DataStoresAndQueuesRead",
-            "AccessPoliciesRead", "AuthGroup_TenantPartnerDirectoryConfigurator"]
+            "AccessPoliciesRead", "AuthGroup_TenantPartnerDirectoryConfigurator",
+            "SecurityMaterialDownload"]
 NEO_ROLES = [["IntegrationOperationServer.read", "NodeManager.read"],
              ["WebToolingWorkspace.Read"],
              ["IntegrationOperationServer.read", "ESBDataStore.read"],
@@ -75,3 +78,15 @@ def test_catalog_and_sandbox_agree(agreement_run: Outcome, name: str) -> None:
     assert disagreements == []
     for role in roles:
         assert cases[f"role[{role}]"].find("failure") is None, role
+
+
+def test_both_tables_give_a_role_template_the_same_permissions() -> None:
+    """Both were written from SAP's tasks table; where both map a template, they must agree."""
+    sandbox = yaml.safe_load(SANDBOX_TABLE.read_text())["role_templates"]
+    disagreements = {name: (sorted(catalog.load().roles[name].permissions or ()),
+                            sorted(entry["permissions"]))
+                     for name, entry in sandbox.items()
+                     if set(catalog.load().roles[name].permissions or ()) != set(
+                         entry["permissions"])}
+    assert disagreements == {}
+    assert "Roles.Read" in sandbox["MonitoringDataRead"]["permissions"]

@@ -34,14 +34,51 @@ def test_excess_roles_warn_by_default_and_fail_when_strict(tmp_path: Path) -> No
     assert "warning EXCESS_ROLES: the token of client" in (case.findtext("system-out") or "")
     doc = json.loads((relaxed.reports / "wide" / "evidence.json").read_text())
     assert [f["code"] for f in doc["findings"]] == ["EXCESS_ROLES"]
+    granted_only = [r for r in doc["roles"] if not r["required"] and r["role"] not in BODY[
+        "required_roles"]]
+    assert [(r["role"], r["code"]) for r in granted_only] == [("AccessPoliciesRead",
+                                                                "EXCESS_ROLES")]
     strict = run_pytest(tmp_path / "b", "--profile", "wide", "--strict", profiles_dir=profiles)
     assert strict.code == 1
     assert strict.failure_types("wide") == {"least-privilege": "EXCESS_ROLES"}
     message = strict.cases("wide")["least-privilege"].find("failure").get("message", "")
     assert message.startswith("the token of client ")
-    assert message.split(": ", 1)[0].endswith("grants role templates AccessPoliciesRead beyond "
-                                               "required_roles (MonitoringDataRead, "
-                                               "WorkspacePackagesRead) -- fix")
+    assert message.split(" -- fix", 1)[0].endswith(
+        " carries permissions AccessPolicies.Read (from AccessPoliciesRead) beyond what "
+        "required_roles (MonitoringDataRead, WorkspacePackagesRead) need")
+
+
+def test_excess_names_permissions_their_templates_and_unknown_scopes(tmp_path: Path) -> None:
+    sandbox = {"roles": ["MonitoringDataRead", "WorkspacePackagesRead", "SecurityMaterialDownload"],
+               "extra_scopes": ["Custom.Thing"]}
+    profiles = _write(tmp_path / "profiles", "odd", {**BODY, "sandbox": sandbox})
+    outcome = run_pytest(tmp_path, "--profile", "odd", profiles_dir=profiles)
+    assert outcome.code == 0, outcome.stdout
+    doc = json.loads((outcome.reports / "odd" / "evidence.json").read_text())
+    (finding,) = doc["findings"]
+    app = next(s.split(".", 1)[0] for s in doc["token"]["scopes"] if s.startswith("it!b"))
+    print(finding["message"])
+    assert (finding["code"], finding["severity"]) == ("EXCESS_ROLES", "warning")
+    assert finding["message"].endswith(
+        " carries permissions NodeManager.readsecuritycontent (from SecurityMaterialDownload) and "
+        f"unknown scopes {app}.Custom.Thing (no role template in the catalog grants them) beyond "
+        "what required_roles (MonitoringDataRead, WorkspacePackagesRead) need")
+
+
+def test_a_monitoring_token_with_roles_read_passes_least_privilege_when_strict(
+        tmp_path: Path) -> None:
+    body = {"environment": "cf", "required_roles": ["MonitoringDataRead"],
+            "endpoints": ["MessageProcessingLogs"], "attempts": 1,
+            "sandbox": {"roles": ["MonitoringDataRead"]}}
+    profiles = _write(tmp_path / "profiles", "narrow", body)
+    outcome = run_pytest(tmp_path, "--profile", "narrow", "--strict", profiles_dir=profiles)
+    assert outcome.code == 0, outcome.stdout
+    doc = json.loads((outcome.reports / "narrow" / "evidence.json").read_text())
+    assert any(s.endswith(".Roles.Read") for s in doc["token"]["scopes"])
+    line = next(x for x in outcome.stdout.splitlines() if x.strip().startswith("least-privilege"))
+    print(line)
+    assert line.split() == ["least-privilege", "passed", "-"]
+    assert outcome.cases("narrow")["least-privilege"].find("failure") is None
 
 
 def test_drift_against_a_baseline(tmp_path: Path) -> None:
@@ -58,10 +95,36 @@ def test_drift_against_a_baseline(tmp_path: Path) -> None:
     drift = second.cases("prod")["drift"].find("failure")
     assert drift is not None
     assert drift.get("type") == "ROLE_LOST"
-    codes = [f["code"] for f in json.loads(
-        (second.reports / "prod" / "evidence.json").read_text())["findings"]
-        if f["check"] == "drift"]
-    assert sorted(codes) == ["ENDPOINT_REGRESSED", "ROLE_GAINED", "ROLE_LOST"]
+    findings = [f for f in json.loads((second.reports / "prod" / "evidence.json").read_text())[
+        "findings"] if f["check"] == "drift"]
+    assert sorted((f["code"], f["severity"]) for f in findings) == [
+        ("ENDPOINT_REGRESSED", "failure"), ("ROLE_GAINED", "warning"), ("ROLE_LOST", "failure")]
+    lost = next(f for f in findings if f["code"] == "ROLE_LOST")
+    assert lost["message"] == (f"role WorkspacePackagesRead was granted in the baseline "
+                               f"({baseline}) and is not now")
+
+
+def test_a_role_not_required_that_is_gone_is_lost_as_a_warning(tmp_path: Path) -> None:
+    wide = {"roles": ["MonitoringDataRead", "WorkspacePackagesRead", "AccessPoliciesRead"]}
+    profiles = _write(tmp_path / "p1", "prod", {**BODY, "sandbox": wide})
+    first = run_pytest(tmp_path / "first", "--profile", "prod", profiles_dir=profiles)
+    assert first.code == 0, first.stdout
+    baseline = first.reports / "prod" / "evidence.json"
+    narrow = {"roles": ["MonitoringDataRead", "WorkspacePackagesRead"]}
+    profiles = _write(tmp_path / "p2", "prod", {**BODY, "sandbox": narrow})
+    second = run_pytest(tmp_path / "second", "--profile", "prod", f"--baseline={baseline}",
+                        profiles_dir=profiles)
+    assert second.code == 0, second.stdout
+    line = next(x for x in second.stdout.splitlines() if x.strip().startswith("drift "))
+    print(line)
+    assert line.split() == ["drift", "warning", "ROLE_LOST"]
+    (finding,) = [f for f in json.loads((second.reports / "prod" / "evidence.json").read_text())[
+        "findings"] if f["check"] == "drift"]
+    print(finding["message"])
+    assert (finding["code"], finding["severity"]) == ("ROLE_LOST", "warning")
+    assert finding["message"] == (f"role AccessPoliciesRead was granted in the baseline "
+                                  f"({baseline}) and is not now (the profile does not require "
+                                  "it)")
 
 
 def test_baseline_that_is_not_evidence_is_a_usage_error(tmp_path: Path) -> None:
