@@ -137,7 +137,8 @@ def _posture_checks(profile: Profile, with_baseline: bool) -> list[Check]:
                     "server certificates of token and API hosts are not about to expire")]
     if profile.environment == "cf":
         checks.insert(0, Check(LEAST_PRIVILEGE, "least-privilege", "roles",
-                               "the token grants no roles beyond the required ones", (TOKEN,)))
+                               "the token carries no permissions beyond what the required "
+                               "roles need", (TOKEN,)))
     if profile.uses_certificate:
         checks.append(Check(CREDENTIAL_EXPIRY, "credential-expiry", str(profile.certificate),
                             "the client certificate is not about to expire"))
