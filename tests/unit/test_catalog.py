@@ -267,3 +267,20 @@ def test_a_plan_keeps_the_check_of_an_unprobeable_endpoint_but_never_calls_it() 
     assert "endpoint[IdempotentRepositoryEntries]" in {c.id for c in built.checks}
     assert [e.name for e in built.calls] == ["MessageProcessingLogs"]
     assert built.proof_for == {"MonitoringDataRead": "MessageProcessingLogs"}
+
+
+def test_the_check_of_an_unprobeable_endpoint_is_skipped_with_the_reason() -> None:
+    from cpi_preflight import diagnosis, plan
+    from cpi_preflight.findings import SKIPPED
+    from cpi_preflight.observation import ProfileObservations
+    from cpi_preflight.rules import Context
+
+    from .conftest import NOW, cf_data, parse
+    profile = parse(cf_data(endpoints=["IdempotentRepositoryEntries"]))
+    built = plan.build(profile, CAT)
+    check = built.check("endpoint[IdempotentRepositoryEntries]")
+    verdict = diagnosis.endpoint_rule(Context(built, ProfileObservations(profile.name), CAT, NOW),
+                                      check)
+    assert verdict.outcome == SKIPPED
+    assert verdict.summary == ("not checked: " + CAT.endpoints["IdempotentRepositoryEntries"]
+                               .unprobeable)
