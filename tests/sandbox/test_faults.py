@@ -322,4 +322,15 @@ def test_the_table_names_source_and_confidence_of_each_new_behaviour() -> None:
             assert entry["confidence"] in ("documented", "inferred", "unconfirmed"), name
     described = set(load_behaviour().fault_behaviours)
     assert described == {"access_policy", "pending_roles", "query_rejections",
-                         "unavailable_pages"}
+                         "unavailable_pages", "token_body_dropped"}
+
+
+def test_a_dropped_token_body_hides_the_grant_type(fresh: Any, connect: Any) -> None:
+    client = connect(fresh({"faults": {"token_body_dropped": True}}))
+    response = client.token_response()
+    assert (response.status_code, response.json()) == (
+        400, {"error": "invalid_request", "error_description": "Missing grant type"})
+    url = client.conn.token_url
+    in_query = client.http.post(url, params={"grant_type": "client_credentials"},
+                                auth=(client.conn.client_id, client.conn.client_secret))
+    assert in_query.status_code == 200

@@ -77,7 +77,7 @@ def test_error_is_a_config_error() -> None:
      "sandbox.faults.zzz: unknown fault; valid faults: wrong_secret, grant_type_disabled, "
      "integration_flow_plan, foreign_zone, api_url, token_url, server_errors, latency_ms, "
      "token_latency_ms, connection_resets, expired_token, dead_host, access_policy, pending_roles, "
-     "query_rejections, unavailable_pages"),
+     "query_rejections, unavailable_pages, token_body_dropped"),
     ({"rolez": []}, "cf", "sandbox.rolez: unknown key; did you mean 'roles'?"),
     ({"bogus": 1}, "cf", "sandbox.bogus: unknown key; valid keys: roles, credential, faults"),
     (["roles"], "cf", "sandbox: expected a mapping, got ['roles']"),

@@ -50,6 +50,7 @@ class FaultSpec:
     pending_roles: tuple[str, ...] = ()  # granted role templates the tenant does not honour yet
     query_rejections: Mapping[str, str] = field(default_factory=dict)  # entity set -> option
     unavailable_pages: tuple[str, ...] = ()  # entity sets behind a persistent HTML 503 page
+    token_body_dropped: bool = False  # something in front of XSUAA drops the POST body
 
 
 FAULT_KEYS = tuple(FaultSpec.__dataclass_fields__)
@@ -204,6 +205,9 @@ class _Parser:
         if faults.integration_flow_plan and self.environment == "neo":
             raise self.fail("faults.integration_flow_plan",
                             "the integration-flow plan exists on cf only")
+        if faults.token_body_dropped and self.environment == "neo":
+            raise self.fail("faults.token_body_dropped", "the Neo token request carries its "
+                            "grant type in the query string, not in a body; cf only")
         if faults.pending_roles and self.environment == "neo":
             raise self.fail("faults.pending_roles", "Neo tokens carry no scopes; a role that "
                             "is not effective yet is simply a missing role there")
