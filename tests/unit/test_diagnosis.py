@@ -75,12 +75,12 @@ FIX = {
         'https://oauthasservices-<account>.<landscape host>/oauth2/api/v1/token.'
     ),
     'CLIENT_CREDENTIALS_REJECTED': (
-        'Copy `clientid` and `clientsecret` again from the service key (BTP cockpit > '
+        'Copy `clientid` and `clientsecret` again from the service key: BTP cockpit > '
         'Instances and Subscriptions > the Process Integration Runtime instance (plan '
-        'api) > Service Keys, or `cf service-key <instance> <key>`). If the secret was '
-        'rotated or lost, create a new key: `cf create-service-key <instance> <key>`, '
-        'then `cf service-key <instance> <key>` (a certificate key: `cf '
-        'create-service-key <instance> <key> -c \'{{"key-type":"certificate"}}\'`). In a '
+        'api) > Service Keys, or `cf service-key <instance> <key>`. If the secret was '
+        'rotated or lost, create a new key with `cf create-service-key <instance> <key>` '
+        'and read it with `cf service-key <instance> <key>`; for a certificate key: `cf '
+        'create-service-key <instance> <key> -c \'{{"key-type":"certificate"}}\'`. In a '
         "shell, put the secret in single quotes (export NAME='...'): XSUAA secrets "
         'contain `$`.'
     ),
@@ -94,8 +94,8 @@ FIX = {
         'the BTP cockpit, open the Process Integration Runtime instance (plan api) > '
         'Update > Parameters and set "grant-types":["{grant_type}"], or run `cf '
         'update-service <instance> -c '
-        '\'{{"roles":{required_roles_json},"grant-types":["{grant_type}"]}}\'` (the roles '
-        'are repeated because SAP does not document whether parameters are merged). Then '
+        '\'{{"roles":{required_roles_json},"grant-types":["{grant_type}"]}}\'`; the roles '
+        'are repeated because SAP does not document whether parameters are merged. Then '
         'create a new service key and fetch a new token.'
     ),
     'GRANT_TYPE_NOT_ALLOWED/neo': (
@@ -128,9 +128,9 @@ FIX = {
         'Known causes: a role change takes up to an hour to reach the tenant (rerun '
         'later); a token issued before the change keeps its old scopes (fetch a new one);'
         ' an access policy protects the artifacts: add the role template '
-        'AccessAllAccessPoliciesArtifacts (cockpit: the instance > Update > Roles, or `cf'
-        ' update-service <instance> -c \'{{"roles":{access_all_roles_json}}}\'`), or have '
-        "the policy's owner give the client access."
+        'AccessAllAccessPoliciesArtifacts in the cockpit (the instance > Update > Roles) '
+        'or with `cf update-service <instance> -c \'{{"roles":{access_all_roles_json}}}\'`,'
+        " or have the policy's owner give the client access."
     ),
     'API_URL_WRONG': (
         "Use the service key's `url` "
