@@ -4,6 +4,7 @@
     cpi-preflight init --environment neo --name NAME --api-url URL --token-url URL --client-id ID
     cpi-preflight catalog [--environment cf|neo] [--format text|markdown|json]
     cpi-preflight codes [--format text|markdown]
+    cpi-preflight explain CODE
     cpi-preflight sandbox [ARGS...]
 
 The checks themselves run under pytest (`pytest --profile NAME`); this command only prepares
@@ -438,6 +439,12 @@ def run_codes(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_explain(args: argparse.Namespace) -> int:
+    """Print one code's meaning, causes and fixes (an unknown code is a usage error)."""
+    print(docs.explain(args.code))
+    return 0
+
+
 # --- sandbox -----------------------------------------------------------------------------------
 
 SANDBOX_MODULE = "cpi_preflight.sandbox.__main__"
@@ -507,6 +514,9 @@ def build_parser() -> argparse.ArgumentParser:
     codes = commands.add_parser("codes", help="list failure codes with cause and fix")
     codes.add_argument("--format", choices=sorted(_CODES_FORMATS), default="text")
     codes.set_defaults(handler=run_codes)
+    explain = commands.add_parser("explain", help="what one failure code means and how to fix it")
+    explain.add_argument("code", metavar="CODE", help="a failure code, e.g. ROLE_MISSING")
+    explain.set_defaults(handler=run_explain)
     sandbox = commands.add_parser("sandbox", add_help=False,
                                   help="serve a simulated tenant (arguments go to the sandbox)")
     sandbox.add_argument("args", nargs=argparse.REMAINDER)

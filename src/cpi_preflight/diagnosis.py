@@ -7,6 +7,8 @@ the root cause named, so one root cause gives one failure.
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -93,9 +95,11 @@ def _token_http_problem(ctx: Context, exchange: Exchange) -> Finding | None:
     said = f"{status} {error}: {description}".strip().rstrip(":") if error else f"{status}"
     if exchange.is_html or status in (404, 405) or 300 <= status < 400:
         return _token_url_wrong(ctx, exchange)  # a UI, a proxy page or no such endpoint
+    if status == 400 and error == "invalid_request" and "missing grant type" in description.lower():
+        return _grant_type_unread(ctx, said)
     if status in (400, 401) and (error == "unauthorized_client"
                                  or ("grant type" in description.lower()
-                                 and error != "unsupported_grant_type")):
+                                 and error not in ("unsupported_grant_type", "invalid_request"))):
         return ctx.finding("GRANT_TYPE_NOT_ALLOWED", ctx.client,
                            f"client {ctx.client} may not use grant type client_credentials: "
                            f"{_host(url)} answered {said}", key="token_url")
@@ -128,6 +132,20 @@ def _token_url_wrong(ctx: Context, exchange: Exchange) -> Finding:
         f"{_describe_answer(exchange)}; expected {TOKEN_URL_SHAPE[ctx.environment]}",
         key="token_url",
     )
+
+
+GRANT_SENT = {"cf": "in the form body", "neo": "in the query string"}
+
+
+def _grant_type_unread(ctx: Context, said: str) -> Finding:
+    """400 invalid_request "Missing grant type": the request carried one, so what answered did
+    not read it (a proxy that drops the body, a token_url with its own query): not a permission."""
+    url = ctx.plan.profile.token_url
+    return ctx.finding(
+        "TOKEN_URL_WRONG", url,
+        f"token_url {url} did not read the grant type the request carried "
+        f"(grant_type=client_credentials {GRANT_SENT[ctx.environment]}): it answered {said}; "
+        f"expected {TOKEN_URL_SHAPE[ctx.environment]} to issue a token", key="token_url")
 
 
 def _token_facts_problem(ctx: Context, facts: TokenFacts) -> Finding | None:
@@ -223,40 +241,88 @@ def _is_odata_error(exchange: Exchange) -> bool:
     return isinstance(exchange.json, dict) and isinstance(exchange.json.get("error"), dict)
 
 
+ODATA_TYPES = ("atom", "xml")
+
+
+def _answered_as_api(exchange: Exchange) -> bool:
+    """Positive evidence of the Cloud Integration API: an OData body (JSON or XML/Atom)."""
+    if exchange.is_html:
+        return False
+    if isinstance(exchange.json, dict) and ("d" in exchange.json or _is_odata_error(exchange)):
+        return True
+    return any(kind in exchange.content_type.lower() for kind in ODATA_TYPES)
+
+
 def _looks_wrong_api(exchange: Exchange) -> bool:
+    """Positive evidence of another host: a redirect, or an HTML page where data should be."""
     status = exchange.status or 0
-    return 300 <= status < 400 or exchange.is_html
+    return 300 <= status < 400 or (exchange.is_html and (200 <= status < 300 or status == 404))
+
+
+TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.I | re.S)
+TITLE_LIMIT = 80
+
+
+def _page_title(exchange: Exchange) -> str:
+    """The <title> of an HTML answer, as one short printable line ('' when there is none)."""
+    found = TITLE.search(exchange.body) if exchange.is_html else None
+    if found is None:
+        return ""
+    text = " ".join(html.unescape(found.group(1)).split())
+    text = "".join(c for c in text if c.isprintable())
+    return text[:TITLE_LIMIT] + ("..." if len(text) > TITLE_LIMIT else "")
+
+
+def _said(exchange: Exchange) -> str:
+    """What the answer said, for a message: ` (OData message)`, ` (HTML page "title")`, ..."""
+    if exchange.odata_message:
+        return f" ({exchange.odata_message})"
+    title = _page_title(exchange)
+    if title:
+        return f' (HTML page "{title}")'
+    if exchange.is_html:
+        return " (an HTML page)"
+    if not exchange.body.strip() and exchange.status in (401, 403):
+        return " (empty body)"
+    return ""
 
 
 def _rejected(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding:
     token = ctx.token
     origin = (f"; the token was issued by {token.issuer} for identity zone {token.zone}"
               if token is not None and token.format == "jwt" else "")
-    said = f" ({exchange.odata_message})" if exchange.odata_message else ""
     return ctx.finding("TOKEN_REJECTED_BY_API", _host(exchange.url),
                        f"the API at {_host(exchange.url)} rejected a freshly issued token: "
-                       f"GET /api/v1{endpoint.path} answered 401{said}{origin}",
+                       f"GET /api/v1{endpoint.path} answered 401{_said(exchange)}{origin}",
                        zone=token.zone if token is not None else "?", key="token_url")
 
 
+def _is_server_error(status: int | None) -> bool:
+    return (status or 0) >= 500 or status == 429
+
+
 def _api_problem(ctx: Context, pairs: list[tuple[Endpoint, Exchange]]) -> Finding | None:
+    """Status before body: the API is wrong only on positive evidence, and only when no call
+    answered as the API; otherwise each endpoint's own answer is judged by its own check."""
     answered = [(e, x) for e, x in pairs if x.failure is None]
     if not answered:
         return _unreachable(ctx, pairs[0][1], "API host", "api_url")
-    wrong = [(e, x) for e, x in answered if _looks_wrong_api(x)]
-    if wrong:
-        return _wrong_api(ctx, *wrong[0])
     statuses = {x.status for _, x in answered}
-    if statuses == {404} and not any(_is_odata_error(x) for _, x in answered):
-        return _wrong_api(ctx, *answered[0])
     if statuses == {401}:
         return _rejected(ctx, *answered[0])
-    if all((s or 0) >= 500 for s in statuses):
+    if all(_is_server_error(s) for s in statuses):
         exchange = answered[0][1]
         return ctx.finding("SERVER_ERROR", _host(exchange.url),
                            f"the API at {_host(exchange.url)} answered only server errors "
                            f"({', '.join(str(s) for s in sorted(statuses, key=str))}) to "
                            f"{len(answered)} calls", key="api_url")
+    if any(_answered_as_api(x) for _, x in answered):
+        return None
+    wrong = [(e, x) for e, x in answered if _looks_wrong_api(x)]
+    if wrong:
+        return _wrong_api(ctx, *wrong[0])
+    if all(200 <= (s or 0) < 300 or s == 404 for s in statuses):
+        return _wrong_api(ctx, *answered[0])  # data or "not found", but never in OData
     return None
 
 
@@ -329,8 +395,7 @@ def _proven_neo_roles(ctx: Context) -> set[str]:
 def _role_missing(ctx: Context, role: str, missing: tuple[str, ...],
                   proof: tuple[Endpoint, Exchange] | None) -> Finding:
     neo = ", ".join(neo_roles_of(role, ctx.catalog))
-    call = (f"; GET /api/v1{proof[0].path} answered {proof[1].status}"
-            f"{' (' + proof[1].odata_message + ')' if proof[1].odata_message else ''}"
+    call = (f"; GET /api/v1{proof[0].path} answered {proof[1].status}{_said(proof[1])}"
             if proof else "")
     if ctx.environment == "neo":
         others = sorted(set(proof[0].neo_roles) - set(neo_roles_of(role, ctx.catalog))
@@ -345,10 +410,26 @@ def _role_missing(ctx: Context, role: str, missing: tuple[str, ...],
                    f"{', '.join(_app(ctx.token) + '.' + p for p in missing)}{call}; "
                    f"needed by {_needed_by(ctx, role)}")
     else:
-        message = (f"role {role}: the token of client {ctx.client} carries its scopes, but the "
-                   f"API refused{call}; role changes take up to an hour to reach the tenant, "
-                   "and access policies can also refuse")
+        message = (f"role {role} is not granted to client {ctx.client}{call}; the token's scopes "
+                   f"cannot tell (no known permission list); needed by {_needed_by(ctx, role)}")
     return ctx.finding("ROLE_MISSING", role, message, role=role, neo_roles=neo)
+
+
+def _carried(ctx: Context, permissions: tuple[str, ...]) -> str:
+    """The token's scopes that carry `permissions` (by the permission or role-template name)."""
+    scopes = ctx.token.scopes if ctx.token is not None else ()
+    return ", ".join(s for s in scopes if any(s.endswith("." + p) for p in permissions))
+
+
+def _not_effective(ctx: Context, role: str, proof: tuple[Endpoint, Exchange]) -> Finding:
+    """403 although the token carries every permission of `role` (Cloud Foundry only)."""
+    endpoint, exchange = proof
+    carried = _carried(ctx, (*neo_roles_of(role, ctx.catalog), role))
+    return ctx.finding(
+        "ROLE_NOT_EFFECTIVE", role,
+        f"role {role}: the token of client {ctx.client} carries every permission it needs "
+        f"({carried}), and still GET /api/v1{endpoint.path} answered 403{_said(exchange)}",
+        role=role)
 
 
 def _role_passed(check: Check, token_says: str, proof: tuple[Endpoint, Exchange] | None,
@@ -378,6 +459,8 @@ def role_rule(ctx: Context, check: Check) -> Verdict:
              "proven_by": f"GET {proof[0].path} {status}" if proof and status else ""}
     if status is not None and 200 <= status < 300:
         return _role_passed(check, token_says, proof, role)
+    if status == 403 and token_says == "yes" and proof is not None:
+        return ctx.fail(check, _not_effective(ctx, role, proof), **facts)
     if status == 403 or (token_says == "no" and (status is None or status != 404)):
         return ctx.fail(check, _role_missing(ctx, role, missing, proof if status == 403
                                              else None), **facts)
@@ -401,27 +484,63 @@ def _role_verdict_for(ctx: Context, endpoint: Endpoint) -> Verdict | None:
     return None
 
 
+def _token_carries(ctx: Context, endpoint: Endpoint) -> bool:
+    """Whether a CF token carries every permission `endpoint` needs (Neo tokens tell nothing)."""
+    token = ctx.token
+    if ctx.environment != "cf" or token is None or token.format != "jwt":
+        return False
+    return bool(endpoint.neo_roles) and set(endpoint.neo_roles) <= token.permissions
+
+
 def _endpoint_forbidden(ctx: Context, check: Check, endpoint: Endpoint,
                         exchange: Exchange) -> Verdict:
     failed_role = _role_verdict_for(ctx, endpoint)
     if failed_role is not None:
         return Verdict(check, SKIPPED, f"GET /api/v1{endpoint.path} answered 403 because "
-                       f"{failed_role.check.id} failed (ROLE_MISSING); fix that first")
+                       f"{failed_role.check.id} failed ({failed_role.code}); fix that first")
+    if _token_carries(ctx, endpoint):
+        return ctx.fail(check, ctx.finding(
+            "ROLE_NOT_EFFECTIVE", endpoint.role,
+            f"GET /api/v1{endpoint.path} answered 403{_said(exchange)} although the token of "
+            f"client {ctx.client} carries every permission it needs "
+            f"({_carried(ctx, endpoint.neo_roles)})", role=endpoint.role), status=403)
     role = endpoint.role if ctx.environment == "cf" else ", ".join(endpoint.neo_roles)
-    said = f" ({exchange.odata_message})" if exchange.odata_message else ""
     return ctx.fail(check, ctx.finding(
-        "ROLE_MISSING", role, f"GET /api/v1{endpoint.path} answered 403{said}: client "
+        "ROLE_MISSING", role, f"GET /api/v1{endpoint.path} answered 403{_said(exchange)}: client "
         f"{ctx.client} lacks {'role' if ctx.environment == 'cf' else 'Neo roles'} {role}",
         role=endpoint.role, neo_roles=", ".join(endpoint.neo_roles)), status=403)
 
 
+def _request_text(endpoint: Endpoint) -> str:
+    query = "&".join(f"{k}={v}" for k, v in endpoint.query)
+    return f"GET /api/v1{endpoint.path}" + (f"?{query}" if query else "")
+
+
+def _request_rejected(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding:
+    """A 4xx other than 401/403/404/429: the API understood the call and refused the query."""
+    said = _said(exchange) or f" ({_describe_answer(exchange)})"
+    return ctx.finding(
+        "REQUEST_REJECTED", endpoint.name,
+        f"{_request_text(endpoint)} answered {exchange.status}{said}: the API refused this "
+        f"request for entity set {endpoint.name}; it is not a server error",
+        endpoint=endpoint.name, request=_request_text(endpoint))
+
+
+def _server_error(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding:
+    tries = ", ".join(str(a.status or a.failure.kind if a.failure else a.status)
+                      for a in exchange.attempts)
+    kind = " with an HTML page" if exchange.is_html else ""
+    return ctx.finding("SERVER_ERROR", endpoint.name,
+                       f"GET /api/v1{endpoint.path} answered {exchange.status}{kind} "
+                       f"({_attempts(exchange)}: {tries})", key="api_url")
+
+
 def _endpoint_problem(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding | None:
+    """Status before body: the status decides the code; the body only adds words."""
     status = exchange.status
     if exchange.failure is not None:
         return _unreachable(ctx, exchange, "API host", "api_url")
     assert status is not None
-    if _looks_wrong_api(exchange):
-        return _wrong_api(ctx, endpoint, exchange)
     if status == 401:
         return _rejected(ctx, endpoint, exchange)
     if status in (404, 501):
@@ -429,16 +548,12 @@ def _endpoint_problem(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> F
                            f"GET /api/v1{endpoint.path} answered {status} although other calls "
                            f"to {_host(exchange.url)} work", endpoint=endpoint.name,
                            note=(endpoint.note or f"source: {endpoint.source}").rstrip("."))
-    if status >= 500 or status == 429:
-        tries = ", ".join(str(a.status or a.failure.kind if a.failure else a.status)
-                          for a in exchange.attempts)
-        return ctx.finding("SERVER_ERROR", endpoint.name,
-                           f"GET /api/v1{endpoint.path} answered {status} "
-                           f"({_attempts(exchange)}: {tries})", key="api_url")
-    if not 200 <= status < 300:
-        said = f" ({exchange.odata_message})" if exchange.odata_message else ""
-        return ctx.finding("SERVER_ERROR", endpoint.name,
-                           f"GET /api/v1{endpoint.path} answered {status}{said}", key="api_url")
+    if _is_server_error(status):
+        return _server_error(ctx, endpoint, exchange)
+    if 400 <= status < 500:
+        return _request_rejected(ctx, endpoint, exchange)
+    if _looks_wrong_api(exchange) or not 200 <= status < 300:
+        return _wrong_api(ctx, endpoint, exchange)
     return None
 
 

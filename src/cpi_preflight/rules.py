@@ -6,6 +6,7 @@ register their rules here, so neither imports the other's rules.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -18,6 +19,14 @@ from cpi_preflight.errors import CatalogError
 from cpi_preflight.findings import FAILED, Finding, Verdict
 from cpi_preflight.observation import ProfileObservations
 from cpi_preflight.plan import Check, Plan
+
+GRANT_TYPE = "client_credentials"
+ACCESS_ALL = "AccessAllAccessPoliciesArtifacts"  # the role template that passes access policies
+
+
+def _json_list(names: list[str]) -> str:
+    """`["A","B"]`: role names as the JSON list a `cf ... -c` parameter takes."""
+    return json.dumps(list(dict.fromkeys(names)), separators=(",", ":"))
 
 
 @dataclass
@@ -45,9 +54,16 @@ class Context:
     def finding(self, code: str, subject: str, message: str, **values: str) -> Finding:
         """A finding whose fix text comes from the codes data, placeholders filled."""
         entry = self.catalog.code(code)
-        slots: defaultdict[str, str] = defaultdict(str, client_id=self.client, **values)
+        slots: defaultdict[str, str] = defaultdict(str, self.known_values(), **values)
         fix = entry.fix_for(self.environment).format_map(slots)
         return Finding(code, entry.severity, subject, message, fix)
+
+    def known_values(self) -> dict[str, str]:
+        """What every fix text may name: client id, grant type, and the roles as JSON lists."""
+        roles = list(self.plan.roles)
+        return {"client_id": self.client, "grant_type": GRANT_TYPE,
+                "required_roles_json": _json_list(roles),
+                "access_all_roles_json": _json_list([*roles, ACCESS_ALL])}
 
     def fail(self, check: Check, finding: Finding, **facts: Any) -> Verdict:
         return Verdict(check, FAILED, finding.message, (finding,), facts)

@@ -50,10 +50,14 @@ def test_role_missing_message_names_role_scope_and_endpoint(product):
         f"role WorkspacePackagesRead is not granted to client {client}: the token lacks scope "
         "it!b<N>.WebToolingWorkspace.Read; GET /api/v1/IntegrationPackages answered 403 (<odata>); "
         "needed by IntegrationPackages -- fix: In the BTP cockpit, open the Process Integration "
-        "Runtime instance (plan api) of this client, Update > Roles, add WorkspacePackagesRead, "
-        "then fetch a new token. Role changes can take up to an hour to reach the tenant.")
+        f"Runtime instance (plan api) of client {client}, Update > Roles, and add "
+        "WorkspacePackagesRead; or run `cf update-service <instance> -c '{\"roles\":<roles>}'` "
+        "with the full list (whether roles are merged or replaced is not documented). Then "
+        "fetch a new token; the change can take up to an hour to reach the tenant. Role "
+        "collections do not apply: a client-credentials client gets its roles only from the "
+        "instance's role templates.")
     pattern = re.escape(expected).replace(re.escape("<N>"), r"\d+").replace(
-        re.escape("<odata>"), r"[^)]+")
+        re.escape("<odata>"), r"[^)]+").replace(re.escape("<roles>"), r"\[[^]]*\]")
     assert re.fullmatch(pattern, failure.get("message", "")), failure.get("message")
 
 

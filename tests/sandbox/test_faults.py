@@ -15,6 +15,10 @@ import httpx
 import jwt
 import pytest
 
+from cpi_preflight.errors import SandboxSpecError
+from cpi_preflight.sandbox import SandboxSpec
+from cpi_preflight.sandbox.behaviour import load_behaviour, read_data_file
+
 UNAUTHORIZED = {"error": {"code": "Unauthorized", "message": {
     "lang": "en", "value": "Authorization information is missing or invalid."}}}
 FORBIDDEN = {"error": {"code": "Forbidden", "message": {
@@ -220,3 +224,113 @@ def test_dead_token_host_refuses_connections(launch: Any, connect: Any) -> None:
     with pytest.raises(httpx.ConnectError):
         client.token_response()
     assert client.api("/MessageProcessingLogs").status_code == 401
+
+
+# --- refused despite the scopes, rejected queries, HTML 503 ---------------------------------
+
+
+def test_a_pending_role_is_in_the_token_but_not_honoured(fresh: Any, connect: Any) -> None:
+    client = connect(fresh({"roles": ["MonitoringDataRead", "WorkspacePackagesRead"],
+                            "faults": {"pending_roles": ["WorkspacePackagesRead"]}}))
+    token = client.token()
+    assert any(s.endswith(".WebToolingWorkspace.Read") for s in claims_of(token)["scope"])
+    refused = client.api("/IntegrationPackages", token)
+    assert (refused.status_code, refused.json()) == (403, FORBIDDEN)
+    assert client.api("/MessageProcessingLogs", token).status_code == 200
+
+
+def test_a_pending_permission_another_role_grants_stays_honoured(fresh: Any,
+                                                                  connect: Any) -> None:
+    client = connect(fresh({"roles": ["MonitoringDataRead", "DataStoresAndQueuesRead"],
+                            "faults": {"pending_roles": ["DataStoresAndQueuesRead"]}}))
+    token = client.token()
+    assert client.api("/NumberRanges", token).status_code == 200  # IOS.read: also Monitoring
+    assert client.api("/DataStores", token).status_code == 403
+
+
+def test_an_access_policy_refuses_with_an_empty_403(fresh: Any, connect: Any) -> None:
+    client = connect(fresh({"roles": ["MonitoringDataRead"],
+                            "faults": {"access_policy": ["IntegrationRuntimeArtifacts"]}}))
+    token = client.token()
+    refused = client.api("/IntegrationRuntimeArtifacts", token)
+    assert (refused.status_code, refused.content) == (403, b"")
+    assert client.api("/MessageProcessingLogs", token).status_code == 200
+
+
+def test_access_all_passes_the_access_policy(fresh: Any, connect: Any) -> None:
+    client = connect(fresh({"roles": ["MonitoringDataRead", "AccessAllAccessPoliciesArtifacts"],
+                            "faults": {"access_policy": ["IntegrationRuntimeArtifacts"]}}))
+    assert client.api("/IntegrationRuntimeArtifacts", client.token()).status_code == 200
+
+
+def test_a_rejected_query_option_is_an_odata_400(fresh: Any, connect: Any) -> None:
+    client = connect(fresh({"faults": {"query_rejections": {"NumberRanges": "$top"}}}))
+    token = client.token()
+    refused = client.api("/NumberRanges", token, params={"$top": "1"})
+    assert (refused.status_code, refused.json()) == (400, {"error": {
+        "code": "Bad Request", "message": {
+            "lang": "en", "value": "The query option $top is not supported for this resource."}}})
+    assert client.api("/NumberRanges", token).status_code == 200
+
+
+def test_a_missing_query_parameter_is_an_odata_400(fresh: Any, connect: Any) -> None:
+    client = connect(fresh({"faults": {"query_rejections": {"DataStores": "id"}}}))
+    token = client.token()
+    refused = client.api("/DataStores", token)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["message"]["value"] == (
+        "The required query parameter 'id' is missing.")
+    assert client.api("/DataStores", token, params={"id": "x"}).status_code == 200
+
+
+def test_an_unavailable_page_is_a_persistent_html_503(fresh: Any, connect: Any) -> None:
+    client = connect(fresh({"faults": {"unavailable_pages": ["NumberRanges"]}}))
+    token = client.token()
+    answers = [client.api("/NumberRanges", token) for _ in range(3)]
+    assert [r.status_code for r in answers] == [503, 503, 503]
+    assert answers[0].headers["content-type"].startswith("text/html")
+    assert "<title>503 Service Unavailable</title>" in answers[0].text
+    assert client.api("/MessageProcessingLogs", token).status_code == 200
+
+
+@pytest.mark.parametrize(("faults", "message"), [
+    ({"pending_roles": ["WorkspacePackagesRead"]},
+     "sandbox.faults.pending_roles[0]: 'WorkspacePackagesRead' is not in sandbox.roles; only a "
+     "granted role can be not yet effective"),
+    ({"access_policy": ["NumberRange"]},
+     "sandbox.faults.access_policy[0]: unknown entity set 'NumberRange'; did you mean "
+     "'NumberRanges'?"),
+    ({"unavailable_pages": "x"},
+     "sandbox.faults.unavailable_pages[0]: unknown entity set 'x'; valid entity sets: "),
+    ({"query_rejections": {"NumberRanges": 1}},
+     "sandbox.faults.query_rejections.NumberRanges: expected a query option such as '$top' or "
+     "a parameter name such as 'id', got 1"),
+])
+def test_new_faults_are_validated(faults: dict[str, Any], message: str) -> None:
+    with pytest.raises(SandboxSpecError) as caught:
+        SandboxSpec.from_mapping({"roles": ["MonitoringDataRead"], "faults": faults},
+                                 environment="cf", source="p.yaml")
+    assert str(caught.value).startswith(f"p.yaml: {message}")
+
+
+def test_the_table_names_source_and_confidence_of_each_new_behaviour() -> None:
+    raw = read_data_file("sap_behaviour.yaml")
+    sources = set(raw["sources"])
+    for section in ("plain_answers", "fault_behaviours"):
+        for name, entry in raw[section].items():
+            assert entry["source"] in sources, name
+            assert entry["confidence"] in ("documented", "inferred", "unconfirmed"), name
+    described = set(load_behaviour().fault_behaviours)
+    assert described == {"access_policy", "pending_roles", "query_rejections",
+                         "unavailable_pages", "token_body_dropped"}
+
+
+def test_a_dropped_token_body_hides_the_grant_type(fresh: Any, connect: Any) -> None:
+    client = connect(fresh({"faults": {"token_body_dropped": True}}))
+    response = client.token_response()
+    assert (response.status_code, response.json()) == (
+        400, {"error": "invalid_request", "error_description": "Missing grant type"})
+    url = client.conn.token_url
+    in_query = client.http.post(url, params={"grant_type": "client_credentials"},
+                                auth=(client.conn.client_id, client.conn.client_secret))
+    assert in_query.status_code == 200

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cpi_preflight.errors import SandboxSpecError
 from cpi_preflight.sandbox import Sandbox
 
 ROLES = ["IntegrationOperationServer.read", "NodeManager.read", "AuditLog.Read"]
@@ -125,3 +126,24 @@ def test_tokens_the_api_refuses(launch: Any, connect: Any, fault: str) -> None:
 def test_wrong_secret_fault(launch: Any, connect: Any) -> None:
     client = connect(launch({"faults": {"wrong_secret": True}}, "neo"))
     assert client.token_response().status_code == 401
+
+
+def test_a_missing_role_is_the_containers_html_403(client: Any) -> None:
+    response = client.api("/IntegrationPackages", client.token())
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<title>HTTP Status 403 \u2013 Forbidden</title>" in response.text
+
+
+@pytest.mark.parametrize("token", [None, "0" * 32])
+def test_a_rejected_token_is_an_empty_401_with_a_challenge(client: Any,
+                                                          token: str | None) -> None:
+    response = client.api("/MessageProcessingLogs", token)
+    assert (response.status_code, response.content) == (401, b"")
+    assert response.headers["www-authenticate"] == 'Bearer realm="oauth2"'
+    assert "content-type" not in response.headers
+
+
+def test_neo_knows_no_pending_roles(launch: Any) -> None:
+    with pytest.raises(SandboxSpecError, match="Neo tokens carry no scopes"):
+        launch({"roles": ROLES, "faults": {"pending_roles": ["NodeManager.read"]}}, "neo")

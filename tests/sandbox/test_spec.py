@@ -99,7 +99,8 @@ def test_error_is_a_config_error() -> None:
     ({"faults": {"zzz": True}}, "cf",
      "sandbox.faults.zzz: unknown fault; valid faults: wrong_secret, grant_type_disabled, "
      "integration_flow_plan, foreign_zone, api_url, token_url, server_errors, latency_ms, "
-     "token_latency_ms, connection_resets, expired_token, dead_host"),
+     "token_latency_ms, connection_resets, expired_token, dead_host, access_policy, pending_roles, "
+     "query_rejections, unavailable_pages, token_body_dropped"),
     ({"rolez": []}, "cf", "sandbox.rolez: unknown key; did you mean 'roles'?"),
     ({"bogus": 1}, "cf",
      "sandbox.bogus: unknown key; valid keys: roles, credential, faults, extra_scopes"),

@@ -24,7 +24,8 @@ PACKAGE = Path(cpi_preflight.__file__).parent
 CONFIDENCE = {"documented", "inferred", "unconfirmed"}
 # Placeholders the diagnosis and posture rules fill in (see Context.finding).
 PLACEHOLDERS = {"key", "client_id", "role", "neo_roles", "zone", "endpoint", "note", "roles",
-                "baseline"}
+                "baseline", "request", "grant_type", "required_roles_json",
+                "access_all_roles_json"}
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import shlex
 import stat
 import subprocess
@@ -434,10 +435,54 @@ def test_codes_text_gives_cause_and_fix_per_environment(
     assert code == 0
     for name in catalog.load().codes:
         assert any(line.startswith(f"{name} (") for line in out.splitlines()), name
-    assert "ROLE_MISSING (failure): Role not granted" in out.splitlines()
-    assert "{" not in out
-    assert "add <role>, then fetch" in " ".join(out.split())
-    assert "fix on Neo: Does not occur on Neo (Cloud Foundry only)." in out
+    lines = out.splitlines()
+    assert "ROLE_MISSING (failure): Role not granted" in lines
+    assert not re.search(r"\{[a-z_]+\}|\{\{", out)  # placeholders shown as <name>, JSON as is
+    assert "and add <role>; or run" in " ".join(out.split())
+    assert "        cf update-service <instance> -c '{\"roles\":<required_roles_json>}'" in lines
+    neo = lines.index("ROLE_NOT_EFFECTIVE (failure): Refused although the token carries the role")
+    assert lines[neo:].index("  fix on Neo:") + 1 == lines[neo:].index(
+        "    Does not occur on Neo (Cloud Foundry only).")
+
+
+# --- explain -----------------------------------------------------------------------------------
+
+
+def test_explain_prints_one_code_for_both_environments(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = _run(capsys, "explain", "role_missing")
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[:3] == ["ROLE_MISSING (failure): Role not granted", "", "What it means:"]
+    assert "Fix on Cloud Foundry:" in lines
+    assert "Fix on Neo:" in lines
+    assert "      cf update-service <instance> -c '{\"roles\":<required_roles_json>}'" in lines
+    assert "Role collections do not apply" in out
+    assert all(len(line) <= 80 for line in lines)
+    assert "EXCESS_ROLES" not in out
+
+
+@pytest.mark.parametrize(("argument", "message"), [
+    ("ROLE_MISING", "cpi-preflight explain: no failure code 'ROLE_MISING'; did you mean "
+                    "ROLE_MISSING? (list them with `cpi-preflight codes`)"),
+    ("request-rejected", "cpi-preflight explain: no failure code 'request-rejected'; did you "
+                         "mean REQUEST_REJECTED? (list them with `cpi-preflight codes`)"),
+])
+def test_explain_suggests_the_closest_code(capsys: pytest.CaptureFixture[str], argument: str,
+                                           message: str) -> None:
+    code, out, err = _run(capsys, "explain", argument)
+    assert (code, out, err) == (2, "", message + "\n")
+
+
+def test_explain_of_nothing_like_a_code_lists_the_codes(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _run(capsys, "explain", "zzz")
+    assert code == 2
+    assert err.count("\n") == 1
+    assert err.startswith("cpi-preflight explain: no failure code 'zzz'; known codes: "
+                          "HOST_UNREACHABLE, TLS_UNTRUSTED, ")
+    assert all(name in err for name in catalog.load().codes)
 
 
 def test_codes_markdown_is_the_readme_table(capsys: pytest.CaptureFixture[str]) -> None:

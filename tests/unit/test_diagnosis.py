@@ -52,63 +52,132 @@ FORBIDDEN = "The required permissions to access the resource are missing."
 UNAUTHORIZED = "Authorization information is missing or invalid."
 CF_TOKEN_SHAPE = "https://<subdomain>.authentication.<region>.hana.ondemand.com/oauth/token"
 
+# The fix texts as the user reads them (placeholders filled by `fix`), written out here so
+# that a change to codes.yaml shows up as a failing test.
 FIX = {
-    "HOST_UNREACHABLE": "Check the host name in {key} against the service key or cockpit, and "
-                        "that this machine can reach it (proxy: HTTPS_PROXY / NO_PROXY; "
-                        "firewall).",
-    "TLS_UNTRUSTED": "If a corporate proxy re-signs TLS traffic, add its CA with `ca_bundle:` "
-                     "in the profile or SSL_CERT_FILE. If the host uses a client certificate "
-                     "(mTLS), set `certificate:` and `key:` from the certificate service key.",
-    "TOKEN_URL_WRONG": "Use the service key's `tokenurl`: https://<subdomain>.authentication."
-                       "<region>.hana.ondemand.com/oauth/token (certificate keys: the "
-                       ".authentication.cert. host).",
-    "TOKEN_URL_WRONG/neo": "Use the token endpoint from Neo cockpit > Security > OAuth > "
-                           "Branding: https://oauthasservices-<account>.<landscape host>/oauth2/"
-                           "api/v1/token.",
-    "CLIENT_CREDENTIALS_REJECTED": "Copy `clientid` and `clientsecret` again from the service "
-                                   "key of the Process Integration Runtime instance (plan api), "
-                                   "or create a new service key; make sure the variable holding "
-                                   "the secret is set and unquoted.",
-    "CLIENT_CREDENTIALS_REJECTED/neo": f"In Neo cockpit > Security > OAuth > Clients, check "
-                                       f"client {NEO_MASKED} and reset its secret if unsure; the "
-                                       "client must be registered for the ...tmn subscription.",
-    "GRANT_TYPE_NOT_ALLOWED": 'Update the Process Integration Runtime instance: set '
-                              '"grant-types": ["client_credentials"] in its parameters, then '
-                              'create a new service key.',
-    "GRANT_TYPE_NOT_ALLOWED/neo": f"In Neo cockpit > Security > OAuth > Clients, edit client "
-                                  f"{NEO_MASKED} and set Authorization Grant to Client "
-                                  "Credentials.",
-    "WRONG_SERVICE_PLAN": "Create a Process Integration Runtime instance with plan `api` (not "
-                          "`integration-flow`), add the roles, create a service key and use "
-                          "that key in the profile.",
-    "ROLE_MISSING": "In the BTP cockpit, open the Process Integration Runtime instance (plan "
-                    "api) of this client, Update > Roles, add {role}, then fetch a new token. "
-                    "Role changes can take up to an hour to reach the tenant.",
-    "ROLE_MISSING/neo": "In Neo cockpit > Security > Authorizations, assign {neo_roles} to user "
-                        f"oauth_client_{NEO_MASKED} on the ...tmn subscription, then fetch a new "
-                        "token.",
-    "API_URL_WRONG": "Use the service key's `url` (https://<subdomain>.it-cpi<nnn>.cfapps."
-                     "<region>.hana.ondemand.com), not the Integration Suite UI URL "
-                     "(.integrationsuite.) nor the runtime host (-rt).",
-    "API_URL_WRONG/neo": "Use the tenant URL https://<account>-tmn.<ssl host>.<landscape host> "
-                         "(the Web UI URL without /itspaces/...).",
-    "TOKEN_REJECTED_BY_API": "Take `url` and `tokenurl` from the same service key: the token's "
-                             "identity zone ({zone}) must be the tenant's subaccount.",
-    "TOKEN_REJECTED_BY_API/neo": "Use the token endpoint of the same Neo subaccount as the "
-                                 "tenant URL, and a client registered there.",
-    "SERVER_ERROR": "Check SAP's status page and the tenant's health; rerun later. If it "
-                    "persists for one endpoint only, open an SAP incident with the request time "
-                    "and URL.",
-    "TOKEN_INVALID": "Check that token_url points at the XSUAA of the tenant's subaccount and "
-                     "that this machine's clock is right; then fetch a new token.",
-    "ENDPOINT_NOT_FOUND": "Remove {endpoint} from `endpoints:` in the profile, or check that "
-                          "the tenant offers it ({note}).",
+    'HOST_UNREACHABLE': (
+        'Check the host name in {key} against the service key or cockpit, and that this '
+        'machine can reach it (proxy: HTTPS_PROXY / NO_PROXY; firewall).'
+    ),
+    'TLS_UNTRUSTED': (
+        'If a corporate proxy re-signs TLS traffic, add its CA with `ca_bundle:` in the '
+        'profile or SSL_CERT_FILE. If the host uses a client certificate (mTLS), set '
+        '`certificate:` and `key:` from the certificate service key.'
+    ),
+    'TOKEN_URL_WRONG': (
+        "Use the service key's `tokenurl` exactly, without a query string: "
+        'https://<subdomain>.authentication.<region>.hana.ondemand.com/oauth/token '
+        '(certificate keys: the .authentication.cert. host). If a proxy sits in between, '
+        'it must pass the POST body on unchanged.'
+    ),
+    'TOKEN_URL_WRONG/neo': (
+        'Use the token endpoint from Neo cockpit > Security > OAuth > Branding: '
+        'https://oauthasservices-<account>.<landscape host>/oauth2/api/v1/token.'
+    ),
+    'CLIENT_CREDENTIALS_REJECTED': (
+        'Copy `clientid` and `clientsecret` again from the service key: BTP cockpit > '
+        'Instances and Subscriptions > the Process Integration Runtime instance (plan '
+        'api) > Service Keys, or `cf service-key <instance> <key>`. If the secret was '
+        'rotated or lost, create a new key with `cf create-service-key <instance> <key>` '
+        'and read it with `cf service-key <instance> <key>`; for a certificate key: `cf '
+        'create-service-key <instance> <key> -c \'{{"key-type":"certificate"}}\'`. In a '
+        "shell, put the secret in single quotes (export NAME='...'): XSUAA secrets "
+        'contain `$`.'
+    ),
+    'CLIENT_CREDENTIALS_REJECTED/neo': (
+        'In Neo cockpit > Security > OAuth > Clients, check client {client_id} and reset '
+        'its secret if unsure; the client must be registered for the ...tmn subscription.'
+        " In a shell, put the secret in single quotes (export NAME='...')."
+    ),
+    'GRANT_TYPE_NOT_ALLOWED': (
+        'Grant types are a parameter of the service instance, not of the service key. In '
+        'the BTP cockpit, open the Process Integration Runtime instance (plan api) > '
+        'Update > Parameters and set "grant-types":["{grant_type}"], or run `cf '
+        'update-service <instance> -c '
+        '\'{{"roles":{required_roles_json},"grant-types":["{grant_type}"]}}\'`; the roles '
+        'are repeated because SAP does not document whether parameters are merged. Then '
+        'create a new service key and fetch a new token.'
+    ),
+    'GRANT_TYPE_NOT_ALLOWED/neo': (
+        'In Neo cockpit > Security > OAuth > Clients, edit client {client_id} and set '
+        'Authorization Grant to Client Credentials.'
+    ),
+    'WRONG_SERVICE_PLAN': (
+        'Create a Process Integration Runtime instance with plan `api` (not '
+        '`integration-flow`): BTP cockpit > Instances and Subscriptions > Create, or `cf '
+        'create-service it-rt api <instance> -c '
+        '\'{{"roles":{required_roles_json},"grant-types":["{grant_type}"]}}\'`; then `cf '
+        'create-service-key <instance> <key>` and `cf service-key <instance> <key>`, and '
+        'use that key in the profile.'
+    ),
+    'ROLE_MISSING': (
+        'In the BTP cockpit, open the Process Integration Runtime instance (plan api) of '
+        'client {client_id}, Update > Roles, and add {role}; or run `cf update-service '
+        '<instance> -c \'{{"roles":{required_roles_json}}}\'` with the full list (whether '
+        'roles are merged or replaced is not documented). Then fetch a new token; the '
+        'change can take up to an hour to reach the tenant. Role collections do not '
+        "apply: a client-credentials client gets its roles only from the instance's role "
+        'templates.'
+    ),
+    'ROLE_MISSING/neo': (
+        'In Neo cockpit > Security > Authorizations, assign {neo_roles} to user '
+        'oauth_client_{client_id} for the ...tmn application (the OAuth client needs the '
+        'Client Credentials grant), then fetch a new token.'
+    ),
+    'ROLE_NOT_EFFECTIVE': (
+        'Known causes: a role change takes up to an hour to reach the tenant (rerun '
+        'later); a token issued before the change keeps its old scopes (fetch a new one);'
+        ' an access policy protects the artifacts: add the role template '
+        'AccessAllAccessPoliciesArtifacts in the cockpit (the instance > Update > Roles) '
+        'or with `cf update-service <instance> -c \'{{"roles":{access_all_roles_json}}}\'`,'
+        " or have the policy's owner give the client access."
+    ),
+    'API_URL_WRONG': (
+        "Use the service key's `url` "
+        '(https://<subdomain>.it-cpi<nnn>.cfapps.<region>.hana.ondemand.com), not the '
+        'Integration Suite UI URL (.integrationsuite.) nor the runtime host (-rt).'
+    ),
+    'API_URL_WRONG/neo': (
+        'Use the tenant URL https://<account>-tmn.<ssl host>.<landscape host> (the Web UI'
+        ' URL without /itspaces/...).'
+    ),
+    'TOKEN_REJECTED_BY_API': (
+        "Take `url` and `tokenurl` from the same service key: the token's identity zone "
+        "({zone}) must be the tenant's subaccount."
+    ),
+    'TOKEN_REJECTED_BY_API/neo': (
+        'Use the token endpoint of the same Neo subaccount as the tenant URL, and a '
+        'client registered there.'
+    ),
+    'SERVER_ERROR': (
+        "Check SAP's status page and the tenant's health; rerun later. If it persists for"
+        ' one endpoint only, open an SAP incident with the request time and URL.'
+    ),
+    'REQUEST_REJECTED': (
+        "The request comes from cpi-preflight's catalog ({request}). If the API's message"
+        ' names a query option or parameter, this tenant does not accept it for '
+        '{endpoint}: remove {endpoint} from `endpoints:` in the profile for now and '
+        'report the message, so that the catalog can be corrected.'
+    ),
+    'TOKEN_INVALID': (
+        "Check that {key} points at the XSUAA of the tenant's subaccount and that this "
+        "machine's clock is right; then fetch a new token."
+    ),
+    'ENDPOINT_NOT_FOUND': (
+        'Remove {endpoint} from `endpoints:` in the profile, or check that the tenant '
+        'offers it ({note}).'
+    ),
 }
 
 
 def fix(code: str, environment: str = "cf", **values: str) -> str:
-    text = FIX.get(f"{code}/{environment}", FIX[code])
-    return text.format(**values) if values else text
+    client = NEO_MASKED if environment == "neo" else MASKED_CLIENT
+    roles = values.pop("roles_json", '["MonitoringDataRead"]')
+    slots = {"client_id": client, "grant_type": "client_credentials", "key": "token_url",
+             "required_roles_json": roles,
+             "access_all_roles_json": roles[:-1] + ',"AccessAllAccessPoliciesArtifacts"]',
+             **values}
+    return FIX.get(f"{code}/{environment}", FIX[code]).format_map(slots)
 
 
 @pytest.fixture(autouse=True)
@@ -517,14 +586,41 @@ def test_an_endpoint_that_stays_unavailable(tenant: Tenant, signer: Signer) -> N
                   fix("SERVER_ERROR"))
 
 
-def test_an_endpoint_with_another_client_error(tenant: Tenant, signer: Signer) -> None:
+@pytest.mark.parametrize("status", [400, 405, 409, 415])
+def test_a_client_error_is_a_rejected_request(tenant: Tenant, signer: Signer,
+                                              status: int) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", status, json=odata_error(
+        "The query option $top is not supported for this resource.", "Bad Request"))
+    tenant.api("/NumberRanges", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"],
+                                attempts=2))
+    assert verdicts["api"].outcome == PASSED
+    assert_failed(verdicts["endpoint[MessageProcessingLogs]"], "REQUEST_REJECTED",
+                  f"GET /api/v1/MessageProcessingLogs?$top=1 answered {status} (The query "
+                  "option $top is not supported for this resource.): the API refused this "
+                  "request for entity set MessageProcessingLogs; it is not a server error",
+                  fix("REQUEST_REJECTED", endpoint="MessageProcessingLogs",
+                      request="GET /api/v1/MessageProcessingLogs?$top=1"))
+    assert tenant.calls["/MessageProcessingLogs"].call_count == 1  # a 4xx is not retried
+
+
+def test_a_rejected_request_without_a_message(tenant: Tenant, signer: Signer) -> None:
     issue_token(tenant, signer, *MONITORING_SCOPES)
     tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
-    tenant.api("/NumberRanges", 400, json=odata_error("Invalid query option $top", "400"))
+    tenant.api("/NumberRanges", 400)
     verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"]))
-    assert_failed(verdicts["endpoint[NumberRanges]"], "SERVER_ERROR",
-                  "GET /api/v1/NumberRanges answered 400 (Invalid query option $top)",
-                  fix("SERVER_ERROR"))
+    assert only_finding(verdicts["endpoint[NumberRanges]"]).message == (
+        "GET /api/v1/NumberRanges answered 400 (400 with no content type): the API refused "
+        "this request for entity set NumberRanges; it is not a server error")
+
+
+def test_429_is_a_server_error_not_a_rejected_request(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/NumberRanges", 429)
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"]))
+    assert verdicts["endpoint[NumberRanges]"].code == "SERVER_ERROR"
 
 
 def test_an_api_that_answers_only_server_errors(tenant: Tenant, signer: Signer) -> None:
@@ -547,7 +643,7 @@ def test_an_api_that_answers_only_server_errors(tenant: Tenant, signer: Signer) 
      "200 with an HTML page"),
     ({"status_code": 404, "text": "Not Found"}, "404 with text/plain; charset=utf-8"),
     ({"status_code": 404}, "404 with no content type"),
-    ({"status_code": 403, "html": "<html>Forbidden</html>"}, "403 with an HTML page"),
+    ({"status_code": 404, "html": "<html>Not here</html>"}, "404 with an HTML page"),
 ])
 def test_an_api_url_that_is_not_the_api(tenant: Tenant, signer: Signer,
                                         answer: dict[str, Any], described: str) -> None:
@@ -599,7 +695,8 @@ def test_a_neo_api_that_rejects_the_token(neo_tenant: Tenant) -> None:
     verdicts = diagnose(neo_data())
     assert_failed(verdicts["api"], "TOKEN_REJECTED_BY_API",
                   f"the API at {NEO_HOST} rejected a freshly issued token: GET "
-                  "/api/v1/NumberRanges answered 401", fix("TOKEN_REJECTED_BY_API", "neo"))
+                  "/api/v1/NumberRanges answered 401 (empty body)",
+                  fix("TOKEN_REJECTED_BY_API", "neo"))
 
 
 def test_one_endpoint_rejecting_the_token_fails_that_endpoint(tenant: Tenant,
@@ -611,7 +708,8 @@ def test_one_endpoint_rejecting_the_token_fails_that_endpoint(tenant: Tenant,
     assert verdicts["api"].outcome == PASSED
     assert_failed(verdicts["endpoint[NumberRanges]"], "TOKEN_REJECTED_BY_API",
                   f"the API at {API_HOST} rejected a freshly issued token: GET "
-                  f"/api/v1/NumberRanges answered 401; the token was issued by {TOKEN_URL} for "
+                  f"/api/v1/NumberRanges answered 401 (empty body); the token was issued by "
+                  f"{TOKEN_URL} for "
                   "identity zone zone-1", fix("TOKEN_REJECTED_BY_API", zone="zone-1"))
 
 
@@ -642,7 +740,8 @@ def test_a_cf_token_without_any_scope_of_the_role(tenant: Tenant, signer: Signer
         f"role MonitoringDataRead is not granted to client {MASKED_CLIENT}: the token lacks "
         "scopes it!b<N>.IntegrationOperationServer.read, it!b<N>.NodeManager.read, "
         "it!b<N>.Roles.Read; GET "
-        "/api/v1/MessageProcessingLogs answered 403; needed by MessageProcessingLogs")
+        "/api/v1/MessageProcessingLogs answered 403 (empty body); needed by "
+        "MessageProcessingLogs")
 
 
 def test_a_missing_role_without_a_proof_call(tenant: Tenant, signer: Signer) -> None:
@@ -652,18 +751,33 @@ def test_a_missing_role_without_a_proof_call(tenant: Tenant, signer: Signer) -> 
     assert_failed(verdicts["role[MessagePayloadsRead]"], "ROLE_MISSING",
                   f"role MessagePayloadsRead is not granted to client {MASKED_CLIENT}: the "
                   f"token lacks scope {APP}.esbmessagestorage.read; needed by the profile's "
-                  "required_roles", fix("ROLE_MISSING", role="MessagePayloadsRead"))
+                  "required_roles", fix("ROLE_MISSING", role="MessagePayloadsRead",
+                                        roles_json='["MessagePayloadsRead"]'))
 
 
 def test_a_cf_token_with_the_scopes_but_a_403(tenant: Tenant, signer: Signer) -> None:
     issue_token(tenant, signer, *MONITORING_SCOPES)
     tenant.api("/MessageProcessingLogs", 403, json=odata_error(FORBIDDEN))
     verdicts = diagnose(cf_data())
-    assert_failed(verdicts["role[MonitoringDataRead]"], "ROLE_MISSING",
-                  f"role MonitoringDataRead: the token of client {MASKED_CLIENT} carries its "
-                  "scopes, but the API refused; GET /api/v1/MessageProcessingLogs answered 403 "
-                  f"({FORBIDDEN}); role changes take up to an hour to reach the tenant, and "
-                  "access policies can also refuse", fix("ROLE_MISSING", role="MonitoringDataRead"))
+    assert_failed(verdicts["role[MonitoringDataRead]"], "ROLE_NOT_EFFECTIVE",
+                  f"role MonitoringDataRead: the token of client {MASKED_CLIENT} carries every "
+                  f"permission it needs ({APP}.IntegrationOperationServer.read, "
+                  f"{APP}.NodeManager.read, {APP}.Roles.Read), and still GET "
+                  "/api/v1/MessageProcessingLogs "
+                  f"answered 403 ({FORBIDDEN})", fix("ROLE_NOT_EFFECTIVE"))
+    assert_skipped(verdicts["endpoint[MessageProcessingLogs]"],
+                   "GET /api/v1/MessageProcessingLogs answered 403 because "
+                   "role[MonitoringDataRead] failed (ROLE_NOT_EFFECTIVE); fix that first")
+
+
+def test_a_role_named_scope_and_a_403_is_not_effective(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, f"{APP}.MonitoringDataRead")
+    tenant.api("/MessageProcessingLogs", 403)
+    verdicts = diagnose(cf_data())
+    assert only_finding(verdicts["role[MonitoringDataRead]"]).message == (
+        f"role MonitoringDataRead: the token of client {MASKED_CLIENT} carries every "
+        f"permission it needs ({APP}.MonitoringDataRead), and still GET "
+        "/api/v1/MessageProcessingLogs answered 403 (empty body)")
 
 
 def test_a_scope_named_after_the_role_template_counts(tenant: Tenant, signer: Signer) -> None:
@@ -677,12 +791,33 @@ def test_a_cf_endpoint_refused_although_its_role_is_proven(tenant: Tenant,
                                                            signer: Signer) -> None:
     issue_token(tenant, signer, *MONITORING_SCOPES)
     tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
-    tenant.api("/NumberRanges", 403, json=odata_error(FORBIDDEN))
+    tenant.api("/NumberRanges", 403)
     verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"]))
     assert verdicts["role[MonitoringDataRead]"].outcome == PASSED
-    assert_failed(verdicts["endpoint[NumberRanges]"], "ROLE_MISSING",
-                  f"GET /api/v1/NumberRanges answered 403 ({FORBIDDEN}): client {MASKED_CLIENT} "
-                  "lacks role MonitoringDataRead", fix("ROLE_MISSING", role="MonitoringDataRead"))
+    assert_failed(verdicts["endpoint[NumberRanges]"], "ROLE_NOT_EFFECTIVE",
+                  "GET /api/v1/NumberRanges answered 403 (empty body) although the token of "
+                  f"client {MASKED_CLIENT} carries every permission it needs "
+                  f"({APP}.IntegrationOperationServer.read)", fix("ROLE_NOT_EFFECTIVE"))
+
+
+def test_a_cf_endpoint_refused_with_a_scope_missing(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/DataStores", 403, json=odata_error(FORBIDDEN))
+    verdicts = diagnose(cf_data(required_roles=["MonitoringDataRead"],
+                                endpoints=["MessageProcessingLogs", "DataStores"]))
+    assert verdicts["role[DataStoresAndQueuesRead]"].code == "ROLE_MISSING"
+    assert verdicts["endpoint[DataStores]"].outcome == SKIPPED
+
+
+def test_a_neo_403_with_every_role_named_stays_role_missing(neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api("/MessageProcessingLogs", 403)
+    neo_tenant.api("/NumberRanges", 403)
+    verdicts = diagnose(neo_data(required_roles=["IntegrationOperationServer.read",
+                                                 "NodeManager.read"]))
+    codes = {v.code for v in verdicts.values() if v.outcome == FAILED}
+    assert codes == {"ROLE_MISSING"}
 
 
 def test_a_missing_neo_role(neo_tenant: Tenant) -> None:
@@ -707,7 +842,8 @@ def test_a_neo_403_on_a_call_needing_several_roles(neo_tenant: Tenant) -> None:
     assert only_finding(verdicts["role[NodeManager.read]"]).message == (
         f"role NodeManager.read is not granted to user oauth_client_{NEO_MASKED} (one or more "
         "of NodeManager.read, IntegrationOperationServer.read is missing); GET "
-        "/api/v1/MessageProcessingLogs answered 403; needed by MessageProcessingLogs")
+        "/api/v1/MessageProcessingLogs answered 403 (empty body); needed by "
+        "MessageProcessingLogs")
 
 
 def test_a_neo_endpoint_refused_while_its_roles_are_not_required(neo_tenant: Tenant) -> None:
@@ -716,7 +852,8 @@ def test_a_neo_endpoint_refused_while_its_roles_are_not_required(neo_tenant: Ten
     neo_tenant.api("/DataStores", 403)
     verdicts = diagnose(neo_data(endpoints=["DataStores"]))
     assert_failed(verdicts["endpoint[DataStores]"], "ROLE_MISSING",
-                  f"GET /api/v1/DataStores answered 403: client {NEO_MASKED} lacks Neo roles "
+                  f"GET /api/v1/DataStores answered 403 (empty body): client {NEO_MASKED} lacks "
+                  "Neo roles "
                   "IntegrationOperationServer.read, ESBDataStore.read",
                   fix("ROLE_MISSING", "neo",
                       neo_roles="IntegrationOperationServer.read, ESBDataStore.read"))
@@ -756,6 +893,136 @@ def test_an_endpoint_without_a_note_cites_its_source(tenant: Tenant, signer: Sig
     verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"]))
     assert only_finding(verdicts["endpoint[NumberRanges]"]).fix == fix(
         "ENDPOINT_NOT_FOUND", endpoint="NumberRanges", note="source: SD-tasks")
+
+
+# --- status before body ---------------------------------------------------------------------
+
+NEO_403_PAGE = ("<!doctype html><html lang=\"en\"><head><title>HTTP Status 403 \u2013 Forbidden"
+                "</title></head><body><h1>HTTP Status 403 \u2013 Forbidden</h1></body></html>")
+UNAVAILABLE_PAGE = ("<html><head><title>503 Service Temporarily Unavailable</title></head>"
+                    "<body><h1>503 Service Temporarily Unavailable</h1></body></html>")
+
+
+def test_a_persistent_html_503_on_one_entity_set_is_a_server_error(tenant: Tenant,
+                                                                    signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/NumberRanges", 503, html=UNAVAILABLE_PAGE)
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"],
+                                attempts=2))
+    assert verdicts["api"].outcome == PASSED
+    assert verdicts["endpoint[MessageProcessingLogs]"].outcome == PASSED
+    assert_failed(verdicts["endpoint[NumberRanges]"], "SERVER_ERROR",
+                  "GET /api/v1/NumberRanges answered 503 with an HTML page (2 attempts: 503, "
+                  "503)", fix("SERVER_ERROR"))
+
+
+def test_html_503_on_every_call_is_a_server_error_not_a_wrong_url(tenant: Tenant,
+                                                                  signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 503, html=UNAVAILABLE_PAGE)
+    verdicts = diagnose(cf_data())
+    assert_failed(verdicts["api"], "SERVER_ERROR",
+                  f"the API at {API_HOST} answered only server errors (503) to 1 calls",
+                  fix("SERVER_ERROR", key="api_url"))
+
+
+def test_a_neo_html_403_is_a_missing_role_not_a_wrong_url(neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api("/IntegrationPackages", 403, html=NEO_403_PAGE)
+    verdicts = diagnose(neo_data(required_roles=["WebToolingWorkspace.Read"]))
+    assert verdicts["api"].outcome == PASSED
+    assert_failed(verdicts["role[WebToolingWorkspace.Read]"], "ROLE_MISSING",
+                  f"role WebToolingWorkspace.Read is not granted to user oauth_client_"
+                  f"{NEO_MASKED} (Neo roles WebToolingWorkspace.Read); GET "
+                  "/api/v1/IntegrationPackages answered 403 (HTML page \"HTTP Status 403 \u2013 "
+                  "Forbidden\"); needed by IntegrationPackages",
+                  fix("ROLE_MISSING", "neo", neo_roles="WebToolingWorkspace.Read"))
+
+
+def test_a_neo_empty_401_is_a_rejected_token_not_a_wrong_url(neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api("/NumberRanges", 401, headers={"WWW-Authenticate": 'Bearer realm="tmn"'})
+    verdicts = diagnose(neo_data())
+    assert_failed(verdicts["api"], "TOKEN_REJECTED_BY_API",
+                  f"the API at {NEO_HOST} rejected a freshly issued token: GET "
+                  "/api/v1/NumberRanges answered 401 (empty body)",
+                  fix("TOKEN_REJECTED_BY_API", "neo"))
+
+
+@pytest.mark.parametrize(("answer", "said"), [
+    ({"status_code": 403, "html": NEO_403_PAGE},
+     '403 (HTML page "HTTP Status 403 \u2013 Forbidden")'),
+    ({"status_code": 403, "html": "<html><body>no</body></html>"}, "403 (an HTML page)"),
+    ({"status_code": 403, "text": ""}, "403 (empty body)"),
+])
+def test_a_cf_403_of_any_body_is_a_role_verdict(tenant: Tenant, signer: Signer,
+                                                answer: dict[str, Any], said: str) -> None:
+    issue_token(tenant, signer, f"{APP}.IntegrationOperationServer.read")
+    tenant.api("/MessageProcessingLogs", **answer)
+    verdicts = diagnose(cf_data())
+    assert verdicts["api"].outcome == PASSED
+    assert only_finding(verdicts["role[MonitoringDataRead]"]).message == (
+        f"role MonitoringDataRead is not granted to client {MASKED_CLIENT}: the token lacks "
+        f"scopes {APP}.NodeManager.read, {APP}.Roles.Read; GET /api/v1/MessageProcessingLogs "
+        f"answered {said}; "
+        "needed by MessageProcessingLogs")
+
+
+def test_a_page_title_is_bounded_and_printable(neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    title = "A\x1b[31m" + "x" * 200
+    neo_tenant.api("/NumberRanges", 403, html=f"<html><title>{title}</title></html>")
+    verdicts = diagnose(neo_data())
+    message = only_finding(verdicts["role[IntegrationOperationServer.read]"]).message
+    assert f'(HTML page "A[31m{"x" * 75}...")' in message
+    assert "\x1b" not in message
+
+
+def test_one_html_answer_among_odata_answers_does_not_fail_the_api(tenant: Tenant,
+                                                                   signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/NumberRanges", 200, html="<html><title>Log On</title></html>")
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"]))
+    assert verdicts["api"].outcome == PASSED
+    assert verdicts["endpoint[MessageProcessingLogs]"].outcome == PASSED
+    assert verdicts["endpoint[NumberRanges]"].code == "API_URL_WRONG"
+
+
+@pytest.mark.parametrize("answer", [
+    {"status_code": 400, "text": "bad"},
+    {"status_code": 403, "text": "no"},
+    {"status_code": 409},
+])
+def test_a_lone_non_odata_client_error_is_no_evidence_of_a_wrong_url(
+        tenant: Tenant, signer: Signer, answer: dict[str, Any]) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", **answer)
+    verdicts = diagnose(cf_data())
+    assert verdicts["api"].outcome == PASSED
+
+
+@pytest.mark.parametrize(("environment", "where"), [
+    ("cf", "in the form body"), ("neo", "in the query string")])
+def test_missing_grant_type_is_a_token_url_problem(tenant: Tenant, environment: str,
+                                                   where: str) -> None:
+    """UAA answers 400 invalid_request "Missing grant type" when the request has none. Ours
+    always carries one, so what answered did not read it: the token URL (or a proxy in front
+    of it) is the problem, not the client's permission to use the grant."""
+    data = cf_data() if environment == "cf" else neo_data()
+    tenant.token_url = data["token_url"]
+    tenant.token(400, json={"error": "invalid_request",
+                            "error_description": "Missing grant type"})
+    tenant.keys({"keys": []})
+    verdicts = diagnose(data)
+    shape = CF_TOKEN_SHAPE if environment == "cf" else (
+        "https://oauthasservices-<account>.<landscape host>/oauth2/api/v1/token")
+    assert_failed(verdicts["token"], "TOKEN_URL_WRONG",
+                  f"token_url {data['token_url']} did not read the grant type the request "
+                  f"carried (grant_type=client_credentials {where}): it answered 400 "
+                  f"invalid_request: Missing grant type; expected {shape} to issue a token",
+                  fix("TOKEN_URL_WRONG", environment))
 
 
 # --- skipping ------------------------------------------------------------------------------
@@ -802,6 +1069,7 @@ EMITTED_BY_THESE_TESTS = {
     "HOST_UNREACHABLE", "TLS_UNTRUSTED", "TOKEN_URL_WRONG", "CLIENT_CREDENTIALS_REJECTED",
     "GRANT_TYPE_NOT_ALLOWED", "WRONG_SERVICE_PLAN", "ROLE_MISSING", "API_URL_WRONG",
     "TOKEN_REJECTED_BY_API", "SERVER_ERROR", "TOKEN_INVALID", "ENDPOINT_NOT_FOUND",
+    "ROLE_NOT_EFFECTIVE", "REQUEST_REJECTED",
 }
 
 

@@ -52,7 +52,8 @@ def test_codes_table_shows_placeholders_as_names_in_angle_brackets() -> None:
     table = docs.codes_table_markdown()
     assert not re.search(r"\{[a-z_]+\}", table)
     row = next(r for r in _rows(table) if r[0] == "`ROLE_MISSING`")
-    assert "add &lt;role>, then fetch a new token" in row[3]
+    assert "and add &lt;role>; or run `cf update-service <instance> -c " \
+           "'{\"roles\":<required_roles_json>}'` with the full list" in row[3]
     assert "assign &lt;neo_roles> to user oauth_client_&lt;client_id>" in row[4]
 
 
@@ -146,3 +147,59 @@ def test_unreadable_readme_is_reported_without_traceback(
     err = capsys.readouterr().err
     assert err.startswith(f"{path}: cannot be read (No such file or directory)")
     assert "Traceback" not in err
+
+
+# --- terminal text: placeholders, wrapping, commands ------------------------------------------
+
+
+def test_placeholders_become_names_and_doubled_braces_single() -> None:
+    text = "run `cf update-service <instance> -c '{{\"roles\":{required_roles_json}}}'` for {role}"
+    assert docs.show_placeholders(text) == (
+        "run `cf update-service <instance> -c '{\"roles\":<required_roles_json>}'` for <role>")
+
+
+def test_wrap_never_splits_a_code_span() -> None:
+    text = "word " * 8 + "`cf create-service-key <instance> <key>` and more words after it"
+    lines = docs.wrap(text, 40)
+    assert "  `cf create-service-key <instance> <key>`" in lines
+    assert all(len(line) <= 40 for line in lines if "`" not in line)
+
+
+def test_fix_lines_put_each_command_alone_without_backticks() -> None:
+    text = ("Create one with `cf create-service-key <instance> <key>` and read it with "
+            "`cf service-key <instance> <key>`. Then rerun; `url` stays inline.")
+    assert docs.fix_lines(text, 60) == [
+        "  Create one with",
+        "      cf create-service-key <instance> <key>",
+        "  and read it with",
+        "      cf service-key <instance> <key>",
+        "  Then rerun; `url` stays inline.",
+    ]
+
+
+@pytest.mark.parametrize(("columns", "width"), [("72", 72), ("20", 40), ("400", 120)])
+def test_terminal_width_follows_columns_within_limits(monkeypatch: pytest.MonkeyPatch,
+                                                       columns: str, width: int) -> None:
+    monkeypatch.setenv("COLUMNS", columns)
+    assert docs.terminal_width() == width
+
+
+@pytest.mark.parametrize("width", [60, 100])
+def test_codes_text_fits_the_width_except_whole_commands(width: int) -> None:
+    """Only what must not be split may be wider: a command, or one long word such as a URL."""
+    for line in docs.codes_text(width).splitlines():
+        whole = line.lstrip().startswith("cf ") or len(line.split()) == 1
+        assert len(line) <= width or whole, line
+
+
+def test_explain_names_causes_fixes_and_sources() -> None:
+    text = docs.explain("ROLE_NOT_EFFECTIVE", 100)
+    assert text.splitlines()[0] == (
+        "ROLE_NOT_EFFECTIVE (failure): Refused although the token carries the role")
+    prose = " ".join(text.split())
+    assert "a role change takes up to an hour to reach the tenant" in prose
+    assert "a token issued before the change keeps its old scopes (fetch a new one)" in prose
+    assert "      cf update-service <instance> -c '{\"roles\":<access_all_roles_json>}'" in (
+        text.splitlines())
+    assert "Fix on Neo:\n  Does not occur on Neo (Cloud Foundry only)." in text
+    assert "Source: reference 'Added 2026-11-26'" in text

@@ -1,8 +1,12 @@
 """The simulated CPI tenant host: a read-only OData v2 service under `/api/v1`.
 
-Order of checks: connection-reset fault, method (read-only: 405), server-error fault, bearer
-token (401), path (404, or 501 for a direct query SAP only serves by navigation), permissions
-from the sandbox's own table (403), query options (400).
+Order of checks: connection-reset fault, method (read-only: 405), unavailable-page and
+server-error faults, bearer token (401), path (404, or 501 for a direct query SAP only serves by
+navigation), permissions from the sandbox's own table (403; roles not yet effective are not
+honoured), access-policy fault (403, empty body), query options (400).
+
+On Neo the servlet container answers 401 and 403 itself: an empty 401 with WWW-Authenticate and
+an HTML 403 page, not OData error bodies (`plain_answers` in the behaviour table).
 """
 
 from __future__ import annotations
@@ -14,13 +18,22 @@ from typing import Any
 from cpi_preflight.sandbox import odata
 from cpi_preflight.sandbox.api_auth import Caller, Refusal, authenticate, authorize
 from cpi_preflight.sandbox.behaviour import EntitySet
-from cpi_preflight.sandbox.messages import RESET, HttpRequest, HttpResponse, Outcome, not_found_page
+from cpi_preflight.sandbox.messages import (
+    RESET,
+    HttpRequest,
+    HttpResponse,
+    Outcome,
+    html_page,
+    not_found_page,
+)
 from cpi_preflight.sandbox.records import load_samples
 from cpi_preflight.sandbox.routes import Match, Routes
 from cpi_preflight.sandbox.tenant import Tenant
 
 ROOT = "/api/v1"
 _READ_METHODS = ("GET", "HEAD")
+ACCESS_ALL = "AccessPoliciesArtifacts.AccessAll"
+_UNAUTHENTICATED = ("missing_token", "invalid_token", "expired_token", "foreign_zone")
 
 
 def wants_json(request: HttpRequest) -> bool:
@@ -56,12 +69,14 @@ class ApiApp:
         if request.method not in _READ_METHODS:
             allow = ("Allow", "GET, HEAD")
             return self.reject(request, "method_not_allowed", request.method, allow)
+        if entity is not None and entity.name in self.tenant.spec.faults.unavailable_pages:
+            return self.plain("unavailable_page")
         status = self.tenant.faults.server_error(entity.name) if entity else None
         if status is not None:
             return self.reject(request, "server_unavailable" if status == 503 else "server_error")
         caller = authenticate(request, self.tenant)
         if isinstance(caller, Refusal):
-            return self.reject(request, caller.kind)
+            return self.refuse(request, caller.kind)
         if not rest:
             names = list(self.routes.entity_sets)
             doc = odata.service_document(request.base_url + ROOT, names,
@@ -79,9 +94,15 @@ class ApiApp:
     def _routed(self, request: HttpRequest, rest: str, match: Match,
                 caller: Caller) -> HttpResponse:
         entity = match.route.entity
-        refusal = authorize(caller, entity.neo_roles)
+        refusal = authorize(self._honoured(caller), entity.neo_roles)
         if refusal is not None:
-            return self.reject(request, refusal.kind)
+            return self.refuse(request, refusal.kind)
+        faults = self.tenant.spec.faults
+        if entity.name in faults.access_policy and ACCESS_ALL not in caller.permissions:
+            return self.plain("access_policy_denied")
+        rejected = self._query_rejection(request, entity)
+        if rejected is not None:
+            return rejected
         if entity.rejects_format_json and request.query.get("$format", "").lower() == "json":
             return self.reject(request, "format_json_rejected")
         records = self._records(entity, match.keys)
@@ -91,6 +112,22 @@ class ApiApp:
             body = str(len(records)).encode()
             return self._csrf(request, HttpResponse(200, body, "text/plain;charset=utf-8"))
         return self._csrf(request, self._collection(request, entity, records))
+
+    def _honoured(self, caller: Caller) -> Caller:
+        """The caller as the API sees it: permissions of roles not yet effective left out."""
+        spec = self.tenant.spec
+        pending = spec.permissions() - spec.effective_permissions()
+        return Caller(caller.permissions - pending, caller.integration_flow)
+
+    def _query_rejection(self, request: HttpRequest, entity: EntitySet) -> HttpResponse | None:
+        option = self.tenant.spec.faults.query_rejections.get(entity.name)
+        if option is None:
+            return None
+        if option.startswith("$") and option in request.query:
+            return self.reject(request, "unsupported_query_option", option)
+        if not option.startswith("$") and option not in request.query:
+            return self.reject(request, "missing_query_parameter", option)
+        return None
 
     def _records(self, entity: EntitySet,
                  keys: Mapping[str, str]) -> list[Mapping[str, Any]] | None:
@@ -122,6 +159,25 @@ class ApiApp:
         token = ("X-CSRF-Token", secrets.token_hex(16))
         return HttpResponse(response.status, response.body, response.content_type,
                             (*response.headers, token))
+
+    def refuse(self, request: HttpRequest, kind: str) -> HttpResponse:
+        """A 401/403: on Neo the container's own answer, on CF the OData error."""
+        if self.tenant.spec.environment == "neo":
+            if kind in _UNAUTHENTICATED:
+                return self.plain("neo_unauthorized")
+            if kind == "missing_permission":
+                return self.plain("neo_forbidden")
+        return self.reject(request, kind)
+
+    def plain(self, kind: str) -> HttpResponse:
+        """A refusal of the behaviour table that is an HTML page or an empty body."""
+        answer = self.tenant.behaviour.plain_answers[kind]
+        challenge = answer.www_authenticate
+        headers = (("WWW-Authenticate", challenge),) if challenge else ()
+        if answer.body == "html":
+            page = html_page(answer.status, answer.title, answer.message)
+            return HttpResponse(page.status, page.body, page.content_type, headers)
+        return HttpResponse(answer.status, b"", None, headers)
 
     def reject(self, request: HttpRequest, kind: str, segment: str = "",
                *headers: tuple[str, str]) -> HttpResponse:

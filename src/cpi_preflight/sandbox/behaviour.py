@@ -63,6 +63,27 @@ class Rejection:
 
 
 @dataclass(frozen=True)
+class PlainAnswer:
+    """A refusal that is not an OData error body: an HTML page or an empty body."""
+
+    status: int
+    body: str  # html | empty
+    title: str
+    message: str
+    www_authenticate: str | None
+    confidence: str
+
+
+@dataclass(frozen=True)
+class FaultBehaviour:
+    """What one profile fault simulates, and how sure the table is that SAP behaves so."""
+
+    behaviour: str
+    source: str
+    confidence: str
+
+
+@dataclass(frozen=True)
 class Behaviour:
     """Everything the sandbox believes about SAP, as loaded from the YAML table."""
 
@@ -73,6 +94,8 @@ class Behaviour:
     token_errors: Mapping[str, Mapping[str, TokenError]]
     known_grant_types: tuple[str, ...]
     api_rejections: Mapping[str, Rejection]
+    plain_answers: Mapping[str, PlainAnswer]
+    fault_behaviours: Mapping[str, FaultBehaviour]
 
     @property
     def neo_role_names(self) -> tuple[str, ...]:
@@ -112,6 +135,12 @@ def _token_error(raw: Mapping[str, Any]) -> TokenError:
                       str(raw["confidence"]))
 
 
+def _plain_answer(raw: Mapping[str, Any]) -> PlainAnswer:
+    return PlainAnswer(int(raw["status"]), str(raw["body"]), str(raw.get("title", "")),
+                       str(raw.get("message", "")), raw.get("www_authenticate"),
+                       str(raw["confidence"]))
+
+
 def _from_mapping(raw: Mapping[str, Any]) -> Behaviour:
     unmapped = raw["unmapped_role_templates"]
     return Behaviour(
@@ -128,6 +157,11 @@ def _from_mapping(raw: Mapping[str, Any]) -> Behaviour:
             k: Rejection(int(v["status"]), str(v["code"]), str(v["message"]),
                          str(v["confidence"]))
             for k, v in raw["api_rejections"].items()
+        },
+        plain_answers={k: _plain_answer(v) for k, v in raw["plain_answers"].items()},
+        fault_behaviours={
+            k: FaultBehaviour(str(v["behaviour"]), str(v["source"]), str(v["confidence"]))
+            for k, v in raw["fault_behaviours"].items()
         },
     )
 

@@ -48,6 +48,12 @@ class FaultSpec:
     connection_resets: Mapping[str, int] = field(default_factory=dict)
     expired_token: bool = False
     dead_host: str = "none"
+    # 403 although the token carries the scopes (see `fault_behaviours` in sap_behaviour.yaml)
+    access_policy: tuple[str, ...] = ()  # entity sets whose artifacts an access policy protects
+    pending_roles: tuple[str, ...] = ()  # granted role templates the tenant does not honour yet
+    query_rejections: Mapping[str, str] = field(default_factory=dict)  # entity set -> option
+    unavailable_pages: tuple[str, ...] = ()  # entity sets behind a persistent HTML 503 page
+    token_body_dropped: bool = False  # something in front of XSUAA drops the POST body
 
 
 FAULT_KEYS = tuple(FaultSpec.__dataclass_fields__)
@@ -73,10 +79,20 @@ class SandboxSpec:
 
     def permissions(self) -> frozenset[str]:
         """The Neo-style permissions the simulated client holds (its token scopes or Neo roles)."""
+        return self._permissions_of(self.roles) | frozenset(self.extra_scopes)
+
+    def effective_permissions(self) -> frozenset[str]:
+        """The permissions the API honours: the pending roles' own ones are not honoured yet."""
+        return self._permissions_of(tuple(r for r in self.roles
+                                          if r not in self.faults.pending_roles)
+                                    ) | frozenset(self.extra_scopes)
+
+    @staticmethod
+    def _permissions_of(roles: tuple[str, ...]) -> frozenset[str]:
         behaviour = load_behaviour()
-        templates = [r for r in self.roles if r in behaviour.role_templates]
-        direct = [r for r in self.roles if r not in behaviour.role_templates]
-        return behaviour.permissions_of(templates) | frozenset(direct) | set(self.extra_scopes)
+        templates = [r for r in roles if r in behaviour.role_templates]
+        direct = [r for r in roles if r not in behaviour.role_templates]
+        return behaviour.permissions_of(templates) | frozenset(direct)
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:
@@ -121,8 +137,13 @@ class _Parser:
         if credential == "certificate" and self.environment == "neo":
             raise self.fail("credential", "'certificate' is only possible on cf; Neo OAuth "
                             "clients authenticate with a client secret")
-        return SandboxSpec(self.environment, self.roles(data.get("roles", list(DEFAULT_ROLES))),
-                           credential, self.faults(data.get("faults")), self.source,
+        roles = self.roles(data.get("roles", list(DEFAULT_ROLES)))
+        faults = self.faults(data.get("faults"))
+        for i, role in enumerate(faults.pending_roles):
+            if role not in roles:
+                raise self.fail(f"faults.pending_roles[{i}]", f"'{role}' is not in sandbox.roles; "
+                                "only a granted role can be not yet effective")
+        return SandboxSpec(self.environment, roles, credential, faults, self.source,
                            self.extra_scopes(data.get("extra_scopes", [])))
 
     def mapping(self, key: str, value: object) -> dict[str, object]:
@@ -203,6 +224,12 @@ class _Parser:
         if faults.integration_flow_plan and self.environment == "neo":
             raise self.fail("faults.integration_flow_plan",
                             "the integration-flow plan exists on cf only")
+        if faults.token_body_dropped and self.environment == "neo":
+            raise self.fail("faults.token_body_dropped", "the Neo token request carries its "
+                            "grant type in the query string, not in a body; cf only")
+        if faults.pending_roles and self.environment == "neo":
+            raise self.fail("faults.pending_roles", "Neo tokens carry no scopes; a role that "
+                            "is not effective yet is simply a missing role there")
         return faults
 
     def fault(self, key: str, value: object) -> object:
@@ -219,7 +246,37 @@ class _Parser:
             return self.per_entity_set(path, value, self.error_count)
         if key == "connection_resets":
             return self.per_entity_set(path, value, self.reset_count)
+        if key == "query_rejections":
+            return self.per_entity_set(path, value, self.option_name)
+        if key in ("access_policy", "unavailable_pages"):
+            return self.entity_sets(path, value)
+        if key == "pending_roles":
+            names = self.names(path, value)
+            return tuple(self.role(f"{path}[{i}]", r) for i, r in enumerate(names))
         return self.flag(path, value)
+
+    def names(self, path: str, value: object) -> list[object]:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        if not isinstance(value, list):
+            raise self.fail(path, f"expected a list of names, got {value!r}")
+        return value
+
+    def entity_sets(self, path: str, value: object) -> tuple[str, ...]:
+        names = self.behaviour.entity_sets
+        found = []
+        for i, name in enumerate(self.names(path, value)):
+            if not isinstance(name, str) or name not in names:
+                hint = _hint(name, names, "entity sets") if isinstance(name, str) else ""
+                raise self.fail(f"{path}[{i}]", f"unknown entity set {name!r}{hint}")
+            found.append(name)
+        return tuple(found)
+
+    def option_name(self, key: str, value: object) -> object:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(key, f"expected a query option such as '$top' or a parameter name "
+                            f"such as 'id', got {value!r}")
+        return value.strip()
 
     def per_entity_set(self, path: str, value: object, check: _Check) -> dict[str, object]:
         data = self.mapping(path, {} if value is None else value)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import replace
 from typing import Any
 
 from cpi_preflight.sandbox.client_auth import token_error_kind, token_error_response
@@ -95,6 +96,8 @@ class XsuaaApp:
             return HttpResponse(response.status, response.body, response.content_type,
                                 (*response.headers, ("Allow", "POST")))
         self.tenant.faults.delay(self.tenant.spec.faults.token_latency_ms)
+        if self.tenant.spec.faults.token_body_dropped:
+            request = replace(request, body=b"")  # an intermediary forwarded headers only
         kind = token_error_kind(request, self.tenant, mtls=self.mtls)
         if kind is not None:
             return token_error_response(self.tenant, kind)
