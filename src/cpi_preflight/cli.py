@@ -1,6 +1,7 @@
 """The `cpi-preflight` command: set up a tenant profile, look up roles, endpoints and codes.
 
     cpi-preflight init --service-key KEY.json --name NAME [--roles A,B] [--endpoints X,Y]
+                       [--ca-bundle CA.pem]
     cpi-preflight init --environment neo --name NAME --api-url URL --token-url URL --client-id ID
     cpi-preflight catalog [--environment cf|neo] [--format text|markdown|json]
     cpi-preflight codes [--format text|markdown]
@@ -17,6 +18,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -79,6 +81,7 @@ class Setup:
     variables: Variables
     target: Path
     pem_dir: Path | None
+    ca_bundle: Path | None = None
 
     @property
     def uses_certificate(self) -> bool:
@@ -166,7 +169,28 @@ def _connection_lines(setup: Setup) -> list[str]:
         *_entry(f"OAuth client id ({sources['client_id']}); not secret.", "client_id",
                 key.client_id),
         *(_certificate_lines(setup) if setup.uses_certificate else _secret_lines(setup)),
+        *_ca_lines(setup),
     ]
+
+
+def ca_reference(ca_bundle: Path, profiles_dir: Path) -> str:
+    """How the profile names the CA file: relative to the profile's folder when both lie below
+    the current folder (the pair can move together), else absolute."""
+    here = Path.cwd().resolve()
+    absolute = (here / ca_bundle).resolve()
+    folder = (here / profiles_dir).resolve()
+    if absolute.is_relative_to(here) and folder.is_relative_to(here):
+        return os.path.relpath(absolute, folder)
+    return str(absolute)
+
+
+def _ca_lines(setup: Setup) -> list[str]:
+    if setup.ca_bundle is None:
+        return []
+    return _entry("Extra trusted CA certificates (PEM), added to the system's list: the private "
+                  "CA of the tenant, token host or a TLS-inspecting proxy. A relative path is "
+                  "read from this file's folder.", "ca_bundle",
+                  ca_reference(setup.ca_bundle, setup.target.parent))
 
 
 def _secret_lines(setup: Setup) -> list[str]:
@@ -216,7 +240,9 @@ _OPTIONAL = [
 
 def render_profile(setup: Setup) -> str:
     """The profile YAML, commented; credentials appear only as `${VAR}` references."""
-    lines = [*_header(setup), *_connection_lines(setup), *_check_lines(setup), *_OPTIONAL]
+    optional = [line for line in _OPTIONAL
+                if setup.ca_bundle is None or not line.startswith("# ca_bundle:")]
+    lines = [*_header(setup), *_connection_lines(setup), *_check_lines(setup), *optional]
     return "\n".join(lines) + "\n"
 
 
@@ -257,6 +283,30 @@ def _connection(args: argparse.Namespace, environment: str) -> tuple[ServiceKey,
     return _read_key(args.service_key), args.service_key
 
 
+CA_READ_LIMIT = 1024 * 1024
+_CA_HELP = ("give the PEM file of the CA that signed the tenant's (or the proxy's) server "
+            "certificate")
+
+
+def _check_ca_bundle(path: Path) -> None:
+    if not path.is_file():
+        problem = "is not a file" if path.exists() else "no such file"
+        raise ConfigError(f"--ca-bundle {path}: {problem}; {_CA_HELP}")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(CA_READ_LIMIT + 1)
+    except OSError as exc:
+        raise ConfigError(f"--ca-bundle {path}: cannot be read ({exc.strerror}); check the "
+                          "file's permissions") from None
+    if len(head) > CA_READ_LIMIT:
+        raise ConfigError(f"--ca-bundle {path}: larger than {CA_READ_LIMIT // 1024} KiB; "
+                          f"{_CA_HELP}")
+    if b"-----BEGIN CERTIFICATE-----" not in head:
+        raise ConfigError(f"--ca-bundle {path}: holds no PEM certificate (-----BEGIN "
+                          f"CERTIFICATE-----); {_CA_HELP}, converted to PEM if it is DER "
+                          "(openssl x509 -inform der -in CA.cer -out CA.pem)")
+
+
 def _check_name(name: str) -> None:
     if not _NAME.match(name):
         raise ConfigError(f"--name {name!r}: use letters, digits, '.', '_' and '-', starting "
@@ -281,11 +331,14 @@ def _setup(args: argparse.Namespace) -> Setup:
     if args.write_pem is not None and connection.key_type != "certificate":
         raise ConfigError("--write-pem: the key holds a client secret, not a certificate; "
                           "drop --write-pem")
+    if args.ca_bundle is not None:
+        _check_ca_bundle(args.ca_bundle)
     setup = Setup(
         name=args.name, environment=environment, connection=connection, origin=origin,
         roles=DEFAULT_ROLES[environment] if args.roles is None else args.roles,
         endpoints=DEFAULT_ENDPOINTS if args.endpoints is None else args.endpoints,
         variables=Variables.for_name(args.name), target=target, pem_dir=args.write_pem,
+        ca_bundle=args.ca_bundle,
     )
     for path in setup.pem_paths() or ():
         _refuse_overwrite(path, args.force, "--write-pem directory")
@@ -297,7 +350,8 @@ def _setup(args: argparse.Namespace) -> Setup:
 _OPTION_OF_KEY = {"required_roles": "--roles", "endpoints": "--endpoints",
                   "api_url": "--api-url or the key's url",
                   "token_url": "--token-url or the key's tokenurl",
-                  "client_id": "--client-id or the key's clientid"}
+                  "client_id": "--client-id or the key's clientid",
+                  "ca_bundle": "--ca-bundle"}
 
 
 def _validation_environ(setup: Setup) -> dict[str, str]:
@@ -310,8 +364,11 @@ def _validation_environ(setup: Setup) -> dict[str, str]:
 
 def validate(setup: Setup, text: str) -> None:
     """Load `text` as the profile would be loaded by `pytest --profile`; nothing is written yet."""
+    data = yaml.safe_load(text)
+    if setup.ca_bundle is not None:  # the profile's folder may not exist yet to resolve `../`
+        data["ca_bundle"] = str(setup.ca_bundle.resolve())
     try:
-        profile.parse(setup.name, setup.target, yaml.safe_load(text), _validation_environ(setup))
+        profile.parse(setup.name, setup.target, data, _validation_environ(setup))
     except ConfigError as exc:
         key = str(exc).removeprefix(f"{setup.target}: ").split(":")[0].split("[")[0]
         fix = _OPTION_OF_KEY.get(key, "the options")
@@ -380,10 +437,22 @@ def _certificate_steps(setup: Setup, pems: tuple[Path, Path] | None) -> list[str
     return lines
 
 
-def _run_command(setup: Setup) -> str:
-    command = f"pytest --profile {setup.name}"
+def _pytest_command() -> str:
+    """`pytest` when the `pytest` on PATH is this installation's, else this Python's `-m pytest`
+    (e.g. cpi-preflight installed with pipx, or run from a venv that is not activated)."""
+    found = shutil.which("pytest")
+    here = Path(sys.executable).parent
+    if found is not None and Path(found).parent.resolve() == here.resolve():
+        return "pytest"
+    return f"{shlex.quote(sys.executable)} -m pytest"
+
+
+def run_command(setup: Setup) -> str:
+    """The command that checks the new profile, run from the current folder. The `=` form keeps
+    pytest from taking the folder for a test path when it decides its rootdir."""
+    command = f"{_pytest_command()} --profile {setup.name}"
     if setup.target.parent != Path("profiles"):
-        command += f" --profiles-dir {shlex.quote(str(setup.target.parent))}"
+        command += " " + shlex.quote(f"--profiles-dir={setup.target.parent}")
     return command
 
 
@@ -393,7 +462,7 @@ def _report(setup: Setup, pems: tuple[Path, Path] | None) -> None:
     steps = (_certificate_steps(setup, pems) if setup.uses_certificate
              else _secret_steps(setup))
     lines = [f"Wrote {setup.target} ({env}, {kind}).", "", *steps, "",
-             "Then run the checks:", "", _run_command(setup)]
+             "Then run the checks:", "", run_command(setup)]
     print("\n".join(lines))
 
 
@@ -453,7 +522,7 @@ def run_sandbox(argv: list[str]) -> int:
         raise ConfigError(f"this installation has no sandbox ({SANDBOX_MODULE} is missing); "
                           "reinstall cpi-preflight") from None
     try:
-        return sandbox_main(argv)
+        return sandbox_main(argv, prog=f"{PROG} sandbox")
     except SystemExit as exc:  # its argparse exits on --help and on wrong arguments
         return exc.code if isinstance(exc.code, int) else USAGE_ERROR
 
@@ -487,6 +556,9 @@ def _add_init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                            "MessageProcessingLogs,IntegrationRuntimeArtifacts)")
     init.add_argument("--write-pem", type=Path, metavar="DIR",
                       help="certificate keys: write NAME.crt and NAME.key (mode 0600) into DIR")
+    init.add_argument("--ca-bundle", type=Path, metavar="PEM",
+                      help="extra trusted CA certificates (PEM) for a tenant or proxy behind a "
+                           "private CA; written to the profile as ca_bundle")
     init.add_argument("--force", action="store_true", help="overwrite existing files")
     init.set_defaults(handler=run_init)
 
