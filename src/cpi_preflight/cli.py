@@ -6,6 +6,7 @@
     cpi-preflight catalog [--environment cf|neo] [--format text|markdown|json]
     cpi-preflight codes [--format text|markdown]
     cpi-preflight sandbox [ARGS...]
+    cpi-preflight summary [REPORTS]
 
 The checks themselves run under pytest (`pytest --profile NAME`); this command only prepares
 and explains. Exit codes: 0 done, 2 the input is wrong (the message says where and what to do).
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from cpi_preflight import __version__, docs, profile
+from cpi_preflight import __version__, docs, profile, summary
 from cpi_preflight import catalog as catalog_module
 from cpi_preflight.errors import ConfigError, PreflightError
 from cpi_preflight.secret import scrub
@@ -507,6 +508,12 @@ def run_codes(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_summary(args: argparse.Namespace) -> int:
+    """Print the Markdown summary of a run's reports (for `$GITHUB_STEP_SUMMARY`)."""
+    print(summary.markdown(args.reports), end="")
+    return 0
+
+
 # --- sandbox -----------------------------------------------------------------------------------
 
 SANDBOX_MODULE = "cpi_preflight.sandbox.__main__"
@@ -579,6 +586,14 @@ def build_parser() -> argparse.ArgumentParser:
     codes = commands.add_parser("codes", help="list failure codes with cause and fix")
     codes.add_argument("--format", choices=sorted(_CODES_FORMATS), default="text")
     codes.set_defaults(handler=run_codes)
+    summarize = commands.add_parser(
+        "summary", help="Markdown summary of a run's reports (result, failed checks, codes)",
+        description="Print one Markdown page from REPORTS/<profile>/evidence.json: per profile "
+                    "the result and every failed check and warning with its code. In GitHub "
+                    'Actions: cpi-preflight summary reports >> "$GITHUB_STEP_SUMMARY".')
+    summarize.add_argument("reports", type=Path, nargs="?", default=Path("reports"),
+                           metavar="REPORTS", help="reports folder of a run (default: reports)")
+    summarize.set_defaults(handler=run_summary)
     sandbox = commands.add_parser("sandbox", add_help=False,
                                   help="serve a simulated tenant (arguments go to the sandbox)")
     sandbox.add_argument("args", nargs=argparse.REMAINDER)
