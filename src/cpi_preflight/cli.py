@@ -3,6 +3,7 @@
     cpi-preflight init --service-key KEY.json --name NAME [--roles A,B] [--endpoints X,Y]
                        [--ca-bundle CA.pem]
     cpi-preflight init --environment neo --name NAME --api-url URL --token-url URL --client-id ID
+    cpi-preflight init --postman COLLECTION.json [--postman-environment ENV.json] --name NAME
     cpi-preflight catalog [--environment cf|neo] [--format text|markdown|json]
     cpi-preflight codes [--format text|markdown]
     cpi-preflight sandbox [ARGS...]
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import yaml
 
-from cpi_preflight import __version__, docs, profile, summary
+from cpi_preflight import __version__, docs, postman, profile, summary
 from cpi_preflight import catalog as catalog_module
 from cpi_preflight.errors import ConfigError, PreflightError
 from cpi_preflight.secret import scrub
@@ -83,6 +84,7 @@ class Setup:
     target: Path
     pem_dir: Path | None
     ca_bundle: Path | None = None
+    imported: postman.Import | None = None
 
     @property
     def uses_certificate(self) -> bool:
@@ -135,8 +137,25 @@ _SOURCES = {
 }
 
 
+def _origin(setup: Setup) -> str:
+    if setup.origin is None:
+        return "command-line options"
+    kind = "the Postman collection" if setup.imported else "the service key"
+    return f"{kind} {setup.origin.name}"
+
+
+def _sources(setup: Setup) -> dict[str, str]:
+    if setup.imported is None:
+        return _SOURCES[setup.environment]
+    owner = setup.imported.auth_from
+    return {"api_url": "the base URL of the collection's requests, before /api/v1",
+            "token_url": f"Access Token URL of the OAuth 2.0 authorization of {owner}",
+            "client_id": "Client ID of that authorization",
+            "client_secret": "Client Secret of that authorization"}
+
+
 def _header(setup: Setup) -> list[str]:
-    origin = f"the service key {setup.origin.name}" if setup.origin else "command-line options"
+    origin = _origin(setup)
     return [
         *_comment(f'cpi-preflight profile "{setup.name}": check it with `pytest --profile '
                   f"{setup.name}`. Written by `cpi-preflight init` from {origin}. The README "
@@ -159,7 +178,7 @@ def _description(setup: Setup) -> str:
 
 
 def _connection_lines(setup: Setup) -> list[str]:
-    key, sources = setup.connection, _SOURCES[setup.environment]
+    key, sources = setup.connection, _sources(setup)
     token_source = sources["token_url"]
     if setup.uses_certificate:
         token_source = "the service key's `certurl` + /oauth/token, the mTLS host; else `tokenurl`"
@@ -196,7 +215,7 @@ def _ca_lines(setup: Setup) -> list[str]:
 
 def _secret_lines(setup: Setup) -> list[str]:
     var = setup.variables.client_secret
-    source = _SOURCES[setup.environment]["client_secret"]
+    source = _sources(setup)["client_secret"]
     comment = _comment(f"Client secret ({source}), read from the environment: "
                        f"export {var}='...' before running.")
     return [*comment, f"client_secret: ${{{var}}}"]
@@ -323,23 +342,57 @@ def _refuse_overwrite(path: Path, force: bool, option: str) -> None:
                           f"another {option}")
 
 
+def _postman_import(args: argparse.Namespace) -> postman.Import | None:
+    if args.postman is None:
+        if args.postman_environment is not None:
+            raise ConfigError("--postman-environment: give it together with --postman "
+                              "COLLECTION.json (it only resolves the collection's {{variables}})")
+        return None
+    given = [f"--{k.replace('_', '-')}" for k in ("service_key", *_EXPLICIT) if getattr(args, k)]
+    if given:
+        raise ConfigError(f"{given[0]}: give either --postman or {given[0]}, not both (the "
+                          "collection already names the API URL, token URL and client)")
+    return postman.read(args.postman, args.postman_environment, args.environment)
+
+
+def _from_import(imported: postman.Import) -> ServiceKey:
+    return ServiceKey(imported.api_url, imported.token_url, imported.client_id,
+                      imported.client_secret, None, None, "secret")
+
+
+def _checks_of(args: argparse.Namespace, environment: str,
+               imported: postman.Import | None) -> tuple[list[str], list[str]]:
+    """Required roles and endpoints: the options, else the collection's, else the defaults."""
+    endpoints = args.endpoints
+    if endpoints is None:
+        endpoints = imported.endpoints if imported and imported.endpoints else DEFAULT_ENDPOINTS
+    roles = args.roles
+    if roles is None:
+        roles = (postman.roles_for(endpoints, environment) if imported
+                 else DEFAULT_ROLES[environment])
+    return roles, endpoints
+
+
 def _setup(args: argparse.Namespace) -> Setup:
     _check_name(args.name)
-    environment = args.environment or "cf"
     target = args.profiles_dir / f"{args.name}.yaml"
     _refuse_overwrite(target, args.force, "--name")
-    connection, origin = _connection(args, environment)
+    imported = _postman_import(args)
+    environment = imported.environment if imported else args.environment or "cf"
+    if imported is None:
+        connection, origin = _connection(args, environment)
+    else:
+        connection, origin = _from_import(imported), args.postman
     if args.write_pem is not None and connection.key_type != "certificate":
         raise ConfigError("--write-pem: the key holds a client secret, not a certificate; "
                           "drop --write-pem")
     if args.ca_bundle is not None:
         _check_ca_bundle(args.ca_bundle)
+    roles, endpoints = _checks_of(args, environment, imported)
     setup = Setup(
         name=args.name, environment=environment, connection=connection, origin=origin,
-        roles=DEFAULT_ROLES[environment] if args.roles is None else args.roles,
-        endpoints=DEFAULT_ENDPOINTS if args.endpoints is None else args.endpoints,
-        variables=Variables.for_name(args.name), target=target, pem_dir=args.write_pem,
-        ca_bundle=args.ca_bundle,
+        roles=roles, endpoints=endpoints, variables=Variables.for_name(args.name),
+        target=target, pem_dir=args.write_pem, ca_bundle=args.ca_bundle, imported=imported,
     )
     for path in setup.pem_paths() or ():
         _refuse_overwrite(path, args.force, "--write-pem directory")
@@ -457,12 +510,27 @@ def run_command(setup: Setup) -> str:
     return command
 
 
+def _import_lines(setup: Setup) -> list[str]:
+    imported = setup.imported
+    if imported is None:
+        return []
+    lines = [f"From the collection: API {imported.api_url}, client {imported.client_id} "
+             f"(OAuth 2.0 authorization of {imported.auth_from}), environment "
+             f"{setup.environment} (from the token URL).",
+             f"Endpoints: {', '.join(setup.endpoints)}; required roles: "
+             f"{', '.join(setup.roles)}."]
+    if imported.left_out:
+        lines += ["Left out (not written to the profile):",
+                  *[f"  - {item.line()}" for item in imported.left_out]]
+    return [*lines, ""]
+
+
 def _report(setup: Setup, pems: tuple[Path, Path] | None) -> None:
     kind = "client certificate" if setup.uses_certificate else "client secret"
     env = docs.ENVIRONMENT_NAMES[setup.environment]
     steps = (_certificate_steps(setup, pems) if setup.uses_certificate
              else _secret_steps(setup))
-    lines = [f"Wrote {setup.target} ({env}, {kind}).", "", *steps, "",
+    lines = [f"Wrote {setup.target} ({env}, {kind}).", "", *_import_lines(setup), *steps, "",
              "Then run the checks:", "", run_command(setup)]
     print("\n".join(lines))
 
@@ -563,6 +631,11 @@ def _add_init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                            "MessageProcessingLogs,IntegrationRuntimeArtifacts)")
     init.add_argument("--write-pem", type=Path, metavar="DIR",
                       help="certificate keys: write NAME.crt and NAME.key (mode 0600) into DIR")
+    init.add_argument("--postman", type=Path, metavar="COLLECTION.json",
+                      help="Postman Collection v2.1 export: OAuth 2.0 client credentials, API "
+                           "URL and the entity sets its requests read")
+    init.add_argument("--postman-environment", type=Path, metavar="ENV.json",
+                      help="Postman environment export resolving the collection's {{variables}}")
     init.add_argument("--ca-bundle", type=Path, metavar="PEM",
                       help="extra trusted CA certificates (PEM) for a tenant or proxy behind a "
                            "private CA; written to the profile as ca_bundle")
