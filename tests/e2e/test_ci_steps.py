@@ -329,6 +329,7 @@ def test_github_second_run_takes_the_first_runs_reports_as_baseline(
     evidence = json.loads((second.workspace / "reports/prod-cf/evidence.json").read_text())
     assert evidence["run"]["baseline"] is not None
     assert "baseline/prod-cf/evidence.json" in evidence["run"]["baseline"]
+    assert [c["outcome"] for c in evidence["checks"] if c["id"] == "drift"] == ["passed"]
 
 
 def test_github_gh_calls_ask_for_the_last_successful_scheduled_run(
@@ -440,5 +441,6 @@ def test_gitlab_second_pipeline_uses_the_first_ones_artifacts_as_baseline(
     assert "Baseline: the reports of the last successful pipeline on main" in output.splitlines()
     evidence = json.loads((workspace / "reports/prod-cf/evidence.json").read_text())
     assert "baseline/prod-cf/evidence.json" in evidence["run"]["baseline"]
+    assert [c["outcome"] for c in evidence["checks"] if c["id"] == "drift"] == ["passed"]
     assert ArtifactsApi.seen[-1] == ("/api/v4/projects/42/jobs/artifacts/main/download",
                                      "cpi-preflight: [prod-cf]")

@@ -177,3 +177,21 @@ def test_help_names_python_m_when_run_as_a_module(capsys: pytest.CaptureFixture[
     with pytest.raises(SystemExit):
         main(["--help"])
     assert capsys.readouterr().out.startswith("usage: python -m cpi_preflight.sandbox [-h]")
+
+
+@pytest.mark.parametrize("kind", ["symlink", "missing folder"])
+def test_service_key_that_cannot_be_written_is_a_one_line_error(
+        kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    path = tmp_path / "key.json"
+    if kind == "symlink":
+        path.symlink_to(victim)
+        reason = "it is a symbolic link"
+    else:
+        path = tmp_path / "no" / "key.json"
+        reason = "No such file or directory"
+    assert main(["--service-key", str(path)]) == 2
+    assert capsys.readouterr().err == (f"error: --service-key {path}: cannot write ({reason}); "
+                                       "give a path in a writable folder\n")
+    assert victim.read_text() == "keep me"

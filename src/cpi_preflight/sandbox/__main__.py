@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import signal
@@ -87,6 +88,17 @@ def write_service_key(path: Path, sandbox: Sandbox) -> None:
     path.chmod(0o600)
 
 
+def _wrote_key(path: Path, sandbox: Sandbox) -> bool:
+    try:
+        write_service_key(path, sandbox)
+    except OSError as exc:
+        reason = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
+        print(f"error: --service-key {path}: cannot write ({reason}); give a path in a "
+              "writable folder", file=sys.stderr)
+        return False
+    return True
+
+
 def _announce(sandboxes: list[Sandbox], args: argparse.Namespace) -> None:
     for index, sandbox in enumerate(sandboxes, start=1):
         if args.json:
@@ -121,8 +133,8 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     stop = _stop_on_signal()
     try:
         sandboxes.extend(Sandbox.start(spec) for _ in range(max(args.count, 1)))
-        if args.service_key is not None:
-            write_service_key(args.service_key, sandboxes[0])
+        if args.service_key is not None and not _wrote_key(args.service_key, sandboxes[0]):
+            return 2
         _announce(sandboxes, args)
         while not stop.wait(1.0):
             pass
