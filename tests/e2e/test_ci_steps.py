@@ -297,15 +297,36 @@ class GithubRunner:
 
 
 @pytest.fixture(scope="module")
-def github_runs(venv: Venv, checkout: Path, tenant: Sandbox,
-                tmp_path_factory: pytest.TempPathFactory) -> tuple[GithubRun, GithubRun]:
-    base = tmp_path_factory.mktemp("github")
+def github_runner(venv: Venv, tenant: Sandbox,
+                  tmp_path_factory: pytest.TempPathFactory) -> GithubRunner:
     secret = tenant.connection.client_secret
     assert secret is not None
-    runner = GithubRunner(venv, secret, base)
-    first = runner.run(_workspace(checkout, base, "run-1"))
-    second = runner.run(_workspace(checkout, base, "run-2"))
+    return GithubRunner(venv, secret, tmp_path_factory.mktemp("github"))
+
+
+@pytest.fixture(scope="module")
+def github_runs(github_runner: GithubRunner, checkout: Path) -> tuple[GithubRun, GithubRun]:
+    first = github_runner.run(_workspace(checkout, github_runner.base, "run-1"))
+    second = github_runner.run(_workspace(checkout, github_runner.base, "run-2"))
     return first, second
+
+
+@pytest.fixture(scope="module")
+def lost_role_run(github_runner: GithubRunner, github_runs: tuple[GithubRun, GithubRun],
+                  checkout: Path) -> Iterator[GithubRun]:
+    """A third run after the client lost MonitoringDataRead (same client, fewer roles)."""
+    spec = SandboxSpec.from_mapping({"roles": ["WorkspacePackagesRead"]}, environment="cf")
+    with Sandbox.start(spec) as smaller:
+        workspace = _workspace(checkout, github_runner.base, "run-3")
+        profile_path = workspace / "profiles" / "prod-cf.yaml"
+        data = yaml.safe_load(profile_path.read_text(encoding="utf-8"))
+        data.update(api_url=smaller.connection.api_url, token_url=smaller.connection.token_url,
+                    client_id=smaller.connection.client_id, ca_bundle=smaller.connection.ca_path)
+        profile_path.write_text(yaml.safe_dump(data), encoding="utf-8")
+        secret = smaller.connection.client_secret
+        assert secret is not None
+        github_runner.context[f"secrets.{SECRET_NAME}"] = secret
+        yield github_runner.run(workspace)
 
 
 def test_github_steps_pass_and_the_first_run_has_no_baseline(
@@ -350,6 +371,19 @@ def test_github_job_page_summary_names_the_profile_and_result(
         lines = run.summary.splitlines()
         assert lines[0] == "## cpi-preflight"
         assert any(line.startswith("| prod-cf | cf | ✅ passed | ") for line in lines), lines
+
+
+def test_github_lost_role_fails_the_check_step_and_the_always_steps_still_report(
+        lost_role_run: GithubRun, github_runner: GithubRunner) -> None:
+    assert lost_role_run.failed == ["Check the API client"]
+    assert "Baseline: the reports of run 1" in lost_role_run.outputs[
+        "Fetch the last scheduled run's reports (drift baseline)"]
+    lines = lost_role_run.summary.splitlines()
+    assert any(line.startswith("| prod-cf | cf | ❌ failed | ") for line in lines), lines
+    codes = {line.split(" | ")[1] for line in lines if line.startswith(("| role", "| drift"))}
+    assert codes == {"ROLE\\_MISSING", "ROLE\\_LOST", "ROLE\\_GAINED (warning)"}, lines
+    kept = github_runner.store / "cpi-preflight-reports-prod-cf" / "prod-cf" / "evidence.json"
+    assert json.loads(kept.read_text())["summary"]["result"] == "failed"
 
 
 # --- GitLab CI --------------------------------------------------------------------------------
