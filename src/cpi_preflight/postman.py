@@ -143,8 +143,12 @@ class Resolver:
         return list(_VARIABLE.findall(self.resolve_known(text)))
 
     def resolve_known(self, text: str) -> str:
+        """`text` with every variable that has a non-empty value replaced."""
+        def value(match: re.Match[str]) -> str:
+            return self.values.get(match.group(1).strip()) or match.group(0)
+
         for _ in range(10):  # variables may refer to variables; a cycle stops here
-            done = _VARIABLE.sub(lambda m: self.values.get(m.group(1).strip(), m.group(0)), text)
+            done = _VARIABLE.sub(value, text)
             if done == text:
                 break
             text = done
@@ -155,6 +159,10 @@ class Resolver:
         missing = _VARIABLE.findall(resolved)
         if missing:
             names = ", ".join("{{" + shown(m, 40) + "}}" for m in dict.fromkeys(missing))
+            if all(m.strip() in self.values for m in missing):
+                raise ConfigError(f"{where}: {names} has no value (Postman exports a "
+                                  "variable's initial value, not its current value); fill it "
+                                  "in the exported file, or give it with --postman-environment")
             hint = ("the environment file does not define it either; add it there or to the "
                     "collection's variables" if self.has_environment else
                     "give the Postman environment that defines it with --postman-environment "

@@ -383,3 +383,15 @@ def test_the_secret_never_appears_in_an_error(capsys: pytest.CaptureFixture[str]
     err = _error(capsys, "--postman", str(_write(collection)))
     assert SECRET not in err
     assert "two API hosts" in err
+
+
+def test_a_variable_exported_without_a_value_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    environment = json.loads(ENVIRONMENT.read_text(encoding="utf-8"))
+    for entry in environment["values"]:
+        if entry["key"] == "clientid":
+            entry["value"] = ""
+    env = _write(environment, "env.json")
+    assert _error(capsys, "--postman", str(COLLECTION), "--postman-environment", str(env)) == (
+        f"cpi-preflight init: --postman {COLLECTION}: the collection: clientId: {{{{clientid}}}} "
+        "has no value (Postman exports a variable's initial value, not its current value); "
+        "fill it in the exported file, or give it with --postman-environment\n")
