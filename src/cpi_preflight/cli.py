@@ -1,11 +1,14 @@
 """The `cpi-preflight` command: set up a tenant profile, look up roles, endpoints and codes.
 
     cpi-preflight init --service-key KEY.json --name NAME [--roles A,B] [--endpoints X,Y]
+                       [--ca-bundle CA.pem]
     cpi-preflight init --environment neo --name NAME --api-url URL --token-url URL --client-id ID
+    cpi-preflight init --postman COLLECTION.json [--postman-environment ENV.json] --name NAME
     cpi-preflight catalog [--environment cf|neo] [--format text|markdown|json]
     cpi-preflight codes [--format text|markdown]
     cpi-preflight explain CODE
     cpi-preflight sandbox [ARGS...]
+    cpi-preflight summary [REPORTS]
 
 The checks themselves run under pytest (`pytest --profile NAME`); this command only prepares
 and explains. Exit codes: 0 done, 2 the input is wrong (the message says where and what to do).
@@ -18,6 +21,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
@@ -26,7 +30,7 @@ from pathlib import Path
 
 import yaml
 
-from cpi_preflight import __version__, docs, profile
+from cpi_preflight import __version__, docs, postman, profile, summary
 from cpi_preflight import catalog as catalog_module
 from cpi_preflight.errors import ConfigError, PreflightError
 from cpi_preflight.secret import scrub
@@ -80,6 +84,8 @@ class Setup:
     variables: Variables
     target: Path
     pem_dir: Path | None
+    ca_bundle: Path | None = None
+    imported: postman.Import | None = None
 
     @property
     def uses_certificate(self) -> bool:
@@ -132,8 +138,25 @@ _SOURCES = {
 }
 
 
+def _origin(setup: Setup) -> str:
+    if setup.origin is None:
+        return "command-line options"
+    kind = "the Postman collection" if setup.imported else "the service key"
+    return f"{kind} {setup.origin.name}"
+
+
+def _sources(setup: Setup) -> dict[str, str]:
+    if setup.imported is None:
+        return _SOURCES[setup.environment]
+    owner = setup.imported.auth_from
+    return {"api_url": "the base URL of the collection's requests, before /api/v1",
+            "token_url": f"Access Token URL of the OAuth 2.0 authorization of {owner}",
+            "client_id": "Client ID of that authorization",
+            "client_secret": "Client Secret of that authorization"}
+
+
 def _header(setup: Setup) -> list[str]:
-    origin = f"the service key {setup.origin.name}" if setup.origin else "command-line options"
+    origin = _origin(setup)
     return [
         *_comment(f'cpi-preflight profile "{setup.name}": check it with `pytest --profile '
                   f"{setup.name}`. Written by `cpi-preflight init` from {origin}. The README "
@@ -156,7 +179,7 @@ def _description(setup: Setup) -> str:
 
 
 def _connection_lines(setup: Setup) -> list[str]:
-    key, sources = setup.connection, _SOURCES[setup.environment]
+    key, sources = setup.connection, _sources(setup)
     token_source = sources["token_url"]
     if setup.uses_certificate:
         token_source = "the service key's `certurl` + /oauth/token, the mTLS host; else `tokenurl`"
@@ -167,12 +190,33 @@ def _connection_lines(setup: Setup) -> list[str]:
         *_entry(f"OAuth client id ({sources['client_id']}); not secret.", "client_id",
                 key.client_id),
         *(_certificate_lines(setup) if setup.uses_certificate else _secret_lines(setup)),
+        *_ca_lines(setup),
     ]
+
+
+def ca_reference(ca_bundle: Path, profiles_dir: Path) -> str:
+    """How the profile names the CA file: relative to the profile's folder when both lie below
+    the current folder (the pair can move together), else absolute."""
+    here = Path.cwd().resolve()
+    absolute = (here / ca_bundle).resolve()
+    folder = (here / profiles_dir).resolve()
+    if absolute.is_relative_to(here) and folder.is_relative_to(here):
+        return os.path.relpath(absolute, folder)
+    return str(absolute)
+
+
+def _ca_lines(setup: Setup) -> list[str]:
+    if setup.ca_bundle is None:
+        return []
+    return _entry("Extra trusted CA certificates (PEM), added to the system's list: the private "
+                  "CA of the tenant, token host or a TLS-inspecting proxy. A relative path is "
+                  "read from this file's folder.", "ca_bundle",
+                  ca_reference(setup.ca_bundle, setup.target.parent))
 
 
 def _secret_lines(setup: Setup) -> list[str]:
     var = setup.variables.client_secret
-    source = _SOURCES[setup.environment]["client_secret"]
+    source = _sources(setup)["client_secret"]
     comment = _comment(f"Client secret ({source}), read from the environment: "
                        f"export {var}='...' before running.")
     return [*comment, f"client_secret: ${{{var}}}"]
@@ -217,7 +261,9 @@ _OPTIONAL = [
 
 def render_profile(setup: Setup) -> str:
     """The profile YAML, commented; credentials appear only as `${VAR}` references."""
-    lines = [*_header(setup), *_connection_lines(setup), *_check_lines(setup), *_OPTIONAL]
+    optional = [line for line in _OPTIONAL
+                if setup.ca_bundle is None or not line.startswith("# ca_bundle:")]
+    lines = [*_header(setup), *_connection_lines(setup), *_check_lines(setup), *optional]
     return "\n".join(lines) + "\n"
 
 
@@ -258,6 +304,30 @@ def _connection(args: argparse.Namespace, environment: str) -> tuple[ServiceKey,
     return _read_key(args.service_key), args.service_key
 
 
+CA_READ_LIMIT = 1024 * 1024
+_CA_HELP = ("give the PEM file of the CA that signed the tenant's (or the proxy's) server "
+            "certificate")
+
+
+def _check_ca_bundle(path: Path) -> None:
+    if not path.is_file():
+        problem = "is not a file" if path.exists() else "no such file"
+        raise ConfigError(f"--ca-bundle {path}: {problem}; {_CA_HELP}")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(CA_READ_LIMIT + 1)
+    except OSError as exc:
+        raise ConfigError(f"--ca-bundle {path}: cannot be read ({exc.strerror}); check the "
+                          "file's permissions") from None
+    if len(head) > CA_READ_LIMIT:
+        raise ConfigError(f"--ca-bundle {path}: larger than {CA_READ_LIMIT // 1024} KiB; "
+                          f"{_CA_HELP}")
+    if b"-----BEGIN CERTIFICATE-----" not in head:
+        raise ConfigError(f"--ca-bundle {path}: holds no PEM certificate (-----BEGIN "
+                          f"CERTIFICATE-----); {_CA_HELP}, converted to PEM if it is DER "
+                          "(openssl x509 -inform der -in CA.cer -out CA.pem)")
+
+
 def _check_name(name: str) -> None:
     if not _NAME.match(name):
         raise ConfigError(f"--name {name!r}: use letters, digits, '.', '_' and '-', starting "
@@ -273,20 +343,57 @@ def _refuse_overwrite(path: Path, force: bool, option: str) -> None:
                           f"another {option}")
 
 
+def _postman_import(args: argparse.Namespace) -> postman.Import | None:
+    if args.postman is None:
+        if args.postman_environment is not None:
+            raise ConfigError("--postman-environment: give it together with --postman "
+                              "COLLECTION.json (it only resolves the collection's {{variables}})")
+        return None
+    given = [f"--{k.replace('_', '-')}" for k in ("service_key", *_EXPLICIT) if getattr(args, k)]
+    if given:
+        raise ConfigError(f"{given[0]}: give either --postman or {given[0]}, not both (the "
+                          "collection already names the API URL, token URL and client)")
+    return postman.read(args.postman, args.postman_environment, args.environment)
+
+
+def _from_import(imported: postman.Import) -> ServiceKey:
+    return ServiceKey(imported.api_url, imported.token_url, imported.client_id,
+                      imported.client_secret, None, None, "secret")
+
+
+def _checks_of(args: argparse.Namespace, environment: str,
+               imported: postman.Import | None) -> tuple[list[str], list[str]]:
+    """Required roles and endpoints: the options, else the collection's, else the defaults."""
+    endpoints = args.endpoints
+    if endpoints is None:
+        endpoints = imported.endpoints if imported and imported.endpoints else DEFAULT_ENDPOINTS
+    roles = args.roles
+    if roles is None:
+        roles = (postman.roles_for(endpoints, environment) if imported
+                 else DEFAULT_ROLES[environment])
+    return roles, endpoints
+
+
 def _setup(args: argparse.Namespace) -> Setup:
     _check_name(args.name)
-    environment = args.environment or "cf"
     target = args.profiles_dir / f"{args.name}.yaml"
     _refuse_overwrite(target, args.force, "--name")
-    connection, origin = _connection(args, environment)
+    imported = _postman_import(args)
+    environment = imported.environment if imported else args.environment or "cf"
+    if imported is None:
+        connection, origin = _connection(args, environment)
+    else:
+        connection, origin = _from_import(imported), args.postman
     if args.write_pem is not None and connection.key_type != "certificate":
         raise ConfigError("--write-pem: the key holds a client secret, not a certificate; "
                           "drop --write-pem")
+    if args.ca_bundle is not None:
+        _check_ca_bundle(args.ca_bundle)
+    roles, endpoints = _checks_of(args, environment, imported)
     setup = Setup(
         name=args.name, environment=environment, connection=connection, origin=origin,
-        roles=DEFAULT_ROLES[environment] if args.roles is None else args.roles,
-        endpoints=DEFAULT_ENDPOINTS if args.endpoints is None else args.endpoints,
-        variables=Variables.for_name(args.name), target=target, pem_dir=args.write_pem,
+        roles=roles, endpoints=endpoints, variables=Variables.for_name(args.name),
+        target=target, pem_dir=args.write_pem, ca_bundle=args.ca_bundle, imported=imported,
     )
     for path in setup.pem_paths() or ():
         _refuse_overwrite(path, args.force, "--write-pem directory")
@@ -298,7 +405,8 @@ def _setup(args: argparse.Namespace) -> Setup:
 _OPTION_OF_KEY = {"required_roles": "--roles", "endpoints": "--endpoints",
                   "api_url": "--api-url or the key's url",
                   "token_url": "--token-url or the key's tokenurl",
-                  "client_id": "--client-id or the key's clientid"}
+                  "client_id": "--client-id or the key's clientid",
+                  "ca_bundle": "--ca-bundle"}
 
 
 def _validation_environ(setup: Setup) -> dict[str, str]:
@@ -311,8 +419,11 @@ def _validation_environ(setup: Setup) -> dict[str, str]:
 
 def validate(setup: Setup, text: str) -> None:
     """Load `text` as the profile would be loaded by `pytest --profile`; nothing is written yet."""
+    data = yaml.safe_load(text)
+    if setup.ca_bundle is not None:  # the profile's folder may not exist yet to resolve `../`
+        data["ca_bundle"] = str(setup.ca_bundle.resolve())
     try:
-        profile.parse(setup.name, setup.target, yaml.safe_load(text), _validation_environ(setup))
+        profile.parse(setup.name, setup.target, data, _validation_environ(setup))
     except ConfigError as exc:
         key = str(exc).removeprefix(f"{setup.target}: ").split(":")[0].split("[")[0]
         fix = _OPTION_OF_KEY.get(key, "the options")
@@ -381,11 +492,38 @@ def _certificate_steps(setup: Setup, pems: tuple[Path, Path] | None) -> list[str
     return lines
 
 
-def _run_command(setup: Setup) -> str:
-    command = f"pytest --profile {setup.name}"
+def _pytest_command() -> str:
+    """`pytest` when the `pytest` on PATH is this installation's, else this Python's `-m pytest`
+    (e.g. cpi-preflight installed with pipx, or run from a venv that is not activated)."""
+    found = shutil.which("pytest")
+    here = Path(sys.executable).parent
+    if found is not None and Path(found).parent.resolve() == here.resolve():
+        return "pytest"
+    return f"{shlex.quote(sys.executable)} -m pytest"
+
+
+def run_command(setup: Setup) -> str:
+    """The command that checks the new profile, run from the current folder. The `=` form keeps
+    pytest from taking the folder for a test path when it decides its rootdir."""
+    command = f"{_pytest_command()} --profile {setup.name}"
     if setup.target.parent != Path("profiles"):
-        command += f" --profiles-dir {shlex.quote(str(setup.target.parent))}"
+        command += " " + shlex.quote(f"--profiles-dir={setup.target.parent}")
     return command
+
+
+def _import_lines(setup: Setup) -> list[str]:
+    imported = setup.imported
+    if imported is None:
+        return []
+    lines = [f"From the collection: API {imported.api_url}, client {imported.client_id} "
+             f"(OAuth 2.0 authorization of {imported.auth_from}), environment "
+             f"{setup.environment} (from the token URL).",
+             f"Endpoints: {', '.join(setup.endpoints)}; required roles: "
+             f"{', '.join(setup.roles)}."]
+    if imported.left_out:
+        lines += ["Left out (not written to the profile):",
+                  *[f"  - {item.line()}" for item in imported.left_out]]
+    return [*lines, ""]
 
 
 def _report(setup: Setup, pems: tuple[Path, Path] | None) -> None:
@@ -393,8 +531,8 @@ def _report(setup: Setup, pems: tuple[Path, Path] | None) -> None:
     env = docs.ENVIRONMENT_NAMES[setup.environment]
     steps = (_certificate_steps(setup, pems) if setup.uses_certificate
              else _secret_steps(setup))
-    lines = [f"Wrote {setup.target} ({env}, {kind}).", "", *steps, "",
-             "Then run the checks:", "", _run_command(setup)]
+    lines = [f"Wrote {setup.target} ({env}, {kind}).", "", *_import_lines(setup), *steps, "",
+             "Then run the checks:", "", run_command(setup)]
     print("\n".join(lines))
 
 
@@ -445,6 +583,12 @@ def run_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_summary(args: argparse.Namespace) -> int:
+    """Print the Markdown summary of a run's reports (for `$GITHUB_STEP_SUMMARY`)."""
+    print(summary.markdown(args.reports), end="")
+    return 0
+
+
 # --- sandbox -----------------------------------------------------------------------------------
 
 SANDBOX_MODULE = "cpi_preflight.sandbox.__main__"
@@ -460,7 +604,7 @@ def run_sandbox(argv: list[str]) -> int:
         raise ConfigError(f"this installation has no sandbox ({SANDBOX_MODULE} is missing); "
                           "reinstall cpi-preflight") from None
     try:
-        return sandbox_main(argv)
+        return sandbox_main(argv, prog=f"{PROG} sandbox")
     except SystemExit as exc:  # its argparse exits on --help and on wrong arguments
         return exc.code if isinstance(exc.code, int) else USAGE_ERROR
 
@@ -494,6 +638,14 @@ def _add_init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                            "MessageProcessingLogs,IntegrationRuntimeArtifacts)")
     init.add_argument("--write-pem", type=Path, metavar="DIR",
                       help="certificate keys: write NAME.crt and NAME.key (mode 0600) into DIR")
+    init.add_argument("--postman", type=Path, metavar="COLLECTION.json",
+                      help="Postman Collection v2.1 export: OAuth 2.0 client credentials, API "
+                           "URL and the entity sets its requests read")
+    init.add_argument("--postman-environment", type=Path, metavar="ENV.json",
+                      help="Postman environment export resolving the collection's {{variables}}")
+    init.add_argument("--ca-bundle", type=Path, metavar="PEM",
+                      help="extra trusted CA certificates (PEM) for a tenant or proxy behind a "
+                           "private CA; written to the profile as ca_bundle")
     init.add_argument("--force", action="store_true", help="overwrite existing files")
     init.set_defaults(handler=run_init)
 
@@ -517,6 +669,14 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser("explain", help="what one failure code means and how to fix it")
     explain.add_argument("code", metavar="CODE", help="a failure code, e.g. ROLE_MISSING")
     explain.set_defaults(handler=run_explain)
+    summarize = commands.add_parser(
+        "summary", help="Markdown summary of a run's reports (result, failed checks, codes)",
+        description="Print one Markdown page from REPORTS/<profile>/evidence.json: per profile "
+                    "the result and every failed check and warning with its code. In GitHub "
+                    'Actions: cpi-preflight summary reports >> "$GITHUB_STEP_SUMMARY".')
+    summarize.add_argument("reports", type=Path, nargs="?", default=Path("reports"),
+                           metavar="REPORTS", help="reports folder of a run (default: reports)")
+    summarize.set_defaults(handler=run_summary)
     sandbox = commands.add_parser("sandbox", add_help=False,
                                   help="serve a simulated tenant (arguments go to the sandbox)")
     sandbox.add_argument("args", nargs=argparse.REMAINDER)

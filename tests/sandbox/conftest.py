@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,7 +11,6 @@ import pytest
 
 from cpi_preflight.sandbox import Sandbox, SandboxConnection, SandboxSpec
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
 JSON = {"Accept": "application/json"}
 
 Launch = Callable[..., Sandbox]

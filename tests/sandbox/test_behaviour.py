@@ -13,7 +13,7 @@ import yaml
 from cpi_preflight.sandbox.behaviour import load_behaviour, read_data_file
 from cpi_preflight.sandbox.records import load_samples
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SPECS = FIXTURES / "sap-api-specs"
 PACKAGE = Path(__file__).resolve().parents[2] / "src" / "cpi_preflight" / "sandbox"
 CONFIDENCE = {"documented", "inferred", "unconfirmed"}
@@ -28,9 +28,9 @@ def raw() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def specs() -> dict[str, dict[str, Any]]:
-    if not SPECS.is_dir():
-        pytest.skip(f"SAP API specs not found at {SPECS} (expected <repo>/../shared/fixtures)")
-    return {p.name: json.loads(p.read_text(encoding="utf-8")) for p in SPECS.glob("*.json")}
+    found = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in SPECS.glob("*.json")}
+    assert found, f"no SAP API specs in {SPECS} (see tests/fixtures/README.md)"
+    return found
 
 
 def test_every_served_path_exists_in_sap_specs(specs: dict[str, dict[str, Any]]) -> None:

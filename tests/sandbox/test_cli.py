@@ -110,3 +110,88 @@ def test_spec_file_may_be_a_bare_mapping(tmp_path: Path) -> None:
                                  "--roles", "MonitoringDataRead"])
     spec = build_spec(args)
     assert (spec.environment, spec.roles) == ("neo", ("MonitoringDataRead",))
+
+
+def test_text_output_prints_a_ready_service_key_and_the_init_line(served: list[Served]) -> None:
+    cli = Served()
+    served.append(cli)
+    lines = cli.until("Serving; press Ctrl-C to stop.")
+    ca = next(line.split()[1] for line in lines if line.startswith("  CA "))
+    start = next(i for i, line in enumerate(lines) if line.startswith("Service key (save as "))
+    assert lines[start] == (
+        "Service key (save as key.json, or start the sandbox with --service-key key.json; then: "
+        f"cpi-preflight init --service-key key.json --name my-sandbox-cf --ca-bundle {ca}):")
+    end = lines.index("", start)
+    key = json.loads("\n".join(line[2:] for line in lines[start + 1:end]))
+    assert set(key["oauth"]) == {"clientid", "clientsecret", "url", "tokenurl", "createdate"}
+    assert cli.stop(signal.SIGTERM) == 0
+
+
+def test_service_key_file_is_written_private_and_read_by_init(
+        served: list[Served], tmp_path: Path) -> None:
+    from cpi_preflight.service_key import read_service_key
+
+    path = tmp_path / "key.json"
+    cli = Served("--service-key", str(path))
+    served.append(cli)
+    lines = cli.until("Serving; press Ctrl-C to stop.")
+    assert f"Wrote the service key to {path} (mode 0600). Set up a profile from it:" in lines
+    assert not any(line.startswith("Service key (save as") for line in lines)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    key = read_service_key(path)
+    assert key.key_type == "secret"
+    assert key.token_url.startswith("https://127.0.0.1:")
+    assert key.api_url.startswith("https://127.0.0.1:")
+    assert cli.stop(signal.SIGTERM) == 0
+
+
+def test_service_key_of_a_certificate_tenant_holds_the_pems(
+        served: list[Served], tmp_path: Path) -> None:
+    from cpi_preflight.service_key import read_service_key
+
+    path = tmp_path / "cert-key.json"
+    cli = Served("--credential", "certificate", "--service-key", str(path))
+    served.append(cli)
+    cli.until("Serving; press Ctrl-C to stop.")
+    key = read_service_key(path)
+    assert key.key_type == "certificate"
+    assert key.certificate is not None
+    assert "BEGIN CERTIFICATE" in key.certificate.read_text(encoding="utf-8")
+    assert cli.stop(signal.SIGTERM) == 0
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--environment", "neo"], "--service-key: Neo has no service keys; drop --service-key (the "
+                               "text output lists the URLs, client id and secret)"),
+    (["--count", "2"], "--service-key: one file holds one tenant's key; drop --count 2 or "
+                       "--service-key"),
+])
+def test_service_key_option_errors(argv: list[str], message: str, tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*argv, "--service-key", str(tmp_path / "k.json")]) == 2
+    assert capsys.readouterr().err == f"error: {message}\n"
+    assert not (tmp_path / "k.json").exists()
+
+
+def test_help_names_python_m_when_run_as_a_module(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert capsys.readouterr().out.startswith("usage: python -m cpi_preflight.sandbox [-h]")
+
+
+@pytest.mark.parametrize("kind", ["symlink", "missing folder"])
+def test_service_key_that_cannot_be_written_is_a_one_line_error(
+        kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    path = tmp_path / "key.json"
+    if kind == "symlink":
+        path.symlink_to(victim)
+        reason = "it is a symbolic link"
+    else:
+        path = tmp_path / "no" / "key.json"
+        reason = "No such file or directory"
+    assert main(["--service-key", str(path)]) == 2
+    assert capsys.readouterr().err == (f"error: --service-key {path}: cannot write ({reason}); "
+                                       "give a path in a writable folder\n")
+    assert victim.read_text() == "keep me"

@@ -34,8 +34,7 @@ JWKS_URL = f"https://{TOKEN_HOST}/token_keys"
 NEO_TOKEN_URL = "https://oauthasservices-acct.hana.ondemand.com/oauth2/api/v1/token"
 NEO_API_URL = "https://acct-tmn.hci.eu1.hana.ondemand.com"
 NOW = datetime(2025, 6, 1, 12, 0, 0, tzinfo=UTC)
-SHARED = Path(__file__).resolve().parents[3] / "shared"
-FIXTURES = SHARED / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 # A MonitoringDataRead token: SAP's table gives the template Roles.Read too ("View user roles").
 MONITORING_SCOPES = (f"{APP}.IntegrationOperationServer.read", f"{APP}.NodeManager.read",
@@ -169,10 +168,7 @@ def other_signer() -> Signer:
 
 
 def xsuaa_fixture(name: str) -> Path:
-    path = FIXTURES / "xsuaa" / name
-    if not path.is_file():
-        pytest.skip(f"shared fixture {path} is absent")
-    return path
+    return FIXTURES / "xsuaa" / name
 
 
 # --- a mocked tenant ---------------------------------------------------------------------

@@ -84,8 +84,22 @@ def _step_using(steps: list[dict[str, Any]], *actions: str) -> dict[str, Any]:
     return found[0]
 
 
+TEMPLATE_COMMAND = 'pytest --profile "$PROFILE" --reports-dir reports $baseline'
+PLACEHOLDER = re.compile(r"^git\+https://git(hub|lab)\.com/<your-(org|group)>/cpi-preflight"
+                         r"(\.git)?@<ref>$")
+
+
+def _as_in_readme(line: str) -> str:
+    """A template's command with the profile and the baseline of a second run filled in."""
+    return line.replace('"$PROFILE"', "prod-cf").replace("$baseline", "--baseline=baseline")
+
+
+def _lines(script: str) -> list[str]:
+    return [line.strip() for line in script.splitlines()]
+
+
 def test_readme_names_the_ci_command() -> None:
-    assert readme_command() == "pytest --profile prod-cf --reports-dir reports"
+    assert readme_command() == "pytest --profile prod-cf --reports-dir reports --baseline=baseline"
 
 
 def test_github_workflow_runs_on_schedule_and_by_hand() -> None:
@@ -94,13 +108,29 @@ def test_github_workflow_runs_on_schedule_and_by_hand() -> None:
     assert isinstance(triggers, dict)
     assert re.fullmatch(r"[\d*/,-]+( [\d*/,-]+){4}", triggers["schedule"][0]["cron"])
     assert "workflow_dispatch" in triggers
-    assert data["permissions"]["checks"] == "write"
+    assert data["permissions"] == {"contents": "read", "checks": "write", "actions": "read"}
+
+
+def test_github_workflow_installs_from_a_pinned_placeholder_not_the_index() -> None:
+    data = _load(GITHUB)
+    assert PLACEHOLDER.match(data["env"]["CPI_PREFLIGHT_PACKAGE"])
+    runs = [str(s.get("run", "")) for s in _github_steps()]
+    assert 'pip install "$CPI_PREFLIGHT_PACKAGE"' in runs
+    assert not any("pip install cpi-preflight" in r for r in runs)
+
+
+def test_github_workflow_runs_one_job_per_profile() -> None:
+    job = next(iter(_load(GITHUB)["jobs"].values()))
+    assert job["strategy"]["fail-fast"] is False
+    assert job["strategy"]["matrix"]["profile"] == ["prod-cf"]
+    assert job["env"] == {"PROFILE": "${{ matrix.profile }}"}
 
 
 def test_github_workflow_runs_the_readme_command_with_the_secret_from_the_store() -> None:
     steps = _github_steps()
-    runs = [s for s in steps if readme_command() in str(s.get("run", "")).splitlines()]
-    assert len(runs) == 1, f"{GITHUB}: no step runs exactly `{readme_command()}`"
+    runs = [s for s in steps if TEMPLATE_COMMAND in _lines(str(s.get("run", "")))]
+    assert len(runs) == 1, f"{GITHUB}: no step runs exactly `{TEMPLATE_COMMAND}`"
+    assert _as_in_readme(TEMPLATE_COMMAND) == readme_command()
     assert runs[0]["env"] == {
         "CPI_PROD_CF_CLIENT_SECRET": "${{ secrets.CPI_PROD_CF_CLIENT_SECRET }}"}
     python = _step_using(steps, "actions/setup-python")
@@ -108,7 +138,14 @@ def test_github_workflow_runs_the_readme_command_with_the_secret_from_the_store(
     assert _step_using(steps, "actions/checkout")
 
 
-def test_github_workflow_publishes_junit_and_keeps_reports_always() -> None:
+def test_github_workflow_writes_the_job_summary_always() -> None:
+    summary = [s for s in _github_steps()
+               if s.get("run") == 'cpi-preflight summary reports >> "$GITHUB_STEP_SUMMARY"']
+    assert len(summary) == 1
+    assert summary[0]["if"] == "always()"
+
+
+def test_github_workflow_publishes_junit_and_keeps_reports_per_profile_always() -> None:
     steps = _github_steps()
     junit = _step_using(steps, "mikepenz/action-junit-report", "dorny/test-reporter")
     assert junit["if"] == "always()"
@@ -116,6 +153,9 @@ def test_github_workflow_publishes_junit_and_keeps_reports_always() -> None:
     upload = _step_using(steps, "actions/upload-artifact")
     assert upload["if"] == "always()"
     assert upload["with"]["path"] == "reports/"
+    assert upload["with"]["name"] == "cpi-preflight-reports-${{ matrix.profile }}"
+    fetch = next(s for s in steps if "gh run download" in str(s.get("run", "")))
+    assert "--name \"cpi-preflight-reports-$PROFILE\"" in fetch["run"]
 
 
 def _gitlab_job() -> dict[str, Any]:
@@ -130,10 +170,17 @@ def test_gitlab_job_runs_on_schedule_and_by_hand() -> None:
     assert '$CI_PIPELINE_SOURCE == "web"' in rules
 
 
+def test_gitlab_job_installs_from_a_pinned_placeholder_one_job_per_profile() -> None:
+    job = _gitlab_job()
+    assert PLACEHOLDER.match(job["variables"]["CPI_PREFLIGHT_PACKAGE"])
+    assert job["script"][0] == 'pip install "$CPI_PREFLIGHT_PACKAGE"'
+    assert job["parallel"]["matrix"] == [{"PROFILE": ["prod-cf"]}]
+
+
 def test_gitlab_job_runs_the_readme_command_on_python_311() -> None:
     job = _gitlab_job()
     assert job["image"] == "python:3.11"
-    assert readme_command() in job["script"]
+    assert TEMPLATE_COMMAND in job["script"]
 
 
 def test_gitlab_job_keeps_junit_and_reports_always() -> None:

@@ -144,7 +144,7 @@ def test_init_takes_roles_endpoints_and_profiles_dir(
     loaded = _load("eu.prod-2", {"CPI_EU_PROD_2_CLIENT_SECRET": SECRET}, "tenants")
     assert loaded.required_roles == ("MonitoringDataRead", "WorkspacePackagesRead")
     assert loaded.endpoints == ("IntegrationPackages",)
-    assert out.splitlines()[-1] == "pytest --profile eu.prod-2 --profiles-dir tenants"
+    assert out.splitlines()[-1] == "pytest --profile eu.prod-2 --profiles-dir=tenants"
 
 
 @pytest.mark.parametrize(("name", "prefix"), [
@@ -234,6 +234,90 @@ def test_init_write_pem_refuses_to_overwrite_pems_without_force(
                    "overwrite it, or choose another --write-pem directory\n")
     assert not Path("profiles/prod-cf.yaml").exists()
     assert Path("keys/prod-cf.key").read_text(encoding="utf-8") == "mine"
+
+
+# --- init --ca-bundle and the printed command ----------------------------------------------------
+
+CA_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+def test_init_ca_bundle_below_this_folder_is_written_relative_to_the_profile(
+        secret_key: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    Path("certs").mkdir()
+    Path("certs/corp-ca.pem").write_text(CA_PEM, encoding="utf-8")
+    code, _, err = _run(capsys, "init", "--service-key", str(secret_key), "--name", "prod-cf",
+                        "--ca-bundle=certs/corp-ca.pem")
+    assert (code, err) == (0, "")
+    text = Path("profiles/prod-cf.yaml").read_text(encoding="utf-8")
+    assert "\nca_bundle: ../certs/corp-ca.pem\n" in text
+    assert "# ca_bundle:" not in text
+    loaded = _load("prod-cf", {"CPI_PROD_CF_CLIENT_SECRET": SECRET})
+    assert loaded.ca_bundle is not None
+    assert loaded.ca_bundle.resolve() == tmp_path / "certs" / "corp-ca.pem"
+
+
+def test_init_ca_bundle_outside_this_folder_is_written_absolute(
+        secret_key: Path, tmp_path_factory: pytest.TempPathFactory,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    ca = tmp_path_factory.mktemp("elsewhere") / "ca.pem"
+    ca.write_text(CA_PEM, encoding="utf-8")
+    code, _, _ = _run(capsys, "init", "--service-key", str(secret_key), "--name", "prod-cf",
+                      "--ca-bundle", str(ca))
+    assert code == 0
+    data = yaml.safe_load(Path("profiles/prod-cf.yaml").read_text(encoding="utf-8"))
+    assert data["ca_bundle"] == str(ca.resolve())
+
+
+def test_init_without_ca_bundle_keeps_it_as_an_optional_comment(
+        secret_key: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _run(capsys, "init", "--service-key", str(secret_key), "--name", "prod-cf")
+    text = Path("profiles/prod-cf.yaml").read_text(encoding="utf-8")
+    assert "ca_bundle" not in yaml.safe_load(text)
+    assert "\n# ca_bundle: corporate-ca.pem " in text
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (None, "no such file"),
+    ("MIIB only base64", "holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+])
+def test_init_ca_bundle_errors(secret_key: Path, content: str | None, problem: str,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    if content is not None:
+        Path("ca.pem").write_text(content, encoding="utf-8")
+    err = _error(capsys, "init", "--service-key", str(secret_key), "--name", "x",
+                 "--ca-bundle", "ca.pem")
+    tail = (", converted to PEM if it is DER (openssl x509 -inform der -in CA.cer -out CA.pem)"
+            if content else "")
+    assert err == (f"cpi-preflight init: --ca-bundle ca.pem: {problem}; give the PEM file of "
+                   f"the CA that signed the tenant's (or the proxy's) server certificate{tail}\n")
+
+
+def test_init_ca_bundle_larger_than_the_limit_is_refused(
+        secret_key: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(cli, "CA_READ_LIMIT", 64)
+    Path("ca.pem").write_text(CA_PEM * 3, encoding="utf-8")
+    err = _error(capsys, "init", "--service-key", str(secret_key), "--name", "x",
+                 "--ca-bundle", "ca.pem")
+    assert err.startswith("cpi-preflight init: --ca-bundle ca.pem: larger than 0 KiB; ")
+
+
+def test_printed_command_uses_this_python_when_pytest_on_path_is_another(
+        secret_key: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(cli.shutil, "which", lambda _: "/elsewhere/bin/pytest")
+    _, out, _ = _run(capsys, "init", "--service-key", str(secret_key), "--name", "prod-cf")
+    assert out.splitlines()[-1] == f"{shlex.quote(sys.executable)} -m pytest --profile prod-cf"
+
+
+def test_printed_command_is_plain_pytest_when_it_is_this_installations(
+        secret_key: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    here = str(Path(sys.executable).parent / "pytest")
+    monkeypatch.setattr(cli.shutil, "which", lambda _: here)
+    _, out, _ = _run(capsys, "init", "--service-key", str(secret_key), "--name", "prod-cf",
+                     "--profiles-dir", "my tenants")
+    assert out.splitlines()[-1] == "pytest --profile prod-cf '--profiles-dir=my tenants'"
 
 
 # --- init for Neo ------------------------------------------------------------------------------
@@ -500,8 +584,9 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 def test_sandbox_hands_its_arguments_to_the_sandbox_cli(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[list[str] | None] = []
 
-    def fake_main(argv: list[str] | None = None) -> int:
+    def fake_main(argv: list[str] | None = None, prog: str = "") -> int:
         seen.append(argv)
+        assert prog == "cpi-preflight sandbox"
         return 7
 
     module = types.ModuleType(cli.SANDBOX_MODULE)
@@ -511,8 +596,9 @@ def test_sandbox_hands_its_arguments_to_the_sandbox_cli(monkeypatch: pytest.Monk
     assert seen == [["--port", "8443", "--help"]]
 
 
-def test_sandbox_help_comes_from_the_sandbox_cli(capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip(cli.SANDBOX_MODULE, reason=f"{cli.SANDBOX_MODULE} is not built yet")
+def test_sandbox_help_names_the_command_it_was_called_as(
+        capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(capsys, "sandbox", "--help")
     assert code == 0
-    assert out.startswith("usage: python -m cpi_preflight.sandbox")
+    assert out.startswith("usage: cpi-preflight sandbox [-h]")
+    assert "--service-key FILE" in out

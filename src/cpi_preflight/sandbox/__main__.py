@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import signal
 import sys
 import threading
@@ -14,14 +16,17 @@ from typing import Any
 import yaml
 
 from cpi_preflight.errors import SandboxSpecError
-from cpi_preflight.sandbox.describe import describe
+from cpi_preflight.sandbox.describe import describe, init_command
 from cpi_preflight.sandbox.instance import Sandbox
 from cpi_preflight.sandbox.spec import CREDENTIALS, ENVIRONMENTS, SandboxSpec
 
+PROG = "python -m cpi_preflight.sandbox"
 
-def build_parser() -> argparse.ArgumentParser:
+
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The sandbox's arguments; `prog` is how the user called it (also `cpi-preflight sandbox`)."""
     parser = argparse.ArgumentParser(
-        prog="python -m cpi_preflight.sandbox",
+        prog=prog,
         description="Serve simulated SAP Cloud Integration tenants on 127.0.0.1 until Ctrl-C.")
     parser.add_argument("--environment", choices=ENVIRONMENTS, help="cf (default) or neo")
     parser.add_argument("--roles", help="comma-separated role templates (or Neo roles)")
@@ -31,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--count", type=int, default=1, help="serve N independent tenants")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON line per tenant, then 'ready'")
+    parser.add_argument("--service-key", type=Path, metavar="FILE",
+                        help="also write the tenant's service key (JSON, mode 0600) to FILE, "
+                             "for `cpi-preflight init --service-key FILE`")
     return parser
 
 
@@ -60,13 +68,47 @@ def build_spec(args: argparse.Namespace) -> SandboxSpec:
                                     source=source)
 
 
-def _announce(sandboxes: list[Sandbox], as_json: bool) -> None:
+def _check_key_option(args: argparse.Namespace, spec: SandboxSpec) -> None:
+    if args.service_key is None:
+        return
+    if spec.environment == "neo":
+        raise SandboxSpecError("--service-key: Neo has no service keys; drop --service-key (the "
+                               "text output lists the URLs, client id and secret)")
+    if args.count > 1:
+        raise SandboxSpecError(f"--service-key: one file holds one tenant's key; drop --count "
+                               f"{args.count} or --service-key")
+
+
+def write_service_key(path: Path, sandbox: Sandbox) -> None:
+    """The tenant's service key as a JSON file readable only by this user."""
+    text = json.dumps(sandbox.connection.service_key, indent=2) + "\n"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    path.chmod(0o600)
+
+
+def _wrote_key(path: Path, sandbox: Sandbox) -> bool:
+    try:
+        write_service_key(path, sandbox)
+    except OSError as exc:
+        reason = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
+        print(f"error: --service-key {path}: cannot write ({reason}); give a path in a "
+              "writable folder", file=sys.stderr)
+        return False
+    return True
+
+
+def _announce(sandboxes: list[Sandbox], args: argparse.Namespace) -> None:
     for index, sandbox in enumerate(sandboxes, start=1):
-        if as_json:
+        if args.json:
             print(json.dumps(sandbox.connection.to_dict()))
         else:
-            print(describe(sandbox, index, len(sandboxes)))
-    print("ready" if as_json else "Serving; press Ctrl-C to stop.", flush=True)
+            print(describe(sandbox, index, len(sandboxes), key_file=args.service_key))
+    if args.service_key is not None and not args.json:
+        print(f"Wrote the service key to {args.service_key} (mode 0600). Set up a profile "
+              "from it:", "", "  " + init_command(sandboxes[0], args.service_key), "", sep="\n")
+    print("ready" if args.json else "Serving; press Ctrl-C to stop.", flush=True)
 
 
 def _stop_on_signal() -> threading.Event:
@@ -78,11 +120,12 @@ def _stop_on_signal() -> threading.Event:
     return stop
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     """Run the command; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(prog).parse_args(argv)
     try:
         spec = build_spec(args)
+        _check_key_option(args, spec)
     except (SandboxSpecError, OSError, yaml.YAMLError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -90,7 +133,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = _stop_on_signal()
     try:
         sandboxes.extend(Sandbox.start(spec) for _ in range(max(args.count, 1)))
-        _announce(sandboxes, args.json)
+        if args.service_key is not None and not _wrote_key(args.service_key, sandboxes[0]):
+            return 2
+        _announce(sandboxes, args)
         while not stop.wait(1.0):
             pass
     finally:

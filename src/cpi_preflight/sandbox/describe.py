@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shlex
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -43,7 +45,24 @@ def _api_curl(conn: SandboxConnection) -> str:
             f'-H "Accept: application/json" {url}')
 
 
-def describe(sandbox: Sandbox, index: int, count: int) -> str:
+def init_command(sandbox: Sandbox, key_file: Path) -> str:
+    """The `cpi-preflight init` line that turns this tenant's service key into a profile."""
+    name = f"my-sandbox-{sandbox.connection.environment}"
+    return (f"cpi-preflight init --service-key {shlex.quote(str(key_file))} --name {name} "
+            f"--ca-bundle {shlex.quote(sandbox.connection.ca_path)}")
+
+
+def _service_key_lines(sandbox: Sandbox, key_file: Path | None) -> list[str]:
+    key = sandbox.connection.service_key
+    if not key or key_file is not None:
+        return []
+    shown = json.dumps(key, indent=2).splitlines()
+    return ["", "Service key (save as key.json, or start the sandbox with --service-key "
+            "key.json; then: " + init_command(sandbox, Path("key.json")) + "):",
+            *["  " + line for line in shown]]
+
+
+def describe(sandbox: Sandbox, index: int, count: int, key_file: Path | None = None) -> str:
     """The text printed by `python -m cpi_preflight.sandbox` for one tenant."""
     conn = sandbox.connection
     lines = [f"cpi-preflight sandbox {index} of {count} ({conn.environment})"]
@@ -56,5 +75,6 @@ def describe(sandbox: Sandbox, index: int, count: int) -> str:
     profile = yaml.safe_dump(profile_mapping(sandbox), sort_keys=False, width=1000)
     lines += ["", "Profile (paste into profiles/<name>.yaml):"]
     lines += ["  " + line for line in profile.splitlines()]
+    lines += _service_key_lines(sandbox, key_file)
     lines += ["", "Try it:", "  " + _token_curl(conn), "  " + _api_curl(conn), ""]
     return "\n".join(lines)

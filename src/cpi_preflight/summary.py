@@ -1,0 +1,147 @@
+"""`cpi-preflight summary REPORTS`: one Markdown page from the reports' evidence.json files.
+
+Made for the job page of a CI run (GitHub's `$GITHUB_STEP_SUMMARY`): per profile the result,
+and every failed check and warning with its code. The files are read as untrusted input: each
+read is bounded, text is stripped of control characters and escaped for Markdown/HTML, and a
+file that is not an evidence document becomes a row saying so instead of stopping the page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cpi_preflight.errors import ConfigError
+
+MAX_EVIDENCE_BYTES = 4 * 1024 * 1024
+MAX_PROFILES = 500
+MAX_CELL = 300
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
+_MARK = {"passed": "✅ passed", "failed": "❌ failed"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One failed check or warning of a profile."""
+
+    check: str
+    code: str
+    text: str
+
+
+@dataclass(frozen=True)
+class ProfileResult:
+    """What the summary shows of one profile's evidence.json."""
+
+    name: str
+    environment: str = ""
+    result: str = "unreadable"
+    counts: dict[str, int] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    error: str = ""
+
+
+def cell(value: object, limit: int = MAX_CELL) -> str:
+    """`value` as the text of one Markdown table cell: one line, no control characters, no
+    markup (HTML-escaped, pipes and backticks and Markdown punctuation neutralised)."""
+    text = " ".join(_CONTROL.sub(" ", str(value)).split())
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"([\\`*_\[\]|~])", r"\\\1", text)
+
+
+def _read_bounded(path: Path) -> dict[str, Any]:
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_EVIDENCE_BYTES + 1)
+    if len(raw) > MAX_EVIDENCE_BYTES:
+        raise ValueError(f"larger than {MAX_EVIDENCE_BYTES // (1024 * 1024)} MiB")
+    doc = json.loads(raw.decode("utf-8"))
+    if not isinstance(doc, dict) or not isinstance(doc.get("profile"), dict):
+        raise ValueError("no profile section; not an evidence.json written by cpi-preflight")
+    return doc
+
+
+def _problems(doc: dict[str, Any]) -> list[Problem]:
+    found: list[Problem] = []
+    for check in doc.get("checks") or []:
+        if isinstance(check, dict) and check.get("outcome") == "failed":
+            found.append(Problem(str(check.get("id", "?")), str(check.get("code") or "-"),
+                                 str(check.get("summary", ""))))
+    for finding in doc.get("findings") or []:
+        if isinstance(finding, dict) and finding.get("severity") == "warning":
+            found.append(Problem(str(finding.get("check", "?")),
+                                 f"{finding.get('code', '-')} (warning)",
+                                 str(finding.get("message", ""))))
+    return found
+
+
+def read_result(path: Path) -> ProfileResult:
+    """The summary of one evidence.json; problems reading it are kept as the row's error."""
+    folder = path.parent.name
+    try:
+        doc = _read_bounded(path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return ProfileResult(folder, error=f"{path}: cannot be read ({reason})")
+    profile, totals = doc["profile"], doc.get("summary")
+    totals = totals if isinstance(totals, dict) else {}
+    counts = {k: v for k in ("passed", "failed", "skipped", "warnings")
+              if isinstance(v := totals.get(k), int)}
+    return ProfileResult(name=str(profile.get("name", folder)),
+                         environment=str(profile.get("environment", "")),
+                         result=str(totals.get("result", "unknown")), counts=counts,
+                         problems=_problems(doc))
+
+
+def collect(reports: Path) -> list[ProfileResult]:
+    """Every `<reports>/<profile>/evidence.json` (also a single evidence.json given directly)."""
+    if reports.is_file():
+        return [read_result(reports)]
+    if not reports.is_dir():
+        raise ConfigError(f"{reports}: no such folder; give the reports folder of a run "
+                          "(pytest --reports-dir, default reports/)")
+    paths = sorted(reports.glob("*/evidence.json"))
+    return [read_result(p) for p in paths[:MAX_PROFILES]]
+
+
+def _overview(results: list[ProfileResult]) -> list[str]:
+    lines = ["| Profile | Environment | Result | Passed | Failed | Skipped | Warnings |",
+             "|---|---|---|---:|---:|---:|---:|"]
+    for item in results:
+        counts = [str(item.counts.get(k, "")) for k in ("passed", "failed", "skipped", "warnings")]
+        result = _MARK.get(item.result, f"⚠️ {cell(item.result, 40)}")
+        lines.append(f"| {cell(item.name, 100)} | {cell(item.environment, 10)} | {result} | "
+                     + " | ".join(counts) + " |")
+    return lines
+
+
+def _details(item: ProfileResult) -> list[str]:
+    if item.error:
+        return ["", f"**{cell(item.name, 100)}**: {cell(item.error)}"]
+    if not item.problems:
+        return []
+    lines = ["", f"### {cell(item.name, 100)}", "", "| Check | Code | What happened |",
+             "|---|---|---|"]
+    lines += [f"| {cell(p.check, 100)} | {cell(p.code, 60)} | {cell(p.text)} |"
+              for p in item.problems]
+    return lines
+
+
+def markdown(reports: Path) -> str:
+    """The summary page for the reports folder `reports`."""
+    results = collect(reports)
+    lines = ["## cpi-preflight", ""]
+    if not results:
+        return "\n".join([*lines, f"No evidence.json under {cell(reports)}: the run stopped "
+                                  "before the checks (see the job log)."]) + "\n"
+    lines += _overview(results)
+    for item in results:
+        lines += _details(item)
+    found = len(list(reports.glob("*/evidence.json"))) if reports.is_dir() else 1
+    if found > MAX_PROFILES:
+        lines += ["", f"Only the first {MAX_PROFILES} of {found} profiles are shown."]
+    return "\n".join(lines) + "\n"

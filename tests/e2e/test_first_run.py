@@ -1,0 +1,112 @@
+"""A new user's first run, as printed: `cpi-preflight sandbox --service-key key.json` ->
+the `init` line it prints -> the export and pytest lines init prints, run in bash verbatim."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import stat
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+BIN = Path(sys.executable).parent
+
+
+class Background:
+    """`cpi-preflight sandbox ...` running in a folder; its stdout lines arrive on a queue."""
+
+    def __init__(self, folder: Path, *args: str) -> None:
+        self.proc = subprocess.Popen([str(BIN / "cpi-preflight"), "sandbox", *args], cwd=folder,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def until(self, last: str) -> list[str]:
+        seen: list[str] = []
+        while not seen or seen[-1] != last:
+            seen.append(self.lines.get(timeout=30))
+        return seen
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Background, list[str]]]:
+    sandbox = Background(tmp_path, "--service-key", "key.json")
+    try:
+        yield sandbox, sandbox.until("Serving; press Ctrl-C to stop.")
+    finally:
+        sandbox.proc.send_signal(signal.SIGTERM)
+        sandbox.proc.wait(timeout=10)
+
+
+def _user_env() -> dict[str, str]:
+    """The user's shell: this venv first on PATH, no SSL_CERT_FILE, no secret set yet."""
+    env = {k: v for k, v in os.environ.items()
+           if k != "SSL_CERT_FILE" and not k.startswith("CPI_")}
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def _bash(folder: Path, script: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["bash", "-e", "-c", script], cwd=folder, env=_user_env(),
+                          capture_output=True, text=True, timeout=180, check=False)
+
+
+def test_sandbox_key_then_printed_init_then_printed_commands_pass(
+        served: tuple[Background, list[str]], tmp_path: Path) -> None:
+    _, printed = served
+    key = tmp_path / "key.json"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert set(json.loads(key.read_text(encoding="utf-8"))["oauth"]) >= {
+        "clientid", "clientsecret", "url", "tokenurl"}
+    init_line = printed[printed.index("Wrote the service key to key.json (mode 0600). Set up a "
+                                      "profile from it:") + 2].strip()
+    ca = next(line.split()[1] for line in printed if line.startswith("  CA "))
+    assert init_line == f"cpi-preflight init --service-key key.json --name my-sandbox-cf " \
+                        f"--ca-bundle {ca}"
+    init = _bash(tmp_path, init_line)
+    assert (init.returncode, init.stderr) == (0, "")
+    profile = yaml.safe_load((tmp_path / "profiles" / "my-sandbox-cf.yaml").read_text())
+    assert profile["ca_bundle"] == ca
+    told = [line for line in init.stdout.splitlines()
+            if line.startswith(("export ", "pytest ", f"{sys.executable} "))]
+    assert told[-1] == "pytest --profile my-sandbox-cf"
+    run = _bash(tmp_path, "\n".join(told))
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "  token                                        passed   -" in run.stdout
+    assert "  endpoint[MessageProcessingLogs]              passed   -" in run.stdout
+
+
+def test_without_the_ca_bundle_the_same_run_is_untrusted(
+        served: tuple[Background, list[str]], tmp_path: Path) -> None:
+    init = _bash(tmp_path, "cpi-preflight init --service-key key.json --name no-ca")
+    assert init.returncode == 0, init.stderr
+    told = [line for line in init.stdout.splitlines() if line.startswith(("export ", "pytest "))]
+    run = _bash(tmp_path, "\n".join(told))
+    assert run.returncode == 1
+    assert "  token                                        failed   TLS_UNTRUSTED" in run.stdout
+
+
+def test_printed_command_with_a_profiles_dir_works_from_the_same_folder(
+        served: tuple[Background, list[str]], tmp_path: Path) -> None:
+    _, printed = served
+    ca = next(line.split()[1] for line in printed if line.startswith("  CA "))
+    init = _bash(tmp_path, f"cpi-preflight init --service-key key.json --name eu.dev "
+                           f"--profiles-dir 'my tenants' --ca-bundle {ca}")
+    assert init.returncode == 0, init.stderr
+    told = [line for line in init.stdout.splitlines() if line.startswith(("export ", "pytest "))]
+    assert told[-1] == "pytest --profile eu.dev '--profiles-dir=my tenants'"
+    run = _bash(tmp_path, "\n".join(told))
+    assert run.returncode == 0, run.stdout[-3000:]
