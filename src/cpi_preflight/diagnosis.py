@@ -18,7 +18,15 @@ from cpi_preflight.catalog import Catalog, Endpoint
 from cpi_preflight.claims import TokenFacts, read_token
 from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
 from cpi_preflight.observation import Exchange, ProfileObservations
-from cpi_preflight.plan import API, Check, Plan, covers, endpoint_check_id, neo_roles_of
+from cpi_preflight.plan import (
+    API,
+    Check,
+    Plan,
+    api_neo_roles,
+    covers,
+    endpoint_check_id,
+    neo_roles_of,
+)
 from cpi_preflight.rules import RULES, Context, rule
 
 TOKEN_URL_SHAPE = {
@@ -432,8 +440,21 @@ def _not_effective(ctx: Context, role: str, proof: tuple[Endpoint, Exchange]) ->
         role=role)
 
 
+def _unchecked_neo_roles(ctx: Context, role: str) -> str:
+    """On Neo: the role's permissions no API call needs, so no call can prove them."""
+    if ctx.environment != "neo":
+        return ""
+    provable = api_neo_roles(role, ctx.catalog)
+    unused = [n for n in neo_roles_of(role, ctx.catalog) if n not in provable]
+    if not unused:
+        return ""
+    one = len(unused) == 1
+    return (f"; {', '.join(unused)} {'is' if one else 'are'} not used by the API, so no call "
+            f"can check {'it' if one else 'them'}")
+
+
 def _role_passed(check: Check, token_says: str, proof: tuple[Endpoint, Exchange] | None,
-                 role: str) -> Verdict:
+                 role: str, note: str = "") -> Verdict:
     facts = {"granted_by_token": token_says,
              "proven_by": f"GET {proof[0].path} {proof[1].status}" if proof else ""}
     how = []
@@ -445,7 +466,7 @@ def _role_passed(check: Check, token_says: str, proof: tuple[Endpoint, Exchange]
         how.append("no read-only call proves it")
     if token_says == "no":
         how.append("although the catalog's scope list for it is not in the token")
-    return Verdict(check, PASSED, f"role {role} is granted: {'; '.join(how)}", facts=facts)
+    return Verdict(check, PASSED, f"role {role} is granted: {'; '.join(how)}{note}", facts=facts)
 
 
 @rule("role")
@@ -458,7 +479,7 @@ def role_rule(ctx: Context, check: Check) -> Verdict:
     facts = {"granted_by_token": token_says,
              "proven_by": f"GET {proof[0].path} {status}" if proof and status else ""}
     if status is not None and 200 <= status < 300:
-        return _role_passed(check, token_says, proof, role)
+        return _role_passed(check, token_says, proof, role, _unchecked_neo_roles(ctx, role))
     if status == 403 and token_says == "yes" and proof is not None:
         return ctx.fail(check, _not_effective(ctx, role, proof), **facts)
     if status == 403 or (token_says == "no" and (status is None or status != 404)):
@@ -466,8 +487,10 @@ def role_rule(ctx: Context, check: Check) -> Verdict:
                                              else None), **facts)
     if token_says == "yes":
         return _role_passed(check, token_says, None, role)
-    reason = ("the catalog has no confirmed scope list for it and no read-only call proves it"
-              if proof is None else f"its proof call answered {status}")
+    reason = (f"its proof call answered {status}" if proof is not None else
+              "no read-only API call needs it, and a Neo token carries no scopes to read"
+              if ctx.environment == "neo" else
+              "the catalog has no confirmed scope list for it and no read-only call proves it")
     return Verdict(check, SKIPPED, f"role {role} cannot be decided: {reason}", facts=facts)
 
 

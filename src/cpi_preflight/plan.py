@@ -77,11 +77,22 @@ def neo_roles_of(role: str, catalog: Catalog) -> tuple[str, ...]:
     return (role,)
 
 
+def api_neo_roles(role: str, catalog: Catalog) -> tuple[str, ...]:
+    """The Neo roles of `role` that some API call needs: only those can a call prove.
+
+    A template may carry permissions the OData API never asks for (MonitoringDataRead's
+    Roles.Read lets the web UI show user roles); on Neo those cannot be checked at all.
+    """
+    used = {neo for endpoint in catalog.endpoints.values() for neo in endpoint.neo_roles}
+    return tuple(neo for neo in neo_roles_of(role, catalog) if neo in used)
+
+
 def covers(endpoint: Endpoint, role: str, environment: str, catalog: Catalog) -> bool:
     """Whether a successful call to `endpoint` shows that `role` is granted."""
     if environment == "cf":
         return endpoint.role == role
-    return set(neo_roles_of(role, catalog)) <= set(endpoint.neo_roles)
+    needed = set(api_neo_roles(role, catalog))
+    return bool(needed) and needed <= set(endpoint.neo_roles)
 
 
 def _proof_endpoint(role: str, environment: str, catalog: Catalog) -> Endpoint | None:

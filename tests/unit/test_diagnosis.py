@@ -550,6 +550,30 @@ def test_a_neo_opaque_token_is_fine(neo_tenant: Tenant) -> None:
     assert verdicts["role[IntegrationOperationServer.read]"].outcome == PASSED
 
 
+
+def test_a_neo_template_passes_on_the_calls_and_names_what_no_call_can_check(
+        neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(neo_data(required_roles=["MonitoringDataRead"]))
+    verdict = verdicts["role[MonitoringDataRead]"]
+    assert verdict.outcome == PASSED
+    assert verdict.summary == (
+        "role MonitoringDataRead is granted: GET /api/v1/MessageProcessingLogs answered 200; "
+        "Roles.Read is not used by the API, so no call can check it")
+
+
+def test_a_neo_role_no_call_needs_cannot_be_decided(neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(neo_data(required_roles=["Roles.Read"],
+                                 endpoints=["MessageProcessingLogs"]))
+    assert verdicts["role[Roles.Read]"].outcome == SKIPPED
+    assert verdicts["role[Roles.Read]"].summary == (
+        "role Roles.Read cannot be decided: no read-only API call needs it, and a Neo token "
+        "carries no scopes to read")
+
+
 # --- SERVER_ERROR ------------------------------------------------------------------------------
 
 
