@@ -82,8 +82,7 @@ def diagnose(plan: Plan, seen: ProfileObservations, catalog: Catalog, now: datet
 
 
 def _token_error(exchange: Exchange) -> tuple[str, str]:
-    body = exchange.json if isinstance(exchange.json, dict) else {}
-    return str(body.get("error", "")), str(body.get("error_description", ""))
+    return exchange.oauth_error
 
 
 def _token_http_problem(ctx: Context, exchange: Exchange) -> Finding | None:
@@ -185,7 +184,7 @@ def token_rule(ctx: Context, check: Check) -> Verdict:
         return ctx.fail(check, _unreachable(ctx, exchange, "token endpoint", "token_url"))
     problem = _token_http_problem(ctx, exchange)
     if problem is None and ctx.seen.access_token is None:
-        fields = sorted(exchange.json or {})
+        fields = exchange.field_names
         what = ("an access_token that is not a usable token (not printable ASCII)"
                 if "access_token" in fields else
                 f"no access_token (fields: {', '.join(fields) or 'none'})")
