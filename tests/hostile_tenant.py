@@ -38,6 +38,7 @@ class Reply:
     headers: tuple[tuple[str, str], ...] = (("Content-Type", "application/json"),)
     body: bytes = b""
     endless_chunk: bytes = b""  # when set, the body is these bytes, chunked, until STREAM_CAP
+    pause: float = 0.0  # seconds between two chunks of an endless body (a slow drip)
 
     def head(self) -> bytes:
         lines = [f"HTTP/1.1 {self.status} Hostile".encode()]
@@ -140,10 +141,11 @@ def _send_body(client: socket.socket, reply: Reply) -> int:
         client.sendall(reply.body)
         return len(reply.body)
     frame = f"{len(reply.endless_chunk):x}\r\n".encode() + reply.endless_chunk + b"\r\n"
-    sent = 0
-    while sent < STREAM_CAP:  # the client hangs up long before; BrokenPipe ends the loop
+    sent, ends = 0, time.monotonic() + LIFETIME
+    while sent < STREAM_CAP and time.monotonic() < ends:  # the client hangs up long before
         client.sendall(frame)
         sent += len(reply.endless_chunk)
+        time.sleep(reply.pause)
     return sent
 
 

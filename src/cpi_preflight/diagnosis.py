@@ -116,6 +116,10 @@ def _describe_answer(exchange: Exchange) -> str:
     if exchange.status is not None and 300 <= exchange.status < 400:
         return f"{exchange.status} redirect to {exchange.location or '(no location)'}"
     kind = "an HTML page" if exchange.is_html else (exchange.content_type or "no content type")
+    if exchange.truncated:
+        kind += " longer than the 1 MiB the tool reads"
+    elif "json" in exchange.content_type and exchange.json is None:
+        kind += " that is not readable JSON"
     return f"{exchange.status} with {kind}"
 
 

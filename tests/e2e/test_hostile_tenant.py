@@ -130,6 +130,19 @@ def test_an_endless_chunked_body_is_cut_at_the_cap(tmp_path: Path,
     assert run.verdicts["p"]["api"].outcome == "passed"  # a 200 proves the API answered
 
 
+def test_a_slow_endless_body_is_cut_by_the_deadline(tmp_path: Path,
+                                                    server: HostileTenant) -> None:
+    server.routes["/oauth/token"] = Reply(200, endless_chunk=b" ", pause=0.05)
+    run = Run.load(["p"], Settings(write_profile(tmp_path / "profiles", server.url, deadline=1),
+                                   tmp_path / "reports"))
+    run.execute()
+    verdict = run.verdicts["p"]["token"]
+    assert verdict.code == "HOST_UNREACHABLE"
+    assert verdict.summary == ("token endpoint 127.0.0.1:{} is unreachable: the profile's "
+                               "deadline ran out (1 attempt; the profile's deadline of 1 s ran "
+                               "out first)").format(server.url.rsplit(":", 1)[1])
+
+
 # --- hostile JSON --------------------------------------------------------------------------
 
 

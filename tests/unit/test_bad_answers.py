@@ -181,7 +181,7 @@ def test_a_token_answer_nested_too_deeply_is_not_json(tmp_path: Path, tenant: re
     verdict = run_profile(write_profile(tmp_path))["token"]
     assert verdict.summary == (
         f"token_url {TOKEN_URL} is not an OAuth token endpoint: it answered 200 with "
-        "application/json; expected "
+        "application/json that is not readable JSON; expected "
         "https://<subdomain>.authentication.<region>.hana.ondemand.com/oauth/token")
 
 
@@ -197,7 +197,10 @@ def test_a_gzip_bomb_from_the_token_endpoint_is_cut(tmp_path: Path,
         stream=httpx.ByteStream(gzip.compress(inner))))
     run = Run.load(["t"], Settings(write_profile(tmp_path), tmp_path / "reports"))
     run.execute()
-    assert run.verdicts["t"]["token"].code == "TOKEN_URL_WRONG"
+    assert run.verdicts["t"]["token"].summary == (
+        f"token_url {TOKEN_URL} is not an OAuth token endpoint: it answered 200 with "
+        "application/json longer than the 1 MiB the tool reads; expected "
+        "https://<subdomain>.authentication.<region>.hana.ondemand.com/oauth/token")
     seen = run.observations["t"].token
     assert seen is not None
     assert (seen.decoded_bytes, seen.truncated) == (MAX_BODY, True)  # not 32 MiB, then cut
