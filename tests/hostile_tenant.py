@@ -39,6 +39,7 @@ class Reply:
     body: bytes = b""
     endless_chunk: bytes = b""  # when set, the body is these bytes, chunked, until STREAM_CAP
     pause: float = 0.0  # seconds between two chunks of an endless body (a slow drip)
+    raw: bytes = b""  # when set, the whole answer, status line included, exactly as given
 
     def head(self) -> bytes:
         lines = [f"HTTP/1.1 {self.status} Hostile".encode()]
@@ -120,6 +121,9 @@ class HostileTenant:
                 return
             reply = self.routes.get(request.path, Reply(404, body=b'{"error": "no route"}'))
             self.seen.append(request)
+            if reply.raw:
+                client.sendall(reply.raw)
+                return
             client.sendall(reply.head())
             request.sent = _send_body(client, reply)
 

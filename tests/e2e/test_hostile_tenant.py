@@ -222,6 +222,28 @@ def test_broken_api_answers_are_verdicts(tmp_path: Path, server: HostileTenant, 
     assert run.verdicts["p"]["api"].outcome == api_outcome
 
 
+@pytest.mark.parametrize("raw", [
+    b"HTTP/1.1 abc Weird\r\nContent-Length: 0\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 9\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nX-Nul: a\x00b\r\nContent-Length: 2\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nX-Esc: \x1b[2K\x1b[32mPASSED\r\nContent-Length: 2\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nX-\xff\xfe: v\r\nContent-Length: 2\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{}",
+    b"{\"access_token\": \"no status line\"}",
+    b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03",
+    b"",
+])
+def test_malformed_http_is_a_verdict(tmp_path: Path, server: HostileTenant, raw: bytes) -> None:
+    server.routes["/oauth/token"] = Reply(raw=raw or b"\r\n")
+    verdict = probe(tmp_path, server).verdicts["p"]["token"]
+    assert verdict.outcome == "failed"
+    assert verdict.code in ("HOST_UNREACHABLE", "TOKEN_URL_WRONG", "TOKEN_INVALID")
+    assert "\x1b" not in verdict.summary and "\x00" not in verdict.summary
+
+
 # --- loopback http is never proxied --------------------------------------------------------
 
 
