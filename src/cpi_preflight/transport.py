@@ -538,7 +538,7 @@ def proxy_setting(environ: Mapping[str, str]) -> str:
         variable = _proxy_variable(environ, name)
         if variable is not None:
             shown = variable[1] if name == "NO_PROXY" else mask_userinfo(variable[1])
-            found.append(f"{name}={quote(shown)}")
+            found.append(f"{name}={quote(shown, 2000)}")
     return ", ".join(found) if found else "direct (no proxy variables set)"
 
 

@@ -241,7 +241,8 @@ def test_malformed_http_is_a_verdict(tmp_path: Path, server: HostileTenant, raw:
     verdict = probe(tmp_path, server).verdicts["p"]["token"]
     assert verdict.outcome == "failed"
     assert verdict.code in ("HOST_UNREACHABLE", "TOKEN_URL_WRONG", "TOKEN_INVALID")
-    assert "\x1b" not in verdict.summary and "\x00" not in verdict.summary
+    assert "\x1b" not in verdict.summary
+    assert "\x00" not in verdict.summary
 
 
 # --- loopback http is never proxied --------------------------------------------------------
