@@ -183,25 +183,48 @@ def test_a_key_set_with_private_members_still_verifies_the_token(
     assert verdict.facts["token"].signature_detail == "RS256 signature verified with key 'k1'"
 
 
-@pytest.mark.parametrize("keys", [[1, 2], 7, "keys", None, {"keys": "k1"}, {"keys": [[]]},
-                                  {"keys": [{"kid": "k1", "kty": "RSA", "n": 5, "e": []}]},
-                                  {"keys": [{"kid": {"a": 1}, "kty": ["RSA"]}]}])
+NO_KEY_LIST = ("not_checked", "the issuer's token_keys answer holds no key list")
+
+
+@pytest.mark.parametrize(("keys", "signature"), [
+    ([1, 2], NO_KEY_LIST), (7, NO_KEY_LIST), ("keys", NO_KEY_LIST), (None, ("not_checked", "")),
+    ({"keys": "k1"}, NO_KEY_LIST),
+    ({"keys": [[]]}, ("failed", "key id 'k1' is not in the issuer's token_keys (has: none)")),
+    ({"keys": [{"kid": {"a": 1}, "kty": ["RSA"]}]},
+     ("failed", "key id 'k1' is not in the issuer's token_keys (has: {'a': 1})")),
+    ({"keys": [{"kid": "k1", "kty": ["RSA"]}]},
+     ("failed", "key 'k1' in token_keys is unusable: not an RSA key (kty ['RSA'])")),
+    ({"keys": [{"kid": "k1", "kty": "RSA", "n": 5, "e": []}]},
+     ("failed", "key 'k1' in token_keys is unusable: ")),
+])
 def test_a_key_set_of_any_shape_is_a_verdict(tmp_path: Path, server: HostileTenant,
-                                             keys: object) -> None:
+                                             keys: object, signature: tuple[str, str]) -> None:
     server.routes["/token_keys"] = json_reply(keys)
     verdict = probe(tmp_path, server).verdicts["p"]["token"]
-    assert verdict.outcome in ("passed", "failed")
-    assert verdict.facts.get("token") is None or verdict.facts["token"].signature != "verified"
+    if signature[0] == "not_checked":
+        assert verdict.outcome == "passed"
+        facts = verdict.facts["token"]
+        assert (facts.signature, facts.signature_detail) == signature
+    else:
+        assert verdict.code == "TOKEN_INVALID"
+        assert verdict.summary.startswith(f"the token's signature is not valid: {signature[1]}")
 
 
-@pytest.mark.parametrize("answer", [
-    {"access_token": {"a": [1, 2]}}, {"access_token": ["x"] * 3}, {"access_token": None},
-    {"access_token": 1e308}, {"access_token": True, "expires_in": {"x": 1}},
-    {"error": ["x"], "error_description": {"y": [1]}}, [1, 2, 3], "just a string", 42])
+@pytest.mark.parametrize(("answer", "code"), [
+    ({"access_token": {"a": [1, 2]}}, "TOKEN_INVALID"),
+    ({"access_token": ["x"] * 3}, "TOKEN_INVALID"),
+    ({"access_token": None}, "TOKEN_INVALID"), ({"access_token": 1e308}, "TOKEN_INVALID"),
+    ({"access_token": True, "expires_in": {"x": 1}}, "TOKEN_INVALID"),
+    ({"error": ["x"], "error_description": {"y": [1]}}, "TOKEN_URL_WRONG"),
+    ([1, 2, 3], "TOKEN_URL_WRONG"), ("just a string", "TOKEN_URL_WRONG"), (42, "TOKEN_URL_WRONG")])
 def test_a_token_answer_of_absurd_types_is_a_verdict(tmp_path: Path, server: HostileTenant,
-                                                     answer: object) -> None:
+                                                     answer: object, code: str) -> None:
     server.routes["/oauth/token"] = json_reply(answer, 400 if "error" in str(answer) else 200)
-    assert probe(tmp_path, server).verdicts["p"]["token"].outcome == "failed"
+    verdict = probe(tmp_path, server).verdicts["p"]["token"]
+    assert verdict.code == code
+    if code == "TOKEN_INVALID":
+        assert verdict.summary.endswith(" answered 200 with an access_token that is not a "
+                                        "usable token (not printable ASCII)")
 
 
 @pytest.mark.parametrize(("reply", "api_outcome"), [
@@ -330,6 +353,20 @@ def test_token_claims_reach_the_report_clean(tmp_path: Path, server: HostileTena
     _assert_clean((outcome.reports / "p" / "junit.xml").read_text(encoding="utf-8"))
     evidence = json.loads((outcome.reports / "p" / "evidence.json").read_text(encoding="utf-8"))
     assert "\x1b" not in json.dumps(evidence, ensure_ascii=False)
+
+
+def test_a_service_key_url_httpx_cannot_use_is_a_usage_error(tmp_path: Path) -> None:
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "key.json").write_text(json.dumps({"oauth": {
+        "clientid": "sb-x!b1|it!b1", "clientsecret": "S3cr&t<>\"'$", "url": "https://api.example",
+        "tokenurl": "https://xn--zz.example/oauth/token"}}))
+    (folder / "p.yaml").write_text(yaml.safe_dump({
+        "environment": "cf", "service_key": "key.json", "required_roles": ["MonitoringDataRead"]}))
+    outcome = run_pytest(tmp_path, "--profile", "p", profiles_dir=folder)
+    assert outcome.code == 4
+    assert ("p.yaml: service_key (tokenurl): 'https://xn--zz.example/oauth/token' is not a "
+            "usable URL: Invalid A-label; expected https://host[/path]") in outcome.stderr
 
 
 # --- URLs and proxy variables that httpx cannot use: usage errors before any request ---------
