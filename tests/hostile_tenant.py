@@ -13,15 +13,19 @@ import contextlib
 import gzip
 import json
 import socket
+import ssl
 import threading
 import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+
+from cpi_preflight.sandbox import tls
 
 LIFETIME = 120.0
 STREAM_CAP = 64 * 1024 * 1024  # an "endless" body stops here at the latest
@@ -89,16 +93,21 @@ class Seen:
 
 @dataclass
 class HostileTenant:
-    """Serves `routes` (path without query -> Reply) on 127.0.0.1 until closed."""
+    """Serves `routes` (path without query -> Reply) on 127.0.0.1 until closed; over HTTPS
+    when given a folder for throwaway TLS material (the sandbox's CA code makes it)."""
 
     routes: dict[str, Reply]
+    tls_dir: Path | None = None
     seen: list[Seen] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._server = socket.create_server(("127.0.0.1", 0))
         self._server.settimeout(0.2)
         self._stop = threading.Event()
-        self.url = f"http://127.0.0.1:{self._server.getsockname()[1]}"
+        self._tls = _server_tls(self.tls_dir) if self.tls_dir is not None else None
+        self.ca_file = self.tls_dir / "ca.pem" if self.tls_dir is not None else None
+        scheme = "https" if self._tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self._server.getsockname()[1]}"
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self) -> None:
@@ -116,6 +125,8 @@ class HostileTenant:
     def _answer(self, client: socket.socket) -> None:
         with client, contextlib.suppress(OSError):
             client.settimeout(10)
+            if self._tls is not None:
+                client = self._tls.wrap_socket(client, server_side=True)
             request = _read_request(client)
             if request is None:
                 return
@@ -138,6 +149,16 @@ class HostileTenant:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _server_tls(folder: Path) -> ssl.SSLContext:
+    ca = tls.new_ca()
+    cert, key = tls.issue_server_cert(ca)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "ca.pem").write_bytes(ca.pem())
+    (folder / "server.pem").write_bytes(cert)
+    (folder / "server.key").write_bytes(key)
+    return tls.server_context(folder / "server.pem", folder / "server.key", None)
 
 
 def _send_body(client: socket.socket, reply: Reply) -> int:

@@ -143,6 +143,32 @@ def test_a_slow_endless_body_is_cut_by_the_deadline(tmp_path: Path,
                                "out first)").format(server.url.rsplit(":", 1)[1])
 
 
+@pytest.mark.parametrize("attack", ["bomb", "nested", "forged text"])
+def test_the_same_attacks_over_https(tmp_path: Path, bomb: bytes, attack: str) -> None:
+    with HostileTenant({}, tls_dir=tmp_path / "tls") as tls_server:
+        issuer = f"{tls_server.url}/oauth/token"
+        tls_server.routes.update({
+            "/oauth/token": token_reply(issuer), "/token_keys": json_reply(signing_jwks()),
+            MPL: {"bomb": raw_json(bomb, 200, ("Content-Encoding", "gzip, gzip")),
+                  "nested": raw_json(nested(100_000)),
+                  "forged text": json_reply({"error": {"message": {"value": EVIL}}}, 401),
+                  }[attack]})
+        profiles = write_profile(tmp_path / "profiles", tls_server.url,
+                                 ca_bundle=str(tls_server.ca_file))
+        run = Run.load(["p"], Settings(profiles, tmp_path / "reports"))
+        run.execute()
+    found = exchange_at(run.observations["p"], "api")
+    assert run.verdicts["p"]["token"].outcome == "passed"
+    assert run.observations["p"].server_certificates  # it was TLS
+    if attack == "bomb":
+        assert (found.received_bytes, found.decoded_bytes) == (len(bomb), MAX_BODY)
+    elif attack == "nested":
+        assert found.json is None
+    else:
+        assert run.verdicts["p"]["api"].code == "TOKEN_REJECTED_BY_API"
+        _assert_clean(run.verdicts["p"]["api"].summary)
+
+
 # --- hostile JSON --------------------------------------------------------------------------
 
 
