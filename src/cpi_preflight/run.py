@@ -61,6 +61,7 @@ class Run:
     def load(cls, names: list[str], settings: Settings) -> Run:
         """Resolve names and load every profile; raises `ConfigError` before any network."""
         transport.check_proxy_variables(os.environ)
+        transport.check_client_environment()
         resolved = profile.resolve_names(names, settings.profiles_dir)
         profiles = list(profile.load_all(resolved, settings.profiles_dir))
         cat = catalog_module.load()

@@ -556,6 +556,17 @@ def check_proxy_variables(environ: Mapping[str, str]) -> None:
                               f"(it is {quote(mask_userinfo(value))})")
 
 
+def check_client_environment() -> None:
+    """Raise `ConfigError` when httpx cannot build a client from this process's proxy
+    variables (NO_PROXY entries included): the same construction every request goes through."""
+    try:
+        httpx.Client(trust_env=True, verify=False).close()
+    except (httpx.InvalidURL, ValueError, ImportError) as exc:
+        shown = proxy_setting(os.environ)
+        raise ConfigError(f"the proxy variables cannot be used ({shown}): {quote(exc)}; fix or "
+                          "unset the variable named") from None
+
+
 def _proxy_problem(url: str) -> str:
     rest = _split_scheme(url)[1]
     if "@" in rest and any(c in rest.rsplit("@", 1)[0] for c in "/?#"):

@@ -478,6 +478,20 @@ def test_usable_proxy_variables_pass(environ: dict[str, str]) -> None:
     transport.check_proxy_variables(environ)
 
 
+def test_a_no_proxy_entry_httpx_cannot_read_is_a_config_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("NO_PROXY", "localhost:abc")
+    with pytest.raises(ConfigError) as caught:
+        transport.check_client_environment()
+    assert str(caught.value) == ("the proxy variables cannot be used (NO_PROXY=localhost:abc): "
+                                 "Invalid port: 'abc'; fix or unset the variable named")
+    monkeypatch.setenv("NO_PROXY", "localhost,::1,127.0.0.1,.corp.example")
+    transport.check_client_environment()
+
+
 def test_a_proxy_password_is_scrubbed_once_checked() -> None:
     transport.check_proxy_variables({"HTTPS_PROXY": "http://u:Proxy&Pw-4711@proxy:3128"})
     assert scrub("auth Proxy&Pw-4711 failed") == f"auth {MASK} failed"
