@@ -203,7 +203,7 @@ def is_loopback(host: str) -> bool:
 
 def parse_url(url: str) -> tuple[httpx.URL | None, str]:
     """`url` as httpx will send to it, or why it cannot (checked with httpx itself, so that
-    validation and use agree): ('', None) for what is no http(s) URL at all."""
+    validation and use agree); (None, '') for what is no http(s) URL at all."""
     if any(c.isspace() or not c.isprintable() for c in url):
         return None, ""
     try:

@@ -444,3 +444,17 @@ def test_a_proxy_variable_httpx_cannot_use_is_a_usage_error(tmp_path: Path, serv
     assert "/word" not in outcome.stderr + outcome.stdout
     assert "Traceback" not in outcome.stderr + outcome.stdout
     assert server.seen == []
+
+
+def test_a_no_proxy_entry_httpx_cannot_read_is_a_usage_error(tmp_path: Path,
+                                                             server: HostileTenant) -> None:
+    import os
+
+    folder = write_profile(tmp_path / "profiles", server.url)
+    env = {k: v for k, v in os.environ.items() if not k.lower().endswith("_proxy")}
+    outcome = run_pytest(tmp_path, "--profile", "p", profiles_dir=folder,
+                         env={**env, "NO_PROXY": "localhost:abc"})
+    assert outcome.code == 4
+    assert ("ERROR: the proxy variables cannot be used (NO_PROXY=localhost:abc): Invalid port: "
+            "'abc'; fix or unset the variable named") in outcome.stderr
+    assert server.seen == []
