@@ -335,13 +335,25 @@ EVIL = (f"bad\x1b[2K\r\x1b[32m{FORGED}\x1b[0m\nsecond line\u202eexe.txt\u2066\x0
         + "x" * 2000)
 
 
+def _strings_in(document: object) -> Iterator[str]:
+    if isinstance(document, str):
+        yield document
+    elif isinstance(document, dict):
+        for key, value in document.items():
+            yield str(key)
+            yield from _strings_in(value)
+    elif isinstance(document, list):
+        for value in document:
+            yield from _strings_in(value)
+
+
 def _assert_clean(text: str) -> None:
     for raw in ("\x1b", "\r", "\u202e", "\u2066", "\x07", "\x00", "x" * 600, "second line\n"):
         assert raw not in text, repr(raw)
 
 
 @pytest.mark.parametrize("where", ["error_description", "odata_message", "location"])
-def test_server_text_reaches_terminal_and_junit_clean(tmp_path: Path, server: HostileTenant,
+def test_server_text_reaches_terminal_and_reports_clean(tmp_path: Path, server: HostileTenant,
                                                       where: str) -> None:
     if where == "error_description":
         server.routes["/oauth/token"] = json_reply(
@@ -360,8 +372,10 @@ def test_server_text_reaches_terminal_and_junit_clean(tmp_path: Path, server: Ho
     assert outcome.code == 1, outcome.stdout + outcome.stderr
     assert outcome.failure_types("p")[check] == code
     _assert_clean(outcome.stdout + outcome.stderr)
-    junit = (outcome.reports / "p" / "junit.xml").read_text(encoding="utf-8")
-    _assert_clean(junit)
+    for report in ("junit.xml", "evidence.html"):
+        _assert_clean((outcome.reports / "p" / report).read_text(encoding="utf-8"))
+    evidence = json.loads((outcome.reports / "p" / "evidence.json").read_text(encoding="utf-8"))
+    _assert_clean(" ".join(_strings_in(evidence)))  # JSON escapes controls; check the values
     assert FORGED not in [line.strip() for line in outcome.stdout.splitlines()]
     if where != "location":
         assert "bad profiles/p.yaml::token PASSED second line" in outcome.stdout
@@ -378,7 +392,7 @@ def test_token_claims_reach_the_report_clean(tmp_path: Path, server: HostileTena
     _assert_clean(outcome.stdout)
     _assert_clean((outcome.reports / "p" / "junit.xml").read_text(encoding="utf-8"))
     evidence = json.loads((outcome.reports / "p" / "evidence.json").read_text(encoding="utf-8"))
-    assert "\x1b" not in json.dumps(evidence, ensure_ascii=False)
+    _assert_clean(" ".join(_strings_in(evidence)))
 
 
 def test_a_service_key_url_httpx_cannot_use_is_a_usage_error(tmp_path: Path) -> None:
