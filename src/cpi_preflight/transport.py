@@ -35,6 +35,7 @@ from cpi_preflight.server_text import quote
 
 MAX_BODY = 1024 * 1024  # decoded bytes kept per answer, across every Content-Encoding layer
 MAX_RAW = MAX_BODY  # bytes read off the wire per answer
+ACCEPT_ENCODING = "gzip, deflate"
 MAX_JSON_DEPTH = 64  # OData answers nest about 8 deep; deeper JSON is not an answer we read
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?(.*)$", re.DOTALL)
@@ -483,7 +484,8 @@ def build_client(settings: TrustSettings, guard: ReadOnlyGuard, connect: float,
         trust_env=True,
         mounts=direct_routes(targets, settings),
         event_hooks={"request": [guard.hook]},
-        headers={"User-Agent": "cpi-preflight"},
+        # only what BoundedBody decodes (httpx would add br/zstd when those packages exist)
+        headers={"User-Agent": "cpi-preflight", "Accept-Encoding": ACCEPT_ENCODING},
     )
 
 

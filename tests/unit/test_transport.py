@@ -504,6 +504,7 @@ def test_the_probe_client_follows_no_redirects_and_carries_the_guard() -> None:
         assert client.follow_redirects is False
         assert client.event_hooks["request"] == [guard.hook]
         assert client.timeout == httpx.Timeout(2, connect=1)
+        assert client.headers["Accept-Encoding"] == "gzip, deflate"  # what BoundedBody decodes
     finally:
         asyncio.run(client.aclose())
 
