@@ -119,6 +119,28 @@ def test_every_layer_counts_towards_the_cap(tmp_path: Path, server: HostileTenan
     assert (found.received_bytes, found.decoded_bytes) == (len(data), MAX_BODY)
 
 
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "gzip, gzip"])
+def test_an_encoded_answer_that_fits_is_read_whole(tmp_path: Path, server: HostileTenant,
+                                                   encoding: str) -> None:
+    import zlib
+
+    data = server.routes["/oauth/token"].body
+    for name in [e.strip() for e in encoding.split(",")]:
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31 if name == "gzip" else 15)
+        data = packer.compress(data) + packer.flush()
+    server.routes["/oauth/token"] = raw_json(data, 200, ("Content-Encoding", encoding))
+    run = probe(tmp_path, server)
+    assert run.verdicts["p"]["token"].outcome == "passed"
+    token = exchange_at(run.observations["p"], "token")
+    assert (token.received_bytes, token.truncated) == (len(data), False)
+    assert "br" not in seen_header(server, "/oauth/token", "accept-encoding")  # nor zstd
+    assert "zstd" not in seen_header(server, "/oauth/token", "accept-encoding")
+
+
+def seen_header(server: HostileTenant, path: str, name: str) -> str:
+    return next(s.headers.get(name, "") for s in server.seen if s.path == path)
+
+
 def test_an_endless_chunked_body_is_cut_at_the_cap(tmp_path: Path,
                                                    server: HostileTenant) -> None:
     server.routes[MPL] = Reply(200, endless_chunk=b"{" * 65536)
