@@ -13,8 +13,15 @@ from typing import Any
 
 import jwt
 
+from cpi_preflight.server_text import quote
+
 SCOPE_SEPARATOR = "."
 RUNTIME_APP_PREFIX = "it-rt-"
+# the members of a public RSA key; a key set that also publishes d, p, q ... is read without them
+PUBLIC_RSA_MEMBERS = ("kty", "kid", "use", "alg", "n", "e")
+MAX_SCOPES = 500
+_DECODE_ERRORS = (jwt.PyJWTError, ValueError, TypeError, KeyError, AttributeError,
+                  RecursionError)
 
 
 @dataclass(frozen=True)
@@ -79,10 +86,15 @@ def _time(value: Any) -> datetime | None:
 
 def _strings(value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
-        return tuple(value.split())
+        return tuple(quote(v, 200) for v in value.split()[:MAX_SCOPES])
     if isinstance(value, list):
-        return tuple(str(v) for v in value)
+        return tuple(quote(v, 200) for v in value[:MAX_SCOPES])
     return ()
+
+
+def _text(value: Any) -> str:
+    """A claim or header value as a short clean line ('' when absent)."""
+    return quote(value, 200) if value is not None else ""
 
 
 def looks_like_jwt(raw: str) -> bool:
@@ -91,7 +103,7 @@ def looks_like_jwt(raw: str) -> bool:
         return False
     try:
         jwt.get_unverified_header(raw)
-    except jwt.InvalidTokenError:
+    except (jwt.InvalidTokenError, RecursionError):
         return False
     return True
 
@@ -101,11 +113,11 @@ def _facts_from_claims(header: Mapping[str, Any], claims: Mapping[str, Any]) -> 
     assert isinstance(ext, dict)
     return TokenFacts(
         format="jwt",
-        algorithm=str(header.get("alg", "")), key_id=str(header.get("kid", "")),
-        key_url=str(header.get("jku", "")), issuer=str(claims.get("iss", "")),
-        zone=str(claims.get("zid", "")), subaccount=str(ext.get("subaccountid", "")),
-        client_id=str(claims.get("cid") or claims.get("client_id") or ""),
-        grant_type=str(claims.get("grant_type", "")),
+        algorithm=_text(header.get("alg")), key_id=_text(header.get("kid")),
+        key_url=_text(header.get("jku")), issuer=_text(claims.get("iss")),
+        zone=_text(claims.get("zid")), subaccount=_text(ext.get("subaccountid")),
+        client_id=_text(claims.get("cid") or claims.get("client_id") or None),
+        grant_type=_text(claims.get("grant_type")),
         issued_at=_time(claims.get("iat")), expires_at=_time(claims.get("exp")),
         scopes=_strings(claims.get("scope")), audience=_strings(claims.get("aud")),
     )
@@ -115,27 +127,33 @@ def _verify(raw: str, key_id: str, jwks: Any) -> tuple[str, str]:
     keys = jwks.get("keys") if isinstance(jwks, dict) else None
     if not isinstance(keys, list):
         return "not_checked", "the issuer's token_keys answer holds no key list"
-    match = [k for k in keys if isinstance(k, dict) and k.get("kid") == key_id]
+    published = [k for k in keys if isinstance(k, dict)]
+    match = [k for k in published if k.get("kid") == key_id]
     if not match:
-        known = ", ".join(str(k.get("kid")) for k in keys if isinstance(k, dict)) or "none"
+        known = quote(", ".join(str(k.get("kid")) for k in published[:20]) or "none", 200)
         return "failed", f"key id '{key_id}' is not in the issuer's token_keys (has: {known})"
     if match[0].get("kty") != "RSA":
         return "failed", (f"key '{key_id}' in token_keys is unusable: not an RSA key "
-                          f"(kty {match[0].get('kty')!r})")
+                          f"(kty {quote(repr(match[0].get('kty')), 40)})")
+    public = {k: v for k, v in match[0].items() if k in PUBLIC_RSA_MEMBERS}
     try:
-        key = jwt.PyJWK(match[0]).key
-    except (jwt.PyJWTError, ValueError, TypeError, KeyError) as exc:
-        return "failed", f"key '{key_id}' in token_keys is unusable: {exc}"
+        key = jwt.PyJWK(public).key
+    except _DECODE_ERRORS as exc:
+        return "failed", f"key '{key_id}' in token_keys is unusable: {quote(exc)}"
+    return _check_signature(raw, key_id, key)
+
+
+def _check_signature(raw: str, key_id: str, key: Any) -> tuple[str, str]:
     try:
         jwt.decode(raw, key=key, algorithms=["RS256"],
                    options={"verify_aud": False, "verify_exp": False, "verify_iat": False,
                             "verify_nbf": False})
     except jwt.InvalidKeyError as exc:
-        return "failed", f"key '{key_id}' in token_keys is unusable: {exc}"
+        return "failed", f"key '{key_id}' in token_keys is unusable: {quote(exc)}"
     except jwt.InvalidSignatureError:
         return "failed", f"signature does not verify with key '{key_id}' of the issuer"
-    except (jwt.PyJWTError, ValueError, TypeError) as exc:
-        return "failed", f"token cannot be verified: {exc}"
+    except _DECODE_ERRORS as exc:
+        return "failed", f"token cannot be verified: {quote(exc)}"
     return "verified", f"RS256 signature verified with key '{key_id}'"
 
 
@@ -146,8 +164,12 @@ def read_token(raw: str, jwks: Any = None) -> TokenFacts:
     try:
         header = jwt.get_unverified_header(raw)
         claims = jwt.decode(raw, options={"verify_signature": False})
-    except jwt.InvalidTokenError as exc:
-        return TokenFacts(format="malformed", problem=f"the token is not a readable JWT: {exc}")
+    except RecursionError:
+        return TokenFacts(format="malformed", problem="the token is not a readable JWT: its "
+                          "payload nests too deeply to be claims")
+    except _DECODE_ERRORS as exc:
+        return TokenFacts(format="malformed",
+                          problem=f"the token is not a readable JWT: {quote(exc)}")
     facts = _facts_from_claims(header, claims)
     if jwks is None:
         return facts

@@ -92,8 +92,7 @@ def diagnose(plan: Plan, seen: ProfileObservations, catalog: Catalog, now: datet
 
 
 def _token_error(exchange: Exchange) -> tuple[str, str]:
-    body = exchange.json if isinstance(exchange.json, dict) else {}
-    return str(body.get("error", "")), str(body.get("error_description", ""))
+    return exchange.oauth_error
 
 
 def _token_http_problem(ctx: Context, exchange: Exchange) -> Finding | None:
@@ -129,6 +128,10 @@ def _describe_answer(exchange: Exchange) -> str:
     if exchange.status is not None and 300 <= exchange.status < 400:
         return f"{exchange.status} redirect to {exchange.location or '(no location)'}"
     kind = "an HTML page" if exchange.is_html else (exchange.content_type or "no content type")
+    if exchange.truncated:
+        kind += " longer than the 1 MiB the tool reads"
+    elif "json" in exchange.content_type and exchange.json is None:
+        kind += " that is not readable JSON"
     return f"{exchange.status} with {kind}"
 
 
@@ -211,7 +214,7 @@ def token_rule(ctx: Context, check: Check) -> Verdict:
         return ctx.fail(check, _unreachable(ctx, exchange, "token endpoint", "token_url"))
     problem = _token_http_problem(ctx, exchange)
     if problem is None and ctx.seen.access_token is None:
-        fields = sorted(exchange.json or {})
+        fields = exchange.field_names
         what = ("an access_token that is not a usable token (not printable ASCII)"
                 if "access_token" in fields else
                 f"no access_token (fields: {', '.join(fields) or 'none'})")

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cpi_preflight.secret import Secret
+from cpi_preflight.server_text import quote
 
 BODY_EXCERPT = 2000
 
@@ -48,6 +49,9 @@ class Exchange:
     elapsed_ms: float = 0.0
     started: float = 0.0
     finished: float = 0.0
+    received_bytes: int = 0  # read off the wire
+    decoded_bytes: int = 0  # after every Content-Encoding layer, at most transport.MAX_BODY
+    truncated: bool = False  # the answer went on past a cap and was cut there
 
     @property
     def host(self) -> str:
@@ -62,14 +66,26 @@ class Exchange:
 
     @property
     def odata_message(self) -> str:
-        """The `error.message.value` of an OData error body, if any."""
+        """The `error.message.value` of an OData error body, if any, as a short clean line."""
         if not isinstance(self.json, dict):
             return ""
         error = self.json.get("error")
         message = error.get("message") if isinstance(error, dict) else None
         if isinstance(message, dict):
-            return str(message.get("value") or "")
-        return str(message or "")
+            return quote(message.get("value") or "")
+        return quote(message or "")
+
+    @property
+    def oauth_error(self) -> tuple[str, str]:
+        """`error` and `error_description` of an OAuth error body, as short clean lines."""
+        body = self.json if isinstance(self.json, dict) else {}
+        return quote(body.get("error", ""), 80), quote(body.get("error_description", ""))
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        """The top-level keys of a JSON object answer, sorted, each a short clean line."""
+        keys = sorted(self.json) if isinstance(self.json, dict) else []
+        return tuple(quote(k, 60) for k in keys[:50])
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ async def probe_profile(plan: Plan, limits: Limits) -> ProfileObservations:
     settings = trust_settings(profile.ca_bundle, profile.certificate, profile.key)
     try:
         client = build_client(settings, oauth_guard(profile), profile.timeouts.connect,
-                              profile.timeouts.read)
+                              profile.timeouts.read, targets=(profile.token_url, profile.api_url))
     except (OSError, ssl.SSLError) as exc:
         observations.setup_problem = f"cannot load TLS material ({settings.describe()}): {exc}"
         return observations

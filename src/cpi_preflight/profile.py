@@ -16,8 +16,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
+import httpx
 import yaml
 
 from cpi_preflight import catalog as catalog_module
@@ -192,6 +192,7 @@ def normalize_api_url(url: str) -> str:
 
 def is_loopback(host: str) -> bool:
     """`localhost`, or an IP address in 127.0.0.0/8 or ::1 (names are not resolved)."""
+    host = host.strip("[]")
     if host.lower() == "localhost":
         return True
     try:
@@ -200,16 +201,31 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _check_url(reader: _Reader, key: str, url: str) -> str:
+def parse_url(url: str) -> tuple[httpx.URL | None, str]:
+    """`url` as httpx will send to it, or why it cannot (checked with httpx itself, so that
+    validation and use agree); (None, '') for what is no http(s) URL at all."""
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return None, ""
     try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-    except ValueError:
-        host, parts = "", None
-    if (parts is None or parts.scheme not in ("http", "https") or not host
-            or any(c.isspace() for c in url)):
+        parts = httpx.URL(url)
+        host = parts.host  # decodes an IDNA name, which can fail on its own
+    except (httpx.InvalidURL, ValueError) as exc:  # IDNA errors are ValueErrors
+        return None, str(exc) or type(exc).__name__
+    if parts.scheme not in ("http", "https") or not host:
+        return None, ""
+    if parts.port is not None and not 0 < parts.port < 65536:
+        return None, f"port {parts.port} is not between 1 and 65535"
+    return parts, ""
+
+
+def _check_url(reader: _Reader, key: str, url: str) -> str:
+    parts, problem = parse_url(url)
+    if problem:
+        raise reader.fail(key, f"'{url}' is not a usable URL: {problem}; expected "
+                          "https://host[/path]")
+    if parts is None:
         raise reader.fail(key, f"'{url}' is not a URL; expected https://host[/path]")
-    if parts.scheme == "http" and not is_loopback(host):
+    if parts.scheme == "http" and not is_loopback(parts.host):
         raise reader.fail(
             key, f"'{url}' uses plain http://; secrets and tokens must travel over https:// "
             "(http is only allowed for loopback hosts)",
@@ -277,6 +293,8 @@ def _connection(reader: _Reader, env: str) -> _Connection:
             raise reader.fail(clash[0], "set either service_key or the connection keys, not both")
         key_path = reader.file("service_key", reader.text("service_key", required=True))
         found = read_service_key(key_path)
+        _check_url(reader, "service_key (url)", found.api_url)
+        _check_url(reader, "service_key (tokenurl)", found.token_url)
         return _Connection(found.api_url, found.token_url, found.client_id, found.client_secret,
                            found.certificate, found.key)
     return _explicit_connection(reader, env)

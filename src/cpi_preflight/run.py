@@ -6,6 +6,7 @@ one direction profile -> plan -> probe -> diagnosis.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +60,8 @@ class Run:
     @classmethod
     def load(cls, names: list[str], settings: Settings) -> Run:
         """Resolve names and load every profile; raises `ConfigError` before any network."""
+        transport.check_proxy_variables(os.environ)
+        transport.check_client_environment()
         resolved = profile.resolve_names(names, settings.profiles_dir)
         profiles = list(profile.load_all(resolved, settings.profiles_dir))
         cat = catalog_module.load()

@@ -17,7 +17,8 @@ import re
 import socket
 import ssl
 import time
-from collections.abc import Mapping
+import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,14 +27,18 @@ from typing import Any
 import certifi
 import httpx
 
-from cpi_preflight.errors import ReadOnlyViolationError
+from cpi_preflight.errors import ConfigError, ReadOnlyViolationError
 from cpi_preflight.observation import BODY_EXCERPT, Attempt, Exchange, Failure, TlsCertificate
-from cpi_preflight.secret import scrub
+from cpi_preflight.profile import is_loopback
+from cpi_preflight.secret import register
+from cpi_preflight.server_text import quote
 
-MAX_BODY = 1024 * 1024
+MAX_BODY = 1024 * 1024  # decoded bytes kept per answer, across every Content-Encoding layer
+MAX_RAW = MAX_BODY  # bytes read off the wire per answer
+ACCEPT_ENCODING = "gzip, deflate"
+MAX_JSON_DEPTH = 64  # OData answers nest about 8 deep; deeper JSON is not an answer we read
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?[^/@\s]*@")
-_MASKED_USERINFO = r"\1***@"
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?(.*)$", re.DOTALL)
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_FAILURES = frozenset({"refused", "timeout", "reset", "protocol", "connect"})
 RETRY_AFTER_CAP = 10.0
@@ -188,11 +193,11 @@ def _root_kind(exc: BaseException) -> tuple[str, str] | None:
 
 def classify(exc: Exception) -> Failure:
     """Name the kind of transport failure an httpx exception stands for."""
-    text = scrub(str(exc) or type(exc).__name__)
+    text = quote(str(exc) or type(exc).__name__)
     lowered = text.lower()
     root = _root_kind(exc)
     if root is not None:
-        return Failure(root[0], scrub(root[1]))
+        return Failure(root[0], quote(root[1]))
     if isinstance(exc, httpx.TimeoutException):
         return Failure("timeout", text)
     if "certificate" in lowered or "ssl" in lowered or "tls" in lowered:
@@ -216,22 +221,108 @@ class _Answer:
     headers: httpx.Headers
     body: bytes
     certificate: TlsCertificate | None
+    received: int = 0  # bytes read off the wire (after chunked framing)
+    truncated: bool = False  # the body went on past a cap and was cut
+
+
+class _Layer:
+    """One Content-Encoding layer, decoded incrementally; its output in total stays within
+    `limit` bytes, however much a few input bytes would expand to."""
+
+    def __init__(self, encoding: str, limit: int) -> None:
+        self.encoding = encoding
+        self.room = limit
+        self.full = False
+        self._started = False
+        self._inflater = self._new(encoding, raw=False)
+
+    @staticmethod
+    def _new(encoding: str, *, raw: bool) -> Any:
+        if encoding in ("gzip", "x-gzip"):
+            return zlib.decompressobj(zlib.MAX_WBITS | 16)
+        if encoding == "deflate":
+            return zlib.decompressobj(-zlib.MAX_WBITS if raw else zlib.MAX_WBITS)
+        return None  # identity, or an encoding we do not decode (the bytes stay as they are)
+
+    def feed(self, data: bytes) -> bytes:
+        if self.full or not data:
+            return b""
+        try:
+            out = self._inflate(data)
+        except zlib.error as exc:
+            raise httpx.DecodingError(f"the {self.encoding} body cannot be decoded: {exc}"
+                                      ) from None
+        self.room -= len(out)
+        self.full = self.room <= 0
+        return out
+
+    def _inflate(self, data: bytes) -> bytes:
+        if self._inflater is None:
+            return data[: self.room]
+        first, self._started = not self._started, True
+        try:
+            out: bytes = self._inflater.decompress(data, self.room)
+        except zlib.error:
+            if not (first and self.encoding == "deflate"):
+                raise
+            self._inflater = self._new("deflate", raw=True)  # deflate without a zlib header
+            out = self._inflater.decompress(data, self.room)
+        return out
+
+
+class BoundedBody:
+    """Reads an answer's raw bytes and decodes every Content-Encoding layer as it streams,
+    stopping once `limit` decoded bytes (or `limit` raw bytes) are in: a gzip-in-gzip bomb of a
+    few kilobytes never expands beyond the cap, whatever its layers would grow to."""
+
+    def __init__(self, content_encoding: str, limit: int = MAX_BODY,
+                 raw_limit: int = MAX_RAW) -> None:
+        names = [e.strip().lower() for e in content_encoding.split(",") if e.strip()]
+        self.layers = [_Layer(name, limit) for name in reversed(names)]
+        self.limit, self.raw_limit = limit, raw_limit
+        self.chunks: list[bytes] = []
+        self.received = self.decoded = 0
+        self.truncated = False
+
+    def feed(self, raw: bytes) -> bool:
+        """Take one raw chunk; False once no more should be read."""
+        self.received += len(raw)
+        data = raw
+        for layer in self.layers:
+            data = layer.feed(data)
+            self.truncated = self.truncated or layer.full
+        data = data[: self.limit - self.decoded]
+        self.chunks.append(data)
+        self.decoded += len(data)
+        if self.decoded >= self.limit or self.received >= self.raw_limit:
+            self.truncated = True
+        return not self.truncated
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(self.chunks)
 
 
 async def _send_once(client: httpx.AsyncClient, request: httpx.Request) -> _Answer:
     response = await client.send(request, stream=True)
     try:
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in response.aiter_bytes():
-            chunks.append(chunk)
-            size += len(chunk)
-            if size >= MAX_BODY:
-                break
-        return _Answer(response.status_code, response.headers, b"".join(chunks)[:MAX_BODY],
-                       _peer_certificate(response))
+        reader = await _read_bounded(response)
+        return _Answer(response.status_code, response.headers, reader.body,
+                       _peer_certificate(response), reader.received, reader.truncated)
     finally:
         await response.aclose()
+
+
+async def _read_bounded(response: httpx.Response) -> BoundedBody:
+    if response.is_stream_consumed:  # built in memory (mock transports): already decoded
+        reader = BoundedBody("")
+        reader.feed(response.content)
+        return reader
+    reader = BoundedBody(response.headers.get("content-encoding", ""))
+    async for chunk in response.aiter_raw():
+        if not reader.feed(chunk):
+            break
+    return reader
 
 
 def _peer_certificate(response: httpx.Response) -> TlsCertificate | None:
@@ -241,8 +332,9 @@ def _peer_certificate(response: httpx.Response) -> TlsCertificate | None:
     if not cert:
         return None
     not_after = datetime.fromtimestamp(ssl.cert_time_to_seconds(cert["notAfter"]), UTC)
-    return TlsCertificate(host=response.url.netloc.decode(), subject=_dn(cert.get("subject")),
-                          issuer=_dn(cert.get("issuer")), not_after=not_after.isoformat())
+    return TlsCertificate(host=response.url.netloc.decode(),
+                          subject=quote(_dn(cert.get("subject"))),
+                          issuer=quote(_dn(cert.get("issuer"))), not_after=not_after.isoformat())
 
 
 def _dn(parts: Any) -> str:
@@ -256,11 +348,35 @@ def _decode(answer: _Answer) -> tuple[str, Any]:
     content_type = answer.headers.get("content-type", "")
     parsed: Any = None
     if "json" in content_type or text.lstrip().startswith(("{", "[")):
-        try:
-            parsed = json.loads(text)
-        except ValueError:
-            parsed = None
+        parsed = parse_json(text)
     return text, parsed
+
+
+def parse_json(text: str) -> Any:
+    """`text` as JSON, or None when it is not JSON or nests deeper than MAX_JSON_DEPTH."""
+    try:
+        parsed = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return parsed if json_depth(parsed) <= MAX_JSON_DEPTH else None
+
+
+def json_depth(value: Any) -> int:
+    """How deep lists and objects nest in `value` (iteratively: no recursion to exhaust)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Iterable[Any] = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 class Sender:
@@ -324,12 +440,13 @@ class Sender:
         text, parsed = _decode(answer)
         return Exchange(
             method=request.method, url=url, status=answer.status,
-            content_type=answer.headers.get("content-type", ""),
-            location=answer.headers.get("location", ""),
-            retry_after=answer.headers.get("retry-after", ""),
+            content_type=quote(answer.headers.get("content-type", "")),
+            location=quote(answer.headers.get("location", "")),
+            retry_after=quote(answer.headers.get("retry-after", ""), 60),
             body=text[:BODY_EXCERPT] if keep_body else "", json=parsed,
             attempts=tuple(attempts), elapsed_ms=attempts[-1].elapsed_ms,
-            started=started, finished=finished,
+            started=started, finished=finished, received_bytes=answer.received,
+            decoded_bytes=len(answer.body), truncated=answer.truncated,
         )
 
 
@@ -337,39 +454,157 @@ def _header(answer: _Answer | None, name: str) -> str:
     return answer.headers.get(name, "") if answer is not None else ""
 
 
+def direct_routes(urls: Iterable[str], settings: TrustSettings
+                  ) -> dict[str, httpx.AsyncBaseTransport]:
+    """Mounts that send plain-http requests to loopback hosts straight to the host: such a
+    request carries the Basic header and the bearer token in cleartext, so no proxy variable
+    (HTTP_PROXY, ALL_PROXY) may ever route it elsewhere."""
+    return {pattern: httpx.AsyncHTTPTransport(verify=ssl_context(settings))
+            for pattern in _loopback_http_patterns(urls)}
+
+
+def _loopback_http_patterns(urls: Iterable[str]) -> list[str]:
+    patterns = []
+    for url in urls:
+        parts = httpx.URL(url)
+        if parts.scheme == "http" and is_loopback(parts.host):
+            host = f"[{parts.host}]" if ":" in parts.host else parts.host
+            patterns.append(f"http://{host}")
+    return sorted(set(patterns))
+
+
 def build_client(settings: TrustSettings, guard: ReadOnlyGuard, connect: float,
-                 read: float) -> httpx.AsyncClient:
-    """The one kind of client the probe uses: guarded, no redirects, proxies from the env."""
+                 read: float, targets: Iterable[str] = ()) -> httpx.AsyncClient:
+    """The one kind of client the probe uses: guarded, no redirects, proxies from the env
+    except for plain-http loopback `targets`, which are always reached directly."""
     return httpx.AsyncClient(
         verify=ssl_context(settings),
         timeout=httpx.Timeout(read, connect=connect),
         follow_redirects=False,
         trust_env=True,
+        mounts=direct_routes(targets, settings),
         event_hooks={"request": [guard.hook]},
-        headers={"User-Agent": "cpi-preflight"},
+        # only what BoundedBody decodes (httpx would add br/zstd when those packages exist)
+        headers={"User-Agent": "cpi-preflight", "Accept-Encoding": ACCEPT_ENCODING},
     )
 
 
 def build_api_client(settings: TrustSettings, guard: ReadOnlyGuard, base_url: str,
                      bearer: str, connect: float, read: float) -> httpx.Client:
-    """A synchronous, read-only client for users' own checks, authenticated with the token."""
+    """A synchronous, read-only client for users' own checks, authenticated with the token
+    (a plain-http loopback API is reached directly, never through a proxy)."""
+    direct: dict[str, httpx.BaseTransport] = {
+        pattern: httpx.HTTPTransport(verify=ssl_context(settings))
+        for pattern in _loopback_http_patterns([base_url, guard.token_url])}
     return httpx.Client(
         base_url=base_url,
         verify=ssl_context(settings),
         timeout=httpx.Timeout(read, connect=connect),
         follow_redirects=False,
         trust_env=True,
+        mounts=direct,
         event_hooks={"request": [guard.sync_hook]},
         headers={"User-Agent": "cpi-preflight", "Accept": "application/json",
                  "Authorization": f"Bearer {bearer}"},
     )
 
 
+def _proxy_variable(environ: Mapping[str, str], name: str) -> tuple[str, str] | None:
+    """The variable as proxies read it (the lowercase spelling wins) and its value."""
+    for spelled in (name.lower(), name):
+        value = environ.get(spelled)
+        if value:
+            return spelled, value.strip()
+    return None
+
+
+def mask_userinfo(value: str) -> str:
+    """A proxy URL with everything before its last '@' masked, whatever characters the user
+    name and password hold ('/', '@', ':', '%')."""
+    scheme, rest = _split_scheme(value)
+    if "@" in rest:
+        rest = "***@" + rest.rsplit("@", 1)[1]
+    return scheme + rest
+
+
+def _split_scheme(value: str) -> tuple[str, str]:
+    match = _SCHEME.match(value)
+    assert match is not None  # the pattern matches any text
+    return match.group(1) or "", match.group(2)
+
+
 def proxy_setting(environ: Mapping[str, str]) -> str:
     """The proxy variables httpx honours (credentials masked), or that there are none."""
     found = []
     for name in PROXY_VARIABLES:
-        value = environ.get(name.lower()) or environ.get(name)
-        if value:
-            found.append(f"{name}={_USERINFO.sub(_MASKED_USERINFO, value.strip())}")
+        variable = _proxy_variable(environ, name)
+        if variable is not None:
+            shown = variable[1] if name == "NO_PROXY" else mask_userinfo(variable[1])
+            found.append(f"{name}={quote(shown, 2000)}")
     return ", ".join(found) if found else "direct (no proxy variables set)"
+
+
+def check_proxy_variables(environ: Mapping[str, str]) -> None:
+    """Raise `ConfigError` naming the variable when httpx could not use a proxy variable;
+    checked before any request, with httpx's own proxy and transport classes."""
+    for name in PROXY_VARIABLES[:3]:
+        variable = _proxy_variable(environ, name)
+        if variable is None:
+            continue
+        spelled, value = variable
+        problem = _proxy_problem(value if "://" in value else f"http://{value}")
+        if problem:
+            raise ConfigError(f"{spelled}: {problem}; fix or unset {spelled} "
+                              f"(it is {quote(mask_userinfo(value))})")
+
+
+def check_client_environment() -> None:
+    """Raise `ConfigError` when httpx cannot build a client from this process's proxy
+    variables (NO_PROXY entries included): the same construction every request goes through."""
+    try:
+        httpx.Client(trust_env=True, verify=False).close()
+    except (httpx.InvalidURL, ValueError, ImportError) as exc:
+        shown = proxy_setting(os.environ)
+        raise ConfigError(f"the proxy variables cannot be used ({shown}): {quote(exc)}; fix or "
+                          "unset the variable named") from None
+
+
+def _proxy_problem(url: str) -> str:
+    rest = _split_scheme(url)[1]
+    if "@" in rest and any(c in rest.rsplit("@", 1)[0] for c in "/?#"):
+        return ("the URL has a path, so part of it would be taken for the host; percent-encode "
+                "'/' and '@' in the user name and password (%2F, %40)")
+    try:  # httpx's own words, about the URL without its user name and password
+        _read_url(mask_userinfo(url))
+    except (httpx.InvalidURL, ValueError) as exc:
+        return quote(str(exc) or type(exc).__name__)
+    try:
+        parsed = _read_url(url)
+    except (httpx.InvalidURL, ValueError):
+        return "the user name or password cannot be read; percent-encode its special characters"
+    _register_password(parsed)
+    return _proxy_scheme_problem(url, parsed)
+
+
+def _read_url(url: str) -> httpx.URL:
+    parsed = httpx.URL(url)
+    _ = parsed.host  # an IDNA host name fails only when it is decoded
+    return parsed
+
+
+def _proxy_scheme_problem(url: str, parsed: httpx.URL) -> str:
+    if parsed.scheme.startswith("socks"):
+        try:
+            httpx.HTTPTransport(proxy=httpx.Proxy(url), verify=False)
+        except ImportError:
+            return "SOCKS proxies need the socksio package (pip install 'httpx[socks]')"
+    if parsed.scheme not in ("http", "https", "socks5", "socks5h"):
+        return "the scheme must be http:// or https://"
+    if not parsed.host:
+        return "the URL names no host"
+    return ""
+
+
+def _register_password(url: httpx.URL) -> None:
+    if url.password:
+        register(url.password)  # scrubbed from anything written, should an error quote it

@@ -92,3 +92,33 @@ def test_requests_go_through_the_proxy(proxy: ConnectProxy, tmp_path: Path,
     assert urls["api"].removeprefix("https://") in tunnelled
     doc = run.evidence("p", {"HTTPS_PROXY": proxy.url})
     assert doc["run"]["proxy"] == f"HTTPS_PROXY={proxy.url}"
+
+
+def test_a_proxy_password_never_shows_whatever_it_holds(proxy: ConnectProxy,
+                                                        tmp_path: Path) -> None:
+    import json
+    import os
+
+    from .conftest import run_pytest
+
+    password = "Pa@ss%2Fw0rd&<>$'"  # '@' as is, '/' percent-encoded (as a URL needs it)
+    value = proxy.url.replace("http://", f"http://corp-user:{password}@")
+    profiles = tmp_path / "profiles"
+    profiles.mkdir()
+    (profiles / "p.yaml").write_text(yaml.safe_dump({
+        "environment": "cf", "required_roles": ["MonitoringDataRead"],
+        "sandbox": {"roles": ["MonitoringDataRead"]}}))
+    env = {k: v for k, v in os.environ.items()
+           if k.upper() not in ("NO_PROXY", "HTTP_PROXY", "ALL_PROXY", "HTTPS_PROXY")}
+    outcome = run_pytest(tmp_path, "--profile", "p", profiles_dir=profiles,
+                         env={**env, "HTTPS_PROXY": value})
+    assert outcome.code == 0, outcome.stdout + outcome.stderr
+    shown = proxy.url.replace("http://", "http://***@")
+    assert f"cpi-preflight: network: HTTPS_PROXY={shown};" in outcome.stdout
+    evidence = json.loads((outcome.reports / "p" / "evidence.json").read_text())
+    assert evidence["run"]["proxy"] == f"HTTPS_PROXY={shown}"
+    written = outcome.stdout + outcome.stderr + "".join(
+        f.read_text(errors="replace") for f in outcome.reports.rglob("*") if f.is_file())
+    for part in ("Pa@ss", "w0rd", "corp-user"):
+        assert part not in written
+    assert proxy.targets  # the tunnels went through it

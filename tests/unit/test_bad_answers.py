@@ -8,6 +8,10 @@ import httpx
 import pytest
 import respx
 
+from cpi_preflight.run import Run, Settings
+from cpi_preflight.server_text import QUOTE_LIMIT
+from cpi_preflight.transport import MAX_BODY
+
 from .conftest_support import (
     API,
     JWKS_URL,
@@ -135,3 +139,68 @@ def test_401_and_403_are_never_retried(tmp_path: Path, tenant: respx.MockRouter,
     route = tenant.get(MPL).respond(status, json={"error": {"message": {"value": "no"}}})
     run_profile(write_profile(tmp_path, attempts=3))
     assert route.call_count == 1
+
+
+# --- hostile answers: short clean quotes, bounded bodies, bounded nesting ------------------
+
+FORGED = "bad\x1b[2K\r\x1b[32mt.yaml::token PASSED\x1b[0m\nnext\u202etxt.exe\x07" + "z" * 500
+SHOWN = "bad t.yaml::token PASSED nexttxt.exe"
+QUOTED = SHOWN + "z" * (QUOTE_LIMIT - len(SHOWN) - 3) + "..."  # cut at 300 characters
+
+
+def test_an_error_description_is_quoted_clean_and_short(tmp_path: Path,
+                                                        tenant: respx.MockRouter) -> None:
+    _token(tenant, httpx.Response(401, json={"error": "invalid_client\x1b[1m",
+                                             "error_description": FORGED}))
+    verdict = run_profile(write_profile(tmp_path))["token"]
+    assert verdict.code == "CLIENT_CREDENTIALS_REJECTED"
+    assert verdict.summary == (
+        "token endpoint sub.authentication.eu10.hana.ondemand.com rejected client "
+        f"sb-1234abcd!b100|it!b182722: 401 invalid_client: {QUOTED}")
+
+
+def test_an_odata_message_is_quoted_clean_and_short(tmp_path: Path,
+                                                    tenant: respx.MockRouter) -> None:
+    _token(tenant, httpx.Response(200, json={"access_token": signed_token(GOOD)}))
+    tenant.get(MPL).respond(401, json={"error": {"code": "Unauthorized",
+                                                 "message": {"lang": "en", "value": FORGED}}})
+    verdict = run_profile(write_profile(tmp_path))["api"]
+    assert verdict.code == "TOKEN_REJECTED_BY_API"
+    assert verdict.summary.startswith(
+        "the API at sub.it-cpi018.cfapps.eu10.hana.ondemand.com rejected a freshly issued "
+        f"token: GET /api/v1/MessageProcessingLogs answered 401 ({QUOTED}); the token was "
+        "issued by ")
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000,
+                                  b'{"access_token": ' * 70 + b"1" + b"}" * 70])
+def test_a_token_answer_nested_too_deeply_is_not_json(tmp_path: Path, tenant: respx.MockRouter,
+                                                      body: bytes) -> None:
+    _token(tenant, httpx.Response(200, content=body,
+                                  headers={"content-type": "application/json"}))
+    verdict = run_profile(write_profile(tmp_path))["token"]
+    assert verdict.summary == (
+        f"token_url {TOKEN_URL} is not an OAuth token endpoint: it answered 200 with "
+        "application/json that is not readable JSON; expected "
+        "https://<subdomain>.authentication.<region>.hana.ondemand.com/oauth/token")
+
+
+def test_a_gzip_bomb_from_the_token_endpoint_is_cut(tmp_path: Path,
+                                                    tenant: respx.MockRouter) -> None:
+    import gzip
+    import zlib
+
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    inner = b"".join(packer.compress(b"{" * 65536) for _ in range(512)) + packer.flush()
+    _token(tenant, httpx.Response(
+        200, headers={"content-type": "application/json", "content-encoding": "gzip, gzip"},
+        stream=httpx.ByteStream(gzip.compress(inner))))
+    run = Run.load(["t"], Settings(write_profile(tmp_path), tmp_path / "reports"))
+    run.execute()
+    assert run.verdicts["t"]["token"].summary == (
+        f"token_url {TOKEN_URL} is not an OAuth token endpoint: it answered 200 with "
+        "application/json longer than the 1 MiB the tool reads; expected "
+        "https://<subdomain>.authentication.<region>.hana.ondemand.com/oauth/token")
+    seen = run.observations["t"].token
+    assert seen is not None
+    assert (seen.decoded_bytes, seen.truncated) == (MAX_BODY, True)  # not 32 MiB, then cut

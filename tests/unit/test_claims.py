@@ -219,3 +219,50 @@ def test_an_unusable_published_key_fails_the_signature(signer: Signer,
     facts = read_token(signer.token(**cf_claims()), {"keys": [key]})
     assert facts.signature == "failed"
     assert facts.signature_detail.startswith("key 'k1' in token_keys is unusable: ")
+
+
+# --- a hostile issuer: key sets and claims that are not what they should be ---------------
+
+
+def test_a_key_set_that_also_publishes_private_members_still_verifies(signer: Signer) -> None:
+    private = jwt.algorithms.RSAAlgorithm.to_jwk(signer.key, as_dict=True)
+    facts = read_token(signer.token(**cf_claims()), {"keys": [{**private, "kid": "k1"}]})
+    assert (facts.signature, facts.signature_detail) == (
+        "verified", "RS256 signature verified with key 'k1'")
+
+
+@pytest.mark.parametrize("key", [{"kid": "k1", "kty": "RSA", "n": 5, "e": []},
+                                 {"kid": "k1", "kty": "RSA", "n": None, "e": "AQAB"},
+                                 {"kid": "k1", "kty": "RSA", "n": {"x": 1}, "e": "AQAB"}])
+def test_a_published_key_of_absurd_types_fails_the_signature(signer: Signer,
+                                                             key: dict[str, object]) -> None:
+    facts = read_token(signer.token(**cf_claims()), {"keys": [key]})
+    assert facts.signature == "failed"
+    assert facts.signature_detail.startswith("key 'k1' in token_keys is unusable: ")
+
+
+def test_claims_are_quoted_as_short_clean_lines(signer: Signer) -> None:
+    facts = read_token(signer.token(**cf_claims(
+        "x\x1b[31m.read\r\nforged", zid="zone\u202e-1\x07", iss="i" * 1000)))
+    assert facts.zone == "zone-1"
+    assert facts.scopes[0] == "x.read forged"
+    assert facts.issuer == "i" * 197 + "..."
+
+
+def test_a_key_id_listing_is_short_and_clean(signer: Signer) -> None:
+    keys = [{"kid": f"\x1b[2Kk{i}\n"} for i in range(1000)]
+    facts = read_token(signer.token(**cf_claims()), {"keys": keys})
+    assert facts.signature == "failed"
+    assert facts.signature_detail.startswith(
+        "key id 'k1' is not in the issuer's token_keys (has: k0 , k1 , k2 ")
+    assert len(facts.signature_detail) < 300
+    assert "\x1b" not in facts.signature_detail
+
+
+def test_a_token_whose_payload_nests_too_deeply_is_malformed() -> None:
+    deep = b"[" * 100_000 + b"]" * 100_000
+    header = b64(b'{"alg": "RS256"}')
+    raw = f"{header}.{b64(deep)}.c2ln"
+    facts = read_token(raw)
+    assert facts.format == "malformed"
+    assert facts.problem.startswith("the token is not a readable JWT: ")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from cpi_preflight import transport
-from cpi_preflight.errors import ReadOnlyViolationError
+from cpi_preflight.errors import ConfigError, ReadOnlyViolationError
 from cpi_preflight.observation import BODY_EXCERPT, Attempt, Exchange, Failure
 from cpi_preflight.secret import MASK, register, scrub
 from cpi_preflight.transport import (
@@ -435,6 +436,67 @@ def test_proxy_setting_masks_credentials(environ: dict[str, str], expected: str)
     assert transport.proxy_setting(environ) == expected
 
 
+@pytest.mark.parametrize("password", ["p@ss", "pa/ss@word", "a/b", "x@y@z", "p:w", "%40&<>\"'$",
+                                      "slash/at@colon:percent%"])
+@pytest.mark.parametrize("scheme", ["http://", "https://", ""])
+def test_proxy_setting_never_shows_userinfo_whatever_it_holds(password: str,
+                                                              scheme: str) -> None:
+    value = f"{scheme}corp-user:{password}@proxy.corp:3128"
+    shown = transport.proxy_setting({"HTTPS_PROXY": value})
+    assert shown == f"HTTPS_PROXY={scheme}***@proxy.corp:3128"
+
+
+@pytest.mark.parametrize(("value", "problem"), [
+    ("socks5://127.0.0.1:1080", "SOCKS proxies need the socksio package "
+                                "(pip install 'httpx[socks]')"),
+    ("ftp://proxy:21", "the scheme must be http:// or https://"),
+    ("http://proxy:abc", "Invalid port: 'abc'"),
+    ("http://", "the URL names no host"),
+    ("http://u:pa/ss@proxy:3128", "the URL has a path, so part of it would be taken for the "
+                                  "host; percent-encode '/' and '@' in the user name and "
+                                  "password (%2F, %40)"),
+    ("http://u:p#ss@proxy:3128", "the URL has a path, so part of it would be taken for the "
+                                 "host; percent-encode '/' and '@' in the user name and "
+                                 "password (%2F, %40)"),
+    ("http://u:pw@proxy:abc", "Invalid port: 'abc'"),
+    ("http://u:p\x01w@proxy:3128", "the user name or password cannot be read; percent-encode "
+                                  "its special characters"),
+])
+def test_a_proxy_variable_httpx_cannot_use_is_a_config_error(value: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        transport.check_proxy_variables({"https_proxy": value})
+    shown = transport.mask_userinfo(value)
+    assert str(caught.value) == (f"https_proxy: {problem}; fix or unset https_proxy "
+                                 f"(it is {shown})")
+
+
+@pytest.mark.parametrize("environ", [
+    {}, {"HTTPS_PROXY": "http://proxy:3128"}, {"HTTP_PROXY": "proxy:3128"},
+    {"ALL_PROXY": "https://u:p%40ss@proxy:8443"}, {"NO_PROXY": "*"},
+])
+def test_usable_proxy_variables_pass(environ: dict[str, str]) -> None:
+    transport.check_proxy_variables(environ)
+
+
+def test_a_no_proxy_entry_httpx_cannot_read_is_a_config_error(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    monkeypatch.setenv("NO_PROXY", "localhost:abc")
+    with pytest.raises(ConfigError) as caught:
+        transport.check_client_environment()
+    assert str(caught.value) == ("the proxy variables cannot be used (NO_PROXY=localhost:abc): "
+                                 "Invalid port: 'abc'; fix or unset the variable named")
+    monkeypatch.setenv("NO_PROXY", "localhost,::1,127.0.0.1,.corp.example")
+    transport.check_client_environment()
+
+
+def test_a_proxy_password_is_scrubbed_once_checked() -> None:
+    transport.check_proxy_variables({"HTTPS_PROXY": "http://u:Proxy&Pw-4711@proxy:3128"})
+    assert scrub("auth Proxy&Pw-4711 failed") == f"auth {MASK} failed"
+
+
 def test_the_probe_client_follows_no_redirects_and_carries_the_guard() -> None:
     guard = ReadOnlyGuard(TOKEN_URL)
     client = transport.build_client(transport.trust_settings(None, None, None, {}), guard, 1, 2)
@@ -442,6 +504,7 @@ def test_the_probe_client_follows_no_redirects_and_carries_the_guard() -> None:
         assert client.follow_redirects is False
         assert client.event_hooks["request"] == [guard.hook]
         assert client.timeout == httpx.Timeout(2, connect=1)
+        assert client.headers["Accept-Encoding"] == "gzip, deflate"  # what BoundedBody decodes
     finally:
         asyncio.run(client.aclose())
 
@@ -455,3 +518,149 @@ def test_the_api_client_for_users_is_read_only_and_authenticated() -> None:
         assert client.event_hooks["request"] == [guard.sync_hook]
         with pytest.raises(ReadOnlyViolationError):
             client.post("/IntegrationPackages")
+
+
+# --- bounded decoding: every Content-Encoding layer counts towards the cap ------------------
+
+
+def layered(data: bytes, *encodings: str) -> bytes:
+    """`data` encoded with each of `encodings` in turn, as Content-Encoding lists them."""
+    for name in encodings:
+        packer = zlib.compressobj(9, zlib.DEFLATED, {"gzip": 31, "deflate": 15,
+                                                     "raw-deflate": -15}[name])
+        data = packer.compress(data) + packer.flush()
+    return data
+
+
+def bomb(decoded: int) -> bytes:
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    inner = b"".join(packer.compress(b"\0" * 65536) for _ in range(decoded // 65536))
+    return layered(inner + packer.flush(), "gzip")
+
+
+def feed_in_chunks(body: transport.BoundedBody, data: bytes, size: int = 4096) -> None:
+    for start in range(0, len(data), size):
+        if not body.feed(data[start:start + size]):
+            return
+
+
+def test_a_gzip_in_gzip_bomb_stops_at_the_cap_while_decoding() -> None:
+    data = bomb(64 * 1024 * 1024)
+    body = transport.BoundedBody("gzip, gzip", limit=1000)
+    feed_in_chunks(body, data)
+    assert (body.decoded, len(body.body), body.truncated) == (1000, 1000, True)
+    assert all(layer.room <= 1000 for layer in body.layers)
+    assert body.received <= len(data)
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "x-gzip", "deflate", "gzip, deflate",
+                                      "deflate, gzip, gzip", "identity", "GZIP", ""])
+def test_small_encoded_bodies_decode_exactly(encoding: str) -> None:
+    original = b'{"d": {"results": []}}' * 50
+    names = [n.strip().lower() for n in encoding.split(",") if n.strip()]
+    data = layered(original, *[{"x-gzip": "gzip"}.get(n, n) for n in names
+                               if n != "identity"])
+    body = transport.BoundedBody(encoding)
+    feed_in_chunks(body, data, 7)
+    assert (body.body, body.truncated, body.received) == (original, False, len(data))
+
+
+def test_deflate_without_a_zlib_header_is_read_too() -> None:
+    body = transport.BoundedBody("deflate")
+    body.feed(layered(b"raw deflate", "raw-deflate"))
+    assert body.body == b"raw deflate"
+
+
+def test_an_encoding_we_do_not_decode_is_kept_as_it_came() -> None:
+    body = transport.BoundedBody("br")
+    body.feed(b"\x8b\x02\x80")
+    assert body.body == b"\x8b\x02\x80"
+
+
+def test_the_raw_bytes_are_capped_too() -> None:
+    body = transport.BoundedBody("", limit=100, raw_limit=10)
+    assert body.feed(b"x" * 6) is True
+    assert body.feed(b"x" * 6) is False
+    assert (body.received, body.truncated) == (12, True)
+
+
+def test_a_body_that_is_not_what_its_encoding_says_is_a_protocol_failure() -> None:
+    server = Server([httpx.Response(200, headers={"Content-Encoding": "gzip"},
+                                    stream=httpx.ByteStream(b"not gzip"))])
+    found = exchange(server, get(), attempts=1)
+    assert found.failure is not None
+    assert found.failure.kind == "protocol"
+    assert found.failure.detail.startswith("the gzip body cannot be decoded: ")
+
+
+def test_an_exchange_counts_what_it_read_and_decoded() -> None:
+    data = bomb(8 * MAX_BODY)
+    server = Server([httpx.Response(200, headers={"Content-Encoding": "gzip, gzip"},
+                                    stream=httpx.ByteStream(data))])
+    found = exchange(server, get())
+    assert (found.received_bytes, found.decoded_bytes, found.truncated) == (
+        len(data), MAX_BODY, True)
+
+
+# --- hostile JSON and header values ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "parsed"), [
+    ("[" * 100_000 + "]" * 100_000, None),
+    ("[" * (transport.MAX_JSON_DEPTH + 1) + "]" * (transport.MAX_JSON_DEPTH + 1), None),
+    ('{"a": ' * transport.MAX_JSON_DEPTH + "1" + "}" * transport.MAX_JSON_DEPTH,
+     "deep enough"),
+    ('{"d": {"results": [{"x": [1, {"y": 2}]}]}}', {"d": {"results": [{"x": [1, {"y": 2}]}]}}),
+])
+def test_json_nested_deeper_than_the_limit_is_not_parsed(text: str, parsed: object) -> None:
+    found = transport.parse_json(text)
+    if parsed == "deep enough":
+        assert transport.json_depth(found) == transport.MAX_JSON_DEPTH
+    else:
+        assert found == parsed
+
+
+def test_header_values_are_recorded_as_short_clean_lines() -> None:
+    server = Server([httpx.Response(302, headers=[
+        (b"Location", ("https://x.example/\u202etxt.exe?" + "q" * 1000).encode()),
+        (b"Content-Type", "text/html\u2066".encode()), (b"Retry-After", "5\u200b".encode())])])
+    found = exchange(server, get())
+    assert found.location == "https://x.example/txt.exe?" + "q" * 271 + "..."
+    assert (found.content_type, found.retry_after) == ("text/html", "5")
+
+
+def test_a_failure_detail_is_a_short_clean_line() -> None:
+    found = classify(httpx.RemoteProtocolError("bad\x1b[2K\r\nheader " + "h" * 1000))
+    assert found.kind == "protocol"
+    assert found.detail == "bad header " + "h" * 286 + "..."
+
+
+# --- loopback http is never proxied ---------------------------------------------------------
+
+
+def test_plain_http_loopback_targets_get_a_direct_route() -> None:
+    settings = transport.trust_settings(None, None, None, {})
+    routes = transport.direct_routes(["http://127.0.0.1:8080/oauth/token",
+                                      "http://localhost/x", "http://[::1]:9/y",
+                                      "https://127.0.0.1/z", "http://tenant.example/"],
+                                     settings)
+    assert sorted(routes) == ["http://127.0.0.1", "http://[::1]", "http://localhost"]
+
+
+def test_the_probe_client_routes_loopback_http_past_a_proxy(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    guard = ReadOnlyGuard("http://127.0.0.1:8080/oauth/token")
+    client = transport.build_client(transport.trust_settings(None, None, None, {}), guard, 1, 2,
+                                    targets=["http://127.0.0.1:8080/oauth/token"])
+    try:
+        direct = client._transport_for_url(httpx.URL("http://127.0.0.1:8080/oauth/token"))
+        proxied = client._transport_for_url(httpx.URL("http://other.example/"))
+        assert direct is not proxied
+        assert direct is not client._transport
+        assert getattr(direct._pool, "_proxy_url", None) is None
+        assert proxied._pool._proxy_url.host == b"proxy.example"  # type: ignore[attr-defined]
+    finally:
+        asyncio.run(client.aclose())
