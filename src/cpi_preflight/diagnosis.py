@@ -261,6 +261,8 @@ def _answered_as_api(exchange: Exchange) -> bool:
         return False
     if isinstance(exchange.json, dict) and ("d" in exchange.json or _is_odata_error(exchange)):
         return True
+    if exchange.url.split("?", 1)[0].endswith("/$count") and exchange.body.strip().isdigit():
+        return True  # OData's $count answers a bare number as text/plain
     return any(kind in exchange.content_type.lower() for kind in ODATA_TYPES)
 
 

@@ -551,6 +551,16 @@ def test_a_neo_opaque_token_is_fine(neo_tenant: Tenant) -> None:
 
 
 
+@pytest.mark.parametrize(("body", "outcome"), [("1234", PASSED), ("<p>1234</p>", FAILED)])
+def test_a_bare_count_is_an_odata_answer(tenant: Tenant, signer: Signer, body: str,
+                                         outcome: str) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs/$count", 200, text=body,
+               headers={"Content-Type": "text/plain"})
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogsCount"]))
+    assert verdicts["api"].outcome == outcome
+
+
 def test_a_neo_template_passes_on_the_calls_and_names_what_no_call_can_check(
         neo_tenant: Tenant) -> None:
     neo_token(neo_tenant)
