@@ -8,11 +8,12 @@ from __future__ import annotations
 import os
 from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from cpi_preflight import evidence, profile, report, transport
+from cpi_preflight import evidence, profile, report, scrubbed_logging, transport
 from cpi_preflight.claims import TokenFacts
 from cpi_preflight.errors import ConfigError
 from cpi_preflight.items import CheckItem, NoProfileItem, ProfileFile
@@ -78,10 +79,29 @@ def pytest_configure(config: pytest.Config) -> None:
     names = config.getoption("profile")
     if not names:
         return
+    scrubbed_logging.install()  # before profiles are read: their secrets are registered then
     try:
-        config.stash[RUN_KEY] = Run.load(names, _settings(config))
+        run = Run.load(names, _settings(config))
+        report.check_reports_dir(run.settings.reports_dir, [p.name for p in run.profiles])
     except ConfigError as exc:
         raise pytest.UsageError(scrub(str(exc))) from None
+    config.stash[RUN_KEY] = run
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    scrubbed_logging.uninstall()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_internalerror(excrepr: object) -> None:
+    """Scrub an INTERNALERROR's traceback (with -l it shows frame locals) before it is shown:
+    every later reader of `excrepr` (pytest's terminal reporter) gets the scrubbed text."""
+    text = scrub(str(excrepr))
+
+    def scrubbed(writer: Any) -> None:  # a _pytest TerminalWriter (not public API)
+        writer.write(text)
+
+    setattr(excrepr, "toterminal", scrubbed)  # noqa: B010  (an instance attribute on purpose)
 
 
 def _no_profile_hint(config: pytest.Config) -> str:
@@ -124,7 +144,10 @@ def pytest_runtestloop(session: pytest.Session) -> None:
         return
     selected = {i.profile_name for i in session.items if isinstance(i, CheckItem)}
     if selected:
-        run.execute(selected)
+        # an interrupted run must not leave the previous run's reports looking current
+        report.remove_previous(run.settings.reports_dir, sorted(selected))
+        with scrubbed_logging.held():  # tokens are known only once their answers are parsed
+            run.execute(selected)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -174,3 +174,85 @@ def test_no_token_anywhere(leak_run):
         assert not JWT.search(text), f"a JWT leaked into {where}"
         for token in issued:
             assert token not in text, f"a token leaked into {where}"
+
+
+# --- other paths to the screen: logging and INTERNALERROR (issue 11, class 3) -------------
+
+LOGGING_CHECK = '''
+import logging
+
+def test_user_check_logs_the_bearer(preflight_api):
+    logging.getLogger("user.check").warning("calling with %s",
+                                            preflight_api.headers["authorization"])
+    assert preflight_api.get("/MessageProcessingLogs", params={"$top": "1"}).status_code == 200
+'''
+
+BROKEN_DIAGNOSIS = '''
+import os
+
+import cpi_preflight.run
+
+
+def _broken(*args, **kwargs):
+    secret = os.environ["SECRET_P"]  # a local holding the secret
+    raise RuntimeError("diagnosis broke")
+
+
+cpi_preflight.run.diagnosis.diagnose = _broken
+'''
+
+
+@pytest.fixture(scope="module")
+def one_sandbox() -> Iterator[Sandbox]:
+    sandbox = Sandbox.start(SandboxSpec.from_mapping({"roles": ["MonitoringDataRead"]},
+                                                     environment="cf"))
+    yield sandbox
+    sandbox.stop()
+
+
+def _project(root: Path, sandbox: Sandbox, **files: str) -> dict[str, str]:
+    (root / "profiles").mkdir(parents=True)
+    (root / "checks").mkdir()
+    (root / "profiles" / "p.yaml").write_text(
+        yaml.safe_dump(_profile("p", "cf", sandbox, {})))
+    for name, text in files.items():
+        (root / name).write_text(text)
+    kept = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH")}
+    return {**kept, "SECRET_P": sandbox.connection.client_secret or "",
+            "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _forbidden(sandbox: Sandbox) -> list[str]:
+    conn = sandbox.connection
+    pair = f"{conn.client_id}:{conn.client_secret}".encode()
+    return [conn.client_secret or "", base64.b64encode(pair).decode(), *sandbox.issued_tokens]
+
+
+def test_debug_logging_shows_no_secret_and_no_token(one_sandbox: Sandbox, tmp_path: Path) -> None:
+    env = _project(tmp_path, one_sandbox, **{"checks/test_logging.py": LOGGING_CHECK})
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--profile", "p", "--log-cli-level=DEBUG", "-rA",
+         "-p", "no:cacheprovider", f"--reports-dir={tmp_path / 'reports'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "receive_response_headers.complete" in output  # httpcore's DEBUG lines were shown
+    assert "calling with Bearer ***" in output
+    assert one_sandbox.issued_tokens
+    for value in _forbidden(one_sandbox):
+        assert value not in output
+    assert not JWT.search(output)
+
+
+def test_an_internal_error_with_locals_shows_no_secret(one_sandbox: Sandbox,
+                                                      tmp_path: Path) -> None:
+    env = _project(tmp_path, one_sandbox, **{"conftest.py": BROKEN_DIAGNOSIS})
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--profile", "p", "-l", "--full-trace", "-vv",
+         "-p", "no:cacheprovider", f"--reports-dir={tmp_path / 'reports'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, check=False)
+    output = done.stdout + done.stderr
+    assert "INTERNALERROR> E       RuntimeError: diagnosis broke" in output, output[-3000:]
+    assert re.search(r"INTERNALERROR> secret += '\*\*\*'", output)  # the locals were shown
+    for value in _forbidden(one_sandbox):
+        assert value not in output
