@@ -17,6 +17,7 @@ import json
 import os
 import stat
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +89,19 @@ def read_text(path: Path, limit: int) -> str:
 def check_regular(path: Path, limit: int) -> None:
     """Raise `OSError` unless `path` is a readable regular file of at most `limit` bytes."""
     read_bytes(path, limit)
+
+
+def check_ssl_cert_file(environ: Mapping[str, str]) -> None:
+    """Raise `ConfigError` unless `SSL_CERT_FILE`, when set, names a regular CA file of at
+    most `CA_LIMIT` bytes (a FIFO there would block every TLS client forever)."""
+    value = environ.get("SSL_CERT_FILE")
+    if not value:
+        return
+    try:
+        check_regular(Path(value), CA_LIMIT)
+    except OSError as exc:
+        raise ConfigError(f"SSL_CERT_FILE {value}: cannot be read: {exc.strerror}; point it at "
+                          "a PEM file of CA certificates, or unset it") from None
 
 
 # --- text and structure limits ---------------------------------------------------------------

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cpi_preflight import evidence, profile, report, scrubbed_logging, transport
+from cpi_preflight import evidence, files, profile, report, scrubbed_logging, transport
 from cpi_preflight.claims import TokenFacts
 from cpi_preflight.errors import ConfigError
 from cpi_preflight.items import CheckItem, NoProfileItem, ProfileFile
@@ -83,6 +83,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         run = Run.load(names, _settings(config))
         report.check_reports_dir(run.settings.reports_dir, [p.name for p in run.profiles])
+        files.check_ssl_cert_file(os.environ)
     except ConfigError as exc:
         raise pytest.UsageError(scrub(str(exc))) from None
     config.stash[RUN_KEY] = run

@@ -144,6 +144,9 @@ def scrub_all(texts: Sequence[str]) -> list[str]:
 def _mask(text: str, values: Sequence[str]) -> str:
     """Mask every occurrence of `values` in `text`, ignoring line breaks inside a match."""
     flat = text.translate(_LINE_BREAKS)
+    values = [v for v in values if v in flat]
+    if not values:
+        return text
     if flat == text:
         for value in values:  # longest first: a value is masked before any part of it
             if value in text:

@@ -134,3 +134,19 @@ def test_evidence_shows_no_part_of_a_proxy_password(sandbox: Sandbox, tmp_path: 
     for text in texts:
         for part in (PROXY_PASSWORD, "w0rd", "p@ss"):
             assert part not in text
+
+
+def test_a_fifo_as_ssl_cert_file_is_a_usage_error_not_a_hang(sandbox: Sandbox,
+                                                               tmp_path: Path) -> None:
+    env = _project(tmp_path, sandbox)
+    os.mkfifo(tmp_path / "ca.fifo")
+    env["SSL_CERT_FILE"] = str(tmp_path / "ca.fifo")
+    try:
+        done = subprocess.run(_command(tmp_path / "reports"), cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60, check=False)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the run blocked on the FIFO")
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr
+    assert (f"ERROR: SSL_CERT_FILE {tmp_path / 'ca.fifo'}: cannot be read: is a FIFO (named "
+            "pipe), not a regular file; point it at a PEM file of CA certificates, or unset it"
+            ) in done.stderr.splitlines()
