@@ -2,7 +2,8 @@
 
 Reading: only regular files (a FIFO, a device such as /dev/zero or a folder is refused without
 blocking), at most a stated number of bytes, decoded as UTF-8 without lone surrogates. YAML is
-parsed without anchors/aliases and with a depth and node limit; JSON with a depth limit.
+parsed with a depth limit and a limit on the values it expands to (aliases included); JSON
+with a depth limit.
 A refused read raises `OSError` with a `strerror` that says what is wrong, so callers that
 already report "cannot be read: <strerror>" keep working.
 
@@ -34,7 +35,7 @@ CA_LIMIT = 16 * MIB
 BASELINE_LIMIT = 16 * MIB
 SPEC_LIMIT = 256 * KIB
 MAX_DEPTH = 32
-MAX_YAML_NODES = 100_000
+MAX_YAML_VALUES = 20_000
 
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
@@ -144,29 +145,41 @@ def check_structure(data: object, max_depth: int = MAX_DEPTH) -> None:
 
 
 class _BoundedLoader(yaml.SafeLoader):
-    """A safe YAML loader without anchors/aliases and with a depth and node limit."""
+    """A safe YAML loader with a depth limit and a limit on the number of values the document
+    expands to: an alias counts as many values as the node it repeats (an alias bomb of a
+    few hundred bytes expands to hundreds of millions)."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
-        self._nodes = 0
+        self._values = 0
+        self._sizes: dict[int, int] = {}
+
+    def _count(self, amount: int, where: str) -> None:
+        self._values += amount
+        if self._values > MAX_YAML_VALUES:
+            raise StructureError(f"{where}: the YAML expands to more than {MAX_YAML_VALUES} "
+                                 "values (through anchors and aliases); write it out plainly")
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         event = self.peek_event()  # type: ignore[no-untyped-call]
         where = f"line {event.start_mark.line + 1}" if event.start_mark else "somewhere"
-        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise StructureError(f"{where}: YAML anchors and aliases (&name, *name) are not "
-                                 "supported here; write the values out")
+        if isinstance(event, yaml.AliasEvent):
+            node = super().compose_node(parent, index)
+            self._count(self._sizes.get(id(node), 1), where)
+            return node
         self._depth += 1
-        self._nodes += 1
         if self._depth > MAX_DEPTH:
             raise StructureError(f"{where}: nested more than {MAX_DEPTH} levels deep")
-        if self._nodes > MAX_YAML_NODES:
-            raise StructureError(f"{where}: more than {MAX_YAML_NODES} values")
+        before = self._values
+        self._count(1, where)
         try:
-            return super().compose_node(parent, index)
+            node = super().compose_node(parent, index)
         finally:
             self._depth -= 1
+        if node is not None:
+            self._sizes[id(node)] = self._values - before
+        return node
 
 
 def load_yaml(text: str) -> object:
