@@ -6,6 +6,7 @@ Registered through the `pytest11` entry point `cpi_preflight`.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,16 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     scrubbed_logging.uninstall()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_warning_recorded(warning_message: warnings.WarningMessage) -> None:
+    """Scrub a warning's text before pytest's warnings summary keeps it."""
+    text = str(warning_message.message)
+    if scrub(text) != text:
+        warning_message.message = UserWarning(scrub(text))  # its category is kept apart
+    if warning_message.line:
+        warning_message.line = scrub(warning_message.line)
 
 
 @pytest.hookimpl(tryfirst=True)

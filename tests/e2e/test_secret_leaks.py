@@ -180,11 +180,16 @@ def test_no_token_anywhere(leak_run):
 
 LOGGING_CHECK = '''
 import logging
+import warnings
 
 def test_user_check_logs_the_bearer(preflight_api):
     logging.getLogger("user.check").warning("calling with %s",
                                             preflight_api.headers["authorization"])
     assert preflight_api.get("/MessageProcessingLogs", params={"$top": "1"}).status_code == 200
+
+
+def test_user_check_warns_with_the_bearer(preflight_api):
+    warnings.warn(f"sent {preflight_api.headers['authorization']}", stacklevel=1)
 '''
 
 BROKEN_DIAGNOSIS = '''
@@ -228,7 +233,8 @@ def _forbidden(sandbox: Sandbox) -> list[str]:
     return [conn.client_secret or "", base64.b64encode(pair).decode(), *sandbox.issued_tokens]
 
 
-def test_debug_logging_shows_no_secret_and_no_token(one_sandbox: Sandbox, tmp_path: Path) -> None:
+def test_debug_logging_and_warnings_show_no_secret_and_no_token(one_sandbox: Sandbox,
+                                                                tmp_path: Path) -> None:
     env = _project(tmp_path, one_sandbox, **{"checks/test_logging.py": LOGGING_CHECK})
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "--profile", "p", "--log-cli-level=DEBUG", "-rA",
@@ -238,6 +244,7 @@ def test_debug_logging_shows_no_secret_and_no_token(one_sandbox: Sandbox, tmp_pa
     assert done.returncode == 0, output[-3000:]
     assert "receive_response_headers.complete" in output  # httpcore's DEBUG lines were shown
     assert "calling with Bearer ***" in output
+    assert "UserWarning: sent Bearer ***" in output  # the warnings summary
     assert one_sandbox.issued_tokens
     for value in _forbidden(one_sandbox):
         assert value not in output
