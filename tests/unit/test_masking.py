@@ -157,11 +157,12 @@ def test_a_lone_surrogate_does_not_crash_the_scrubber(isolated_secrets: None) ->
 
 def test_evidence_records_strict_simulated_and_no_absolute_paths(tmp_path: Path) -> None:
     the_plan = sample_plan()
-    doc = build(the_plan, strict=True,
+    doc = build(the_plan, strict=True, baseline=str(tmp_path / "old" / "evidence.json"),
                 trust=evidence.trust_text(replace(the_plan.profile, ca_bundle=tmp_path /
                                                   "corp-ca.pem"), {}))
     assert doc["run"]["strict"] is True
     assert doc["run"]["trust"] == "system CAs + profile CA corp-ca.pem"
+    assert doc["run"]["baseline"] == "old/evidence.json"
     assert str(tmp_path) not in json.dumps(doc)
     page = evidence.render_html(doc)
     assert "Strict mode</dt><dd>yes (--strict)" in page
