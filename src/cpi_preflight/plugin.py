@@ -9,12 +9,11 @@ import os
 import warnings
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from cpi_preflight import evidence, files, profile, report, scrubbed_logging, transport
+from cpi_preflight import evidence, files, profile, report, scrubbed_output, transport
 from cpi_preflight.claims import TokenFacts
 from cpi_preflight.errors import ConfigError
 from cpi_preflight.items import CheckItem, NoProfileItem, ProfileFile
@@ -80,7 +79,7 @@ def pytest_configure(config: pytest.Config) -> None:
     names = config.getoption("profile")
     if not names:
         return
-    scrubbed_logging.install()  # before profiles are read: their secrets are registered then
+    scrubbed_output.install()  # before profiles are read: their secrets are registered then
     try:
         run = Run.load(names, _settings(config))
         report.check_reports_dir(run.settings.reports_dir, [p.name for p in run.profiles])
@@ -91,29 +90,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    scrubbed_logging.uninstall()
+    scrubbed_output.uninstall()
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_warning_recorded(warning_message: warnings.WarningMessage) -> None:
-    """Scrub a warning's text before pytest's warnings summary keeps it."""
-    text = str(warning_message.message)
-    if scrub(text) != text:
-        warning_message.message = UserWarning(scrub(text))  # its category is kept apart
-    if warning_message.line:
-        warning_message.line = scrub(warning_message.line)
+    scrubbed_output.scrub_warning(warning_message)  # before pytest's warnings summary keeps it
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_internalerror(excrepr: object) -> None:
-    """Scrub an INTERNALERROR's traceback (with -l it shows frame locals) before it is shown:
-    every later reader of `excrepr` (pytest's terminal reporter) gets the scrubbed text."""
-    text = scrub(str(excrepr))
-
-    def scrubbed(writer: Any) -> None:  # a _pytest TerminalWriter (not public API)
-        writer.write(text)
-
-    setattr(excrepr, "toterminal", scrubbed)  # noqa: B010  (an instance attribute on purpose)
+    scrubbed_output.scrub_exception_repr(excrepr)  # before pytest shows it (locals under -l)
 
 
 def _no_profile_hint(config: pytest.Config) -> str:
@@ -158,7 +145,7 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     if selected:
         # an interrupted run must not leave the previous run's reports looking current
         report.remove_previous(run.settings.reports_dir, sorted(selected))
-        with scrubbed_logging.held():  # tokens are known only once their answers are parsed
+        with scrubbed_output.held():  # tokens are known only once their answers are parsed
             run.execute(selected)
 
 

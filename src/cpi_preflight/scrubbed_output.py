@@ -1,4 +1,5 @@
-"""Log records pass the secret scrubber before any handler sees them.
+"""Output pytest produces from outside our reporters passes the secret scrubber: log records,
+warnings and INTERNALERROR tracebacks.
 
 `install()` replaces the log record factory: every record created while a run is active has its
 message (arguments merged in), exception text and stack text scrubbed. A secret only becomes
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -93,3 +95,23 @@ def held() -> Iterator[None]:
             for handler in handlers:
                 if record.levelno >= handler.level:
                     handler.handle(record)
+
+
+def scrub_warning(warning_message: warnings.WarningMessage) -> None:
+    """Scrub a recorded warning's text in place (its category is kept apart)."""
+    text = str(warning_message.message)
+    if scrub(text) != text:
+        warning_message.message = UserWarning(scrub(text))
+    if warning_message.line:
+        warning_message.line = scrub(warning_message.line)
+
+
+def scrub_exception_repr(excrepr: object) -> None:
+    """Make pytest's exception representation (an INTERNALERROR's traceback, with frame locals
+    under -l) render scrubbed text to every later reader."""
+    text = scrub(str(excrepr))
+
+    def scrubbed(writer: Any) -> None:  # a _pytest TerminalWriter (not public API)
+        writer.write(text)
+
+    setattr(excrepr, "toterminal", scrubbed)  # noqa: B010  (an instance attribute on purpose)

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from cpi_preflight import scrubbed_logging, secret
+from cpi_preflight import scrubbed_output, secret
 from cpi_preflight.secret import Secret
 
 TOKEN = "eyJ0eXAi.set-cookie-token.sig"
@@ -27,9 +27,9 @@ def shown(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     root.addHandler(handler)
     level = root.level
     root.setLevel(logging.DEBUG)
-    scrubbed_logging.install()
+    scrubbed_output.install()
     yield stream
-    scrubbed_logging.uninstall()
+    scrubbed_output.uninstall()
     root.removeHandler(handler)
     root.setLevel(level)
 
@@ -41,7 +41,7 @@ def test_a_known_secret_is_masked_in_message_and_arguments(shown: io.StringIO) -
 
 
 def test_a_token_learned_after_it_was_logged_is_masked_when_held(shown: io.StringIO) -> None:
-    with scrubbed_logging.held():
+    with scrubbed_output.held():
         logging.getLogger("httpcore").debug("Set-Cookie: t=%s; Secure", TOKEN)
         assert shown.getvalue() == ""  # held back while the token is unknown
         Secret(TOKEN)  # the token answer is parsed after its headers were logged
@@ -60,8 +60,8 @@ def test_exception_text_is_scrubbed(shown: io.StringIO) -> None:
 
 def test_uninstall_restores_the_factory() -> None:
     before = logging.getLogRecordFactory()
-    scrubbed_logging.install()
-    scrubbed_logging.install()
+    scrubbed_output.install()
+    scrubbed_output.install()
     assert logging.getLogRecordFactory() is not before
-    scrubbed_logging.uninstall()
+    scrubbed_output.uninstall()
     assert logging.getLogRecordFactory() is before
