@@ -10,16 +10,25 @@ for the secrets, their Basic-header encodings, and anything shaped like a JWT.
 from __future__ import annotations
 
 import base64
+import datetime
+import http.server
+import ipaddress
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from cpi_preflight import catalog
 from cpi_preflight.sandbox import Sandbox, SandboxSpec
@@ -262,4 +271,83 @@ def test_an_internal_error_with_locals_shows_no_secret(one_sandbox: Sandbox,
     assert "INTERNALERROR> E       RuntimeError: diagnosis broke" in output, output[-3000:]
     assert re.search(r"INTERNALERROR> secret += '\*\*\*'", output)  # the locals were shown
     for value in _forbidden(one_sandbox):
+        assert value not in output
+
+
+class _EchoHandler(http.server.BaseHTTPRequestHandler):
+    """A tenant that hands the token out in a cookie too and echoes the secret in a header."""
+
+    token = ""
+    secret = ""
+
+    def _answer(self, body: bytes) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Set-Cookie", f"session={self.token}; Secure; HttpOnly")
+        self.send_header("X-Echo", self.secret)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self._answer(json.dumps({"access_token": self.token, "token_type": "bearer",
+                                 "expires_in": 3600}).encode())
+
+    def do_GET(self) -> None:
+        self._answer(b'{"d": {"results": []}}')
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "echo.crt", folder / "echo.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_debug_logging_masks_a_token_in_set_cookie_and_an_echoed_secret(tmp_path: Path) -> None:
+    secret, token = "ech0-s3cr3t&<>\"'$", "opaque-token-" + "x7Kq" * 8
+    handler = type("Echo", (_EchoHandler,), {"token": token, "secret": secret})
+    cert, key = _self_signed(tmp_path)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"https://127.0.0.1:{server.server_address[1]}"
+    try:
+        (tmp_path / "profiles").mkdir()
+        (tmp_path / "profiles" / "echo.yaml").write_text(yaml.safe_dump({
+            "environment": "cf", "api_url": base, "token_url": f"{base}/oauth/token",
+            "client_id": "sb-echo!b1|it!b2", "client_secret": "${SECRET_ECHO}",
+            "ca_bundle": str(cert), "attempts": 1, "endpoints": ["MessageProcessingLogs"]}))
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH")}
+        env["SECRET_ECHO"] = secret
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "--profile", "echo", "--log-cli-level=DEBUG",
+             "-p", "no:cacheprovider", f"--reports-dir={tmp_path / 'reports'}"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, check=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    output = done.stdout + done.stderr
+    assert "Set-Cookie" in output, output[-3000:]  # httpcore showed the response headers
+    assert "session=***" in output
+    for value in (secret, token, json.dumps(secret)[1:-1]):
         assert value not in output
