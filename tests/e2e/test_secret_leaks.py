@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import html
 import http.server
 import ipaddress
 import json
@@ -20,6 +21,8 @@ import ssl
 import subprocess
 import sys
 import threading
+import xml.etree.ElementTree as ET
+import xml.sax.saxutils
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -280,8 +283,8 @@ class _EchoHandler(http.server.BaseHTTPRequestHandler):
     token = ""
     secret = ""
 
-    def _answer(self, body: bytes) -> None:
-        self.send_response(200)
+    def _answer(self, body: bytes, status: int = 200) -> None:
+        self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Set-Cookie", f"session={self.token}; Secure; HttpOnly")
         self.send_header("X-Echo", self.secret)
@@ -294,8 +297,9 @@ class _EchoHandler(http.server.BaseHTTPRequestHandler):
         self._answer(json.dumps({"access_token": self.token, "token_type": "bearer",
                                  "expires_in": 3600}).encode())
 
-    def do_GET(self) -> None:
-        self._answer(b'{"d": {"results": []}}')
+    def do_GET(self) -> None:  # a refusal whose OData message echoes the secret
+        self._answer(json.dumps({"error": {"code": "Forbidden", "message": {
+            "lang": "en", "value": f"denied for {self.secret}"}}}).encode(), 403)
 
     def log_message(self, *args: object) -> None:
         pass
@@ -334,8 +338,8 @@ def test_debug_logging_masks_a_token_in_set_cookie_and_an_echoed_secret(tmp_path
     try:
         (tmp_path / "profiles").mkdir()
         (tmp_path / "profiles" / "echo.yaml").write_text(yaml.safe_dump({
-            "environment": "cf", "api_url": base, "token_url": f"{base}/oauth/token",
-            "client_id": "sb-echo!b1|it!b2", "client_secret": "${SECRET_ECHO}",
+            "environment": "neo", "api_url": base, "token_url": f"{base}/oauth2/api/v1/token",
+            "client_id": "3c1d2e4f5a6b", "client_secret": "${SECRET_ECHO}",
             "ca_bundle": str(cert), "attempts": 1, "endpoints": ["MessageProcessingLogs"]}))
         env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH")}
         env["SECRET_ECHO"] = secret
@@ -349,5 +353,16 @@ def test_debug_logging_masks_a_token_in_set_cookie_and_an_echoed_secret(tmp_path
     output = done.stdout + done.stderr
     assert "Set-Cookie" in output, output[-3000:]  # httpcore showed the response headers
     assert "session=***" in output
-    for value in (secret, token, json.dumps(secret)[1:-1]):
-        assert value not in output
+    reports = tmp_path / "reports" / "echo"
+    written = {p.name: p.read_text(encoding="utf-8") for p in reports.iterdir()}
+    assert "denied for ***" in written["junit.xml"]  # the echo reached the reports, masked
+    escaped = {secret, json.dumps(secret)[1:-1], html.escape(secret),
+               xml.sax.saxutils.escape(secret, {"'": "&apos;", '"': "&quot;"}),
+               xml.sax.saxutils.quoteattr(secret)[1:-1], token}
+    for where, text in {"output": output, **written}.items():
+        for value in escaped:
+            assert value not in text, where
+    root = ET.fromstring(written["junit.xml"].encode("utf-8"))
+    for element in root.iter():
+        assert secret not in (element.text or "")
+        assert not [v for v in element.attrib.values() if secret in v]
