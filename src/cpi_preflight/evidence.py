@@ -1,10 +1,10 @@
 """Go-live evidence: `evidence.json` (with its own SHA-256) and a printable `evidence.html`.
 
 `build_evidence` turns one profile's plan, observations and verdicts into a JSON document
-(described by `data/evidence.schema.json`); `render_html` turns that document into one
-self-contained page for a reviewer. Both are pure and every text in them has passed the secret
-scrubber. `write_evidence` is the only function that writes, and it writes through
-`report.write_text`.
+(described by `data/evidence.schema.json`), its texts masked before anything serialises them;
+`render_html` turns that document into one self-contained page for a reviewer through an
+autoescaping Jinja2 template (`data/evidence.html.j2`). Both are pure. `write_evidence` is the
+only function that writes, and it writes through `report.write_text`.
 
 The SHA-256 is taken over the canonical JSON of the document without its `sha256` field (sorted
 keys, no whitespace, UTF-8), so it can be cited in a change record and recomputed by anyone.
