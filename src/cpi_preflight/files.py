@@ -50,7 +50,7 @@ def _refused(path: Path, problem: str) -> OSError:
 
 
 def _kind(mode: int) -> str:
-    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+    return next((name for test, name in _KINDS if test(mode)), "a special file")
 
 
 def _size(size: int) -> str:
