@@ -69,7 +69,8 @@ class Secret:
 def _base64_runs(data: bytes) -> set[str]:
     """The base64 text `data` always turns into, wherever it starts inside a longer input:
     for each of the three alignments, the encoding of the whole 3-byte groups it fills."""
-    runs = set()
+    runs = {base64.b64encode(data).decode("ascii"),  # the value encoded on its own
+            base64.urlsafe_b64encode(data).decode("ascii")}
     for skip in range(3):
         part = data[skip:]
         part = part[: len(part) - len(part) % 3]

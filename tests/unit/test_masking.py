@@ -7,13 +7,20 @@ such as "failed" would otherwise be masked in every later test of this process.
 from __future__ import annotations
 
 import base64
+import html
 import json
 import textwrap
 import xml.etree.ElementTree as ET
+import xml.sax.saxutils
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cpi_preflight import evidence, report, secret
 from cpi_preflight.findings import FAILED
@@ -22,6 +29,17 @@ from tests.unit.test_evidence import broken_markup, build, page_text, sample_pla
 
 HOSTILE = "pa'ss&<w>\"rd$1"
 MARKUP_WORDS = ("testcase", "failed", "profile", "testsuite", "property", "passed", "result")
+
+
+@contextmanager
+def isolated() -> Iterator[None]:
+    """Secrets registered inside are forgotten afterwards."""
+    saved = (secret._live, secret._ordered, secret._stale)
+    secret._live, secret._stale = set(saved[0]), True
+    try:
+        yield
+    finally:
+        secret._live, secret._ordered, secret._stale = saved
 
 
 @pytest.fixture
@@ -185,3 +203,44 @@ def test_profile_file_is_shown_relative_to_the_project(tmp_path: Path,
     monkeypatch.chdir(tmp_path)
     assert report.shown_path(tmp_path / "profiles" / "p.yaml") == "profiles/p.yaml"
     assert report.shown_path(Path("/elsewhere/deep/profiles/p.yaml")) == "profiles/p.yaml"
+
+
+FORMS = {
+    "raw": lambda v: v,
+    "url": lambda v: quote(v, safe=""),
+    "form": lambda v: quote_plus(v),
+    "json": lambda v: json.dumps(v)[1:-1],
+    "html": lambda v: html.escape(v),
+    "xml": lambda v: xml.sax.saxutils.escape(v, {"'": "&apos;", '"': "&quot;"}),
+    "repr": lambda v: repr(v)[1:-1],
+    "base64": lambda v: base64.b64encode(v.encode()).decode(),
+    "base64url": lambda v: base64.urlsafe_b64encode(v.encode()).decode(),
+}
+SECRETS = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="*\r\n"),
+                  min_size=1, max_size=40).filter(str.strip)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=SECRETS, form=st.sampled_from(sorted(FORMS)),
+       before=st.text(max_size=20), after=st.text(max_size=20),
+       width=st.integers(min_value=0, max_value=70))
+def test_every_stated_form_is_masked_anywhere(value: str, form: str, before: str, after: str,
+                                              width: int) -> None:
+    shown = FORMS[form](value)
+    if width:  # broken across lines, as a wrapped header or PEM body is
+        shown = "\n".join(shown[i:i + width] for i in range(0, len(shown), width))
+    with isolated():
+        Secret(value)
+        assert FORMS[form](value) not in scrub(before + shown + after).replace("\n", "")
+
+
+def test_a_base64_encoded_secret_inside_longer_base64_at_every_offset() -> None:
+    value = "k3y&'\"<>$"
+    for offset in range(3):
+        blob = base64.b64encode(b"x" * offset + value.encode() + b"tail").decode()
+        with isolated():
+            Secret(value)
+            masked = scrub(blob)
+        core = base64.b64encode(value.encode()[2:8]).decode()
+        assert core not in masked
+        assert MASK in masked
