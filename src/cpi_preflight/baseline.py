@@ -6,12 +6,19 @@ import json
 from pathlib import Path
 from typing import Any
 
+from cpi_preflight import files
 from cpi_preflight.errors import ConfigError
+
+BASELINE_DEPTH = 8  # evidence.json nests 4 levels deep
 
 
 def _read(path: Path) -> dict[str, Any]:
     try:
-        doc: Any = json.loads(path.read_text(encoding="utf-8"))
+        doc: Any = files.load_json(files.read_text(path, files.BASELINE_LIMIT),
+                                   max_depth=BASELINE_DEPTH)
+    except files.StructureError as exc:
+        raise ConfigError(f"--baseline {path}: is not an evidence.json written by "
+                          f"cpi-preflight ({exc})") from None
     except OSError as exc:
         raise ConfigError(f"--baseline {path}: cannot be read: {exc.strerror}") from None
     except (UnicodeDecodeError, json.JSONDecodeError):

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import yaml
 
-from cpi_preflight import __version__, docs, postman, profile, summary
+from cpi_preflight import __version__, docs, files, postman, profile, summary
 from cpi_preflight import catalog as catalog_module
 from cpi_preflight.errors import ConfigError, PreflightError
 from cpi_preflight.secret import scrub
@@ -338,6 +338,9 @@ def _check_name(name: str) -> None:
 
 
 def _refuse_overwrite(path: Path, force: bool, option: str) -> None:
+    if path.is_symlink():
+        raise ConfigError(f"{path} is a symbolic link; cpi-preflight does not write through "
+                          f"links: remove it, or choose another {option}")
     if path.exists() and not force:
         raise ConfigError(f"{path} already exists; pass --force to overwrite it, or choose "
                           f"another {option}")
@@ -431,21 +434,16 @@ def validate(setup: Setup, text: str) -> None:
                           "again)") from None
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data.rstrip(b"\n") + b"\n")
-    path.chmod(0o600)
-
-
 def write_pems(setup: Setup) -> tuple[Path, Path] | None:
-    """Copy the key's certificate and private key into `--write-pem DIR`, mode 0600."""
+    """Copy the key's certificate and private key into `--write-pem DIR`, mode 0600, each
+    written atomically and never through a symbolic link."""
     paths, key = setup.pem_paths(), setup.connection
     if paths is None or key.certificate is None or key.key is None:
         return None
     paths[0].parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _write_private(paths[0], key.certificate.read_bytes())
-    _write_private(paths[1], key.key.read_bytes())
+    for path, source in zip(paths, (key.certificate, key.key), strict=True):
+        data = files.read_bytes(source, files.PEM_LIMIT)
+        files.write_atomic(path, data.rstrip(b"\n") + b"\n", private=True)
     return paths
 
 
@@ -453,7 +451,7 @@ def _write_files(setup: Setup, text: str) -> tuple[Path, Path] | None:
     try:
         pems = write_pems(setup)
         setup.target.parent.mkdir(parents=True, exist_ok=True)
-        setup.target.write_text(text, encoding="utf-8")
+        files.write_atomic(setup.target, text.encode("utf-8"))
     except OSError as exc:
         where = exc.filename or setup.target
         raise ConfigError(f"{where}: cannot write ({exc.strerror}); check that the folder is "

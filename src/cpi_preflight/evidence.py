@@ -1,10 +1,10 @@
 """Go-live evidence: `evidence.json` (with its own SHA-256) and a printable `evidence.html`.
 
 `build_evidence` turns one profile's plan, observations and verdicts into a JSON document
-(described by `data/evidence.schema.json`); `render_html` turns that document into one
-self-contained page for a reviewer. Both are pure and every text in them has passed the secret
-scrubber. `write_evidence` is the only function that writes, and it writes through
-`report.write_text`.
+(described by `data/evidence.schema.json`), its texts masked before anything serialises them;
+`render_html` turns that document into one self-contained page for a reviewer through an
+autoescaping Jinja2 template (`data/evidence.html.j2`). Both are pure. `write_evidence` is the
+only function that writes, and it writes through `report.write_text`.
 
 The SHA-256 is taken over the canonical JSON of the document without its `sha256` field (sorted
 keys, no whitespace, UTF-8), so it can be cited in a change record and recomputed by anyone.
@@ -12,14 +12,17 @@ keys, no whitespace, UTF-8), so it can be cited in a change record and recompute
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
-import html
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import jinja2
 
 from cpi_preflight import __version__
 from cpi_preflight.catalog import Endpoint
@@ -28,8 +31,8 @@ from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
 from cpi_preflight.observation import ProfileObservations
 from cpi_preflight.plan import LEAST_PRIVILEGE, Plan, endpoint_check_id
 from cpi_preflight.profile import Profile
-from cpi_preflight.report import write_text
-from cpi_preflight.secret import scrub
+from cpi_preflight.report import shown_path, write_text
+from cpi_preflight.secret import scrub_all
 
 SCHEMA_VERSION = "1"
 TOOL_NAME = "cpi-preflight"
@@ -37,6 +40,16 @@ API_PREFIX = "/api/v1"
 GRANTED_VALUES = ("yes", "no", "unknown")
 ENVIRONMENT_NAMES = {"cf": "Cloud Foundry", "neo": "Neo"}
 NOT_RUN = "not run in this session"
+TEMPLATE = "evidence.html.j2"
+_SURROGATE = re.compile("[\ud800-\udfff]")  # not encodable: the JSON must be valid UTF-8
+# Fields whose values are the tool's own vocabulary or identifiers, never outside text: they are
+# not masked (a secret that happens to equal "failed" must not turn a result into "***").
+VOCABULARY = frozenset({
+    "schema_version", "version", "name", "environment", "fingerprint", "credential", "strict",
+    "simulated", "result", "outcome", "code", "severity", "kind", "check", "id", "role",
+    "needed_by", "granted_by_token", "method", "path", "format", "signature", "started_at",
+    "expires_at", "sha256",
+})
 
 
 Doc = dict[str, Any]
@@ -64,12 +77,26 @@ def _outcomes(plan: Plan, verdicts: Mapping[str, Verdict]) -> dict[str, Verdict]
 
 def _profile(prof: Profile) -> Doc:
     return {"name": prof.name, "environment": prof.environment,
-            "description": prof.description, "file": str(prof.path),
+            "description": prof.description, "file": shown_path(prof.path),
             "fingerprint": prof.fingerprint(), "strict": prof.strict}
 
 
 def _tenant(prof: Profile) -> Doc:
-    return {"api_host": _host(prof.api_url), "token_host": _host(prof.token_url)}
+    return {"api_host": _host(prof.api_url), "token_host": _host(prof.token_url),
+            "simulated": prof.sandbox is not None}
+
+
+def trust_text(prof: Profile, environ: Mapping[str, str]) -> str:
+    """Where TLS trust came from, without local paths: `system CAs + profile CA corp.pem`."""
+    cert_file = environ.get("SSL_CERT_FILE")
+    parts = [f"SSL_CERT_FILE {Path(cert_file).name}" if cert_file else "system CAs"]
+    if prof.sandbox is not None:
+        parts.append("sandbox CA")
+    elif prof.ca_bundle is not None:
+        parts.append(f"profile CA {prof.ca_bundle.name}")
+    if prof.uses_certificate:
+        parts.append("client certificate")
+    return " + ".join(parts)
 
 
 def _client(prof: Profile) -> Doc:
@@ -102,8 +129,16 @@ def _role_row(plan: Plan, verdict: Verdict) -> Doc:
             "required": role in plan.profile.required_roles,
             "needed_by": _needed_by(plan, role),
             "granted_by_token": _granted(verdict.facts.get("granted_by_token")),
-            "proven_by": str(verdict.facts.get("proven_by") or ""),
+            "proven_by": _call(str(verdict.facts.get("proven_by") or "")),
             "result": verdict.outcome, "code": verdict.code}
+
+
+def _call(text: str) -> str:
+    """A proving call as the check summaries name it: `GET /api/v1/<set> <status>`."""
+    method, _, rest = text.partition(" ")
+    if method == "GET" and rest.startswith("/") and not rest.startswith(API_PREFIX + "/"):
+        return f"GET {API_PREFIX}{rest}"
+    return text
 
 
 def _names(value: object) -> list[str]:
@@ -164,15 +199,42 @@ def _summary(outcomes: Mapping[str, Verdict]) -> Doc:
             "result": FAILED if counts[FAILED] else PASSED}
 
 
-def _scrubbed(value: Any) -> Any:
-    """`value` with every registered secret masked: one pass over its JSON text (the scrubber
-    knows secrets in their JSON-escaped form too, and the mask needs no escaping)."""
-    return json.loads(scrub(json.dumps(value, ensure_ascii=False)))
+def _texts(value: Any, key: str, found: list[str]) -> None:
+    """Collect, in walk order, the string values of `value` outside `VOCABULARY` fields."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _texts(v, k, found)
+    elif isinstance(value, list):
+        for item in value:
+            _texts(item, key, found)
+    elif isinstance(value, str) and key not in VOCABULARY:
+        found.append(value)
+
+
+def _put(value: Any, key: str, clean: Iterator[str]) -> Any:
+    """`value` with its texts replaced, in the order `_texts` collected them."""
+    if isinstance(value, dict):
+        return {k: _put(v, k, clean) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_put(item, key, clean) for item in value]
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", next(clean) if key not in VOCABULARY else value)
+    return value
+
+
+def _masked(doc: Doc) -> Doc:
+    """`doc` with every registered secret masked in its texts: values are masked before they
+    are serialised or rendered, keys and the tool's vocabulary are left alone."""
+    found: list[str] = []
+    _texts(doc, "", found)
+    masked: Doc = _put(doc, "", iter(scrub_all(found)))
+    return masked
 
 
 def build_evidence(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str, Verdict], *,
                    started_at: datetime, duration_s: float, token: TokenFacts | None,
-                   trust: str, proxy: str, baseline: str | None) -> dict[str, Any]:
+                   trust: str, proxy: str, baseline: str | None,
+                   strict: bool = False) -> dict[str, Any]:
     """The evidence document of one profile's run, with its `sha256` set."""
     outcomes = _outcomes(plan, verdicts)
     prof = plan.profile
@@ -181,7 +243,9 @@ def build_evidence(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str,
         "tool": {"name": TOOL_NAME, "version": __version__},
         "profile": _profile(prof), "tenant": _tenant(prof), "client": _client(prof),
         "run": {"started_at": _utc(started_at), "duration_s": round(duration_s, 3),
-                "trust": trust, "proxy": proxy, "baseline": baseline},
+                "trust": trust, "proxy": proxy,
+                "baseline": shown_path(Path(baseline)) if baseline else None,
+                "strict": strict or prof.strict},
         "token": _token(token),
         "roles": _roles(plan, outcomes),
         "endpoints": _endpoints(plan, seen, outcomes),
@@ -189,7 +253,7 @@ def build_evidence(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str,
         "checks": _checks(outcomes),
         "summary": _summary(outcomes),
     }
-    sealed: Doc = _scrubbed(doc)
+    sealed: Doc = _masked(doc)
     sealed["sha256"] = compute_sha256(sealed)
     return sealed
 
@@ -217,95 +281,6 @@ def verify_sha256(doc: Mapping[str, Any]) -> bool:
 # --- rendering ---------------------------------------------------------------------------
 
 
-CSS = """
-:root { --ink: #1b2230; --muted: #596274; --line: #d6dbe3; --soft: #f4f6f9;
-  --ok: #11693a; --ok-bg: #e2f3e8; --bad: #a3191c; --bad-bg: #fbe5e5;
-  --warn: #875400; --warn-bg: #fcf0d6; --skip: #4a5260; --skip-bg: #eceef2; }
-* { box-sizing: border-box; }
-html { background: #fff; color: var(--ink);
-  font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial,
-  "Liberation Sans", sans-serif; }
-body { margin: 0; font-size: 15px; line-height: 1.45; }
-main { max-width: 1120px; margin: 0 auto; padding: 32px 40px 48px; }
-code { font-family: ui-monospace, "SFMono-Regular", Menlo, Consolas, "DejaVu Sans Mono",
-  "Liberation Mono", monospace; font-size: 0.88em; }
-dd code, .reference code { overflow-wrap: anywhere; }
-header.top { display: flex; justify-content: space-between; align-items: flex-start; gap: 24px;
-  border-bottom: 3px solid var(--ink); padding-bottom: 14px; }
-.kicker { margin: 0 0 4px; font-size: 12px; letter-spacing: 0.08em; text-transform: uppercase;
-  color: var(--muted); }
-h1 { margin: 0; font-size: 30px; line-height: 1.15; overflow-wrap: anywhere; }
-.description { margin: 6px 0 0; color: var(--muted); }
-h2 { margin: 30px 0 10px; padding-bottom: 4px; font-size: 19px;
-  border-bottom: 1px solid var(--line); break-after: avoid; page-break-after: avoid; }
-.badge { flex: none; padding: 8px 18px; border: 3px solid; border-radius: 6px; font-size: 22px;
-  font-weight: 800; letter-spacing: 0.08em; }
-.counts { margin: 12px 0 0; font-weight: 600; }
-dl.facts { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 2fr);
-  gap: 10px 28px; margin: 14px 0 0; }
-dl.facts > div { min-width: 0; padding-left: 10px; border-left: 3px solid var(--line); }
-dt { font-size: 11.5px; letter-spacing: 0.05em; text-transform: uppercase; color: var(--muted); }
-dd { margin: 0; overflow-wrap: anywhere; }
-.reference { margin-top: 22px; padding: 12px 16px; border: 2px solid var(--ink);
-  border-radius: 6px; break-inside: avoid; page-break-inside: avoid; }
-.reference h2 { margin: 0 0 6px; border: 0; padding: 0; font-size: 16px; }
-.reference p { margin: 6px 0 0; }
-.sha code { font-size: 15px; font-weight: 700; }
-.small { font-size: 12.5px; color: var(--muted); }
-.scopes { margin: 8px 0 0; padding: 0; list-style: none; display: flex; flex-wrap: wrap;
-  gap: 4px 6px; }
-.scopes li { padding: 1px 7px; border: 1px solid var(--line); border-radius: 4px;
-  background: var(--soft); }
-table { width: 100%; border-collapse: collapse; font-size: 14px; }
-thead { display: table-header-group; }
-th, td { padding: 7px 10px; text-align: left; vertical-align: top;
-  border-bottom: 1px solid var(--line); overflow-wrap: break-word; }
-thead th { background: var(--soft); border-bottom: 2px solid var(--ink); font-size: 12px;
-  letter-spacing: 0.05em; text-transform: uppercase; }
-tr { break-inside: avoid; page-break-inside: avoid; }
-td.num { white-space: nowrap; }
-.pill { display: inline-block; padding: 0 8px; border: 1px solid; border-radius: 10px;
-  font-size: 12.5px; font-weight: 700; white-space: nowrap; }
-.pill.passed, .pill.yes, .badge.passed {
-  color: var(--ok); background: var(--ok-bg); border-color: var(--ok); }
-.pill.failed, .pill.no, .pill.failure, .badge.failed {
-  color: var(--bad); background: var(--bad-bg); border-color: var(--bad); }
-.pill.warning { color: var(--warn); background: var(--warn-bg); border-color: var(--warn); }
-.pill.skipped, .pill.unknown {
-  color: var(--skip); background: var(--skip-bg); border-color: var(--skip); }
-.finding { margin: 10px 0; padding: 10px 14px; border: 1px solid var(--line);
-  border-left: 6px solid var(--line); border-radius: 4px; background: #fff;
-  break-inside: avoid; page-break-inside: avoid; }
-.finding.failure { border-left-color: var(--bad); }
-.finding.warning { border-left-color: var(--warn); }
-.finding h3 { margin: 0; font-size: 15px; }
-.finding p { margin: 6px 0 0; }
-.finding .fix { padding: 6px 10px; border-radius: 4px; background: var(--soft); }
-.signoff { break-inside: avoid; page-break-inside: avoid; }
-.decision { margin: 14px 0 0; font-size: 15px; }
-.decision span { margin-right: 28px; }
-.lines { display: grid; grid-template-columns: 1.3fr 0.7fr 1.3fr; gap: 32px; margin-top: 48px; }
-.lines div { padding-top: 4px; border-top: 1.5px solid var(--ink); font-size: 12px;
-  color: var(--muted); }
-footer { margin-top: 32px; font-size: 12px; color: var(--muted); }
-@page { size: A4; margin: 14mm 12mm; }
-@media print {
-  * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
-  html, body { background: #fff; color: #000; }
-  body { font-size: 10pt; }
-  main { max-width: none; padding: 0; }
-  h1 { font-size: 22pt; }
-  h2 { font-size: 13pt; margin-top: 18pt; }
-  table { font-size: 9pt; }
-  th, td { padding: 4pt 6pt; }
-}
-@media screen and (max-width: 760px) {
-  main { padding: 20px; }
-  dl.facts { grid-template-columns: minmax(0, 1fr); }
-  header.top { flex-direction: column; }
-}
-"""
-
 VERIFY_COMMAND = (
     "python3 -c \"import json,hashlib,sys; d=json.load(open(sys.argv[1],encoding='utf-8')); "
     "s=d.pop('sha256'); print(s==hashlib.sha256(json.dumps(d,sort_keys=True,"
@@ -313,28 +288,12 @@ VERIFY_COMMAND = (
 )
 
 
-def _e(value: object) -> str:
-    """Scrubbed, HTML-escaped text; None becomes an empty string."""
-    return html.escape("" if value is None else str(value))  # the page is scrubbed whole
-
-
-def _or_dash(value: object) -> str:
-    return _e(value) if value not in (None, "") else "&mdash;"
-
-
-def _pill(label: str, css: str | None = None) -> str:
-    return f'<span class="pill {_e(css or label)}">{_e(label)}</span>'
-
-
-def _outcome_label(outcome: str, code: str) -> str:
-    """`warning` for a check that passed with a warning code, else the outcome."""
-    return "warning" if outcome == PASSED and code else outcome
-
-
-def _result_cell(row: Mapping[str, Any]) -> str:
-    outcome, code = str(row.get("result", "")), str(row.get("code") or "")
-    code_html = f" <code>{_e(code)}</code>" if code else ""
-    return f"<td>{_pill(_outcome_label(outcome, code))}{code_html}</td>"
+@functools.lru_cache(maxsize=1)
+def _template() -> jinja2.Template:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("cpi_preflight", "data"), autoescape=True,
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+    return environment.get_template(TEMPLATE)
 
 
 def _when(stamp: object) -> str:
@@ -342,198 +301,21 @@ def _when(stamp: object) -> str:
     return text.replace("T", " ").replace("Z", " UTC") if text else ""
 
 
-def _fact(label: str, value_html: str) -> str:
-    return f"<div><dt>{_e(label)}</dt><dd>{value_html}</dd></div>"
-
-
-def _facts(pairs: Iterable[tuple[str, str]]) -> str:
-    return '<dl class="facts">' + "".join(_fact(k, v) for k, v in pairs) + "</dl>"
-
-
-def _environment(name: object) -> str:
-    text = str(name or "")
-    return f"{ENVIRONMENT_NAMES.get(text, text)} ({text})"
-
-
-def _counts(summary: Mapping[str, Any], total: int) -> str:
-    warnings = int(summary.get("warnings", 0))
-    return (f'<p class="counts">{total} checks: {int(summary.get("passed", 0))} passed, '
-            f'{int(summary.get("failed", 0))} failed, {int(summary.get("skipped", 0))} skipped'
-            f'; {warnings} warning{"" if warnings == 1 else "s"}</p>')
-
-
-def _title_block(doc: Mapping[str, Any]) -> str:
-    prof, result = doc["profile"], str(doc["summary"]["result"])
-    description = prof.get("description")
-    desc = f'<p class="description">{_e(description)}</p>' if description else ""
-    return ('<header class="top"><div><p class="kicker">Go-live evidence &middot; SAP Cloud '
-            f'Integration API client</p><h1>{_e(prof["name"])}</h1>{desc}</div>'
-            f'<div class="badge {_e(result)}" id="result">{_e(result.upper())}</div></header>')
-
-
-def _header_facts(doc: Mapping[str, Any]) -> str:
-    prof, run, tenant, client, tool = (doc["profile"], doc["run"], doc["tenant"],
-                                       doc["client"], doc["tool"])
-    return _facts([  # pairs: a short fact on the left, a long one on the right
-        ("Environment", _e(_environment(prof["environment"]))),
-        ("Tenant API host", f'<code>{_e(tenant["api_host"])}</code>'),
-        ("Client ID (masked)", f'<code>{_e(client["id"])}</code>'),
-        ("Token host", f'<code>{_e(tenant["token_host"])}</code>'),
-        ("Credential", _e(client["credential"])),
-        ("Profile file", f'<code>{_e(prof["file"])}</code>'),
-        ("Strict mode", "yes" if prof.get("strict") else "no"),
-        ("Profile fingerprint (SHA-256)", f'<code>{_e(prof["fingerprint"])}</code>'),
-        ("Started", _e(_when(run["started_at"]))),
-        ("TLS trust", _or_dash(run.get("trust"))),
-        ("Duration", f'{float(run["duration_s"]):.1f} s'),
-        ("Proxy", _or_dash(run.get("proxy"))),
-        ("Tool", f'{_e(tool["name"])} {_e(tool["version"])}'),
-        ("Baseline", _or_dash(run.get("baseline"))),
-    ])
-
-
-def _reference(doc: Mapping[str, Any]) -> str:
-    sha, name = _e(doc.get("sha256")), _e(doc["profile"]["name"])
-    started = _e(_when(doc["run"]["started_at"]))
-    return (
-        '<section class="reference" id="reference"><h2>Reference for the change record</h2>'
-        f'<p class="sha">SHA-256 of evidence.json: <code>{sha}</code></p>'
-        f'<p>Cite it in the change record as <code>cpi-preflight evidence {name} sha256:{sha}'
-        f'</code> (run started {started}) and attach evidence.json. The hash covers the whole '
-        "JSON document except its <code>sha256</code> field, serialised with sorted keys, no "
-        "whitespace and UTF-8; it is not the hash of the file. Anyone can check it with:</p>"
-        f'<p class="small"><code>{_e(VERIFY_COMMAND)}</code></p></section>'
-    )
-
-
-def _token_section(token: Mapping[str, Any] | None) -> str:
-    if token is None:
-        return ('<section id="token"><h2>Token</h2><p>No token was issued in this run; see '
-                "the findings.</p></section>")
-    scopes = [str(s) for s in token.get("scopes", [])]
-    items = "".join(f"<li><code>{_e(s)}</code></li>" for s in scopes)
-    facts = _facts([
-        ("Format", _e(token["format"])),
-        ("Issuer", f'<code>{_or_dash(token.get("issuer"))}</code>'),
-        ("Signature", _pill(str(token["signature"]), _signature_css(token))),
-        ("Identity zone", f'<code>{_or_dash(token.get("zone"))}</code>'),
-        ("Grant type", _or_dash(token.get("grant_type"))),
-        ("Subaccount", f'<code>{_or_dash(token.get("subaccount"))}</code>'),
-        ("Expires", _or_dash(_when(token.get("expires_at")))),
-    ])
-    listing = f'<ul class="scopes">{items}</ul>' if items else "<p>none</p>"
-    return (f'<section id="token"><h2>Token</h2><p class="small">Non-secret facts the access '
-            f"token states about itself; the token itself is never stored.</p>{facts}"
-            f"<h3>Scopes ({len(scopes)})</h3>{listing}</section>")
-
-
-def _signature_css(token: Mapping[str, Any]) -> str:
-    return {"verified": "passed", "failed": "failed"}.get(str(token["signature"]), "skipped")
-
-
-def _required_text(row: Mapping[str, Any]) -> str:
-    if row.get("required"):
-        return "yes"
-    needed = [str(n) for n in row.get("needed_by", [])]
-    if needed:
-        return "for endpoint " + ", ".join(f"<code>{_e(n)}</code>" for n in needed)
-    return "no (granted only)"
-
-
-def _table(table_id: str, headers: Sequence[str], rows: Sequence[str], empty: str) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = "".join(rows) or f'<tr><td colspan="{len(headers)}">{_e(empty)}</td></tr>'
-    return f'<table id="{_e(table_id)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _role_html(row: Mapping[str, Any]) -> str:
-    granted = str(row.get("granted_by_token", "unknown"))
-    return (f'<tr><td><code>{_e(row["role"])}</code></td><td>{_required_text(row)}</td>'
-            f"<td>{_pill(granted)}</td><td>{_or_dash(row.get('proven_by'))}</td>"
-            f"{_result_cell(row)}</tr>")
-
-
-def _roles_section(rows: Sequence[Mapping[str, Any]]) -> str:
-    table = _table("role-matrix", ["Role", "Required", "Granted by token", "Proven by call",
-                                   "Result"], [_role_html(r) for r in rows], "No role checked.")
-    return ('<section><h2>Role matrix</h2><p class="small">Required: named in the profile\'s '
-            "required_roles, or needed by one of its endpoints. Granted by token: the token's "
-            "scopes carry the role. Proven by call: a read-only call that needs the role "
-            f"succeeded.</p>{table}</section>")
-
-
-def _latency(row: Mapping[str, Any]) -> str:
-    latency, attempts = row.get("latency_ms"), int(row.get("attempts") or 0)
-    text = f"{float(latency):.0f} ms" if latency is not None else "&mdash;"
-    return text + (f'<br><span class="small">{attempts} attempts</span>' if attempts > 1 else "")
-
-
-def _endpoint_html(row: Mapping[str, Any]) -> str:
-    return (f"<tr><td>{_e(row['method'])}</td><td><code>{_e(row['path'])}</code></td>"
-            f'<td class="num">{_or_dash(row.get("status"))}</td>'
-            f'<td class="num">{_latency(row)}</td>{_result_cell(row)}</tr>')
-
-
-def _endpoints_section(rows: Sequence[Mapping[str, Any]]) -> str:
-    table = _table("endpoints", ["Method", "Path", "Status", "Latency", "Result"],
-                   [_endpoint_html(r) for r in rows], "No endpoint called.")
-    return f"<section><h2>Endpoints</h2>{table}</section>"
-
-
-def _finding_html(finding: Mapping[str, Any]) -> str:
-    severity = str(finding["severity"])
-    return (f'<article class="finding {_e(severity)}"><h3>{_pill(severity)} '
-            f'<code>{_e(finding["code"])}</code> <span class="small">{_e(finding["check"])}'
-            f' &middot; {_e(finding["subject"])}</span></h3><p>{_e(finding["message"])}</p>'
-            f'<p class="fix"><strong>Fix:</strong> {_e(finding["fix"])}</p></article>')
-
-
-def _findings_section(findings: Sequence[Mapping[str, Any]]) -> str:
-    ordered = sorted(findings, key=lambda f: f.get("severity") != "failure")
-    body = "".join(_finding_html(f) for f in ordered) or (
-        "<p>No findings: every check passed without a warning.</p>")
-    return f'<section id="findings"><h2>Findings ({len(ordered)})</h2>{body}</section>'
-
-
-def _check_html(check: Mapping[str, Any]) -> str:
-    row = {"result": check["outcome"], "code": check.get("code")}
-    return (f"<tr><td><code>{_e(check['id'])}</code></td>{_result_cell(row)}"
-            f"<td>{_e(check['summary'])}</td></tr>")
-
-
-def _checks_section(checks: Sequence[Mapping[str, Any]]) -> str:
-    table = _table("checks", ["Check", "Result", "Summary"], [_check_html(c) for c in checks],
-                   "No check ran.")
-    return f"<section><h2>All checks</h2>{table}</section>"
-
-
-def _signoff(doc: Mapping[str, Any]) -> str:
-    sha = _e(str(doc.get("sha256", ""))[:16])
-    return ('<section class="signoff" id="signoff"><h2>Review and sign-off</h2>'
-            f"<p>I have reviewed this evidence (SHA-256 <code>{sha}&hellip;</code>) for profile "
-            f'<strong>{_e(doc["profile"]["name"])}</strong>.</p><p class="decision">'
-            "<span>&#9744; Approved for go-live</span><span>&#9744; Not approved</span></p>"
-            '<div class="lines"><div>Reviewer name</div><div>Date</div><div>Signature</div>'
-            "</div></section>")
+def _strict_text(doc: Mapping[str, Any]) -> str:
+    if not doc["run"].get("strict"):
+        return "no"
+    return "yes (profile: strict: true)" if doc["profile"].get("strict") else "yes (--strict)"
 
 
 def render_html(doc: Mapping[str, Any]) -> str:
-    """One self-contained, printable HTML page for the evidence document `doc`."""
-    tool = f'{doc["tool"]["name"]} {doc["tool"]["version"]}'
-    parts = [
-        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f'<title>Go-live evidence: {_e(doc["profile"]["name"])}</title>',
-        f"<style>{CSS}</style></head><body><main>",
-        _title_block(doc), _counts(doc["summary"], len(doc["checks"])), _header_facts(doc),
-        _reference(doc), _token_section(doc.get("token")), _roles_section(doc["roles"]),
-        _endpoints_section(doc["endpoints"]), _findings_section(doc["findings"]),
-        _checks_section(doc["checks"]), _signoff(doc),
-        f"<footer>Written by {_e(tool)} (evidence schema {_e(doc['schema_version'])}). "
-        "Client secrets, keys and access tokens are never written to this report.</footer>",
-        "</main></body></html>",
-    ]
-    return scrub("\n".join(parts))
+    """One self-contained, printable HTML page for the evidence document `doc` (whose texts
+    are already masked), rendered by an autoescaping template: no value can open markup."""
+    environment = str(doc["profile"]["environment"])
+    return _template().render(
+        doc=doc, when=_when, strict=_strict_text(doc), verify_command=VERIFY_COMMAND,
+        environment=f"{ENVIRONMENT_NAMES.get(environment, environment)} ({environment})",
+        findings=sorted(doc["findings"], key=lambda f: f.get("severity") != "failure"),
+    )
 
 
 # --- writing -----------------------------------------------------------------------------

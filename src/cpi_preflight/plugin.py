@@ -6,13 +6,14 @@ Registered through the `pytest11` entry point `cpi_preflight`.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Generator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from cpi_preflight import evidence, profile, report, transport
+from cpi_preflight import evidence, files, profile, report, scrubbed_output, transport
 from cpi_preflight.claims import TokenFacts
 from cpi_preflight.errors import ConfigError
 from cpi_preflight.items import CheckItem, NoProfileItem, ProfileFile
@@ -78,10 +79,28 @@ def pytest_configure(config: pytest.Config) -> None:
     names = config.getoption("profile")
     if not names:
         return
+    scrubbed_output.install()  # before profiles are read: their secrets are registered then
     try:
-        config.stash[RUN_KEY] = Run.load(names, _settings(config))
+        run = Run.load(names, _settings(config))
+        report.check_reports_dir(run.settings.reports_dir, [p.name for p in run.profiles])
+        files.check_ssl_cert_file(os.environ)
     except ConfigError as exc:
         raise pytest.UsageError(scrub(str(exc))) from None
+    config.stash[RUN_KEY] = run
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    scrubbed_output.uninstall()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_warning_recorded(warning_message: warnings.WarningMessage) -> None:
+    scrubbed_output.scrub_warning(warning_message)  # before pytest's warnings summary keeps it
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_internalerror(excrepr: object) -> None:
+    scrubbed_output.scrub_exception_repr(excrepr)  # before pytest shows it (locals under -l)
 
 
 def _no_profile_hint(config: pytest.Config) -> str:
@@ -124,7 +143,10 @@ def pytest_runtestloop(session: pytest.Session) -> None:
         return
     selected = {i.profile_name for i in session.items if isinstance(i, CheckItem)}
     if selected:
-        run.execute(selected)
+        # an interrupted run must not leave the previous run's reports looking current
+        report.remove_previous(run.settings.reports_dir, sorted(selected))
+        with scrubbed_output.held():  # tokens are known only once their answers are parsed
+            run.execute(selected)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -21,6 +21,7 @@ import httpx
 import yaml
 
 from cpi_preflight import catalog as catalog_module
+from cpi_preflight import files
 from cpi_preflight.catalog import Catalog, closest
 from cpi_preflight.errors import ProfileError
 from cpi_preflight.secret import Secret
@@ -126,6 +127,11 @@ class _Reader:
         if not isinstance(value, str | int | float) or isinstance(value, bool):
             raise self.fail(key, f"must be a string, not {_kind(value)}")
         expanded = self.expand(key, str(value)).strip()
+        index = files.lone_surrogate(expanded)
+        if index is not None:
+            raise self.fail(key, f"holds an invalid character (a lone surrogate, "
+                            f"U+{ord(expanded[index]):04X}) at position {index + 1}; check the "
+                            "value and the encoding of any environment variable it names")
         if required and not expanded:
             raise self.fail(key, "is empty")
         return expanded
@@ -159,20 +165,24 @@ class _Reader:
             raise self.fail(key, f"must be true or false, not {_kind(value)}")
         return value
 
-    def file(self, key: str, value: str) -> Path:
+    def file(self, key: str, value: str, limit: int = files.PEM_LIMIT) -> Path:
         try:
             path = Path(value).expanduser()
         except RuntimeError:
             raise self.fail(key, f"'{value}' names the home folder of an unknown user") from None
         if not path.is_absolute():
             path = self.path.parent / path
+        self.content(key, path, limit)
+        return path
+
+    def content(self, key: str, path: Path, limit: int) -> bytes:
+        """The bytes of the regular file `path` (at most `limit`), or a `ProfileError`."""
         try:
-            if not path.is_file():
-                raise self.fail(key, f"file {path} does not exist or is not a file")
-            path.read_bytes()
+            return files.read_bytes(path, limit)
+        except FileNotFoundError:
+            raise self.fail(key, f"file {path} does not exist or is not a file") from None
         except OSError as exc:
             raise self.fail(key, f"file {path} cannot be read: {exc.strerror}") from None
-        return path
 
 
 def _kind(value: object) -> str:
@@ -291,7 +301,8 @@ def _connection(reader: _Reader, env: str) -> _Connection:
         clash = [k for k in _CONNECTION_KEYS if k in reader.data]
         if clash:
             raise reader.fail(clash[0], "set either service_key or the connection keys, not both")
-        key_path = reader.file("service_key", reader.text("service_key", required=True))
+        key_path = reader.file("service_key", reader.text("service_key", required=True),
+                               files.SERVICE_KEY_LIMIT)
         found = read_service_key(key_path)
         _check_url(reader, "service_key (url)", found.api_url)
         _check_url(reader, "service_key (tokenurl)", found.token_url)
@@ -322,9 +333,10 @@ def _explicit_connection(reader: _Reader, env: str) -> _Connection:
     )
 
 
-def _pem(reader: _Reader, key: str, value: str, label: str) -> Path:
-    path = reader.file(key, value)
-    text = path.read_text(encoding="utf-8", errors="replace")
+def _pem(reader: _Reader, key: str, value: str, label: str,
+         limit: int = files.PEM_LIMIT) -> Path:
+    path = reader.file(key, value, limit)
+    text = reader.content(key, path, limit).decode("utf-8", errors="replace")
     if "-----BEGIN" not in text or label not in text:
         raise reader.fail(key, f"{path} is not a PEM file holding a {label.lower()}")
     return path
@@ -388,7 +400,8 @@ def parse(name: str, path: Path, data: object, environ: Mapping[str, str]) -> Pr
         name=name, path=path, environment=env, api_url=normalize_api_url(conn.api_url),
         token_url=conn.token_url, client_id=conn.client_id, client_secret=conn.client_secret,
         certificate=conn.certificate, key=conn.key,
-        ca_bundle=_pem(reader, "ca_bundle", ca_text, "CERTIFICATE") if ca_text else None,
+        ca_bundle=(_pem(reader, "ca_bundle", ca_text, "CERTIFICATE", files.CA_LIMIT)
+                   if ca_text else None),
         required_roles=tuple(dict.fromkeys(roles)), endpoints=tuple(dict.fromkeys(endpoints)),
         strict=reader.flag("strict"),
         attempts=int(reader.number("attempts", 3, low=1, high=10)),
@@ -398,16 +411,19 @@ def parse(name: str, path: Path, data: object, environ: Mapping[str, str]) -> Pr
     )
 
 
-def read_yaml(path: Path) -> object:
-    """Parse a YAML file; a syntax error becomes a `ProfileError` with file and line."""
+def read_yaml(path: Path, limit: int = files.PROFILE_LIMIT) -> object:
+    """Parse a YAML file (a regular file of at most `limit` bytes, without aliases, nested at
+    most `files.MAX_DEPTH` deep); any problem becomes a `ProfileError` naming the file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = files.read_text(path, limit)
     except UnicodeDecodeError:
         raise ProfileError(f"{shown(path)}: is not UTF-8 text") from None
     except OSError as exc:
         raise ProfileError(f"{shown(path)}: cannot be read: {exc.strerror}") from None
     try:
-        return yaml.safe_load(text)
+        return files.load_yaml(text)
+    except files.StructureError as exc:
+        raise ProfileError(f"{shown(path)}: {exc}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
@@ -453,9 +469,14 @@ def _known(name: str, known: list[str], profiles_dir: Path) -> str:
 
 def shown(path: Path) -> Path:
     """`path` relative to the current folder when it lies below it, for shorter messages."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve())
+    here = Path.cwd()
+    try:  # without following links first: a profile may be a link to anywhere
+        return Path(os.path.abspath(path)).relative_to(os.path.abspath(here))
     except ValueError:
+        pass
+    try:
+        return path.resolve().relative_to(here.resolve())
+    except (ValueError, OSError):
         return path
 
 

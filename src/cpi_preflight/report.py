@@ -2,66 +2,130 @@
 
 `<reports-dir>/<profile>/junit.xml`: one testsuite per profile, one testcase per check; a failed
 check is a <failure> whose type is the failure code and whose message names the thing at fault
-and the fix. Every text passes the secret scrubber before it is written.
+and the fix. Every text is masked (secret scrubber) and cleaned of characters XML cannot hold
+*before* it goes to the XML serializer, so no mask can cut through markup.
+
+Writing is atomic and never through a symbolic link (`files.write_atomic`). At the start of a
+run the previous reports of its profiles are removed (`remove_previous`), so an interrupted run
+leaves no report that reads as the current result.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
-from cpi_preflight import __version__
+from cpi_preflight import __version__, files
+from cpi_preflight.errors import ConfigError
 from cpi_preflight.findings import FAILED, SKIPPED, Verdict
 from cpi_preflight.plan import Plan
-from cpi_preflight.secret import scrub
+from cpi_preflight.secret import scrub, scrub_all
+
+REPORT_FILES = ("junit.xml", "evidence.json", "evidence.html")
+# characters XML 1.0 cannot hold (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-def _case(profile_name: str, verdict: Verdict) -> TestCase:
+def xml_safe(texts: Sequence[str]) -> list[str]:
+    """`texts` masked, with characters XML cannot hold replaced by U+FFFD."""
+    return [_NOT_XML.sub("\ufffd", t) for t in scrub_all(texts)]
+
+
+def shown_path(path: Path, base: Path | None = None) -> str:
+    """`path` relative to `base` (the current folder) when below it, else `<folder>/<file>`:
+    reports name a profile without disclosing local absolute paths."""
+    try:
+        return path.resolve().relative_to((base or Path.cwd()).resolve()).as_posix()
+    except (ValueError, OSError):
+        return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+
+
+def _fields(verdict: Verdict) -> list[str]:
+    """The texts of one testcase, in the order `_case` takes them."""
+    first = verdict.failures[0] if verdict.failures else None
+    warnings = "".join(f"\nwarning {w.text()}" for w in verdict.warnings)
+    return [verdict.summary + warnings,
+            f"{first.message} -- fix: {first.fix}" if first else "",
+            "\n".join(f.text() for f in verdict.failures), verdict.summary]
+
+
+def _case(profile_name: str, verdict: Verdict, texts: Sequence[str]) -> TestCase:
+    stdout, message, output, skip = texts
     elapsed = verdict.facts.get("elapsed_ms")
     case = TestCase(
         name=verdict.check.id, classname=f"cpi_preflight.{profile_name}",
         elapsed_sec=(float(elapsed) / 1000) if isinstance(elapsed, int | float) else None,
-        stdout=verdict.summary,
+        stdout=stdout,
     )
     if verdict.outcome == FAILED:
-        first = verdict.failures[0]
-        case.add_failure_info(message=f"{first.message} -- fix: {first.fix}",
-                              output="\n".join(f.text() for f in verdict.failures),
-                              failure_type=first.code)
+        case.add_failure_info(message=message, output=output,
+                              failure_type=verdict.failures[0].code)
     elif verdict.outcome == SKIPPED:
-        case.add_skipped_info(message=verdict.summary)
-    for warning in verdict.warnings:
-        case.stdout = f"{case.stdout}\nwarning {warning.text()}"
+        case.add_skipped_info(message=skip)
     return case
 
 
 def junit_xml(plan: Plan, verdicts: Iterable[Verdict]) -> str:
     """The JUnit XML document for one profile."""
-    prof = plan.profile
-    suite = TestSuite(
-        name=prof.name,
-        test_cases=[_case(prof.name, v) for v in verdicts],
-        properties={
-            "environment": prof.environment,
-            "api_url": prof.api_url,
-            "token_url": prof.token_url,
-            "client_id": prof.client_id,
-            "profile_file": str(prof.path),
-            "tool": f"cpi-preflight {__version__}",
-        },
-    )
-    return scrub(to_xml_report_string([suite], prettyprint=True, encoding="utf-8"))
+    prof, listed = plan.profile, list(verdicts)
+    properties = {
+        "environment": prof.environment, "api_url": prof.api_url,
+        "token_url": prof.token_url, "client_id": prof.client_id,
+        "profile_file": shown_path(prof.path), "tool": f"cpi-preflight {__version__}",
+    }
+    per_case = 4
+    texts = xml_safe([t for v in listed for t in _fields(v)] + list(properties.values()))
+    cases = [_case(prof.name, v, texts[i * per_case:(i + 1) * per_case])
+             for i, v in enumerate(listed)]
+    clean_properties = dict(zip(properties, texts[len(listed) * per_case:], strict=True))
+    suite = TestSuite(name=prof.name, test_cases=cases, properties=clean_properties)
+    return str(to_xml_report_string([suite], prettyprint=True, encoding="utf-8"))
 
 
 def write_text(path: Path, text: str) -> Path:
-    """Write scrubbed `text` to `path`, creating folders."""
+    """Write `text` (already masked by its renderer) to `path` atomically; the profile's
+    folder is created, and neither it nor the file may be a symbolic link."""
+    files.refuse_link(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(scrub(text), encoding="utf-8")
-    return path
+    return files.write_atomic(path, text.encode("utf-8", "replace"))
 
 
 def write_junit(reports_dir: Path, plan: Plan, verdicts: Iterable[Verdict]) -> Path:
     """Write `<reports_dir>/<profile>/junit.xml`."""
     return write_text(reports_dir / plan.profile.name / "junit.xml", junit_xml(plan, verdicts))
+
+
+def check_reports_dir(reports_dir: Path, names: Iterable[str]) -> None:
+    """Before any request: `reports_dir` must be (or become) a writable folder, and no report
+    a run writes may be a symbolic link. Raises `ConfigError` (a usage error, exit 4)."""
+    option = f"--reports-dir {reports_dir}"
+    try:
+        files.check_writable_dir(reports_dir)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and exc.filename != str(reports_dir) else ""
+        raise ConfigError(f"{option}: cannot write reports there{where}: {exc.strerror}; "
+                          "give a writable folder with --reports-dir=DIR") from None
+    for name in names:
+        folder = reports_dir / name
+        for path in (folder, *(folder / f for f in REPORT_FILES)):
+            if path.is_symlink():
+                raise ConfigError(f"{option}: {path} is a symbolic link; cpi-preflight does "
+                                  "not write through links: remove it, or choose another "
+                                  "--reports-dir")
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"{option}: {folder} is not a folder; remove it or choose "
+                              "another --reports-dir")
+
+
+def remove_previous(reports_dir: Path, names: Iterable[str]) -> None:
+    """Delete the reports an earlier run wrote for `names` (links themselves, not targets)."""
+    for name in names:
+        for report in REPORT_FILES:
+            (reports_dir / name / report).unlink(missing_ok=True)
+
+
+__all__ = ["REPORT_FILES", "check_reports_dir", "junit_xml", "remove_previous", "scrub",
+           "shown_path", "write_junit", "write_text", "xml_safe"]

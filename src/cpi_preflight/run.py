@@ -135,14 +135,13 @@ class Run:
     def evidence(self, profile_name: str, environ: Mapping[str, str]) -> dict[str, Any]:
         """The evidence document of one profile (see `evidence.build_evidence`)."""
         prof = self.plans[profile_name].profile
-        trust = transport.trust_settings(prof.ca_bundle, prof.certificate, prof.key, environ)
         baseline = self.baselines.get(profile_name)
         return evidence.build_evidence(
             self.plans[profile_name], self.observations[profile_name],
             self.verdicts[profile_name], started_at=self.started_at or datetime.now(UTC),
             duration_s=self.duration_s, token=self.token_facts(profile_name),
-            trust=trust.describe(), proxy=transport.proxy_setting(environ),
-            baseline=str(baseline["_path"]) if baseline else None)
+            trust=evidence.trust_text(prof, environ), proxy=transport.proxy_setting(environ),
+            baseline=str(baseline["_path"]) if baseline else None, strict=self.settings.strict)
 
     def close(self) -> None:
         """Stop every sandbox this run started."""

@@ -1,8 +1,15 @@
-"""Secrets are wrapped the moment they are read, and scrubbed from anything written.
+"""Secrets are wrapped the moment they are read, and masked in anything shown or written.
 
 `Secret` never shows its value in `repr`, `str` or formatting. Every `Secret` created in this
-process registers its value (and the encodings it travels in, such as a Basic header) with the
-scrubber, so `scrub()` can remove them from reports and captured output as a last line of defence.
+process registers its value with the scrubber, in every form it may travel in (see `forms`), so
+`scrub()` masks them in text before it is rendered into a report, printed or logged.
+
+What `scrub` guarantees for a registered value of any length: it is masked where it appears
+verbatim, URL-encoded (`%XX` or `+` for spaces), JSON-, HTML- or XML-escaped, as a Python
+`repr`, base64- or base64url-encoded (alone or inside a longer base64 text, at any offset; up to
+two characters at each end of such a run may remain), and any of these broken across lines
+(line breaks inside a value are ignored when matching). Other transformations (hex, other
+encodings, a value split by other characters, hashes) are not recognised.
 """
 
 from __future__ import annotations
@@ -11,14 +18,16 @@ import base64
 import html
 import json
 import threading
+from collections.abc import Sequence
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
-_MIN_SCRUB_LENGTH = 6
+_LINE_BREAKS = str.maketrans("", "", "\r\n")
+_JOIN = "\x00"
 
 _lock = threading.Lock()
 _live: set[str] = set()
-_ordered: tuple[str, ...] = ()  # the live values, longest first
+_ordered: tuple[str, ...] = ()  # the live forms, longest first
 _stale = False  # a value was registered since `_ordered` was built
 
 
@@ -57,36 +66,118 @@ class Secret:
         raise TypeError("a Secret cannot be pickled")
 
 
+def _base64_runs(data: bytes) -> set[str]:
+    """The base64 text `data` always turns into, wherever it starts inside a longer input:
+    for each of the three alignments, the encoding of the whole 3-byte groups it fills."""
+    runs = {base64.b64encode(data).decode("ascii"),  # the value encoded on its own
+            base64.urlsafe_b64encode(data).decode("ascii")}
+    for skip in range(3):
+        part = data[skip:]
+        part = part[: len(part) - len(part) % 3]
+        if part:
+            runs.add(base64.b64encode(part).decode("ascii"))
+            runs.add(base64.urlsafe_b64encode(part).decode("ascii"))
+    return runs
+
+
+_APOSTROPHES = ("'", "&#x27;", "&#39;", "&apos;")
+_QUOTES = ('"', "&quot;", "&#34;", "&#x22;")
+
+
+def _markup_escaped(value: str) -> set[str]:
+    """`value` as HTML or XML writers escape it: `&<>` always, quotes in any of their forms."""
+    base = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    found = {base, html.escape(value)}
+    if "'" in value or '"' in value:
+        found |= {base.replace("'", a).replace('"', q) for a in _APOSTROPHES for q in _QUOTES}
+    return found
+
+
+def forms(value: str) -> set[str]:
+    """`value` in the forms it may travel in: raw, URL-encoded, JSON-, HTML- and XML-escaped,
+    Python `repr` (str and bytes), and base64/base64url (see `_base64_runs`)."""
+    data = value.encode("utf-8", "surrogatepass")  # a lone surrogate must not crash the scrubber
+    found = {
+        value, quote(data, safe=""), quote_plus(data), quote(data, safe="/:@"),
+        *_markup_escaped(value),
+        json.dumps(value, ensure_ascii=False)[1:-1], json.dumps(value)[1:-1],
+        repr(value)[1:-1], repr(data)[2:-1],
+        *_base64_runs(data),
+    }
+    return {f for f in (v.translate(_LINE_BREAKS) for v in found) if f}
+
+
 def register(value: str) -> None:
-    """Remember `value` and its usual encodings so that `scrub` removes them."""
-    if len(value) < _MIN_SCRUB_LENGTH:
+    """Remember `value`, in all its `forms`, so that `scrub` masks it."""
+    if not value:
         return
     global _stale
-    # the value as it may travel: in a URL, in a form body, in JSON text, in HTML
-    forms = {value, quote(value, safe=""), quote_plus(value), html.escape(value),
-             json.dumps(value, ensure_ascii=False)[1:-1], json.dumps(value)[1:-1]}
+    new = forms(value)
     with _lock:
-        if not forms <= _live:
-            _live.update(forms)
+        if not new <= _live:
+            _live.update(new)
             _stale = True
 
 
 def register_basic_credentials(client_id: str, secret: Secret) -> None:
     """Also scrub the Basic header that carries `client_id:secret`."""
-    pair = f"{client_id}:{secret.reveal()}".encode()
+    pair = f"{client_id}:{secret.reveal()}".encode("utf-8", "surrogatepass")
     register(base64.b64encode(pair).decode())
 
 
 def scrub(text: str) -> str:
-    """Replace every registered secret value in `text` with the mask."""
-    for value in _live_values():
-        if value in text:
-            text = text.replace(value, MASK)
-    return text
+    """`text` with every registered secret, in every form, replaced by the mask."""
+    return scrub_all([text])[0]
+
+
+def scrub_all(texts: Sequence[str]) -> list[str]:
+    """`scrub` for many texts at once (one search for which secrets occur at all)."""
+    values = _live_values()
+    if not values or not texts:
+        return list(texts)
+    everything = _JOIN.join(texts).translate(_LINE_BREAKS)
+    present = [v for v in values if v in everything]
+    if not present:
+        return list(texts)
+    return [_mask(text, present) for text in texts]
+
+
+def _mask(text: str, values: Sequence[str]) -> str:
+    """Mask every occurrence of `values` in `text`, ignoring line breaks inside a match."""
+    flat = text.translate(_LINE_BREAKS)
+    values = [v for v in values if v in flat]
+    if not values:
+        return text
+    if flat == text:
+        for value in values:  # longest first: a value is masked before any part of it
+            if value in text:
+                text = text.replace(value, MASK)
+        return text
+    where = [i for i, c in enumerate(text) if c not in "\r\n"]  # flat index -> text index
+    spans = []
+    for value in values:
+        start = flat.find(value)
+        while start != -1:
+            spans.append((where[start], where[start + len(value) - 1] + 1))
+            start = flat.find(value, start + len(value))
+    return _replace_spans(text, spans)
+
+
+def _replace_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    out, cursor = [], 0
+    for start, end in sorted(spans):
+        if end <= cursor:
+            continue
+        if start >= cursor:
+            out.append(text[cursor:start])
+            out.append(MASK)
+        cursor = end
+    out.append(text[cursor:])
+    return "".join(out)
 
 
 def _live_values() -> tuple[str, ...]:
-    """All live values, longest first (so a value is masked before any part of it)."""
+    """All live forms, longest first (so a value is masked before any part of it)."""
     global _ordered, _stale
     with _lock:
         if _stale:

@@ -2,8 +2,9 @@
 
 Two key types exist (reference section 4): client id/secret and certificate. Whether the
 certificate type nests its fields under `oauth` like the secret type is unconfirmed, so both
-shapes are read. A certificate key's PEM blocks are written to private temporary files, because
-Python's TLS layer loads client certificates only from files.
+shapes are read. A certificate key's PEM blocks must reach Python's TLS layer as files: they
+are kept in anonymous in-memory files where the platform has them (Linux), else in private
+temporary files removed at exit and on SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -12,16 +13,23 @@ import atexit
 import json
 import os
 import shutil
+import signal
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
+from cpi_preflight import files
 from cpi_preflight.errors import ProfileError
 from cpi_preflight.profile import shown
 from cpi_preflight.secret import Secret, register
 
 _temp_dirs: list[str] = []
+_memory_fds: list[int] = []
+_handled: dict[int, Any] = {}
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 @dataclass(frozen=True)
@@ -57,25 +65,71 @@ def _text(path: Path, fields: dict[str, Any], name: str) -> str:
     return value.strip()
 
 
-def _private_file(directory: str, name: str, text: str) -> Path:
+def _in_memory(name: str, data: bytes) -> Path | None:
+    """`data` as an anonymous in-memory file (Linux memfd), reachable as /proc/self/fd/N for
+    as long as this process lives; None where the platform has none."""
+    create = getattr(os, "memfd_create", None)
+    if create is None or not Path("/proc/self/fd").is_dir():
+        return None
+    fd = create(f"cpi-preflight-{name}")  # close-on-exec: no child process inherits it
+    os.fchmod(fd, 0o600)
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    _memory_fds.append(fd)
+    return Path(f"/proc/self/fd/{fd}")
+
+
+def _private_file(directory: str, name: str, data: bytes) -> Path:
     target = Path(directory) / name
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text.replace("\\n", "\n"))
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
     return target
 
 
 def _materialize(certificate: str, key: str) -> tuple[Path, Path]:
+    """The certificate and private key as files for the TLS layer (Python's `ssl` loads a
+    client certificate only from a path). In memory when the platform allows it, so no copy
+    of the private key ever reaches the disk; else in a private temporary folder that is
+    removed at exit and on SIGTERM/SIGINT."""
+    pems = {"client.crt": certificate.replace("\\n", "\n").encode(),
+            "client.key": key.replace("\\n", "\n").encode()}
+    in_memory = [_in_memory(name, data) for name, data in pems.items()]
+    if in_memory[0] is not None and in_memory[1] is not None:
+        return in_memory[0], in_memory[1]
     directory = tempfile.mkdtemp(prefix="cpi-preflight-key-")
     _temp_dirs.append(directory)
-    return (_private_file(directory, "client.crt", certificate),
-            _private_file(directory, "client.key", key))
+    _remove_on_signals()
+    return (_private_file(directory, "client.crt", pems["client.crt"]),
+            _private_file(directory, "client.key", pems["client.key"]))
 
 
 @atexit.register
 def _cleanup() -> None:
     for directory in _temp_dirs:
         shutil.rmtree(directory, ignore_errors=True)
+    _temp_dirs.clear()
+
+
+def _remove_on_signals() -> None:
+    """Remove the temporary copies on SIGTERM and SIGINT too (atexit does not run when a
+    signal's default action ends the process), then let the signal do what it did before."""
+    if _handled or threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        _handled[signum] = signal.getsignal(signum)
+        signal.signal(signum, _on_signal)
+
+
+def _on_signal(signum: int, frame: FrameType | None) -> None:
+    _cleanup()
+    previous = _handled.get(signum)
+    if callable(previous):
+        previous(signum, frame)
+        return
+    signal.signal(signum, previous if previous is not None else signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
 
 
 def _certificate_key(path: Path, fields: dict[str, Any]) -> tuple[Path, Path]:
@@ -103,6 +157,11 @@ def token_url_for_certificate(fields: dict[str, Any], token_url: str) -> str:
 def parse_service_key(path: Path, data: object) -> ServiceKey:
     """Read a service key's JSON object into a `ServiceKey`."""
     path = shown(path)
+    try:
+        files.check_structure(data)
+    except files.StructureError as exc:
+        raise ProfileError(f"{path}: {exc}; download the service key again from the BTP "
+                           "cockpit") from None
     fields = _fields(path, data)
     client_id = _text(path, fields, "clientid")
     api_url, token_url = _text(path, fields, "url"), _text(path, fields, "tokenurl")
@@ -120,11 +179,14 @@ def parse_service_key(path: Path, data: object) -> ServiceKey:
 
 
 def read_service_key(path: Path) -> ServiceKey:
-    """Load a service key JSON file; any problem is a `ProfileError` naming the file."""
+    """Load a service key JSON file (a regular file, bounded, nested at most
+    `files.MAX_DEPTH` deep, no lone surrogates); any problem is a `ProfileError` naming it."""
     again = "download the service key again from the BTP cockpit"
     path = shown(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = files.load_json(files.read_text(path, files.SERVICE_KEY_LIMIT))
+    except files.StructureError as exc:
+        raise ProfileError(f"{path}: {exc}; {again}") from None
     except UnicodeDecodeError:
         raise ProfileError(f"{path}: is not UTF-8 text; {again}") from None
     except OSError as exc:

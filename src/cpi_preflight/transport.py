@@ -27,6 +27,7 @@ from typing import Any
 import certifi
 import httpx
 
+from cpi_preflight import files
 from cpi_preflight.errors import ConfigError, ReadOnlyViolationError
 from cpi_preflight.observation import BODY_EXCERPT, Attempt, Exchange, Failure, TlsCertificate
 from cpi_preflight.profile import is_loopback
@@ -76,10 +77,23 @@ def ssl_context(settings: TrustSettings) -> ssl.SSLContext:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     for path in settings.ca_files:
-        context.load_verify_locations(cafile=path)
+        context.load_verify_locations(cadata=_pem_certificates(Path(path)))
     if settings.client_cert is not None:
         context.load_cert_chain(*settings.client_cert)
     return context
+
+
+PEM_CERTIFICATE = re.compile(
+    r"-----BEGIN CERTIFICATE-----[A-Za-z0-9+/=\s]+?-----END CERTIFICATE-----")
+
+
+def _pem_certificates(path: Path) -> str:
+    """The PEM certificates of a CA file, read bounded (a FIFO or a huge file is refused)."""
+    text = files.read_bytes(path, files.CA_LIMIT).decode("latin-1")  # comments may be any bytes
+    found = PEM_CERTIFICATE.findall(text)
+    if not found:
+        raise OSError(f"{path} holds no PEM certificate")
+    return "\n".join(found)
 
 
 @dataclass

@@ -75,6 +75,7 @@ def test_rendered_dom_has_the_role_matrix_and_no_secret(chromium: str, page: Pat
     for form in SECRET_FORMS:
         assert form not in dom
     assert CLIENT_ID in text  # a client id is shown in full: it is not a secret
+    assert not re.search(r"<[a-z]+[^>]*\son[a-z]+=", dom)  # no event handler attribute
 
 
 def test_screenshot(chromium: str, page: Path, tmp_path: Path) -> None:

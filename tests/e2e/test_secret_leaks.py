@@ -10,16 +10,28 @@ for the secrets, their Basic-header encodings, and anything shaped like a JWT.
 from __future__ import annotations
 
 import base64
+import datetime
+import html
+import http.server
+import ipaddress
 import json
 import os
 import re
+import ssl
 import subprocess
 import sys
+import threading
+import xml.etree.ElementTree as ET
+import xml.sax.saxutils
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from cpi_preflight import catalog
 from cpi_preflight.sandbox import Sandbox, SandboxSpec
@@ -179,3 +191,183 @@ def test_no_token_anywhere(leak_run):
         assert not JWT.search(text), f"a JWT leaked into {where}"
         for token in issued:
             assert token not in text, f"a token leaked into {where}"
+
+
+# --- other paths to the screen: logging and INTERNALERROR (issue 11, class 3) -------------
+
+LOGGING_CHECK = '''
+import logging
+import warnings
+
+def test_user_check_logs_the_bearer(preflight_api):
+    logging.getLogger("user.check").warning("calling with %s",
+                                            preflight_api.headers["authorization"])
+    assert preflight_api.get("/MessageProcessingLogs", params={"$top": "1"}).status_code == 200
+
+
+def test_user_check_warns_with_the_bearer(preflight_api):
+    warnings.warn(f"sent {preflight_api.headers['authorization']}", stacklevel=1)
+'''
+
+BROKEN_DIAGNOSIS = '''
+import os
+
+import cpi_preflight.run
+
+
+def _broken(*args, **kwargs):
+    secret = os.environ["SECRET_P"]  # a local holding the secret
+    raise RuntimeError("diagnosis broke")
+
+
+cpi_preflight.run.diagnosis.diagnose = _broken
+'''
+
+
+@pytest.fixture(scope="module")
+def one_sandbox() -> Iterator[Sandbox]:
+    sandbox = Sandbox.start(SandboxSpec.from_mapping({"roles": ["MonitoringDataRead"]},
+                                                     environment="cf"))
+    yield sandbox
+    sandbox.stop()
+
+
+def _project(root: Path, sandbox: Sandbox, **files: str) -> dict[str, str]:
+    (root / "profiles").mkdir(parents=True)
+    (root / "checks").mkdir()
+    (root / "profiles" / "p.yaml").write_text(
+        yaml.safe_dump(_profile("p", "cf", sandbox, {})))
+    for name, text in files.items():
+        (root / name).write_text(text)
+    kept = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH")}
+    return {**kept, "SECRET_P": sandbox.connection.client_secret or "",
+            "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def _forbidden(sandbox: Sandbox) -> list[str]:
+    conn = sandbox.connection
+    pair = f"{conn.client_id}:{conn.client_secret}".encode()
+    return [conn.client_secret or "", base64.b64encode(pair).decode(), *sandbox.issued_tokens]
+
+
+def test_debug_logging_and_warnings_show_no_secret_and_no_token(one_sandbox: Sandbox,
+                                                                tmp_path: Path) -> None:
+    env = _project(tmp_path, one_sandbox, **{"checks/test_logging.py": LOGGING_CHECK})
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--profile", "p", "--log-cli-level=DEBUG", "-rA",
+         "-p", "no:cacheprovider", f"--reports-dir={tmp_path / 'reports'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, check=False)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "receive_response_headers.complete" in output  # httpcore's DEBUG lines were shown
+    assert "calling with Bearer ***" in output
+    assert "UserWarning: sent Bearer ***" in output  # the warnings summary
+    assert one_sandbox.issued_tokens
+    for value in _forbidden(one_sandbox):
+        assert value not in output
+    assert not JWT.search(output)
+
+
+def test_an_internal_error_with_locals_shows_no_secret(one_sandbox: Sandbox,
+                                                      tmp_path: Path) -> None:
+    env = _project(tmp_path, one_sandbox, **{"conftest.py": BROKEN_DIAGNOSIS})
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--profile", "p", "-l", "--full-trace", "-vv",
+         "-p", "no:cacheprovider", f"--reports-dir={tmp_path / 'reports'}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, check=False)
+    output = done.stdout + done.stderr
+    assert "INTERNALERROR> E       RuntimeError: diagnosis broke" in output, output[-3000:]
+    assert re.search(r"INTERNALERROR> secret += '\*\*\*'", output)  # the locals were shown
+    for value in _forbidden(one_sandbox):
+        assert value not in output
+
+
+class _EchoHandler(http.server.BaseHTTPRequestHandler):
+    """A tenant that hands the token out in a cookie too and echoes the secret in a header."""
+
+    token = ""
+    secret = ""
+
+    def _answer(self, body: bytes, status: int = 200) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Set-Cookie", f"session={self.token}; Secure; HttpOnly")
+        self.send_header("X-Echo", self.secret)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self._answer(json.dumps({"access_token": self.token, "token_type": "bearer",
+                                 "expires_in": 3600}).encode())
+
+    def do_GET(self) -> None:  # a refusal whose OData message echoes the secret
+        self._answer(json.dumps({"error": {"code": "Forbidden", "message": {
+            "lang": "en", "value": f"denied for {self.secret}"}}}).encode(), 403)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = folder / "echo.crt", folder / "echo.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_debug_logging_masks_a_token_in_set_cookie_and_an_echoed_secret(tmp_path: Path) -> None:
+    secret, token = "ech0-s3cr3t&<>\"'$", "opaque-token-" + "x7Kq" * 8
+    handler = type("Echo", (_EchoHandler,), {"token": token, "secret": secret})
+    cert, key = _self_signed(tmp_path)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"https://127.0.0.1:{server.server_address[1]}"
+    try:
+        (tmp_path / "profiles").mkdir()
+        (tmp_path / "profiles" / "echo.yaml").write_text(yaml.safe_dump({
+            "environment": "neo", "api_url": base, "token_url": f"{base}/oauth2/api/v1/token",
+            "client_id": "3c1d2e4f5a6b", "client_secret": "${SECRET_ECHO}",
+            "ca_bundle": str(cert), "attempts": 1, "endpoints": ["MessageProcessingLogs"]}))
+        env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH")}
+        env["SECRET_ECHO"] = secret
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "--profile", "echo", "--log-cli-level=DEBUG",
+             "-p", "no:cacheprovider", f"--reports-dir={tmp_path / 'reports'}"],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, check=False)
+    finally:
+        server.shutdown()
+        server.server_close()
+    output = done.stdout + done.stderr
+    assert "Set-Cookie" in output, output[-3000:]  # httpcore showed the response headers
+    assert "session=***" in output
+    reports = tmp_path / "reports" / "echo"
+    written = {p.name: p.read_text(encoding="utf-8") for p in reports.iterdir()}
+    assert "denied for ***" in written["junit.xml"]  # the echo reached the reports, masked
+    escaped = {secret, json.dumps(secret)[1:-1], html.escape(secret),
+               xml.sax.saxutils.escape(secret, {"'": "&apos;", '"': "&quot;"}),
+               xml.sax.saxutils.quoteattr(secret)[1:-1], token}
+    for where, text in {"output": output, **written}.items():
+        for value in escaped:
+            assert value not in text, where
+    root = ET.fromstring(written["junit.xml"].encode("utf-8"))
+    for element in root.iter():
+        assert secret not in (element.text or "")
+        assert not [v for v in element.attrib.values() if secret in v]

@@ -490,8 +490,8 @@ def test_a_folder_is_not_a_file(workdir: Path) -> None:
     with pytest.raises(ProfileError) as caught:
         load(workdir, cf_data(ca_bundle="dir.pem"))
     assert str(caught.value) == (
-        f"{WHERE}: ca_bundle: file {workdir / 'profiles' / 'dir.pem'} does not exist or is not "
-        "a file")
+        f"{WHERE}: ca_bundle: file {workdir / 'profiles' / 'dir.pem'} cannot be read: is a "
+        "folder, not a regular file")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads every file")

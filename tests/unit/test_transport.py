@@ -664,3 +664,23 @@ def test_the_probe_client_routes_loopback_http_past_a_proxy(
         assert proxied._pool._proxy_url.host == b"proxy.example"  # type: ignore[attr-defined]
     finally:
         asyncio.run(client.aclose())
+
+
+def test_ca_files_are_read_bounded_and_keep_only_their_certificates(tmp_path: Path) -> None:
+    import certifi
+
+    from cpi_preflight.files import MIB
+
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes("# Főtanúsítvány (a comment in UTF-8)\n".encode()
+                       + Path(certifi.where()).read_bytes())
+    settings = transport.trust_settings(bundle, None, None, {})
+    assert transport.ssl_context(settings).cert_store_stats()["x509_ca"] > 100
+    (tmp_path / "empty.pem").write_text("no certificate here\n")
+    with pytest.raises(OSError, match="holds no PEM certificate"):
+        transport._pem_certificates(tmp_path / "empty.pem")
+    huge = tmp_path / "huge.pem"
+    with huge.open("wb") as handle:
+        handle.truncate(17 * MIB)
+    with pytest.raises(OSError, match=r"more than the 16\.0 MiB"):
+        transport._pem_certificates(huge)

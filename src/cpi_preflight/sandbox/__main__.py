@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from cpi_preflight import files
 from cpi_preflight.errors import SandboxSpecError
 from cpi_preflight.sandbox.describe import describe, init_command
 from cpi_preflight.sandbox.instance import Sandbox
@@ -42,13 +43,36 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     return parser
 
 
+def _read_spec(path: Path) -> object:
+    """The YAML of a --spec file: a regular file, bounded, no aliases, nesting limited."""
+    try:
+        return files.load_yaml(files.read_text(path, files.SPEC_LIMIT))
+    except OSError as exc:
+        raise SandboxSpecError(f"--spec {path}: cannot be read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise SandboxSpecError(f"--spec {path}: is not UTF-8 text") from None
+    except files.StructureError as exc:
+        raise SandboxSpecError(f"--spec {path}: {exc}") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        raise SandboxSpecError(f"--spec {path}: invalid YAML at {where}: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise SandboxSpecError(f"--spec {path}: invalid YAML: {exc}") from None
+
+
 def _from_file(path: Path) -> tuple[dict[str, Any], str | None]:
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    data = _read_spec(path) or {}
     if not isinstance(data, dict):
-        raise SandboxSpecError(f"{path}: expected a mapping, got {data!r}")
+        raise SandboxSpecError(f"--spec {path}: expected a mapping (a sandbox section or a "
+                               f"profile), got {type(data).__name__}")
     if "sandbox" in data:
         environment = data.get("environment")
-        return dict(data["sandbox"] or {}), environment if isinstance(environment, str) else None
+        inner = data["sandbox"] or {}
+        if not isinstance(inner, dict):
+            raise SandboxSpecError(f"--spec {path}: sandbox: expected a mapping, got "
+                                   f"{type(inner).__name__}")
+        return dict(inner), environment if isinstance(environment, str) else None
     return data, None
 
 

@@ -1,0 +1,246 @@
+"""Masking happens on values, before the XML serializer and the HTML template see them.
+
+The secrets here are registered in an isolated scrubber (`isolated_secrets`), because words
+such as "failed" would otherwise be masked in every later test of this process.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import textwrap
+import xml.etree.ElementTree as ET
+import xml.sax.saxutils
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from pathlib import Path
+from urllib.parse import quote, quote_plus
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cpi_preflight import evidence, report, secret
+from cpi_preflight.findings import FAILED
+from cpi_preflight.secret import MASK, Secret, scrub
+from tests.unit.test_evidence import broken_markup, build, page_text, sample_plan, sample_verdicts
+
+HOSTILE = "pa'ss&<w>\"rd$1"
+MARKUP_WORDS = ("testcase", "failed", "profile", "testsuite", "property", "passed", "result")
+
+
+@contextmanager
+def isolated() -> Iterator[None]:
+    """Secrets registered inside are forgotten afterwards."""
+    saved = (secret._live, secret._ordered, secret._stale)
+    secret._live, secret._stale = set(saved[0]), True
+    try:
+        yield
+    finally:
+        secret._live, secret._ordered, secret._stale = saved
+
+
+@pytest.fixture
+def isolated_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(secret, "_live", set(secret._live))
+    monkeypatch.setattr(secret, "_ordered", secret._ordered)
+    monkeypatch.setattr(secret, "_stale", True)
+    return
+
+
+def _leaky_verdicts(value: str) -> dict:
+    """The sample verdicts, with `value` echoed into a failure's message, fix and summary."""
+    the_plan = sample_plan()
+    verdicts = sample_verdicts(the_plan)
+    role = verdicts["role[WorkspacePackagesRead]"]
+    finding = replace(role.findings[0], message=f"server said <{value}> back",
+                      fix=f"not {value}", subject="WorkspacePackagesRead")
+    verdicts[role.check.id] = replace(role, summary=f"echo: {value}", findings=(finding,))
+    return verdicts
+
+
+def _all_xml_text(root: ET.Element) -> str:
+    parts = []
+    for element in root.iter():
+        parts.extend([element.tag, element.text or "", element.tail or ""])
+        parts.extend(f"{k}={v}" for k, v in element.attrib.items())
+    return "\n".join(parts)
+
+
+def test_junit_masks_a_secret_with_quote_and_markup_characters(isolated_secrets: None) -> None:
+    Secret(HOSTILE)
+    the_plan = sample_plan()
+    text = report.junit_xml(the_plan, _leaky_verdicts(HOSTILE).values())
+    root = ET.fromstring(text.encode("utf-8"))
+    assert HOSTILE not in _all_xml_text(root)  # in no escaped form either: parsed back here
+    assert f"echo: {MASK}" in _all_xml_text(root)
+
+
+def test_evidence_masks_a_secret_with_quote_and_markup_characters(
+        isolated_secrets: None) -> None:
+    Secret(HOSTILE)
+    doc = build(sample_plan(), _leaky_verdicts(HOSTILE))
+    page = evidence.render_html(doc)
+    assert HOSTILE not in page_text(page)
+    assert HOSTILE not in json.dumps(doc, ensure_ascii=False)
+    assert f"server said <{MASK}> back" in page_text(page)
+    assert broken_markup(page) == []
+
+
+@pytest.mark.parametrize("word", MARKUP_WORDS)
+def test_a_secret_equal_to_a_markup_word_breaks_no_report(word: str,
+                                                         isolated_secrets: None) -> None:
+    Secret(word)
+    the_plan = sample_plan()
+    verdicts = _leaky_verdicts(word)
+    root = ET.fromstring(report.junit_xml(the_plan, verdicts.values()).encode("utf-8"))
+    cases = {c.get("name"): c for c in root.iter("testcase")}
+    assert list(cases) == list(verdicts)
+    failed = cases["role[WorkspacePackagesRead]"].find("failure")
+    assert failed is not None
+    assert failed.get("type") == "ROLE_MISSING"
+    assert root.find("testsuite").get("name") == "prod-cf"  # type: ignore[union-attr]
+    texts = [e.text or "" for e in root.iter()] + [
+        e.get("message", "") for e in root.iter() if e.tag in ("failure", "skipped")]
+    assert f"echo: {MASK}" in texts
+    assert not [t for t in texts if word in t]
+
+    doc = build(the_plan, verdicts)
+    assert doc["profile"]["name"] == "prod-cf"
+    assert doc["summary"]["result"] == FAILED
+    assert doc["checks"][2]["outcome"] == FAILED
+    assert evidence.verify_sha256(json.loads(json.dumps(doc)))
+    page = evidence.render_html(doc)
+    assert 'class="badge failed" id="result">FAILED<' in page
+    assert broken_markup(page) == []
+    assert f"echo: {MASK}" in page_text(page)
+
+
+def test_masking_cannot_cut_a_tag_open(isolated_secrets: None) -> None:
+    """A secret of markup characters: the old page-wide scrub removed a '>' and left a
+    server-controlled attribute inside a tag."""
+    Secret('"fix"><strong>Fix:</strong>')  # equal to markup the page writes around a fix
+    verdicts = _leaky_verdicts("onfocus=alert(1) autofocus")
+    page = evidence.render_html(build(sample_plan(), verdicts))
+    assert broken_markup(page) == []
+    assert "not onfocus=alert(1) autofocus" in page_text(page)
+
+
+@pytest.mark.parametrize("value", ["abc", "pw", "k"])
+def test_short_secrets_are_masked_too(value: str, isolated_secrets: None) -> None:
+    Secret(value)
+    assert scrub(f"the server echoed [{value}]") == f"the server echoed [{MASK}]"
+
+
+LONG_TOKEN = "eyJhbGciOiJSUzI1NiJ9." + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo" * 6 + ".c2ln"
+
+
+def test_a_token_wrapped_at_64_columns_is_masked(isolated_secrets: None) -> None:
+    Secret(LONG_TOKEN)
+    wrapped = "\n".join(textwrap.wrap(LONG_TOKEN, 64))
+    for text in (wrapped, wrapped.replace("\n", "\r\n"), f"body: {wrapped} end"):
+        shown = scrub(text)
+        assert LONG_TOKEN[:40] not in shown.replace("\n", "").replace("\r", "")
+        assert MASK in shown
+
+
+@pytest.mark.parametrize("prefix", [b"", b"x", b"xy", b"Bearer: ", b"user:"])
+def test_a_base64_encoded_secret_is_masked_at_any_offset(prefix: bytes,
+                                                        isolated_secrets: None) -> None:
+    Secret(HOSTILE)
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        text = encode(prefix + HOSTILE.encode() + b"tail").decode()
+        shown = scrub(f"echo {text}")
+        core = encode(HOSTILE.encode()[2:11]).decode()
+        assert core not in shown
+        assert MASK in shown
+        wrapped = "\n".join(textwrap.wrap(text, 8))
+        assert MASK in scrub(wrapped)
+
+
+def test_xml_escaped_and_repr_forms_are_masked(isolated_secrets: None) -> None:
+    Secret(HOSTILE)
+    for form in ("pa&apos;ss&amp;&lt;w&gt;&quot;rd$1", "pa&#39;ss&amp;&lt;w&gt;&#34;rd$1",
+                 repr(HOSTILE)[1:-1], repr(HOSTILE.encode())[2:-1],
+                 json.dumps(HOSTILE)[1:-1]):
+        assert scrub(f"<{form}>") == f"<{MASK}>", form
+
+
+def test_a_lone_surrogate_does_not_crash_the_scrubber(isolated_secrets: None) -> None:
+    Secret("bad\ud800secret")
+    assert scrub("x bad\ud800secret y") == f"x {MASK} y"
+
+
+def test_evidence_records_strict_simulated_and_no_absolute_paths(tmp_path: Path) -> None:
+    the_plan = sample_plan()
+    doc = build(the_plan, strict=True, baseline=str(tmp_path / "old" / "evidence.json"),
+                trust=evidence.trust_text(replace(the_plan.profile, ca_bundle=tmp_path /
+                                                  "corp-ca.pem"), {}))
+    assert doc["run"]["strict"] is True
+    assert doc["run"]["trust"] == "system CAs + profile CA corp-ca.pem"
+    assert doc["run"]["baseline"] == "old/evidence.json"
+    assert str(tmp_path) not in json.dumps(doc)
+    page = evidence.render_html(doc)
+    assert "Strict mode</dt><dd>yes (--strict)" in page
+    assert 'id="simulated"' not in page
+    sandboxed = replace(the_plan, profile=replace(the_plan.profile, sandbox={}))
+    simulated = build(sandboxed)
+    assert simulated["tenant"]["simulated"] is True
+    assert "simulated tenant (built-in sandbox)" in evidence.render_html(simulated)
+
+
+def test_trust_text_names_files_without_their_folders(tmp_path: Path) -> None:
+    prof = replace(sample_plan().profile, ca_bundle=tmp_path / "ca.pem",
+                   certificate=tmp_path / "c.crt", key=tmp_path / "c.key")
+    text = evidence.trust_text(prof, {"SSL_CERT_FILE": str(tmp_path / "corp-bundle.pem")})
+    assert text == "SSL_CERT_FILE corp-bundle.pem + profile CA ca.pem + client certificate"
+
+
+def test_profile_file_is_shown_relative_to_the_project(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert report.shown_path(tmp_path / "profiles" / "p.yaml") == "profiles/p.yaml"
+    assert report.shown_path(Path("/elsewhere/deep/profiles/p.yaml")) == "profiles/p.yaml"
+
+
+FORMS = {
+    "raw": lambda v: v,
+    "url": lambda v: quote(v, safe=""),
+    "form": lambda v: quote_plus(v),
+    "json": lambda v: json.dumps(v)[1:-1],
+    "html": lambda v: html.escape(v),
+    "xml": lambda v: xml.sax.saxutils.escape(v, {"'": "&apos;", '"': "&quot;"}),
+    "repr": lambda v: repr(v)[1:-1],
+    "base64": lambda v: base64.b64encode(v.encode()).decode(),
+    "base64url": lambda v: base64.urlsafe_b64encode(v.encode()).decode(),
+}
+SECRETS = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="*\r\n"),
+                  min_size=1, max_size=40).filter(str.strip)
+
+
+@settings(max_examples=300, deadline=None)
+@given(value=SECRETS, form=st.sampled_from(sorted(FORMS)),
+       before=st.text(max_size=20), after=st.text(max_size=20),
+       width=st.integers(min_value=0, max_value=70))
+def test_every_stated_form_is_masked_anywhere(value: str, form: str, before: str, after: str,
+                                              width: int) -> None:
+    shown = FORMS[form](value)
+    if width:  # broken across lines, as a wrapped header or PEM body is
+        shown = "\n".join(shown[i:i + width] for i in range(0, len(shown), width))
+    with isolated():
+        Secret(value)
+        assert FORMS[form](value) not in scrub(before + shown + after).replace("\n", "")
+
+
+def test_a_base64_encoded_secret_inside_longer_base64_at_every_offset() -> None:
+    value = "k3y&'\"<>$"
+    for offset in range(3):
+        blob = base64.b64encode(b"x" * offset + value.encode() + b"tail").decode()
+        with isolated():
+            Secret(value)
+            masked = scrub(blob)
+        core = base64.b64encode(value.encode()[2:8]).decode()
+        assert core not in masked
+        assert MASK in masked
