@@ -73,15 +73,31 @@ def test_unknown_profile_is_a_usage_error(product):
     assert "Traceback" not in outcome.stderr + outcome.stdout
 
 
-def test_without_profile_the_checks_skip_with_a_hint(product):
-    outcome = product("-rs")
-    assert outcome.code == 0
-    assert "2 skipped" in outcome.stdout.splitlines()[-1]  # the built-in checks, checks/ example
-    assert ("SKIPPED [1] profiles: cpi-preflight: no profile selected; run `pytest --profile "
-            "NAME` or `pytest --profile all` (profiles: sandbox-cf, sandbox-cf-misconfigured, "
-            "sandbox-neo)") in outcome.stdout
-    assert ("SKIPPED [1] checks/test_odata_shape.py: cpi-preflight: no profile selected; run "
-            "pytest --profile NAME") in outcome.stdout
+NO_PROFILE_HINT = ("cpi-preflight: no profile selected, so no check ran; run `pytest --profile "
+                   "NAME` or `pytest --profile all` (profiles: sandbox-cf, "
+                   "sandbox-cf-misconfigured, sandbox-neo)")
+
+
+def test_without_profile_nothing_runs_and_pytest_exits_5(product):
+    outcome = product()
+    assert outcome.code == 5, outcome.stdout + outcome.stderr
+    assert NO_PROFILE_HINT in outcome.stdout.splitlines()
+    assert "collected 1 item / 1 deselected / 0 selected" in outcome.stdout
+    assert " 1 deselected in " in outcome.stdout.splitlines()[-1]
+
+
+def test_without_profile_an_explicit_checks_run_also_exits_5(product):
+    outcome = product("checks")
+    assert outcome.code == 5, outcome.stdout + outcome.stderr
+    assert NO_PROFILE_HINT in outcome.stdout.splitlines()
+
+
+def test_without_profile_other_test_paths_run_as_usual(product):
+    outcome = product("tests/unit/test_readme.py")
+    assert outcome.code == 0, outcome.stdout + outcome.stderr
+    assert "no profile selected" not in outcome.stdout
+    assert "= cpi-preflight =" not in outcome.stdout
+    assert " 3 passed in " in outcome.stdout.splitlines()[-1]
 
 
 def test_help_always_works(product):
