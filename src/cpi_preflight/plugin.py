@@ -289,6 +289,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
             lines.extend(f"report: {path}" for path in config.stash.get(WRITTEN_KEY, []))
     if not lines:
         return
+    terminalreporter.ensure_newline()  # after a progress line, before our first line
     if verbosity > -2:
         terminalreporter.section("cpi-preflight")
     for line in lines:
