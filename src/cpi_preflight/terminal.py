@@ -86,7 +86,7 @@ class _Layout:
                 return [f"{head} {reason}"]
             return [head.rstrip(), *self.wrap(reason)]
         codes = list(dict.fromkeys(f.code for f in verdict.findings))
-        lines = [f"{head} {', '.join(codes)}".rstrip()]
+        lines = [_cut(f"{head} {', '.join(codes)}".rstrip(), self.width)]
         named = len(verdict.findings) > 1  # several findings: say which is which
         for finding in verdict.failures:
             lines.extend(self.cut(_said(finding, named)))
@@ -104,10 +104,10 @@ def profile_lines(title: str, verdicts: Mapping[str, Verdict], not_run: Mapping[
                   width: int, verbosity: int) -> list[str]:
     """The lines for one profile. `verdicts`: the checks pytest ran, by id; `not_run`: the
     others, id -> why (deselected, or the session stopped first)."""
-    lines = [f"{title}: {counts_line(verdicts.values(), len(not_run))}"]
+    layout = _Layout([*verdicts, *not_run], width)
+    lines = layout.wrap(f"{title}: {counts_line(verdicts.values(), len(not_run))}", indent="")
     if verbosity <= -2:
         return lines
-    layout = _Layout([*verdicts, *not_run], width)
     for verdict in verdicts.values():
         if verbosity < 0 and shown_outcome(verdict) not in (FAILED, WARNING):
             continue
