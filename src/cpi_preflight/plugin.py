@@ -282,9 +282,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     verbosity = int(config.getoption("verbose"))
     hint = config.stash.get(HINT_KEY, None)
     run = config.stash.get(RUN_KEY, None)
-    lines = [hint] if hint else []
+    width = config.get_terminal_writer().fullwidth
+    lines = terminal.wrapped(hint, width) if hint else []
     if run is not None and run.executed:
-        lines.extend(_table(run, config.get_terminal_writer().fullwidth, verbosity))
+        lines.extend(_table(run, width, verbosity))
         if verbosity > -2:
             lines.extend(f"report: {path}" for path in config.stash.get(WRITTEN_KEY, []))
     if not lines:
@@ -305,5 +306,5 @@ def _table(run: Run, width: int, verbosity: int) -> list[str]:
         lines.extend(terminal.profile_lines(title, ran, not_run, width=width,
                                             verbosity=verbosity))
     for gap in run.baseline_gaps:
-        lines.append(f"warning: {gap}")
+        lines.extend(terminal.wrapped(f"warning: {gap}", width))
     return lines

@@ -56,6 +56,11 @@ def fitted(text: str, width: int) -> str:
     return "\n".join(out)
 
 
+def wrapped(text: str, width: int) -> list[str]:
+    """One message as lines of at most `width`, continued two spaces in."""
+    return _Layout([], width).wrap(text, indent="")
+
+
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(1, width - 3)] + "..."
 
