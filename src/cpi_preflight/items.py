@@ -31,7 +31,10 @@ class ProfileFile(pytest.File):
 
     def collect(self) -> Iterator[CheckItem]:
         for check in self.plan.checks:
-            yield CheckItem.from_parent(self, name=check.id, check=check)
+            # The id given as text, as pytest would parse it back from its cache: a check id
+            # such as role[X] looks parametrized, and pytest 9's --lf/--ff compare parsed ids.
+            yield CheckItem.from_parent(self, name=check.id, nodeid=f"{self.nodeid}::{check.id}",
+                                        check=check)
 
 
 class CheckItem(pytest.Item):

@@ -8,8 +8,13 @@ the checks that ran.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 
 from cpi_preflight.run import NOT_REACHED, NOT_SELECTED
+
+from .conftest import REPO, Outcome
 
 PROFILE = "sandbox-cf-misconfigured"
 CHECKS = ["token", "api", "role[MonitoringDataRead]", "role[WorkspacePackagesRead]",
@@ -83,3 +88,25 @@ def test_a_full_run_reports_every_verdict(product):
     assert evidence(outcome)["summary"] == {"passed": 6, "failed": 3, "skipped": 2,
                                             "warnings": 0, "result": "failed"}
     assert f"{PROFILE} (cf): 3 failed, 6 passed, 2 skipped" in outcome.stdout.splitlines()
+
+
+def test_lf_reruns_the_failures_and_the_reports_say_so(tmp_path):
+    """--lf (pytest's cache, on outside this clone) deselects what passed last time."""
+    folder = tmp_path / "project"
+    shutil.copytree(REPO / "profiles", folder / "profiles")
+    command = [sys.executable, "-m", "pytest", "--profile", PROFILE, "-p", "no:randomly",
+               f"--reports-dir={tmp_path / 'reports'}"]
+    first = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=180,
+                           check=False)
+    assert first.returncode == 1, first.stdout
+    again = subprocess.run([*command, "--lf"], cwd=folder, capture_output=True, text=True,
+                           timeout=180, check=False)
+    outcome = Outcome(again.returncode, again.stdout, again.stderr, tmp_path / "reports")
+    assert outcome.code == 1
+    assert outcome.stdout.splitlines()[-1].strip("= ").startswith("3 failed, 8 deselected in ")
+    failed = {"role[WorkspacePackagesRead]": "failed:ROLE_MISSING",
+              "role[DataStoresAndQueuesRead]": "failed:ROLE_MISSING",
+              "endpoint[NumberRanges]": "failed:SERVER_ERROR"}
+    assert junit_story(outcome) == {
+        c: failed.get(c, f"skipped:{NOT_SELECTED}") for c in CHECKS}
+    assert f"{PROFILE} (cf): 3 failed, 8 not run" in outcome.stdout.splitlines()
