@@ -148,13 +148,24 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return
     ours: list[pytest.Item] = []
     for plan in run.plans.values():
-        node = ProfileFile.from_parent(session, path=plan.profile.path)
+        node = ProfileFile.from_parent(session, path=plan.profile.path,
+                                       nodeid=_profile_nodeid(config, plan.profile.path))
         node.run, node.plan = run, plan
         checks = list(node.collect())
         session.ihook.pytest_collectreport(
             report=pytest.CollectReport(node.nodeid, "passed", None, list(checks)))
         ours.extend(checks)
     items[:0] = ours
+
+
+def _profile_nodeid(config: pytest.Config, path: Path) -> str:
+    """`profiles/NAME.yaml` below the rootdir; the absolute path of a profile elsewhere
+    (pytest would make that `::NAME.yaml`, which -k, --deselect and readers cannot place)."""
+    absolute = path.absolute()
+    try:
+        return absolute.relative_to(config.rootpath).as_posix()
+    except ValueError:
+        return absolute.as_posix()
 
 
 def _deselect_what_needs_a_profile(config: pytest.Config, items: list[pytest.Item]) -> None:
