@@ -45,3 +45,21 @@ def load(path: Path | None, names: list[str]) -> dict[str, dict[str, Any]]:
                           "reports/<profile>/evidence.json or its reports/ folder")
     doc = _read(path)
     return {doc["profile"]["name"]: doc}
+
+
+def gaps(path: Path | None, names: list[str], found: dict[str, dict[str, Any]]) -> list[str]:
+    """A warning per profile that `--baseline` holds no evidence for (its drift is not checked)."""
+    if path is None:
+        return []
+    messages = []
+    for name in names:
+        if name in found:
+            continue
+        if path.is_dir():
+            where = f"no {path / name / 'evidence.json'}"
+        else:
+            where = f"it holds the evidence of profile {', '.join(found) or 'none'}"
+        messages.append(f"--baseline {path}: no evidence for profile {name} ({where}); drift is "
+                        f"not checked for {name}. Pass the reports folder of a run that "
+                        f"included {name}, or its evidence.json")
+    return messages

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from cpi_preflight import terminal
 from cpi_preflight.errors import CheckFailedError
 from cpi_preflight.findings import FAILED, SKIPPED, Verdict
 from cpi_preflight.plan import Check, Plan
@@ -30,7 +31,10 @@ class ProfileFile(pytest.File):
 
     def collect(self) -> Iterator[CheckItem]:
         for check in self.plan.checks:
-            yield CheckItem.from_parent(self, name=check.id, check=check)
+            # The id given as text, as pytest would parse it back from its cache: a check id
+            # such as role[X] looks parametrized, and pytest 9's --lf/--ff compare parsed ids.
+            yield CheckItem.from_parent(self, name=check.id, nodeid=f"{self.nodeid}::{check.id}",
+                                        check=check)
 
 
 class CheckItem(pytest.Item):
@@ -49,6 +53,7 @@ class CheckItem(pytest.Item):
 
     def runtest(self) -> None:
         assert isinstance(self.parent, ProfileFile)
+        self.parent.run.ran.add((self.profile_name, self.check.id))
         verdict = self.parent.run.verdict(self.profile_name, self.check.id)
         self.user_properties.append(("code", verdict.code))
         if verdict.outcome == FAILED:
@@ -61,22 +66,10 @@ class CheckItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str:
         if isinstance(excinfo.value, VerdictFailedError):
-            return scrub("\n".join(f.text() for f in excinfo.value.verdict.failures))
+            width = self.config.get_terminal_writer().fullwidth
+            return "\n".join(terminal.fitted(scrub(f.text()), width)
+                             for f in excinfo.value.verdict.failures)
         return scrub(str(super().repr_failure(excinfo)))
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, f"{self.profile_name}: {self.check.title}"
-
-
-class NoProfileItem(pytest.Item):
-    """Stands in for the checks when no profile was chosen; skips with how to choose one."""
-
-    def __init__(self, *, hint: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.hint = hint
-
-    def runtest(self) -> None:
-        pytest.skip(self.hint)
-
-    def reportinfo(self) -> tuple[Any, int | None, str]:
-        return self.path, None, "cpi-preflight: no profile selected"

@@ -13,16 +13,28 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cpi_preflight import evidence, files, profile, report, scrubbed_output, transport
+from cpi_preflight import (
+    command_line,
+    evidence,
+    files,
+    profile,
+    report,
+    scrubbed_output,
+    terminal,
+    transport,
+)
 from cpi_preflight.claims import TokenFacts
 from cpi_preflight.errors import ConfigError
-from cpi_preflight.items import CheckItem, NoProfileItem, ProfileFile
+from cpi_preflight.items import CheckItem, ProfileFile
 from cpi_preflight.profile import Profile
 from cpi_preflight.run import Run, Settings
 from cpi_preflight.secret import scrub
 
 RUN_KEY = pytest.StashKey[Run]()
 WRITTEN_KEY = pytest.StashKey[list[Path]]()
+HINT_KEY = pytest.StashKey[str]()
+PROFILE_PARAMETER = "preflight_profile_name"
+NO_PROFILE = ""
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -43,6 +55,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="requests in flight at once across all profiles (default 32)")
     group.addoption("--max-per-host", type=int, default=10, metavar="N",
                     help="requests in flight at once per host (default 10)")
+
+
+_rerunning = False
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | pytest.ExitCode | None:
+    """Run pytest again with `--opt=value` when `--opt value` made pytest misread its rootdir
+    (see `command_line`); nothing has been configured or printed yet at this point."""
+    global _rerunning
+    again = None if _rerunning else command_line.rewritten(config.invocation_params.args,
+                                                           os.environ)
+    if again is None:
+        return None
+    args, addopts = again
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        capture.stop_global_capturing()
+    _rerunning = True
+    try:
+        with command_line.addopts_set_to(addopts):
+            return pytest.main(args, plugins=list(config.invocation_params.plugins or ()))
+    finally:
+        _rerunning = False
 
 
 def _base(config: pytest.Config) -> Path:
@@ -103,16 +139,32 @@ def pytest_internalerror(excrepr: object) -> None:
     scrubbed_output.scrub_exception_repr(excrepr)  # before pytest shows it (locals under -l)
 
 
+def _checks_dir(config: pytest.Config) -> Path:
+    """Where users' own checks live: checks/ beside the default profiles/."""
+    return _base(config) / "checks"
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """With profiles selected and no test paths named (nor configured as `testpaths`), collect
+    only checks/: a run of the checks never picks up other tests of the current folder."""
+    if RUN_KEY not in config.stash or config.args_source != pytest.Config.ArgsSource.INVOCATION_DIR:
+        return None
+    checks = _checks_dir(config)
+    inside = collection_path == checks or checks in collection_path.parents
+    return None if inside or collection_path in checks.parents else True
+
+
 def _no_profile_hint(config: pytest.Config) -> str:
     known = profile.available(_settings(config).profiles_dir)
     listing = ", ".join(known) if known else "none yet"
-    return (f"cpi-preflight: no profile selected; run `pytest --profile NAME` or "
-            f"`pytest --profile all` (profiles: {listing})")
+    return (f"cpi-preflight: no profile selected, so no check ran; run `pytest --profile NAME` "
+            f"or `pytest --profile all` (profiles: {listing})")
 
 
-def _wants_placeholder(config: pytest.Config) -> bool:
-    no_paths_given = config.args_source != pytest.Config.ArgsSource.ARGS
-    return no_paths_given and _settings(config).profiles_dir.is_dir()
+def _needs_a_profile(item: pytest.Item) -> bool:
+    """A test of checks/ asking for a preflight fixture, collected while no profile is chosen."""
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get(PROFILE_PARAMETER) == NO_PROFILE
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -120,20 +172,47 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                                   items: list[pytest.Item]) -> None:
     run = config.stash.get(RUN_KEY, None)
     if run is None:
-        if _wants_placeholder(config):
-            hint = _no_profile_hint(config)
-            items.insert(0, NoProfileItem.from_parent(
-                session, name="no-profile", hint=hint, path=_settings(config).profiles_dir))
+        _deselect_what_needs_a_profile(config, items)
         return
     ours: list[pytest.Item] = []
     for plan in run.plans.values():
-        node = ProfileFile.from_parent(session, path=plan.profile.path)
+        node = ProfileFile.from_parent(session, path=plan.profile.path,
+                                       nodeid=_profile_nodeid(config, plan.profile.path))
         node.run, node.plan = run, plan
         checks = list(node.collect())
         session.ihook.pytest_collectreport(
             report=pytest.CollectReport(node.nodeid, "passed", None, list(checks)))
         ours.extend(checks)
     items[:0] = ours
+
+
+def _profile_nodeid(config: pytest.Config, path: Path) -> str:
+    """`profiles/NAME.yaml` below the rootdir; the absolute path of a profile elsewhere
+    (pytest would make that `::NAME.yaml`, which -k, --deselect and readers cannot place)."""
+    absolute = path.absolute()
+    try:
+        return absolute.relative_to(config.rootpath).as_posix()
+    except ValueError:
+        return absolute.as_posix()
+
+
+def _deselect_what_needs_a_profile(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without --profile, tests that need one are deselected, not skipped: a run that checks
+    nothing then ends as pytest's "no tests collected" (exit 5), not green."""
+    unfit = [i for i in items if _needs_a_profile(i)]
+    if unfit:
+        items[:] = [i for i in items if not _needs_a_profile(i)]
+        config.hook.pytest_deselected(items=unfit)
+    no_paths_given = config.args_source != pytest.Config.ArgsSource.ARGS
+    if unfit or (no_paths_given and _settings(config).profiles_dir.is_dir()):
+        config.stash[HINT_KEY] = _no_profile_hint(config)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    for item in items:
+        if isinstance(item, CheckItem):
+            assert isinstance(item.parent, ProfileFile)
+            item.parent.run.deselected.add((item.profile_name, item.check.id))
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -155,7 +234,7 @@ def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestR
     test_report = outcome.get_result()
     if isinstance(test_report.longrepr, tuple):
         path, line, message = test_report.longrepr
-        if isinstance(item, CheckItem | NoProfileItem):  # point at the profile, not our code
+        if isinstance(item, CheckItem):  # point at the profile, not our code
             path, line = str(item.path), None
         test_report.longrepr = (path, line, scrub(message))
     elif test_report.longrepr is not None:
@@ -173,11 +252,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if run is None:
         hint = pytest.mark.skip(reason="cpi-preflight: no profile selected; run pytest "
                                 "--profile NAME")
-        metafunc.parametrize("preflight_profile_name", [pytest.param("", marks=hint)],
+        metafunc.parametrize(PROFILE_PARAMETER, [pytest.param(NO_PROFILE, marks=hint)],
                              ids=["no-profile"], scope="session")
         return
     names = list(run.plans)
-    metafunc.parametrize("preflight_profile_name", names, ids=names, scope="session")
+    metafunc.parametrize(PROFILE_PARAMETER, names, ids=names, scope="session")
 
 
 def _run_for(request: pytest.FixtureRequest) -> Run:
@@ -219,9 +298,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     try:
         written: list[Path] = []
-        for name, verdicts in run.verdicts.items():
+        for name in run.verdicts:
             written.append(report.write_junit(run.settings.reports_dir, run.plans[name],
-                                              verdicts.values()))
+                                              run.reported(name).values()))
             written.extend(evidence.write_evidence(run.settings.reports_dir,
                                                    run.evidence(name, os.environ)))
         session.config.stash[WRITTEN_KEY] = written
@@ -241,16 +320,33 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    run = terminalreporter.config.stash.get(RUN_KEY, None)
-    if run is None or not run.executed:
+    config = terminalreporter.config
+    verbosity = int(config.getoption("verbose"))
+    hint = config.stash.get(HINT_KEY, None)
+    run = config.stash.get(RUN_KEY, None)
+    width = config.get_terminal_writer().fullwidth
+    lines = terminal.wrapped(hint, width) if hint else []
+    if run is not None and run.executed:
+        lines.extend(_table(run, width, verbosity))
+        if verbosity > -2:
+            lines.extend(f"report: {path}" for path in config.stash.get(WRITTEN_KEY, []))
+    if not lines:
         return
-    terminalreporter.section("cpi-preflight")
-    for name, verdicts in run.verdicts.items():
-        terminalreporter.write_line(f"{name} ({run.plans[name].profile.environment}):")
-        for verdict in verdicts.values():
-            outcome = "warning" if verdict.outcome == "passed" and verdict.warnings \
-                else verdict.outcome
-            code = verdict.code or "-"
-            terminalreporter.write_line(f"  {verdict.check.id:<44} {outcome:<8} {code}")
-    for path in terminalreporter.config.stash.get(WRITTEN_KEY, []):
-        terminalreporter.write_line(f"report: {path}")
+    terminalreporter.ensure_newline()  # after a progress line, before our first line
+    if verbosity > -2:
+        terminalreporter.section("cpi-preflight")
+    for line in lines:
+        terminalreporter.write_line(line)
+
+
+def _table(run: Run, width: int, verbosity: int) -> list[str]:
+    lines = []
+    for name in run.verdicts:
+        title = f"{name} ({run.plans[name].profile.environment})"
+        not_run = run.not_run(name)
+        ran = {i: v for i, v in run.verdicts[name].items() if i not in not_run}
+        lines.extend(terminal.profile_lines(title, ran, not_run, width=width,
+                                            verbosity=verbosity))
+    for gap in run.baseline_gaps:
+        lines.extend(terminal.wrapped(f"warning: {gap}", width))
+    return lines

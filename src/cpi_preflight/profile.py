@@ -102,9 +102,19 @@ class _Reader:
         self.data = data
         self.environ = environ
         self.prefix = prefix
+        self.empty_variables: dict[str, str] = {}  # key -> a ${VAR} in it that is set but empty
 
     def fail(self, key: str, problem: str) -> ProfileError:
         return ProfileError(f"{shown(self.path)}: {self.prefix}{key}: {problem}")
+
+    def missing(self, key: str, problem: str) -> ProfileError:
+        """`problem` with an absent or empty key, naming the variable that made it empty."""
+        name = self.empty_variables.get(key)
+        if name is None:
+            return self.fail(key, problem)
+        return self.fail(key, f"environment variable {name} is set but empty; export "
+                         f"{name}=... with the value before running (in CI, check that the "
+                         "secret or variable is passed to this job)")
 
     def expand(self, key: str, value: str) -> str:
         def substitute(match: re.Match[str]) -> str:
@@ -114,6 +124,8 @@ class _Reader:
                     key, f"environment variable {name} is not set; export {name}=... "
                     "before running, or write the value into the profile",
                 )
+            if not self.environ[name].strip():
+                self.empty_variables.setdefault(key, name)
             return self.environ[name]
 
         return _ENV_REF.sub(substitute, value)
@@ -133,7 +145,7 @@ class _Reader:
                             f"U+{ord(expanded[index]):04X}) at position {index + 1}; check the "
                             "value and the encoding of any environment variable it names")
         if required and not expanded:
-            raise self.fail(key, "is empty")
+            raise self.missing(key, "is empty")
         return expanded
 
     def text_list(self, key: str) -> tuple[str, ...]:
@@ -318,9 +330,10 @@ def _explicit_connection(reader: _Reader, env: str) -> _Connection:
         raise reader.fail("certificate", "set client_secret or certificate + key, not both")
     if bool(cert_text) != bool(key_text):
         missing = "key" if cert_text else "certificate"
-        raise reader.fail(missing, "certificate and key go together (PEM files of the key)")
+        raise reader.missing(missing, "certificate and key go together (PEM files of the key)")
     if not secret_text and not cert_text:
-        raise reader.fail("client_secret", "is required (or certificate + key, or service_key)")
+        raise reader.missing("client_secret", "is required (or certificate + key, or "
+                             "service_key)")
     if cert_text and env == "neo":
         raise reader.fail("certificate", "client certificates are supported on cf only")
     return _Connection(
@@ -443,7 +456,8 @@ def available(profiles_dir: Path) -> list[str]:
 
 
 def resolve_names(requested: list[str], profiles_dir: Path) -> list[str]:
-    """Expand `--profile` values (repeatable, comma lists, `all`) into known profile names."""
+    """Expand `--profile` values (repeatable, comma lists, `all`, or a profile file's path
+    inside `profiles_dir`) into known profile names."""
     known = available(profiles_dir)
     names: list[str] = []
     for value in requested:
@@ -452,18 +466,43 @@ def resolve_names(requested: list[str], profiles_dir: Path) -> list[str]:
                 continue
             names.extend(known if name == "all" else [_known(name, known, profiles_dir)])
     if not names:
-        raise ProfileError(f"no profiles found in {profiles_dir}; create {profiles_dir}/NAME.yaml")
+        raise ProfileError(f"no profiles found in {profiles_dir}; create {profiles_dir}/NAME.yaml "
+                           "(`cpi-preflight init` writes one), or point --profiles-dir at the "
+                           "folder that holds them")
     return list(dict.fromkeys(names))
 
 
-def _known(name: str, known: list[str], profiles_dir: Path) -> str:
+def _as_name(value: str, profiles_dir: Path) -> str:
+    """`profiles/x.yaml` (a path to a profile file) -> `x`, if the file is in `profiles_dir`."""
+    path = Path(value).expanduser()
+    if path.suffix not in (".yaml", ".yml") and len(path.parts) < 2:
+        return value
+    stem = path.stem if path.suffix in (".yaml", ".yml") else path.name
+    folder = (path if path.is_absolute() else Path.cwd() / path).parent
+    if folder.resolve() == profiles_dir.resolve() or not folder.is_dir():
+        return stem
+    if (folder / f"{stem}.yaml").is_file():
+        raise ProfileError(
+            f"--profile {value}: the file is not in the profiles folder {profiles_dir}; run "
+            f"`pytest --profiles-dir {folder} --profile {stem}`, or move it into {profiles_dir}")
+    return stem
+
+
+def _known(value: str, known: list[str], profiles_dir: Path) -> str:
+    name = _as_name(value, profiles_dir)
     if name in known:
         return name
+    if not profiles_dir.is_dir():
+        raise ProfileError(
+            f"--profile {value}: the profiles folder {profiles_dir} does not exist; run pytest "
+            "in the folder that holds profiles/, or pass --profiles-dir DIR "
+            "(`cpi-preflight init` writes profiles/NAME.yaml)")
     hint = closest(name, known)
     listing = ", ".join(known) if known else "none"
     tail = f"; did you mean '{hint}'?" if hint else ""
     raise ProfileError(
-        f"--profile {name}: no file {profiles_dir / (name + '.yaml')}{tail} (available: {listing})"
+        f"--profile {value}: no file {profiles_dir / (name + '.yaml')}{tail} (available in "
+        f"{profiles_dir}: {listing}; another folder: --profiles-dir DIR)"
     )
 
 

@@ -20,7 +20,7 @@ import httpx
 from cpi_preflight import baseline, diagnosis, evidence, plan, probe, profile, transport
 from cpi_preflight import catalog as catalog_module
 from cpi_preflight.claims import TokenFacts
-from cpi_preflight.findings import Verdict
+from cpi_preflight.findings import SKIPPED, Verdict
 from cpi_preflight.observation import ProfileObservations
 from cpi_preflight.plan import Plan
 from cpi_preflight.profile import Profile
@@ -28,6 +28,11 @@ from cpi_preflight.secret import Secret
 
 if TYPE_CHECKING:
     from cpi_preflight.sandbox import Sandbox
+
+
+# Why a planned check has no result in the reports (pytest did not run its item).
+NOT_SELECTED = "not selected in this run (-k, -m, --deselect or --lf left it out)"
+NOT_REACHED = "not run: the session stopped before it (-x, --maxfail or an interrupt)"
 
 
 @dataclass(frozen=True)
@@ -53,9 +58,12 @@ class Run:
     verdicts: dict[str, dict[str, Verdict]] = field(default_factory=dict)
     sandboxes: dict[str, Sandbox] = field(default_factory=dict)
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
+    baseline_gaps: list[str] = field(default_factory=list)
     started_at: datetime | None = None
     duration_s: float = 0.0
     executed: bool = False
+    ran: set[tuple[str, str]] = field(default_factory=set)
+    deselected: set[tuple[str, str]] = field(default_factory=set)
 
     @classmethod
     def load(cls, names: list[str], settings: Settings) -> Run:
@@ -66,7 +74,9 @@ class Run:
         profiles = list(profile.load_all(resolved, settings.profiles_dir))
         cat = catalog_module.load()
         run = cls(settings, profiles)
-        run.baselines = baseline.load(settings.baseline, [p.name for p in profiles])
+        names = [p.name for p in profiles]
+        run.baselines = baseline.load(settings.baseline, names)
+        run.baseline_gaps = baseline.gaps(settings.baseline, names, run.baselines)
         run.plans = {p.name: plan.build(p, cat, with_baseline=settings.baseline is not None)
                      for p in profiles}
         return run
@@ -116,6 +126,19 @@ class Run:
         """The verdict of one check (the run must have executed)."""
         return self.verdicts[profile_name][check_id]
 
+    def not_run(self, profile_name: str) -> dict[str, str]:
+        """Planned checks of an executed profile that pytest did not run: id -> why."""
+        return {c.id: NOT_SELECTED if (profile_name, c.id) in self.deselected else NOT_REACHED
+                for c in self.plans[profile_name].checks if (profile_name, c.id) not in self.ran}
+
+    def reported(self, profile_name: str) -> dict[str, Verdict]:
+        """What the reports say per check: the verdict of each check pytest ran, and a skip
+        saying why for the others, so table, JUnit, evidence and exit code tell one story."""
+        missing = self.not_run(profile_name)
+        verdicts = self.verdicts[profile_name]
+        return {c.id: Verdict(c, SKIPPED, missing[c.id]) if c.id in missing else verdicts[c.id]
+                for c in self.plans[profile_name].checks}
+
     def token_facts(self, profile_name: str) -> TokenFacts | None:
         """What the token of a profile said about itself, if one was issued and read."""
         verdict = self.verdicts.get(profile_name, {}).get(plan.TOKEN)
@@ -138,7 +161,7 @@ class Run:
         baseline = self.baselines.get(profile_name)
         return evidence.build_evidence(
             self.plans[profile_name], self.observations[profile_name],
-            self.verdicts[profile_name], started_at=self.started_at or datetime.now(UTC),
+            self.reported(profile_name), started_at=self.started_at or datetime.now(UTC),
             duration_s=self.duration_s, token=self.token_facts(profile_name),
             trust=evidence.trust_text(prof, environ), proxy=transport.proxy_setting(environ),
             baseline=str(baseline["_path"]) if baseline else None, strict=self.settings.strict)

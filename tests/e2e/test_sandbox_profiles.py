@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+
+from .conftest import REPO
 
 CORE_CHECKS = ["token", "api"]
 
@@ -77,18 +80,88 @@ def test_unknown_profile_is_a_usage_error(product):
     assert "Traceback" not in outcome.stderr + outcome.stdout
 
 
-def test_without_profile_the_checks_skip_with_a_hint(product):
-    outcome = product("-rs")
-    assert outcome.code == 0
-    assert "2 skipped" in outcome.stdout.splitlines()[-1]  # the built-in checks, checks/ example
-    assert ("SKIPPED [1] profiles: cpi-preflight: no profile selected; run `pytest --profile "
-            "NAME` or `pytest --profile all` (profiles: sandbox-cf, sandbox-cf-misconfigured, "
-            "sandbox-neo)") in outcome.stdout
-    assert ("SKIPPED [1] checks/test_odata_shape.py: cpi-preflight: no profile selected; run "
-            "pytest --profile NAME") in outcome.stdout
+NO_PROFILE_HINT = ("cpi-preflight: no profile selected, so no check ran; run `pytest --profile "
+                   "NAME` or `pytest --profile all` (profiles: sandbox-cf, "
+                   "sandbox-cf-misconfigured, sandbox-neo)")
+
+
+def said(outcome) -> str:
+    """The cpi-preflight section as one line of text (it is wrapped to the terminal)."""
+    section = outcome.stdout.split(" cpi-preflight ", 1)[1].split("\n", 1)[1]
+    return " ".join(line.strip() for line in section.split("\n=")[0].splitlines())
+
+
+def test_without_profile_nothing_runs_and_pytest_exits_5(product):
+    outcome = product()
+    assert outcome.code == 5, outcome.stdout + outcome.stderr
+    assert said(outcome) == NO_PROFILE_HINT
+    assert "collected 1 item / 1 deselected / 0 selected" in outcome.stdout
+    assert " 1 deselected in " in outcome.stdout.splitlines()[-1]
+
+
+def test_without_profile_an_explicit_checks_run_also_exits_5(product):
+    outcome = product("checks")
+    assert outcome.code == 5, outcome.stdout + outcome.stderr
+    assert said(outcome) == NO_PROFILE_HINT
+
+
+def test_without_profile_other_test_paths_run_as_usual(product):
+    outcome = product("tests/unit/test_readme.py")
+    assert outcome.code == 0, outcome.stdout + outcome.stderr
+    assert "no profile selected" not in outcome.stdout
+    assert "= cpi-preflight =" not in outcome.stdout
+    assert " 3 passed in " in outcome.stdout.splitlines()[-1]
 
 
 def test_help_always_works(product):
     outcome = product("--help")
     assert outcome.code == 0
     assert "--profile=NAME" in outcome.stdout
+
+
+# --- errors that name the thing (usage errors, exit 4, before any network call) ------------
+
+
+def test_a_profile_given_as_its_file_path_runs(product):
+    outcome = product("--profile", "profiles/sandbox-cf.yaml", "--collect-only", "-q")
+    assert outcome.code == 0, outcome.stdout + outcome.stderr
+    assert "profiles/sandbox-cf.yaml::token" in outcome.stdout.splitlines()
+
+
+def test_a_mistyped_profile_path_gets_a_did_you_mean(product):
+    outcome = product("--profile", "profiles/sandbox-cff.yaml")
+    assert outcome.code == 4
+    folder = REPO / "profiles"
+    assert outcome.stderr.strip() == (
+        f"ERROR: --profile profiles/sandbox-cff.yaml: no file {folder / 'sandbox-cff.yaml'}; did "
+        f"you mean 'sandbox-cf'? (available in {folder}: sandbox-cf, sandbox-cf-misconfigured, "
+        "sandbox-neo; another folder: --profiles-dir DIR)")
+
+
+def test_an_unknown_profile_in_a_missing_folder_names_the_folder(product, tmp_path):
+    folder = tmp_path / "nowhere"
+    outcome = product("--profile", "prod-cf", profiles_dir=folder)
+    assert outcome.code == 4
+    assert outcome.stderr.strip() == (
+        f"ERROR: --profile prod-cf: the profiles folder {folder} does not exist; run pytest in "
+        "the folder that holds profiles/, or pass --profiles-dir DIR (`cpi-preflight init` "
+        "writes profiles/NAME.yaml)")
+
+
+def test_a_secret_variable_set_but_empty_is_named(product, tmp_path):
+    folder = tmp_path / "profiles"
+    folder.mkdir()
+    (folder / "x.yaml").write_text(
+        "environment: cf\n"
+        "api_url: https://mysub.it-cpi018.cfapps.eu10-003.hana.ondemand.com\n"
+        "token_url: https://mysub.authentication.eu10.hana.ondemand.com/oauth/token\n"
+        "client_id: sb-1|it!b1\n"
+        "client_secret: ${CPI_X_CLIENT_SECRET}\n"
+        "required_roles: [MonitoringDataRead]\n")
+    outcome = product("--profile", "x", profiles_dir=folder,
+                      env={**os.environ, "CPI_X_CLIENT_SECRET": ""})
+    assert outcome.code == 4
+    assert outcome.stderr.strip() == (
+        f"ERROR: {folder / 'x.yaml'}: client_secret: environment variable CPI_X_CLIENT_SECRET is "
+        "set but empty; export CPI_X_CLIENT_SECRET=... with the value before running (in CI, "
+        "check that the secret or variable is passed to this job)")

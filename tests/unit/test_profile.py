@@ -182,9 +182,24 @@ def test_an_unset_variable_in_a_list_names_the_item() -> None:
         "before running, or write the value into the profile")
 
 
-def test_a_variable_set_to_nothing_leaves_a_required_key_empty() -> None:
+SET_BUT_EMPTY = ("environment variable {0} is set but empty; export {0}=... with the value "
+                 "before running (in CI, check that the secret or variable is passed to this job)")
+
+
+def test_a_variable_set_to_nothing_is_named_for_a_required_key() -> None:
     assert problem(cf_data(client_id="${ID}"), environ={"ID": ""}) == (
-        f"{WHERE}: client_id: is empty")
+        f"{WHERE}: client_id: {SET_BUT_EMPTY.format('ID')}")
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_secret_variable_is_named_not_called_missing(value: str) -> None:
+    data = cf_data(client_secret="${CPI_X_CLIENT_SECRET}")
+    assert problem(data, environ={"CPI_X_CLIENT_SECRET": value}) == (
+        f"{WHERE}: client_secret: {SET_BUT_EMPTY.format('CPI_X_CLIENT_SECRET')}")
+
+
+def test_a_key_written_empty_without_a_variable_keeps_the_plain_message() -> None:
+    assert problem(cf_data(client_id="")) == f"{WHERE}: client_id: is empty"
 
 
 def test_dollar_signs_that_are_not_references_stay_literal() -> None:
@@ -770,7 +785,8 @@ def test_an_unknown_profile_suggests_the_closest(profiles_dir: Path) -> None:
         resolve_names(["prd-cf"], profiles_dir)
     assert str(caught.value) == (
         f"--profile prd-cf: no file {profiles_dir / 'prd-cf.yaml'}; did you mean 'prod-cf'? "
-        "(available: prod-cf, qa-cf, sandbox-neo)")
+        f"(available in {profiles_dir}: prod-cf, qa-cf, sandbox-neo; another folder: "
+        "--profiles-dir DIR)")
 
 
 def test_an_unknown_profile_without_a_close_match_lists_them(profiles_dir: Path) -> None:
@@ -778,14 +794,58 @@ def test_an_unknown_profile_without_a_close_match_lists_them(profiles_dir: Path)
         resolve_names(["qa-cf,zzzzzz"], profiles_dir)
     assert str(caught.value) == (
         f"--profile zzzzzz: no file {profiles_dir / 'zzzzzz.yaml'} "
-        "(available: prod-cf, qa-cf, sandbox-neo)")
+        f"(available in {profiles_dir}: prod-cf, qa-cf, sandbox-neo; another folder: "
+        "--profiles-dir DIR)")
 
 
 def test_an_unknown_profile_in_an_empty_folder(tmp_path: Path) -> None:
     with pytest.raises(ProfileError) as caught:
         resolve_names(["prod"], tmp_path)
     assert str(caught.value) == (
-        f"--profile prod: no file {tmp_path / 'prod.yaml'} (available: none)")
+        f"--profile prod: no file {tmp_path / 'prod.yaml'} (available in {tmp_path}: none; "
+        "another folder: --profiles-dir DIR)")
+
+
+def test_an_unknown_profile_in_a_missing_folder_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "profiles"
+    with pytest.raises(ProfileError) as caught:
+        resolve_names(["prod"], folder)
+    assert str(caught.value) == (
+        f"--profile prod: the profiles folder {folder} does not exist; run pytest in the folder "
+        "that holds profiles/, or pass --profiles-dir DIR (`cpi-preflight init` writes "
+        "profiles/NAME.yaml)")
+
+
+@pytest.mark.parametrize("spelled", ["profiles/qa-cf.yaml", "profiles/qa-cf.yml", "qa-cf.yaml",
+                                     "./profiles/qa-cf.yaml", "profiles/qa-cf"])
+def test_a_profile_file_path_inside_the_folder_is_understood(
+        profiles_dir: Path, spelled: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(profiles_dir.parent)
+    assert resolve_names([spelled], profiles_dir) == ["qa-cf"]
+
+
+def test_a_mistyped_profile_path_gets_a_did_you_mean(
+        profiles_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(profiles_dir.parent)
+    with pytest.raises(ProfileError) as caught:
+        resolve_names(["profiles/prd-cf.yaml"], profiles_dir)
+    assert str(caught.value) == (
+        f"--profile profiles/prd-cf.yaml: no file {profiles_dir / 'prd-cf.yaml'}; did you mean "
+        f"'prod-cf'? (available in {profiles_dir}: prod-cf, qa-cf, sandbox-neo; another folder: "
+        "--profiles-dir DIR)")
+
+
+def test_a_profile_file_in_another_folder_says_which_option_to_use(
+        profiles_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    write_yaml(elsewhere, "prod-cf", cf_data())
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ProfileError) as caught:
+        resolve_names(["elsewhere/prod-cf.yaml"], profiles_dir)
+    assert str(caught.value) == (
+        f"--profile elsewhere/prod-cf.yaml: the file is not in the profiles folder "
+        f"{profiles_dir}; run `pytest --profiles-dir {elsewhere} --profile prod-cf`, or move it "
+        f"into {profiles_dir}")
 
 
 @pytest.mark.parametrize("requested", [[], [""], [" , "], ["all"]])
@@ -793,7 +853,9 @@ def test_nothing_to_run_says_where_profiles_go(tmp_path: Path, requested: list[s
     folder = tmp_path / "absent"
     with pytest.raises(ProfileError) as caught:
         resolve_names(requested, folder)
-    assert str(caught.value) == f"no profiles found in {folder}; create {folder}/NAME.yaml"
+    assert str(caught.value) == (
+        f"no profiles found in {folder}; create {folder}/NAME.yaml (`cpi-preflight init` writes "
+        "one), or point --profiles-dir at the folder that holds them")
 
 
 def test_load_all_loads_each_name_in_order(profiles_dir: Path) -> None:

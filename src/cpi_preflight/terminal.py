@@ -1,0 +1,125 @@
+"""The cpi-preflight section of pytest's terminal summary: lines from verdicts, nothing else.
+
+Per profile a summary line, then one row per check: its outcome and, for a failure, the code
+and message on one line (the full text with its fix is in pytest's FAILURES section above); for
+a warning, the message and its fix in full (nothing else on screen shows them); for a skip, the
+reason. Checks that pytest did not run are listed together in one row. Rows fit `width`.
+
+Verbosity follows pytest's: `-q` keeps only failures, warnings and the summary lines; `-qq`
+keeps only the summary lines.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable, Mapping, Sequence
+
+from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
+from cpi_preflight.secret import scrub
+
+WARNING = "warning"
+NOT_RUN = "not run"
+_ID_WIDTH_LIMIT = 40
+_OUTCOME_WIDTH = 8
+_NARROWEST_TEXT = 40
+DETAIL = "    "
+
+
+def _printable(text: str) -> str:
+    """One line of scrubbed text without control characters (they could drive the terminal)."""
+    return "".join(c if c.isprintable() else " " for c in scrub(text))
+
+
+def shown_outcome(verdict: Verdict) -> str:
+    """passed, failed, skipped, or warning for a passed check that carries warnings."""
+    return WARNING if verdict.outcome == PASSED and verdict.warnings else verdict.outcome
+
+
+def counts_line(verdicts: Iterable[Verdict], not_run: int) -> str:
+    """`3 failed, 1 warning, 5 passed, 2 skipped, 4 not run` (zero counts left out)."""
+    shown = [shown_outcome(v) for v in verdicts]
+    parts = [(shown.count(o), o) for o in (FAILED, WARNING, PASSED, SKIPPED)]
+    parts.append((not_run, NOT_RUN))
+    words = [f"{n} {o}{'s' if o == WARNING and n > 1 else ''}" for n, o in parts if n]
+    return ", ".join(words) if words else "no checks"
+
+
+def fitted(text: str, width: int) -> str:
+    """`text` (lines of `CODE: message` and an indented `fix: ...`) wrapped to `width`, each
+    line's continuation indented two more than the line itself; words are never split."""
+    out: list[str] = []
+    for line in text.splitlines():
+        indent = line[: len(line) - len(line.lstrip())]
+        out.extend(textwrap.wrap(_printable(line.strip()), max(width, _NARROWEST_TEXT),
+                                 initial_indent=indent, subsequent_indent=indent + "  ",
+                                 break_long_words=False, break_on_hyphens=False) or [""])
+    return "\n".join(out)
+
+
+def wrapped(text: str, width: int) -> list[str]:
+    """One message as lines of at most `width`, continued two spaces in."""
+    return _Layout([], width).wrap(text, indent="")
+
+
+def _cut(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(1, width - 3)] + "..."
+
+
+class _Layout:
+    """Rows of one profile: `  id  outcome  CODE` with details on indented lines below."""
+
+    def __init__(self, ids: Sequence[str], width: int) -> None:
+        self.id_width = min(max((len(i) for i in ids), default=0), _ID_WIDTH_LIMIT)
+        self.width = max(width, _NARROWEST_TEXT)
+
+    def head(self, check_id: str, outcome: str) -> str:
+        return f"  {_cut(check_id, self.id_width):<{self.id_width}} {outcome:<{_OUTCOME_WIDTH}}"
+
+    def cut(self, text: str) -> list[str]:
+        return [_cut(DETAIL + _printable(text), self.width)]
+
+    def wrap(self, text: str, indent: str = DETAIL) -> list[str]:
+        return textwrap.wrap(_printable(text), self.width, initial_indent=indent,
+                             subsequent_indent=indent + "  ", break_on_hyphens=False)
+
+    def rows(self, verdict: Verdict) -> list[str]:
+        outcome = shown_outcome(verdict)
+        head = self.head(verdict.check.id, outcome)
+        if verdict.outcome == SKIPPED:
+            reason = _printable(verdict.summary)
+            if len(head) + 1 + len(reason) <= self.width:
+                return [f"{head} {reason}"]
+            return [head.rstrip(), *self.wrap(reason)]
+        codes = list(dict.fromkeys(f.code for f in verdict.findings))
+        lines = [_cut(f"{head} {', '.join(codes)}".rstrip(), self.width)]
+        named = len(verdict.findings) > 1  # several findings: say which is which
+        for finding in verdict.failures:
+            lines.extend(self.cut(_said(finding, named)))
+        for finding in verdict.warnings:
+            lines.extend(self.wrap(_said(finding, named)))
+            lines.extend(self.wrap(f"fix: {finding.fix}"))
+        return lines
+
+
+def _said(finding: Finding, named: bool) -> str:
+    return f"{finding.code}: {finding.message}" if named else finding.message
+
+
+def profile_lines(title: str, verdicts: Mapping[str, Verdict], not_run: Mapping[str, str], *,
+                  width: int, verbosity: int) -> list[str]:
+    """The lines for one profile. `verdicts`: the checks pytest ran, by id; `not_run`: the
+    others, id -> why (deselected, or the session stopped first)."""
+    layout = _Layout([*verdicts, *not_run], width)
+    lines = layout.wrap(f"{title}: {counts_line(verdicts.values(), len(not_run))}", indent="")
+    if verbosity <= -2:
+        return lines
+    for verdict in verdicts.values():
+        if verbosity < 0 and shown_outcome(verdict) not in (FAILED, WARNING):
+            continue
+        lines.extend(layout.rows(verdict))
+    if verbosity >= 0:
+        for reason in dict.fromkeys(not_run.values()):
+            ids = [i for i, r in not_run.items() if r == reason]
+            text = _printable(f"{NOT_RUN} ({len(ids)}): {', '.join(ids)}; {reason}")
+            lines.extend(layout.wrap(text, indent="  "))
+    return lines
