@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from cpi_preflight import catalog as catalog_module
+from cpi_preflight import terminal
 from cpi_preflight.catalog import Catalog, Code, Endpoint, Role, closest
 from cpi_preflight.errors import ConfigError, DocsError
 
@@ -211,8 +212,6 @@ def catalog_json(environment: str | None) -> str:
 
 
 MIN_WIDTH, MAX_WIDTH = 40, 120
-COMMAND = re.compile(r"`(cf [^`]*)`")
-_GLUE = "\x00"  # stands for a space inside a code span while wrapping
 
 
 def terminal_width() -> int:
@@ -223,26 +222,12 @@ def terminal_width() -> int:
 
 def wrap(text: str, width: int, indent: str = "  ") -> list[str]:
     """`text` wrapped to `width`; a `code span` is never split across lines."""
-    glued = _CODE_SPAN.sub(lambda m: m.group(1).replace(" ", _GLUE), text)
-    lines = textwrap.wrap(glued, width=width, initial_indent=indent, subsequent_indent=indent,
-                          break_long_words=False, break_on_hyphens=False)
-    return [line.replace(_GLUE, " ") for line in lines]
+    return terminal.wrap_prose(text, width, indent)
 
 
 def fix_lines(text: str, width: int, indent: str = "  ") -> list[str]:
-    """A fix for a terminal: prose wrapped, each `cf ...` command alone on a line, without
-    backticks, so that it can be copied and pasted whole (a command longer than the terminal
-    is left for the terminal to fold rather than broken)."""
-    lines: list[str] = []
-    parts = COMMAND.split(show_placeholders(" ".join(text.split())))
-    for number, part in enumerate(parts):
-        if number % 2:
-            lines.append(f"{indent}    {part}")
-            continue
-        prose = part.strip() if number == 0 else part.lstrip(" ,;:).").strip()
-        if prose:
-            lines += wrap(prose, width, indent)
-    return lines
+    """A fix for a terminal, placeholders shown as <name> (see `terminal.fix_lines`)."""
+    return terminal.fix_lines(show_placeholders(text), width, indent)
 
 
 def _heading(code: Code, width: int) -> list[str]:

@@ -123,6 +123,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(scrub(str(exc))) from None
     config.stash[RUN_KEY] = run
+    if config.get_verbosity() <= -2 and config.option.tbstyle == "auto":
+        config.option.tbstyle = "no"  # -qq: the summary lines only, unless --tb asks for more
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -11,6 +11,7 @@ keeps only the summary lines.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -44,15 +45,51 @@ def counts_line(verdicts: Iterable[Verdict], not_run: int) -> str:
     return ", ".join(words) if words else "no checks"
 
 
+COMMAND = re.compile(r"`(cf [^`]*)`")
+_CODE_SPAN = re.compile(r"(`[^`]*`)")
+_GLUE = "\x00"  # stands for a space inside a code span while wrapping
+
+
+def wrap_prose(text: str, width: int, indent: str = "  ",
+               subsequent: str | None = None) -> list[str]:
+    """`text` wrapped to `width`; words and `code spans` are never split across lines."""
+    glued = _CODE_SPAN.sub(lambda m: m.group(1).replace(" ", _GLUE), text)
+    lines = textwrap.wrap(glued, width=width, initial_indent=indent,
+                          subsequent_indent=indent if subsequent is None else subsequent,
+                          break_long_words=False, break_on_hyphens=False)
+    return [line.replace(_GLUE, " ") for line in lines]
+
+
+def fix_lines(text: str, width: int, indent: str = "  ", subsequent: str | None = None
+              ) -> list[str]:
+    """A fix for a terminal: prose wrapped, each `cf ...` command alone on a line, without
+    backticks, so that it can be copied and pasted whole (a command longer than the terminal
+    is left for the terminal to fold rather than broken)."""
+    lines: list[str] = []
+    follow = indent if subsequent is None else subsequent
+    for number, part in enumerate(COMMAND.split(" ".join(text.split()))):
+        if number % 2:
+            lines.append(f"{follow}    {part}")
+            continue
+        prose = part.strip() if number == 0 else part.lstrip(" ,;:).").strip()
+        if prose:
+            lines += wrap_prose(prose, width, indent if not lines else follow, follow)
+    return lines
+
+
 def fitted(text: str, width: int) -> str:
     """`text` (lines of `CODE: message` and an indented `fix: ...`) wrapped to `width`, each
-    line's continuation indented two more than the line itself; words are never split."""
+    line's continuation indented two more than the line itself; words are never split, and a
+    fix's `cf` commands stand alone on their lines, ready to paste."""
     out: list[str] = []
+    width = max(width, _NARROWEST_TEXT)
     for line in text.splitlines():
         indent = line[: len(line) - len(line.lstrip())]
-        out.extend(textwrap.wrap(_printable(line.strip()), max(width, _NARROWEST_TEXT),
-                                 initial_indent=indent, subsequent_indent=indent + "  ",
-                                 break_long_words=False, break_on_hyphens=False) or [""])
+        clean = _printable(line.strip())
+        if clean.startswith("fix: "):
+            out.extend(fix_lines(clean, width, indent, indent + "  "))
+            continue
+        out.extend(wrap_prose(clean, width, indent, indent + "  ") or [""])
     return "\n".join(out)
 
 

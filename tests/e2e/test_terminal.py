@@ -111,6 +111,13 @@ def test_qq_shows_only_the_summary_line(tmp_path: Path) -> None:
     assert ours == [f"{MISCONFIGURED} (cf): 3 failed, 6 passed, 2 skipped"]
     assert " cpi-preflight " not in outcome.stdout
     assert "report: " not in outcome.stdout
+    assert " FAILURES " not in outcome.stdout
+
+
+def test_qq_with_tb_keeps_the_failure_texts(tmp_path: Path) -> None:
+    outcome = _run(tmp_path, "--profile", MISCONFIGURED, "-qq", "--tb=short")
+    assert outcome.code == 1
+    assert " FAILURES " in outcome.stdout
 
 
 def test_lines_fit_the_terminal_width(tmp_path: Path) -> None:
@@ -120,8 +127,11 @@ def test_lines_fit_the_terminal_width(tmp_path: Path) -> None:
     assert too_wide == []
     assert "  role[WorkspacePackagesRead]     failed   ROLE_MISSING" in shown
     failures = outcome.stdout.split(" FAILURES ", 1)[1].split(" cpi-preflight ", 1)[0]
-    # a word longer than the width (a client id, a command's JSON) is never cut, so that it can
-    # be copied whole: such a line holds that word alone
+    # a word longer than the width (a client id) and a `cf` command are never cut, so that they
+    # can be copied whole: such a line holds that word or that command alone
     too_wide = [line for line in failures.splitlines()
-                if len(line) > 60 and not line.startswith("_") and len(line.split()) > 1]
+                if len(line) > 60 and not line.startswith("_") and len(line.split()) > 1
+                and not line.strip().startswith("cf update-service ")]
     assert too_wide == []
+    assert ("        cf update-service <instance> -c '{\"roles\":[\"MonitoringDataRead\","
+            "\"WorkspacePackagesRead\",\"DataStoresAndQueuesRead\"]}'") in failures.splitlines()

@@ -72,3 +72,16 @@ def test_failure_text_is_wrapped_with_its_fix_indented() -> None:
         "  fix: do do do do do do do do do do do",
         "    do do do do do do do do do",
     ]
+
+
+def test_a_fix_puts_each_cf_command_alone_on_a_line_without_backticks() -> None:
+    text = ("ROLE_MISSING: role X is not granted\n"
+            "  fix: Add X in the cockpit; or run `cf update-service <instance> -c "
+            "'{\"roles\":[\"X\"]}'` with the full list, then fetch a new token.")
+    assert fitted(text, 40).splitlines() == [
+        "ROLE_MISSING: role X is not granted",
+        "  fix: Add X in the cockpit; or run",
+        "        cf update-service <instance> -c '{\"roles\":[\"X\"]}'",
+        "    with the full list, then fetch a new",
+        "    token.",
+    ]
