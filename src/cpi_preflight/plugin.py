@@ -51,10 +51,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--baseline", metavar="PATH", default=None,
                     help="a previous run's evidence.json, or its reports folder, to compare "
                          "roles and endpoints against (drift)")
-    group.addoption("--max-concurrency", type=int, default=32, metavar="N",
-                    help="requests in flight at once across all profiles (default 32)")
-    group.addoption("--max-per-host", type=int, default=10, metavar="N",
-                    help="requests in flight at once per host (default 10)")
+    group.addoption("--max-concurrency", type=int, default=Settings.max_concurrency,
+                    metavar="N", help="requests in flight at once across all profiles (default "
+                    f"{Settings.max_concurrency}; --max-per-host protects each tenant)")
+    group.addoption("--max-per-host", type=int, default=Settings.max_per_host, metavar="N",
+                    help=f"requests in flight at once per host (default {Settings.max_per_host})")
 
 
 _rerunning = False

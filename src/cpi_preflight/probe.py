@@ -127,7 +127,7 @@ async def probe_plans(plans: Iterable[Plan], limits: Limits) -> dict[str, Profil
     return {plan.profile.name: result for plan, result in zip(plans, results, strict=True)}
 
 
-def run(plans: Iterable[Plan], *, total: int = 32, per_host: int = 10
+def run(plans: Iterable[Plan], *, total: int = 256, per_host: int = 10
         ) -> dict[str, ProfileObservations]:
     """Probe every plan from synchronous code (the pytest plugin)."""
     return asyncio.run(probe_plans(plans, Limits(total=total, per_host=per_host)))

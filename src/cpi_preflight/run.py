@@ -43,7 +43,7 @@ class Settings:
     reports_dir: Path
     strict: bool = False
     baseline: Path | None = None
-    max_concurrency: int = 32
+    max_concurrency: int = 256  # the per-host limit protects each tenant; this one only caps
     max_per_host: int = 10
 
 
