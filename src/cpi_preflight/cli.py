@@ -17,6 +17,7 @@ and explains. Exit codes: 0 done, 2 the input is wrong (the message says where a
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import os
 import re
@@ -310,18 +311,15 @@ _CA_HELP = ("give the PEM file of the CA that signed the tenant's (or the proxy'
 
 
 def _check_ca_bundle(path: Path) -> None:
-    if not path.is_file():
-        problem = "is not a file" if path.exists() else "no such file"
-        raise ConfigError(f"--ca-bundle {path}: {problem}; {_CA_HELP}")
+    if not path.exists():
+        raise ConfigError(f"--ca-bundle {path}: no such file; {_CA_HELP}")
     try:
-        with path.open("rb") as handle:
-            head = handle.read(CA_READ_LIMIT + 1)
+        head = files.read_bytes(path, CA_READ_LIMIT)  # a regular file, bounded, never a FIFO
     except OSError as exc:
+        if exc.errno == errno.EINVAL:  # refused by files: not a regular file, or too large
+            raise ConfigError(f"--ca-bundle {path}: {exc.strerror}; {_CA_HELP}") from None
         raise ConfigError(f"--ca-bundle {path}: cannot be read ({exc.strerror}); check the "
                           "file's permissions") from None
-    if len(head) > CA_READ_LIMIT:
-        raise ConfigError(f"--ca-bundle {path}: larger than {CA_READ_LIMIT // 1024} KiB; "
-                          f"{_CA_HELP}")
     if b"-----BEGIN CERTIFICATE-----" not in head:
         raise ConfigError(f"--ca-bundle {path}: holds no PEM certificate (-----BEGIN "
                           f"CERTIFICATE-----); {_CA_HELP}, converted to PEM if it is DER "

@@ -13,6 +13,7 @@ not on /api/v1) are reported in `Import.left_out`, never dropped silently.
 
 from __future__ import annotations
 
+import errno
 import json
 import re
 import urllib.parse
@@ -22,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from cpi_preflight import catalog as catalog_module
+from cpi_preflight import files
 from cpi_preflight.errors import ConfigError
 from cpi_preflight.secret import Secret
 
 MAX_BYTES = 10 * 1024 * 1024
+MAX_JSON_DEPTH = 200  # folders nest; postman's own depth rule names the folder
 MAX_DEPTH = 32
 MAX_REQUESTS = 5000
 SCHEMA_V21 = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
@@ -72,27 +75,25 @@ class Import:
 def read_json(path: Path, option: str) -> dict[str, Any]:
     """A JSON object from `path`, read at most `MAX_BYTES`; any problem is a ConfigError."""
     where = f"{option} {shown(path, 200)}"
-    if not path.is_file():
-        problem = "is not a file" if path.exists() else "no such file"
-        raise ConfigError(f"{where}: {problem}; {_EXPORT_AGAIN} and give its path")
+    if not path.exists():
+        raise ConfigError(f"{where}: no such file; {_EXPORT_AGAIN} and give its path")
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_BYTES + 1)
+        raw = files.read_bytes(path, MAX_BYTES)  # a regular file, bounded, never a FIFO
     except OSError as exc:
+        if exc.errno == errno.EINVAL:  # refused by files: not a regular file, or too large
+            raise ConfigError(f"{where}: {exc.strerror}; export only the collection that calls "
+                              "the Cloud Integration API") from None
         raise ConfigError(f"{where}: cannot be read ({exc.strerror}); check the file's "
                           "permissions") from None
-    if len(raw) > MAX_BYTES:
-        raise ConfigError(f"{where}: larger than {MAX_BYTES // (1024 * 1024)} MiB; "
-                          "export only the collection that calls the Cloud Integration API")
     try:
-        data = json.loads(raw.decode("utf-8-sig"))
+        data = files.load_json(raw.decode("utf-8-sig"), max_depth=MAX_JSON_DEPTH)
+    except files.StructureError as exc:
+        raise ConfigError(f"{where}: {exc}; {_EXPORT_AGAIN}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{where}: is not UTF-8 text; {_EXPORT_AGAIN}") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{where}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
                           f"{exc.msg}; {_EXPORT_AGAIN}") from None
-    except RecursionError:
-        raise ConfigError(f"{where}: nested too deeply to be a Postman export") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a JSON object, found {type(data).__name__}; "
                           f"{_EXPORT_AGAIN}")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from cpi_preflight import files
 from cpi_preflight.errors import ConfigError
 
 MAX_EVIDENCE_BYTES = 4 * 1024 * 1024
@@ -55,11 +56,8 @@ def cell(value: object, limit: int = MAX_CELL) -> str:
 
 
 def _read_bounded(path: Path) -> dict[str, Any]:
-    with path.open("rb") as handle:
-        raw = handle.read(MAX_EVIDENCE_BYTES + 1)
-    if len(raw) > MAX_EVIDENCE_BYTES:
-        raise ValueError(f"larger than {MAX_EVIDENCE_BYTES // (1024 * 1024)} MiB")
-    doc = json.loads(raw.decode("utf-8"))
+    raw = files.read_bytes(path, MAX_EVIDENCE_BYTES)  # a regular file, bounded, never a FIFO
+    doc = files.load_json(raw.decode("utf-8"), max_depth=64)
     if not isinstance(doc, dict) or not isinstance(doc.get("profile"), dict):
         raise ValueError("no profile section; not an evidence.json written by cpi-preflight")
     return doc
@@ -84,7 +82,8 @@ def read_result(path: Path) -> ProfileResult:
     folder = path.parent.name
     try:
         doc = _read_bounded(path)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError,
+            files.StructureError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return ProfileResult(folder, error=f"{path}: cannot be read ({reason})")
     profile, totals = doc["profile"], doc.get("summary")

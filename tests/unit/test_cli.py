@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import os
 import re
 import shlex
 import stat
@@ -299,7 +300,8 @@ def test_init_ca_bundle_larger_than_the_limit_is_refused(
     Path("ca.pem").write_text(CA_PEM * 3, encoding="utf-8")
     err = _error(capsys, "init", "--service-key", str(secret_key), "--name", "x",
                  "--ca-bundle", "ca.pem")
-    assert err.startswith("cpi-preflight init: --ca-bundle ca.pem: larger than 0 KiB; ")
+    assert err.startswith("cpi-preflight init: --ca-bundle ca.pem: is ")
+    assert "KiB, more than the 0 KiB this file may have; give the PEM file" in err
 
 
 def test_printed_command_uses_this_python_when_pytest_on_path_is_another(
@@ -602,3 +604,13 @@ def test_sandbox_help_names_the_command_it_was_called_as(
     assert code == 0
     assert out.startswith("usage: cpi-preflight sandbox [-h]")
     assert "--service-key FILE" in out
+
+
+def test_init_ca_bundle_that_is_a_fifo_is_refused_not_waited_on(
+        secret_key: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    os.mkfifo("ca.pem")
+    err = _error(capsys, "init", "--service-key", str(secret_key), "--name", "x",
+                 "--ca-bundle", "ca.pem")
+    assert err == ("cpi-preflight init: --ca-bundle ca.pem: is a FIFO (named pipe), not a "
+                   "regular file; give the PEM file of the CA that signed the tenant's (or the "
+                   "proxy's) server certificate\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import shlex
 from pathlib import Path
 from typing import Any
@@ -312,7 +313,8 @@ def test_unknown_token_url_shape_asks_for_the_environment(
                     "Export > Collection v2.1)"),
     (b"[]", "expected a JSON object, found list; export it again from Postman (Collection > "
             "... > Export > Collection v2.1)"),
-    (b"[" * 100000 + b"]" * 100000, "nested too deeply to be a Postman export"),
+    (b"[" * 100000 + b"]" * 100000, "nested more than 200 levels deep; export it again from "
+     "Postman (Collection > ... > Export > Collection v2.1)"),
 ])
 def test_unreadable_files(content: bytes, message: str,
                           capsys: pytest.CaptureFixture[str]) -> None:
@@ -325,8 +327,18 @@ def test_reads_are_bounded(monkeypatch: pytest.MonkeyPatch,
                            capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setattr(postman, "MAX_BYTES", 1024)
     assert _error(capsys, "--postman", str(COLLECTION)) == (
-        f"cpi-preflight init: --postman {COLLECTION}: larger than 0 MiB; export only the "
-        "collection that calls the Cloud Integration API\n")
+        f"cpi-preflight init: --postman {COLLECTION}: is "
+        f"{COLLECTION.stat().st_size / 1024:.0f} KiB, more than the 1 KiB this file may have; "
+        "export only the collection that calls the Cloud Integration API\n")
+
+
+def test_a_fifo_is_refused_not_waited_on(tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    fifo = tmp_path / "c.json"
+    os.mkfifo(fifo)
+    assert _error(capsys, "--postman", str(fifo)) == (
+        f"cpi-preflight init: --postman {fifo}: is a FIFO (named pipe), not a regular file; "
+        "export only the collection that calls the Cloud Integration API\n")
 
 
 def test_folders_nested_too_deep_are_refused(capsys: pytest.CaptureFixture[str]) -> None:

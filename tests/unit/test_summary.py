@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -97,7 +98,7 @@ def test_reads_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(summary, "MAX_EVIDENCE_BYTES", 100)
     _write(tmp_path, "big", _evidence("big"))
     assert summary.read_result(tmp_path / "big" / "evidence.json").error.endswith(
-        "cannot be read (larger than 0 MiB)")
+        "cannot be read (is 1 KiB, more than the 0 KiB this file may have)")
 
 
 def test_no_evidence_says_the_run_stopped_early(tmp_path: Path) -> None:
@@ -119,3 +120,14 @@ def test_cli_missing_folder_is_a_usage_error(tmp_path: Path,
     assert capsys.readouterr().err == (
         f"cpi-preflight summary: {tmp_path / 'nope'}: no such folder; give the reports folder "
         "of a run (pytest --reports-dir, default reports/)\n")
+
+
+def test_a_fifo_or_deep_json_is_a_row_error_not_a_hang(tmp_path: Path) -> None:
+    (tmp_path / "pipe").mkdir()
+    os.mkfifo(tmp_path / "pipe" / "evidence.json")
+    assert summary.read_result(tmp_path / "pipe" / "evidence.json").error.endswith(
+        "cannot be read (is a FIFO (named pipe), not a regular file)")
+    (tmp_path / "deep").mkdir()
+    (tmp_path / "deep" / "evidence.json").write_text("[" * 100_000 + "]" * 100_000)
+    assert summary.read_result(tmp_path / "deep" / "evidence.json").error.endswith(
+        "cannot be read (nested more than 64 levels deep)")
