@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 from cryptography import x509
 
-from cpi_preflight import oauth
+from cpi_preflight import files, oauth
 from cpi_preflight.catalog import Endpoint
 from cpi_preflight.observation import Exchange, Failure, ProfileObservations, TlsCertificate
 from cpi_preflight.plan import Plan
@@ -42,7 +42,7 @@ def endpoint_request(plan: Plan, endpoint: Endpoint, token: Secret) -> httpx.Req
 def read_client_certificate(path: Path) -> TlsCertificate | None:
     """The first certificate of a PEM file (the client certificate of a certificate key)."""
     try:
-        cert = x509.load_pem_x509_certificate(path.read_bytes())
+        cert = x509.load_pem_x509_certificate(files.read_bytes(path, files.PEM_LIMIT))
     except (OSError, ValueError):
         return None
     return TlsCertificate(host="client certificate", subject=cert.subject.rfc4514_string(),
