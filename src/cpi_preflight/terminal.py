@@ -134,7 +134,8 @@ class _Layout:
             lines.extend(self.cut(_said(finding, named)))
         for finding in verdict.warnings:
             lines.extend(self.wrap(_said(finding, named)))
-            lines.extend(self.wrap(f"fix: {finding.fix}"))
+            lines.extend(fix_lines(_printable(f"fix: {finding.fix}"), self.width, DETAIL,
+                                   DETAIL + "  "))
         return lines
 
 

@@ -85,3 +85,16 @@ def test_a_fix_puts_each_cf_command_alone_on_a_line_without_backticks() -> None:
         "    with the full list, then fetch a new",
         "    token.",
     ]
+
+
+def test_a_warning_s_fix_keeps_its_cf_command_whole() -> None:
+    excess = Finding("EXCESS_ROLES", "warning", "X", "the token grants X",
+                     "Remove X in the cockpit or with `cf update-service <instance> -c "
+                     "'{\"roles\":[\"R\"]}'`, which sets the full list.")
+    verdicts = {"least-privilege": _verdict("least-privilege", PASSED, "", excess)}
+    assert profile_lines("p (cf)", verdicts, {}, width=40, verbosity=0)[2:] == [
+        "    the token grants X",
+        "    fix: Remove X in the cockpit or with",
+        "          cf update-service <instance> -c '{\"roles\":[\"R\"]}'",
+        "      which sets the full list.",
+    ]
