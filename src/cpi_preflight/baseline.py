@@ -29,7 +29,7 @@ def _read(path: Path) -> dict[str, Any]:
         raise ConfigError(f"--baseline {path}: is not an evidence.json written by cpi-preflight "
                           "(no profile.name); pass reports/<profile>/evidence.json or reports/")
     found: dict[str, Any] = doc
-    found["_path"] = str(path)
+    found["_path"] = files.shown_path(path)  # named in findings and reports: no local paths
     return found
 
 

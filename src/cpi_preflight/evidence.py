@@ -27,11 +27,12 @@ import jinja2
 from cpi_preflight import __version__
 from cpi_preflight.catalog import Endpoint
 from cpi_preflight.claims import TokenFacts
+from cpi_preflight.files import shown_path
 from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
 from cpi_preflight.observation import ProfileObservations
 from cpi_preflight.plan import LEAST_PRIVILEGE, Plan, endpoint_check_id
 from cpi_preflight.profile import Profile
-from cpi_preflight.report import shown_path, write_text
+from cpi_preflight.report import write_text
 from cpi_preflight.secret import scrub_all
 
 SCHEMA_VERSION = "1"

@@ -203,6 +203,15 @@ def load_json(text: str, max_depth: int = MAX_DEPTH) -> Any:
     return data
 
 
+def shown_path(path: Path, base: Path | None = None) -> str:
+    """`path` relative to `base` (the current folder) when below it, else `<folder>/<file>`:
+    reports name a profile without disclosing local absolute paths."""
+    try:
+        return path.resolve().relative_to((base or Path.cwd()).resolve()).as_posix()
+    except (ValueError, OSError):
+        return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
+
+
 # --- writing ---------------------------------------------------------------------------------
 
 

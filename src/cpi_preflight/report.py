@@ -20,6 +20,7 @@ from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from cpi_preflight import __version__, files
 from cpi_preflight.errors import ConfigError
+from cpi_preflight.files import shown_path
 from cpi_preflight.findings import FAILED, SKIPPED, Verdict
 from cpi_preflight.plan import Plan
 from cpi_preflight.secret import scrub, scrub_all
@@ -32,15 +33,6 @@ _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 def xml_safe(texts: Sequence[str]) -> list[str]:
     """`texts` masked, with characters XML cannot hold replaced by U+FFFD."""
     return [_NOT_XML.sub("\ufffd", t) for t in scrub_all(texts)]
-
-
-def shown_path(path: Path, base: Path | None = None) -> str:
-    """`path` relative to `base` (the current folder) when below it, else `<folder>/<file>`:
-    reports name a profile without disclosing local absolute paths."""
-    try:
-        return path.resolve().relative_to((base or Path.cwd()).resolve()).as_posix()
-    except (ValueError, OSError):
-        return f"{path.parent.name}/{path.name}" if path.parent.name else path.name
 
 
 def _fields(verdict: Verdict) -> list[str]:

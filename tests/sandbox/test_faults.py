@@ -217,6 +217,19 @@ def test_dead_api_host_refuses_connections(launch: Any, connect: Any) -> None:
         client.api("/MessageProcessingLogs", token)
 
 
+def test_a_dead_host_s_port_stays_reserved_while_the_sandbox_runs(launch: Any) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    sandbox = launch({"faults": {"dead_host": "api"}})
+    port = urlsplit(sandbox.urls["api"]).port
+    with socket.socket() as other, pytest.raises(OSError, match="Address already in use"):
+        other.bind(("127.0.0.1", port))  # another server cannot take it and answer instead
+    sandbox.stop()
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", port))  # released on stop
+
+
 def test_dead_token_host_refuses_connections(launch: Any, connect: Any) -> None:
     sandbox = launch({"faults": {"dead_host": "token"}})
     client = connect(sandbox)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import socket
 import tempfile
 import threading
 import time
@@ -17,7 +18,14 @@ from cpi_preflight.sandbox.identity import new_identity
 from cpi_preflight.sandbox.material import TlsMaterial, create_material
 from cpi_preflight.sandbox.neo import NeoOAuthApp
 from cpi_preflight.sandbox.recording import RecordedRequest, RequestLog
-from cpi_preflight.sandbox.server import JOIN_TIMEOUT, Acceptor, App, Hooks, HostServer, dead_port
+from cpi_preflight.sandbox.server import (
+    JOIN_TIMEOUT,
+    Acceptor,
+    App,
+    Hooks,
+    HostServer,
+    closed_port,
+)
 from cpi_preflight.sandbox.signing import TokenSigner
 from cpi_preflight.sandbox.spec import SandboxSpec
 from cpi_preflight.sandbox.tenant import Tenant
@@ -47,6 +55,7 @@ class Sandbox:
         self._stopping = stopping
         self._log = log
         self._acceptor = Acceptor(servers, name="cpi-sandbox-acceptor")
+        self._reserved: list[socket.socket] = []  # ports kept closed for the dead_host fault
         self._stopped = False
 
     @classmethod
@@ -67,9 +76,11 @@ class Sandbox:
         tenant = Tenant(spec, identity, load_behaviour(), FaultState(spec.faults, stopping),
                         TokenSigner.create() if spec.environment == "cf" else None,
                         material.accepted_client_cert)
-        servers = _bind(tenant, material, Hooks(log, stopping, spec.faults.latency_ms))
+        reserved: list[socket.socket] = []
+        servers = _bind(tenant, material, Hooks(log, stopping, spec.faults.latency_ms), reserved)
         connection = build_connection(tenant, str(material.ca_path), material.client)
         sandbox = cls(spec, tenant, servers, directory, stopping, log, connection)
+        sandbox._reserved = reserved
         sandbox._acceptor.start()
         return sandbox
 
@@ -98,6 +109,8 @@ class Sandbox:
         deadline = time.monotonic() + JOIN_TIMEOUT
         for server in self._servers:
             server.close(deadline)
+        for held in self._reserved:
+            held.close()
         shutil.rmtree(self._directory, ignore_errors=True)
 
     def __enter__(self) -> Sandbox:
@@ -112,13 +125,16 @@ class Sandbox:
         return f"<Sandbox {self.spec.environment} {state} api={self._tenant.urls.get('api')}>"
 
 
-def _bind(tenant: Tenant, material: TlsMaterial, hooks: Hooks) -> list[HostServer]:
-    """Start listening for every live host; record a closed port's URL for the dead one."""
+def _bind(tenant: Tenant, material: TlsMaterial, hooks: Hooks,
+          reserved: list[socket.socket]) -> list[HostServer]:
+    """Start listening for every live host; the dead one gets a port that is bound (so that no
+    other server takes it while this sandbox runs) but never listens."""
     servers: list[HostServer] = []
     try:
         for name in tenant.hosts():
             if name == tenant.dead_host():
-                tenant.urls[name] = f"https://127.0.0.1:{dead_port()}"
+                reserved.append(closed_port())
+                tenant.urls[name] = f"https://127.0.0.1:{reserved[-1].getsockname()[1]}"
                 continue
             context = material.server_context(require_client_cert=name == "xsuaa_cert")
             server = HostServer(name, _app(name, tenant), context, hooks)
@@ -127,5 +143,7 @@ def _bind(tenant: Tenant, material: TlsMaterial, hooks: Hooks) -> list[HostServe
     except BaseException:
         for server in servers:
             server.server_close()
+        for held in reserved:
+            held.close()
         raise
     return servers

@@ -279,9 +279,9 @@ class Acceptor:
                     accept()
 
 
-def dead_port() -> int:
-    """A port on 127.0.0.1 that was just free and is now closed: connecting is refused."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+def closed_port() -> socket.socket:
+    """A socket bound to a port on 127.0.0.1 that never listens: connecting is refused, and
+    while the caller keeps the socket open no other server can take the port."""
+    reserved = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    reserved.bind(("127.0.0.1", 0))
+    return reserved
