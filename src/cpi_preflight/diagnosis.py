@@ -372,19 +372,25 @@ def granted_by_token(role: str, facts: TokenFacts | None, catalog: Catalog,
     return ("no", missing) if missing else ("yes", ())
 
 
+def _succeeded(exchange: Exchange) -> bool:
+    return 200 <= (exchange.status or 0) < 300
+
+
 def _proof(ctx: Context, role: str) -> tuple[Endpoint, Exchange] | None:
-    """A successful call that needs `role`, else the planned proof call, else None."""
+    """The planned proof call if it succeeded (the one the check's title names), else another
+    successful call that needs `role`, else the planned call whatever it answered, else None."""
     api = ctx.verdicts.get(API)
     if api is None or api.outcome != PASSED:
         return None
-    for endpoint, exchange in _exchanges(ctx):
-        succeeded = 200 <= (exchange.status or 0) < 300
-        if succeeded and covers(endpoint, role, ctx.environment, ctx.catalog):
-            return endpoint, exchange
     name = ctx.plan.proof_for.get(role)
-    if name is None or name not in ctx.seen.endpoints:
-        return None
-    return ctx.catalog.endpoints[name], ctx.seen.endpoints[name]
+    planned = ((ctx.catalog.endpoints[name], ctx.seen.endpoints[name])
+               if name is not None and name in ctx.seen.endpoints else None)
+    if planned is not None and _succeeded(planned[1]):
+        return planned
+    for endpoint, exchange in _exchanges(ctx):
+        if _succeeded(exchange) and covers(endpoint, role, ctx.environment, ctx.catalog):
+            return endpoint, exchange
+    return planned
 
 
 def _needed_by(ctx: Context, role: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from cpi_preflight import catalog, plan, profile
 from tests.e2e.conftest import REPO, run_pytest
 
 
@@ -48,6 +49,9 @@ def test_role_matrix_names_the_proving_call_as_the_check_does(tmp_path: Path) ->
         summaries = {c["id"]: c["summary"] for c in doc["checks"]}
         proven = [r for r in doc["roles"] if r["proven_by"]]
         assert proven
+        titles = {c.id: c.title for c in plan.build(
+            profile.load(name, REPO / "profiles"), catalog.load()).checks}
         for row in proven:
             method, path, status = row["proven_by"].split(" ")
             assert f"{method} {path} answered {status}" in summaries[row["check"]], row
+            assert titles[row["check"]].endswith(f", proven by GET {path.rsplit('/', 1)[-1]}")
