@@ -158,7 +158,12 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def _no_profile_hint(config: pytest.Config) -> str:
-    known = profile.available(_settings(config).profiles_dir)
+    folder = _settings(config).profiles_dir
+    if not folder.is_dir():
+        return (f"cpi-preflight: no profile selected, so no check ran; there is no profiles "
+                f"folder here ({folder}): write a profile with `cpi-preflight init "
+                "--service-key KEY.json --name NAME`, or name the folder with --profiles-dir DIR")
+    known = profile.available(folder)
     listing = ", ".join(known) if known else "none yet"
     return (f"cpi-preflight: no profile selected, so no check ran; run `pytest --profile NAME` "
             f"or `pytest --profile all` (profiles: {listing})")
@@ -207,7 +212,8 @@ def _deselect_what_needs_a_profile(config: pytest.Config, items: list[pytest.Ite
         items[:] = [i for i in items if not _needs_a_profile(i)]
         config.hook.pytest_deselected(items=unfit)
     no_paths_given = config.args_source != pytest.Config.ArgsSource.ARGS
-    if unfit or (no_paths_given and _settings(config).profiles_dir.is_dir()):
+    # the hint where it helps, not in every other project that has the plugin installed
+    if unfit or (no_paths_given and (_settings(config).profiles_dir.is_dir() or not items)):
         config.stash[HINT_KEY] = _no_profile_hint(config)
 
 
@@ -223,12 +229,31 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     run = session.config.stash.get(RUN_KEY, None)
     if run is None or session.config.option.collectonly:
         return
-    selected = {i.profile_name for i in session.items if isinstance(i, CheckItem)}
-    if selected:
-        # an interrupted run must not leave the previous run's reports looking current
-        report.remove_previous(run.settings.reports_dir, sorted(selected))
-        with scrubbed_output.held():  # tokens are known only once their answers are parsed
-            run.execute(selected)
+    selected = {name for name in map(_profile_of, session.items) if name}
+    # an interrupted or empty run must not leave the previous run's reports looking current
+    report.remove_previous(run.settings.reports_dir, sorted(selected or run.plans))
+    if not selected:
+        session.config.stash[HINT_KEY] = _nothing_selected_hint(run)
+        return
+    with scrubbed_output.held():  # tokens are known only once their answers are parsed
+        run.execute(selected)
+
+
+def _profile_of(item: pytest.Item) -> str | None:
+    """The profile a selected item needs probed: a built-in check's, or a user check's that
+    asks for a preflight fixture (such a check alone still needs its profile's run)."""
+    if isinstance(item, CheckItem):
+        return item.profile_name
+    callspec = getattr(item, "callspec", None)
+    name = callspec.params.get(PROFILE_PARAMETER) if callspec is not None else None
+    return name if isinstance(name, str) and name != NO_PROFILE else None
+
+
+def _nothing_selected_hint(run: Run) -> str:
+    names = ", ".join(run.plans)
+    return (f"cpi-preflight: no check of profile {names} was selected (-k, -m or --deselect "
+            "left out every one), so nothing was probed and no report was written; the "
+            "previous reports of these profiles were removed so that none reads as current")
 
 
 @pytest.hookimpl(hookwrapper=True)

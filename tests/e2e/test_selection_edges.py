@@ -1,0 +1,47 @@
+"""Selections that leave the built-in checks out: a user check alone still gets its profile's
+run, and a selection of nothing removes the previous reports instead of leaving them current."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from .conftest import run_pytest
+
+PROFILE = "sandbox-cf-misconfigured"
+
+
+def test_a_user_check_selected_alone_still_gets_its_profile_probed(tmp_path: Path) -> None:
+    outcome = run_pytest(tmp_path, "--profile", "sandbox-cf", "-k", "message_logs", "-rs")
+    assert outcome.code == 0, outcome.stdout
+    assert "no profile selected" not in outcome.stdout
+    assert " 1 passed, 10 deselected in " in outcome.stdout.splitlines()[-1]
+    assert "sandbox-cf (cf): 10 not run" in outcome.stdout
+    assert (outcome.reports / "sandbox-cf" / "evidence.json").is_file()
+
+
+def test_selecting_nothing_says_so_and_leaves_no_stale_report(tmp_path: Path) -> None:
+    first = run_pytest(tmp_path, "--profile", PROFILE)
+    assert first.code == 1
+    assert (first.reports / PROFILE / "junit.xml").is_file()
+    again = run_pytest(tmp_path, "--profile", PROFILE, "-k", "nothingmatches")
+    assert again.code == 5, again.stdout
+    assert ("cpi-preflight: no check of profile sandbox-cf-misconfigured was selected (-k, -m "
+            "or --deselect left out every one), so nothing was probed and no report was "
+            "written; the previous reports of these profiles were removed so that none reads "
+            "as current") in " ".join(again.stdout.split())
+    assert sorted(p.name for p in (again.reports / PROFILE).iterdir()) == []
+
+
+def test_plain_pytest_in_a_folder_without_profiles_gives_the_hint(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 5, done.stdout
+    assert ("cpi-preflight: no profile selected, so no check ran; there is no profiles folder "
+            f"here ({tmp_path / 'profiles'}): write a profile with `cpi-preflight init "
+            "--service-key KEY.json --name NAME`, or name the folder with --profiles-dir "
+            "DIR") in " ".join(done.stdout.split())
