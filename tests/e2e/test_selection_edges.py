@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import run_pytest
+from .conftest import REPO, run_pytest
 
 PROFILE = "sandbox-cf-misconfigured"
 
@@ -45,3 +45,18 @@ def test_plain_pytest_in_a_folder_without_profiles_gives_the_hint(tmp_path: Path
             f"here ({tmp_path / 'profiles'}): write a profile with `cpi-preflight init "
             "--service-key KEY.json --name NAME`, or name the folder with --profiles-dir "
             "DIR") in " ".join(done.stdout.split())
+
+
+def test_last_failed_works_in_the_clone(tmp_path: Path) -> None:
+    """The clone's own pytest settings must not switch off the cache `--lf` reads."""
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest", "--profile", PROFILE, "-o",
+             f"cache_dir={tmp_path / 'cache'}", f"--reports-dir={tmp_path / 'reports'}", *args],
+            cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+
+    assert run().returncode == 1
+    again = run("--lf")
+    assert again.returncode == 1, again.stdout
+    assert "run-last-failure: rerun previous 3 failures" in again.stdout
+    assert " 3 failed, 9 deselected in " in again.stdout.splitlines()[-1]
