@@ -47,7 +47,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "folder, else under the rootdir)")
     group.addoption("--reports-dir", metavar="DIR", default=None,
                     help="where reports are written (default: reports/ next to the default "
-                         "profiles/); a folder outside the project needs --reports-dir=DIR")
+                         "profiles/)")
     group.addoption("--baseline", metavar="PATH", default=None,
                     help="a previous run's evidence.json, or its reports folder, to compare "
                          "roles and endpoints against (drift)")
@@ -104,9 +104,18 @@ def _settings(config: pytest.Config) -> Settings:
         # pytest's own --strict (strict mode) also makes cpi-preflight warnings fail
         strict=bool(config.getoption("strict", False)),
         baseline=Path(baseline) if baseline else None,
-        max_concurrency=max(1, int(config.getoption("max_concurrency"))),
-        max_per_host=max(1, int(config.getoption("max_per_host"))),
+        max_concurrency=_limit(config, "max_concurrency"),
+        max_per_host=_limit(config, "max_per_host"),
     )
+
+
+def _limit(config: pytest.Config, option: str) -> int:
+    value = int(config.getoption(option))
+    if value < 1:
+        flag = "--" + option.replace("_", "-")
+        raise ConfigError(f"{flag} {value}: give at least 1 (requests in flight at once); "
+                          f"leave it out for the default {getattr(Settings, option)}")
+    return value
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -158,7 +167,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
 
 
 def _no_profile_hint(config: pytest.Config) -> str:
-    folder = _settings(config).profiles_dir
+    folder = _dir(config, "profiles_dir", "profiles")
     if not folder.is_dir():
         return (f"cpi-preflight: no profile selected, so no check ran; there is no profiles "
                 f"folder here ({folder}): write a profile with `cpi-preflight init "
@@ -213,7 +222,8 @@ def _deselect_what_needs_a_profile(config: pytest.Config, items: list[pytest.Ite
         config.hook.pytest_deselected(items=unfit)
     no_paths_given = config.args_source != pytest.Config.ArgsSource.ARGS
     # the hint where it helps, not in every other project that has the plugin installed
-    if unfit or (no_paths_given and (_settings(config).profiles_dir.is_dir() or not items)):
+    has_profiles = _dir(config, "profiles_dir", "profiles").is_dir()
+    if unfit or (no_paths_given and (has_profiles or not items)):
         config.stash[HINT_KEY] = _no_profile_hint(config)
 
 

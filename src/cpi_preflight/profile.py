@@ -121,8 +121,9 @@ class _Reader:
             name = match.group(1)
             if name not in self.environ:
                 raise self.fail(
-                    key, f"environment variable {name} is not set; export {name}=... "
-                    "before running, or write the value into the profile",
+                    key, f"environment variable {name} is not set; export {name}='...' "
+                    "(single quotes: secrets may hold $) before running; in CI, pass the "
+                    "secret or variable to this job",
                 )
             if not self.environ[name].strip():
                 self.empty_variables.setdefault(key, name)
@@ -465,6 +466,9 @@ def resolve_names(requested: list[str], profiles_dir: Path) -> list[str]:
             if not name:
                 continue
             names.extend(known if name == "all" else [_known(name, known, profiles_dir)])
+    if not names and requested and not any(n.strip() for v in requested for n in v.split(",")):
+        raise ProfileError("--profile was given an empty name; name a profile "
+                           f"(--profile NAME for {profiles_dir}/NAME.yaml) or use --profile all")
     if not names:
         raise ProfileError(f"no profiles found in {profiles_dir}; create {profiles_dir}/NAME.yaml "
                            "(`cpi-preflight init` writes one), or point --profiles-dir at the "

@@ -60,3 +60,10 @@ def test_last_failed_works_in_the_clone(tmp_path: Path) -> None:
     assert again.returncode == 1, again.stdout
     assert "run-last-failure: rerun previous 3 failures" in again.stdout
     assert " 3 failed, 9 deselected in " in again.stdout.splitlines()[-1]
+
+
+def test_a_limit_below_one_is_a_usage_error(tmp_path: Path) -> None:
+    outcome = run_pytest(tmp_path, "--profile", "sandbox-cf", "--max-concurrency", "0")
+    assert outcome.code == 4
+    assert ("ERROR: --max-concurrency 0: give at least 1 (requests in flight at once); leave it "
+            "out for the default 256") in outcome.stderr

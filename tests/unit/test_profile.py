@@ -173,13 +173,25 @@ def test_variables_are_expanded_from_the_environment() -> None:
 def test_an_unset_variable_names_the_key_and_the_variable() -> None:
     assert problem(cf_data(client_secret="${CPI_SECRET}")) == (
         f"{WHERE}: client_secret: environment variable CPI_SECRET is not set; export "
-        "CPI_SECRET=... before running, or write the value into the profile")
+        "CPI_SECRET='...' (single quotes: secrets may hold $) before running; in CI, pass the "
+        "secret or variable to this job")
 
 
 def test_an_unset_variable_in_a_list_names_the_item() -> None:
     assert problem(cf_data(required_roles=["MonitoringDataRead", "${ROLE}"])) == (
-        f"{WHERE}: required_roles[1]: environment variable ROLE is not set; export ROLE=... "
-        "before running, or write the value into the profile")
+        f"{WHERE}: required_roles[1]: environment variable ROLE is not set; export ROLE='...' "
+        "(single quotes: secrets may hold $) before running; in CI, pass the secret or "
+        "variable to this job")
+
+
+@pytest.mark.parametrize("requested", [[""], [" , "]])
+def test_an_empty_profile_name_is_named_as_such(tmp_path: Path, requested: list[str]) -> None:
+    (tmp_path / "p.yaml").write_text("environment: cf\n")
+    with pytest.raises(ProfileError) as caught:
+        profile_module.resolve_names(requested, tmp_path)
+    assert str(caught.value) == (
+        f"--profile was given an empty name; name a profile (--profile NAME for "
+        f"{tmp_path}/NAME.yaml) or use --profile all")
 
 
 SET_BUT_EMPTY = ("environment variable {0} is set but empty; export {0}=... with the value "
@@ -848,7 +860,7 @@ def test_a_profile_file_in_another_folder_says_which_option_to_use(
         f"into {profiles_dir}")
 
 
-@pytest.mark.parametrize("requested", [[], [""], [" , "], ["all"]])
+@pytest.mark.parametrize("requested", [[], ["all"]])
 def test_nothing_to_run_says_where_profiles_go(tmp_path: Path, requested: list[str]) -> None:
     folder = tmp_path / "absent"
     with pytest.raises(ProfileError) as caught:

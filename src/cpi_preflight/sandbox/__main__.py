@@ -38,8 +38,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true",
                         help="print one JSON line per tenant, then 'ready'")
     parser.add_argument("--service-key", type=Path, metavar="FILE",
-                        help="also write the tenant's service key (JSON, mode 0600) to FILE, "
-                             "for `cpi-preflight init --service-key FILE`")
+                        help="write the tenant's service key (JSON, mode 0600) to FILE instead "
+                             "of printing it, for `cpi-preflight init --service-key FILE`")
     return parser
 
 
