@@ -119,8 +119,8 @@ def least_privilege_rule(ctx: Context, check: Check) -> Verdict:
              "extra_permissions": {p: list(t) for p, t in found.extra.items()},
              "unknown_scopes": list(found.unknown_scopes)}
     if not found.extra:
-        return Verdict(check, PASSED, "the token carries only the permissions of required_roles "
-                       f"({', '.join(ctx.plan.roles) or 'none'})", facts=facts)
+        return Verdict(check, PASSED, "the token carries only the permissions of "
+                       f"{_needed_roles(ctx)}", facts=facts)
     return _outcome(check, [_graded(ctx, _excess_finding(ctx, found))], "", facts)
 
 
@@ -130,6 +130,15 @@ def _explanation(permission: str, templates: tuple[str, ...], excess: tuple[str,
     return f"{permission} (part of {' or '.join(templates)}, not held in full)"
 
 
+def _needed_roles(ctx: Context) -> str:
+    """The roles the profile needs, named by where they come from: `required_roles (A, B)`, or
+    `required_roles and the endpoints' roles (A, B, C)` when its endpoints add roles."""
+    roles = ", ".join(ctx.plan.roles) or "none"
+    if set(ctx.plan.roles) <= set(ctx.plan.profile.required_roles):
+        return f"required_roles ({roles})"
+    return f"required_roles and the endpoints' roles ({roles})"
+
+
 def _excess_finding(ctx: Context, found: Privilege) -> Finding:
     known = [_explanation(p, t, found.excess) for p, t in found.extra.items() if t]
     parts = [f"permissions {'; '.join(known)}"] if known else []
@@ -137,7 +146,7 @@ def _excess_finding(ctx: Context, found: Privilege) -> Finding:
         parts.append(f"unknown scopes {', '.join(found.unknown_scopes)} (no role template in the "
                      "catalog grants them)")
     message = (f"the token of client {ctx.client} carries {' and '.join(parts)} beyond what "
-               f"required_roles ({', '.join(ctx.plan.roles) or 'none'}) need")
+               f"{_needed_roles(ctx)} need")
     subject = ", ".join(found.excess or found.unknown_scopes or tuple(found.extra))
     return ctx.finding("EXCESS_ROLES", subject, message, roles=subject)
 

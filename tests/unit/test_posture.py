@@ -195,3 +195,16 @@ def test_a_gained_role_is_reported_and_a_kept_one_is_not() -> None:
 def test_without_scopes_no_role_is_called_lost(facts: TokenFacts | None) -> None:
     baseline = {"_path": "b.json", "roles": [_row("AccessPoliciesRead")]}
     assert drift(context(["MonitoringDataRead"], facts, baseline=baseline)).findings == ()
+
+
+def test_roles_an_endpoint_adds_are_not_attributed_to_required_roles() -> None:
+    profile = parse(cf_data(required_roles=["MonitoringDataRead"], client_id=CLIENT,
+                            endpoints=["MessageProcessingLogs", "IntegrationPackages"]))
+    built = plan.build(profile, CAT)
+    facts = token(*MONITORING, "WebToolingWorkspace.Read", "AccessPolicies.Read")
+    ctx = Context(built, ProfileObservations(profile.name), CAT, NOW, facts, {}, False, None)
+    (finding,) = least_privilege(ctx).findings
+    assert finding.message == (
+        f"the token of client {CLIENT} carries permissions AccessPolicies.Read (from "
+        "AccessPoliciesRead) beyond what required_roles and the endpoints' roles "
+        "(MonitoringDataRead, WorkspacePackagesRead) need")
