@@ -23,7 +23,8 @@ def _read(path: Path) -> dict[str, Any]:
         raise ConfigError(f"--baseline {path}: cannot be read: {exc.strerror}") from None
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise ConfigError(f"--baseline {path}: is not an evidence.json written by "
-                          "cpi-preflight (invalid JSON)") from None
+                          "cpi-preflight (invalid JSON); pass reports/<profile>/evidence.json "
+                          "or the reports/ folder of an earlier run") from None
     profile = doc.get("profile") if isinstance(doc, dict) else None
     if not isinstance(profile, dict) or not isinstance(profile.get("name"), str):
         raise ConfigError(f"--baseline {path}: is not an evidence.json written by cpi-preflight "

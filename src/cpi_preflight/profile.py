@@ -425,6 +425,10 @@ def parse(name: str, path: Path, data: object, environ: Mapping[str, str]) -> Pr
     )
 
 
+YAML_FIX = ("correct it there (indentation, quotes, brackets), or write the profile anew with "
+            "`cpi-preflight init`")
+
+
 def read_yaml(path: Path, limit: int = files.PROFILE_LIMIT) -> object:
     """Parse a YAML file (a regular file of at most `limit` bytes, without aliases, nested at
     most `files.MAX_DEPTH` deep); any problem becomes a `ProfileError` naming the file."""
@@ -441,9 +445,11 @@ def read_yaml(path: Path, limit: int = files.PROFILE_LIMIT) -> object:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        raise ProfileError(f"{shown(path)}: invalid YAML at {where}: {exc.problem}") from None
+        raise ProfileError(f"{shown(path)}: invalid YAML at {where}: {exc.problem}; "
+                           f"{YAML_FIX}") from None
     except yaml.YAMLError as exc:
-        raise ProfileError(f"{shown(path)}: invalid YAML: {exc}") from None
+        raise ProfileError(f"{shown(path)}: invalid YAML: {' '.join(str(exc).split())}; "
+                           f"{YAML_FIX}") from None
     except RecursionError:
         raise ProfileError(f"{shown(path)}: the YAML is nested too deeply to be a profile"
                            ) from None

@@ -231,13 +231,16 @@ def test_dollar_signs_that_are_not_references_stay_literal() -> None:
     ('environment: "cf\n', "invalid YAML at line 2, column 1: found unexpected end of stream"),
 ])
 def test_broken_yaml_names_line_and_column(workdir: Path, text: str, expected: str) -> None:
-    assert load_problem(workdir, text) == f"{WHERE}: {expected}"
+    assert load_problem(workdir, text) == (
+        f"{WHERE}: {expected}; correct it there (indentation, quotes, brackets), or write the "
+        "profile anew with `cpi-preflight init`")
 
 
 def test_a_control_character_is_invalid_yaml_without_a_position(workdir: Path) -> None:
     assert load_problem(workdir, "a: \x01\n") == (
         f"{WHERE}: invalid YAML: unacceptable character #x0001: special characters are not "
-        'allowed\n  in "<unicode string>", position 3')
+        'allowed in "<unicode string>", position 3; correct it there (indentation, quotes, '
+        "brackets), or write the profile anew with `cpi-preflight init`")
 
 
 def test_a_file_that_is_not_utf8_is_refused(workdir: Path) -> None:
