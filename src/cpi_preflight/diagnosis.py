@@ -28,6 +28,7 @@ from cpi_preflight.plan import (
     neo_roles_of,
 )
 from cpi_preflight.rules import RULES, Context, rule
+from cpi_preflight.server_text import quote
 
 TOKEN_URL_SHAPE = {
     "cf": "https://<subdomain>.authentication.<region>.hana.ondemand.com/oauth/token",
@@ -281,9 +282,7 @@ def _page_title(exchange: Exchange) -> str:
     found = TITLE.search(exchange.body) if exchange.is_html else None
     if found is None:
         return ""
-    text = " ".join(html.unescape(found.group(1)).split())
-    text = "".join(c for c in text if c.isprintable())
-    return text[:TITLE_LIMIT] + ("..." if len(text) > TITLE_LIMIT else "")
+    return quote(html.unescape(found.group(1)), TITLE_LIMIT)  # masked before it is cut
 
 
 def _said(exchange: Exchange) -> str:

@@ -607,13 +607,15 @@ def _read_url(url: str) -> httpx.URL:
 
 
 def _proxy_scheme_problem(url: str, parsed: httpx.URL) -> str:
+    if parsed.scheme not in ("http", "https", "socks5", "socks5h"):
+        return "the scheme must be http:// or https://"
     if parsed.scheme.startswith("socks"):
         try:
             httpx.HTTPTransport(proxy=httpx.Proxy(url), verify=False)
         except ImportError:
             return "SOCKS proxies need the socksio package (pip install 'httpx[socks]')"
-    if parsed.scheme not in ("http", "https", "socks5", "socks5h"):
-        return "the scheme must be http:// or https://"
+        except ValueError as exc:  # httpx refuses what it cannot use; say so, never crash
+            return f"httpx cannot use it: {exc}"
     if not parsed.host:
         return "the URL names no host"
     return ""

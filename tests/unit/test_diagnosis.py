@@ -1009,8 +1009,22 @@ def test_a_page_title_is_bounded_and_printable(neo_tenant: Tenant) -> None:
     neo_tenant.api("/NumberRanges", 403, html=f"<html><title>{title}</title></html>")
     verdicts = diagnose(neo_data())
     message = only_finding(verdicts["role[IntegrationOperationServer.read]"]).message
-    assert f'(HTML page "A[31m{"x" * 75}...")' in message
+    assert f'(HTML page "A{"x" * 76}...")' in message  # the whole escape sequence removed
     assert "\x1b" not in message
+    assert "[31m" not in message
+
+
+def test_a_page_title_is_masked_before_it_is_cut(neo_tenant: Tenant) -> None:
+    from cpi_preflight.secret import Secret
+
+    Secret("S3cr&t<>\"'$-in-a-title")
+    neo_token(neo_tenant)
+    title = "Login " * 12 + "x" + "S3cr&amp;t&lt;&gt;&quot;&#39;$-in-a-title"
+    neo_tenant.api("/NumberRanges", 403, html=f"<html><title>{title}</title></html>")
+    message = only_finding(diagnose(neo_data()).get("role[IntegrationOperationServer.read]")
+                           ).message
+    assert "S3cr" not in message
+    assert f'(HTML page "{"Login " * 12}x***")' in message
 
 
 def test_one_html_answer_among_odata_answers_does_not_fail_the_api(tenant: Tenant,

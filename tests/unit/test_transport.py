@@ -450,6 +450,9 @@ def test_proxy_setting_never_shows_userinfo_whatever_it_holds(password: str,
     ("socks5://127.0.0.1:1080", "SOCKS proxies need the socksio package "
                                 "(pip install 'httpx[socks]')"),
     ("ftp://proxy:21", "the scheme must be http:// or https://"),
+    ("socks4://127.0.0.1:1", "the scheme must be http:// or https://"),
+    ("socks://127.0.0.1:1", "the scheme must be http:// or https://"),
+    ("SOCKS4A://127.0.0.1:1", "the scheme must be http:// or https://"),
     ("http://proxy:abc", "Invalid port: 'abc'"),
     ("http://", "the URL names no host"),
     ("http://u:pa/ss@proxy:3128", "the URL has a path, so part of it would be taken for the "
