@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 import threading
 from collections.abc import Sequence
 from urllib.parse import quote, quote_plus
@@ -93,16 +94,53 @@ def _markup_escaped(value: str) -> set[str]:
     return found
 
 
+_PERCENT = re.compile(r"%[0-9A-F]{2}")
+_MARKUP_SPECIALS = frozenset("&<>\"'")
+_URL_UNRESERVED = frozenset("-_.~")
+_SAFE_MARKS = frozenset("-_.,")
+
+
+def _percent_encoded(data: bytes) -> set[str]:
+    """URL encodings: the usual ones, every byte encoded, each in upper- and lower-case hex."""
+    found = {quote(data, safe=""), quote_plus(data), quote(data, safe="/:@"),
+             "".join(f"%{byte:02X}" for byte in data)}
+    return found | {_PERCENT.sub(lambda m: m.group(0).lower(), f) for f in found}
+
+
+def _character_references(value: str) -> set[str]:
+    """`value` with `&<>"'` (or every character but letters and digits) written as numeric
+    character references, decimal or hexadecimal."""
+    found = set()
+    others = frozenset(c for c in value if not c.isalnum())
+    # what encoders pick: the markup characters, everything else, or all but URL-safe marks
+    for picked in (_MARKUP_SPECIALS, others, others - _URL_UNRESERVED, others - _SAFE_MARKS):
+        for form in ("&#{0};", "&#x{0:x};", "&#x{0:X};"):
+            found.add("".join(form.format(ord(c)) if c in picked else c for c in value))
+    return found
+
+
+def _json_escaped(value: str) -> set[str]:
+    """JSON string bodies as common encoders write them: Python's (with and without
+    ensure_ascii) and the HTML-safe style that writes `<>&'` as \\u escapes."""
+    found = {json.dumps(value, ensure_ascii=False)[1:-1], json.dumps(value)[1:-1]}
+    for text in list(found):
+        for digits in ("{0:04x}", "{0:04X}"):
+            for escaped in ("<>&", "<>&'"):  # Go's encoder, and those that also escape '
+                safe = text
+                for c in escaped:
+                    safe = safe.replace(c, "\\u" + digits.format(ord(c)))
+                found.add(safe)
+    return found
+
+
 def forms(value: str) -> set[str]:
-    """`value` in the forms it may travel in: raw, URL-encoded, JSON-, HTML- and XML-escaped,
-    Python `repr` (str and bytes), and base64/base64url (see `_base64_runs`)."""
+    """`value` in the forms it may travel in: raw, URL-encoded (any hex case, any bytes),
+    JSON-escaped, HTML- and XML-escaped (named or numeric references), Python `repr` (str and
+    bytes), and base64/base64url (see `_base64_runs`)."""
     data = value.encode("utf-8", "surrogatepass")  # a lone surrogate must not crash the scrubber
     found = {
-        value, quote(data, safe=""), quote_plus(data), quote(data, safe="/:@"),
-        *_markup_escaped(value),
-        json.dumps(value, ensure_ascii=False)[1:-1], json.dumps(value)[1:-1],
-        repr(value)[1:-1], repr(data)[2:-1],
-        *_base64_runs(data),
+        value, *_percent_encoded(data), *_markup_escaped(value), *_character_references(value),
+        *_json_escaped(value), repr(value)[1:-1], repr(data)[2:-1], *_base64_runs(data),
     }
     return {f for f in (v.translate(_LINE_BREAKS) for v in found) if f}
 

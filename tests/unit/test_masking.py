@@ -244,3 +244,21 @@ def test_a_base64_encoded_secret_inside_longer_base64_at_every_offset() -> None:
         core = base64.b64encode(value.encode()[2:8]).decode()
         assert core not in masked
         assert MASK in masked
+
+
+ECHOED = "S3cr&t<>\"'$-hostile"
+
+
+@pytest.mark.parametrize("echo", [
+    "S3cr%26t%3c%3e%22%27%24-hostile",  # URL-encoded, lower-case hex
+    "".join(f"%{b:02X}" for b in ECHOED.encode()),  # every byte percent-encoded
+    "".join(f"%{b:02x}" for b in ECHOED.encode()),
+    "S3cr&#38;t&#60;&#62;&#34;&#39;&#36;-hostile",  # numeric references, decimal
+    "S3cr&#x26;t&#x3c;&#x3e;&#x22;&#x27;$-hostile",  # numeric references, hex
+    "S3cr&#38;t&#60;&#62;&#34;&#39;$-hostile",
+    "S3cr\\u0026t\\u003c\\u003e\\\"'$-hostile",  # JSON the HTML-safe way (Go's encoder)
+    "S3cr\\u0026t\\u003C\\u003E\\\"\\u0027$-hostile",
+])
+def test_echoed_encodings_of_a_secret_are_masked(echo: str) -> None:
+    Secret(ECHOED)
+    assert secret.scrub(f"the server said: {echo} (end)") == "the server said: *** (end)"
