@@ -28,6 +28,7 @@ from cpi_preflight.errors import ConfigError
 from cpi_preflight.secret import Secret
 
 MAX_BYTES = 10 * 1024 * 1024
+MAX_RESOLVED = 64 * 1024  # characters one value may grow to through {{variables}}
 MAX_JSON_DEPTH = 200  # folders nest; postman's own depth rule names the folder
 MAX_DEPTH = 32
 MAX_REQUESTS = 5000
@@ -144,9 +145,20 @@ class Resolver:
         return list(_VARIABLE.findall(self.resolve_known(text)))
 
     def resolve_known(self, text: str) -> str:
-        """`text` with every variable that has a non-empty value replaced."""
+        """`text` with every variable that has a non-empty value replaced; variables that
+        refer to each other may not grow it beyond `MAX_RESOLVED` characters."""
+        size = len(text)
+
         def value(match: re.Match[str]) -> str:
-            return self.values.get(match.group(1).strip()) or match.group(0)
+            nonlocal size
+            found = self.values.get(match.group(1).strip()) or match.group(0)
+            size += len(found) - len(match.group(0))
+            if size > MAX_RESOLVED:
+                raise ConfigError(
+                    f"{{{{{shown(match.group(1), 40)}}}}}: the collection's variables expand to "
+                    f"more than {MAX_RESOLVED // 1024} KiB in one value (variables that refer "
+                    f"to each other?); {_EXPORT_AGAIN} with plain values")
+            return found
 
         for _ in range(10):  # variables may refer to variables; a cycle stops here
             done = _VARIABLE.sub(value, text)

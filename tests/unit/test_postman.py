@@ -407,3 +407,21 @@ def test_a_variable_exported_without_a_value_says_so(capsys: pytest.CaptureFixtu
         f"cpi-preflight init: --postman {COLLECTION}: the collection: clientId: {{{{clientid}}}} "
         "has no value (Postman exports a variable's initial value, not its current value); "
         "fill it in the exported file, or give it with --postman-environment\n")
+
+
+def test_variables_that_expand_without_bound_are_refused(capsys: pytest.CaptureFixture[str]
+                                                        ) -> None:
+    collection = _resolved(_collection())
+    collection["variable"] = [{"key": "url", "value": "{{x}}"},
+                              {"key": "x", "value": "{{y}}" * 30},
+                              {"key": "y", "value": "{{z}}" * 30},
+                              {"key": "z", "value": "{{w}}" * 30},
+                              {"key": "w", "value": "ab" * 30}]
+    collection["auth"]["oauth2"].append({"key": "accessTokenUrl", "value": "{{url}}"})
+    text = json.dumps(collection)
+    path = _write(json.loads(text.replace("https://example-sub.it-cpi018.cfapps.eu10-003."
+                                          "hana.ondemand.com", "{{url}}")))
+    assert _error(capsys, "--postman", str(path)) == (
+        "cpi-preflight init: {{z}}: the collection's variables expand to more than 64 KiB "
+        "in one value (variables that refer to each other?); export it again from Postman "
+        "(Collection > ... > Export > Collection v2.1) with plain values\n")
