@@ -7,6 +7,7 @@ import json
 import os
 import queue
 import re
+import shutil
 import signal
 import stat
 import subprocess
@@ -111,3 +112,35 @@ def test_printed_command_with_a_profiles_dir_works_from_the_same_folder(
     assert told[-1] == "pytest --profile eu.dev '--profiles-dir=my tenants'"
     run = _bash(tmp_path, "\n".join(told))
     assert run.returncode == 0, run.stdout[-3000:]
+
+
+def test_a_certificate_key_runs_as_printed_too(tmp_path: Path) -> None:
+    sandbox = Background(tmp_path, "--credential", "certificate", "--service-key", "key.json")
+    try:
+        printed = sandbox.until("Serving; press Ctrl-C to stop.")
+        init_line = printed[printed.index("Wrote the service key to key.json (mode 0600). Set "
+                                          "up a profile from it:") + 2].strip()
+        assert init_line.endswith(" --write-pem my-sandbox-cf-pem")
+        init = _bash(tmp_path, init_line)
+        assert (init.returncode, init.stderr) == (0, "")
+        told = [line for line in init.stdout.splitlines()
+                if line.startswith(("export ", "pytest ", f"{sys.executable} "))]
+        assert "/path/to/" not in "\n".join(told)
+        run = _bash(tmp_path, "\n".join(told))
+        assert run.returncode == 0, run.stdout[-3000:]
+        assert re.search(r"^  credential-expiry +passed$", run.stdout, re.M)
+    finally:
+        sandbox.proc.send_signal(signal.SIGTERM)
+        sandbox.proc.wait(timeout=10)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="the printed lines use curl")
+def test_the_try_it_lines_fetch_a_token_and_call_the_api(
+        served: tuple[Background, list[str]], tmp_path: Path) -> None:
+    _, printed = served
+    start = printed.index("Try it:")
+    lines = [line.strip() for line in printed[start + 1:start + 3]]
+    assert lines[0].startswith("TOKEN=$(curl ")
+    done = _bash(tmp_path, "\n".join(lines))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["d"]["results"] is not None

@@ -195,3 +195,11 @@ def test_service_key_that_cannot_be_written_is_a_one_line_error(
     assert capsys.readouterr().err == (f"error: --service-key {path}: cannot write ({reason}); "
                                        "give a path in a writable folder\n")
     assert victim.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("count", ["0", "201", "5000"])
+def test_count_outside_its_range_is_a_usage_error(count: str,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--count", count]) == 2
+    assert capsys.readouterr().err == (f"error: --count {count}: serve 1 to 200 tenants at once; "
+                                       "start several sandboxes for more\n")

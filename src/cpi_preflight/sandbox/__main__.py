@@ -22,6 +22,7 @@ from cpi_preflight.sandbox.instance import Sandbox
 from cpi_preflight.sandbox.spec import CREDENTIALS, ENVIRONMENTS, SandboxSpec
 
 PROG = "python -m cpi_preflight.sandbox"
+MAX_COUNT = 200  # each tenant holds a few sockets and TLS contexts; the bench uses 100
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
@@ -34,7 +35,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument("--credential", choices=CREDENTIALS, help="secret (default) or certificate")
     parser.add_argument("--latency-ms", type=int, help="delay every response by N ms")
     parser.add_argument("--spec", type=Path, help="YAML file with a sandbox mapping (or a profile)")
-    parser.add_argument("--count", type=int, default=1, help="serve N independent tenants")
+    parser.add_argument("--count", type=int, default=1,
+                        help=f"serve N independent tenants (1 to {MAX_COUNT})")
     parser.add_argument("--json", action="store_true",
                         help="print one JSON line per tenant, then 'ready'")
     parser.add_argument("--service-key", type=Path, metavar="FILE",
@@ -90,6 +92,12 @@ def build_spec(args: argparse.Namespace) -> SandboxSpec:
     source = str(args.spec) if args.spec else "command line"
     return SandboxSpec.from_mapping(mapping, environment=args.environment or file_env or "cf",
                                     source=source)
+
+
+def _check_count(args: argparse.Namespace) -> None:
+    if not 1 <= args.count <= MAX_COUNT:
+        raise SandboxSpecError(f"--count {args.count}: serve 1 to {MAX_COUNT} tenants at once; "
+                               "start several sandboxes for more")
 
 
 def _check_key_option(args: argparse.Namespace, spec: SandboxSpec) -> None:
@@ -148,6 +156,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     """Run the command; returns the exit status."""
     args = build_parser(prog).parse_args(argv)
     try:
+        _check_count(args)
         spec = build_spec(args)
         _check_key_option(args, spec)
     except (SandboxSpecError, OSError, yaml.YAMLError) as exc:
@@ -156,7 +165,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     sandboxes: list[Sandbox] = []
     stop = _stop_on_signal()
     try:
-        sandboxes.extend(Sandbox.start(spec) for _ in range(max(args.count, 1)))
+        sandboxes.extend(Sandbox.start(spec) for _ in range(args.count))
         if args.service_key is not None and not _wrote_key(args.service_key, sandboxes[0]):
             return 2
         _announce(sandboxes, args)

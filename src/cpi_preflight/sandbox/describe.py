@@ -39,6 +39,12 @@ def _token_curl(conn: SandboxConnection) -> str:
     return f"curl {ca} -u {user} -d grant_type=client_credentials {shlex.quote(conn.token_url)}"
 
 
+def _token_into_variable(conn: SandboxConnection) -> str:
+    """The token request, its access_token kept in $TOKEN for the API call after it."""
+    pick = "python3 -c 'import json,sys; print(json.load(sys.stdin)[\"access_token\"])'"
+    return f"TOKEN=$({_token_curl(conn)} -s | {pick})"
+
+
 def _api_curl(conn: SandboxConnection) -> str:
     url = shlex.quote(f"{conn.api_url}/api/v1/MessageProcessingLogs?$top=1")
     return (f'curl --cacert {shlex.quote(conn.ca_path)} -H "Authorization: Bearer $TOKEN" '
@@ -46,10 +52,13 @@ def _api_curl(conn: SandboxConnection) -> str:
 
 
 def init_command(sandbox: Sandbox, key_file: Path) -> str:
-    """The `cpi-preflight init` line that turns this tenant's service key into a profile."""
+    """The `cpi-preflight init` line that turns this tenant's service key into a profile (a
+    certificate key's PEM files are written beside it, so the line runs as printed)."""
     name = f"my-sandbox-{sandbox.connection.environment}"
+    pems = f" --write-pem {shlex.quote(str(key_file.parent / (name + '-pem')))}" \
+        if sandbox.connection.certificate_path else ""
     return (f"cpi-preflight init --service-key {shlex.quote(str(key_file))} --name {name} "
-            f"--ca-bundle {shlex.quote(sandbox.connection.ca_path)}")
+            f"--ca-bundle {shlex.quote(sandbox.connection.ca_path)}{pems}")
 
 
 def _service_key_lines(sandbox: Sandbox, key_file: Path | None) -> list[str]:
@@ -76,5 +85,5 @@ def describe(sandbox: Sandbox, index: int, count: int, key_file: Path | None = N
     lines += ["", "Profile (paste into profiles/<name>.yaml):"]
     lines += ["  " + line for line in profile.splitlines()]
     lines += _service_key_lines(sandbox, key_file)
-    lines += ["", "Try it:", "  " + _token_curl(conn), "  " + _api_curl(conn), ""]
+    lines += ["", "Try it:", "  " + _token_into_variable(conn), "  " + _api_curl(conn), ""]
     return "\n".join(lines)
