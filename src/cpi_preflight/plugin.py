@@ -6,9 +6,12 @@ Registered through the `pytest11` entry point `cpi_preflight`.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import warnings
 from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -33,6 +36,7 @@ from cpi_preflight.secret import scrub
 RUN_KEY = pytest.StashKey[Run]()
 WRITTEN_KEY = pytest.StashKey[list[Path]]()
 HINT_KEY = pytest.StashKey[str]()
+SIGTERM_KEY = pytest.StashKey[Any]()  # the SIGTERM handler before the run
 PROFILE_PARAMETER = "preflight_profile_name"
 NO_PROFILE = ""
 
@@ -133,12 +137,23 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(scrub(str(exc))) from None
     config.stash[RUN_KEY] = run
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM (a CI job cancelled) ends the run like Ctrl-C: sandboxes stopped and their
+        # key files removed, no report left that reads as current
+        config.stash[SIGTERM_KEY] = signal.signal(signal.SIGTERM, _interrupt)
     if config.get_verbosity() <= -2 and config.option.tbstyle == "auto":
         config.option.tbstyle = "no"  # -qq: the summary lines only, unless --tb asks for more
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     scrubbed_output.uninstall()
+    previous = config.stash.get(SIGTERM_KEY, None)
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @pytest.hookimpl(tryfirst=True)

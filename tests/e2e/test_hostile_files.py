@@ -156,3 +156,33 @@ def test_a_fifo_as_ssl_cert_file_is_a_usage_error_not_a_hang(sandbox: Sandbox,
     assert (f"ERROR: SSL_CERT_FILE {tmp_path / 'ca.fifo'}: cannot be read: is a FIFO (named "
             "pipe), not a regular file; point it at a PEM file of CA certificates, or unset it"
             ) in done.stderr.splitlines()
+
+
+def test_sigterm_stops_the_run_s_sandboxes_and_removes_their_keys(tmp_path: Path) -> None:
+    """A CI job cancelled mid-run (SIGTERM) must not leave a sandbox's private keys behind."""
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "c.yaml").write_text(yaml.safe_dump({
+        "environment": "cf", "required_roles": ["MonitoringDataRead"],
+        "sandbox": {"credential": "certificate", "faults": {"latency_ms": 3000}}}))
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    env = {k: v for k, v in os.environ.items() if k in ("PATH", "PYTHONPATH", "HOME")}
+    env["TMPDIR"] = str(temp)
+    child = subprocess.Popen([sys.executable, "-m", "pytest", "--profile", "c", "-p",
+                              "no:cacheprovider", f"--reports-dir={tmp_path / 'reports'}"],
+                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not any(temp.glob("cpi-sandbox-*/client-key.pem")):  # the sandbox is up
+            assert time.monotonic() < deadline, "the sandbox never started"
+            assert child.poll() is None, child.communicate()
+            time.sleep(0.05)
+        time.sleep(0.5)  # the token request is in flight (3 s latency)
+        child.send_signal(signal.SIGTERM)
+        out, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+        child.wait()
+    assert child.returncode == 2, out[-2000:] + err
+    assert sorted(p.name for p in temp.iterdir() if p.name.startswith("cpi-")) == []
