@@ -110,8 +110,9 @@ class _Layout:
 
     def __init__(self, ids: Sequence[str], width: int) -> None:
         self.width = max(width, _NARROWEST_TEXT)
-        room = self.width - len("   ") - _OUTCOME_WIDTH  # the id column leaves room for the rest
-        self.id_width = min(max((len(i) for i in ids), default=0), _ID_WIDTH_LIMIT, room)
+        # the id column leaves room for the outcome; a longer id is on a line of its own
+        column = min(_ID_WIDTH_LIMIT, self.width - len("   ") - _OUTCOME_WIDTH)
+        self.id_width = max((len(i) for i in ids if len(i) <= column), default=0)
 
     def head(self, check_id: str, outcome: str) -> list[str]:
         """`  id  outcome`; an id wider than its column is never cut: it stands on a line of its

@@ -149,16 +149,16 @@ def test_at_60_a_client_id_longer_than_the_line_stands_whole_on_its_own() -> Non
 
 
 def test_at_40_ids_and_codes_move_to_their_own_lines_instead_of_being_cut() -> None:
+    """An id too long for the column stands alone and does not widen the column."""
     assert profile_lines("p (cf)", LONG_ROWS, {}, width=40, verbosity=0)[1:] == [
         "  endpoint[MessageProcessingLogs]",
-        "                                passed",
-        "  least-privilege               warning",
-        "    EXCESS_ROLES",
+        "                  passed",
+        "  least-privilege warning  EXCESS_ROLES",
         "    the token of client",
         f"      {CLIENT}",
         "      carries X.Read",
         "    fix: remove X",
-        "  drift                         warning",
+        "  drift           warning",
         "    ROLE_LOST, ROLE_GAINED,",
         "      ENDPOINT_REMOVED",
         *DRIFT_DETAILS,
@@ -170,3 +170,16 @@ def test_long_rows_fit_the_width_but_for_one_word_alone(width: int) -> None:
     lines = profile_lines("p (cf)", LONG_ROWS, {}, width=width, verbosity=0)
     assert [line for line in lines if len(line) > width and len(line.split()) > 1] == []
     assert all("..." not in line for line in lines)
+
+
+def test_an_id_longer_than_the_column_limit_is_shown_whole_on_its_own_line() -> None:
+    long_id = "endpoint[MessageMappingDesigntimeArtifacts]"
+    missing = Finding("ENDPOINT_NOT_FOUND", "failure", "E", "GET answered 404", "check E")
+    verdicts = {"token": _verdict("token", PASSED),
+                long_id: _verdict(long_id, FAILED, "", missing)}
+    assert profile_lines("p (cf)", verdicts, {}, width=100, verbosity=0)[1:] == [
+        "  token passed",
+        f"  {long_id}",
+        "        failed   ENDPOINT_NOT_FOUND",
+        "    GET answered 404",
+    ]
