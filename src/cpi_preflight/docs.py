@@ -75,6 +75,29 @@ def text_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+def text_blocks(headers: Sequence[str], rows: Iterable[Sequence[str]], width: int) -> str:
+    """The same rows as `text_table`, for a terminal narrower than the table: per row its first
+    cell on a line, then each other cell as an indented `Header: value`, wrapped to `width`
+    (words are never split; a word longer than the line stands alone on its line)."""
+    blocks = []
+    for row in rows:
+        cells = [show_placeholders(c) for c in row]
+        lines = [cells[0]]
+        for header, cell in zip(headers[1:], cells[1:], strict=True):
+            lines += terminal.wrap_prose(f"{header}: {cell}", width, "  ", "    ")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def fitted_table(headers: Sequence[str], rows: Iterable[Sequence[str]], width: int) -> str:
+    """`text_table` when it fits `width`, else `text_blocks`."""
+    rows = list(rows)
+    table = text_table(headers, rows)
+    if max(len(line) for line in table.splitlines()) <= width:
+        return table
+    return text_blocks(headers, rows, min(width, MAX_WIDTH))
+
+
 # --- rows -------------------------------------------------------------------------------------
 
 def request_text(endpoint: Endpoint) -> str:
@@ -165,22 +188,33 @@ def _role_rows(environment: str | None) -> list[list[str]]:
     return [role_row(r) for r in roles_for(catalog_module.load(), environment)]
 
 
-def _sources_lines() -> list[str]:
+def _sources_lines(width: int) -> list[str]:
+    """`  TAG  text` per source; a continuation is aligned with the text, or indented four
+    when that leaves fewer lines too wide (a long path is one word, never split)."""
     sources = catalog_module.load().sources
-    width = max(len(tag) for tag in sources)
-    return [f"  {tag.ljust(width)}  {text}" for tag, text in sources.items()]
+    tag_width = max(len(tag) for tag in sources)
+    layouts = [[line for tag, text in sources.items()
+                for line in wrap(f"{tag.ljust(tag_width)}  {text}", width, "  ", hanging)]
+               for hanging in (" " * (tag_width + 4), "    ")]
+    return min(layouts, key=lambda lines: sum(len(line) > width for line in lines))
 
 
-def catalog_text(environment: str | None) -> str:
-    """Endpoints, role templates, Neo roles and sources, as aligned plain text."""
+def catalog_text(environment: str | None, width: int | None = None) -> str:
+    """Endpoints, role templates, Neo roles and sources for a terminal of `width` columns (the
+    terminal's own width when None): aligned tables when they fit, else one block per endpoint
+    and per role; no line is wider than `width` but for a single word longer than a line."""
+    width = width or terminal_width(limit=None)
+    prose = min(width, MAX_WIDTH)
     headers, rows = _endpoint_rows(environment)
-    parts = ["Endpoints (GET <api_url>/api/v1/...):", text_table(headers, rows), "",
-             "Role templates (Cloud Foundry; on Neo a template stands for its Neo roles):",
-             text_table(ROLE_HEADERS, _role_rows(environment))]
+    parts = ["Endpoints (GET <api_url>/api/v1/...):", fitted_table(headers, rows, width), "",
+             *wrap("Role templates (Cloud Foundry; on Neo a template stands for its Neo "
+                   "roles):", prose, ""),
+             fitted_table(ROLE_HEADERS, _role_rows(environment), width)]
     if environment != "cf":
-        parts += ["", *textwrap.wrap("Neo roles: " + ", ".join(catalog_module.load().neo_roles),
-                                     width=100, subsequent_indent="  ")]
-    return "\n".join([*parts, "", "Sources:", *_sources_lines(), "", CONFIDENCE])
+        parts += ["", *wrap("Neo roles: " + ", ".join(catalog_module.load().neo_roles), prose,
+                            "", "  ")]
+    return "\n".join([*parts, "", "Sources:", *_sources_lines(prose), "",
+                      *wrap(CONFIDENCE, prose, "")])
 
 
 def catalog_markdown(environment: str | None) -> str:
@@ -214,15 +248,16 @@ def catalog_json(environment: str | None) -> str:
 MIN_WIDTH, MAX_WIDTH = 40, 120
 
 
-def terminal_width() -> int:
-    """The terminal's width in columns (COLUMNS, else the tty, else 100), kept readable."""
-    columns = shutil.get_terminal_size((100, 24)).columns
-    return max(MIN_WIDTH, min(columns, MAX_WIDTH))
+def terminal_width(limit: int | None = MAX_WIDTH) -> int:
+    """The terminal's width in columns (COLUMNS, else the tty, else 100), at least MIN_WIDTH and
+    at most `limit` (prose is kept readable; None: a wide table may use a wide terminal)."""
+    columns = max(MIN_WIDTH, shutil.get_terminal_size((100, 24)).columns)
+    return columns if limit is None else min(columns, limit)
 
 
-def wrap(text: str, width: int, indent: str = "  ") -> list[str]:
-    """`text` wrapped to `width`; a `code span` is never split across lines."""
-    return terminal.wrap_prose(text, width, indent)
+def wrap(text: str, width: int, indent: str = "  ", subsequent: str | None = None) -> list[str]:
+    """`text` wrapped to `width`; a word or `code span` is never split across lines."""
+    return terminal.wrap_prose(text, width, indent, subsequent)
 
 
 def fix_lines(text: str, width: int, indent: str = "  ") -> list[str]:

@@ -3,7 +3,10 @@
 Per profile a summary line, then one row per check: its outcome and, for a failure, the code
 and message on one line (the full text with its fix is in pytest's FAILURES section above); for
 a warning, the message and its fix in full (nothing else on screen shows them); for a skip, the
-reason. Checks that pytest did not run are listed together in one row. Rows fit `width`.
+reason. Checks that pytest did not run are listed together in one row. Rows fit `width`; what
+does not fit is moved to the next lines rather than cut (an id, the codes, a client id are never
+cut, so that they can be read and copied whole); only a failure's one-line message is cut, with
+`...`, as its full text is in FAILURES.
 
 Verbosity follows pytest's: `-q` keeps only failures, warnings and the summary lines; `-qq`
 keeps only the summary lines.
@@ -106,29 +109,42 @@ class _Layout:
     """Rows of one profile: `  id  outcome  CODE` with details on indented lines below."""
 
     def __init__(self, ids: Sequence[str], width: int) -> None:
-        self.id_width = min(max((len(i) for i in ids), default=0), _ID_WIDTH_LIMIT)
         self.width = max(width, _NARROWEST_TEXT)
+        # the id column leaves room for the outcome; a longer id is on a line of its own
+        column = min(_ID_WIDTH_LIMIT, self.width - len("   ") - _OUTCOME_WIDTH)
+        self.id_width = max((len(i) for i in ids if len(i) <= column), default=0)
 
-    def head(self, check_id: str, outcome: str) -> str:
-        return f"  {_cut(check_id, self.id_width):<{self.id_width}} {outcome:<{_OUTCOME_WIDTH}}"
+    def head(self, check_id: str, outcome: str) -> list[str]:
+        """`  id  outcome`; an id wider than its column is never cut: it stands on a line of its
+        own, the outcome below it in its column."""
+        check_id = _printable(check_id)
+        if len(check_id) <= self.id_width:
+            return [f"  {check_id:<{self.id_width}} {outcome:<{_OUTCOME_WIDTH}}"]
+        return [f"  {check_id}", f"  {'':<{self.id_width}} {outcome:<{_OUTCOME_WIDTH}}"]
 
     def cut(self, text: str) -> list[str]:
         return [_cut(DETAIL + _printable(text), self.width)]
 
     def wrap(self, text: str, indent: str = DETAIL) -> list[str]:
+        """`text` wrapped, continued two further in; a word longer than a line (a client id)
+        is never split: it stands alone on its line."""
         return textwrap.wrap(_printable(text), self.width, initial_indent=indent,
-                             subsequent_indent=indent + "  ", break_on_hyphens=False)
+                             subsequent_indent=indent + "  ", break_long_words=False,
+                             break_on_hyphens=False)
+
+    def beside(self, head: str, text: str) -> list[str]:
+        """The row `head text`, or, when `text` does not fit after the head, the head alone and
+        all of `text` wrapped on the lines below it: a code or a reason is never cut."""
+        if len(head) + 1 + len(text) <= self.width:
+            return [f"{head} {text}".rstrip()]
+        return [head.rstrip(), *self.wrap(text)]
 
     def rows(self, verdict: Verdict) -> list[str]:
-        outcome = shown_outcome(verdict)
-        head = self.head(verdict.check.id, outcome)
+        *named_alone, head = self.head(verdict.check.id, shown_outcome(verdict))
         if verdict.outcome == SKIPPED:
-            reason = _printable(verdict.summary)
-            if len(head) + 1 + len(reason) <= self.width:
-                return [f"{head} {reason}"]
-            return [head.rstrip(), *self.wrap(reason)]
-        codes = list(dict.fromkeys(f.code for f in verdict.findings))
-        lines = [_cut(f"{head} {', '.join(codes)}".rstrip(), self.width)]
+            return [*named_alone, *self.beside(head, _printable(verdict.summary))]
+        codes = ", ".join(dict.fromkeys(f.code for f in verdict.findings))
+        lines = [*named_alone, *self.beside(head, codes)]
         named = len(verdict.findings) > 1  # several findings: say which is which
         for finding in verdict.failures:
             lines.extend(self.cut(_said(finding, named)))

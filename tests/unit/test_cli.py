@@ -461,8 +461,9 @@ def test_console_script_reports_errors_without_traceback(tmp_path: Path) -> None
 
 # --- catalog and codes --------------------------------------------------------------------------
 
-def test_catalog_text_lists_endpoints_roles_and_sources(
-        capsys: pytest.CaptureFixture[str]) -> None:
+def test_catalog_text_on_a_wide_terminal_lists_endpoints_roles_and_sources_as_tables(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
     code, out, _ = _run(capsys, "catalog")
     assert code == 0
     lines = out.splitlines()
@@ -477,17 +478,63 @@ def test_catalog_text_lists_endpoints_roles_and_sources(
     assert any(line.startswith("  SD-tasks ") for line in lines)
 
 
-def test_catalog_for_cf_has_no_neo_columns(capsys: pytest.CaptureFixture[str]) -> None:
+def test_catalog_text_narrower_than_its_tables_shows_one_block_per_endpoint_and_role(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "60")
+    code, out, _ = _run(capsys, "catalog")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[:8] == [
+        "Endpoints (GET <api_url>/api/v1/...):",
+        "MessageProcessingLogs",
+        "  Request: GET /MessageProcessingLogs?$top=1",
+        "  Cloud Foundry role template: MonitoringDataRead",
+        "  Neo roles: IntegrationOperationServer.read,",
+        "    NodeManager.read",
+        "  Confidence: documented",
+        "  Source: SD-mpl",
+    ]
+    for name in catalog.load().endpoints:
+        assert name in lines, name
+    partners = lines.index("Partners")
+    assert lines[partners + 2:partners + 4] == [
+        "  Cloud Foundry role template:", "    AuthGroup_TenantPartnerDirectoryConfigurator"]
+    start = lines.index("AuthGroup_TenantPartnerDirectoryConfigurator")
+    assert lines[start:start + 3] == ["AuthGroup_TenantPartnerDirectoryConfigurator",
+                                      "  Proven by: Partners", "  Confidence: documented"]
+    assert "  SD-mpl       SAP-docs/btp-integration-suite @0cb9189b" in lines
+
+
+@pytest.mark.parametrize("columns", [60, 80, 120])
+@pytest.mark.parametrize("environment", [[], ["--environment", "cf"], ["--environment", "neo"]])
+def test_catalog_text_fits_the_terminal_but_for_one_long_word_alone(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, columns: int,
+        environment: list[str]) -> None:
+    monkeypatch.setenv("COLUMNS", str(columns))
+    _, out, _ = _run(capsys, "catalog", *environment)
+    too_wide = [line for line in out.splitlines() if len(line) > columns]
+    assert [line for line in too_wide if len(line.split()) > 1] == []
+    assert len(too_wide) <= 2  # the two source paths longer than 80 columns, alone on a line
+
+
+def test_catalog_for_cf_has_no_neo_columns(capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
     _, out, _ = _run(capsys, "catalog", "--environment", "cf")
     assert "Neo roles:" not in out
     assert out.splitlines()[1].split() == ["Endpoint", "Request", "Cloud", "Foundry", "role",
                                            "template", "Confidence", "Source"]
+    monkeypatch.setenv("COLUMNS", "80")
+    _, out, _ = _run(capsys, "catalog", "--environment", "cf")
+    assert not any(line.startswith("  Neo roles:") for line in out.splitlines())
+    assert "  Cloud Foundry role template: MonitoringDataRead" in out.splitlines()
 
 
 def test_catalog_for_neo_leaves_out_templates_without_neo_roles(
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
     _, out, _ = _run(capsys, "catalog", "--environment", "neo")
-    assert "Cloud Foundry role template" not in out.splitlines()[1]
+    assert "Cloud Foundry role template" not in out
     assert "UserRolesEdit" not in out
     assert "Neo roles: IntegrationOperationServer.read, NodeManager.read," in out
 

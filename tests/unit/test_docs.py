@@ -90,6 +90,42 @@ def test_text_table_aligns_columns() -> None:
                                   "long value  <role>"]
 
 
+def test_text_blocks_put_each_cell_under_the_first_wrapped_without_splitting_words() -> None:
+    blocks = docs.text_blocks(["Name", "Role", "Scopes"],
+                              [["One", "{role}", "a.read, b.write, c.VeryLongScopeName.read"],
+                               ["Two", "R", "x"]], 24)
+    assert blocks.splitlines() == ["One", "  Role: <role>", "  Scopes: a.read,", "    b.write,",
+                                   "    c.VeryLongScopeName.read", "", "Two", "  Role: R",
+                                   "  Scopes: x"]
+
+
+def test_fitted_table_is_a_table_when_it_fits_and_blocks_when_it_does_not() -> None:
+    rows = [["long value", "{role}"]]
+    assert docs.fitted_table(["A", "Bee"], rows, 18) == docs.text_table(["A", "Bee"], rows)
+    assert docs.fitted_table(["A", "Bee"], rows, 17).splitlines() == ["long value",
+                                                                       "  Bee: <role>"]
+
+
+@pytest.mark.parametrize("environment", [None, "cf", "neo"])
+@pytest.mark.parametrize("width", [40, 60, 80, 120])
+def test_catalog_text_fits_the_width_but_for_one_word_alone(environment: str | None,
+                                                            width: int) -> None:
+    lines = docs.catalog_text(environment, width).splitlines()
+    assert [line for line in lines if len(line) > width and len(line.split()) > 1] == []
+
+
+def test_catalog_text_keeps_its_tables_on_a_terminal_wide_enough() -> None:
+    lines = docs.catalog_text("cf", 200).splitlines()
+    assert lines[1].split() == ["Endpoint", "Request", "Cloud", "Foundry", "role", "template",
+                                "Confidence", "Source"]
+    assert "  SD-mpl       SAP-docs/btp-integration-suite @0cb9189b" not in lines  # one line
+
+
+def test_the_catalog_may_use_a_terminal_wider_than_prose(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "300")
+    assert (docs.terminal_width(), docs.terminal_width(limit=None)) == (120, 300)
+
+
 def _readme(tmp_path: Path, body: str = "") -> Path:
     path = tmp_path / "README.md"
     path.write_text("# Title\n\nbefore\n\n<!-- catalog:start -->\n<!-- catalog:end -->\n\n"

@@ -98,3 +98,88 @@ def test_a_warning_s_fix_keeps_its_cf_command_whole() -> None:
         "          cf update-service <instance> -c '{\"roles\":[\"R\"]}'",
         "      which sets the full list.",
     ]
+
+
+CLIENT = "sb-79486177-2f4c-4b0e-9a1d-5c3e8f2b7a09!b34852|it!b68809"
+LONG_ROWS = {
+    "endpoint[MessageProcessingLogs]": _verdict("endpoint[MessageProcessingLogs]", PASSED),
+    "least-privilege": _verdict("least-privilege", PASSED, "", Finding(
+        "EXCESS_ROLES", "warning", "X", f"the token of client {CLIENT} carries X.Read",
+        "remove X")),
+    "drift": _verdict("drift", PASSED, "",
+                      Finding("ROLE_LOST", "warning", "A", "role A was granted", "restore A"),
+                      Finding("ROLE_GAINED", "warning", "B", "role B is new", "confirm B"),
+                      Finding("ENDPOINT_REMOVED", "warning", "E", "E is gone", "check E")),
+}
+DRIFT_DETAILS = [
+    "    ROLE_LOST: role A was granted",
+    "    fix: restore A",
+    "    ROLE_GAINED: role B is new",
+    "    fix: confirm B",
+    "    ENDPOINT_REMOVED: E is gone",
+    "    fix: check E",
+]
+
+
+def test_at_80_codes_that_do_not_fit_the_row_go_whole_to_the_next_line() -> None:
+    assert profile_lines("p (cf)", LONG_ROWS, {}, width=80, verbosity=0)[1:] == [
+        "  endpoint[MessageProcessingLogs] passed",
+        "  least-privilege                 warning  EXCESS_ROLES",
+        f"    the token of client {CLIENT}",
+        "      carries X.Read",
+        "    fix: remove X",
+        "  drift                           warning",
+        "    ROLE_LOST, ROLE_GAINED, ENDPOINT_REMOVED",
+        *DRIFT_DETAILS,
+    ]
+
+
+def test_at_60_a_client_id_longer_than_the_line_stands_whole_on_its_own() -> None:
+    assert profile_lines("p (cf)", LONG_ROWS, {}, width=60, verbosity=0)[1:] == [
+        "  endpoint[MessageProcessingLogs] passed",
+        "  least-privilege                 warning  EXCESS_ROLES",
+        "    the token of client",
+        f"      {CLIENT}",
+        "      carries X.Read",
+        "    fix: remove X",
+        "  drift                           warning",
+        "    ROLE_LOST, ROLE_GAINED, ENDPOINT_REMOVED",
+        *DRIFT_DETAILS,
+    ]
+
+
+def test_at_40_ids_and_codes_move_to_their_own_lines_instead_of_being_cut() -> None:
+    """An id too long for the column stands alone and does not widen the column."""
+    assert profile_lines("p (cf)", LONG_ROWS, {}, width=40, verbosity=0)[1:] == [
+        "  endpoint[MessageProcessingLogs]",
+        "                  passed",
+        "  least-privilege warning  EXCESS_ROLES",
+        "    the token of client",
+        f"      {CLIENT}",
+        "      carries X.Read",
+        "    fix: remove X",
+        "  drift           warning",
+        "    ROLE_LOST, ROLE_GAINED,",
+        "      ENDPOINT_REMOVED",
+        *DRIFT_DETAILS,
+    ]
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 120])
+def test_long_rows_fit_the_width_but_for_one_word_alone(width: int) -> None:
+    lines = profile_lines("p (cf)", LONG_ROWS, {}, width=width, verbosity=0)
+    assert [line for line in lines if len(line) > width and len(line.split()) > 1] == []
+    assert all("..." not in line for line in lines)
+
+
+def test_an_id_longer_than_the_column_limit_is_shown_whole_on_its_own_line() -> None:
+    long_id = "endpoint[MessageMappingDesigntimeArtifacts]"
+    missing = Finding("ENDPOINT_NOT_FOUND", "failure", "E", "GET answered 404", "check E")
+    verdicts = {"token": _verdict("token", PASSED),
+                long_id: _verdict(long_id, FAILED, "", missing)}
+    assert profile_lines("p (cf)", verdicts, {}, width=100, verbosity=0)[1:] == [
+        "  token passed",
+        f"  {long_id}",
+        "        failed   ENDPOINT_NOT_FOUND",
+        "    GET answered 404",
+    ]
