@@ -195,7 +195,7 @@ def _findings(outcomes: Mapping[str, Verdict]) -> list[Doc]:
 
 
 def _checks(outcomes: Mapping[str, Verdict]) -> list[Doc]:
-    return [{"id": v.check.id, "kind": v.check.kind, "outcome": v.outcome,
+    return [{"id": v.check.id, "kind": v.check.kind, "outcome": v.outcome, "ran": was_run(v),
              "summary": v.summary, "code": v.code} for v in outcomes.values()]
 
 

@@ -366,7 +366,8 @@ def test_findings_checks_and_summary() -> None:
         ("least-privilege", "EXCESS_ROLES", "warning")]
     assert [c["id"] for c in doc["checks"]] == [c.id for c in the_plan.checks]
     assert doc["checks"][-1] == {"id": "tls-expiry", "kind": "tls-expiry", "outcome": "skipped",
-                                 "summary": evidence.NOT_RUN, "code": ""}
+                                 "ran": False, "summary": evidence.NOT_RUN, "code": ""}
+    assert doc["checks"][5]["ran"] is True  # endpoint[IntegrationPackages] ran and skipped
     assert doc["summary"] == {"failed": 1, "warning": 1, "passed": 4, "skipped": 1,
                               "not_run": 1, "warning_findings": 1, "result": "failed"}
 
@@ -630,6 +631,8 @@ def test_html_of_an_incomplete_run_is_not_green_and_cannot_be_signed_off() -> No
             "and review that evidence.</p>") in page
     for line in ("Approved for go-live", "Reviewer name", "<div>Signature</div>"):
         assert line not in page
+    rows = {row[0]: row[1] for row in tables(page)["checks"][1:]}
+    assert (rows["api"], rows["endpoint[IntegrationPackages]"]) == ("not run", "skipped")
 
 
 def test_html_of_a_complete_run_keeps_the_sign_off() -> None:
