@@ -631,6 +631,10 @@ def test_html_of_an_incomplete_run_is_not_green_and_cannot_be_signed_off() -> No
             "and review that evidence.</p>") in page
     for line in ("Approved for go-live", "Reviewer name", "<div>Signature</div>"):
         assert line not in page
+    the_plan = sample_plan()
+    verdicts = every_check_ran(the_plan)
+    verdicts["api"] = not_run(verdicts["api"])
+    assert "1 of 8 checks was not run" in evidence.render_html(build(the_plan, verdicts))
     rows = {row[0]: row[1] for row in tables(page)["checks"][1:]}
     assert (rows["api"], rows["endpoint[IntegrationPackages]"]) == ("not run", "skipped")
 
