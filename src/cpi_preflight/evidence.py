@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from markupsafe import Markup, escape
 
 from cpi_preflight import __version__
 from cpi_preflight.catalog import Endpoint
@@ -41,6 +42,11 @@ API_PREFIX = "/api/v1"
 GRANTED_VALUES = ("yes", "no", "unknown")
 ENVIRONMENT_NAMES = {"cf": "Cloud Foundry", "neo": "Neo"}
 NOT_RUN = "not run in this session"
+# The fact `run.Run.reported` sets on the skip verdict of a check pytest did not run (deselected
+# or not reached): such a check proves nothing, so a run with one is incomplete, never passed.
+NOT_RUN_FACT = "not_run"
+INCOMPLETE = "incomplete"
+WARNING = "warning"
 TEMPLATE = "evidence.html.j2"
 _SURROGATE = re.compile("[\ud800-\udfff]")  # not encodable: the JSON must be valid UTF-8
 # Fields whose values are the tool's own vocabulary or identifiers, never outside text: they are
@@ -73,7 +79,8 @@ def _host(url: str) -> str:
 
 def _outcomes(plan: Plan, verdicts: Mapping[str, Verdict]) -> dict[str, Verdict]:
     """A verdict for every planned check, in plan order; a missing one counts as skipped."""
-    return {c.id: verdicts.get(c.id) or Verdict(c, SKIPPED, NOT_RUN) for c in plan.checks}
+    return {c.id: verdicts.get(c.id) or Verdict(c, SKIPPED, NOT_RUN, facts={NOT_RUN_FACT: True})
+            for c in plan.checks}
 
 
 def _profile(prof: Profile) -> Doc:
@@ -188,16 +195,34 @@ def _findings(outcomes: Mapping[str, Verdict]) -> list[Doc]:
 
 
 def _checks(outcomes: Mapping[str, Verdict]) -> list[Doc]:
-    return [{"id": v.check.id, "kind": v.check.kind, "outcome": v.outcome,
+    return [{"id": v.check.id, "kind": v.check.kind, "outcome": v.outcome, "ran": was_run(v),
              "summary": v.summary, "code": v.code} for v in outcomes.values()]
+
+
+def was_run(verdict: Verdict) -> bool:
+    """Whether pytest ran the check (a deselected or unreached one carries `NOT_RUN_FACT`)."""
+    return not verdict.facts.get(NOT_RUN_FACT)
+
+
+def shown_outcome(verdict: Verdict) -> str:
+    """How a check counts, as the terminal counts it: failed, warning (passed with warnings),
+    passed, skipped, or not_run."""
+    if not was_run(verdict):
+        return NOT_RUN_FACT
+    return WARNING if verdict.outcome == PASSED and verdict.warnings else verdict.outcome
+
+
+def run_result(failed: int, not_run: int) -> str:
+    """failed if a check failed; else incomplete if a check was not run; else passed."""
+    return FAILED if failed else INCOMPLETE if not_run else PASSED
 
 
 def _summary(outcomes: Mapping[str, Verdict]) -> Doc:
     verdicts = list(outcomes.values())
-    counts = {o: sum(v.outcome == o for v in verdicts) for o in (PASSED, FAILED, SKIPPED)}
-    return {"passed": counts[PASSED], "failed": counts[FAILED], "skipped": counts[SKIPPED],
-            "warnings": sum(len(v.warnings) for v in verdicts),
-            "result": FAILED if counts[FAILED] else PASSED}
+    shown = [shown_outcome(v) for v in verdicts]
+    counts = {o: shown.count(o) for o in (FAILED, WARNING, PASSED, SKIPPED, NOT_RUN_FACT)}
+    return {**counts, "warning_findings": sum(len(v.warnings) for v in verdicts),
+            "result": run_result(counts[FAILED], counts[NOT_RUN_FACT])}
 
 
 def _texts(value: Any, key: str, found: list[str]) -> None:
@@ -289,11 +314,44 @@ VERIFY_COMMAND = (
 )
 
 
+COUNT_WORDS = ((FAILED, "failed"), (WARNING, "warning"), (PASSED, "passed"),
+               (SKIPPED, "skipped"), (NOT_RUN_FACT, "not run"))
+_CODE_SPAN = re.compile(r"`([^`]*)`")
+
+
+def _prose(text: object) -> Markup:
+    """A finding text as markup: `code spans` become <code>, a `cf ...` span becomes a block of
+    its own that can be copied whole. Every piece is escaped; nothing of `text` opens markup."""
+    pieces: list[Markup] = []
+    for number, part in enumerate(_CODE_SPAN.split(str(text))):
+        if number % 2 == 0:
+            pieces.append(escape(part))
+        elif part.startswith("cf "):
+            pieces.append(Markup('<code class="command">{}</code>').format(part))
+        else:
+            pieces.append(Markup("<code>{}</code>").format(part))
+    return Markup("").join(pieces)
+
+
+def counts_text(summary: Mapping[str, Any]) -> str:
+    """`9 checks: 2 failed, 1 warning, 5 passed, 1 skipped, 2 not run`, counted as the terminal
+    counts (by shown outcome, zero counts left out), then the number of warning findings."""
+    parts = [(int(summary.get(key) or 0), word) for key, word in COUNT_WORDS]
+    total = sum(n for n, _ in parts)
+    words = [f"{n} {w}{'s' if w == WARNING and n > 1 else ''}" for n, w in parts if n]
+    text = f"{total} check{'' if total == 1 else 's'}: {', '.join(words) or 'none'}"
+    found = int(summary.get("warning_findings") or 0)
+    if found:
+        text += f"; {found} warning finding{'' if found == 1 else 's'}"
+    return text
+
+
 @functools.lru_cache(maxsize=1)
 def _template() -> jinja2.Template:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("cpi_preflight", "data"), autoescape=True,
         undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+    environment.filters["prose"] = _prose
     return environment.get_template(TEMPLATE)
 
 
@@ -314,6 +372,7 @@ def render_html(doc: Mapping[str, Any]) -> str:
     environment = str(doc["profile"]["environment"])
     return _template().render(
         doc=doc, when=_when, strict=_strict_text(doc), verify_command=VERIFY_COMMAND,
+        counts=counts_text(doc["summary"]),
         environment=f"{ENVIRONMENT_NAMES.get(environment, environment)} ({environment})",
         findings=sorted(doc["findings"], key=lambda f: f.get("severity") != "failure"),
     )

@@ -21,12 +21,15 @@ MAX_EVIDENCE_BYTES = 4 * 1024 * 1024
 MAX_PROFILES = 500
 MAX_CELL = 300
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
-_MARK = {"passed": "✅ passed", "failed": "❌ failed"}
+_MARK = {"passed": "✅ passed", "failed": "❌ failed", "incomplete": "⚠️ incomplete"}
+# The overview's count columns, as the terminal counts checks: (header, evidence summary key).
+COLUMNS = (("Failed", "failed"), ("Warning", "warning"), ("Passed", "passed"),
+           ("Skipped", "skipped"), ("Not run", "not_run"))
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One failed check or warning of a profile."""
+    """One finding (failure or warning) of a profile, or a failed check without one."""
 
     check: str
     code: str
@@ -63,18 +66,23 @@ def _read_bounded(path: Path) -> dict[str, Any]:
     return doc
 
 
+def _entries(doc: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    value = doc.get(key)
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
 def _problems(doc: dict[str, Any]) -> list[Problem]:
-    found: list[Problem] = []
-    for check in doc.get("checks") or []:
-        if isinstance(check, dict) and check.get("outcome") == "failed":
-            found.append(Problem(str(check.get("id", "?")), str(check.get("code") or "-"),
-                                 str(check.get("summary", ""))))
-    for finding in doc.get("findings") or []:
-        if isinstance(finding, dict) and finding.get("severity") == "warning":
-            found.append(Problem(str(finding.get("check", "?")),
-                                 f"{finding.get('code', '-')} (warning)",
-                                 str(finding.get("message", ""))))
-    return found
+    """Every finding, failures first, one row each; then any failed check without a finding."""
+    findings = _entries(doc, "findings")
+    rows = [Problem(str(f.get("check", "?")),
+                    f"{f.get('code', '-')}{'' if f.get('severity') == 'failure' else ' (warning)'}",
+                    str(f.get("message", "")))
+            for f in sorted(findings, key=lambda f: f.get("severity") != "failure")]
+    explained = {str(f.get("check")) for f in findings if f.get("severity") == "failure"}
+    rows += [Problem(str(c.get("id", "?")), str(c.get("code") or "-"), str(c.get("summary", "")))
+             for c in _entries(doc, "checks")
+             if c.get("outcome") == "failed" and str(c.get("id")) not in explained]
+    return rows
 
 
 def read_result(path: Path) -> ProfileResult:
@@ -88,8 +96,7 @@ def read_result(path: Path) -> ProfileResult:
         return ProfileResult(folder, error=f"{path}: cannot be read ({reason})")
     profile, totals = doc["profile"], doc.get("summary")
     totals = totals if isinstance(totals, dict) else {}
-    counts = {k: v for k in ("passed", "failed", "skipped", "warnings")
-              if isinstance(v := totals.get(k), int)}
+    counts = {k: v for _, k in COLUMNS if isinstance(v := totals.get(k), int)}
     return ProfileResult(name=str(profile.get("name", folder)),
                          environment=str(profile.get("environment", "")),
                          result=str(totals.get("result", "unknown")), counts=counts,
@@ -97,21 +104,25 @@ def read_result(path: Path) -> ProfileResult:
 
 
 def collect(reports: Path) -> list[ProfileResult]:
-    """Every `<reports>/<profile>/evidence.json` (also a single evidence.json given directly)."""
+    """Every `<reports>/<profile>/evidence.json` (also a single evidence.json given directly);
+    none for a folder that does not exist (the run stopped before writing any)."""
     if reports.is_file():
         return [read_result(reports)]
+    if not reports.exists() and not reports.is_symlink():
+        return []
     if not reports.is_dir():
-        raise ConfigError(f"{reports}: no such folder; give the reports folder of a run "
-                          "(pytest --reports-dir, default reports/)")
+        raise ConfigError(f"{reports}: not a folder or an evidence.json file; give the reports "
+                          "folder of a run (pytest --reports-dir, default reports/)")
     paths = sorted(reports.glob("*/evidence.json"))
     return [read_result(p) for p in paths[:MAX_PROFILES]]
 
 
 def _overview(results: list[ProfileResult]) -> list[str]:
-    lines = ["| Profile | Environment | Result | Passed | Failed | Skipped | Warnings |",
-             "|---|---|---|---:|---:|---:|---:|"]
+    lines = ["| Profile | Environment | Result | "
+             + " | ".join(header for header, _ in COLUMNS) + " |",
+             "|---|---|---|" + "---:|" * len(COLUMNS)]
     for item in results:
-        counts = [str(item.counts.get(k, "")) for k in ("passed", "failed", "skipped", "warnings")]
+        counts = [str(item.counts.get(k, "")) for _, k in COLUMNS]
         result = _MARK.get(item.result, f"⚠️ {cell(item.result, 40)}")
         lines.append(f"| {cell(item.name, 100)} | {cell(item.environment, 10)} | {result} | "
                      + " | ".join(counts) + " |")
@@ -135,8 +146,9 @@ def markdown(reports: Path) -> str:
     results = collect(reports)
     lines = ["## cpi-preflight", ""]
     if not results:
-        return "\n".join([*lines, f"No evidence.json under {cell(reports)}: the run stopped "
-                                  "before the checks (see the job log)."]) + "\n"
+        shown = cell(reports.as_posix().rstrip("/") + "/")
+        return "\n".join([*lines, f"No reports in {shown}: the run stopped before writing any; "
+                                  "see the log of the check step."]) + "\n"
     lines += _overview(results)
     for item in results:
         lines += _details(item)

@@ -381,7 +381,8 @@ def test_github_lost_role_fails_the_check_step_and_the_always_steps_still_report
     lines = lost_role_run.summary.splitlines()
     assert any(line.startswith("| prod-cf | cf | ❌ failed | ") for line in lines), lines
     codes = {line.split(" | ")[1] for line in lines if line.startswith(("| role", "| drift"))}
-    assert codes == {"ROLE\\_MISSING", "ROLE\\_LOST", "ROLE\\_GAINED (warning)"}, lines
+    assert codes == {"ROLE\\_MISSING", "ROLE\\_LOST", "ROLE\\_GAINED (warning)",
+                     "ENDPOINT\\_REGRESSED"}, lines
     kept = github_runner.store / "cpi-preflight-reports-prod-cf" / "prod-cf" / "evidence.json"
     assert json.loads(kept.read_text())["summary"]["result"] == "failed"
 

@@ -48,8 +48,8 @@ def test_k_token_reports_only_the_token_check(product):
     assert junit_story(outcome) == {"token": "passed",
                                     **dict.fromkeys(CHECKS[1:], f"skipped:{NOT_SELECTED}")}
     doc = evidence(outcome)
-    assert doc["summary"] == {"passed": 1, "failed": 0, "skipped": 10, "warnings": 0,
-                              "result": "passed"}
+    assert doc["summary"] == {"failed": 0, "warning": 0, "passed": 1, "skipped": 0,
+                              "not_run": 10, "warning_findings": 0, "result": "incomplete"}
     skipped = {c["id"]: c["summary"] for c in doc["checks"] if c["outcome"] == "skipped"}
     assert skipped == dict.fromkeys(CHECKS[1:], NOT_SELECTED)
     assert f"{PROFILE} (cf): 1 passed, 10 not run" in outcome.stdout.splitlines()
@@ -63,12 +63,13 @@ def test_x_stops_and_the_reports_stop_with_it(product):
     assert story == {"token": "passed", "api": "passed", "role[MonitoringDataRead]": "passed",
                      "role[WorkspacePackagesRead]": "failed:ROLE_MISSING",
                      **dict.fromkeys(CHECKS[4:], f"skipped:{NOT_REACHED}")}
-    assert evidence(outcome)["summary"] == {"passed": 3, "failed": 1, "skipped": 7,
-                                            "warnings": 0, "result": "failed"}
+    assert evidence(outcome)["summary"] == {"failed": 1, "warning": 0, "passed": 3,
+                                            "skipped": 0, "not_run": 7, "warning_findings": 0,
+                                            "result": "failed"}
     assert f"{PROFILE} (cf): 1 failed, 3 passed, 7 not run" in outcome.stdout.splitlines()
 
 
-def test_deselecting_every_failure_makes_a_green_run_and_green_reports(product):
+def test_deselecting_every_failure_makes_a_green_run_but_incomplete_reports(product):
     deselect = [arg for check in ("role[WorkspacePackagesRead]", "role[DataStoresAndQueuesRead]",
                                   "endpoint[NumberRanges]")
                 for arg in ("--deselect", f"profiles/{PROFILE}.yaml::{check}")]
@@ -77,7 +78,7 @@ def test_deselecting_every_failure_makes_a_green_run_and_green_reports(product):
     assert outcome.failure_types(PROFILE) == {}
     story = junit_story(outcome)
     assert story["endpoint[NumberRanges]"] == f"skipped:{NOT_SELECTED}"
-    assert evidence(outcome)["summary"]["result"] == "passed"
+    assert evidence(outcome)["summary"]["result"] == "incomplete"  # 3 checks did not run
     assert f"{PROFILE} (cf): 6 passed, 2 skipped, 3 not run" in outcome.stdout.splitlines()
 
 
@@ -85,8 +86,9 @@ def test_a_full_run_reports_every_verdict(product):
     outcome = product("--profile", PROFILE)
     assert outcome.code == 1
     assert NOT_SELECTED not in outcome.stdout
-    assert evidence(outcome)["summary"] == {"passed": 6, "failed": 3, "skipped": 2,
-                                            "warnings": 0, "result": "failed"}
+    assert evidence(outcome)["summary"] == {"failed": 3, "warning": 0, "passed": 6,
+                                            "skipped": 2, "not_run": 0, "warning_findings": 0,
+                                            "result": "failed"}
     assert f"{PROFILE} (cf): 3 failed, 6 passed, 2 skipped" in outcome.stdout.splitlines()
 
 

@@ -6,6 +6,7 @@ import copy
 import hashlib
 import html
 import json
+import re
 import subprocess
 from collections.abc import Callable
 from dataclasses import replace
@@ -29,6 +30,7 @@ from cpi_preflight import (
     evidence,
     plan,
     posture,
+    terminal,
     transport,
 )
 from cpi_preflight import profile as profile_module
@@ -364,15 +366,67 @@ def test_findings_checks_and_summary() -> None:
         ("least-privilege", "EXCESS_ROLES", "warning")]
     assert [c["id"] for c in doc["checks"]] == [c.id for c in the_plan.checks]
     assert doc["checks"][-1] == {"id": "tls-expiry", "kind": "tls-expiry", "outcome": "skipped",
-                                 "summary": evidence.NOT_RUN, "code": ""}
-    assert doc["summary"] == {"passed": 5, "failed": 1, "skipped": 2, "warnings": 1,
-                              "result": "failed"}
+                                 "ran": False, "summary": evidence.NOT_RUN, "code": ""}
+    assert doc["checks"][5]["ran"] is True  # endpoint[IntegrationPackages] ran and skipped
+    assert doc["summary"] == {"failed": 1, "warning": 1, "passed": 4, "skipped": 1,
+                              "not_run": 1, "warning_findings": 1, "result": "failed"}
 
 
-def test_summary_passes_without_failures() -> None:
+def every_check_ran(the_plan: Plan) -> dict[str, Verdict]:
+    """The sample verdicts with the failure fixed and tls-expiry run too: a complete run."""
+    verdicts = sample_verdicts(the_plan)
+    for check_id in ("role[WorkspacePackagesRead]", "tls-expiry"):
+        verdicts[check_id] = Verdict(the_plan.check(check_id), PASSED, "fine")
+    return verdicts
+
+
+def not_run(verdict: Verdict, reason: str = "not selected in this run") -> Verdict:
+    """The skip `run.Run.reported` puts in place of a check pytest did not run."""
+    return Verdict(verdict.check, SKIPPED, reason, facts={evidence.NOT_RUN_FACT: True})
+
+
+def test_summary_passes_when_every_check_ran_without_failure() -> None:
     the_plan = sample_plan()
-    verdicts = {k: v for k, v in sample_verdicts(the_plan).items() if v.outcome != FAILED}
-    assert build(the_plan, verdicts)["summary"]["result"] == "passed"
+    summary = build(the_plan, every_check_ran(the_plan))["summary"]
+    assert (summary["result"], summary["not_run"]) == ("passed", 0)
+
+
+def test_a_check_not_run_makes_the_run_incomplete_not_passed() -> None:
+    the_plan = sample_plan()
+    verdicts = every_check_ran(the_plan)
+    verdicts["api"] = not_run(verdicts["api"])
+    doc = build(the_plan, verdicts)
+    assert doc["summary"] == {"failed": 0, "warning": 1, "passed": 5, "skipped": 1,
+                              "not_run": 1, "warning_findings": 1, "result": "incomplete"}
+    assert schema_errors(doc) == []
+    del verdicts["tls-expiry"]  # no verdict at all: not run either
+    assert build(the_plan, verdicts)["summary"]["not_run"] == 2
+
+
+def test_a_failure_wins_over_checks_not_run() -> None:
+    the_plan = sample_plan()
+    verdicts = sample_verdicts(the_plan)
+    verdicts["api"] = not_run(verdicts["api"])
+    assert build(the_plan, verdicts)["summary"]["result"] == "failed"
+
+
+def test_a_skip_that_ran_is_not_counted_as_not_run() -> None:
+    the_plan = sample_plan()
+    verdicts = every_check_ran(the_plan)
+    verdicts["api"] = Verdict(verdicts["api"].check, SKIPPED, "not selected in this run")
+    summary = build(the_plan, verdicts)["summary"]
+    assert (summary["skipped"], summary["not_run"], summary["result"]) == (2, 0, "passed")
+
+
+def test_counts_agree_with_the_terminal() -> None:
+    the_plan = sample_plan()
+    verdicts = sample_verdicts(the_plan)
+    verdicts["api"] = not_run(verdicts["api"])
+    ran = [v for v in verdicts.values() if evidence.was_run(v)]  # tls-expiry has no verdict
+    line = terminal.counts_line(ran, len(the_plan.checks) - len(ran))
+    assert line == "1 failed, 1 warning, 3 passed, 1 skipped, 2 not run"
+    text = evidence.counts_text(build(the_plan, verdicts)["summary"])
+    assert text == f"8 checks: {line}; 1 warning finding"
 
 
 # --- the SHA-256 -------------------------------------------------------------------------
@@ -504,7 +558,8 @@ def test_html_signature_block() -> None:
 
 def test_html_without_token_or_findings() -> None:
     the_plan = sample_plan()
-    verdicts = {k: v for k, v in sample_verdicts(the_plan).items() if not v.findings}
+    verdicts = {k: Verdict(v.check, PASSED, "fine") if v.findings else v
+                for k, v in every_check_ran(the_plan).items()}
     page = evidence.render_html(build(the_plan, verdicts, token=None))
     assert "No token was issued" in page
     assert "No findings" in page
@@ -523,7 +578,7 @@ def test_any_message_is_escaped_and_hashed(text: str) -> None:
     assert evidence.verify_sha256(json.loads(json.dumps(doc, ensure_ascii=False)))
     assert schema_errors(doc) == []
     page = evidence.render_html(doc)
-    assert doc["findings"][0]["message"] in page_text(page)
+    assert re.sub(r"`([^`]*)`", r"\1", doc["findings"][0]["message"]) in page_text(page)
     assert not broken_markup(page)
 
 
@@ -551,3 +606,91 @@ def test_write_evidence_paths_and_baseline_reading(tmp_path: Path) -> None:
 ])
 def test_proxy_setting(environ: dict[str, str], expected: str) -> None:
     assert transport.proxy_setting(environ) == expected
+
+
+# --- incomplete runs, counts, fix texts and the change-record reference --------------------
+
+
+def incomplete_page() -> str:
+    the_plan = sample_plan()
+    verdicts = every_check_ran(the_plan)
+    for check_id in ("api", "endpoint[MessageProcessingLogs]"):
+        verdicts[check_id] = not_run(verdicts[check_id])
+    return evidence.render_html(build(the_plan, verdicts))
+
+
+def test_html_of_an_incomplete_run_is_not_green_and_cannot_be_signed_off() -> None:
+    page = incomplete_page()
+    assert '<div class="badge incomplete" id="result">INCOMPLETE</div>' in page
+    assert "badge passed" not in page
+    assert ('<p class="counts" id="counts">8 checks: 1 warning, 4 passed, 1 skipped, 2 not run; '
+            "1 warning finding</p>") in page
+    assert ('<p class="incomplete-note" id="incomplete">This run is incomplete: 2 of 8 checks '
+            "were not run (left out by -k, -m, --deselect or --lf, or the session stopped "
+            "before them). It cannot be signed off as it is: run every check of profile prod-cf "
+            "and review that evidence.</p>") in page
+    for line in ("Approved for go-live", "Reviewer name", "<div>Signature</div>"):
+        assert line not in page
+    the_plan = sample_plan()
+    verdicts = every_check_ran(the_plan)
+    verdicts["api"] = not_run(verdicts["api"])
+    assert "1 of 8 checks was not run" in evidence.render_html(build(the_plan, verdicts))
+    rows = {row[0]: row[1] for row in tables(page)["checks"][1:]}
+    assert (rows["api"], rows["endpoint[IntegrationPackages]"]) == ("not run", "skipped")
+
+
+def test_html_of_a_complete_run_keeps_the_sign_off() -> None:
+    the_plan = sample_plan()
+    page = evidence.render_html(build(the_plan, every_check_ran(the_plan)))
+    assert '<div class="badge passed" id="result">PASSED</div>' in page
+    assert ('<p class="counts" id="counts">8 checks: 1 warning, 6 passed, 1 skipped; '
+            "1 warning finding</p>") in page
+    assert 'id="incomplete"' not in page
+    assert "Approved for go-live" in page
+
+
+def test_html_counts_line_of_the_sample() -> None:
+    page = evidence.render_html(sample_evidence())
+    assert ('<p class="counts" id="counts">8 checks: 1 failed, 1 warning, 4 passed, 1 skipped, '
+            "1 not run; 1 warning finding</p>") in page
+
+
+FIX = ("In the BTP cockpit, add {role}; or run `cf update-service <instance> -c "
+       "'{\"roles\":[\"A&B\"]}'` with the full list, then check `grant-types` and `<b>`.")
+
+
+def page_with_fix(fix: str) -> str:
+    the_plan = sample_plan()
+    verdicts = sample_verdicts(the_plan)
+    role = verdicts["role[WorkspacePackagesRead]"]
+    verdicts[role.check.id] = replace(role, findings=(replace(role.findings[0], fix=fix),))
+    return evidence.render_html(build(the_plan, verdicts))
+
+
+def test_html_fix_renders_code_spans_and_puts_a_cf_command_on_its_own_line() -> None:
+    page = page_with_fix(FIX)
+    assert ('<div class="fix"><strong>Fix:</strong> In the BTP cockpit, add {role}; or run '
+            '<code class="command">cf update-service &lt;instance&gt; -c '
+            "&#39;{&#34;roles&#34;:[&#34;A&amp;B&#34;]}&#39;</code> with the full list, then "
+            "check <code>grant-types</code> and <code>&lt;b&gt;</code>.</div>") in page
+    assert "`" not in page_text(page).split("Findings", 1)[1]
+    assert "code.command { display: block;" in page
+    assert not broken_markup(page)
+
+
+@pytest.mark.parametrize("fix", ["`<script>alert(1)</script>`", "`cf x <img src=x>`",
+                                 "one ` backtick <i>", "``", "`a`b`c`"])
+def test_html_fix_markup_is_always_escaped(fix: str) -> None:
+    page = page_with_fix(fix)
+    assert re.sub(r"`([^`]*)`", r"\1", fix) in page_text(page)
+    assert not broken_markup(page)
+    for tag in ("<script", "<img", "<i>"):
+        assert tag not in page
+
+
+def test_change_record_reference_is_plain_text_not_a_command() -> None:
+    doc = sample_evidence()
+    page = evidence.render_html(doc)
+    assert ('<p>Change-record reference: <span class="citation" id="citation">cpi-preflight '
+            f"evidence prod-cf sha256:{doc['sha256']}</span></p>") in page
+    assert "<code>cpi-preflight evidence" not in page

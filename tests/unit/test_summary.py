@@ -15,7 +15,8 @@ from cpi_preflight import cli, summary
 def _evidence(name: str, result: str = "failed", **extra: Any) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "profile": {"name": name, "environment": "cf"},
-        "summary": {"passed": 3, "failed": 1, "skipped": 2, "warnings": 1, "result": result},
+        "summary": {"failed": 1, "warning": 1, "passed": 2, "skipped": 1, "not_run": 1,
+                    "warning_findings": 1, "result": result},
         "checks": [
             {"id": "token", "outcome": "passed", "code": "", "summary": "ok"},
             {"id": "role[WorkspacePackagesRead]", "outcome": "failed", "code": "ROLE_MISSING",
@@ -45,17 +46,16 @@ def test_page_lists_each_profile_and_its_failed_checks_and_warnings(tmp_path: Pa
     assert summary.markdown(tmp_path).splitlines() == [
         "## cpi-preflight",
         "",
-        "| Profile | Environment | Result | Passed | Failed | Skipped | Warnings |",
-        "|---|---|---|---:|---:|---:|---:|",
-        "| dev-cf | cf | ✅ passed | 3 | 1 | 2 | 1 |",
-        "| prod-cf | cf | ❌ failed | 3 | 1 | 2 | 1 |",
+        "| Profile | Environment | Result | Failed | Warning | Passed | Skipped | Not run |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+        "| dev-cf | cf | ✅ passed | 1 | 1 | 2 | 1 | 1 |",
+        "| prod-cf | cf | ❌ failed | 1 | 1 | 2 | 1 | 1 |",
         "",
         "### prod-cf",
         "",
         "| Check | Code | What happened |",
         "|---|---|---|",
-        "| role\\[WorkspacePackagesRead\\] | ROLE\\_MISSING | role WorkspacePackagesRead is not "
-        "granted |",
+        "| role\\[WorkspacePackagesRead\\] | ROLE\\_MISSING | not granted |",
         "| least-privilege | EXCESS\\_ROLES (warning) | grants AccessPoliciesRead beyond "
         "required\\_roles |",
     ]
@@ -63,7 +63,7 @@ def test_page_lists_each_profile_and_its_failed_checks_and_warnings(tmp_path: Pa
 
 def test_hostile_text_cannot_break_the_table_or_inject_markup(tmp_path: Path) -> None:
     doc = _evidence("p")
-    doc["checks"][1]["summary"] = "a|b\n## x <script>alert(1)</script> `c` \x1b[31m[l](u)"
+    doc["findings"][1]["message"] = "a|b\n## x <script>alert(1)</script> `c` \x1b[31m[l](u)"
     _write(tmp_path, "p", doc)
     row = summary.markdown(tmp_path).splitlines()[-2]
     assert row == ("| role\\[WorkspacePackagesRead\\] | ROLE\\_MISSING | a\\|b ## x "
@@ -72,7 +72,7 @@ def test_hostile_text_cannot_break_the_table_or_inject_markup(tmp_path: Path) ->
 
 def test_long_text_is_cut(tmp_path: Path) -> None:
     doc = _evidence("p")
-    doc["checks"][1]["summary"] = "x" * 1000
+    doc["findings"][1]["message"] = "x" * 1000
     _write(tmp_path, "p", doc)
     row = summary.markdown(tmp_path).splitlines()[-2]
     assert row.endswith(" | " + "x" * (summary.MAX_CELL - 1) + "… |")
@@ -90,7 +90,7 @@ def test_a_bad_file_becomes_a_row_not_a_crash(tmp_path: Path, content: bytes,
     path.write_bytes(content)
     _write(tmp_path, "good", {**_evidence("good", "passed"), "checks": [], "findings": []})
     lines = summary.markdown(tmp_path).splitlines()
-    assert "| bad |  | ⚠️ unreadable |  |  |  |  |" in lines
+    assert "| bad |  | ⚠️ unreadable |  |  |  |  |  |" in lines
     assert lines[-1] == f"**bad**: {summary.cell(f'{path}: cannot be read ({reason})')}"
 
 
@@ -101,10 +101,28 @@ def test_reads_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
         "cannot be read (is 1 KiB, more than the 0 KiB this file may have)")
 
 
-def test_no_evidence_says_the_run_stopped_early(tmp_path: Path) -> None:
-    assert summary.markdown(tmp_path) == (
-        f"## cpi-preflight\n\nNo evidence.json under {summary.cell(tmp_path)}: the run stopped "
-        "before the checks (see the job log).\n")
+NO_REPORTS = ("## cpi-preflight\n\nNo reports in reports/: the run stopped before writing any; "
+              "see the log of the check step.\n")
+
+
+def test_an_empty_reports_folder_says_the_run_stopped_early(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "reports" / "half-written").mkdir(parents=True)
+    assert cli.main(["summary", "reports"]) == 0
+    assert capsys.readouterr().out == NO_REPORTS
+
+
+def test_a_missing_reports_folder_is_a_note_not_an_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """CI runs the summary step always(); pytest may have stopped (exit 4) before any report."""
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["summary", "reports"]) == 0
+    assert capsys.readouterr() == (NO_REPORTS, "")
+    assert cli.main(["summary", "reports/"]) == 0
+    assert capsys.readouterr().out == NO_REPORTS
 
 
 def test_cli_prints_the_page_and_exits_0_even_for_failed_checks(
@@ -114,12 +132,44 @@ def test_cli_prints_the_page_and_exits_0_even_for_failed_checks(
     assert capsys.readouterr().out == summary.markdown(tmp_path)
 
 
-def test_cli_missing_folder_is_a_usage_error(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["summary", str(tmp_path / "nope")]) == 2
-    assert capsys.readouterr().err == (
-        f"cpi-preflight summary: {tmp_path / 'nope'}: no such folder; give the reports folder "
-        "of a run (pytest --reports-dir, default reports/)\n")
+def test_cli_path_that_is_neither_folder_nor_file_is_a_usage_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    os.mkfifo(tmp_path / "pipe")
+    assert cli.main(["summary", str(tmp_path / "pipe")]) == 2
+    assert capsys.readouterr() == ("", (
+        f"cpi-preflight summary: {tmp_path / 'pipe'}: not a folder or an evidence.json file; "
+        "give the reports folder of a run (pytest --reports-dir, default reports/)\n"))
+
+
+def test_every_finding_is_a_row_even_two_failures_of_one_check(tmp_path: Path) -> None:
+    drift = [("ROLE_LOST", "failure", "role MonitoringDataRead was granted in the baseline"),
+             ("ROLE_GAINED", "warning", "role AccessPoliciesRead is new"),
+             ("ENDPOINT_REGRESSED", "failure", "MessageProcessingLogs answered 200, now 403")]
+    doc = _evidence("p", checks=[{"id": "drift", "outcome": "failed", "code": "ROLE_LOST",
+                                  "summary": "2 changes broke the client"}],
+                    findings=[{"check": "drift", "code": code, "severity": severity,
+                               "message": message} for code, severity, message in drift])
+    _write(tmp_path, "p", doc)
+    assert summary.markdown(tmp_path).splitlines()[-3:] == [
+        "| drift | ROLE\\_LOST | role MonitoringDataRead was granted in the baseline |",
+        "| drift | ENDPOINT\\_REGRESSED | MessageProcessingLogs answered 200, now 403 |",
+        "| drift | ROLE\\_GAINED (warning) | role AccessPoliciesRead is new |",
+    ]
+
+
+def test_a_failed_check_without_a_finding_still_gets_a_row(tmp_path: Path) -> None:
+    _write(tmp_path, "p", _evidence("p", findings=[]))
+    assert summary.markdown(tmp_path).splitlines()[-1] == (
+        "| role\\[WorkspacePackagesRead\\] | ROLE\\_MISSING | role WorkspacePackagesRead is "
+        "not granted |")
+
+
+def test_an_incomplete_run_is_marked_so_not_passed(tmp_path: Path) -> None:
+    counts = {"failed": 0, "warning": 0, "passed": 1, "skipped": 0, "not_run": 10,
+              "warning_findings": 0, "result": "incomplete"}
+    _write(tmp_path, "p", _evidence("p", summary=counts, checks=[], findings=[]))
+    assert summary.markdown(tmp_path).splitlines()[4] == (
+        "| p | cf | ⚠️ incomplete | 0 | 0 | 1 | 0 | 10 |")
 
 
 def test_a_fifo_or_deep_json_is_a_row_error_not_a_hang(tmp_path: Path) -> None:
