@@ -181,3 +181,12 @@ def test_a_fifo_or_deep_json_is_a_row_error_not_a_hang(tmp_path: Path) -> None:
     (tmp_path / "deep" / "evidence.json").write_text("[" * 100_000 + "]" * 100_000)
     assert summary.read_result(tmp_path / "deep" / "evidence.json").error.endswith(
         "cannot be read (nested more than 64 levels deep)")
+
+
+@pytest.mark.parametrize("odd", [{"checks": 5}, {"findings": True}, {"summary": 7},
+                                 {"checks": [1, "x", None]}, {"findings": [{"check": []}]}])
+def test_sections_of_the_wrong_type_are_a_row_not_a_crash(tmp_path: Path,
+                                                           odd: dict[str, Any]) -> None:
+    _write(tmp_path, "odd", {"profile": {"name": "odd"}, **odd})
+    page = summary.markdown(tmp_path)
+    assert "| odd |" in page
