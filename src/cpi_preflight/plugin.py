@@ -36,6 +36,7 @@ from cpi_preflight.secret import scrub
 RUN_KEY = pytest.StashKey[Run]()
 WRITTEN_KEY = pytest.StashKey[list[Path]]()
 HINT_KEY = pytest.StashKey[str]()
+DEFAULT_REPORT_CHARS = "fE"  # pytest's -r default: left alone when the user gave -r
 SIGTERM_KEY = pytest.StashKey[Any]()  # the SIGTERM handler before the run
 PROFILE_PARAMETER = "preflight_profile_name"
 NO_PROFILE = ""
@@ -141,8 +142,11 @@ def pytest_configure(config: pytest.Config) -> None:
         # SIGTERM (a CI job cancelled) ends the run like Ctrl-C: sandboxes stopped and their
         # key files removed, no report left that reads as current
         config.stash[SIGTERM_KEY] = signal.signal(signal.SIGTERM, _interrupt)
-    if config.get_verbosity() <= -2 and config.option.tbstyle == "auto":
-        config.option.tbstyle = "no"  # -qq: the summary lines only, unless --tb asks for more
+    if config.get_verbosity() <= -2:  # -qq: the summary lines only, unless asked for more
+        if config.option.tbstyle == "auto":
+            config.option.tbstyle = "no"
+        if config.option.reportchars == DEFAULT_REPORT_CHARS:
+            config.option.reportchars = "N"
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -112,12 +112,16 @@ def test_qq_shows_only_the_summary_line(tmp_path: Path) -> None:
     assert " cpi-preflight " not in outcome.stdout
     assert "report: " not in outcome.stdout
     assert " FAILURES " not in outcome.stdout
+    assert "short test summary info" not in outcome.stdout
+    assert [line for line in outcome.stdout.splitlines() if line.strip()][-1] == (
+        f"{MISCONFIGURED} (cf): 3 failed, 6 passed, 2 skipped")
 
 
 def test_qq_with_tb_keeps_the_failure_texts(tmp_path: Path) -> None:
-    outcome = _run(tmp_path, "--profile", MISCONFIGURED, "-qq", "--tb=short")
+    outcome = _run(tmp_path, "--profile", MISCONFIGURED, "-qq", "--tb=short", "-rf")
     assert outcome.code == 1
     assert " FAILURES " in outcome.stdout
+    assert "short test summary info" in outcome.stdout
 
 
 def test_lines_fit_the_terminal_width(tmp_path: Path) -> None:
