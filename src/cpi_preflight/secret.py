@@ -15,6 +15,7 @@ encodings, a value split by other characters, hashes) are not recognised.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import json
 import re
@@ -30,6 +31,7 @@ _lock = threading.Lock()
 _live: set[str] = set()
 _ordered: tuple[str, ...] = ()  # the live forms, longest first
 _stale = False  # a value was registered since `_ordered` was built
+_generation = 0  # counts the rebuilds of `_ordered`: what `scrub` remembers is for one
 
 
 class Secret:
@@ -115,7 +117,7 @@ def _character_references(value: str) -> set[str]:
     # what encoders pick: the markup characters, everything else, or all but URL-safe marks
     for picked in (_MARKUP_SPECIALS, others, others - _URL_UNRESERVED, others - _SAFE_MARKS):
         for form in ("&#{0};", "&#x{0:x};", "&#x{0:X};"):
-            found.add("".join(form.format(ord(c)) if c in picked else c for c in value))
+            found.add(value.translate({ord(c): form.format(ord(c)) for c in picked}))
     return found
 
 
@@ -165,6 +167,18 @@ def register_basic_credentials(client_id: str, secret: Secret) -> None:
 
 def scrub(text: str) -> str:
     """`text` with every registered secret, in every form, replaced by the mask."""
+    _live_values()  # brings `_generation` up to date
+    if len(text) <= _CACHED_LENGTH:  # the same short texts are scrubbed again and again
+        return _scrub_short(text, _generation)
+    return scrub_all([text])[0]
+
+
+_CACHED_LENGTH = 4096
+
+
+@functools.lru_cache(maxsize=4096)
+def _scrub_short(text: str, generation: int) -> str:
+    """`scrub` of a short text, remembered until the registered secrets change."""
     return scrub_all([text])[0]
 
 
@@ -216,9 +230,10 @@ def _replace_spans(text: str, spans: list[tuple[int, int]]) -> str:
 
 def _live_values() -> tuple[str, ...]:
     """All live forms, longest first (so a value is masked before any part of it)."""
-    global _ordered, _stale
+    global _ordered, _stale, _generation
     with _lock:
         if _stale:
             _ordered = tuple(sorted(_live, key=len, reverse=True))
             _stale = False
+            _generation += 1
         return _ordered
