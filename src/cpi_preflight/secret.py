@@ -15,6 +15,7 @@ encodings, a value split by other characters, hashes) are not recognised.
 from __future__ import annotations
 
 import base64
+import bisect
 import functools
 import html
 import json
@@ -31,6 +32,7 @@ _lock = threading.Lock()
 _live: set[str] = set()
 _ordered: tuple[str, ...] = ()  # the live forms, longest first
 _stale = False  # a value was registered since `_ordered` was built
+_negated_lengths: list[int] = []  # -len of each value of `_ordered`, for bisect
 _generation = 0  # counts the rebuilds of `_ordered`: what `scrub` remembers is for one
 
 
@@ -104,9 +106,10 @@ _SAFE_MARKS = frozenset("-_.,")
 
 def _percent_encoded(data: bytes) -> set[str]:
     """URL encodings: the usual ones, every byte encoded, each in upper- and lower-case hex."""
-    found = {quote(data, safe=""), quote_plus(data), quote(data, safe="/:@"),
-             "".join(f"%{byte:02X}" for byte in data)}
-    return found | {_PERCENT.sub(lambda m: m.group(0).lower(), f) for f in found}
+    found = {quote(data, safe=""), quote_plus(data), quote(data, safe="/:@")}
+    found |= {_PERCENT.sub(lambda m: m.group(0).lower(), f) for f in found if "%" in f}
+    every = "%" + data.hex("%")  # every byte encoded
+    return found | {every, every.upper()} if data else found
 
 
 def _character_references(value: str) -> set[str]:
@@ -184,11 +187,13 @@ def _scrub_short(text: str, generation: int) -> str:
 
 def scrub_all(texts: Sequence[str]) -> list[str]:
     """`scrub` for many texts at once (one search for which secrets occur at all)."""
-    values = _live_values()
+    values, negated_lengths = _snapshot()
     if not values or not texts:
         return list(texts)
     everything = _JOIN.join(texts).translate(_LINE_BREAKS)
-    present = [v for v in values if v in everything]
+    # values are longest first: skip those longer than the whole text (most forms of a token)
+    fitting = values[bisect.bisect_left(negated_lengths, -len(everything)):]
+    present = [v for v in fitting if v in everything]
     if not present:
         return list(texts)
     return [_mask(text, present) for text in texts]
@@ -228,12 +233,25 @@ def _replace_spans(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(out)
 
 
-def _live_values() -> tuple[str, ...]:
-    """All live forms, longest first (so a value is masked before any part of it)."""
-    global _ordered, _stale, _generation
+def _snapshot() -> tuple[tuple[str, ...], list[int]]:
+    """The live values and their negated lengths, taken together."""
     with _lock:
-        if _stale:
-            _ordered = tuple(sorted(_live, key=len, reverse=True))
-            _stale = False
-            _generation += 1
-        return _ordered
+        values = _live_values_locked()
+        return values, _negated_lengths
+
+
+def _live_values() -> tuple[str, ...]:
+    with _lock:
+        return _live_values_locked()
+
+
+def _live_values_locked() -> tuple[str, ...]:
+    """All live forms, longest first (so a value is masked before any part of it); the caller
+    holds `_lock`."""
+    global _ordered, _negated_lengths, _stale, _generation
+    if _stale:
+        _ordered = tuple(sorted(_live, key=len, reverse=True))
+        _negated_lengths = [-len(v) for v in _ordered]  # ascending, for bisect
+        _stale = False
+        _generation += 1
+    return _ordered

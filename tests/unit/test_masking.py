@@ -262,3 +262,13 @@ ECHOED = "S3cr&t<>\"'$-hostile"
 def test_echoed_encodings_of_a_secret_are_masked(echo: str) -> None:
     Secret(ECHOED)
     assert secret.scrub(f"the server said: {echo} (end)") == "the server said: *** (end)"
+
+
+def test_forms_as_long_as_the_text_or_shorter_are_all_searched() -> None:
+    long_token = "eyJ" + "a1B2" * 250  # longer than the short texts below
+    Secret(long_token)
+    Secret("short-S3cret")
+    assert scrub("short-S3cret") == MASK  # a text exactly as long as a form
+    assert scrub("x short-S3cret y") == "x *** y"
+    assert scrub(long_token) == MASK
+    assert scrub(f"Bearer {long_token}.") == "Bearer ***."
