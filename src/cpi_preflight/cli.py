@@ -17,7 +17,6 @@ and explains. Exit codes: 0 done, 2 the input is wrong (the message says where a
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import os
 import re
@@ -311,15 +310,8 @@ _CA_HELP = ("give the PEM file of the CA that signed the tenant's (or the proxy'
 
 
 def _check_ca_bundle(path: Path) -> None:
-    if not path.exists():
-        raise ConfigError(f"--ca-bundle {path}: no such file; {_CA_HELP}")
-    try:
-        head = files.read_bytes(path, CA_READ_LIMIT)  # a regular file, bounded, never a FIFO
-    except OSError as exc:
-        if exc.errno == errno.EINVAL:  # refused by files: not a regular file, or too large
-            raise ConfigError(f"--ca-bundle {path}: {exc.strerror}; {_CA_HELP}") from None
-        raise ConfigError(f"--ca-bundle {path}: cannot be read ({exc.strerror}); check the "
-                          "file's permissions") from None
+    head = files.read_named(path, CA_READ_LIMIT, f"--ca-bundle {path}", missing=_CA_HELP,
+                            refused=_CA_HELP)
     if b"-----BEGIN CERTIFICATE-----" not in head:
         raise ConfigError(f"--ca-bundle {path}: holds no PEM certificate (-----BEGIN "
                           f"CERTIFICATE-----); {_CA_HELP}, converted to PEM if it is DER "

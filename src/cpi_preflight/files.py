@@ -87,6 +87,21 @@ def read_text(path: Path, limit: int) -> str:
     return read_bytes(path, limit).decode("utf-8")
 
 
+def read_named(path: Path, limit: int, where: str, *, missing: str, refused: str) -> bytes:
+    """`read_bytes` of a file the user named (`where`: the option and path, for messages); any
+    problem is a one-line `ConfigError`: `missing` and `refused` say what to give instead when
+    there is no such file, or when it is not a regular file or too large."""
+    if not path.exists():
+        raise ConfigError(f"{where}: no such file; {missing}")
+    try:
+        return read_bytes(path, limit)
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:  # refused here: not a regular file, or too large
+            raise ConfigError(f"{where}: {exc.strerror}; {refused}") from None
+        raise ConfigError(f"{where}: cannot be read ({exc.strerror}); check the file's "
+                          "permissions") from None
+
+
 def check_regular(path: Path, limit: int) -> None:
     """Raise `OSError` unless `path` is a readable regular file of at most `limit` bytes."""
     read_bytes(path, limit)

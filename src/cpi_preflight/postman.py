@@ -13,7 +13,6 @@ not on /api/v1) are reported in `Import.left_out`, never dropped silently.
 
 from __future__ import annotations
 
-import errno
 import json
 import re
 import urllib.parse
@@ -76,16 +75,9 @@ class Import:
 def read_json(path: Path, option: str) -> dict[str, Any]:
     """A JSON object from `path`, read at most `MAX_BYTES`; any problem is a ConfigError."""
     where = f"{option} {shown(path, 200)}"
-    if not path.exists():
-        raise ConfigError(f"{where}: no such file; {_EXPORT_AGAIN} and give its path")
-    try:
-        raw = files.read_bytes(path, MAX_BYTES)  # a regular file, bounded, never a FIFO
-    except OSError as exc:
-        if exc.errno == errno.EINVAL:  # refused by files: not a regular file, or too large
-            raise ConfigError(f"{where}: {exc.strerror}; export only the collection that calls "
-                              "the Cloud Integration API") from None
-        raise ConfigError(f"{where}: cannot be read ({exc.strerror}); check the file's "
-                          "permissions") from None
+    raw = files.read_named(path, MAX_BYTES, where, missing=f"{_EXPORT_AGAIN} and give its path",
+                           refused="export only the collection that calls the Cloud "
+                                   "Integration API")
     try:
         data = files.load_json(raw.decode("utf-8-sig"), max_depth=MAX_JSON_DEPTH)
     except files.StructureError as exc:
