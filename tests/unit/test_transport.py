@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
+import tracemalloc
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -393,6 +394,16 @@ def test_the_body_is_capped_at_max_body() -> None:
     assert len(found.body) == BODY_EXCERPT
 
 
+@pytest.mark.parametrize("encoding", ["", "gzip"])
+def test_an_answer_keeps_one_mebibyte_at_the_most(encoding: str) -> None:
+    """The cap itself, written out: each answer costs at most 1 MiB of memory to keep."""
+    data = layered(b"x" * (2 * 1024 * 1024), *([encoding] if encoding else []))
+    server = Server([httpx.Response(200, headers={"Content-Encoding": encoding},
+                                    stream=httpx.ByteStream(data))])
+    found = exchange(server, get())
+    assert (found.decoded_bytes, found.truncated) == (1024 * 1024, True)
+
+
 # --- limits, trust, proxies ----------------------------------------------------------------
 
 
@@ -535,10 +546,11 @@ def layered(data: bytes, *encodings: str) -> bytes:
     return data
 
 
-def bomb(decoded: int) -> bytes:
-    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+def bomb(decoded: int, form: str = "gzip") -> bytes:
+    """`decoded` zero bytes in two layers of `form` (a layered() name)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, {"gzip": 31, "raw-deflate": -15}[form])
     inner = b"".join(packer.compress(b"\0" * 65536) for _ in range(decoded // 65536))
-    return layered(inner + packer.flush(), "gzip")
+    return layered(inner + packer.flush(), form)
 
 
 def feed_in_chunks(body: transport.BoundedBody, data: bytes, size: int = 4096) -> None:
@@ -554,6 +566,29 @@ def test_a_gzip_in_gzip_bomb_stops_at_the_cap_while_decoding() -> None:
     assert (body.decoded, len(body.body), body.truncated) == (1000, 1000, True)
     assert all(layer.room <= 1000 for layer in body.layers)
     assert body.received <= len(data)
+
+
+@pytest.mark.parametrize(("form", "encoding"), [("gzip", "gzip, gzip"),
+                                                ("raw-deflate", "deflate, deflate")])
+def test_no_layer_of_a_bomb_expands_beyond_the_cap_in_memory(form: str, encoding: str) -> None:
+    """Each layer stops at the cap while it inflates: cutting the result afterwards (what
+    httpx's decoder does) would hold the whole 64 MiB for a moment."""
+    data = bomb(64 * 1024 * 1024, form)
+    body = transport.BoundedBody(encoding)
+    rooms = []
+    tracemalloc.start()
+    try:
+        for start in range(0, len(data), 4096):
+            more = body.feed(data[start:start + 4096])
+            rooms.extend(layer.room for layer in body.layers)
+            if not more:
+                break
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024
+    assert min(rooms) >= 0
+    assert (body.decoded, body.truncated) == (MAX_BODY, True)
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "x-gzip", "deflate", "gzip, deflate",
