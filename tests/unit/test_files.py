@@ -244,6 +244,16 @@ def test_write_atomic_refuses_links_and_leaves_the_target_alone(tmp_path: Path) 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junit.xml", "key.pem", "victim"]
 
 
+def test_write_atomic_refuses_a_folder_that_is_a_link(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "keys").symlink_to(elsewhere)
+    with pytest.raises(OSError, match="is a symbolic link") as caught:
+        files.write_atomic(tmp_path / "keys" / "p.key", b"secret", private=True)
+    assert caught.value.filename == str(tmp_path / "keys")
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_write_atomic_replaces_whole_files_with_the_right_mode(tmp_path: Path) -> None:
     target = tmp_path / "report.xml"
     target.write_text("old")

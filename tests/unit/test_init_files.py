@@ -81,3 +81,22 @@ def test_a_lone_surrogate_in_an_option(capsys: pytest.CaptureFixture[str]) -> No
     assert err.startswith("cpi-preflight init: profiles/n.yaml: client_id: holds an invalid "
                           "character (a lone surrogate, U+DCFF) at position 7")
     assert not Path("profiles").exists()
+
+
+def test_write_pem_refuses_a_folder_that_is_a_link(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """A private key must not land wherever a planted `keys -> elsewhere` link points."""
+    certificate, key = _certificate_pems()
+    service_key = _key(tmp_path / "cert-key.json", certificate=certificate, key=key)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    Path("keys").symlink_to(elsewhere)
+    code, out, err = _init(capsys, "--service-key", str(service_key), "--name", "prod-cf",
+                           "--write-pem", "keys")
+    assert (code, out) == (2, "")
+    assert err == ("cpi-preflight init: keys: cannot write (is a symbolic link; cpi-preflight "
+                   "does not write through links: remove the link or choose another path); "
+                   "check that the folder is writable, or choose another with --profiles-dir "
+                   "/ --write-pem\n")
+    assert list(elsewhere.iterdir()) == []
+    assert not Path("profiles").exists()
