@@ -458,6 +458,17 @@ def test_plain_http_to_a_host_that_merely_starts_with_127_is_refused(url: str) -
         parse(cf_data(token_url=url))
 
 
+@pytest.mark.parametrize("key", ["api_url", "token_url"])
+@pytest.mark.parametrize("url", ["http://localhost.evil.example/oauth/token",
+                                 "http://localhost-proxy.corp/api/v1",
+                                 "http://LOCALHOSTX/oauth/token"])
+def test_plain_http_to_a_host_that_merely_starts_with_localhost_is_refused(key: str,
+                                                                          url: str) -> None:
+    assert problem(cf_data(**{key: url})) == (
+        f"{WHERE}: {key}: '{url}' uses plain http://; secrets and tokens must travel over "
+        "https:// (http is only allowed for loopback hosts)")
+
+
 @pytest.mark.parametrize("url", ["tenant.example.com", "ftp://tenant.example.com",
                                  "https://", "https:// spaced"])
 def test_a_value_that_is_not_a_url_is_refused(url: str) -> None:
