@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -9,13 +10,14 @@ import pytest
 from cpi_preflight import catalog, plan, posture
 from cpi_preflight.claims import TokenFacts
 from cpi_preflight.findings import FAILED, PASSED, Verdict
-from cpi_preflight.observation import ProfileObservations
+from cpi_preflight.observation import ProfileObservations, TlsCertificate
 from cpi_preflight.rules import Context
 
 from .conftest import APP, NOW, cf_data, parse
 
 CAT = catalog.load()
 CLIENT = "sb-123456789!b1|it!b182722"
+HOST = "sub.authentication.example.com"
 MONITORING = ("IntegrationOperationServer.read", "NodeManager.read", "Roles.Read")
 DOWNLOAD = ("IntegrationOperationServer.read", "NodeManager.read",
             "NodeManager.readsecuritycontent")
@@ -208,3 +210,39 @@ def test_roles_an_endpoint_adds_are_not_attributed_to_required_roles() -> None:
         f"the token of client {CLIENT} carries permissions AccessPolicies.Read (from "
         "AccessPoliciesRead) beyond what required_roles and the endpoints' roles "
         "(MonitoringDataRead, WorkspacePackagesRead) need")
+
+
+# --- server certificates -----------------------------------------------------------------------
+
+
+def tls_expiry(days_left: float, *, strict: bool = False) -> Verdict:
+    """The tls-expiry verdict for a token host whose certificate ends `days_left` after NOW
+    (the profile's warning window: the default, 30 days)."""
+    ctx = context(["MonitoringDataRead"], None, strict=strict)
+    ctx.seen.server_certificates[HOST] = TlsCertificate(
+        HOST, "CN=*.example.com", "CN=CA", (NOW + timedelta(days=days_left)).isoformat())
+    return posture.tls_expiry_rule(ctx, ctx.plan.check(plan.TLS_EXPIRY))
+
+
+@pytest.mark.parametrize(("days_left", "strict", "outcome", "severity", "until"), [
+    (10, False, PASSED, "warning", "2025-06-11T12:00:00+00:00"),
+    (29, False, PASSED, "warning", "2025-06-30T12:00:00+00:00"),
+    (10, True, FAILED, "failure", "2025-06-11T12:00:00+00:00")])
+def test_a_server_certificate_inside_the_warning_window_is_expiring(
+        days_left: int, strict: bool, outcome: str, severity: str, until: str) -> None:
+    verdict = tls_expiry(days_left, strict=strict)
+    assert verdict.outcome == outcome
+    (finding,) = verdict.findings
+    assert (finding.code, finding.severity, finding.subject) == (
+        "TLS_CERT_EXPIRING", severity, HOST)
+    assert finding.message == (
+        f"the server certificate of {HOST} (CN=*.example.com) expires {until} "
+        f"(in {days_left} days, warning window 30 days)")
+    assert verdict.summary == finding.message
+
+
+def test_a_server_certificate_beyond_the_warning_window_passes() -> None:
+    verdict = tls_expiry(30)
+    assert (verdict.outcome, verdict.findings) == (PASSED, ())
+    assert verdict.summary == ("1 server certificate(s) valid beyond 30 days (earliest: "
+                               f"{HOST} until 2025-07-01T12:00:00+00:00)")
