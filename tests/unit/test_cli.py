@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import stat
 import subprocess
 import sys
@@ -93,6 +94,17 @@ def _load(name: str, environ: dict[str, str], profiles_dir: str = "profiles") ->
     return profile.load(name, Path(profiles_dir), environ)
 
 
+def printed_pytest() -> str:
+    """How `init` writes pytest in its next command, on this machine's PATH: plain `pytest` when
+    the `pytest` found there is this Python's, else this Python's `-m pytest` (the choice
+    itself is pinned by the two `test_printed_command_*` tests, which fix what PATH answers)."""
+    found = shutil.which("pytest")
+    here = Path(sys.executable).parent.resolve()
+    if found is not None and Path(found).parent.resolve() == here:
+        return "pytest"
+    return f"{shlex.quote(sys.executable)} -m pytest"
+
+
 # --- init from a client-secret service key ------------------------------------------------------
 
 def test_init_secret_key_writes_a_profile_without_the_secret(
@@ -124,7 +136,7 @@ def test_init_secret_key_prints_a_shell_safe_export_and_the_next_command(
     assert lines[0] == "Wrote profiles/prod-cf.yaml (Cloud Foundry, client secret)."
     assert f"export CPI_PROD_CF_CLIENT_SECRET={shlex.quote(SECRET)}" in lines
     assert _exports(out) == {"CPI_PROD_CF_CLIENT_SECRET": SECRET}
-    assert lines[-1] == "pytest --profile prod-cf"
+    assert lines[-1] == f"{printed_pytest()} --profile prod-cf"
 
 
 def test_init_comments_every_key_it_writes(
@@ -145,7 +157,8 @@ def test_init_takes_roles_endpoints_and_profiles_dir(
     loaded = _load("eu.prod-2", {"CPI_EU_PROD_2_CLIENT_SECRET": SECRET}, "tenants")
     assert loaded.required_roles == ("MonitoringDataRead", "WorkspacePackagesRead")
     assert loaded.endpoints == ("IntegrationPackages",)
-    assert out.splitlines()[-1] == "pytest --profile eu.prod-2 --profiles-dir=tenants"
+    assert out.splitlines()[-1] == (f"{printed_pytest()} --profile eu.prod-2 "
+                                    "--profiles-dir=tenants")
 
 
 @pytest.mark.parametrize(("name", "prefix"), [

@@ -14,6 +14,8 @@ import yaml
 
 from cpi_preflight import cli, postman, profile
 
+from .test_cli import printed_pytest
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "postman"
 COLLECTION = FIXTURES / "sap-cpi-cf.postman_collection.json"
 ENVIRONMENT = FIXTURES / "sap-cpi-cf.postman_environment.json"
@@ -127,7 +129,7 @@ def test_init_postman_prints_what_it_took_and_what_it_left_out(
         "  - request 'Design/Create integration package' (POST /IntegrationPackages): not "
         "read-only; cpi-preflight only reads",
     ]
-    assert lines[-1] == "pytest --profile pm"
+    assert lines[-1] == f"{printed_pytest()} --profile pm"
 
 
 def test_roles_and_endpoints_options_win_over_the_collection(
