@@ -575,7 +575,7 @@ def test_no_layer_of_a_bomb_expands_beyond_the_cap_in_memory(form: str, encoding
     httpx's decoder does) would hold the whole 64 MiB for a moment."""
     data = bomb(64 * 1024 * 1024, form)
     body = transport.BoundedBody(encoding)
-    rooms = []
+    rooms: list[int] = []
     tracemalloc.start()
     try:
         for start in range(0, len(data), 4096):
