@@ -21,6 +21,7 @@ from cpi_preflight.observation import Exchange, ProfileObservations
 from cpi_preflight.plan import (
     API,
     Check,
+    CheckKind,
     Plan,
     api_neo_roles,
     covers,
@@ -203,7 +204,7 @@ def _jwks(ctx: Context) -> Any:
     return jwks.json if jwks is not None and jwks.status == 200 else None
 
 
-@rule("token")
+@rule(CheckKind.TOKEN)
 def token_rule(ctx: Context, check: Check) -> Verdict:
     """Did the token endpoint issue a usable token?"""
     if ctx.seen.setup_problem:
@@ -338,7 +339,7 @@ def _api_problem(ctx: Context, pairs: list[tuple[Endpoint, Exchange]]) -> Findin
     return None
 
 
-@rule("api")
+@rule(CheckKind.API)
 def api_rule(ctx: Context, check: Check) -> Verdict:
     """Does the API URL answer like the CPI OData API, and accept the token?"""
     pairs = _exchanges(ctx)
@@ -406,7 +407,7 @@ def _app(facts: TokenFacts | None) -> str:
 def _proven_neo_roles(ctx: Context) -> set[str]:
     """Neo roles whose checks already passed: a 403 cannot be their fault."""
     return {neo for verdict in ctx.verdicts.values()
-            if verdict.check.kind == "role" and verdict.outcome == PASSED
+            if verdict.check.kind == CheckKind.ROLE and verdict.outcome == PASSED
             for neo in neo_roles_of(verdict.check.subject, ctx.catalog)}
 
 
@@ -479,7 +480,7 @@ def _role_passed(check: Check, token_says: str, proof: tuple[Endpoint, Exchange]
     return Verdict(check, PASSED, f"role {role} is granted: {'; '.join(how)}{note}", facts=facts)
 
 
-@rule("role")
+@rule(CheckKind.ROLE)
 def role_rule(ctx: Context, check: Check) -> Verdict:
     """Is the role granted: by the token's scopes, and proven by a call?"""
     role = check.subject
@@ -590,7 +591,7 @@ def _endpoint_problem(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> F
     return None
 
 
-@rule("endpoint")
+@rule(CheckKind.ENDPOINT)
 def endpoint_rule(ctx: Context, check: Check) -> Verdict:
     """Does a read-only GET of the entity set succeed?"""
     endpoint = ctx.catalog.endpoints[check.subject]

@@ -31,7 +31,7 @@ from cpi_preflight.claims import TokenFacts
 from cpi_preflight.files import shown_path
 from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
 from cpi_preflight.observation import ProfileObservations
-from cpi_preflight.plan import LEAST_PRIVILEGE, Plan, endpoint_check_id
+from cpi_preflight.plan import LEAST_PRIVILEGE, CheckKind, Plan, endpoint_check_id
 from cpi_preflight.profile import Profile
 from cpi_preflight.report import write_text
 from cpi_preflight.secret import scrub_all
@@ -166,7 +166,7 @@ def _granted_only_rows(plan: Plan, verdict: Verdict | None) -> list[Doc]:
 
 
 def _roles(plan: Plan, outcomes: Mapping[str, Verdict]) -> list[Doc]:
-    rows = [_role_row(plan, v) for v in outcomes.values() if v.check.kind == "role"]
+    rows = [_role_row(plan, v) for v in outcomes.values() if v.check.kind == CheckKind.ROLE]
     return rows + _granted_only_rows(plan, outcomes.get(LEAST_PRIVILEGE))
 
 

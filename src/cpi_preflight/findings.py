@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
+from cpi_preflight.catalog import Severity
 from cpi_preflight.plan import Check
 
-PASSED, FAILED, SKIPPED = "passed", "failed", "skipped"
+
+class Outcome(StrEnum):
+    """The result of one check (a passed check may carry warnings)."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+PASSED, FAILED, SKIPPED = Outcome.PASSED, Outcome.FAILED, Outcome.SKIPPED
 
 
 @dataclass(frozen=True)
@@ -16,7 +27,7 @@ class Finding:
     """Something wrong (or worth a warning) with the thing a check is about."""
 
     code: str
-    severity: str  # failure | warning
+    severity: Severity
     subject: str
     message: str
     fix: str
@@ -31,7 +42,7 @@ class Verdict:
     """The outcome of one check: passed (maybe with warnings), failed, or skipped."""
 
     check: Check
-    outcome: str
+    outcome: Outcome
     summary: str
     findings: tuple[Finding, ...] = ()
     facts: Mapping[str, Any] = field(default_factory=dict)
@@ -39,12 +50,12 @@ class Verdict:
     @property
     def failures(self) -> tuple[Finding, ...]:
         """Findings that fail the check."""
-        return tuple(f for f in self.findings if f.severity == "failure")
+        return tuple(f for f in self.findings if f.severity == Severity.FAILURE)
 
     @property
     def warnings(self) -> tuple[Finding, ...]:
         """Findings shown but not failing."""
-        return tuple(f for f in self.findings if f.severity == "warning")
+        return tuple(f for f in self.findings if f.severity == Severity.WARNING)
 
     @property
     def code(self) -> str:

@@ -12,11 +12,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from cpi_preflight.catalog import Catalog
+from cpi_preflight.catalog import Catalog, Severity
 from cpi_preflight.claims import TokenFacts, split_scopes
 from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
 from cpi_preflight.observation import TlsCertificate
-from cpi_preflight.plan import Check
+from cpi_preflight.plan import Check, CheckKind
 from cpi_preflight.rules import Context, rule
 
 
@@ -99,17 +99,17 @@ def granted_templates(facts: TokenFacts | None, catalog: Catalog,
 
 
 def _graded(ctx: Context, finding: Finding) -> Finding:
-    return replace(finding, severity="failure") if ctx.strict else finding
+    return replace(finding, severity=Severity.FAILURE) if ctx.strict else finding
 
 
 def _outcome(check: Check, findings: list[Finding], summary: str,
              facts: Mapping[str, Any] | None = None) -> Verdict:
-    failed = any(f.severity == "failure" for f in findings)
+    failed = any(f.severity == Severity.FAILURE for f in findings)
     text = findings[0].message if findings else summary
     return Verdict(check, FAILED if failed else PASSED, text, tuple(findings), facts or {})
 
 
-@rule("least-privilege")
+@rule(CheckKind.LEAST_PRIVILEGE)
 def least_privilege_rule(ctx: Context, check: Check) -> Verdict:
     """Does the token carry permissions beyond what the required roles need?"""
     if ctx.token is None or ctx.token.format != "jwt":
@@ -168,7 +168,7 @@ def _expiry_findings(ctx: Context, certs: Iterable[TlsCertificate]) -> list[Find
     return found
 
 
-@rule("tls-expiry")
+@rule(CheckKind.TLS_EXPIRY)
 def tls_expiry_rule(ctx: Context, check: Check) -> Verdict:
     """Are the token and API hosts' server certificates valid beyond the warning window?"""
     certs = sorted(ctx.seen.server_certificates.values(), key=lambda c: c.not_after)
@@ -182,7 +182,7 @@ def tls_expiry_rule(ctx: Context, check: Check) -> Verdict:
                     f"until {first.not_after})", facts)
 
 
-@rule("credential-expiry")
+@rule(CheckKind.CREDENTIAL_EXPIRY)
 def credential_expiry_rule(ctx: Context, check: Check) -> Verdict:
     """Is the client certificate valid beyond the warning window (and not expired)?"""
     cert = ctx.seen.client_certificate
@@ -198,7 +198,7 @@ def credential_expiry_rule(ctx: Context, check: Check) -> Verdict:
     finding = ctx.finding("CREDENTIAL_EXPIRING", cert.subject,
                           f"the client certificate of client {ctx.client} ({cert.subject}) "
                           f"{state}: valid until {cert.not_after} (warning window {window} days)")
-    finding = replace(finding, severity="failure") if left <= 0 else _graded(ctx, finding)
+    finding = replace(finding, severity=Severity.FAILURE) if left <= 0 else _graded(ctx, finding)
     return _outcome(check, [finding], "", facts)
 
 
@@ -211,7 +211,7 @@ def _lost(ctx: Context, role: str, source: str, *, required: bool) -> Finding:
     finding = ctx.finding("ROLE_LOST", role, f"role {role} was granted in the baseline "
                           f"({source}) and is not now"
                           + ("" if required else " (the profile does not require it)"), role=role)
-    return finding if required else _graded(ctx, replace(finding, severity="warning"))
+    return finding if required else _graded(ctx, replace(finding, severity=Severity.WARNING))
 
 
 def _role_drift(ctx: Context, source: str) -> list[Finding]:
@@ -253,7 +253,7 @@ def _drift_findings(ctx: Context) -> list[Finding]:
     return found
 
 
-@rule("drift")
+@rule(CheckKind.DRIFT)
 def drift_rule(ctx: Context, check: Check) -> Verdict:
     """Did roles or endpoints change since the baseline run?"""
     if ctx.baseline is None:
