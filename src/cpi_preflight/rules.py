@@ -15,10 +15,9 @@ from typing import Any
 
 from cpi_preflight.catalog import Catalog
 from cpi_preflight.claims import TokenFacts
-from cpi_preflight.errors import CatalogError
 from cpi_preflight.findings import FAILED, Finding, Verdict
 from cpi_preflight.observation import ProfileObservations
-from cpi_preflight.plan import Check, Plan
+from cpi_preflight.plan import Check, CheckKind, Plan
 
 GRANT_TYPE = "client_credentials"
 ACCESS_ALL = "AccessAllAccessPoliciesArtifacts"  # the role template that passes access policies
@@ -70,14 +69,16 @@ class Context:
 
 
 Rule = Callable[[Context, Check], Verdict]
-RULES: dict[str, Rule] = {}
+RULES: dict[CheckKind, Rule] = {}
 
 
-def rule(kind: str) -> Callable[[Rule], Rule]:
-    """Register the rule for checks of `kind` (one rule per kind)."""
+def rule(kind: CheckKind) -> Callable[[Rule], Rule]:
+    """Register the rule for checks of `kind` (one rule per kind: a second one is a bug in
+    this package, so it raises `AssertionError`, even under `python -O`)."""
     def register(function: Rule) -> Rule:
         if kind in RULES:
-            raise CatalogError(f"a rule for check kind '{kind}' is already registered")
+            raise AssertionError(f"a rule for check kind '{kind}' is already registered: "
+                                 f"{RULES[kind].__qualname__}")
         RULES[kind] = function
         return function
     return register
