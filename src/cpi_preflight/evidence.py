@@ -42,9 +42,9 @@ API_PREFIX = "/api/v1"
 GRANTED_VALUES = ("yes", "no", "unknown")
 ENVIRONMENT_NAMES = {"cf": "Cloud Foundry", "neo": "Neo"}
 NOT_RUN = "not run in this session"
-# The fact `run.Run.reported` sets on the skip verdict of a check pytest did not run (deselected
-# or not reached): such a check proves nothing, so a run with one is incomplete, never passed.
-NOT_RUN_FACT = "not_run"
+# How a check pytest did not run (deselected or not reached: its verdict has `ran` false) is
+# shown and counted: such a check proves nothing, so a run with one is incomplete, never passed.
+NOT_RUN_OUTCOME = "not_run"
 INCOMPLETE = "incomplete"
 WARNING = "warning"
 TEMPLATE = "evidence.html.j2"
@@ -79,7 +79,7 @@ def _host(url: str) -> str:
 
 def _outcomes(plan: Plan, verdicts: Mapping[str, Verdict]) -> dict[str, Verdict]:
     """A verdict for every planned check, in plan order; a missing one counts as skipped."""
-    return {c.id: verdicts.get(c.id) or Verdict(c, SKIPPED, NOT_RUN, facts={NOT_RUN_FACT: True})
+    return {c.id: verdicts.get(c.id) or Verdict(c, SKIPPED, NOT_RUN, ran=False)
             for c in plan.checks}
 
 
@@ -200,15 +200,15 @@ def _checks(outcomes: Mapping[str, Verdict]) -> list[Doc]:
 
 
 def was_run(verdict: Verdict) -> bool:
-    """Whether pytest ran the check (a deselected or unreached one carries `NOT_RUN_FACT`)."""
-    return not verdict.facts.get(NOT_RUN_FACT)
+    """Whether pytest ran the check (not a deselected or unreached one)."""
+    return verdict.ran
 
 
 def shown_outcome(verdict: Verdict) -> str:
     """How a check counts, as the terminal counts it: failed, warning (passed with warnings),
     passed, skipped, or not_run."""
     if not was_run(verdict):
-        return NOT_RUN_FACT
+        return NOT_RUN_OUTCOME
     return WARNING if verdict.outcome == PASSED and verdict.warnings else verdict.outcome
 
 
@@ -220,9 +220,9 @@ def run_result(failed: int, not_run: int) -> str:
 def _summary(outcomes: Mapping[str, Verdict]) -> Doc:
     verdicts = list(outcomes.values())
     shown = [shown_outcome(v) for v in verdicts]
-    counts = {o: shown.count(o) for o in (FAILED, WARNING, PASSED, SKIPPED, NOT_RUN_FACT)}
+    counts = {o: shown.count(o) for o in (FAILED, WARNING, PASSED, SKIPPED, NOT_RUN_OUTCOME)}
     return {**counts, "warning_findings": sum(len(v.warnings) for v in verdicts),
-            "result": run_result(counts[FAILED], counts[NOT_RUN_FACT])}
+            "result": run_result(counts[FAILED], counts[NOT_RUN_OUTCOME])}
 
 
 def _texts(value: Any, key: str, found: list[str]) -> None:
@@ -315,7 +315,7 @@ VERIFY_COMMAND = (
 
 
 COUNT_WORDS = ((FAILED, "failed"), (WARNING, "warning"), (PASSED, "passed"),
-               (SKIPPED, "skipped"), (NOT_RUN_FACT, "not run"))
+               (SKIPPED, "skipped"), (NOT_RUN_OUTCOME, "not run"))
 _CODE_SPAN = re.compile(r"`([^`]*)`")
 
 

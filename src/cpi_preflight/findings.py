@@ -39,13 +39,18 @@ class Finding:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome of one check: passed (maybe with warnings), failed, or skipped."""
+    """The outcome of one check: passed (maybe with warnings), failed, or skipped.
+
+    `ran` is false for a check pytest did not run (deselected, or the session stopped before
+    it): its verdict is a skip that proves nothing.
+    """
 
     check: Check
     outcome: Outcome
     summary: str
     findings: tuple[Finding, ...] = ()
     facts: Mapping[str, Any] = field(default_factory=dict)
+    ran: bool = True
 
     @property
     def failures(self) -> tuple[Finding, ...]:

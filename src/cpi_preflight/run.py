@@ -136,8 +136,7 @@ class Run:
         saying why for the others, so table, JUnit, evidence and exit code tell one story."""
         missing = self.not_run(profile_name)
         verdicts = self.verdicts[profile_name]
-        unrun = {evidence.NOT_RUN_FACT: True}
-        return {c.id: Verdict(c, SKIPPED, missing[c.id], facts=unrun) if c.id in missing
+        return {c.id: Verdict(c, SKIPPED, missing[c.id], ran=False) if c.id in missing
                 else verdicts[c.id] for c in self.plans[profile_name].checks}
 
     def token_facts(self, profile_name: str) -> TokenFacts | None:

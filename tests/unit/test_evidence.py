@@ -382,7 +382,7 @@ def every_check_ran(the_plan: Plan) -> dict[str, Verdict]:
 
 def not_run(verdict: Verdict, reason: str = "not selected in this run") -> Verdict:
     """The skip `run.Run.reported` puts in place of a check pytest did not run."""
-    return Verdict(verdict.check, SKIPPED, reason, facts={evidence.NOT_RUN_FACT: True})
+    return Verdict(verdict.check, SKIPPED, reason, ran=False)
 
 
 def test_summary_passes_when_every_check_ran_without_failure() -> None:
