@@ -29,7 +29,16 @@ from cpi_preflight import __version__
 from cpi_preflight.catalog import Endpoint
 from cpi_preflight.claims import TokenFacts
 from cpi_preflight.files import shown_path
-from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
+from cpi_preflight.findings import (
+    FAILED,
+    PASSED,
+    SKIPPED,
+    Call,
+    Finding,
+    Privilege,
+    RoleFacts,
+    Verdict,
+)
 from cpi_preflight.observation import ProfileObservations
 from cpi_preflight.plan import LEAST_PRIVILEGE, CheckKind, Plan, endpoint_check_id
 from cpi_preflight.profile import Profile
@@ -39,7 +48,6 @@ from cpi_preflight.secret import scrub_all
 SCHEMA_VERSION = "1"
 TOOL_NAME = "cpi-preflight"
 API_PREFIX = "/api/v1"
-GRANTED_VALUES = ("yes", "no", "unknown")
 ENVIRONMENT_NAMES = {"cf": "Cloud Foundry", "neo": "Neo"}
 NOT_RUN = "not run in this session"
 # How a check pytest did not run (deselected or not reached: its verdict has `ran` false) is
@@ -127,42 +135,35 @@ def _needed_by(plan: Plan, role: str) -> list[str]:
             and (e.role == role or role in e.neo_roles)]
 
 
-def _granted(value: object) -> str:
-    return value if isinstance(value, str) and value in GRANTED_VALUES else "unknown"
+NOT_DECIDED = RoleFacts("unknown", None)  # a role check that was skipped before its rule ran
 
 
 def _role_row(plan: Plan, verdict: Verdict) -> Doc:
     role = verdict.check.subject
+    facts = verdict.facts if isinstance(verdict.facts, RoleFacts) else NOT_DECIDED
     return {"role": role, "check": verdict.check.id,
             "required": role in plan.profile.required_roles,
             "needed_by": _needed_by(plan, role),
-            "granted_by_token": _granted(verdict.facts.get("granted_by_token")),
-            "proven_by": _call(str(verdict.facts.get("proven_by") or "")),
+            "granted_by_token": facts.granted,
+            "proven_by": _call(facts.proof) if facts.proof is not None else "",
             "result": verdict.outcome, "code": verdict.code}
 
 
-def _call(text: str) -> str:
+def _call(call: Call) -> str:
     """A proving call as the check summaries name it: `GET /api/v1/<set> <status>`."""
-    method, _, rest = text.partition(" ")
-    if method == "GET" and rest.startswith("/") and not rest.startswith(API_PREFIX + "/"):
-        return f"GET {API_PREFIX}{rest}"
-    return text
-
-
-def _names(value: object) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list | tuple) else []
+    return f"GET {API_PREFIX}{call.path} {call.status}"
 
 
 def _granted_only_rows(plan: Plan, verdict: Verdict | None) -> list[Doc]:
     """Rows for roles the token grants that no check required (from least-privilege)."""
-    if verdict is None:
+    if verdict is None or not isinstance(verdict.facts, Privilege):
         return []
-    excess = set(_names(verdict.facts.get("excess")))
+    excess = set(verdict.facts.excess)
     return [{"role": role, "check": verdict.check.id, "required": False, "needed_by": [],
              "granted_by_token": "yes", "proven_by": "",
              "result": verdict.outcome if role in excess else PASSED,
              "code": verdict.code if role in excess else ""}
-            for role in _names(verdict.facts.get("granted")) if role not in plan.roles]
+            for role in verdict.facts.granted if role not in plan.roles]
 
 
 def _roles(plan: Plan, outcomes: Mapping[str, Verdict]) -> list[Doc]:

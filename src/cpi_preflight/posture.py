@@ -8,33 +8,25 @@ monitor-overview rows), so a template is named only to explain a permission the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from cpi_preflight.catalog import Catalog, Severity
 from cpi_preflight.claims import TokenFacts, split_scopes
-from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
+from cpi_preflight.findings import (
+    FAILED,
+    PASSED,
+    SKIPPED,
+    Certificates,
+    Facts,
+    Finding,
+    Privilege,
+    Verdict,
+)
 from cpi_preflight.observation import TlsCertificate
 from cpi_preflight.plan import Check, CheckKind
 from cpi_preflight.rules import Context, rule
-
-
-@dataclass(frozen=True)
-class Privilege:
-    """What a token carries beyond what the required roles need, decided in permissions.
-
-    `extra` maps each permission the required roles do not need to the role templates that would
-    explain it (empty when none does: then it is also in `unknown`). `granted` are the role
-    templates the token shows: required ones it holds in full, and the fewest fully held ones
-    that explain the extra permissions (`excess`).
-    """
-
-    needed: frozenset[str]
-    extra: Mapping[str, tuple[str, ...]]
-    excess: tuple[str, ...]
-    granted: tuple[str, ...]
-    unknown_scopes: tuple[str, ...]
 
 
 def needed_permissions(roles: Iterable[str], catalog: Catalog) -> frozenset[str]:
@@ -103,10 +95,10 @@ def _graded(ctx: Context, finding: Finding) -> Finding:
 
 
 def _outcome(check: Check, findings: list[Finding], summary: str,
-             facts: Mapping[str, Any] | None = None) -> Verdict:
+             facts: Facts = None) -> Verdict:
     failed = any(f.severity == Severity.FAILURE for f in findings)
     text = findings[0].message if findings else summary
-    return Verdict(check, FAILED if failed else PASSED, text, tuple(findings), facts or {})
+    return Verdict(check, FAILED if failed else PASSED, text, tuple(findings), facts)
 
 
 @rule(CheckKind.LEAST_PRIVILEGE)
@@ -115,13 +107,10 @@ def least_privilege_rule(ctx: Context, check: Check) -> Verdict:
     if ctx.token is None or ctx.token.format != "jwt":
         return Verdict(check, SKIPPED, "not checked: the token carries no scopes to compare")
     found = analyse(ctx.token, ctx.plan.roles, ctx.catalog)
-    facts = {"granted": list(found.granted), "excess": list(found.excess),
-             "extra_permissions": {p: list(t) for p, t in found.extra.items()},
-             "unknown_scopes": list(found.unknown_scopes)}
     if not found.extra:
         return Verdict(check, PASSED, "the token carries only the permissions of "
-                       f"{_needed_roles(ctx)}", facts=facts)
-    return _outcome(check, [_graded(ctx, _excess_finding(ctx, found))], "", facts)
+                       f"{_needed_roles(ctx)}", facts=found)
+    return _outcome(check, [_graded(ctx, _excess_finding(ctx, found))], "", found)
 
 
 def _explanation(permission: str, templates: tuple[str, ...], excess: tuple[str, ...]) -> str:
@@ -174,7 +163,7 @@ def tls_expiry_rule(ctx: Context, check: Check) -> Verdict:
     certs = sorted(ctx.seen.server_certificates.values(), key=lambda c: c.not_after)
     if not certs:
         return Verdict(check, SKIPPED, "not checked: no TLS connection was completed")
-    facts = {"certificates": {c.host: c.not_after for c in certs}}
+    facts = Certificates(tuple(certs))
     first = certs[0]
     return _outcome(check, _expiry_findings(ctx, certs),
                     f"{len(certs)} server certificate(s) valid beyond "
@@ -190,7 +179,7 @@ def credential_expiry_rule(ctx: Context, check: Check) -> Verdict:
         return Verdict(check, SKIPPED, f"not checked: {check.subject} holds no readable "
                        "certificate")
     left, window = _days_left(cert.not_after, ctx.now), ctx.plan.profile.expiry_warning_days
-    facts = {"not_after": cert.not_after, "subject": cert.subject}
+    facts = Certificates((cert,))
     if left >= window:
         return Verdict(check, PASSED, f"the client certificate ({cert.subject}) is valid until "
                        f"{cert.not_after}", facts=facts)
