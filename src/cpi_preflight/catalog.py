@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -49,12 +50,20 @@ class Endpoint:
     unprobeable: str = ""  # why the endpoint is never called; empty when it is
 
 
+class Severity(StrEnum):
+    """How a finding counts: a failure fails its check, a warning is shown (fails with
+    --strict)."""
+
+    FAILURE = "failure"
+    WARNING = "warning"
+
+
 @dataclass(frozen=True)
 class Code:
     """A failure or warning code with its cause and fix texts."""
 
     name: str
-    severity: str
+    severity: Severity
     title: str
     cause: str
     fix: dict[str, str]
@@ -145,12 +154,20 @@ def _endpoint(name: str, raw: dict[str, Any]) -> Endpoint:
 def _code(name: str, raw: dict[str, Any]) -> Code:
     return Code(
         name=name,
-        severity=raw["severity"],
+        severity=_severity(name, raw["severity"]),
         title=raw["title"],
         cause=raw["cause"],
         fix=dict(raw["fix"]),
         source=raw["source"],
     )
+
+
+def _severity(name: str, value: Any) -> Severity:
+    try:
+        return Severity(value)
+    except ValueError:
+        raise CatalogError(f"code {name} in data/codes.yaml has severity {value!r}; expected "
+                           f"one of {', '.join(Severity)}") from None
 
 
 def _check(catalog: Catalog) -> None:

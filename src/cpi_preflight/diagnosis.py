@@ -16,11 +16,23 @@ from typing import Any
 from cpi_preflight import posture  # noqa: F401  (registers the posture rules)
 from cpi_preflight.catalog import Catalog, Endpoint
 from cpi_preflight.claims import TokenFacts, read_token
-from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
+from cpi_preflight.findings import (
+    FAILED,
+    PASSED,
+    SKIPPED,
+    Call,
+    EndpointAnswer,
+    Finding,
+    Granted,
+    RoleFacts,
+    TokenAnswer,
+    Verdict,
+)
 from cpi_preflight.observation import Exchange, ProfileObservations
 from cpi_preflight.plan import (
     API,
     Check,
+    CheckKind,
     Plan,
     api_neo_roles,
     covers,
@@ -203,7 +215,7 @@ def _jwks(ctx: Context) -> Any:
     return jwks.json if jwks is not None and jwks.status == 200 else None
 
 
-@rule("token")
+@rule(CheckKind.TOKEN)
 def token_rule(ctx: Context, check: Check) -> Verdict:
     """Did the token endpoint issue a usable token?"""
     if ctx.seen.setup_problem:
@@ -222,15 +234,14 @@ def token_rule(ctx: Context, check: Check) -> Verdict:
         problem = ctx.finding("TOKEN_INVALID", ctx.plan.profile.token_url,
                               f"{_host(exchange.url)} answered 200 with {what}", key="token_url")
     if problem is not None:
-        return ctx.fail(check, problem, status=exchange.status)
+        return ctx.fail(check, problem, TokenAnswer(exchange.status))
     assert ctx.seen.access_token is not None
-    ctx.token = read_token(ctx.seen.access_token.reveal(), _jwks(ctx))
-    problem = _token_facts_problem(ctx, ctx.token)
+    token = read_token(ctx.seen.access_token.reveal(), _jwks(ctx))
+    problem = _token_facts_problem(ctx, token)
     if problem is not None:
-        return ctx.fail(check, problem, status=exchange.status)
-    return Verdict(check, PASSED, _token_summary(ctx, ctx.token),
-                   facts={"status": exchange.status, "elapsed_ms": exchange.elapsed_ms,
-                          "token": ctx.token})
+        return ctx.fail(check, problem, TokenAnswer(exchange.status))
+    return Verdict(check, PASSED, _token_summary(ctx, token),
+                   facts=TokenAnswer(exchange.status, exchange.elapsed_ms, token))
 
 
 # --- api ---------------------------------------------------------------------------------
@@ -338,7 +349,7 @@ def _api_problem(ctx: Context, pairs: list[tuple[Endpoint, Exchange]]) -> Findin
     return None
 
 
-@rule("api")
+@rule(CheckKind.API)
 def api_rule(ctx: Context, check: Check) -> Verdict:
     """Does the API URL answer like the CPI OData API, and accept the token?"""
     pairs = _exchanges(ctx)
@@ -357,7 +368,7 @@ def api_rule(ctx: Context, check: Check) -> Verdict:
 
 
 def granted_by_token(role: str, facts: TokenFacts | None, catalog: Catalog,
-                     environment: str = "cf") -> tuple[str, tuple[str, ...]]:
+                     environment: str = "cf") -> tuple[Granted, tuple[str, ...]]:
     """'yes' / 'no' / 'unknown', and the permissions the token lacks for `role`."""
     if facts is None or facts.format != "jwt" or environment == "neo":
         return "unknown", ()  # Neo scopes are not documented: only calls decide there
@@ -406,7 +417,7 @@ def _app(facts: TokenFacts | None) -> str:
 def _proven_neo_roles(ctx: Context) -> set[str]:
     """Neo roles whose checks already passed: a 403 cannot be their fault."""
     return {neo for verdict in ctx.verdicts.values()
-            if verdict.check.kind == "role" and verdict.outcome == PASSED
+            if verdict.check.kind == CheckKind.ROLE and verdict.outcome == PASSED
             for neo in neo_roles_of(verdict.check.subject, ctx.catalog)}
 
 
@@ -463,10 +474,15 @@ def _unchecked_neo_roles(ctx: Context, role: str) -> str:
             f"can check {'it' if one else 'them'}")
 
 
-def _role_passed(check: Check, token_says: str, proof: tuple[Endpoint, Exchange] | None,
+def _call(proof: tuple[Endpoint, Exchange] | None) -> Call | None:
+    """The proof call with the status it answered (None without a call or an answer)."""
+    if proof is None or proof[1].status is None:
+        return None
+    return Call(proof[0].path, proof[1].status)
+
+
+def _role_passed(check: Check, token_says: Granted, proof: tuple[Endpoint, Exchange] | None,
                  role: str, note: str = "") -> Verdict:
-    facts = {"granted_by_token": token_says,
-             "proven_by": f"GET {proof[0].path} {proof[1].status}" if proof else ""}
     how = []
     if token_says == "yes":
         how.append("the token carries its scopes")
@@ -476,25 +492,25 @@ def _role_passed(check: Check, token_says: str, proof: tuple[Endpoint, Exchange]
         how.append("no read-only call proves it")
     if token_says == "no":
         how.append("although the catalog's scope list for it is not in the token")
-    return Verdict(check, PASSED, f"role {role} is granted: {'; '.join(how)}{note}", facts=facts)
+    return Verdict(check, PASSED, f"role {role} is granted: {'; '.join(how)}{note}",
+                   facts=RoleFacts(token_says, _call(proof)))
 
 
-@rule("role")
+@rule(CheckKind.ROLE)
 def role_rule(ctx: Context, check: Check) -> Verdict:
     """Is the role granted: by the token's scopes, and proven by a call?"""
     role = check.subject
     token_says, missing = granted_by_token(role, ctx.token, ctx.catalog, ctx.environment)
     proof = _proof(ctx, role)
     status = proof[1].status if proof else None
-    facts = {"granted_by_token": token_says,
-             "proven_by": f"GET {proof[0].path} {status}" if proof and status else ""}
+    facts = RoleFacts(token_says, _call(proof))
     if status is not None and 200 <= status < 300:
         return _role_passed(check, token_says, proof, role, _unchecked_neo_roles(ctx, role))
     if status == 403 and token_says == "yes" and proof is not None:
-        return ctx.fail(check, _not_effective(ctx, role, proof), **facts)
+        return ctx.fail(check, _not_effective(ctx, role, proof), facts)
     if status == 403 or (token_says == "no" and (status is None or status != 404)):
         return ctx.fail(check, _role_missing(ctx, role, missing, proof if status == 403
-                                             else None), **facts)
+                                             else None), facts)
     if token_says == "yes":
         return _role_passed(check, token_says, None, role)
     reason = (f"its proof call answered {status}" if proof is not None else
@@ -525,6 +541,11 @@ def _token_carries(ctx: Context, endpoint: Endpoint) -> bool:
     return bool(endpoint.neo_roles) and set(endpoint.neo_roles) <= token.permissions
 
 
+def _forbidden(endpoint: Endpoint) -> EndpointAnswer:
+    """The facts of a failed 403 call: its status, no time (JUnit shows none for it)."""
+    return EndpointAnswer(endpoint.path, 403, elapsed_ms=None)
+
+
 def _endpoint_forbidden(ctx: Context, check: Check, endpoint: Endpoint,
                         exchange: Exchange) -> Verdict:
     failed_role = _role_verdict_for(ctx, endpoint)
@@ -536,12 +557,12 @@ def _endpoint_forbidden(ctx: Context, check: Check, endpoint: Endpoint,
             "ROLE_NOT_EFFECTIVE", endpoint.role,
             f"GET /api/v1{endpoint.path} answered 403{_said(exchange)} although the token of "
             f"client {ctx.client} carries every permission it needs "
-            f"({_carried(ctx, endpoint.neo_roles)})", role=endpoint.role), status=403)
+            f"({_carried(ctx, endpoint.neo_roles)})", role=endpoint.role), _forbidden(endpoint))
     role = endpoint.role if ctx.environment == "cf" else ", ".join(endpoint.neo_roles)
     return ctx.fail(check, ctx.finding(
         "ROLE_MISSING", role, f"GET /api/v1{endpoint.path} answered 403{_said(exchange)}: client "
         f"{ctx.client} lacks {'role' if ctx.environment == 'cf' else 'Neo roles'} {role}",
-        role=endpoint.role, neo_roles=", ".join(endpoint.neo_roles)), status=403)
+        role=endpoint.role, neo_roles=", ".join(endpoint.neo_roles)), _forbidden(endpoint))
 
 
 def _request_text(endpoint: Endpoint) -> str:
@@ -590,7 +611,7 @@ def _endpoint_problem(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> F
     return None
 
 
-@rule("endpoint")
+@rule(CheckKind.ENDPOINT)
 def endpoint_rule(ctx: Context, check: Check) -> Verdict:
     """Does a read-only GET of the entity set succeed?"""
     endpoint = ctx.catalog.endpoints[check.subject]
@@ -598,13 +619,12 @@ def endpoint_rule(ctx: Context, check: Check) -> Verdict:
     if exchange is None:
         why = endpoint.unprobeable or "the call was not made"
         return Verdict(check, SKIPPED, f"not checked: {why}")
-    facts: Mapping[str, Any] = {"status": exchange.status, "elapsed_ms": exchange.elapsed_ms,
-                                "path": endpoint.path}
+    facts = EndpointAnswer(endpoint.path, exchange.status, exchange.elapsed_ms)
     if exchange.status == 403:
         return _endpoint_forbidden(ctx, check, endpoint, exchange)
     problem = _endpoint_problem(ctx, endpoint, exchange)
     if problem is not None:
-        return ctx.fail(check, problem, **facts)
+        return ctx.fail(check, problem, facts)
     return Verdict(check, PASSED, f"GET /api/v1{endpoint.path} answered {exchange.status} in "
                    f"{exchange.elapsed_ms:.0f} ms", facts=facts)
 

@@ -29,9 +29,18 @@ from cpi_preflight import __version__
 from cpi_preflight.catalog import Endpoint
 from cpi_preflight.claims import TokenFacts
 from cpi_preflight.files import shown_path
-from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
+from cpi_preflight.findings import (
+    FAILED,
+    PASSED,
+    SKIPPED,
+    Call,
+    Finding,
+    Privilege,
+    RoleFacts,
+    Verdict,
+)
 from cpi_preflight.observation import ProfileObservations
-from cpi_preflight.plan import LEAST_PRIVILEGE, Plan, endpoint_check_id
+from cpi_preflight.plan import LEAST_PRIVILEGE, CheckKind, Plan, endpoint_check_id
 from cpi_preflight.profile import Profile
 from cpi_preflight.report import write_text
 from cpi_preflight.secret import scrub_all
@@ -39,12 +48,11 @@ from cpi_preflight.secret import scrub_all
 SCHEMA_VERSION = "1"
 TOOL_NAME = "cpi-preflight"
 API_PREFIX = "/api/v1"
-GRANTED_VALUES = ("yes", "no", "unknown")
 ENVIRONMENT_NAMES = {"cf": "Cloud Foundry", "neo": "Neo"}
 NOT_RUN = "not run in this session"
-# The fact `run.Run.reported` sets on the skip verdict of a check pytest did not run (deselected
-# or not reached): such a check proves nothing, so a run with one is incomplete, never passed.
-NOT_RUN_FACT = "not_run"
+# How a check pytest did not run (deselected or not reached: its verdict has `ran` false) is
+# shown and counted: such a check proves nothing, so a run with one is incomplete, never passed.
+NOT_RUN_OUTCOME = "not_run"
 INCOMPLETE = "incomplete"
 WARNING = "warning"
 TEMPLATE = "evidence.html.j2"
@@ -79,7 +87,7 @@ def _host(url: str) -> str:
 
 def _outcomes(plan: Plan, verdicts: Mapping[str, Verdict]) -> dict[str, Verdict]:
     """A verdict for every planned check, in plan order; a missing one counts as skipped."""
-    return {c.id: verdicts.get(c.id) or Verdict(c, SKIPPED, NOT_RUN, facts={NOT_RUN_FACT: True})
+    return {c.id: verdicts.get(c.id) or Verdict(c, SKIPPED, NOT_RUN, ran=False)
             for c in plan.checks}
 
 
@@ -127,46 +135,39 @@ def _needed_by(plan: Plan, role: str) -> list[str]:
             and (e.role == role or role in e.neo_roles)]
 
 
-def _granted(value: object) -> str:
-    return value if isinstance(value, str) and value in GRANTED_VALUES else "unknown"
+NOT_DECIDED = RoleFacts("unknown", None)  # a role check that was skipped before its rule ran
 
 
 def _role_row(plan: Plan, verdict: Verdict) -> Doc:
     role = verdict.check.subject
+    facts = verdict.facts if isinstance(verdict.facts, RoleFacts) else NOT_DECIDED
     return {"role": role, "check": verdict.check.id,
             "required": role in plan.profile.required_roles,
             "needed_by": _needed_by(plan, role),
-            "granted_by_token": _granted(verdict.facts.get("granted_by_token")),
-            "proven_by": _call(str(verdict.facts.get("proven_by") or "")),
+            "granted_by_token": facts.granted,
+            "proven_by": _call(facts.proof) if facts.proof is not None else "",
             "result": verdict.outcome, "code": verdict.code}
 
 
-def _call(text: str) -> str:
+def _call(call: Call) -> str:
     """A proving call as the check summaries name it: `GET /api/v1/<set> <status>`."""
-    method, _, rest = text.partition(" ")
-    if method == "GET" and rest.startswith("/") and not rest.startswith(API_PREFIX + "/"):
-        return f"GET {API_PREFIX}{rest}"
-    return text
-
-
-def _names(value: object) -> list[str]:
-    return [str(v) for v in value] if isinstance(value, list | tuple) else []
+    return f"GET {API_PREFIX}{call.path} {call.status}"
 
 
 def _granted_only_rows(plan: Plan, verdict: Verdict | None) -> list[Doc]:
     """Rows for roles the token grants that no check required (from least-privilege)."""
-    if verdict is None:
+    if verdict is None or not isinstance(verdict.facts, Privilege):
         return []
-    excess = set(_names(verdict.facts.get("excess")))
+    excess = set(verdict.facts.excess)
     return [{"role": role, "check": verdict.check.id, "required": False, "needed_by": [],
              "granted_by_token": "yes", "proven_by": "",
              "result": verdict.outcome if role in excess else PASSED,
              "code": verdict.code if role in excess else ""}
-            for role in _names(verdict.facts.get("granted")) if role not in plan.roles]
+            for role in verdict.facts.granted if role not in plan.roles]
 
 
 def _roles(plan: Plan, outcomes: Mapping[str, Verdict]) -> list[Doc]:
-    rows = [_role_row(plan, v) for v in outcomes.values() if v.check.kind == "role"]
+    rows = [_role_row(plan, v) for v in outcomes.values() if v.check.kind == CheckKind.ROLE]
     return rows + _granted_only_rows(plan, outcomes.get(LEAST_PRIVILEGE))
 
 
@@ -200,15 +201,15 @@ def _checks(outcomes: Mapping[str, Verdict]) -> list[Doc]:
 
 
 def was_run(verdict: Verdict) -> bool:
-    """Whether pytest ran the check (a deselected or unreached one carries `NOT_RUN_FACT`)."""
-    return not verdict.facts.get(NOT_RUN_FACT)
+    """Whether pytest ran the check (not a deselected or unreached one)."""
+    return verdict.ran
 
 
 def shown_outcome(verdict: Verdict) -> str:
     """How a check counts, as the terminal counts it: failed, warning (passed with warnings),
     passed, skipped, or not_run."""
     if not was_run(verdict):
-        return NOT_RUN_FACT
+        return NOT_RUN_OUTCOME
     return WARNING if verdict.outcome == PASSED and verdict.warnings else verdict.outcome
 
 
@@ -220,9 +221,9 @@ def run_result(failed: int, not_run: int) -> str:
 def _summary(outcomes: Mapping[str, Verdict]) -> Doc:
     verdicts = list(outcomes.values())
     shown = [shown_outcome(v) for v in verdicts]
-    counts = {o: shown.count(o) for o in (FAILED, WARNING, PASSED, SKIPPED, NOT_RUN_FACT)}
+    counts = {o: shown.count(o) for o in (FAILED, WARNING, PASSED, SKIPPED, NOT_RUN_OUTCOME)}
     return {**counts, "warning_findings": sum(len(v.warnings) for v in verdicts),
-            "result": run_result(counts[FAILED], counts[NOT_RUN_FACT])}
+            "result": run_result(counts[FAILED], counts[NOT_RUN_OUTCOME])}
 
 
 def _texts(value: Any, key: str, found: list[str]) -> None:
@@ -315,7 +316,7 @@ VERIFY_COMMAND = (
 
 
 COUNT_WORDS = ((FAILED, "failed"), (WARNING, "warning"), (PASSED, "passed"),
-               (SKIPPED, "skipped"), (NOT_RUN_FACT, "not run"))
+               (SKIPPED, "skipped"), (NOT_RUN_OUTCOME, "not run"))
 _CODE_SPAN = re.compile(r"`([^`]*)`")
 
 

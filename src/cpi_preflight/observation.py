@@ -7,19 +7,23 @@ JSON with the access token removed.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from cpi_preflight.secret import Secret
 from cpi_preflight.server_text import quote
 
 BODY_EXCERPT = 2000
+# Why a request got no HTTP answer: named by `transport.classify`, the probe's deadline, or the
+# read-only guard (a write refused before it left).
+FailureKind = Literal["dns", "refused", "timeout", "reset", "connect", "tls", "protocol",
+                      "deadline", "refused_write"]
 
 
 @dataclass(frozen=True)
 class Failure:
     """A request that got no HTTP answer."""
 
-    kind: str  # dns | refused | timeout | reset | tls | protocol | deadline | refused_write
+    kind: FailureKind
     detail: str
 
 

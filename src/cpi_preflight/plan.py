@@ -8,10 +8,26 @@ the catalog knows one and the profile does not already call an endpoint that nee
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from cpi_preflight.catalog import Catalog, Endpoint
 from cpi_preflight.profile import Profile
 
+
+class CheckKind(StrEnum):
+    """What a check is about; each kind has one rule (`rules.rule`)."""
+
+    TOKEN = "token"
+    API = "api"
+    ROLE = "role"
+    ENDPOINT = "endpoint"
+    LEAST_PRIVILEGE = "least-privilege"
+    TLS_EXPIRY = "tls-expiry"
+    CREDENTIAL_EXPIRY = "credential-expiry"
+    DRIFT = "drift"
+
+
+# the ids of the checks a profile has at most one of
 TOKEN = "token"
 API = "api"
 LEAST_PRIVILEGE = "least-privilege"
@@ -25,7 +41,7 @@ class Check:
     """One verifiable statement about a profile; one pytest item and one JUnit testcase."""
 
     id: str
-    kind: str  # token | api | role | endpoint
+    kind: CheckKind
     subject: str
     title: str
     depends_on: tuple[str, ...] = ()
@@ -144,17 +160,18 @@ def _role_title(role: str, proof: str | None) -> str:
 
 
 def _posture_checks(profile: Profile, with_baseline: bool) -> list[Check]:
-    checks = [Check(TLS_EXPIRY, "tls-expiry", "server certificates",
+    checks = [Check(TLS_EXPIRY, CheckKind.TLS_EXPIRY, "server certificates",
                     "server certificates of token and API hosts are not about to expire")]
     if profile.environment == "cf":
-        checks.insert(0, Check(LEAST_PRIVILEGE, "least-privilege", "roles",
+        checks.insert(0, Check(LEAST_PRIVILEGE, CheckKind.LEAST_PRIVILEGE, "roles",
                                "the token carries no permissions beyond what the required "
                                "roles need", (TOKEN,)))
     if profile.uses_certificate:
-        checks.append(Check(CREDENTIAL_EXPIRY, "credential-expiry", str(profile.certificate),
+        checks.append(Check(CREDENTIAL_EXPIRY, CheckKind.CREDENTIAL_EXPIRY,
+                            str(profile.certificate),
                             "the client certificate is not about to expire"))
     if with_baseline:
-        checks.append(Check(DRIFT, "drift", "baseline",
+        checks.append(Check(DRIFT, CheckKind.DRIFT, "baseline",
                             "roles and endpoints are as in the baseline run", (TOKEN,)))
     return checks
 
@@ -164,14 +181,14 @@ def build(profile: Profile, catalog: Catalog, *, with_baseline: bool = False) ->
     roles = roles_to_verify(profile, catalog)
     endpoints, proof_for = _endpoints_and_proofs(profile, catalog, roles)
     checks = [
-        Check(TOKEN, "token", profile.token_url, f"token endpoint issues a token for "
+        Check(TOKEN, CheckKind.TOKEN, profile.token_url, f"token endpoint issues a token for "
               f"{profile.client_id or 'the client'}"),
-        Check(API, "api", profile.api_root, "API URL answers as the Cloud Integration API",
-              (TOKEN,)),
+        Check(API, CheckKind.API, profile.api_root,
+              "API URL answers as the Cloud Integration API", (TOKEN,)),
     ]
-    checks += [Check(role_check_id(r), "role", r, _role_title(r, proof_for.get(r)), (TOKEN,))
-               for r in roles]
-    checks += [Check(endpoint_check_id(e.name), "endpoint", e.name,
+    checks += [Check(role_check_id(r), CheckKind.ROLE, r, _role_title(r, proof_for.get(r)),
+                     (TOKEN,)) for r in roles]
+    checks += [Check(endpoint_check_id(e.name), CheckKind.ENDPOINT, e.name,
                      f"GET {e.path} answers", (TOKEN, API)) for e in endpoints]
     checks += _posture_checks(profile, with_baseline)
     return Plan(profile, tuple(checks), tuple(endpoints), roles, proof_for)

@@ -8,33 +8,25 @@ monitor-overview rows), so a template is named only to explain a permission the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from cpi_preflight.catalog import Catalog
+from cpi_preflight.catalog import Catalog, Severity
 from cpi_preflight.claims import TokenFacts, split_scopes
-from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
+from cpi_preflight.findings import (
+    FAILED,
+    PASSED,
+    SKIPPED,
+    Certificates,
+    Facts,
+    Finding,
+    Privilege,
+    Verdict,
+)
 from cpi_preflight.observation import TlsCertificate
-from cpi_preflight.plan import Check
+from cpi_preflight.plan import Check, CheckKind
 from cpi_preflight.rules import Context, rule
-
-
-@dataclass(frozen=True)
-class Privilege:
-    """What a token carries beyond what the required roles need, decided in permissions.
-
-    `extra` maps each permission the required roles do not need to the role templates that would
-    explain it (empty when none does: then it is also in `unknown`). `granted` are the role
-    templates the token shows: required ones it holds in full, and the fewest fully held ones
-    that explain the extra permissions (`excess`).
-    """
-
-    needed: frozenset[str]
-    extra: Mapping[str, tuple[str, ...]]
-    excess: tuple[str, ...]
-    granted: tuple[str, ...]
-    unknown_scopes: tuple[str, ...]
 
 
 def needed_permissions(roles: Iterable[str], catalog: Catalog) -> frozenset[str]:
@@ -99,29 +91,26 @@ def granted_templates(facts: TokenFacts | None, catalog: Catalog,
 
 
 def _graded(ctx: Context, finding: Finding) -> Finding:
-    return replace(finding, severity="failure") if ctx.strict else finding
+    return replace(finding, severity=Severity.FAILURE) if ctx.strict else finding
 
 
 def _outcome(check: Check, findings: list[Finding], summary: str,
-             facts: Mapping[str, Any] | None = None) -> Verdict:
-    failed = any(f.severity == "failure" for f in findings)
+             facts: Facts = None) -> Verdict:
+    failed = any(f.severity == Severity.FAILURE for f in findings)
     text = findings[0].message if findings else summary
-    return Verdict(check, FAILED if failed else PASSED, text, tuple(findings), facts or {})
+    return Verdict(check, FAILED if failed else PASSED, text, tuple(findings), facts)
 
 
-@rule("least-privilege")
+@rule(CheckKind.LEAST_PRIVILEGE)
 def least_privilege_rule(ctx: Context, check: Check) -> Verdict:
     """Does the token carry permissions beyond what the required roles need?"""
     if ctx.token is None or ctx.token.format != "jwt":
         return Verdict(check, SKIPPED, "not checked: the token carries no scopes to compare")
     found = analyse(ctx.token, ctx.plan.roles, ctx.catalog)
-    facts = {"granted": list(found.granted), "excess": list(found.excess),
-             "extra_permissions": {p: list(t) for p, t in found.extra.items()},
-             "unknown_scopes": list(found.unknown_scopes)}
     if not found.extra:
         return Verdict(check, PASSED, "the token carries only the permissions of "
-                       f"{_needed_roles(ctx)}", facts=facts)
-    return _outcome(check, [_graded(ctx, _excess_finding(ctx, found))], "", facts)
+                       f"{_needed_roles(ctx)}", facts=found)
+    return _outcome(check, [_graded(ctx, _excess_finding(ctx, found))], "", found)
 
 
 def _explanation(permission: str, templates: tuple[str, ...], excess: tuple[str, ...]) -> str:
@@ -168,13 +157,13 @@ def _expiry_findings(ctx: Context, certs: Iterable[TlsCertificate]) -> list[Find
     return found
 
 
-@rule("tls-expiry")
+@rule(CheckKind.TLS_EXPIRY)
 def tls_expiry_rule(ctx: Context, check: Check) -> Verdict:
     """Are the token and API hosts' server certificates valid beyond the warning window?"""
     certs = sorted(ctx.seen.server_certificates.values(), key=lambda c: c.not_after)
     if not certs:
         return Verdict(check, SKIPPED, "not checked: no TLS connection was completed")
-    facts = {"certificates": {c.host: c.not_after for c in certs}}
+    facts = Certificates(tuple(certs))
     first = certs[0]
     return _outcome(check, _expiry_findings(ctx, certs),
                     f"{len(certs)} server certificate(s) valid beyond "
@@ -182,7 +171,7 @@ def tls_expiry_rule(ctx: Context, check: Check) -> Verdict:
                     f"until {first.not_after})", facts)
 
 
-@rule("credential-expiry")
+@rule(CheckKind.CREDENTIAL_EXPIRY)
 def credential_expiry_rule(ctx: Context, check: Check) -> Verdict:
     """Is the client certificate valid beyond the warning window (and not expired)?"""
     cert = ctx.seen.client_certificate
@@ -190,7 +179,7 @@ def credential_expiry_rule(ctx: Context, check: Check) -> Verdict:
         return Verdict(check, SKIPPED, f"not checked: {check.subject} holds no readable "
                        "certificate")
     left, window = _days_left(cert.not_after, ctx.now), ctx.plan.profile.expiry_warning_days
-    facts = {"not_after": cert.not_after, "subject": cert.subject}
+    facts = Certificates((cert,))
     if left >= window:
         return Verdict(check, PASSED, f"the client certificate ({cert.subject}) is valid until "
                        f"{cert.not_after}", facts=facts)
@@ -198,7 +187,7 @@ def credential_expiry_rule(ctx: Context, check: Check) -> Verdict:
     finding = ctx.finding("CREDENTIAL_EXPIRING", cert.subject,
                           f"the client certificate of client {ctx.client} ({cert.subject}) "
                           f"{state}: valid until {cert.not_after} (warning window {window} days)")
-    finding = replace(finding, severity="failure") if left <= 0 else _graded(ctx, finding)
+    finding = replace(finding, severity=Severity.FAILURE) if left <= 0 else _graded(ctx, finding)
     return _outcome(check, [finding], "", facts)
 
 
@@ -211,7 +200,7 @@ def _lost(ctx: Context, role: str, source: str, *, required: bool) -> Finding:
     finding = ctx.finding("ROLE_LOST", role, f"role {role} was granted in the baseline "
                           f"({source}) and is not now"
                           + ("" if required else " (the profile does not require it)"), role=role)
-    return finding if required else _graded(ctx, replace(finding, severity="warning"))
+    return finding if required else _graded(ctx, replace(finding, severity=Severity.WARNING))
 
 
 def _role_drift(ctx: Context, source: str) -> list[Finding]:
@@ -253,7 +242,7 @@ def _drift_findings(ctx: Context) -> list[Finding]:
     return found
 
 
-@rule("drift")
+@rule(CheckKind.DRIFT)
 def drift_rule(ctx: Context, check: Check) -> Verdict:
     """Did roles or endpoints change since the baseline run?"""
     if ctx.baseline is None:

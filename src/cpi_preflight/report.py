@@ -46,10 +46,10 @@ def _fields(verdict: Verdict) -> list[str]:
 
 def _case(profile_name: str, verdict: Verdict, texts: Sequence[str]) -> TestCase:
     stdout, message, output, skip = texts
-    elapsed = verdict.facts.get("elapsed_ms")
+    elapsed = verdict.elapsed_ms
     case = TestCase(
         name=verdict.check.id, classname=f"cpi_preflight.{profile_name}",
-        elapsed_sec=(float(elapsed) / 1000) if isinstance(elapsed, int | float) else None,
+        elapsed_sec=elapsed / 1000 if elapsed is not None else None,
         stdout=stdout,
     )
     if verdict.outcome == FAILED:

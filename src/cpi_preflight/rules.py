@@ -15,10 +15,9 @@ from typing import Any
 
 from cpi_preflight.catalog import Catalog
 from cpi_preflight.claims import TokenFacts
-from cpi_preflight.errors import CatalogError
-from cpi_preflight.findings import FAILED, Finding, Verdict
+from cpi_preflight.findings import FAILED, Facts, Finding, Verdict, issued_token
 from cpi_preflight.observation import ProfileObservations
-from cpi_preflight.plan import Check, Plan
+from cpi_preflight.plan import TOKEN, Check, CheckKind, Plan
 
 GRANT_TYPE = "client_credentials"
 ACCESS_ALL = "AccessAllAccessPoliciesArtifacts"  # the role template that passes access policies
@@ -29,7 +28,7 @@ def _json_list(names: list[str]) -> str:
     return json.dumps(list(dict.fromkeys(names)), separators=(",", ":"))
 
 
-@dataclass
+@dataclass(frozen=True)
 class Context:
     """What the rules read: the plan, the observations, the catalog, and earlier verdicts."""
 
@@ -37,10 +36,15 @@ class Context:
     seen: ProfileObservations
     catalog: Catalog
     now: datetime
-    token: TokenFacts | None = None
     verdicts: dict[str, Verdict] = field(default_factory=dict)
     strict: bool = False
     baseline: Mapping[str, Any] | None = None
+
+    @property
+    def token(self) -> TokenFacts | None:
+        """What the token says about itself, from the token check's verdict (None until that
+        check has passed)."""
+        return issued_token(self.verdicts.get(TOKEN))
 
     @property
     def environment(self) -> str:
@@ -65,19 +69,21 @@ class Context:
                 "required_roles_json": _json_list(roles),
                 "access_all_roles_json": _json_list([*roles, ACCESS_ALL])}
 
-    def fail(self, check: Check, finding: Finding, **facts: Any) -> Verdict:
+    def fail(self, check: Check, finding: Finding, facts: Facts = None) -> Verdict:
         return Verdict(check, FAILED, finding.message, (finding,), facts)
 
 
 Rule = Callable[[Context, Check], Verdict]
-RULES: dict[str, Rule] = {}
+RULES: dict[CheckKind, Rule] = {}
 
 
-def rule(kind: str) -> Callable[[Rule], Rule]:
-    """Register the rule for checks of `kind` (one rule per kind)."""
+def rule(kind: CheckKind) -> Callable[[Rule], Rule]:
+    """Register the rule for checks of `kind` (one rule per kind: a second one is a bug in
+    this package, so it raises `AssertionError`, even under `python -O`)."""
     def register(function: Rule) -> Rule:
         if kind in RULES:
-            raise CatalogError(f"a rule for check kind '{kind}' is already registered")
+            raise AssertionError(f"a rule for check kind '{kind}' is already registered: "
+                                 f"{RULES[kind].__qualname__}")
         RULES[kind] = function
         return function
     return register

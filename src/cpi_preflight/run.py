@@ -20,7 +20,7 @@ import httpx
 from cpi_preflight import baseline, diagnosis, evidence, plan, probe, profile, transport
 from cpi_preflight import catalog as catalog_module
 from cpi_preflight.claims import TokenFacts
-from cpi_preflight.findings import SKIPPED, Verdict
+from cpi_preflight.findings import SKIPPED, Verdict, issued_token
 from cpi_preflight.observation import ProfileObservations
 from cpi_preflight.plan import Plan
 from cpi_preflight.profile import Profile
@@ -136,15 +136,12 @@ class Run:
         saying why for the others, so table, JUnit, evidence and exit code tell one story."""
         missing = self.not_run(profile_name)
         verdicts = self.verdicts[profile_name]
-        unrun = {evidence.NOT_RUN_FACT: True}
-        return {c.id: Verdict(c, SKIPPED, missing[c.id], facts=unrun) if c.id in missing
+        return {c.id: Verdict(c, SKIPPED, missing[c.id], ran=False) if c.id in missing
                 else verdicts[c.id] for c in self.plans[profile_name].checks}
 
     def token_facts(self, profile_name: str) -> TokenFacts | None:
         """What the token of a profile said about itself, if one was issued and read."""
-        verdict = self.verdicts.get(profile_name, {}).get(plan.TOKEN)
-        facts = verdict.facts.get("token") if verdict is not None else None
-        return facts if isinstance(facts, TokenFacts) else None
+        return issued_token(self.verdicts.get(profile_name, {}).get(plan.TOKEN))
 
     def api_client(self, profile_name: str) -> httpx.Client | None:
         """A read-only client for the tenant API with this run's token, or None without one."""

@@ -29,7 +29,14 @@ import httpx
 
 from cpi_preflight import files
 from cpi_preflight.errors import ConfigError, ReadOnlyViolationError
-from cpi_preflight.observation import BODY_EXCERPT, Attempt, Exchange, Failure, TlsCertificate
+from cpi_preflight.observation import (
+    BODY_EXCERPT,
+    Attempt,
+    Exchange,
+    Failure,
+    FailureKind,
+    TlsCertificate,
+)
 from cpi_preflight.profile import is_loopback
 from cpi_preflight.secret import register
 from cpi_preflight.server_text import quote
@@ -189,13 +196,13 @@ def _retry_after_seconds(value: str) -> float | None:
     return max(0.0, (when - datetime.now(UTC)).total_seconds())
 
 
-_CAUSES: tuple[tuple[type[BaseException], str], ...] = (
+_CAUSES: tuple[tuple[type[BaseException], FailureKind], ...] = (
     (ssl.SSLError, "tls"), (socket.gaierror, "dns"), (ConnectionRefusedError, "refused"),
     (ConnectionResetError, "reset"), (BrokenPipeError, "reset"), (TimeoutError, "timeout"),
 )
 
 
-def _root_kind(exc: BaseException) -> tuple[str, str] | None:
+def _root_kind(exc: BaseException) -> tuple[FailureKind, str] | None:
     seen: BaseException | None = exc
     while seen is not None:
         for kind_type, kind in _CAUSES:

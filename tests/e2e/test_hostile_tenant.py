@@ -207,7 +207,7 @@ def test_deeply_nested_json_is_not_json(tmp_path: Path, server: HostileTenant, h
     assert exchange_at(run.observations["p"], host).json is None
     assert run.verdicts["p"]["token"].code == token_code
     if host == "token_keys":
-        assert run.verdicts["p"]["token"].facts["token"].signature == "not_checked"
+        assert run.verdicts["p"]["token"].facts.token.signature == "not_checked"
 
 
 def test_json_as_deep_as_the_limit_is_read(tmp_path: Path, server: HostileTenant) -> None:
@@ -231,7 +231,7 @@ def test_a_key_set_with_private_members_still_verifies_the_token(
     server.routes["/token_keys"] = json_reply(private_jwks())
     verdict = probe(tmp_path, server).verdicts["p"]["token"]
     assert verdict.outcome == "passed"
-    assert verdict.facts["token"].signature_detail == "RS256 signature verified with key 'k1'"
+    assert verdict.facts.token.signature_detail == "RS256 signature verified with key 'k1'"
 
 
 NO_KEY_LIST = ("not_checked", "the issuer's token_keys answer holds no key list")
@@ -254,7 +254,7 @@ def test_a_key_set_of_any_shape_is_a_verdict(tmp_path: Path, server: HostileTena
     verdict = probe(tmp_path, server).verdicts["p"]["token"]
     if signature[0] == "not_checked":
         assert verdict.outcome == "passed"
-        facts = verdict.facts["token"]
+        facts = verdict.facts.token
         assert (facts.signature, facts.signature_detail) == signature
     else:
         assert verdict.code == "TOKEN_INVALID"

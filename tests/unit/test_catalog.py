@@ -284,3 +284,11 @@ def test_the_check_of_an_unprobeable_endpoint_is_skipped_with_the_reason() -> No
     assert verdict.outcome == SKIPPED
     assert verdict.summary == ("not checked: " + CAT.endpoints["IdempotentRepositoryEntries"]
                                .unprobeable)
+
+
+def test_a_code_with_an_unknown_severity_is_our_bug() -> None:
+    raw = {"severity": "info", "title": "t", "cause": "c", "fix": {"any": "f"}, "source": "s"}
+    with pytest.raises(CatalogError) as caught:
+        catalog_module._code("SOME_CODE", raw)
+    assert str(caught.value) == ("code SOME_CODE in data/codes.yaml has severity 'info'; "
+                                 "expected one of failure, warning")

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from cpi_preflight import catalog, diagnosis, plan, probe, transport
-from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
+from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Call, Finding, RoleFacts, Verdict
 from cpi_preflight.run import Run, Settings
 
 from .conftest import (
@@ -818,7 +818,8 @@ def test_a_scope_named_after_the_role_template_counts(tenant: Tenant, signer: Si
     issue_token(tenant, signer, f"{APP}.MonitoringDataRead")
     tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
     verdicts = diagnose(cf_data())
-    assert verdicts["role[MonitoringDataRead]"].facts["granted_by_token"] == "yes"
+    assert verdicts["role[MonitoringDataRead]"].facts == RoleFacts(
+        "yes", Call("/MessageProcessingLogs", 200))
 
 
 def test_a_cf_endpoint_refused_although_its_role_is_proven(tenant: Tenant,

@@ -35,7 +35,18 @@ from cpi_preflight import (
 )
 from cpi_preflight import profile as profile_module
 from cpi_preflight.claims import TokenFacts
-from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
+from cpi_preflight.findings import (
+    FAILED,
+    PASSED,
+    SKIPPED,
+    Call,
+    Facts,
+    Finding,
+    Privilege,
+    RoleFacts,
+    TokenAnswer,
+    Verdict,
+)
 from cpi_preflight.observation import Attempt, Exchange, ProfileObservations
 from cpi_preflight.plan import Plan
 from cpi_preflight.secret import MASK, Secret, register
@@ -90,7 +101,7 @@ def sample_observations() -> ProfileObservations:
 
 def sample_verdicts(the_plan: Plan) -> dict[str, Verdict]:
     def verdict(check_id: str, outcome: str, summary: str, *found: Finding,
-                **facts: Any) -> Verdict:
+                facts: Facts = None) -> Verdict:
         return Verdict(the_plan.check(check_id), outcome, summary, found, facts)
 
     missing = Finding("ROLE_MISSING", "failure", "WorkspacePackagesRead",
@@ -101,18 +112,20 @@ def sample_verdicts(the_plan: Plan) -> dict[str, Verdict]:
                      "required_roles", "Remove the role collection that holds "
                      "DataStoresAndQueuesRead.")
     found = [
-        verdict("token", PASSED, "issued a JWT", token=sample_token()),
+        verdict("token", PASSED, "issued a JWT", facts=TokenAnswer(200, 95.0, sample_token())),
         verdict("api", PASSED, f"answered as the API (sent Bearer {FAKE_TOKEN})"),
         verdict("role[WorkspacePackagesRead]", FAILED, missing.message, missing,
-                granted_by_token="no", proven_by=""),
+                facts=RoleFacts("no", None)),
         verdict("role[MonitoringDataRead]", PASSED, "role MonitoringDataRead is granted",
-                granted_by_token="yes", proven_by="GET /MessageProcessingLogs 200"),
+                facts=RoleFacts("yes", Call("/MessageProcessingLogs", 200))),
         verdict("endpoint[MessageProcessingLogs]", PASSED, "answered 200"),
         verdict("endpoint[IntegrationPackages]", SKIPPED, "answered 403 because "
                 "role[WorkspacePackagesRead] failed (ROLE_MISSING); fix that first"),
-        verdict("least-privilege", PASSED, excess.message, excess,
-                granted=["DataStoresAndQueuesRead", "MonitoringDataRead"],
-                excess=["DataStoresAndQueuesRead"], unexplained_scopes=[]),
+        verdict("least-privilege", PASSED, excess.message, excess, facts=Privilege(
+            needed=frozenset({"MonitoringDataRead"}),
+            extra={"DataStoresAndQueuesRead": ("DataStoresAndQueuesRead",)},
+            excess=("DataStoresAndQueuesRead",),
+            granted=("DataStoresAndQueuesRead", "MonitoringDataRead"), unknown_scopes=())),
     ]  # tls-expiry has no verdict: it counts as skipped, "not run"
     return {v.check.id: v for v in found}
 
@@ -333,9 +346,9 @@ def test_granted_role_that_required_permissions_cover_is_listed_as_passed() -> N
     the_plan = sample_plan()
     verdicts = sample_verdicts(the_plan)
     lp = verdicts["least-privilege"]
-    verdicts["least-privilege"] = Verdict(lp.check, PASSED, "only required",
-                                          facts={"granted": ["AuthGroup_ReadOnly"],
-                                                 "excess": []})
+    verdicts["least-privilege"] = Verdict(lp.check, PASSED, "only required", facts=Privilege(
+        needed=frozenset(), extra={}, excess=(), granted=("AuthGroup_ReadOnly",),
+        unknown_scopes=()))
     extra = build(the_plan, verdicts)["roles"][-1]
     assert (extra["role"], extra["result"], extra["code"]) == ("AuthGroup_ReadOnly", PASSED, "")
 
@@ -382,7 +395,7 @@ def every_check_ran(the_plan: Plan) -> dict[str, Verdict]:
 
 def not_run(verdict: Verdict, reason: str = "not selected in this run") -> Verdict:
     """The skip `run.Run.reported` puts in place of a check pytest did not run."""
-    return Verdict(verdict.check, SKIPPED, reason, facts={evidence.NOT_RUN_FACT: True})
+    return Verdict(verdict.check, SKIPPED, reason, ran=False)
 
 
 def test_summary_passes_when_every_check_ran_without_failure() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from cpi_preflight import catalog, plan, posture
 from cpi_preflight.claims import TokenFacts
-from cpi_preflight.findings import FAILED, PASSED, Verdict
+from cpi_preflight.findings import FAILED, PASSED, TokenAnswer, Verdict
 from cpi_preflight.observation import ProfileObservations, TlsCertificate
 from cpi_preflight.rules import Context
 
@@ -34,8 +34,16 @@ def context(roles: list[str], facts: TokenFacts | None, *, strict: bool = False,
             verdicts: dict[str, Verdict] | None = None) -> Context:
     profile = parse(cf_data(required_roles=roles, client_id=CLIENT))
     built = plan.build(profile, CAT, with_baseline=baseline is not None)
-    return Context(built, ProfileObservations(profile.name), CAT, NOW, facts,
-                   verdicts or {}, strict, baseline)
+    return Context(built, ProfileObservations(profile.name), CAT, NOW,
+                   {**issued(built, facts), **(verdicts or {})}, strict, baseline)
+
+
+def issued(built: plan.Plan, facts: TokenFacts | None) -> dict[str, Verdict]:
+    """The passed verdict of the token check that read `facts` (none without a token)."""
+    if facts is None:
+        return {}
+    check = built.check(plan.TOKEN)
+    return {check.id: Verdict(check, PASSED, "issued", facts=TokenAnswer(200, 1.0, facts))}
 
 
 def least_privilege(ctx: Context) -> Verdict:
@@ -132,8 +140,9 @@ def test_excess_names_permissions_templates_and_unknown_scopes() -> None:
         f"SecurityMaterialDownload) and unknown scopes {APP}.Custom.Thing (no role template in "
         "the catalog grants them) beyond what required_roles (MonitoringDataRead) need")
     assert "Remove SecurityMaterialDownload from" in finding.fix
-    assert verdict.facts["excess"] == ["SecurityMaterialDownload"]
-    assert verdict.facts["unknown_scopes"] == [f"{APP}.Custom.Thing"]
+    assert verdict.facts == posture.analyse(facts, ["MonitoringDataRead"], CAT)
+    assert verdict.facts.excess == ("SecurityMaterialDownload",)
+    assert verdict.facts.unknown_scopes == (f"{APP}.Custom.Thing",)
 
 
 def test_excess_fails_when_strict() -> None:
@@ -204,7 +213,7 @@ def test_roles_an_endpoint_adds_are_not_attributed_to_required_roles() -> None:
                             endpoints=["MessageProcessingLogs", "IntegrationPackages"]))
     built = plan.build(profile, CAT)
     facts = token(*MONITORING, "WebToolingWorkspace.Read", "AccessPolicies.Read")
-    ctx = Context(built, ProfileObservations(profile.name), CAT, NOW, facts, {}, False, None)
+    ctx = Context(built, ProfileObservations(profile.name), CAT, NOW, issued(built, facts))
     (finding,) = least_privilege(ctx).findings
     assert finding.message == (
         f"the token of client {CLIENT} carries permissions AccessPolicies.Read (from "

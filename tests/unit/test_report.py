@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from cpi_preflight import evidence, report, run
+from cpi_preflight import report, run
 from cpi_preflight.findings import SKIPPED, Verdict
 
 from .test_evidence import sample_plan, sample_verdicts
@@ -27,7 +27,7 @@ def test_every_skipped_check_is_a_skipped_testcase_with_its_reason() -> None:
     the_plan = sample_plan()
     verdicts = sample_verdicts(the_plan)
     verdicts["tls-expiry"] = Verdict(the_plan.check("tls-expiry"), SKIPPED, run.NOT_SELECTED,
-                                     facts={evidence.NOT_RUN_FACT: True})
+                                     ran=False)
     text = report.junit_xml(the_plan, verdicts.values())
     assert outcomes(text) == {
         "token": ("passed", ""),
