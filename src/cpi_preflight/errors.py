@@ -9,11 +9,16 @@
      +-- CheckFailedError          a check's verdict is "failed" (raised by its pytest item)
      +-- DocsError                 the README's generated regions cannot be checked or written
 
+Errors about the user's files carry where the problem is as attributes (`ProfileError.path` and
+`.key`), so that callers never take the message apart.
+
 Network failures are not exceptions here: the probe records them as observations and the
 diagnosis turns them into findings.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class PreflightError(Exception):
@@ -25,7 +30,18 @@ class ConfigError(PreflightError):
 
 
 class ProfileError(ConfigError):
-    """A profile, a key in it, or a file it refers to cannot be used."""
+    """A profile, a key in it, or a file it refers to cannot be used.
+
+    `path` is the file the problem is in, as the message shows it (None when the problem is in
+    a command-line option such as `--profile`); `key` is the key it is in, as the message names
+    it without a list index (`api_url`, `timeout.read`, `oauth.clientid`; `required_roles` for
+    `required_roles[2]`), None when the file as a whole is wrong.
+    """
+
+    def __init__(self, message: str, *, path: Path | None = None, key: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.key = key
 
 
 class SandboxSpecError(ConfigError):
