@@ -3,6 +3,7 @@
     PreflightError                 anything this package raises on purpose
      +-- ConfigError               the user's input is wrong: becomes a pytest usage error (exit 4)
      |    +-- ProfileError         a profile file, a key in it, or a file it points to
+     |    +-- PostmanError         a Postman collection or environment file given to `init`
      |    +-- SandboxSpecError     the `sandbox:` section of a profile
      +-- CatalogError              the shipped knowledge data is inconsistent (a bug of ours)
      +-- ReadOnlyViolationError    a write towards the tenant was asked of the HTTP layer
@@ -10,7 +11,7 @@
      +-- DocsError                 the README's generated regions cannot be checked or written
 
 Errors about the user's files carry where the problem is as attributes (`ProfileError.path` and
-`.key`), so that callers never take the message apart.
+`.key`, `PostmanError.source`), so that callers never take the message apart.
 
 Network failures are not exceptions here: the probe records them as observations and the
 diagnosis turns them into findings.
@@ -42,6 +43,20 @@ class ProfileError(ConfigError):
         super().__init__(message)
         self.path = path
         self.key = key
+
+
+class PostmanError(ConfigError):
+    """A Postman collection or environment cannot be imported: "<source>: <problem>".
+
+    `source` is the option and the file the problem is in (`--postman C.json`). Code that reads
+    a collection's content does not know its file and leaves the bare option `--postman`, which
+    `postman.read` replaces with the option and file; None when the message names no file.
+    """
+
+    def __init__(self, problem: str, source: str | None = "--postman") -> None:
+        super().__init__(problem if source is None else f"{source}: {problem}")
+        self.problem = problem
+        self.source = source
 
 
 class SandboxSpecError(ConfigError):
