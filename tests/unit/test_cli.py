@@ -396,6 +396,17 @@ def test_unknown_role_is_named_and_nothing_is_written(
     assert "Fake" not in err
 
 
+def test_the_option_to_correct_is_named_for_an_absolute_profiles_dir(
+        secret_key: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the message shows the profile relative to the current folder; the option comes from the
+    # error's key, not from the message (which once made this say "correct the options")
+    err = _error(capsys, "init", "--service-key", str(secret_key), "--name", "x",
+                 "--profiles-dir", str(tmp_path / "tenants"), "--endpoints", "Queues")
+    assert err == ("cpi-preflight init: tenants/x.yaml: endpoints[0]: unknown endpoint 'Queues'; "
+                   "run `cpi-preflight catalog` (nothing was written; correct --endpoints and "
+                   "run init again)\n")
+
+
 def test_plain_http_api_url_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     argv = [a.replace("https://acc-tmn", "http://acc-tmn") for a in NEO]
     assert _error(capsys, *argv) == (

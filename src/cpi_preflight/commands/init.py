@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from cpi_preflight import docs, files, postman, profile
-from cpi_preflight.errors import ConfigError
+from cpi_preflight.errors import ConfigError, ProfileError
 from cpi_preflight.profile_writer import SOURCES, CaBundle, Setup, Variables, render_profile
 from cpi_preflight.service_key import ServiceKey, read_service_key
 
@@ -200,8 +200,8 @@ def validate(setup: Setup, text: str) -> None:
     try:
         profile.parse(setup.name, setup.target, data, _validation_environ(setup))
     except ConfigError as exc:
-        key = str(exc).removeprefix(f"{setup.target}: ").split(":")[0].split("[")[0]
-        fix = _OPTION_OF_KEY.get(key, "the options")
+        key = exc.key if isinstance(exc, ProfileError) else None
+        fix = _OPTION_OF_KEY.get(key or "", "the options")
         raise ConfigError(f"{exc} (nothing was written; correct {fix} and run init "
                           "again)") from None
 
