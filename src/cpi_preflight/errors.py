@@ -3,17 +3,23 @@
     PreflightError                 anything this package raises on purpose
      +-- ConfigError               the user's input is wrong: becomes a pytest usage error (exit 4)
      |    +-- ProfileError         a profile file, a key in it, or a file it points to
+     |    +-- PostmanError         a Postman collection or environment file given to `init`
      |    +-- SandboxSpecError     the `sandbox:` section of a profile
      +-- CatalogError              the shipped knowledge data is inconsistent (a bug of ours)
      +-- ReadOnlyViolationError    a write towards the tenant was asked of the HTTP layer
      +-- CheckFailedError          a check's verdict is "failed" (raised by its pytest item)
      +-- DocsError                 the README's generated regions cannot be checked or written
 
+Errors about the user's files carry where the problem is as attributes (`ProfileError.path` and
+`.key`, `PostmanError.source`), so that callers never take the message apart.
+
 Network failures are not exceptions here: the probe records them as observations and the
 diagnosis turns them into findings.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class PreflightError(Exception):
@@ -25,7 +31,32 @@ class ConfigError(PreflightError):
 
 
 class ProfileError(ConfigError):
-    """A profile, a key in it, or a file it refers to cannot be used."""
+    """A profile, a key in it, or a file it refers to cannot be used.
+
+    `path` is the file the problem is in, as the message shows it (None when the problem is in
+    a command-line option such as `--profile`); `key` is the key it is in, as the message names
+    it without a list index (`api_url`, `timeout.read`, `oauth.clientid`; `required_roles` for
+    `required_roles[2]`), None when the file as a whole is wrong.
+    """
+
+    def __init__(self, message: str, *, path: Path | None = None, key: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.key = key
+
+
+class PostmanError(ConfigError):
+    """A Postman collection or environment cannot be imported: "<source>: <problem>".
+
+    `source` is the option and the file the problem is in (`--postman C.json`). Code that reads
+    a collection's content does not know its file and leaves the bare option `--postman`, which
+    `postman.read` replaces with the option and file; None when the message names no file.
+    """
+
+    def __init__(self, problem: str, source: str | None = "--postman") -> None:
+        super().__init__(problem if source is None else f"{source}: {problem}")
+        self.problem = problem
+        self.source = source
 
 
 class SandboxSpecError(ConfigError):

@@ -6,9 +6,9 @@ folder or request level, `inherit` honoured), `{{variables}}` from the environme
 collection's `variable` list, and the entity sets the requests call under `<api>/api/v1/`.
 
 The files are hostile input: reads are bounded, nesting and counts are capped, names shown in
-messages lose control characters, and every problem is one `ConfigError` naming the file, the
-request and what to do. Requests that are left out (not GET, not an entity set of the catalog,
-not on /api/v1) are reported in `Import.left_out`, never dropped silently.
+messages lose control characters, and every problem is one `PostmanError` naming the file (its
+`source`), the request and what to do. Requests that are left out (not GET, not an entity set
+of the catalog, not on /api/v1) are reported in `Import.left_out`, never dropped silently.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 from cpi_preflight import catalog as catalog_module
 from cpi_preflight import files
-from cpi_preflight.errors import ConfigError
+from cpi_preflight.errors import PostmanError
 from cpi_preflight.secret import Secret
 
 MAX_BYTES = 10 * 1024 * 1024
@@ -73,7 +73,9 @@ class Import:
 # --- reading the files ------------------------------------------------------------------------
 
 def read_json(path: Path, option: str) -> dict[str, Any]:
-    """A JSON object from `path`, read at most `MAX_BYTES`; any problem is a ConfigError."""
+    """A JSON object from `path`, read at most `MAX_BYTES`. Any problem is a one-line error
+    naming `option` and the file: `PostmanError` for its content, `files.read_named`'s
+    `ConfigError` when it cannot be read."""
     where = f"{option} {shown(path, 200)}"
     raw = files.read_named(path, MAX_BYTES, where, missing=f"{_EXPORT_AGAIN} and give its path",
                            refused="export only the collection that calls the Cloud "
@@ -81,27 +83,28 @@ def read_json(path: Path, option: str) -> dict[str, Any]:
     try:
         data = files.load_json(raw.decode("utf-8-sig"), max_depth=MAX_JSON_DEPTH)
     except files.StructureError as exc:
-        raise ConfigError(f"{where}: {exc}; {_EXPORT_AGAIN}") from None
+        raise PostmanError(f"{exc}; {_EXPORT_AGAIN}", where) from None
     except UnicodeDecodeError:
-        raise ConfigError(f"{where}: is not UTF-8 text; {_EXPORT_AGAIN}") from None
+        raise PostmanError(f"is not UTF-8 text; {_EXPORT_AGAIN}", where) from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{where}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
-                          f"{exc.msg}; {_EXPORT_AGAIN}") from None
+        raise PostmanError(f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
+                           f"{exc.msg}; {_EXPORT_AGAIN}", where) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{where}: expected a JSON object, found {type(data).__name__}; "
-                          f"{_EXPORT_AGAIN}")
+        raise PostmanError(f"expected a JSON object, found {type(data).__name__}; "
+                           f"{_EXPORT_AGAIN}", where)
     return data
 
 
 def _check_schema(path: Path, collection: dict[str, Any]) -> None:
     info = collection.get("info")
     schema = info.get("schema") if isinstance(info, dict) else None
+    where = f"--postman {shown(path, 200)}"
     if not isinstance(schema, str) or "getpostman.com" not in schema:
-        raise ConfigError(f"--postman {shown(path, 200)}: info.schema is missing; this is not a "
-                          f"Postman collection ({_EXPORT_AGAIN})")
+        raise PostmanError(f"info.schema is missing; this is not a Postman collection "
+                           f"({_EXPORT_AGAIN})", where)
     if "/v2.1." not in schema:
-        raise ConfigError(f"--postman {shown(path, 200)}: info.schema is {shown(schema)}; "
-                          f"only Collection v2.1 is read: {_EXPORT_AGAIN}")
+        raise PostmanError(f"info.schema is {shown(schema)}; only Collection v2.1 is read: "
+                           f"{_EXPORT_AGAIN}", where)
 
 
 def _pairs(entries: object, *, enabled_only: bool) -> dict[str, str]:
@@ -146,10 +149,10 @@ class Resolver:
             found = self.values.get(match.group(1).strip()) or match.group(0)
             size += len(found) - len(match.group(0))
             if size > MAX_RESOLVED:
-                raise ConfigError(
+                raise PostmanError(
                     f"{{{{{shown(match.group(1), 40)}}}}}: the collection's variables expand to "
                     f"more than {MAX_RESOLVED // 1024} KiB in one value (variables that refer "
-                    f"to each other?); {_EXPORT_AGAIN} with plain values")
+                    f"to each other?); {_EXPORT_AGAIN} with plain values", source=None)
             return found
 
         for _ in range(10):  # variables may refer to variables; a cycle stops here
@@ -160,19 +163,21 @@ class Resolver:
         return text
 
     def resolve(self, text: str, where: str) -> str:
+        """`text` with every variable replaced; `where` names it in the collection
+        ("request 'Get logs': url")."""
         resolved = self.resolve_known(text)
         missing = _VARIABLE.findall(resolved)
         if missing:
             names = ", ".join("{{" + shown(m, 40) + "}}" for m in dict.fromkeys(missing))
             if all(m.strip() in self.values for m in missing):
-                raise ConfigError(f"{where}: {names} has no value (Postman exports a "
-                                  "variable's initial value, not its current value); fill it "
-                                  "in the exported file, or give it with --postman-environment")
+                raise PostmanError(f"{where}: {names} has no value (Postman exports a "
+                                   "variable's initial value, not its current value); fill it "
+                                   "in the exported file, or give it with --postman-environment")
             hint = ("the environment file does not define it either; add it there or to the "
                     "collection's variables" if self.has_environment else
                     "give the Postman environment that defines it with --postman-environment "
                     "ENV.json")
-            raise ConfigError(f"{where}: {names} is not defined; {hint}")
+            raise PostmanError(f"{where}: {names} is not defined; {hint}")
         return resolved
 
 
@@ -217,8 +222,8 @@ def walk(items: object, inherited: tuple[dict[str, Any] | None, str], folder: st
          depth: int = 0) -> Iterator[Request]:
     """Every request under `items` (folders nest through `item`), depth-first, in order."""
     if depth > MAX_DEPTH:
-        raise ConfigError(f"--postman: folders nested deeper than {MAX_DEPTH} levels "
-                          f"(at '{shown(folder)}'); this is not a Postman export")
+        raise PostmanError(f"folders nested deeper than {MAX_DEPTH} levels "
+                           f"(at '{shown(folder)}'); this is not a Postman export")
     for node in items if isinstance(items, list) else []:
         if not isinstance(node, dict):
             continue
@@ -245,8 +250,8 @@ def requests(collection: dict[str, Any]) -> list[Request]:
     for request in walk(collection.get("item"), top):
         found.append(request)
         if len(found) > MAX_REQUESTS:
-            raise ConfigError(f"--postman: more than {MAX_REQUESTS} requests; export only the "
-                              "collection that calls the Cloud Integration API")
+            raise PostmanError(f"more than {MAX_REQUESTS} requests; export only the "
+                               "collection that calls the Cloud Integration API")
     return found
 
 
@@ -274,25 +279,23 @@ def _oauth_fields(auth: dict[str, Any]) -> dict[str, str]:
 def _client(request: Request, resolver: Resolver) -> Client:
     auth, owner = request.auth, request.auth_owner
     if auth is None or auth.get("type") == "noauth":
-        raise ConfigError(f"--postman: request '{request.name}' has no authorization; "
-                          f"{_AUTH_HELP}")
+        raise PostmanError(f"request '{request.name}' has no authorization; {_AUTH_HELP}")
     kind = shown(auth.get("type"), 30)
     if kind != "oauth2":
         what = "Basic authentication (user and password)" if kind == "basic" else f"auth {kind}"
-        raise ConfigError(f"--postman: {owner} uses {what}; {_AUTH_HELP}")
+        raise PostmanError(f"{owner} uses {what}; {_AUTH_HELP}")
     fields = _oauth_fields(auth)
     grant = resolver.resolve_known(fields.get("grant_type", "authorization_code"))
     if grant != "client_credentials":
-        raise ConfigError(f"--postman: {owner}: OAuth 2.0 grant type is {shown(grant, 40)}, "
-                          f"not client_credentials; {_AUTH_HELP}")
+        raise PostmanError(f"{owner}: OAuth 2.0 grant type is {shown(grant, 40)}, "
+                           f"not client_credentials; {_AUTH_HELP}")
     for key in ("accessTokenUrl", "clientId"):
         if not fields.get(key, "").strip():
-            raise ConfigError(f"--postman: {owner}: OAuth 2.0 {key} is empty; {_AUTH_HELP}")
+            raise PostmanError(f"{owner}: OAuth 2.0 {key} is empty; {_AUTH_HELP}")
     secret_text = resolver.resolve_known(fields.get("clientSecret", "")).strip()
     secret = None if not secret_text or resolver.missing(secret_text) else Secret(secret_text)
-    return Client(resolver.resolve(fields["accessTokenUrl"], f"--postman: {owner}: "
-                                   "accessTokenUrl").strip(),
-                  resolver.resolve(fields["clientId"], f"--postman: {owner}: clientId").strip(),
+    return Client(resolver.resolve(fields["accessTokenUrl"], f"{owner}: accessTokenUrl").strip(),
+                  resolver.resolve(fields["clientId"], f"{owner}: clientId").strip(),
                   secret, owner)
 
 
@@ -304,10 +307,10 @@ def the_client(found: list[Request], resolver: Resolver) -> Client:
         clients.setdefault((client.token_url, client.client_id), client)
     if len(clients) > 1:
         first, second = list(clients.values())[:2]
-        raise ConfigError(f"--postman: the requests use two OAuth clients ({first.owner}: "
-                          f"{shown(first.client_id)}; {second.owner}: "
-                          f"{shown(second.client_id)}); a profile checks one client: import "
-                          "a collection (or folder export) that uses one")
+        raise PostmanError(f"the requests use two OAuth clients ({first.owner}: "
+                           f"{shown(first.client_id)}; {second.owner}: "
+                           f"{shown(second.client_id)}); a profile checks one client: import "
+                           "a collection (or folder export) that uses one")
     return next(iter(clients.values()))
 
 
@@ -375,7 +378,7 @@ def _api_requests(found: list[Request], resolver: Resolver
     calls: list[tuple[Request, Call]] = []
     other: list[LeftOut] = []
     for request in found:
-        url = resolver.resolve(request.url, f"--postman: request '{request.name}': url")
+        url = resolver.resolve(request.url, f"request '{request.name}': url")
         call = _call_of(url)
         if call is None:
             other.append(LeftOut(request.name, f"{request.method} {shown(url)}",
@@ -391,23 +394,23 @@ def _one_base(calls: list[tuple[Request, Call]]) -> str:
         bases.setdefault(call.base, request)
     if len(bases) > 1:
         (a, first), (b, second) = list(bases.items())[:2]
-        raise ConfigError(f"--postman: the requests call two API hosts ({shown(a)} in request "
-                          f"'{first.name}', {shown(b)} in request '{second.name}'); a profile "
-                          "checks one tenant: import one tenant's requests")
+        raise PostmanError(f"the requests call two API hosts ({shown(a)} in request "
+                           f"'{first.name}', {shown(b)} in request '{second.name}'); a profile "
+                           "checks one tenant: import one tenant's requests")
     return next(iter(bases))
 
 
 def read(collection_path: Path, environment_path: Path | None,
          environment: str | None) -> Import:
-    """Read the collection (and environment) into an `Import`; errors are ConfigErrors that
-    name the collection file."""
+    """Read the collection (and environment) into an `Import`; errors are `PostmanError`s
+    whose `source` names the file (the parts reading the collection's content name only the
+    option: the file is added here)."""
     try:
         return _read(collection_path, environment_path, environment)
-    except ConfigError as exc:
-        text = str(exc)
-        if text.startswith("--postman: "):
-            text = f"--postman {shown(collection_path, 200)}: " + text.removeprefix("--postman: ")
-        raise ConfigError(text) from None
+    except PostmanError as exc:
+        if exc.source != "--postman":
+            raise
+        raise PostmanError(exc.problem, f"--postman {shown(collection_path, 200)}") from None
 
 
 def _read(collection_path: Path, environment_path: Path | None,
@@ -419,15 +422,15 @@ def _read(collection_path: Path, environment_path: Path | None,
     resolver = Resolver(variables(collection, env_doc), env_doc is not None)
     calls, left_out = _api_requests(requests(collection), resolver)
     if not calls:
-        raise ConfigError(f"--postman {shown(collection_path, 200)}: no request calls "
-                          "<API host>/api/v1/<entity set>; add one (e.g. GET "
-                          "{{url}}/api/v1/MessageProcessingLogs) or give --api-url")
+        raise PostmanError("no request calls <API host>/api/v1/<entity set>; add one (e.g. "
+                           "GET {{url}}/api/v1/MessageProcessingLogs) or give --api-url",
+                           f"--postman {shown(collection_path, 200)}")
     client = the_client([request for request, _ in calls], resolver)
     env = environment or environment_of(client.token_url)
     if env is None:
-        raise ConfigError(f"--postman: {client.owner}: cannot tell Cloud Foundry from Neo by "
-                          f"the token URL {shown(client.token_url)}; give --environment cf or "
-                          "--environment neo")
+        raise PostmanError(f"{client.owner}: cannot tell Cloud Foundry from Neo by the token "
+                           f"URL {shown(client.token_url)}; give --environment cf or "
+                           "--environment neo")
     cat = catalog_module.load()
     endpoints: list[str] = []
     for request, call in calls:

@@ -104,8 +104,11 @@ class _Reader:
         self.prefix = prefix
         self.empty_variables: dict[str, str] = {}  # key -> a ${VAR} in it that is set but empty
 
-    def fail(self, key: str, problem: str) -> ProfileError:
-        return ProfileError(f"{shown(self.path)}: {self.prefix}{key}: {problem}")
+    def fail(self, key: str, problem: str, index: int | None = None) -> ProfileError:
+        """The error for `key` (item `index` of its list, if given) of this file."""
+        path, name = shown(self.path), f"{self.prefix}{key}"
+        item = "" if index is None else f"[{index}]"
+        return ProfileError(f"{path}: {name}{item}: {problem}", path=path, key=name)
 
     def missing(self, key: str, problem: str) -> ProfileError:
         """`problem` with an absent or empty key, naming the variable that made it empty."""
@@ -116,14 +119,14 @@ class _Reader:
                          f"{name}=... with the value before running (in CI, check that the "
                          "secret or variable is passed to this job)")
 
-    def expand(self, key: str, value: str) -> str:
+    def expand(self, key: str, value: str, index: int | None = None) -> str:
         def substitute(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in self.environ:
                 raise self.fail(
                     key, f"environment variable {name} is not set; export {name}='...' "
                     "(single quotes: secrets may hold $) before running; in CI, pass the "
-                    "secret or variable to this job",
+                    "secret or variable to this job", index,
                 )
             if not self.environ[name].strip():
                 self.empty_variables.setdefault(key, name)
@@ -160,8 +163,8 @@ class _Reader:
         items = []
         for i, item in enumerate(value):
             if not isinstance(item, str):
-                raise self.fail(f"{key}[{i}]", f"must be a name, not {_kind(item)}")
-            items.append(self.expand(f"{key}[{i}]", item).strip())
+                raise self.fail(key, f"must be a name, not {_kind(item)}", i)
+            items.append(self.expand(key, item, i).strip())
         return tuple(items)
 
     def number(self, key: str, default: float, *, low: float, high: float) -> float:
@@ -262,8 +265,9 @@ def _validate_roles(reader: _Reader, env: str, roles: tuple[str, ...], cat: Cata
         if role in valid:
             if env == "neo" and role in cat.roles and cat.roles[role].permissions is None:
                 raise reader.fail(
-                    f"required_roles[{i}]", f"role template '{role}' has no known Neo roles; "
+                    "required_roles", f"role template '{role}' has no known Neo roles; "
                     "name the Neo roles instead (see `cpi-preflight catalog --environment neo`)",
+                    i,
                 )
             continue
         hint = closest(role, valid)
@@ -271,7 +275,7 @@ def _validate_roles(reader: _Reader, env: str, roles: tuple[str, ...], cat: Cata
         tail = f"; did you mean '{hint}'?" if hint else "; run `cpi-preflight catalog` for the list"
         if env == "cf" and role in cat.neo_roles:
             tail = f"; '{role}' is a Neo role: on Cloud Foundry name the role template"
-        raise reader.fail(f"required_roles[{i}]", f"unknown {where} '{role}'{tail}")
+        raise reader.fail("required_roles", f"unknown {where} '{role}'{tail}", i)
 
 
 def _validate_endpoints(reader: _Reader, names: tuple[str, ...], cat: Catalog) -> None:
@@ -279,7 +283,7 @@ def _validate_endpoints(reader: _Reader, names: tuple[str, ...], cat: Catalog) -
         if name not in cat.endpoints:
             hint = closest(name, list(cat.endpoints))
             tail = f"; did you mean '{hint}'?" if hint else "; run `cpi-preflight catalog`"
-            raise reader.fail(f"endpoints[{i}]", f"unknown endpoint '{name}'{tail}")
+            raise reader.fail("endpoints", f"unknown endpoint '{name}'{tail}", i)
 
 
 def _reject_unknown_keys(reader: _Reader) -> None:
@@ -392,11 +396,12 @@ def parse(name: str, path: Path, data: object, environ: Mapping[str, str]) -> Pr
     """Validate one profile's mapping; raise `ProfileError` naming file and key on any problem."""
     if data is None:
         raise ProfileError(f"{shown(path)}: the file is empty; write one with `cpi-preflight "
-                           "init --service-key KEY.json --name NAME` (README: Writing a profile)")
+                           "init --service-key KEY.json --name NAME` (README: Writing a profile)",
+                           path=shown(path))
     if not isinstance(data, dict):
         raise ProfileError(f"{shown(path)}: must hold a mapping of keys (environment, api_url, "
                            "...), "
-                           f"not {_kind(data)}")
+                           f"not {_kind(data)}", path=shown(path))
     reader = _Reader(path, data, environ)
     _reject_unknown_keys(reader)
     env = _environment(reader)
@@ -432,27 +437,28 @@ YAML_FIX = ("correct it there (indentation, quotes, brackets), or write the prof
 def read_yaml(path: Path, limit: int = files.PROFILE_LIMIT) -> object:
     """Parse a YAML file (a regular file of at most `limit` bytes, without aliases, nested at
     most `files.MAX_DEPTH` deep); any problem becomes a `ProfileError` naming the file."""
+    where = shown(path)
     try:
         text = files.read_text(path, limit)
     except UnicodeDecodeError:
-        raise ProfileError(f"{shown(path)}: is not UTF-8 text") from None
+        raise ProfileError(f"{where}: is not UTF-8 text", path=where) from None
     except OSError as exc:
-        raise ProfileError(f"{shown(path)}: cannot be read: {exc.strerror}") from None
+        raise ProfileError(f"{where}: cannot be read: {exc.strerror}", path=where) from None
     try:
         return files.load_yaml(text)
     except files.StructureError as exc:
-        raise ProfileError(f"{shown(path)}: {exc}") from None
+        raise ProfileError(f"{where}: {exc}", path=where) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        raise ProfileError(f"{shown(path)}: invalid YAML at {where}: {exc.problem}; "
-                           f"{YAML_FIX}") from None
+        at = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
+        raise ProfileError(f"{where}: invalid YAML at {at}: {exc.problem}; {YAML_FIX}",
+                           path=where) from None
     except yaml.YAMLError as exc:
-        raise ProfileError(f"{shown(path)}: invalid YAML: {' '.join(str(exc).split())}; "
-                           f"{YAML_FIX}") from None
+        raise ProfileError(f"{where}: invalid YAML: {' '.join(str(exc).split())}; {YAML_FIX}",
+                           path=where) from None
     except RecursionError:
-        raise ProfileError(f"{shown(path)}: the YAML is nested too deeply to be a profile"
-                           ) from None
+        raise ProfileError(f"{where}: the YAML is nested too deeply to be a profile",
+                           path=where) from None
 
 
 def available(profiles_dir: Path) -> list[str]:
@@ -534,7 +540,7 @@ def load(name: str, profiles_dir: Path, environ: Mapping[str, str] | None = None
     path = profiles_dir / f"{name}.yaml"
     if not _NAME.match(name):
         raise ProfileError(f"{path}: the file name must be letters, digits, '_', '.' or '-' "
-                           "(it names the report folder); rename the file")
+                           "(it names the report folder); rename the file", path=path)
     data = read_yaml(path)
     return parse(name, path, data, os.environ if environ is None else environ)
 

@@ -49,10 +49,11 @@ class ServiceKey:
 def _fields(path: Path, data: object) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ProfileError(f"{path}: a service key must be a JSON object like "
-                           '{"oauth": {"clientid": ..., "url": ..., "tokenurl": ...}}')
+                           '{"oauth": {"clientid": ..., "url": ..., "tokenurl": ...}}', path=path)
     inner = data.get("oauth", data)
     if not isinstance(inner, dict):
-        raise ProfileError(f"{path}: oauth: must be an object with clientid, url, tokenurl")
+        raise ProfileError(f"{path}: oauth: must be an object with clientid, url, tokenurl",
+                           path=path, key="oauth")
     return inner
 
 
@@ -61,7 +62,8 @@ def _text(path: Path, fields: dict[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         present = ", ".join(sorted(fields)) or "nothing"
         raise ProfileError(f"{path}: oauth.{name}: missing or empty (the key has: {present}); "
-                           "download the service key again from the BTP cockpit")
+                           "download the service key again from the BTP cockpit",
+                           path=path, key=f"oauth.{name}")
     return value.strip()
 
 
@@ -138,10 +140,12 @@ def _certificate_key(path: Path, fields: dict[str, Any]) -> tuple[Path, Path]:
     if not isinstance(key_text, str) or "PRIVATE KEY" not in key_text:
         raise ProfileError(
             f"{path}: oauth.key: missing; a certificate_external key holds no private key, so "
-            "set `certificate:` and `key:` in the profile to your own PEM files instead"
+            "set `certificate:` and `key:` in the profile to your own PEM files instead",
+            path=path, key="oauth.key",
         )
     if "BEGIN CERTIFICATE" not in cert_text:
-        raise ProfileError(f"{path}: oauth.certificate: is not a PEM certificate")
+        raise ProfileError(f"{path}: oauth.certificate: is not a PEM certificate",
+                           path=path, key="oauth.certificate")
     register(key_text)
     return _materialize(cert_text, key_text)
 
@@ -161,7 +165,7 @@ def parse_service_key(path: Path, data: object) -> ServiceKey:
         files.check_structure(data)
     except files.StructureError as exc:
         raise ProfileError(f"{path}: {exc}; download the service key again from the BTP "
-                           "cockpit") from None
+                           "cockpit", path=path) from None
     fields = _fields(path, data)
     client_id = _text(path, fields, "clientid")
     api_url, token_url = _text(path, fields, "url"), _text(path, fields, "tokenurl")
@@ -170,7 +174,8 @@ def parse_service_key(path: Path, data: object) -> ServiceKey:
         return ServiceKey(api_url, token_url, client_id, secret, None, None, "secret")
     if "certificate" not in fields:
         raise ProfileError(f"{path}: oauth: has neither clientsecret nor certificate; "
-                           "is this a service key of a Process Integration Runtime instance?")
+                           "is this a service key of a Process Integration Runtime instance?",
+                           path=path, key="oauth")
     cert, key = _certificate_key(path, fields)
     details = fields.get("certificatedetails")
     valid_until = details.get("validuntil") if isinstance(details, dict) else None
@@ -186,12 +191,12 @@ def read_service_key(path: Path) -> ServiceKey:
     try:
         data = files.load_json(files.read_text(path, files.SERVICE_KEY_LIMIT))
     except files.StructureError as exc:
-        raise ProfileError(f"{path}: {exc}; {again}") from None
+        raise ProfileError(f"{path}: {exc}; {again}", path=path) from None
     except UnicodeDecodeError:
-        raise ProfileError(f"{path}: is not UTF-8 text; {again}") from None
+        raise ProfileError(f"{path}: is not UTF-8 text; {again}", path=path) from None
     except OSError as exc:
-        raise ProfileError(f"{path}: cannot be read: {exc.strerror}") from None
+        raise ProfileError(f"{path}: cannot be read: {exc.strerror}", path=path) from None
     except json.JSONDecodeError as exc:
         raise ProfileError(f"{path}: invalid JSON at line {exc.lineno}, column {exc.colno}: "
-                           f"{exc.msg}; {again}") from None
+                           f"{exc.msg}; {again}", path=path) from None
     return parse_service_key(path, data)

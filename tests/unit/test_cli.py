@@ -22,7 +22,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from cpi_preflight import __version__, catalog, cli, docs, profile
+from cpi_preflight import __version__, catalog, cli, docs, profile, profile_writer
+from cpi_preflight.commands import init as init_command
+from cpi_preflight.commands import sandbox as sandbox_command
 
 SECRET = "Fake$secret'with=quote"
 API_URL = "https://example.it-cpi018.cfapps.eu10-003.hana.ondemand.com"
@@ -164,7 +166,7 @@ def test_init_takes_roles_endpoints_and_profiles_dir(
 @pytest.mark.parametrize(("name", "prefix"), [
     ("prod-cf", "CPI_PROD_CF"), ("eu.prod-2", "CPI_EU_PROD_2"), ("1st", "CPI_1ST")])
 def test_variable_prefix_comes_from_the_name(name: str, prefix: str) -> None:
-    names = cli.Variables.for_name(name)
+    names = profile_writer.Variables.for_name(name)
     assert (names.prefix, names.client_secret, names.certificate, names.key) == (
         prefix, f"{prefix}_CLIENT_SECRET", f"{prefix}_CERTIFICATE", f"{prefix}_KEY")
 
@@ -309,7 +311,7 @@ def test_init_ca_bundle_errors(secret_key: Path, content: str | None, problem: s
 def test_init_ca_bundle_larger_than_the_limit_is_refused(
         secret_key: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(cli, "CA_READ_LIMIT", 64)
+    monkeypatch.setattr(init_command, "CA_READ_LIMIT", 64)
     Path("ca.pem").write_text(CA_PEM * 3, encoding="utf-8")
     err = _error(capsys, "init", "--service-key", str(secret_key), "--name", "x",
                  "--ca-bundle", "ca.pem")
@@ -320,7 +322,7 @@ def test_init_ca_bundle_larger_than_the_limit_is_refused(
 def test_printed_command_uses_this_python_when_pytest_on_path_is_another(
         secret_key: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(cli.shutil, "which", lambda _: "/elsewhere/bin/pytest")
+    monkeypatch.setattr(init_command.shutil, "which", lambda _: "/elsewhere/bin/pytest")
     _, out, _ = _run(capsys, "init", "--service-key", str(secret_key), "--name", "prod-cf")
     assert out.splitlines()[-1] == f"{shlex.quote(sys.executable)} -m pytest --profile prod-cf"
 
@@ -329,7 +331,7 @@ def test_printed_command_is_plain_pytest_when_it_is_this_installations(
         secret_key: Path, monkeypatch: pytest.MonkeyPatch,
         capsys: pytest.CaptureFixture[str]) -> None:
     here = str(Path(sys.executable).parent / "pytest")
-    monkeypatch.setattr(cli.shutil, "which", lambda _: here)
+    monkeypatch.setattr(init_command.shutil, "which", lambda _: here)
     _, out, _ = _run(capsys, "init", "--service-key", str(secret_key), "--name", "prod-cf",
                      "--profiles-dir", "my tenants")
     assert out.splitlines()[-1] == "pytest --profile prod-cf '--profiles-dir=my tenants'"
@@ -405,6 +407,17 @@ def test_unknown_role_is_named_and_nothing_is_written(
                    "template 'MonitorDataRead'; did you mean 'MonitoringDataRead'? (nothing was "
                    "written; correct --roles and run init again)\n")
     assert "Fake" not in err
+
+
+def test_the_option_to_correct_is_named_for_an_absolute_profiles_dir(
+        secret_key: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # the message shows the profile relative to the current folder; the option comes from the
+    # error's key, not from the message (which once made this say "correct the options")
+    err = _error(capsys, "init", "--service-key", str(secret_key), "--name", "x",
+                 "--profiles-dir", str(tmp_path / "tenants"), "--endpoints", "Queues")
+    assert err == ("cpi-preflight init: tenants/x.yaml: endpoints[0]: unknown endpoint 'Queues'; "
+                   "run `cpi-preflight catalog` (nothing was written; correct --endpoints and "
+                   "run init again)\n")
 
 
 def test_plain_http_api_url_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
@@ -651,9 +664,9 @@ def test_sandbox_hands_its_arguments_to_the_sandbox_cli(monkeypatch: pytest.Monk
         assert prog == "cpi-preflight sandbox"
         return 7
 
-    module = types.ModuleType(cli.SANDBOX_MODULE)
+    module = types.ModuleType(sandbox_command.SANDBOX_MODULE)
     module.main = fake_main  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, cli.SANDBOX_MODULE, module)
+    monkeypatch.setitem(sys.modules, sandbox_command.SANDBOX_MODULE, module)
     assert cli.main(["sandbox", "--port", "8443", "--help"]) == 7
     assert seen == [["--port", "8443", "--help"]]
 

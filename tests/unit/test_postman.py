@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from cpi_preflight import cli, postman, profile
+from cpi_preflight.errors import PostmanError
 
 from .test_cli import printed_pytest
 
@@ -366,6 +367,40 @@ def test_control_characters_in_names_do_not_reach_the_terminal(
     assert "\x1b" not in err
     assert "\x07" not in err
     assert "request 'evil?]0;pwned?': url: {{nope}} is not defined" in err
+
+
+def test_an_error_in_the_collection_names_its_file_as_source() -> None:
+    path = FIXTURES / "basic-auth.postman_collection.json"
+    with pytest.raises(PostmanError) as caught:
+        postman.read(path, None, None)
+    assert (caught.value.source, caught.value.problem) == (
+        f"--postman {path}",
+        f"the collection uses Basic authentication (user and password); {AUTH_HELP}")
+    assert str(caught.value) == f"{caught.value.source}: {caught.value.problem}"
+
+
+def test_an_error_in_the_environment_file_names_that_file_as_source() -> None:
+    env = _write([], "env.json")
+    with pytest.raises(PostmanError) as caught:
+        postman.read(COLLECTION, env, None)
+    assert caught.value.source == "--postman-environment env.json"
+    assert caught.value.problem.startswith("expected a JSON object, found list; ")
+
+
+def test_the_schema_error_names_the_collection_as_source() -> None:
+    path = _write({"item": []})
+    with pytest.raises(PostmanError) as caught:
+        postman.read(path, None, None)
+    assert caught.value.source == "--postman c.json"
+
+
+def test_an_error_that_names_no_file_has_no_source() -> None:
+    values = {"a": "{{b}}" * 30, "b": "{{c}}" * 30, "c": "ab" * 60}
+    with pytest.raises(PostmanError) as caught:
+        postman.Resolver(values, has_environment=False).resolve_known("{{a}}")
+    assert caught.value.source is None
+    assert str(caught.value) == caught.value.problem
+    assert str(caught.value).startswith("{{c}}: the collection's variables expand to more ")
 
 
 def test_missing_file(capsys: pytest.CaptureFixture[str]) -> None:

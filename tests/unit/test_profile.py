@@ -298,6 +298,56 @@ def test_profile_errors_are_config_errors() -> None:
     assert issubclass(ProfileError, ConfigError)
 
 
+# --- where a profile error is, as attributes -----------------------------------------------
+
+
+def where(data: object) -> tuple[Path | None, str | None, str]:
+    """`path`, `key` and message of the error `parse` raises for `data` (as profiles/t.yaml)."""
+    with pytest.raises(ProfileError) as caught:
+        parse(data)
+    return caught.value.path, caught.value.key, str(caught.value)
+
+
+@pytest.mark.parametrize(("data", "key", "named"), [
+    (cf_data(api_url="http://tenant.example.com"), "api_url", "api_url"),
+    (cf_data(client_secret="${CPI_SECRET}"), "client_secret", "client_secret"),
+    ({**cf_data(), "zzz": 1}, "zzz", "zzz"),
+    (cf_data(timeout={"connect": 0}), "timeout.connect", "timeout.connect"),
+    (cf_data(timeout={"retries": 1}), "timeout.retries", "timeout.retries"),
+    (cf_data(required_roles=["MonitoringDataRead", "MonitorDataRead"]), "required_roles",
+     "required_roles[1]"),
+    (cf_data(required_roles=["MonitoringDataRead", "${ROLE}"]), "required_roles",
+     "required_roles[1]"),
+    (cf_data(required_roles=["MonitoringDataRead", 3]), "required_roles", "required_roles[1]"),
+    (neo_data(required_roles=["UserRolesEdit"]), "required_roles", "required_roles[0]"),
+    (cf_data(endpoints=["MessageProcessingLogs", "Queues"]), "endpoints", "endpoints[1]"),
+])
+def test_a_profile_error_carries_the_file_and_the_key_it_names(
+        data: dict[str, Any], key: str, named: str) -> None:
+    path, found, message = where(data)
+    assert (path, found) == (Path(WHERE), key)
+    assert message.startswith(f"{WHERE}: {named}: ")
+
+
+@pytest.mark.parametrize("data", [None, ["environment: cf"]])
+def test_an_error_about_the_whole_file_has_no_key(data: object) -> None:
+    assert where(data)[:2] == (Path(WHERE), None)
+
+
+def test_a_yaml_error_carries_the_file_as_shown(workdir: Path) -> None:
+    (workdir / "profiles").mkdir()
+    (workdir / "profiles" / "t.yaml").write_text("a: [\n", encoding="utf-8")
+    with pytest.raises(ProfileError) as caught:
+        profile_module.load("t", workdir / "profiles", {})
+    assert (caught.value.path, caught.value.key) == (Path(WHERE), None)
+
+
+def test_an_error_in_a_command_line_option_names_no_file(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError) as caught:
+        profile_module.resolve_names(["nope"], tmp_path)
+    assert (caught.value.path, caught.value.key) == (None, None)
+
+
 # --- keys and types ----------------------------------------------------------------------
 
 
@@ -621,6 +671,20 @@ def service_key_problem(workdir: Path, content: object | str) -> tuple[str, Path
         with_service_key(workdir, content)
     # messages name files relative to the current folder (the fixture works inside workdir)
     return str(caught.value), Path("profiles") / "key.json"
+
+
+@pytest.mark.parametrize(("content", "key"), [
+    (secret_key(clientid=None), "oauth.clientid"),
+    ({"oauth": "x"}, "oauth"),
+    ({"oauth": {"clientid": CLIENT_ID, "url": API_URL, "tokenurl": TOKEN_URL}}, "oauth"),
+    ("[1]", None),
+    ("{", None),
+])
+def test_a_service_key_error_carries_the_key_file_and_its_key(
+        workdir: Path, content: object | str, key: str | None) -> None:
+    with pytest.raises(ProfileError) as caught:
+        with_service_key(workdir, content)
+    assert (caught.value.path, caught.value.key) == (Path("profiles") / "key.json", key)
 
 
 def test_a_secret_service_key_fills_the_connection(workdir: Path) -> None:

@@ -1,0 +1,16 @@
+"""The `cpi-preflight` subcommands that do more than print: one module per verb.
+
+`cli` parses the arguments and calls `run` of the verb's module (`init`: write a profile;
+`sandbox`: hand over to the sandbox's own command line). The verbs that only print what
+`docs` or `summary` render (catalog, codes, explain, summary) are dispatched by `cli` directly.
+Exit codes: 0 done, `USAGE_ERROR` (2) the input is wrong.
+"""
+
+from __future__ import annotations
+
+USAGE_ERROR = 2
+
+
+def exit_code(exc: SystemExit) -> int:
+    """The exit code an argparse `SystemExit` carries (`--help`: 0; wrong arguments: 2)."""
+    return exc.code if isinstance(exc.code, int) else USAGE_ERROR
