@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from cpi_preflight.errors import ConfigError
+from cpi_preflight.errors import ConfigError, StructureError
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -130,11 +130,6 @@ def lone_surrogate(text: str) -> int | None:
     except UnicodeEncodeError as exc:
         return exc.start
     return None
-
-
-class StructureError(ConfigError):
-    """Parsed data is too deep or too large, uses YAML aliases, or holds lone surrogates.
-    Callers add the file's name to the message."""
 
 
 def check_structure(data: object, max_depth: int = MAX_DEPTH) -> None:

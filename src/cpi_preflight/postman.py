@@ -23,7 +23,7 @@ from typing import Any
 
 from cpi_preflight import catalog as catalog_module
 from cpi_preflight import files
-from cpi_preflight.errors import ConfigError
+from cpi_preflight.errors import ConfigError, StructureError
 from cpi_preflight.secret import Secret
 
 MAX_BYTES = 10 * 1024 * 1024
@@ -80,7 +80,7 @@ def read_json(path: Path, option: str) -> dict[str, Any]:
                                    "Integration API")
     try:
         data = files.load_json(raw.decode("utf-8-sig"), max_depth=MAX_JSON_DEPTH)
-    except files.StructureError as exc:
+    except StructureError as exc:
         raise ConfigError(f"{where}: {exc}; {_EXPORT_AGAIN}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{where}: is not UTF-8 text; {_EXPORT_AGAIN}") from None

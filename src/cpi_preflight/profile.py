@@ -23,7 +23,7 @@ import yaml
 from cpi_preflight import catalog as catalog_module
 from cpi_preflight import files
 from cpi_preflight.catalog import Catalog, closest
-from cpi_preflight.errors import ProfileError
+from cpi_preflight.errors import ProfileError, StructureError
 from cpi_preflight.secret import Secret
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -440,7 +440,7 @@ def read_yaml(path: Path, limit: int = files.PROFILE_LIMIT) -> object:
         raise ProfileError(f"{shown(path)}: cannot be read: {exc.strerror}") from None
     try:
         return files.load_yaml(text)
-    except files.StructureError as exc:
+    except StructureError as exc:
         raise ProfileError(f"{shown(path)}: {exc}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark

@@ -22,7 +22,7 @@ from types import FrameType
 from typing import Any
 
 from cpi_preflight import files
-from cpi_preflight.errors import ProfileError
+from cpi_preflight.errors import ProfileError, StructureError
 from cpi_preflight.profile import shown
 from cpi_preflight.secret import Secret, register
 
@@ -159,7 +159,7 @@ def parse_service_key(path: Path, data: object) -> ServiceKey:
     path = shown(path)
     try:
         files.check_structure(data)
-    except files.StructureError as exc:
+    except StructureError as exc:
         raise ProfileError(f"{path}: {exc}; download the service key again from the BTP "
                            "cockpit") from None
     fields = _fields(path, data)
@@ -185,7 +185,7 @@ def read_service_key(path: Path) -> ServiceKey:
     path = shown(path)
     try:
         data = files.load_json(files.read_text(path, files.SERVICE_KEY_LIMIT))
-    except files.StructureError as exc:
+    except StructureError as exc:
         raise ProfileError(f"{path}: {exc}; {again}") from None
     except UnicodeDecodeError:
         raise ProfileError(f"{path}: is not UTF-8 text; {again}") from None

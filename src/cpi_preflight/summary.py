@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from cpi_preflight import files
-from cpi_preflight.errors import ConfigError
+from cpi_preflight.errors import ConfigError, StructureError
 
 MAX_EVIDENCE_BYTES = 4 * 1024 * 1024
 MAX_PROFILES = 500
@@ -91,7 +91,7 @@ def read_result(path: Path) -> ProfileResult:
     try:
         doc = _read_bounded(path)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError,
-            files.StructureError) as exc:
+            StructureError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return ProfileResult(folder, error=f"{path}: cannot be read ({reason})")
     profile, totals = doc["profile"], doc.get("summary")

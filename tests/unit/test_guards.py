@@ -6,9 +6,11 @@ import ast
 import importlib
 import inspect
 import pkgutil
+import re
 from pathlib import Path
 
 import cpi_preflight
+from cpi_preflight import errors
 from cpi_preflight.errors import PreflightError
 
 PACKAGE = Path(cpi_preflight.__file__).parent
@@ -31,6 +33,35 @@ def test_every_exception_of_the_package_is_a_preflight_error() -> None:
                     and not issubclass(cls, PreflightError)):
                 strays.append(f"{name}.{cls.__name__}")
     assert strays == []
+
+
+def _drawn_tree() -> dict[str, str]:
+    """class name -> the name of its parent, as the tree in `errors`' docstring draws them."""
+    parents: dict[str, str] = {}
+    chain: list[str] = []
+    for line in (errors.__doc__ or "").splitlines():
+        found = re.match(r"^[ |]*(?:\+-- )?([A-Z]\w+Error) ", line)
+        if not found:
+            continue
+        del chain[(found.start(1) - 4) // 5:]  # the root at column 4, five more a level down
+        if chain:
+            parents[found.group(1)] = chain[-1]
+        chain.append(found.group(1))
+    return parents
+
+
+def test_the_drawn_exception_tree_is_the_code() -> None:
+    """Every exception of the package is in the tree of `errors`' docstring, under its base."""
+    actual = {}
+    for name in _modules():
+        if name.endswith("__main__"):
+            continue
+        for _, cls in inspect.getmembers(importlib.import_module(name), inspect.isclass):
+            if cls.__module__ == name and issubclass(cls, PreflightError) and \
+                    cls is not PreflightError:
+                actual[cls.__name__] = cls.__bases__[0].__name__
+                assert cls.__module__ == "cpi_preflight.errors", cls
+    assert _drawn_tree() == actual
 
 
 def test_no_module_has_a_vague_or_shadowing_name() -> None:
