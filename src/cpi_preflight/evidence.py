@@ -3,7 +3,9 @@
 `build_evidence` turns one profile's plan, observations and verdicts into a JSON document
 (described by `data/evidence.schema.json`), its texts masked before anything serialises them;
 `render_html` turns that document into one self-contained page for a reviewer through an
-autoescaping Jinja2 template (`data/evidence.html.j2`). Both are pure. `write_evidence` is the
+autoescaping Jinja2 template (`data/evidence.html.j2`) whose every printed text is first made
+one visible line (`text.one_line`, as the template's finalize and in the `prose` filter). Both
+are pure. `write_evidence` is the
 only function that writes, and it writes through `report.write_text`.
 
 The SHA-256 is taken over the canonical JSON of the document without its `sha256` field (sorted
@@ -35,6 +37,7 @@ from cpi_preflight.plan import LEAST_PRIVILEGE, Plan, endpoint_check_id
 from cpi_preflight.profile import Profile
 from cpi_preflight.report import write_text
 from cpi_preflight.secret import scrub_all
+from cpi_preflight.text import one_line
 
 SCHEMA_VERSION = "1"
 TOOL_NAME = "cpi-preflight"
@@ -319,11 +322,20 @@ COUNT_WORDS = ((FAILED, "failed"), (WARNING, "warning"), (PASSED, "passed"),
 _CODE_SPAN = re.compile(r"`([^`]*)`")
 
 
+def _shown(value: object) -> object:
+    """The template's finalize: a plain text it prints becomes one visible line first (then
+    autoescaping escapes it); markup the template made itself passes as it is."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return one_line(value)
+    return value
+
+
 def _prose(text: object) -> Markup:
     """A finding text as markup: `code spans` become <code>, a `cf ...` span becomes a block of
-    its own that can be copied whole. Every piece is escaped; nothing of `text` opens markup."""
+    its own that can be copied whole. The text is made one visible line, every piece is
+    escaped; nothing of `text` opens markup."""
     pieces: list[Markup] = []
-    for number, part in enumerate(_CODE_SPAN.split(str(text))):
+    for number, part in enumerate(_CODE_SPAN.split(one_line(str(text)))):
         if number % 2 == 0:
             pieces.append(escape(part))
         elif part.startswith("cf "):
@@ -350,7 +362,7 @@ def counts_text(summary: Mapping[str, Any]) -> str:
 def _template() -> jinja2.Template:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("cpi_preflight", "data"), autoescape=True,
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=False, finalize=_shown)
     environment.filters["prose"] = _prose
     return environment.get_template(TEMPLATE)
 
