@@ -6,7 +6,7 @@
 autoescaping Jinja2 template (`data/evidence.html.j2`) whose every printed text is first made
 one visible line (`text.one_line`, as the template's finalize and in the `prose` filter). Both
 are pure. `write_evidence` is the
-only function that writes, and it writes through `report.write_text`.
+only function that writes, and it writes through `files.write_text`.
 
 The SHA-256 is taken over the canonical JSON of the document without its `sha256` field (sorted
 keys, no whitespace, UTF-8), so it can be cited in a change record and recomputed by anyone.
@@ -27,15 +27,14 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-from cpi_preflight import __version__
+from cpi_preflight import __version__, urls
 from cpi_preflight.catalog import Endpoint
 from cpi_preflight.claims import TokenFacts
-from cpi_preflight.files import shown_path
+from cpi_preflight.files import shown_path, write_text
 from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
 from cpi_preflight.observation import ProfileObservations
 from cpi_preflight.plan import LEAST_PRIVILEGE, Plan, endpoint_check_id
 from cpi_preflight.profile import Profile
-from cpi_preflight.report import write_text
 from cpi_preflight.secret import scrub_all
 from cpi_preflight.text import one_line
 
@@ -76,10 +75,6 @@ def _utc(moment: datetime | None) -> str | None:
     return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _host(url: str) -> str:
-    return url.split("://", 1)[-1].split("/", 1)[0]
-
-
 def _outcomes(plan: Plan, verdicts: Mapping[str, Verdict]) -> dict[str, Verdict]:
     """A verdict for every planned check, in plan order; a missing one counts as skipped."""
     return {c.id: verdicts.get(c.id) or Verdict(c, SKIPPED, NOT_RUN, facts={NOT_RUN_FACT: True})
@@ -93,7 +88,7 @@ def _profile(prof: Profile) -> Doc:
 
 
 def _tenant(prof: Profile) -> Doc:
-    return {"api_host": _host(prof.api_url), "token_host": _host(prof.token_url),
+    return {"api_host": urls.host(prof.api_url), "token_host": urls.host(prof.token_url),
             "simulated": prof.sandbox is not None}
 
 

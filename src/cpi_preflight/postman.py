@@ -27,6 +27,7 @@ from cpi_preflight import files
 from cpi_preflight.errors import ConfigError, StructureError
 from cpi_preflight.secret import Secret
 from cpi_preflight.text import cut, one_line
+from cpi_preflight.urls import normalize_api_url
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_RESOLVED = 64 * 1024  # characters one value may grow to through {{variables}}
@@ -326,7 +327,8 @@ def environment_of(token_url: str) -> str | None:
 
 @dataclass(frozen=True)
 class Call:
-    """Where one request goes: the API base URL and the path below /api/v1/."""
+    """Where one request goes: the API base URL (as `urls.normalize_api_url` makes it, as the
+    profile loader will) and the path below /api/v1/."""
 
     base: str
     path: str
@@ -337,7 +339,7 @@ def _call_of(url: str) -> Call | None:
     index = cut.find(_API_ROOT)
     if index < 0 or not cut.startswith(("https://", "http://")):
         return None
-    return Call(cut[:index].rstrip("/"), "/" + cut[index + len(_API_ROOT):].strip("/"))
+    return Call(normalize_api_url(cut[:index]), "/" + cut[index + len(_API_ROOT):].strip("/"))
 
 
 def _entity_set(path: str, cat: catalog_module.Catalog) -> str:

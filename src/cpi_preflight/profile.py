@@ -8,7 +8,6 @@ style "profiles/prod-cf.yaml: required_roles[0]: unknown role 'MonitorDataRead';
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import os
 import re
@@ -17,14 +16,16 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 from cpi_preflight import catalog as catalog_module
 from cpi_preflight import files
 from cpi_preflight.catalog import Catalog, closest
 from cpi_preflight.errors import ProfileError, StructureError
+from cpi_preflight.files import message_path
 from cpi_preflight.secret import Secret
+from cpi_preflight.service_key import read_service_key
+from cpi_preflight.urls import is_loopback, normalize_api_url, parse_url
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -105,7 +106,7 @@ class _Reader:
         self.empty_variables: dict[str, str] = {}  # key -> a ${VAR} in it that is set but empty
 
     def fail(self, key: str, problem: str) -> ProfileError:
-        return ProfileError(f"{shown(self.path)}: {self.prefix}{key}: {problem}")
+        return ProfileError(f"{message_path(self.path)}: {self.prefix}{key}: {problem}")
 
     def missing(self, key: str, problem: str) -> ProfileError:
         """`problem` with an absent or empty key, naming the variable that made it empty."""
@@ -204,43 +205,6 @@ def _kind(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def normalize_api_url(url: str) -> str:
-    """Strip a trailing slash and a trailing `/api/v1` (or `/api`): the tool appends `/api/v1`."""
-    url = url.strip().rstrip("/")
-    for suffix in ("/api/v1", "/api"):
-        if url.lower().endswith(suffix):
-            url = url[: -len(suffix)]
-    return url.rstrip("/")
-
-
-def is_loopback(host: str) -> bool:
-    """`localhost`, or an IP address in 127.0.0.0/8 or ::1 (names are not resolved)."""
-    host = host.strip("[]")
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def parse_url(url: str) -> tuple[httpx.URL | None, str]:
-    """`url` as httpx will send to it, or why it cannot (checked with httpx itself, so that
-    validation and use agree); (None, '') for what is no http(s) URL at all."""
-    if any(c.isspace() or not c.isprintable() for c in url):
-        return None, ""
-    try:
-        parts = httpx.URL(url)
-        host = parts.host  # decodes an IDNA name, which can fail on its own
-    except (httpx.InvalidURL, ValueError) as exc:  # IDNA errors are ValueErrors
-        return None, str(exc) or type(exc).__name__
-    if parts.scheme not in ("http", "https") or not host:
-        return None, ""
-    if parts.port is not None and not 0 < parts.port < 65536:
-        return None, f"port {parts.port} is not between 1 and 65535"
-    return parts, ""
-
-
 def _check_url(reader: _Reader, key: str, url: str) -> str:
     parts, problem = parse_url(url)
     if problem:
@@ -309,8 +273,6 @@ class _Connection:
 
 def _connection(reader: _Reader, env: str) -> _Connection:
     if "service_key" in reader.data:
-        from cpi_preflight.service_key import read_service_key
-
         clash = [k for k in _CONNECTION_KEYS if k in reader.data]
         if clash:
             raise reader.fail(clash[0], "set either service_key or the connection keys, not both")
@@ -384,19 +346,19 @@ def _sandbox(reader: _Reader, env: str) -> Mapping[str, Any] | None:
                           "remove this key or the sandbox section")
     from cpi_preflight.sandbox import SandboxSpec
 
-    SandboxSpec.from_mapping(raw, environment=env, source=str(shown(reader.path)))
+    SandboxSpec.from_mapping(raw, environment=env, source=str(message_path(reader.path)))
     return raw
 
 
 def parse(name: str, path: Path, data: object, environ: Mapping[str, str]) -> Profile:
     """Validate one profile's mapping; raise `ProfileError` naming file and key on any problem."""
     if data is None:
-        raise ProfileError(f"{shown(path)}: the file is empty; write one with `cpi-preflight "
-                           "init --service-key KEY.json --name NAME` (README: Writing a profile)")
+        raise ProfileError(f"{message_path(path)}: the file is empty; write one with "
+                           "`cpi-preflight init --service-key KEY.json --name NAME` (README: "
+                           "Writing a profile)")
     if not isinstance(data, dict):
-        raise ProfileError(f"{shown(path)}: must hold a mapping of keys (environment, api_url, "
-                           "...), "
-                           f"not {_kind(data)}")
+        raise ProfileError(f"{message_path(path)}: must hold a mapping of keys (environment, "
+                           f"api_url, ...), not {_kind(data)}")
     reader = _Reader(path, data, environ)
     _reject_unknown_keys(reader)
     env = _environment(reader)
@@ -435,23 +397,23 @@ def read_yaml(path: Path, limit: int = files.PROFILE_LIMIT) -> object:
     try:
         text = files.read_text(path, limit)
     except UnicodeDecodeError:
-        raise ProfileError(f"{shown(path)}: is not UTF-8 text") from None
+        raise ProfileError(f"{message_path(path)}: is not UTF-8 text") from None
     except OSError as exc:
-        raise ProfileError(f"{shown(path)}: cannot be read: {exc.strerror}") from None
+        raise ProfileError(f"{message_path(path)}: cannot be read: {exc.strerror}") from None
     try:
         return files.load_yaml(text)
     except StructureError as exc:
-        raise ProfileError(f"{shown(path)}: {exc}") from None
+        raise ProfileError(f"{message_path(path)}: {exc}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "somewhere"
-        raise ProfileError(f"{shown(path)}: invalid YAML at {where}: {exc.problem}; "
+        raise ProfileError(f"{message_path(path)}: invalid YAML at {where}: {exc.problem}; "
                            f"{YAML_FIX}") from None
     except yaml.YAMLError as exc:
-        raise ProfileError(f"{shown(path)}: invalid YAML: {' '.join(str(exc).split())}; "
+        raise ProfileError(f"{message_path(path)}: invalid YAML: {' '.join(str(exc).split())}; "
                            f"{YAML_FIX}") from None
     except RecursionError:
-        raise ProfileError(f"{shown(path)}: the YAML is nested too deeply to be a profile"
+        raise ProfileError(f"{message_path(path)}: the YAML is nested too deeply to be a profile"
                            ) from None
 
 
@@ -514,19 +476,6 @@ def _known(value: str, known: list[str], profiles_dir: Path) -> str:
         f"--profile {value}: no file {profiles_dir / (name + '.yaml')}{tail} (available in "
         f"{profiles_dir}: {listing}; another folder: --profiles-dir DIR)"
     )
-
-
-def shown(path: Path) -> Path:
-    """`path` relative to the current folder when it lies below it, for shorter messages."""
-    here = Path.cwd()
-    try:  # without following links first: a profile may be a link to anywhere
-        return Path(os.path.abspath(path)).relative_to(os.path.abspath(here))
-    except ValueError:
-        pass
-    try:
-        return path.resolve().relative_to(here.resolve())
-    except (ValueError, OSError):
-        return path
 
 
 def load(name: str, profiles_dir: Path, environ: Mapping[str, str] | None = None) -> Profile:

@@ -6,7 +6,7 @@ and the fix. Every text is masked (secret scrubber) and cleaned line by line (`t
 escape sequence, control, bidi or other character XML cannot hold) *before* it goes to the XML
 serializer, so no mask can cut through markup.
 
-Writing is atomic and never through a symbolic link (`files.write_atomic`). At the start of a
+Writing is atomic and never through a symbolic link (`files.write_text`). At the start of a
 run the previous reports of its profiles are removed (`remove_previous`), so an interrupted run
 leaves no report that reads as the current result.
 """
@@ -77,17 +77,10 @@ def junit_xml(plan: Plan, verdicts: Iterable[Verdict]) -> str:
     return str(to_xml_report_string([suite], prettyprint=True, encoding="utf-8"))
 
 
-def write_text(path: Path, text: str) -> Path:
-    """Write `text` (already masked by its renderer) to `path` atomically; the profile's
-    folder is created, and neither it nor the file may be a symbolic link."""
-    files.refuse_link(path.parent)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return files.write_atomic(path, text.encode("utf-8", "replace"))
-
-
 def write_junit(reports_dir: Path, plan: Plan, verdicts: Iterable[Verdict]) -> Path:
     """Write `<reports_dir>/<profile>/junit.xml`."""
-    return write_text(reports_dir / plan.profile.name / "junit.xml", junit_xml(plan, verdicts))
+    return files.write_text(reports_dir / plan.profile.name / "junit.xml",
+                            junit_xml(plan, verdicts))
 
 
 def check_reports_dir(reports_dir: Path, names: Iterable[str]) -> None:
@@ -120,4 +113,4 @@ def remove_previous(reports_dir: Path, names: Iterable[str]) -> None:
 
 
 __all__ = ["REPORT_FILES", "check_reports_dir", "junit_xml", "remove_previous", "scrub",
-           "shown_path", "write_junit", "write_text", "xml_safe"]
+           "write_junit", "xml_safe"]

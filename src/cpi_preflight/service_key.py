@@ -23,7 +23,7 @@ from typing import Any
 
 from cpi_preflight import files
 from cpi_preflight.errors import ProfileError, StructureError
-from cpi_preflight.profile import shown
+from cpi_preflight.files import message_path
 from cpi_preflight.secret import Secret, register
 
 _temp_dirs: list[str] = []
@@ -156,7 +156,7 @@ def token_url_for_certificate(fields: dict[str, Any], token_url: str) -> str:
 
 def parse_service_key(path: Path, data: object) -> ServiceKey:
     """Read a service key's JSON object into a `ServiceKey`."""
-    path = shown(path)
+    path = message_path(path)
     try:
         files.check_structure(data)
     except StructureError as exc:
@@ -182,7 +182,7 @@ def read_service_key(path: Path) -> ServiceKey:
     """Load a service key JSON file (a regular file, bounded, nested at most
     `files.MAX_DEPTH` deep, no lone surrogates); any problem is a `ProfileError` naming it."""
     again = "download the service key again from the BTP cockpit"
-    path = shown(path)
+    path = message_path(path)
     try:
         data = files.load_json(files.read_text(path, files.SERVICE_KEY_LIMIT))
     except StructureError as exc:

@@ -30,9 +30,9 @@ import httpx
 from cpi_preflight import files
 from cpi_preflight.errors import ConfigError, ReadOnlyViolationError
 from cpi_preflight.observation import BODY_EXCERPT, Attempt, Exchange, Failure, TlsCertificate
-from cpi_preflight.profile import is_loopback
 from cpi_preflight.secret import register
 from cpi_preflight.server_text import quote
+from cpi_preflight.urls import is_loopback
 
 MAX_BODY = 1024 * 1024  # decoded bytes kept per answer, across every Content-Encoding layer
 MAX_RAW = MAX_BODY  # bytes read off the wire per answer
