@@ -30,7 +30,7 @@ from pathlib import Path
 
 import yaml
 
-from cpi_preflight import __version__, docs, files, postman, profile, summary
+from cpi_preflight import __version__, docs, files, postman, profile, summary, urls
 from cpi_preflight import catalog as catalog_module
 from cpi_preflight.errors import ConfigError, PreflightError
 from cpi_preflight.secret import scrub
@@ -38,7 +38,6 @@ from cpi_preflight.service_key import ServiceKey, read_service_key
 
 PROG = "cpi-preflight"
 USAGE_ERROR = 2
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DEFAULT_ROLES = {"cf": ["MonitoringDataRead"],
                  "neo": ["IntegrationOperationServer.read", "NodeManager.read"]}
 DEFAULT_ENDPOINTS = ["MessageProcessingLogs", "IntegrationRuntimeArtifacts"]
@@ -173,7 +172,7 @@ def _header(setup: Setup) -> list[str]:
 
 
 def _description(setup: Setup) -> str:
-    host = re.sub(r"^https?://", "", setup.connection.api_url).split("/")[0]
+    host = urls.host(setup.connection.api_url)
     credential = "client certificate" if setup.uses_certificate else "client secret"
     return f"{setup.name} on {host}, {credential}"
 
@@ -319,7 +318,7 @@ def _check_ca_bundle(path: Path) -> None:
 
 
 def _check_name(name: str) -> None:
-    if not _NAME.match(name):
+    if not profile.NAME.match(name):
         raise ConfigError(f"--name {name!r}: use letters, digits, '.', '_' and '-', starting "
                           "with a letter or digit (it becomes profiles/NAME.yaml)")
     if name == "all":
@@ -516,7 +515,7 @@ def _import_lines(setup: Setup) -> list[str]:
 
 def _report(setup: Setup, pems: tuple[Path, Path] | None) -> None:
     kind = "client certificate" if setup.uses_certificate else "client secret"
-    env = docs.ENVIRONMENT_NAMES[setup.environment]
+    env = catalog_module.ENVIRONMENT_NAMES[setup.environment]
     steps = (_certificate_steps(setup, pems) if setup.uses_certificate
              else _secret_steps(setup))
     lines = [f"Wrote {setup.target} ({env}, {kind}).", "", *_import_lines(setup), *steps, "",

@@ -544,19 +544,15 @@ def _endpoint_forbidden(ctx: Context, check: Check, endpoint: Endpoint,
         role=endpoint.role, neo_roles=", ".join(endpoint.neo_roles)), status=403)
 
 
-def _request_text(endpoint: Endpoint) -> str:
-    query = "&".join(f"{k}={v}" for k, v in endpoint.query)
-    return f"GET /api/v1{endpoint.path}" + (f"?{query}" if query else "")
-
-
 def _request_rejected(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding:
     """A 4xx other than 401/403/404/429: the API understood the call and refused the query."""
     said = _said(exchange) or f" ({_describe_answer(exchange)})"
+    request = endpoint.request_text("/api/v1")
     return ctx.finding(
         "REQUEST_REJECTED", endpoint.name,
-        f"{_request_text(endpoint)} answered {exchange.status}{said}: the API refused this "
+        f"{request} answered {exchange.status}{said}: the API refused this "
         f"request for entity set {endpoint.name}; it is not a server error",
-        endpoint=endpoint.name, request=_request_text(endpoint))
+        endpoint=endpoint.name, request=request)
 
 
 def _server_error(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding:

@@ -28,7 +28,7 @@ import jinja2
 from markupsafe import Markup, escape
 
 from cpi_preflight import __version__, urls
-from cpi_preflight.catalog import Endpoint
+from cpi_preflight.catalog import ENVIRONMENT_NAMES, Endpoint
 from cpi_preflight.claims import TokenFacts
 from cpi_preflight.files import shown_path, write_text
 from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
@@ -42,7 +42,6 @@ SCHEMA_VERSION = "1"
 TOOL_NAME = "cpi-preflight"
 API_PREFIX = "/api/v1"
 GRANTED_VALUES = ("yes", "no", "unknown")
-ENVIRONMENT_NAMES = {"cf": "Cloud Foundry", "neo": "Neo"}
 NOT_RUN = "not run in this session"
 # The fact `run.Run.reported` sets on the skip verdict of a check pytest did not run (deselected
 # or not reached): such a check proves nothing, so a run with one is incomplete, never passed.

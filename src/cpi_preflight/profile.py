@@ -28,7 +28,8 @@ from cpi_preflight.service_key import read_service_key
 from cpi_preflight.urls import is_loopback, normalize_api_url, parse_url
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# a profile's name: its file name and its report folder (`init --name` writes NAME.yaml)
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SECRET_KEYS = ("client_secret",)
 
 KEYS = (
@@ -481,7 +482,7 @@ def _known(value: str, known: list[str], profiles_dir: Path) -> str:
 def load(name: str, profiles_dir: Path, environ: Mapping[str, str] | None = None) -> Profile:
     """Load and validate `profiles_dir/<name>.yaml`."""
     path = profiles_dir / f"{name}.yaml"
-    if not _NAME.match(name):
+    if not NAME.match(name):
         raise ProfileError(f"{path}: the file name must be letters, digits, '_', '.' or '-' "
                            "(it names the report folder); rename the file")
     data = read_yaml(path)
