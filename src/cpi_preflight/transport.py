@@ -139,12 +139,18 @@ def _endpoint_key(url: httpx.URL) -> tuple[str, str, int | None, str]:
     return url.scheme, url.host.lower(), port, url.path.rstrip("/")
 
 
+# The defaults of --max-concurrency and --max-per-host: the per-host limit protects each tenant;
+# the global one only bounds the process (a landscape of 20 tenants keeps its 10 per host).
+MAX_CONCURRENCY = 256
+MAX_PER_HOST = 10
+
+
 @dataclass
 class Limits:
     """Concurrency bounds shared by every profile of a run."""
 
-    total: int = 32
-    per_host: int = 10
+    total: int = MAX_CONCURRENCY
+    per_host: int = MAX_PER_HOST
     _global: asyncio.Semaphore | None = None
     _hosts: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
