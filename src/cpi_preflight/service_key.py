@@ -1,10 +1,13 @@
 """Cloud Foundry service keys of the Process Integration Runtime (plan api), as downloaded.
 
-Two key types exist (reference section 4): client id/secret and certificate. Whether the
-certificate type nests its fields under `oauth` like the secret type is unconfirmed, so both
-shapes are read. A certificate key's PEM blocks must reach Python's TLS layer as files: they
-are kept in anonymous in-memory files where the platform has them (Linux), else in private
-temporary files removed at exit and on SIGTERM/SIGINT.
+Two key types exist: client id/secret and certificate (SAP Help "Creating Service Instance and
+Service Key for Inbound Authentication": SAP-docs/btp-integration-suite, docs/ci/ConnectionSetup/
+creating-service-instance-and-service-key-for-inbound-authentication-19af5e2.md). Whether the
+certificate type nests its fields under `oauth` like the secret type is unconfirmed (SAP's
+tutorial shows that key only as an image), so both shapes are read. A certificate key's PEM
+blocks must reach Python's TLS layer as files: they are kept in anonymous in-memory files where
+the platform has them (Linux), else in private temporary files removed at exit and on
+SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
