@@ -3,6 +3,8 @@
 This is the only module that sends requests. It never judges an answer; it records an
 `Exchange`. The read-only guard lives here, in one place: towards the tenant only GET and HEAD
 go out, and the only POST allowed is the token request to the profile's token URL.
+`Limits` bounds the requests in flight; its defaults `MAX_CONCURRENCY` and `MAX_PER_HOST` are
+the defaults of `--max-concurrency` and `--max-per-host` too.
 """
 
 from __future__ import annotations
