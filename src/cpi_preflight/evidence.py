@@ -5,8 +5,8 @@
 `render_html` turns that document into one self-contained page for a reviewer through an
 autoescaping Jinja2 template (`data/evidence.html.j2`) whose every printed text is first made
 one visible line (`text.one_line`, as the template's finalize and in the `prose` filter). Both
-are pure. `write_evidence` is the
-only function that writes, and it writes through `files.write_text`.
+are pure. `write_evidence` is the only function that writes, and it writes through
+`files.write_text`.
 
 The SHA-256 is taken over the canonical JSON of the document without its `sha256` field (sorted
 keys, no whitespace, UTF-8), so it can be cited in a change record and recomputed by anyone.
