@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from cpi_preflight import files
-from cpi_preflight.errors import ConfigError
+from cpi_preflight.errors import ConfigError, StructureError
 
 BASELINE_DEPTH = 8  # evidence.json nests 4 levels deep
 
@@ -16,7 +16,7 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         doc: Any = files.load_json(files.read_text(path, files.BASELINE_LIMIT),
                                    max_depth=BASELINE_DEPTH)
-    except files.StructureError as exc:
+    except StructureError as exc:
         raise ConfigError(f"--baseline {path}: is not an evidence.json written by "
                           f"cpi-preflight ({exc})") from None
     except OSError as exc:

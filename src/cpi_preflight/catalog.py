@@ -18,6 +18,7 @@ import yaml
 from cpi_preflight.errors import CatalogError
 
 ENVIRONMENTS = ("cf", "neo")
+ENVIRONMENT_NAMES = {"cf": "Cloud Foundry", "neo": "Neo"}
 # libyaml's loader when PyYAML has it: the shipped data is trusted and read on every run.
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -48,6 +49,12 @@ class Endpoint:
     source: str
     note: str
     unprobeable: str = ""  # why the endpoint is never called; empty when it is
+
+    def request_text(self, root: str = "") -> str:
+        """`GET <root>/Path?$top=1`, the read-only request a check sends (`root`: `/api/v1`
+        for the path on the API host, empty for the path relative to it)."""
+        query = "&".join(f"{k}={v}" for k, v in self.query)
+        return f"GET {root}{self.path}" + (f"?{query}" if query else "")
 
 
 class Severity(StrEnum):

@@ -13,7 +13,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from cpi_preflight import posture  # noqa: F401  (registers the posture rules)
+from cpi_preflight import (
+    posture,  # noqa: F401  (registers the posture rules)
+    urls,
+)
 from cpi_preflight.catalog import Catalog, Endpoint
 from cpi_preflight.claims import TokenFacts, read_token
 from cpi_preflight.findings import (
@@ -57,10 +60,6 @@ FAILURE_WORDS = {
 }
 
 
-def _host(url: str) -> str:
-    return url.split("://", 1)[-1].split("/", 1)[0]
-
-
 def _attempts(exchange: Exchange) -> str:
     count = len(exchange.attempts) or 1
     return f"{count} attempt" + ("s" if count != 1 else "")
@@ -69,7 +68,7 @@ def _attempts(exchange: Exchange) -> str:
 def _unreachable(ctx: Context, exchange: Exchange, what: str, key: str) -> Finding:
     failure = exchange.failure
     assert failure is not None
-    host = _host(exchange.url)
+    host = urls.host(exchange.url)
     if failure.kind == "tls":
         return ctx.finding("TLS_UNTRUSTED", host,
                            f"TLS handshake with {what} {host} failed: {failure.detail}", key=key)
@@ -122,15 +121,15 @@ def _token_http_problem(ctx: Context, exchange: Exchange) -> Finding | None:
                                  and error not in ("unsupported_grant_type", "invalid_request"))):
         return ctx.finding("GRANT_TYPE_NOT_ALLOWED", ctx.client,
                            f"client {ctx.client} may not use grant type client_credentials: "
-                           f"{_host(url)} answered {said}", key="token_url")
+                           f"{urls.host(url)} answered {said}", key="token_url")
     rejected = ("invalid_client", "unauthorized", "invalid_grant", "access_denied")
     if status == 401 or (status == 400 and error in rejected):
         return ctx.finding("CLIENT_CREDENTIALS_REJECTED", ctx.client,
-                           f"token endpoint {_host(url)} rejected client {ctx.client}: {said}",
+                           f"token endpoint {urls.host(url)} rejected client {ctx.client}: {said}",
                            key="client_secret")
     if status >= 500 or status == 429:
-        return ctx.finding("SERVER_ERROR", _host(url),
-                           f"token endpoint {_host(url)} answered {status} "
+        return ctx.finding("SERVER_ERROR", urls.host(url),
+                           f"token endpoint {urls.host(url)} answered {status} "
                            f"({_attempts(exchange)})", key="token_url")
     if status != 200 or exchange.is_html or not isinstance(exchange.json, dict):
         return _token_url_wrong(ctx, exchange)
@@ -202,7 +201,7 @@ def _jwt_problem(ctx: Context, facts: TokenFacts) -> str:
 
 
 def _token_summary(ctx: Context, facts: TokenFacts | None) -> str:
-    host = _host(ctx.plan.profile.token_url)
+    host = urls.host(ctx.plan.profile.token_url)
     if facts is None or facts.format != "jwt":
         return f"{host} issued an access token to client {ctx.client}"
     expiry = facts.expires_at.isoformat() if facts.expires_at else "no expiry"
@@ -232,7 +231,8 @@ def token_rule(ctx: Context, check: Check) -> Verdict:
                 if "access_token" in fields else
                 f"no access_token (fields: {', '.join(fields) or 'none'})")
         problem = ctx.finding("TOKEN_INVALID", ctx.plan.profile.token_url,
-                              f"{_host(exchange.url)} answered 200 with {what}", key="token_url")
+                              f"{urls.host(exchange.url)} answered 200 with {what}",
+                              key="token_url")
     if problem is not None:
         return ctx.fail(check, problem, TokenAnswer(exchange.status))
     assert ctx.seen.access_token is not None
@@ -314,8 +314,8 @@ def _rejected(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding:
     token = ctx.token
     origin = (f"; the token was issued by {token.issuer} for identity zone {token.zone}"
               if token is not None and token.format == "jwt" else "")
-    return ctx.finding("TOKEN_REJECTED_BY_API", _host(exchange.url),
-                       f"the API at {_host(exchange.url)} rejected a freshly issued token: "
+    return ctx.finding("TOKEN_REJECTED_BY_API", urls.host(exchange.url),
+                       f"the API at {urls.host(exchange.url)} rejected a freshly issued token: "
                        f"GET /api/v1{endpoint.path} answered 401{_said(exchange)}{origin}",
                        zone=token.zone if token is not None else "?", key="token_url")
 
@@ -335,8 +335,8 @@ def _api_problem(ctx: Context, pairs: list[tuple[Endpoint, Exchange]]) -> Findin
         return _rejected(ctx, *answered[0])
     if all(_is_server_error(s) for s in statuses):
         exchange = answered[0][1]
-        return ctx.finding("SERVER_ERROR", _host(exchange.url),
-                           f"the API at {_host(exchange.url)} answered only server errors "
+        return ctx.finding("SERVER_ERROR", urls.host(exchange.url),
+                           f"the API at {urls.host(exchange.url)} answered only server errors "
                            f"({', '.join(str(s) for s in sorted(statuses, key=str))}) to "
                            f"{len(answered)} calls", key="api_url")
     if any(_answered_as_api(x) for _, x in answered):
@@ -565,19 +565,15 @@ def _endpoint_forbidden(ctx: Context, check: Check, endpoint: Endpoint,
         role=endpoint.role, neo_roles=", ".join(endpoint.neo_roles)), _forbidden(endpoint))
 
 
-def _request_text(endpoint: Endpoint) -> str:
-    query = "&".join(f"{k}={v}" for k, v in endpoint.query)
-    return f"GET /api/v1{endpoint.path}" + (f"?{query}" if query else "")
-
-
 def _request_rejected(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding:
     """A 4xx other than 401/403/404/429: the API understood the call and refused the query."""
     said = _said(exchange) or f" ({_describe_answer(exchange)})"
+    request = endpoint.request_text("/api/v1")
     return ctx.finding(
         "REQUEST_REJECTED", endpoint.name,
-        f"{_request_text(endpoint)} answered {exchange.status}{said}: the API refused this "
+        f"{request} answered {exchange.status}{said}: the API refused this "
         f"request for entity set {endpoint.name}; it is not a server error",
-        endpoint=endpoint.name, request=_request_text(endpoint))
+        endpoint=endpoint.name, request=request)
 
 
 def _server_error(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding:
@@ -600,7 +596,7 @@ def _endpoint_problem(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> F
     if status in (404, 501):
         return ctx.finding("ENDPOINT_NOT_FOUND", endpoint.name,
                            f"GET /api/v1{endpoint.path} answered {status} although other calls "
-                           f"to {_host(exchange.url)} work", endpoint=endpoint.name,
+                           f"to {urls.host(exchange.url)} work", endpoint=endpoint.name,
                            note=(endpoint.note or f"source: {endpoint.source}").rstrip("."))
     if _is_server_error(status):
         return _server_error(ctx, endpoint, exchange)

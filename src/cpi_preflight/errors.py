@@ -5,9 +5,11 @@
      |    +-- ProfileError         a profile file, a key in it, or a file it points to
      |    +-- PostmanError         a Postman collection or environment file given to `init`
      |    +-- SandboxSpecError     the `sandbox:` section of a profile
+     |    +-- StructureError       parsed JSON/YAML too deep or too large, or not valid text
      +-- CatalogError              the shipped knowledge data is inconsistent (a bug of ours)
      +-- ReadOnlyViolationError    a write towards the tenant was asked of the HTTP layer
-     +-- CheckFailedError          a check's verdict is "failed" (raised by its pytest item)
+     +-- CheckFailedError          a check's verdict is "failed"
+     |    +-- VerdictFailedError   raised by the check's pytest item, with the failures to show
      +-- DocsError                 the README's generated regions cannot be checked or written
 
 Errors about the user's files carry where the problem is as attributes (`ProfileError.path` and
@@ -19,6 +21,7 @@ diagnosis turns them into findings.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 
@@ -63,6 +66,11 @@ class SandboxSpecError(ConfigError):
     """The `sandbox:` section of a profile asks for something the sandbox cannot simulate."""
 
 
+class StructureError(ConfigError):
+    """Parsed data is too deep or too large, uses YAML aliases, or holds lone surrogates.
+    Callers add the file's name to the message."""
+
+
 class CatalogError(PreflightError):
     """The shipped catalog or failure-code data contradicts itself."""
 
@@ -72,7 +80,16 @@ class ReadOnlyViolationError(PreflightError):
 
 
 class CheckFailedError(PreflightError):
-    """Raised by a check item whose verdict failed; pytest shows the findings, no traceback."""
+    """A check's verdict failed; pytest shows the findings, no traceback."""
+
+
+class VerdictFailedError(CheckFailedError):
+    """The failed verdict of one check item: its summary is the message, `failures` the texts
+    (`CODE: message` and the fix) that the item's `repr_failure` shows."""
+
+    def __init__(self, summary: str, failures: Sequence[str]) -> None:
+        super().__init__(summary)
+        self.failures = tuple(failures)
 
 
 class DocsError(PreflightError):

@@ -3,8 +3,10 @@
 `build_evidence` turns one profile's plan, observations and verdicts into a JSON document
 (described by `data/evidence.schema.json`), its texts masked before anything serialises them;
 `render_html` turns that document into one self-contained page for a reviewer through an
-autoescaping Jinja2 template (`data/evidence.html.j2`). Both are pure. `write_evidence` is the
-only function that writes, and it writes through `report.write_text`.
+autoescaping Jinja2 template (`data/evidence.html.j2`) whose every printed text is first made
+one visible line (`text.one_line`, as the template's finalize and in the `prose` filter). Both
+are pure. `write_evidence` is the only function that writes, and it writes through
+`files.write_text`.
 
 The SHA-256 is taken over the canonical JSON of the document without its `sha256` field (sorted
 keys, no whitespace, UTF-8), so it can be cited in a change record and recomputed by anyone.
@@ -25,10 +27,10 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-from cpi_preflight import __version__
-from cpi_preflight.catalog import Endpoint
+from cpi_preflight import __version__, urls
+from cpi_preflight.catalog import ENVIRONMENT_NAMES, Endpoint
 from cpi_preflight.claims import TokenFacts
-from cpi_preflight.files import shown_path
+from cpi_preflight.files import shown_path, write_text
 from cpi_preflight.findings import (
     FAILED,
     PASSED,
@@ -42,13 +44,12 @@ from cpi_preflight.findings import (
 from cpi_preflight.observation import ProfileObservations
 from cpi_preflight.plan import LEAST_PRIVILEGE, CheckKind, Plan, endpoint_check_id
 from cpi_preflight.profile import Profile
-from cpi_preflight.report import write_text
 from cpi_preflight.secret import scrub_all
+from cpi_preflight.text import one_line
 
 SCHEMA_VERSION = "1"
 TOOL_NAME = "cpi-preflight"
 API_PREFIX = "/api/v1"
-ENVIRONMENT_NAMES = {"cf": "Cloud Foundry", "neo": "Neo"}
 NOT_RUN = "not run in this session"
 # How a check pytest did not run (deselected or not reached: its verdict has `ran` false) is
 # shown and counted: such a check proves nothing, so a run with one is incomplete, never passed.
@@ -81,10 +82,6 @@ def _utc(moment: datetime | None) -> str | None:
     return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _host(url: str) -> str:
-    return url.split("://", 1)[-1].split("/", 1)[0]
-
-
 def _outcomes(plan: Plan, verdicts: Mapping[str, Verdict]) -> dict[str, Verdict]:
     """A verdict for every planned check, in plan order; a missing one counts as skipped."""
     return {c.id: verdicts.get(c.id) or Verdict(c, SKIPPED, NOT_RUN, ran=False)
@@ -98,7 +95,7 @@ def _profile(prof: Profile) -> Doc:
 
 
 def _tenant(prof: Profile) -> Doc:
-    return {"api_host": _host(prof.api_url), "token_host": _host(prof.token_url),
+    return {"api_host": urls.host(prof.api_url), "token_host": urls.host(prof.token_url),
             "simulated": prof.sandbox is not None}
 
 
@@ -320,11 +317,20 @@ COUNT_WORDS = ((FAILED, "failed"), (WARNING, "warning"), (PASSED, "passed"),
 _CODE_SPAN = re.compile(r"`([^`]*)`")
 
 
+def _shown(value: object) -> object:
+    """The template's finalize: a plain text it prints becomes one visible line first (then
+    autoescaping escapes it); markup the template made itself passes as it is."""
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return one_line(value)
+    return value
+
+
 def _prose(text: object) -> Markup:
     """A finding text as markup: `code spans` become <code>, a `cf ...` span becomes a block of
-    its own that can be copied whole. Every piece is escaped; nothing of `text` opens markup."""
+    its own that can be copied whole. The text is made one visible line, every piece is
+    escaped; nothing of `text` opens markup."""
     pieces: list[Markup] = []
-    for number, part in enumerate(_CODE_SPAN.split(str(text))):
+    for number, part in enumerate(_CODE_SPAN.split(one_line(str(text)))):
         if number % 2 == 0:
             pieces.append(escape(part))
         elif part.startswith("cf "):
@@ -351,7 +357,7 @@ def counts_text(summary: Mapping[str, Any]) -> str:
 def _template() -> jinja2.Template:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("cpi_preflight", "data"), autoescape=True,
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=False)
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=False, finalize=_shown)
     environment.filters["prose"] = _prose
     return environment.get_template(TEMPLATE)
 

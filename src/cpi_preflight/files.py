@@ -7,8 +7,12 @@ with a depth limit.
 A refused read raises `OSError` with a `strerror` that says what is wrong, so callers that
 already report "cannot be read: <strerror>" keep working.
 
+Paths for humans: `message_path` (messages: relative to the current folder when below it) and
+`shown_path` (reports: never a local absolute path).
+
 Writing: `write_atomic` writes a temporary file next to the target and renames it over the
 target; it refuses to write through a symbolic link (the target or the folder it is in).
+`write_text` writes a report that way, creating its folder.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from cpi_preflight.errors import ConfigError
+from cpi_preflight.errors import ConfigError, StructureError
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -132,11 +136,6 @@ def lone_surrogate(text: str) -> int | None:
     return None
 
 
-class StructureError(ConfigError):
-    """Parsed data is too deep or too large, uses YAML aliases, or holds lone surrogates.
-    Callers add the file's name to the message."""
-
-
 def check_structure(data: object, max_depth: int = MAX_DEPTH) -> None:
     """Raise `StructureError` if `data` nests deeper than `max_depth` or holds a string (key
     or value) with a lone surrogate. Iterative, so it cannot overflow the stack itself."""
@@ -218,6 +217,20 @@ def load_json(text: str, max_depth: int = MAX_DEPTH) -> Any:
     return data
 
 
+def message_path(path: Path) -> Path:
+    """`path` relative to the current folder when it lies below it, else as given: messages
+    name the file the user can open (reports use `shown_path`)."""
+    here = Path.cwd()
+    try:  # without following links first: a profile may be a link to anywhere
+        return Path(os.path.abspath(path)).relative_to(os.path.abspath(here))
+    except ValueError:
+        pass
+    try:
+        return path.resolve().relative_to(here.resolve())
+    except (ValueError, OSError):
+        return path
+
+
 def shown_path(path: Path, base: Path | None = None) -> str:
     """`path` relative to `base` (the current folder) when below it, else `<folder>/<file>`:
     reports name a profile without disclosing local absolute paths."""
@@ -257,6 +270,14 @@ def write_atomic(path: Path, data: bytes, *, private: bool = False) -> Path:
         Path(temporary).unlink(missing_ok=True)
         raise
     return path
+
+
+def write_text(path: Path, text: str) -> Path:
+    """Write `text` (a report, already masked by its renderer) to `path` atomically; the
+    folder is created, and neither it nor the file may be a symbolic link."""
+    refuse_link(path.parent)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_atomic(path, text.encode("utf-8", "replace"))
 
 
 def check_writable_dir(path: Path) -> None:

@@ -8,19 +8,11 @@ from typing import Any
 import pytest
 
 from cpi_preflight import terminal
-from cpi_preflight.errors import CheckFailedError
-from cpi_preflight.findings import FAILED, SKIPPED, Verdict
+from cpi_preflight.errors import VerdictFailedError
+from cpi_preflight.findings import FAILED, SKIPPED
 from cpi_preflight.plan import Check, Plan
 from cpi_preflight.run import Run
 from cpi_preflight.secret import scrub
-
-
-class VerdictFailedError(CheckFailedError):
-    """The failed verdict of one check item, carried to `repr_failure`."""
-
-    def __init__(self, verdict: Verdict) -> None:
-        super().__init__(verdict.summary)
-        self.verdict = verdict
 
 
 class ProfileFile(pytest.File):
@@ -57,7 +49,7 @@ class CheckItem(pytest.Item):
         verdict = self.parent.run.verdict(self.profile_name, self.check.id)
         self.user_properties.append(("code", verdict.code))
         if verdict.outcome == FAILED:
-            raise VerdictFailedError(verdict)
+            raise VerdictFailedError(verdict.summary, [f.text() for f in verdict.failures])
         if verdict.outcome == SKIPPED:
             pytest.skip(scrub(verdict.summary))
         for warning in verdict.warnings:
@@ -67,8 +59,8 @@ class CheckItem(pytest.Item):
                      style: Any = None) -> str:
         if isinstance(excinfo.value, VerdictFailedError):
             width = self.config.get_terminal_writer().fullwidth
-            return "\n".join(terminal.fitted(scrub(f.text()), width)
-                             for f in excinfo.value.verdict.failures)
+            return "\n".join(terminal.fitted(scrub(text), width)
+                             for text in excinfo.value.failures)
         return scrub(str(super().repr_failure(excinfo)))
 
     def reportinfo(self) -> tuple[Any, int | None, str]:

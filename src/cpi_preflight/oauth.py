@@ -4,7 +4,12 @@ Cloud Foundry (XSUAA): POST <tokenurl> with the client id and secret in a Basic 
 literally (XSUAA reads it as is; secrets contain $ = + /), and grant_type in the form body.
 Certificate keys: POST to the mTLS token URL with client_id in the body and the client
 certificate on the connection. Neo: POST <token endpoint>?grant_type=client_credentials with
-Basic auth (reference sections 3 and 6).
+Basic auth.
+
+Sources (SAP-docs/btp-integration-suite, docs/ci/ConnectionSetup/): Cloud Foundry and
+certificate keys oauth-with-client-credentials-grant-for-api-clients-20e26a8.md; Neo
+setting-up-oauth-inbound-authentication-with-client-credentials-grant-for-api-clients-040d811.md.
+Basic header or form body: cloudfoundry/uaa docs/UAA-Client-Authentication.md.
 """
 
 from __future__ import annotations
@@ -47,7 +52,9 @@ def token_request(profile: Profile) -> httpx.Request:
 
 def jwks_url(token_url: str) -> str:
     """The issuer's key set: `/token_keys` on the token URL's host, as SAP's libraries build it
-    from the binding rather than trusting the token's `jku` header (reference section 5)."""
+    from the binding rather than trusting the token's `jku` header (SAP/cloud-pysec
+    sap/xssec/security_context_xsuaa.py; SAP/cloud-security-services-integration-library
+    XsuaaJwtSignatureValidator.java)."""
     url = httpx.URL(token_url)
     return str(url.copy_with(path="/token_keys", query=None))
 

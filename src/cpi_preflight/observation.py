@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from cpi_preflight import urls
 from cpi_preflight.secret import Secret
 from cpi_preflight.server_text import quote
 
@@ -60,7 +61,7 @@ class Exchange:
     @property
     def host(self) -> str:
         """`host[:port]` of the URL."""
-        return self.url.split("://", 1)[-1].split("/", 1)[0]
+        return urls.host(self.url)
 
     @property
     def is_html(self) -> bool:

@@ -6,9 +6,10 @@ folder or request level, `inherit` honoured), `{{variables}}` from the environme
 collection's `variable` list, and the entity sets the requests call under `<api>/api/v1/`.
 
 The files are hostile input: reads are bounded, nesting and counts are capped, names shown in
-messages lose control characters, and every problem is one `PostmanError` naming the file (its
-`source`), the request and what to do. Requests that are left out (not GET, not an entity set
-of the catalog, not on /api/v1) are reported in `Import.left_out`, never dropped silently.
+messages are made one visible line (`text.one_line`) and cut (`text.cut`), and every problem
+is one `PostmanError` naming the file (its `source`), the request and what to do. Requests that
+are left out (not GET, not an entity set of the catalog, not on /api/v1) are reported in
+`Import.left_out`, never dropped silently.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from typing import Any
 
 from cpi_preflight import catalog as catalog_module
 from cpi_preflight import files
-from cpi_preflight.errors import PostmanError
+from cpi_preflight.errors import PostmanError, StructureError
 from cpi_preflight.secret import Secret
+from cpi_preflight.text import cut, one_line
+from cpi_preflight.urls import normalize_api_url
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_RESOLVED = 64 * 1024  # characters one value may grow to through {{variables}}
@@ -33,15 +36,13 @@ MAX_DEPTH = 32
 MAX_REQUESTS = 5000
 SCHEMA_V21 = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
 _VARIABLE = re.compile(r"\{\{([^{}]+)\}\}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _API_ROOT = "/api/v1/"
 _EXPORT_AGAIN = "export it again from Postman (Collection > ... > Export > Collection v2.1)"
 
 
 def shown(text: object, limit: int = 80) -> str:
-    """`text` fit for a one-line message: no control characters, at most `limit` characters."""
-    clean = _CONTROL.sub("?", str(text))
-    return clean if len(clean) <= limit else clean[: limit - 3] + "..."
+    """`text` fit for a one-line message: one visible line of at most `limit` characters."""
+    return cut(one_line(str(text)), limit)
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def read_json(path: Path, option: str) -> dict[str, Any]:
                                    "Integration API")
     try:
         data = files.load_json(raw.decode("utf-8-sig"), max_depth=MAX_JSON_DEPTH)
-    except files.StructureError as exc:
+    except StructureError as exc:
         raise PostmanError(f"{exc}; {_EXPORT_AGAIN}", where) from None
     except UnicodeDecodeError:
         raise PostmanError(f"is not UTF-8 text; {_EXPORT_AGAIN}", where) from None
@@ -227,7 +228,7 @@ def walk(items: object, inherited: tuple[dict[str, Any] | None, str], folder: st
     for node in items if isinstance(items, list) else []:
         if not isinstance(node, dict):
             continue
-        name = shown(node.get("name") or "(unnamed)")
+        name = shown(node.get("name") or "") or "(unnamed)"
         label = f"{folder}/{name}" if folder else name
         auth = _auth_of(node, inherited, f"folder '{label}'")
         if "item" in node:
@@ -329,7 +330,8 @@ def environment_of(token_url: str) -> str | None:
 
 @dataclass(frozen=True)
 class Call:
-    """Where one request goes: the API base URL and the path below /api/v1/."""
+    """Where one request goes: the API base URL (as `urls.normalize_api_url` makes it, as the
+    profile loader will) and the path below /api/v1/."""
 
     base: str
     path: str
@@ -340,7 +342,7 @@ def _call_of(url: str) -> Call | None:
     index = cut.find(_API_ROOT)
     if index < 0 or not cut.startswith(("https://", "http://")):
         return None
-    return Call(cut[:index].rstrip("/"), "/" + cut[index + len(_API_ROOT):].strip("/"))
+    return Call(normalize_api_url(cut[:index]), "/" + cut[index + len(_API_ROOT):].strip("/"))
 
 
 def _entity_set(path: str, cat: catalog_module.Catalog) -> str:

@@ -23,6 +23,8 @@ from cpi_preflight.plan import Plan
 from cpi_preflight.profile import Profile
 from cpi_preflight.secret import Secret
 from cpi_preflight.transport import (
+    MAX_CONCURRENCY,
+    MAX_PER_HOST,
     Limits,
     ReadOnlyGuard,
     RetryPolicy,
@@ -127,7 +129,7 @@ async def probe_plans(plans: Iterable[Plan], limits: Limits) -> dict[str, Profil
     return {plan.profile.name: result for plan, result in zip(plans, results, strict=True)}
 
 
-def run(plans: Iterable[Plan], *, total: int = 256, per_host: int = 10
+def run(plans: Iterable[Plan], *, total: int = MAX_CONCURRENCY, per_host: int = MAX_PER_HOST
         ) -> dict[str, ProfileObservations]:
     """Probe every plan from synchronous code (the pytest plugin)."""
     return asyncio.run(probe_plans(plans, Limits(total=total, per_host=per_host)))

@@ -8,7 +8,6 @@ style "profiles/prod-cf.yaml: required_roles[0]: unknown role 'MonitorDataRead';
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import json
 import os
 import re
@@ -17,17 +16,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import httpx
 import yaml
 
 from cpi_preflight import catalog as catalog_module
 from cpi_preflight import files
 from cpi_preflight.catalog import Catalog, closest
-from cpi_preflight.errors import ProfileError
+from cpi_preflight.errors import ProfileError, StructureError
+from cpi_preflight.files import message_path
 from cpi_preflight.secret import Secret
+from cpi_preflight.service_key import read_service_key
+from cpi_preflight.urls import is_loopback, normalize_api_url, parse_url
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# a profile's name: its file name and its report folder (`init --name` writes NAME.yaml)
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _SECRET_KEYS = ("client_secret",)
 
 KEYS = (
@@ -106,7 +108,7 @@ class _Reader:
 
     def fail(self, key: str, problem: str, index: int | None = None) -> ProfileError:
         """The error for `key` (item `index` of its list, if given) of this file."""
-        path, name = shown(self.path), f"{self.prefix}{key}"
+        path, name = message_path(self.path), f"{self.prefix}{key}"
         item = "" if index is None else f"[{index}]"
         return ProfileError(f"{path}: {name}{item}: {problem}", path=path, key=name)
 
@@ -207,43 +209,6 @@ def _kind(value: object) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def normalize_api_url(url: str) -> str:
-    """Strip a trailing slash and a trailing `/api/v1` (or `/api`): the tool appends `/api/v1`."""
-    url = url.strip().rstrip("/")
-    for suffix in ("/api/v1", "/api"):
-        if url.lower().endswith(suffix):
-            url = url[: -len(suffix)]
-    return url.rstrip("/")
-
-
-def is_loopback(host: str) -> bool:
-    """`localhost`, or an IP address in 127.0.0.0/8 or ::1 (names are not resolved)."""
-    host = host.strip("[]")
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def parse_url(url: str) -> tuple[httpx.URL | None, str]:
-    """`url` as httpx will send to it, or why it cannot (checked with httpx itself, so that
-    validation and use agree); (None, '') for what is no http(s) URL at all."""
-    if any(c.isspace() or not c.isprintable() for c in url):
-        return None, ""
-    try:
-        parts = httpx.URL(url)
-        host = parts.host  # decodes an IDNA name, which can fail on its own
-    except (httpx.InvalidURL, ValueError) as exc:  # IDNA errors are ValueErrors
-        return None, str(exc) or type(exc).__name__
-    if parts.scheme not in ("http", "https") or not host:
-        return None, ""
-    if parts.port is not None and not 0 < parts.port < 65536:
-        return None, f"port {parts.port} is not between 1 and 65535"
-    return parts, ""
-
-
 def _check_url(reader: _Reader, key: str, url: str) -> str:
     parts, problem = parse_url(url)
     if problem:
@@ -313,8 +278,6 @@ class _Connection:
 
 def _connection(reader: _Reader, env: str) -> _Connection:
     if "service_key" in reader.data:
-        from cpi_preflight.service_key import read_service_key
-
         clash = [k for k in _CONNECTION_KEYS if k in reader.data]
         if clash:
             raise reader.fail(clash[0], "set either service_key or the connection keys, not both")
@@ -388,20 +351,20 @@ def _sandbox(reader: _Reader, env: str) -> Mapping[str, Any] | None:
                           "remove this key or the sandbox section")
     from cpi_preflight.sandbox import SandboxSpec
 
-    SandboxSpec.from_mapping(raw, environment=env, source=str(shown(reader.path)))
+    SandboxSpec.from_mapping(raw, environment=env, source=str(message_path(reader.path)))
     return raw
 
 
 def parse(name: str, path: Path, data: object, environ: Mapping[str, str]) -> Profile:
     """Validate one profile's mapping; raise `ProfileError` naming file and key on any problem."""
+    shown = message_path(path)
     if data is None:
-        raise ProfileError(f"{shown(path)}: the file is empty; write one with `cpi-preflight "
-                           "init --service-key KEY.json --name NAME` (README: Writing a profile)",
-                           path=shown(path))
+        raise ProfileError(f"{shown}: the file is empty; write one with `cpi-preflight init "
+                           "--service-key KEY.json --name NAME` (README: Writing a profile)",
+                           path=shown)
     if not isinstance(data, dict):
-        raise ProfileError(f"{shown(path)}: must hold a mapping of keys (environment, api_url, "
-                           "...), "
-                           f"not {_kind(data)}", path=shown(path))
+        raise ProfileError(f"{shown}: must hold a mapping of keys (environment, api_url, ...), "
+                           f"not {_kind(data)}", path=shown)
     reader = _Reader(path, data, environ)
     _reject_unknown_keys(reader)
     env = _environment(reader)
@@ -437,7 +400,7 @@ YAML_FIX = ("correct it there (indentation, quotes, brackets), or write the prof
 def read_yaml(path: Path, limit: int = files.PROFILE_LIMIT) -> object:
     """Parse a YAML file (a regular file of at most `limit` bytes, without aliases, nested at
     most `files.MAX_DEPTH` deep); any problem becomes a `ProfileError` naming the file."""
-    where = shown(path)
+    where = message_path(path)
     try:
         text = files.read_text(path, limit)
     except UnicodeDecodeError:
@@ -446,7 +409,7 @@ def read_yaml(path: Path, limit: int = files.PROFILE_LIMIT) -> object:
         raise ProfileError(f"{where}: cannot be read: {exc.strerror}", path=where) from None
     try:
         return files.load_yaml(text)
-    except files.StructureError as exc:
+    except StructureError as exc:
         raise ProfileError(f"{where}: {exc}", path=where) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
@@ -522,23 +485,10 @@ def _known(value: str, known: list[str], profiles_dir: Path) -> str:
     )
 
 
-def shown(path: Path) -> Path:
-    """`path` relative to the current folder when it lies below it, for shorter messages."""
-    here = Path.cwd()
-    try:  # without following links first: a profile may be a link to anywhere
-        return Path(os.path.abspath(path)).relative_to(os.path.abspath(here))
-    except ValueError:
-        pass
-    try:
-        return path.resolve().relative_to(here.resolve())
-    except (ValueError, OSError):
-        return path
-
-
 def load(name: str, profiles_dir: Path, environ: Mapping[str, str] | None = None) -> Profile:
     """Load and validate `profiles_dir/<name>.yaml`."""
     path = profiles_dir / f"{name}.yaml"
-    if not _NAME.match(name):
+    if not NAME.match(name):
         raise ProfileError(f"{path}: the file name must be letters, digits, '_', '.' or '-' "
                            "(it names the report folder); rename the file", path=path)
     data = read_yaml(path)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import yaml
 
-from cpi_preflight import postman
+from cpi_preflight import postman, urls
 from cpi_preflight.service_key import ServiceKey
 
 
@@ -154,7 +154,7 @@ def _header(setup: Setup) -> list[str]:
 
 
 def _description(setup: Setup) -> str:
-    host = re.sub(r"^https?://", "", setup.connection.api_url).split("/")[0]
+    host = urls.host(setup.connection.api_url)
     credential = "client certificate" if setup.uses_certificate else "client secret"
     return f"{setup.name} on {host}, {credential}"
 

@@ -2,17 +2,17 @@
 
 `<reports-dir>/<profile>/junit.xml`: one testsuite per profile, one testcase per check; a failed
 check is a <failure> whose type is the failure code and whose message names the thing at fault
-and the fix. Every text is masked (secret scrubber) and cleaned of characters XML cannot hold
-*before* it goes to the XML serializer, so no mask can cut through markup.
+and the fix. Every text is masked (secret scrubber) and cleaned line by line (`text.lines`: no
+escape sequence, control, bidi or other character XML cannot hold) *before* it goes to the XML
+serializer, so no mask can cut through markup.
 
-Writing is atomic and never through a symbolic link (`files.write_atomic`). At the start of a
+Writing is atomic and never through a symbolic link (`files.write_text`). At the start of a
 run the previous reports of its profiles are removed (`remove_previous`), so an interrupted run
 leaves no report that reads as the current result.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -24,15 +24,15 @@ from cpi_preflight.files import shown_path
 from cpi_preflight.findings import FAILED, SKIPPED, Verdict
 from cpi_preflight.plan import Plan
 from cpi_preflight.secret import scrub, scrub_all
+from cpi_preflight.text import lines
 
 REPORT_FILES = ("junit.xml", "evidence.json", "evidence.html")
-# characters XML 1.0 cannot hold (C0 controls but tab/LF/CR, lone surrogates, U+FFFE/U+FFFF)
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def xml_safe(texts: Sequence[str]) -> list[str]:
-    """`texts` masked, with characters XML cannot hold replaced by U+FFFD."""
-    return [_NOT_XML.sub("\ufffd", t) for t in scrub_all(texts)]
+    """`texts` masked, then each line made visible text (`text.lines`): what XML 1.0 cannot
+    hold (C0 controls, lone surrogates, U+FFFE/U+FFFF) is dropped with the rest."""
+    return [lines(t) for t in scrub_all(texts)]
 
 
 def _fields(verdict: Verdict) -> list[str]:
@@ -77,17 +77,10 @@ def junit_xml(plan: Plan, verdicts: Iterable[Verdict]) -> str:
     return str(to_xml_report_string([suite], prettyprint=True, encoding="utf-8"))
 
 
-def write_text(path: Path, text: str) -> Path:
-    """Write `text` (already masked by its renderer) to `path` atomically; the profile's
-    folder is created, and neither it nor the file may be a symbolic link."""
-    files.refuse_link(path.parent)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return files.write_atomic(path, text.encode("utf-8", "replace"))
-
-
 def write_junit(reports_dir: Path, plan: Plan, verdicts: Iterable[Verdict]) -> Path:
     """Write `<reports_dir>/<profile>/junit.xml`."""
-    return write_text(reports_dir / plan.profile.name / "junit.xml", junit_xml(plan, verdicts))
+    return files.write_text(reports_dir / plan.profile.name / "junit.xml",
+                            junit_xml(plan, verdicts))
 
 
 def check_reports_dir(reports_dir: Path, names: Iterable[str]) -> None:
@@ -120,4 +113,4 @@ def remove_previous(reports_dir: Path, names: Iterable[str]) -> None:
 
 
 __all__ = ["REPORT_FILES", "check_reports_dir", "junit_xml", "remove_previous", "scrub",
-           "shown_path", "write_junit", "write_text", "xml_safe"]
+           "write_junit", "xml_safe"]

@@ -43,8 +43,8 @@ class Settings:
     reports_dir: Path
     strict: bool = False
     baseline: Path | None = None
-    max_concurrency: int = 256  # the per-host limit protects each tenant; this one only caps
-    max_per_host: int = 10
+    max_concurrency: int = transport.MAX_CONCURRENCY
+    max_per_host: int = transport.MAX_PER_HOST
 
 
 @dataclass

@@ -1,10 +1,13 @@
 """Cloud Foundry service keys of the Process Integration Runtime (plan api), as downloaded.
 
-Two key types exist (reference section 4): client id/secret and certificate. Whether the
-certificate type nests its fields under `oauth` like the secret type is unconfirmed, so both
-shapes are read. A certificate key's PEM blocks must reach Python's TLS layer as files: they
-are kept in anonymous in-memory files where the platform has them (Linux), else in private
-temporary files removed at exit and on SIGTERM/SIGINT.
+Two key types exist: client id/secret and certificate (SAP Help "Creating Service Instance and
+Service Key for Inbound Authentication": SAP-docs/btp-integration-suite, docs/ci/ConnectionSetup/
+creating-service-instance-and-service-key-for-inbound-authentication-19af5e2.md). Whether the
+certificate type nests its fields under `oauth` like the secret type is unconfirmed (SAP's
+tutorial shows that key only as an image), so both shapes are read. A certificate key's PEM
+blocks must reach Python's TLS layer as files: they are kept in anonymous in-memory files where
+the platform has them (Linux), else in private temporary files removed at exit and on
+SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from types import FrameType
 from typing import Any
 
 from cpi_preflight import files
-from cpi_preflight.errors import ProfileError
-from cpi_preflight.profile import shown
+from cpi_preflight.errors import ProfileError, StructureError
+from cpi_preflight.files import message_path
 from cpi_preflight.secret import Secret, register
 
 _temp_dirs: list[str] = []
@@ -160,10 +163,10 @@ def token_url_for_certificate(fields: dict[str, Any], token_url: str) -> str:
 
 def parse_service_key(path: Path, data: object) -> ServiceKey:
     """Read a service key's JSON object into a `ServiceKey`."""
-    path = shown(path)
+    path = message_path(path)
     try:
         files.check_structure(data)
-    except files.StructureError as exc:
+    except StructureError as exc:
         raise ProfileError(f"{path}: {exc}; download the service key again from the BTP "
                            "cockpit", path=path) from None
     fields = _fields(path, data)
@@ -187,10 +190,10 @@ def read_service_key(path: Path) -> ServiceKey:
     """Load a service key JSON file (a regular file, bounded, nested at most
     `files.MAX_DEPTH` deep, no lone surrogates); any problem is a `ProfileError` naming it."""
     again = "download the service key again from the BTP cockpit"
-    path = shown(path)
+    path = message_path(path)
     try:
         data = files.load_json(files.read_text(path, files.SERVICE_KEY_LIMIT))
-    except files.StructureError as exc:
+    except StructureError as exc:
         raise ProfileError(f"{path}: {exc}; {again}", path=path) from None
     except UnicodeDecodeError:
         raise ProfileError(f"{path}: is not UTF-8 text; {again}", path=path) from None

@@ -2,25 +2,25 @@
 
 Made for the job page of a CI run (GitHub's `$GITHUB_STEP_SUMMARY`): per profile the result,
 and every failed check and warning with its code. The files are read as untrusted input: each
-read is bounded, text is stripped of control characters and escaped for Markdown/HTML, and a
-file that is not an evidence document becomes a row saying so instead of stopping the page.
+read is bounded, every text goes through `markdown.cell` (one visible line, cut, HTML and
+Markdown escaped), and a file that is not an evidence document becomes a row saying so instead
+of stopping the page.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from cpi_preflight import files
-from cpi_preflight.errors import ConfigError
+from cpi_preflight.errors import ConfigError, StructureError
+from cpi_preflight.markdown import cell
 
 MAX_EVIDENCE_BYTES = 4 * 1024 * 1024
 MAX_PROFILES = 500
 MAX_CELL = 300
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]+")
 _MARK = {"passed": "✅ passed", "failed": "❌ failed", "incomplete": "⚠️ incomplete"}
 # The overview's count columns, as the terminal counts checks: (header, evidence summary key).
 COLUMNS = (("Failed", "failed"), ("Warning", "warning"), ("Passed", "passed"),
@@ -46,16 +46,6 @@ class ProfileResult:
     counts: dict[str, int] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     error: str = ""
-
-
-def cell(value: object, limit: int = MAX_CELL) -> str:
-    """`value` as the text of one Markdown table cell: one line, no control characters, no
-    markup (HTML-escaped, pipes and backticks and Markdown punctuation neutralised)."""
-    text = " ".join(_CONTROL.sub(" ", str(value)).split())
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return re.sub(r"([\\`*_\[\]|~])", r"\\\1", text)
 
 
 def _read_bounded(path: Path) -> dict[str, Any]:
@@ -91,7 +81,7 @@ def read_result(path: Path) -> ProfileResult:
     try:
         doc = _read_bounded(path)
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError,
-            files.StructureError) as exc:
+            StructureError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         return ProfileResult(folder, error=f"{path}: cannot be read ({reason})")
     profile, totals = doc["profile"], doc.get("summary")
@@ -131,12 +121,12 @@ def _overview(results: list[ProfileResult]) -> list[str]:
 
 def _details(item: ProfileResult) -> list[str]:
     if item.error:
-        return ["", f"**{cell(item.name, 100)}**: {cell(item.error)}"]
+        return ["", f"**{cell(item.name, 100)}**: {cell(item.error, MAX_CELL)}"]
     if not item.problems:
         return []
     lines = ["", f"### {cell(item.name, 100)}", "", "| Check | Code | What happened |",
              "|---|---|---|"]
-    lines += [f"| {cell(p.check, 100)} | {cell(p.code, 60)} | {cell(p.text)} |"
+    lines += [f"| {cell(p.check, 100)} | {cell(p.code, 60)} | {cell(p.text, MAX_CELL)} |"
               for p in item.problems]
     return lines
 
@@ -146,7 +136,7 @@ def markdown(reports: Path) -> str:
     results = collect(reports)
     lines = ["## cpi-preflight", ""]
     if not results:
-        shown = cell(reports.as_posix().rstrip("/") + "/")
+        shown = cell(reports.as_posix().rstrip("/") + "/", MAX_CELL)
         return "\n".join([*lines, f"No reports in {shown}: the run stopped before writing any; "
                                   "see the log of the check step."]) + "\n"
     lines += _overview(results)

@@ -5,8 +5,9 @@ and message on one line (the full text with its fix is in pytest's FAILURES sect
 a warning, the message and its fix in full (nothing else on screen shows them); for a skip, the
 reason. Checks that pytest did not run are listed together in one row. Rows fit `width`; what
 does not fit is moved to the next lines rather than cut (an id, the codes, a client id are never
-cut, so that they can be read and copied whole); only a failure's one-line message is cut, with
-`...`, as its full text is in FAILURES.
+cut, so that they can be read and copied whole); only a failure's one-line message is cut
+(`text.cut`), as its full text is in FAILURES. Every text is masked and made one visible line
+(`printable`, through `text.one_line`) before it is laid out.
 
 Verbosity follows pytest's: `-q` keeps only failures, warnings and the summary lines; `-qq`
 keeps only the summary lines.
@@ -20,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
 from cpi_preflight.secret import scrub
+from cpi_preflight.text import cut, one_line
 
 WARNING = "warning"
 NOT_RUN = "not run"
@@ -29,9 +31,10 @@ _NARROWEST_TEXT = 40
 DETAIL = "    "
 
 
-def _printable(text: str) -> str:
-    """One line of scrubbed text without control characters (they could drive the terminal)."""
-    return "".join(c if c.isprintable() else " " for c in scrub(text))
+def printable(text: str) -> str:
+    """`text` masked and made one visible line (`text.one_line`): nothing in it can drive the
+    terminal."""
+    return one_line(scrub(text))
 
 
 def shown_outcome(verdict: Verdict) -> str:
@@ -88,7 +91,7 @@ def fitted(text: str, width: int) -> str:
     width = max(width, _NARROWEST_TEXT)
     for line in text.splitlines():
         indent = line[: len(line) - len(line.lstrip())]
-        clean = _printable(line.strip())
+        clean = printable(line.strip())
         if clean.startswith("fix: "):
             out.extend(fix_lines(clean, width, indent, indent + "  "))
             continue
@@ -99,10 +102,6 @@ def fitted(text: str, width: int) -> str:
 def wrapped(text: str, width: int) -> list[str]:
     """One message as lines of at most `width`, continued two spaces in."""
     return _Layout([], width).wrap(text, indent="")
-
-
-def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(1, width - 3)] + "..."
 
 
 class _Layout:
@@ -117,18 +116,18 @@ class _Layout:
     def head(self, check_id: str, outcome: str) -> list[str]:
         """`  id  outcome`; an id wider than its column is never cut: it stands on a line of its
         own, the outcome below it in its column."""
-        check_id = _printable(check_id)
+        check_id = printable(check_id)
         if len(check_id) <= self.id_width:
             return [f"  {check_id:<{self.id_width}} {outcome:<{_OUTCOME_WIDTH}}"]
         return [f"  {check_id}", f"  {'':<{self.id_width}} {outcome:<{_OUTCOME_WIDTH}}"]
 
-    def cut(self, text: str) -> list[str]:
-        return [_cut(DETAIL + _printable(text), self.width)]
+    def cut_row(self, text: str) -> list[str]:
+        return [cut(DETAIL + printable(text), self.width)]
 
     def wrap(self, text: str, indent: str = DETAIL) -> list[str]:
         """`text` wrapped, continued two further in; a word longer than a line (a client id)
         is never split: it stands alone on its line."""
-        return textwrap.wrap(_printable(text), self.width, initial_indent=indent,
+        return textwrap.wrap(printable(text), self.width, initial_indent=indent,
                              subsequent_indent=indent + "  ", break_long_words=False,
                              break_on_hyphens=False)
 
@@ -142,15 +141,15 @@ class _Layout:
     def rows(self, verdict: Verdict) -> list[str]:
         *named_alone, head = self.head(verdict.check.id, shown_outcome(verdict))
         if verdict.outcome == SKIPPED:
-            return [*named_alone, *self.beside(head, _printable(verdict.summary))]
+            return [*named_alone, *self.beside(head, printable(verdict.summary))]
         codes = ", ".join(dict.fromkeys(f.code for f in verdict.findings))
         lines = [*named_alone, *self.beside(head, codes)]
         named = len(verdict.findings) > 1  # several findings: say which is which
         for finding in verdict.failures:
-            lines.extend(self.cut(_said(finding, named)))
+            lines.extend(self.cut_row(_said(finding, named)))
         for finding in verdict.warnings:
             lines.extend(self.wrap(_said(finding, named)))
-            lines.extend(fix_lines(_printable(f"fix: {finding.fix}"), self.width, DETAIL,
+            lines.extend(fix_lines(printable(f"fix: {finding.fix}"), self.width, DETAIL,
                                    DETAIL + "  "))
         return lines
 
@@ -174,6 +173,6 @@ def profile_lines(title: str, verdicts: Mapping[str, Verdict], not_run: Mapping[
     if verbosity >= 0:
         for reason in dict.fromkeys(not_run.values()):
             ids = [i for i, r in not_run.items() if r == reason]
-            text = _printable(f"{NOT_RUN} ({len(ids)}): {', '.join(ids)}; {reason}")
+            text = printable(f"{NOT_RUN} ({len(ids)}): {', '.join(ids)}; {reason}")
             lines.extend(layout.wrap(text, indent="  "))
     return lines

@@ -3,6 +3,8 @@
 This is the only module that sends requests. It never judges an answer; it records an
 `Exchange`. The read-only guard lives here, in one place: towards the tenant only GET and HEAD
 go out, and the only POST allowed is the token request to the profile's token URL.
+`Limits` bounds the requests in flight; its defaults `MAX_CONCURRENCY` and `MAX_PER_HOST` are
+the defaults of `--max-concurrency` and `--max-per-host` too.
 """
 
 from __future__ import annotations
@@ -37,9 +39,9 @@ from cpi_preflight.observation import (
     FailureKind,
     TlsCertificate,
 )
-from cpi_preflight.profile import is_loopback
 from cpi_preflight.secret import register
 from cpi_preflight.server_text import quote
+from cpi_preflight.urls import is_loopback
 
 MAX_BODY = 1024 * 1024  # decoded bytes kept per answer, across every Content-Encoding layer
 MAX_RAW = MAX_BODY  # bytes read off the wire per answer
@@ -146,12 +148,18 @@ def _endpoint_key(url: httpx.URL) -> tuple[str, str, int | None, str]:
     return url.scheme, url.host.lower(), port, url.path.rstrip("/")
 
 
+# The defaults of --max-concurrency and --max-per-host: the per-host limit protects each tenant;
+# the global one only bounds the process (a landscape of 20 tenants keeps its 10 per host).
+MAX_CONCURRENCY = 256
+MAX_PER_HOST = 10
+
+
 @dataclass
 class Limits:
     """Concurrency bounds shared by every profile of a run."""
 
-    total: int = 32
-    per_host: int = 10
+    total: int = MAX_CONCURRENCY
+    per_host: int = MAX_PER_HOST
     _global: asyncio.Semaphore | None = None
     _hosts: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 

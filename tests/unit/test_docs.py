@@ -52,9 +52,9 @@ def test_codes_table_shows_placeholders_as_names_in_angle_brackets() -> None:
     table = docs.codes_table_markdown()
     assert not re.search(r"\{[a-z_]+\}", table)
     row = next(r for r in _rows(table) if r[0] == "`ROLE_MISSING`")
-    assert "and add &lt;role>; or run `cf update-service <instance> -c " \
+    assert "and add &lt;role&gt;; or run `cf update-service <instance> -c " \
            "'{\"roles\":<required_roles_json>}'` with the full list" in row[3]
-    assert "assign &lt;neo_roles> to user oauth_client_&lt;client_id>" in row[4]
+    assert "assign &lt;neo_roles&gt; to user oauth_client_&lt;client_id&gt;" in row[4]
 
 
 def test_codes_table_says_when_a_code_does_not_occur_on_neo() -> None:
@@ -79,9 +79,10 @@ def test_catalog_table_maps_each_endpoint_to_its_roles() -> None:
     assert by_name["DataStores"][1] == "GET /DataStores"
 
 
-def test_markdown_cell_keeps_code_spans_and_escapes_the_rest() -> None:
-    cell = docs.markdown_cell("use `<x> {y}` for <host> {role} a|b\n  c")
-    assert cell == "use `<x> <y>` for &lt;host> &lt;role> a\\|b c"
+def test_markdown_table_keeps_code_spans_and_escapes_the_rest() -> None:
+    table = docs.markdown_table(["A"], [["use `<x> {y}` for <host> {role} a|b\n  c"]])
+    # `>` is escaped too since one escaper serves docs and summary (summary escaped it)
+    assert table.splitlines()[-1] == "| use `<x> <y>` for &lt;host&gt; &lt;role&gt; a\\|b c |"
 
 
 def test_text_table_aligns_columns() -> None:

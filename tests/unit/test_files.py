@@ -270,7 +270,7 @@ def test_reports_in_a_linked_profile_folder_are_refused(tmp_path: Path) -> None:
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports" / "p").symlink_to(elsewhere)
     with pytest.raises(OSError, match="is a symbolic link"):
-        report.write_text(tmp_path / "reports" / "p" / "junit.xml", "x")
+        files.write_text(tmp_path / "reports" / "p" / "junit.xml", "x")
     assert list(elsewhere.iterdir()) == []
 
 

@@ -6,9 +6,11 @@ import ast
 import importlib
 import inspect
 import pkgutil
+import re
 from pathlib import Path
 
 import cpi_preflight
+from cpi_preflight import errors
 from cpi_preflight.errors import PreflightError
 
 PACKAGE = Path(cpi_preflight.__file__).parent
@@ -33,6 +35,35 @@ def test_every_exception_of_the_package_is_a_preflight_error() -> None:
     assert strays == []
 
 
+def _drawn_tree() -> dict[str, str]:
+    """class name -> the name of its parent, as the tree in `errors`' docstring draws them."""
+    parents: dict[str, str] = {}
+    chain: list[str] = []
+    for line in (errors.__doc__ or "").splitlines():
+        found = re.match(r"^[ |]*(?:\+-- )?([A-Z]\w+Error) ", line)
+        if not found:
+            continue
+        del chain[(found.start(1) - 4) // 5:]  # the root at column 4, five more a level down
+        if chain:
+            parents[found.group(1)] = chain[-1]
+        chain.append(found.group(1))
+    return parents
+
+
+def test_the_drawn_exception_tree_is_the_code() -> None:
+    """Every exception of the package is in the tree of `errors`' docstring, under its base."""
+    actual = {}
+    for name in _modules():
+        if name.endswith("__main__"):
+            continue
+        for _, cls in inspect.getmembers(importlib.import_module(name), inspect.isclass):
+            if cls.__module__ == name and issubclass(cls, PreflightError) and \
+                    cls is not PreflightError:
+                actual[cls.__name__] = cls.__bases__[0].__name__
+                assert cls.__module__ == "cpi_preflight.errors", cls
+    assert _drawn_tree() == actual
+
+
 def test_no_module_has_a_vague_or_shadowing_name() -> None:
     names = {name.rsplit(".", 1)[-1] for name in _modules()}
     assert names & FORBIDDEN_MODULES == set()
@@ -52,6 +83,83 @@ def test_the_sandbox_never_imports_what_it_is_an_oracle_for() -> None:
                 if parts[0] == "cpi_preflight" and set(parts[1:2]) & ORACLE_MUST_NOT_IMPORT:
                     offending.append(f"{path.name}: {name}")
     assert offending == []
+
+
+def _module_names(root: Path, package: str) -> dict[str, Path]:
+    names = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = [package, *path.relative_to(root).with_suffix("").parts]
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return names
+
+
+def _imported(name: str, path: Path, known: dict[str, Path]) -> set[str]:
+    """The modules of `known` that module `name` imports anywhere: at module level, inside
+    functions (lazy imports) or under TYPE_CHECKING."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:  # relative: from the package that holds the module
+                here = name.split(".")[: len(name.split(".")) - node.level
+                                         + (path.name == "__init__.py")]
+                base = ".".join([*here, base] if base else here)
+            found.update(f"{base}.{a.name}" if f"{base}.{a.name}" in known else base
+                         for a in node.names)
+    return {module for module in found if module in known and module != name}
+
+
+def import_graph(root: Path, package: str, aside: str | None = None) -> dict[str, set[str]]:
+    """module -> the modules of the package it imports; `aside`: a subpackage left out."""
+    known = _module_names(root, package)
+    graph = {name: _imported(name, path, known) for name, path in known.items()}
+    if aside is None:
+        return graph
+    outside = {n for n in graph if n == aside or n.startswith(f"{aside}.")}
+    return {n: deps - outside for n, deps in graph.items() if n not in outside}
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles a depth-first walk meets, each as `[a, b, ..., a]`."""
+    found: list[list[str]] = []
+    state: dict[str, str] = {}
+    path: list[str] = []
+
+    def visit(name: str) -> None:
+        state[name] = "open"
+        path.append(name)
+        for dep in sorted(graph[name]):
+            if state.get(dep) == "open":
+                found.append([*path[path.index(dep):], dep])
+            elif dep not in state:
+                visit(dep)
+        path.pop()
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name)
+    return found
+
+
+def test_the_import_graph_has_no_cycle_even_counting_lazy_imports() -> None:
+    """No module imports one that imports it back, not even inside a function (a lazy import
+    that dodges a circle is still a circle). The optional sandbox is left aside."""
+    graph = import_graph(PACKAGE, "cpi_preflight", aside="cpi_preflight.sandbox")
+    assert "cpi_preflight.urls" in graph["cpi_preflight.transport"]
+    assert cycles(graph) == []
+
+
+def test_the_cycle_guard_sees_imports_inside_functions(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "a.py").write_text("from pkg import b\n")
+    (package / "b.py").write_text("def late():\n    from .a import name\n    return name\n")
+    (package / "c.py").write_text("from pkg.a import name\n")
+    assert cycles(import_graph(package, "pkg")) == [["pkg.a", "pkg.b", "pkg.a"]]
 
 
 def test_the_plugin_module_only_wires() -> None:

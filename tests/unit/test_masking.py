@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cpi_preflight import evidence, report, secret
+from cpi_preflight import evidence, files, report, secret
 from cpi_preflight.findings import FAILED
 from cpi_preflight.secret import MASK, Secret, scrub
 from tests.unit.test_evidence import broken_markup, build, page_text, sample_plan, sample_verdicts
@@ -201,8 +201,8 @@ def test_trust_text_names_files_without_their_folders(tmp_path: Path) -> None:
 def test_profile_file_is_shown_relative_to_the_project(tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    assert report.shown_path(tmp_path / "profiles" / "p.yaml") == "profiles/p.yaml"
-    assert report.shown_path(Path("/elsewhere/deep/profiles/p.yaml")) == "profiles/p.yaml"
+    assert files.shown_path(tmp_path / "profiles" / "p.yaml") == "profiles/p.yaml"
+    assert files.shown_path(Path("/elsewhere/deep/profiles/p.yaml")) == "profiles/p.yaml"
 
 
 FORMS = {

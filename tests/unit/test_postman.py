@@ -358,15 +358,19 @@ def test_folders_nested_too_deep_are_refused(capsys: pytest.CaptureFixture[str])
                           f"{postman.MAX_DEPTH} levels (at 'f/f/f/")
 
 
+@pytest.mark.parametrize(("name", "shown"), [
+    ("evil\x1b]0;pwned\x07", "evil"),  # the whole escape sequence goes, its payload with it
+    ("\x1b[2K\u202e\u200d", "(unnamed)"),  # nothing visible left
+])
 def test_control_characters_in_names_do_not_reach_the_terminal(
-        capsys: pytest.CaptureFixture[str]) -> None:
+        capsys: pytest.CaptureFixture[str], name: str, shown: str) -> None:
     collection = _resolved(_collection())
-    collection["item"] = [{"name": "evil\x1b]0;pwned\x07", "request": {
+    collection["item"] = [{"name": name, "request": {
         "method": "GET", "url": "{{nope}}/api/v1/MessageProcessingLogs"}}]
     err = _error(capsys, "--postman", str(_write(collection)))
     assert "\x1b" not in err
     assert "\x07" not in err
-    assert "request 'evil?]0;pwned?': url: {{nope}} is not defined" in err
+    assert f"request '{shown}': url: {{{{nope}}}} is not defined" in err
 
 
 def test_an_error_in_the_collection_names_its_file_as_source() -> None:

@@ -12,8 +12,9 @@ import pytest
 
 from cpi_preflight import profile as profile_module
 from cpi_preflight.errors import ConfigError, ProfileError
-from cpi_preflight.profile import KEYS, Timeouts, normalize_api_url, resolve_names
+from cpi_preflight.profile import KEYS, Timeouts, resolve_names
 from cpi_preflight.secret import MASK, Secret
+from cpi_preflight.urls import normalize_api_url
 
 from .conftest import (
     API_URL,

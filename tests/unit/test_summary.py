@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from cpi_preflight import cli, summary
+from cpi_preflight.markdown import cell
 
 
 def _evidence(name: str, result: str = "failed", **extra: Any) -> dict[str, Any]:
@@ -67,7 +68,7 @@ def test_hostile_text_cannot_break_the_table_or_inject_markup(tmp_path: Path) ->
     _write(tmp_path, "p", doc)
     row = summary.markdown(tmp_path).splitlines()[-2]
     assert row == ("| role\\[WorkspacePackagesRead\\] | ROLE\\_MISSING | a\\|b ## x "
-                   "&lt;script&gt;alert(1)&lt;/script&gt; \\`c\\` \\[31m\\[l\\](u) |")
+                   "&lt;script&gt;alert(1)&lt;/script&gt; \\`c\\` \\[l\\](u) |")
 
 
 def test_long_text_is_cut(tmp_path: Path) -> None:
@@ -75,7 +76,7 @@ def test_long_text_is_cut(tmp_path: Path) -> None:
     doc["findings"][1]["message"] = "x" * 1000
     _write(tmp_path, "p", doc)
     row = summary.markdown(tmp_path).splitlines()[-2]
-    assert row.endswith(" | " + "x" * (summary.MAX_CELL - 1) + "… |")
+    assert row.endswith(" | " + "x" * (summary.MAX_CELL - 3) + "... |")
 
 
 @pytest.mark.parametrize(("content", "reason"), [
@@ -91,7 +92,7 @@ def test_a_bad_file_becomes_a_row_not_a_crash(tmp_path: Path, content: bytes,
     _write(tmp_path, "good", {**_evidence("good", "passed"), "checks": [], "findings": []})
     lines = summary.markdown(tmp_path).splitlines()
     assert "| bad |  | ⚠️ unreadable |  |  |  |  |  |" in lines
-    assert lines[-1] == f"**bad**: {summary.cell(f'{path}: cannot be read ({reason})')}"
+    assert lines[-1] == f"**bad**: {cell(f'{path}: cannot be read ({reason})', summary.MAX_CELL)}"
 
 
 def test_reads_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

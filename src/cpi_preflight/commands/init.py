@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shlex
 import shutil
 import sys
@@ -20,12 +19,11 @@ from pathlib import Path
 
 import yaml
 
-from cpi_preflight import docs, files, postman, profile
+from cpi_preflight import catalog, files, postman, profile
 from cpi_preflight.errors import ConfigError, ProfileError
 from cpi_preflight.profile_writer import SOURCES, CaBundle, Setup, Variables, render_profile
 from cpi_preflight.service_key import ServiceKey, read_service_key
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 DEFAULT_ROLES = {"cf": ["MonitoringDataRead"],
                  "neo": ["IntegrationOperationServer.read", "NodeManager.read"]}
 DEFAULT_ENDPOINTS = ["MessageProcessingLogs", "IntegrationRuntimeArtifacts"]
@@ -102,7 +100,7 @@ def _ca_bundle(path: Path | None, target: Path) -> CaBundle | None:
 
 
 def _check_name(name: str) -> None:
-    if not _NAME.match(name):
+    if not profile.NAME.match(name):
         raise ConfigError(f"--name {name!r}: use letters, digits, '.', '_' and '-', starting "
                           "with a letter or digit (it becomes profiles/NAME.yaml)")
     if name == "all":
@@ -298,7 +296,7 @@ def _import_lines(setup: Setup) -> list[str]:
 
 def _report(setup: Setup, pems: tuple[Path, Path] | None) -> None:
     kind = "client certificate" if setup.uses_certificate else "client secret"
-    env = docs.ENVIRONMENT_NAMES[setup.environment]
+    env = catalog.ENVIRONMENT_NAMES[setup.environment]
     steps = (_certificate_steps(setup, pems) if setup.uses_certificate
              else _secret_steps(setup))
     lines = [f"Wrote {setup.target} ({env}, {kind}).", "", *_import_lines(setup), *steps, "",

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from cpi_preflight import files
-from cpi_preflight.errors import SandboxSpecError
+from cpi_preflight.errors import SandboxSpecError, StructureError
 from cpi_preflight.sandbox.describe import describe, init_command
 from cpi_preflight.sandbox.instance import Sandbox
 from cpi_preflight.sandbox.spec import CREDENTIALS, ENVIRONMENTS, SandboxSpec
@@ -53,7 +53,7 @@ def _read_spec(path: Path) -> object:
         raise SandboxSpecError(f"--spec {path}: cannot be read: {exc.strerror}") from None
     except UnicodeDecodeError:
         raise SandboxSpecError(f"--spec {path}: is not UTF-8 text") from None
-    except files.StructureError as exc:
+    except StructureError as exc:
         raise SandboxSpecError(f"--spec {path}: {exc}") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark

@@ -1,7 +1,8 @@
 """The simulated Integration Suite UI host: everything redirects to an HTML login page.
 
-What `/api/v1` returns on the real UI host is unconfirmed (reference section 7); a redirect to a
-login page is the behaviour of SAP's UI-session endpoints.
+What `/api/v1` returns on the real UI host is unconfirmed (no public source shows it); a
+redirect to a login page is the behaviour of SAP's UI-session endpoints (figaf/integration-commons
+src/main/java/com/figaf/integration/common/client/BaseClient.java reads such login pages).
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
-"""server_text: a tenant's text becomes one short visible line, for every output alike."""
+"""text and server_text: text from outside becomes one short visible line, for every output
+alike; server_text.quote masks a tenant's text first."""
 
 from __future__ import annotations
 
 import pytest
 
 from cpi_preflight.secret import MASK, register
-from cpi_preflight.server_text import QUOTE_LIMIT, printable, quote
+from cpi_preflight.server_text import QUOTE_LIMIT, quote
+from cpi_preflight.text import cut, lines, one_line
 
 
 @pytest.mark.parametrize(("raw", "shown"), [
@@ -22,8 +24,19 @@ from cpi_preflight.server_text import QUOTE_LIMIT, printable, quote
     ("  trimmed   and   squeezed  ", "trimmed and squeezed"),
     ("Grüße, 日本語, émoji 🙂", "Grüße, 日本語, émoji 🙂"),
 ])
-def test_printable_keeps_only_visible_text_on_one_line(raw: str, shown: str) -> None:
-    assert printable(raw) == shown
+def test_one_line_keeps_only_visible_text_on_one_line(raw: str, shown: str) -> None:
+    assert one_line(raw) == shown
+
+
+def test_cut_has_one_rule_and_keeps_at_least_one_character() -> None:
+    assert cut("abcdef", 6) == "abcdef"
+    assert cut("abcdef", 5) == "ab..."
+    assert cut("ab cdef", 6) == "ab ..."
+    assert cut("abcdef", 2) == "a..."
+
+
+def test_lines_cleans_each_line_and_keeps_our_line_structure() -> None:
+    assert lines("CODE: a\x1b[31m\u202eb\n  fix: c\x07d  e\n") == "CODE: ab\n  fix: cd e\n"
 
 
 def test_quote_cuts_long_text_and_marks_the_cut() -> None:

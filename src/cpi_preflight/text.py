@@ -1,0 +1,59 @@
+"""Text from outside made safe to show: one line of visible characters, cut by one rule.
+
+A tenant's answers, profiles, Postman files and evidence files may hold anything. Shown raw, an
+escape sequence could recolour or erase a terminal line, a carriage return could print a forged
+"PASSED" over it, a newline could start a fake report line, and a bidi override (U+202E) could
+reverse what follows. `one_line` removes all of that, and every format escaper calls it before
+escaping for its format: XML (`report.xml_safe`), HTML (`evidence`, through the template's
+finalize and the `prose` filter), Markdown (`markdown.cell`) and the terminal
+(`terminal.printable`). So one input gives one answer in every report. `cut` shortens text with
+the one ellipsis rule.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+ELLIPSIS = "..."
+# Unicode categories that never belong in a shown line: controls (Cc), format characters such
+# as bidi overrides and zero-width joiners (Cf), surrogates (Cs), private use (Co), unassigned
+# (Cn), and line/paragraph separators (Zl, Zp).
+_DROPPED = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+# whole escape sequences go, not just their ESC: CSI (colours, cursor moves, erase line) and
+# OSC (window titles, hyperlinks), in their 7-bit and 8-bit forms
+_ESCAPES = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+                      r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+                      r"|\x1b[ -/]*[0-~]")
+_BREAKS = re.compile(r"[\r\n\t\v\f\x1c-\x1e\x85\u2028\u2029]+")
+_SPACES = re.compile(r" {2,}")
+
+
+def one_line(text: str) -> str:
+    """`text` as one line of visible characters: escape sequences removed whole (with their
+    payload), line breaks and tabs folded into spaces, every other control, format (bidi,
+    zero-width) or unassigned character dropped, runs of spaces squeezed, ends trimmed."""
+    folded = _BREAKS.sub(" ", _ESCAPES.sub("", text))
+    kept = "".join(_visible(c) for c in folded)
+    return _SPACES.sub(" ", kept).strip()
+
+
+def _visible(char: str) -> str:
+    if char.isspace():
+        return " "  # any other space (no-break, ideographic) is a plain space
+    return "" if unicodedata.category(char) in _DROPPED else char
+
+
+def lines(text: str) -> str:
+    """Text of our own making with several lines (a JUnit output): each line cleaned as by
+    `one_line`, the line breaks and each line's indentation kept."""
+    return "\n".join(line[: len(line) - len(line.lstrip(" "))] + one_line(line)
+                     for line in text.split("\n"))
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` when it has at most `limit` characters, else its start and `...`, `limit`
+    characters in all (at least one character of `text` is kept)."""
+    if len(text) <= limit:
+        return text
+    return text[: max(limit - len(ELLIPSIS), 1)] + ELLIPSIS
