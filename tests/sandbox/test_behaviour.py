@@ -192,3 +192,40 @@ def test_a_monitoring_token_carries_roles_read() -> None:
     assert behaviour.role_templates["MonitoringDataRead"].source == "tasks"
     assert behaviour.permissions_of(["QueuesActivate"]) == {"IntegrationOperationServer.read",
                                                              "ESBDataStore.Activate"}
+
+
+# --- personas (issue 16) against the parsed Persona column ---------------------------------------
+
+PERSONAS = FIXTURES / "sap-personas.yaml"
+
+
+def test_persona_grants_follow_sap_s_persona_column() -> None:
+    """The sandbox's own persona table equals the one parsed from SAP's tasks table
+    (tests/fixtures/sap-personas.yaml, itself re-derived by tests/unit/test_personas_table.py),
+    group roles themselves left out."""
+    parsed = yaml.safe_load(PERSONAS.read_text(encoding="utf-8"))
+    grants = load_behaviour().persona_grants
+
+    def without_groups(perms: list[str]) -> set[str]:
+        return {p for p in perms if not p.startswith("AuthGroup.")}
+
+    expected_cf = {entry["token_scopes"][0]: without_groups(entry["permissions"])
+                   for name, entry in parsed["personas"].items()
+                   if entry["token_scopes"][0].startswith("AuthGroup.")
+                   and without_groups(entry["permissions"])}
+    assert {k: set(v) for k, v in grants["cf"].items()} == expected_cf
+    expected_neo = {group: without_groups(parsed["personas"][entry["persona"]]["permissions"])
+                    | set(entry["extra_permissions"])
+                    for group, entry in parsed["neo_groups"].items()}
+    assert {k: set(v) for k, v in grants["neo"].items()} == expected_neo
+
+
+def test_a_persona_template_puts_its_group_role_into_the_token() -> None:
+    behaviour = load_behaviour()
+    assert behaviour.permissions_of(["AuthGroup_Administrator"]) == {
+        "AuthGroup.Administrator", "WebToolingWorkspace.RuntimeConfigure"}
+    honoured = behaviour.honoured(frozenset({"AuthGroup.IntegrationDeveloper"}), "cf")
+    assert {"NodeManager.deploycontent", "IntegrationOperationServer.read"} <= honoured
+    assert "TenantPartnerDirectory.read" not in honoured  # CF: only the configurator template
+    assert "TenantPartnerDirectory.read" in behaviour.honoured(
+        frozenset({"AuthGroup.IntegrationDeveloper"}), "neo")

@@ -20,7 +20,8 @@ from cpi_preflight.sandbox.__main__ import build_parser, build_spec, main
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 FIELDS = {"environment", "api_url", "token_url", "client_id", "client_secret",
-          "certificate_path", "key_path", "ca_path", "service_key"}
+          "certificate_path", "key_path", "ca_path", "service_key", "instance_parameters",
+          "proxy_url", "proxy_user", "proxy_password"}
 
 
 class Served:

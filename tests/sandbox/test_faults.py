@@ -335,7 +335,11 @@ def test_the_table_names_source_and_confidence_of_each_new_behaviour() -> None:
             assert entry["confidence"] in ("documented", "inferred", "unconfirmed"), name
     described = set(load_behaviour().fault_behaviours)
     assert described == {"access_policy", "pending_roles", "query_rejections",
-                         "unavailable_pages", "token_body_dropped"}
+                         "unavailable_pages", "token_body_dropped",
+                         # issue 16
+                         "api_url", "token_url", "client_cert_expired", "instance_grant_types",
+                         "too_many_requests", "clock_offset_s", "proxy", "absent_entity_sets",
+                         "count_accept_strict"}
 
 
 def test_a_dropped_token_body_hides_the_grant_type(fresh: Any, connect: Any) -> None:

@@ -100,7 +100,9 @@ def test_error_is_a_config_error() -> None:
      "sandbox.faults.zzz: unknown fault; valid faults: wrong_secret, grant_type_disabled, "
      "integration_flow_plan, foreign_zone, api_url, token_url, server_errors, latency_ms, "
      "token_latency_ms, connection_resets, expired_token, dead_host, access_policy, pending_roles, "
-     "query_rejections, unavailable_pages, token_body_dropped"),
+     "query_rejections, unavailable_pages, token_body_dropped, client_cert_expired, "
+     "instance_grant_types, too_many_requests, retry_after_s, clock_offset_s, proxy, "
+     "absent_entity_sets, count_accept_strict"),
     ({"rolez": []}, "cf", "sandbox.rolez: unknown key; did you mean 'roles'?"),
     ({"bogus": 1}, "cf",
      "sandbox.bogus: unknown key; valid keys: roles, credential, faults, extra_scopes"),
@@ -113,11 +115,10 @@ def test_error_is_a_config_error() -> None:
     ({"roles": ["IntegrationOperationServer.read"]}, "cf",
      "sandbox.roles[0]: 'IntegrationOperationServer.read' is a Neo role; on cf name the role "
      "template that grants it (e.g. 'MonitoringDataRead')"),
-    ({"roles": ["AuthGroup_ReadOnly"]}, "cf",
-     "sandbox.roles[0]: role template 'AuthGroup_ReadOnly' exists in SAP's list, but SAP's "
-     "tasks table gives no permissions it could simulate ('n.a.', an empty cell, or a persona "
-     "group whose derived permissions are undocumented); name the role templates it stands for "
-     "instead"),
+    ({"roles": ["UserRolesEdit"]}, "cf",
+     "sandbox.roles[0]: role template 'UserRolesEdit' exists in SAP's list, but SAP's "
+     "tasks table gives no permissions it could simulate ('n.a.' or an empty cell); name a role "
+     "template whose permissions the table lists"),
     ({"roles": ["IntegrationOperationServer.reed"]}, "neo",
      "sandbox.roles[0]: unknown Neo role or role template 'IntegrationOperationServer.reed'; "
      "did you mean 'IntegrationOperationServer.read'?"),
@@ -139,9 +140,11 @@ def test_error_is_a_config_error() -> None:
     ({"faults": {"wrong_secret": "yes"}}, "cf",
      "sandbox.faults.wrong_secret: expected true or false, got 'yes'"),
     ({"faults": {"api_url": "uii"}}, "cf",
-     "sandbox.faults.api_url: 'uii' is not one of api, ui, xsuaa; did you mean 'ui'?"),
+     "sandbox.faults.api_url: 'uii' is not one of api, ui, xsuaa, runtime, integration_suite, "
+     "unknown_route; did you mean 'ui'?"),
     ({"faults": {"token_url": "tokn"}}, "cf",
-     "sandbox.faults.token_url: 'tokn' is not one of token, api, ui; did you mean 'token'?"),
+     "sandbox.faults.token_url: 'tokn' is not one of token, api, ui, plain_authentication; "
+     "did you mean 'token'?"),
     ({"faults": {"dead_host": "apii"}}, "cf",
      "sandbox.faults.dead_host: 'apii' is not one of none, api, token; did you mean 'api'?"),
     ({"faults": {"server_errors": {"MessageProcesingLogs": 2}}}, "cf",
@@ -171,4 +174,4 @@ def test_spec_errors_name_source_key_value_and_closest_name(
 def test_unknown_environment() -> None:
     with pytest.raises(SandboxSpecError) as caught:
         parse({}, "kyma")
-    assert str(caught.value) == f"{SRC}: environment: 'kyma' is not one of cf, neo"
+    assert str(caught.value) == f"{SRC}: environment: 'kyma' is not one of cf, neo, edge"

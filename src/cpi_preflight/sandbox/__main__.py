@@ -30,7 +30,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Serve simulated SAP Cloud Integration tenants on 127.0.0.1 until Ctrl-C.")
-    parser.add_argument("--environment", choices=ENVIRONMENTS, help="cf (default) or neo")
+    parser.add_argument("--environment", choices=ENVIRONMENTS,
+                        help="cf (default), neo, or edge (an Edge Integration Cell's local API)")
     parser.add_argument("--roles", help="comma-separated role templates (or Neo roles)")
     parser.add_argument("--credential", choices=CREDENTIALS, help="secret (default) or certificate")
     parser.add_argument("--latency-ms", type=int, help="delay every response by N ms")
@@ -106,6 +107,10 @@ def _check_key_option(args: argparse.Namespace, spec: SandboxSpec) -> None:
     if spec.environment == "neo":
         raise SandboxSpecError("--service-key: Neo has no service keys; drop --service-key (the "
                                "text output lists the URLs, client id and secret)")
+    if spec.environment == "edge":
+        raise SandboxSpecError("--service-key: the Edge Integration Cell's local API is reached "
+                               "at its virtual host, which no service key names; drop "
+                               "--service-key (the text output lists the URL and credentials)")
     if args.count > 1:
         raise SandboxSpecError(f"--service-key: one file holds one tenant's key; drop --count "
                                f"{args.count} or --service-key")

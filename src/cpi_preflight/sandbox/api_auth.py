@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 
 import jwt
 
+from cpi_preflight.sandbox.client_auth import presented_credentials
 from cpi_preflight.sandbox.messages import HttpRequest
 from cpi_preflight.sandbox.tenant import Tenant
 
@@ -33,7 +35,7 @@ def _bearer(request: HttpRequest) -> str | None:
 def _cf_caller(token: str, tenant: Tenant) -> Caller | Refusal:
     assert tenant.signer is not None, "a CF tenant always has a signing key"
     try:
-        claims = tenant.signer.verify(token)
+        claims = tenant.signer.verify(token, tenant.now())
     except jwt.ExpiredSignatureError:
         return Refusal("expired_token")
     except jwt.InvalidTokenError:
@@ -57,8 +59,30 @@ def _neo_caller(token: str, tenant: Tenant) -> Caller | Refusal:
     return Caller(tenant.spec.permissions())
 
 
+def _edge_caller(request: HttpRequest, tenant: Tenant) -> Caller | Refusal:
+    """The Edge Integration Cell's local API: the key's client certificate, or Basic with its
+    client id and secret (no token)."""
+    accepted = tenant.accepted_client_cert
+    if accepted is not None and request.peer_cert is not None and hmac.compare_digest(
+            request.peer_cert, accepted):
+        return Caller(tenant.spec.permissions())
+    presented = presented_credentials(request)
+    identity = tenant.identity
+    if identity.secret is not None and _same(presented.client_id, identity.client_id) and _same(
+            presented.secret, identity.secret):
+        return Caller(tenant.spec.permissions())
+    return Refusal("missing_token")
+
+
+def _same(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and hmac.compare_digest(a.encode(), b.encode())
+
+
 def authenticate(request: HttpRequest, tenant: Tenant) -> Caller | Refusal:
-    """The caller behind the request's bearer token, or why there is none."""
+    """The caller behind the request's bearer token (or, on edge, its credentials), or why
+    there is none."""
+    if tenant.spec.environment == "edge":
+        return _edge_caller(request, tenant)
     token = _bearer(request)
     if token is None:
         return Refusal("missing_token")

@@ -30,6 +30,8 @@ class EntitySet:
     rejects_format_json: bool = False
     direct_query: str | None = None
     parent_field: str | None = None
+    single_entity: bool = False  # the path names one entity (JmsBrokers('Broker1')), no collection
+    required_query: str | None = None  # a query parameter the request must carry (else 400)
 
 
 @dataclass(frozen=True)
@@ -67,10 +69,41 @@ class PlainAnswer:
     """A refusal that is not an OData error body: an HTML page or an empty body."""
 
     status: int
-    body: str  # html | empty
+    body: str  # html | empty | text (the message) | login (a login form)
     title: str
     message: str
     www_authenticate: str | None
+    confidence: str
+
+
+@dataclass(frozen=True)
+class RouterAnswer:
+    """The Cloud Foundry router's own answer (no application behind the host)."""
+
+    status: int
+    content_type: str
+    body: str  # `{host}` stands for the request's Host header
+    headers: Mapping[str, str]
+    confidence: str
+
+
+@dataclass(frozen=True)
+class EdgeApi:
+    """The Edge Integration Cell's local OData API: its root and its refusals."""
+
+    root: str
+    without_local: str  # key of plain_answers
+    not_exposed: str  # key of plain_answers
+
+
+@dataclass(frozen=True)
+class ProxyAnswer:
+    """What the sandbox's forward proxy answers instead of forwarding."""
+
+    status: int
+    challenge: str | None
+    title: str
+    message: str
     confidence: str
 
 
@@ -96,13 +129,26 @@ class Behaviour:
     api_rejections: Mapping[str, Rejection]
     plain_answers: Mapping[str, PlainAnswer]
     fault_behaviours: Mapping[str, FaultBehaviour]
+    # environment -> persona group role -> the permissions the API honours for it
+    persona_grants: Mapping[str, Mapping[str, frozenset[str]]]
+    router: Mapping[str, RouterAnswer]
+    edge: EdgeApi
+    proxy_answers: Mapping[str, ProxyAnswer]
 
     @property
     def neo_role_names(self) -> tuple[str, ...]:
         """Every Neo role name the table mentions (for validating Neo specs)."""
         names = {p for t in self.role_templates.values() for p in t.permissions}
         names.update(r for e in self.entity_sets.values() for r in e.neo_roles)
+        names.update(self.persona_grants.get("neo", {}))
         return tuple(sorted(names))
+
+    def honoured(self, permissions: frozenset[str], environment: str) -> frozenset[str]:
+        """The permissions the API honours for a caller holding `permissions`: each persona
+        group role among them adds what the persona covers (see `personas` in the table)."""
+        grants = self.persona_grants.get("neo" if environment == "neo" else "cf", {})
+        derived = (grants[p] for p in permissions if p in grants)
+        return permissions.union(*derived)
 
     def permissions_of(self, templates: Iterable[str]) -> frozenset[str]:
         """The union of the permissions the given role templates grant."""
@@ -122,6 +168,8 @@ def _entity_set(name: str, raw: Mapping[str, Any]) -> EntitySet:
         rejects_format_json=bool(raw.get("rejects_format_json", False)),
         direct_query=raw.get("direct_query"),
         parent_field=raw.get("parent_field"),
+        single_entity=bool(raw.get("single_entity", False)),
+        required_query=raw.get("required_query"),
     )
 
 
@@ -141,8 +189,24 @@ def _plain_answer(raw: Mapping[str, Any]) -> PlainAnswer:
                        str(raw["confidence"]))
 
 
+def _persona_grants(raw: Mapping[str, Any]) -> dict[str, dict[str, frozenset[str]]]:
+    return {env: {group: frozenset(perms) for group, perms in raw[env].items()}
+            for env in ("cf", "neo")}
+
+
+def _router_answer(raw: Mapping[str, Any]) -> RouterAnswer:
+    return RouterAnswer(int(raw["status"]), str(raw["content_type"]), str(raw["body"]),
+                        dict(raw["headers"]), str(raw["confidence"]))
+
+
+def _proxy_answer(raw: Mapping[str, Any]) -> ProxyAnswer:
+    return ProxyAnswer(int(raw["status"]), raw.get("challenge"), str(raw.get("title", "")),
+                       str(raw.get("message", "")), str(raw["confidence"]))
+
+
 def _from_mapping(raw: Mapping[str, Any]) -> Behaviour:
     unmapped = raw["unmapped_role_templates"]
+    edge = raw["edge"]
     return Behaviour(
         entity_sets={n: _entity_set(n, v) for n, v in raw["entity_sets"].items()},
         role_templates={n: _role_template(n, v) for n, v in raw["role_templates"].items()},
@@ -163,6 +227,10 @@ def _from_mapping(raw: Mapping[str, Any]) -> Behaviour:
             k: FaultBehaviour(str(v["behaviour"]), str(v["source"]), str(v["confidence"]))
             for k, v in raw["fault_behaviours"].items()
         },
+        persona_grants=_persona_grants(raw["personas"]),
+        router={k: _router_answer(v) for k, v in raw["router"].items()},
+        edge=EdgeApi(str(edge["root"]), str(edge["without_local"]), str(edge["not_exposed"])),
+        proxy_answers={k: _proxy_answer(v) for k, v in raw["proxy_answers"].items()},
     )
 
 

@@ -6,6 +6,7 @@ import json
 import shlex
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
@@ -45,6 +46,37 @@ def _token_into_variable(conn: SandboxConnection) -> str:
     return f"TOKEN=$({_token_curl(conn)} -s | {pick})"
 
 
+def _edge_curl(conn: SandboxConnection) -> str:
+    """The Edge Integration Cell's local API: Basic credentials or the client certificate."""
+    url = shlex.quote(f"{conn.api_url}/local/api/v1/MessageProcessingLogs?$top=1")
+    ca = f"--cacert {shlex.quote(conn.ca_path)}"
+    if conn.certificate_path and conn.key_path:
+        who = (f"--cert {shlex.quote(conn.certificate_path)} "
+               f"--key {shlex.quote(conn.key_path)}")
+    else:
+        who = f"-u {shlex.quote(f'{conn.client_id}:{conn.client_secret}')}"
+    return f'curl {ca} {who} -H "Accept: application/json" {url}'
+
+
+def _try_lines(conn: SandboxConnection) -> list[str]:
+    """The commands that show the tenant answering, through the proxy when there is one."""
+    lines = [_edge_curl(conn)] if conn.environment == "edge" else [
+        _token_into_variable(conn), _api_curl(conn)]
+    if conn.proxy_url:
+        lines.insert(0, f"export HTTPS_PROXY={shlex.quote(proxy_with_credentials(conn))}")
+    return ["  " + line for line in lines]
+
+
+def proxy_with_credentials(conn: SandboxConnection) -> str:
+    """The proxy URL with its user and password percent-encoded into it, as proxy variables
+    take them (just the URL when the proxy wants none)."""
+    assert conn.proxy_url is not None
+    if conn.proxy_user is None or conn.proxy_password is None:
+        return conn.proxy_url
+    userinfo = f"{quote(conn.proxy_user, safe='')}:{quote(conn.proxy_password, safe='')}"
+    return conn.proxy_url.replace("http://", f"http://{userinfo}@", 1)
+
+
 def _api_curl(conn: SandboxConnection) -> str:
     url = shlex.quote(f"{conn.api_url}/api/v1/MessageProcessingLogs?$top=1")
     return (f'curl --cacert {shlex.quote(conn.ca_path)} -H "Authorization: Bearer $TOKEN" '
@@ -81,9 +113,13 @@ def describe(sandbox: Sandbox, index: int, count: int, key_file: Path | None = N
               f"  {'CA':<12}{conn.ca_path}"]
     if conn.certificate_path:
         lines += [f"  {'certificate':<12}{conn.certificate_path}", f"  {'key':<12}{conn.key_path}"]
-    profile = yaml.safe_dump(profile_mapping(sandbox), sort_keys=False, width=1000)
-    lines += ["", "Profile (paste into profiles/<name>.yaml):"]
-    lines += ["  " + line for line in profile.splitlines()]
+    if conn.environment == "edge":  # no token URL: not a profile the product reads today
+        lines += ["", "The Edge Integration Cell's local API is under /local/api/v1 and takes "
+                  "these credentials directly (no token endpoint)."]
+    else:
+        profile = yaml.safe_dump(profile_mapping(sandbox), sort_keys=False, width=1000)
+        lines += ["", "Profile (paste into profiles/<name>.yaml):"]
+        lines += ["  " + line for line in profile.splitlines()]
     lines += _service_key_lines(sandbox, key_file)
-    lines += ["", "Try it:", "  " + _token_into_variable(conn), "  " + _api_curl(conn), ""]
+    lines += ["", "Try it:", *_try_lines(conn), ""]
     return "\n".join(lines)

@@ -16,6 +16,7 @@ class FaultState:
         self._lock = threading.Lock()
         self._resets: dict[str, int] = {}
         self._errors: dict[str, int] = {}
+        self._limited: dict[str, int] = {}
 
     def delay(self, milliseconds: int) -> None:
         """Sleep, but wake at once when the sandbox stops."""
@@ -35,6 +36,15 @@ class FaultState:
         if limit == "always":
             return 500
         return 503 if self._take(self._errors, entity_set, limit) else None
+
+    def rate_limited(self, target: str) -> bool:
+        """Whether this request to `target` ("token" or an entity set) answers 429."""
+        limit = self.spec.too_many_requests.get(target)
+        if limit is None:
+            return False
+        if limit == "always":
+            return True
+        return self._take(self._limited, target, limit)
 
     def _take(self, counters: dict[str, int], key: str, limit: int) -> bool:
         with self._lock:

@@ -45,14 +45,16 @@ def _cf_names(spec: SandboxSpec, subdomain: str) -> tuple[str, str, str]:
 def new_identity(spec: SandboxSpec) -> TenantIdentity:
     """Fresh names for one tenant, shaped by the spec's environment and faults."""
     subdomain = f"sandbox-{secrets.token_hex(4)}"
-    if spec.environment == "cf":
+    if spec.environment != "neo":  # cf, and edge (its client is an it-rt service key's)
         xsappname, client_app, client_id = _cf_names(spec, subdomain)
     else:
         xsappname = client_app = "tmn"
         client_id = secrets.token_hex(16)
     secret = new_secret() if spec.credential == "secret" else None
     presented = new_secret() if secret is not None and spec.faults.wrong_secret else secret
-    grants = () if spec.faults.grant_type_disabled else ("client_credentials",)
+    grants = spec.faults.instance_grant_types
+    if grants is None:
+        grants = () if spec.faults.grant_type_disabled else ("client_credentials",)
     return TenantIdentity(
         environment=spec.environment, subdomain=subdomain, zone_id=str(uuid.uuid4()),
         foreign_zone_id=str(uuid.uuid4()), subaccount_id=str(uuid.uuid4()),

@@ -17,6 +17,8 @@ from cpi_preflight.sandbox.faults import FaultState
 from cpi_preflight.sandbox.identity import new_identity
 from cpi_preflight.sandbox.material import TlsMaterial, create_material
 from cpi_preflight.sandbox.neo import NeoOAuthApp
+from cpi_preflight.sandbox.plain import FixedAnswerApp
+from cpi_preflight.sandbox.proxy import ForwardProxy
 from cpi_preflight.sandbox.recording import RecordedRequest, RequestLog
 from cpi_preflight.sandbox.server import (
     JOIN_TIMEOUT,
@@ -34,10 +36,17 @@ from cpi_preflight.sandbox.xsuaa import XsuaaApp
 
 
 def _app(name: str, tenant: Tenant) -> App:
+    answers = tenant.behaviour.plain_answers
     if name in ("xsuaa", "xsuaa_cert"):
         return XsuaaApp(tenant, mtls=name == "xsuaa_cert")
     if name == "neo_oauth":
         return NeoOAuthApp(tenant)
+    if name == "runtime":
+        return FixedAnswerApp(answers["runtime_forbidden"])
+    if name == "integration_suite":
+        return FixedAnswerApp(answers["login_required"])
+    if name == "router":
+        return FixedAnswerApp(tenant.behaviour.router["unknown_route"])
     return ApiApp(tenant) if name == "api" else UiApp()
 
 
@@ -56,6 +65,7 @@ class Sandbox:
         self._log = log
         self._acceptor = Acceptor(servers, name="cpi-sandbox-acceptor")
         self._reserved: list[socket.socket] = []  # ports kept closed for the dead_host fault
+        self._proxy: ForwardProxy | None = None
         self._stopped = False
 
     @classmethod
@@ -77,11 +87,17 @@ class Sandbox:
                         TokenSigner.create() if spec.environment == "cf" else None,
                         material.accepted_client_cert)
         reserved: list[socket.socket] = []
-        servers = _bind(tenant, material, Hooks(log, stopping, spec.faults.latency_ms), reserved)
-        connection = build_connection(tenant, str(material.ca_path), material.client)
+        hooks = Hooks(log, stopping, spec.faults.latency_ms, spec.faults.clock_offset_s)
+        servers = _bind(tenant, material, hooks, reserved)
+        proxy = _proxy(tenant, material, servers, log)
+        connection = build_connection(tenant, str(material.ca_path), material.client,
+                                      proxy.settings() if proxy else None)
         sandbox = cls(spec, tenant, servers, directory, stopping, log, connection)
         sandbox._reserved = reserved
+        sandbox._proxy = proxy
         sandbox._acceptor.start()
+        if proxy is not None:
+            proxy.start()
         return sandbox
 
     @property
@@ -107,6 +123,8 @@ class Sandbox:
         self._stopping.set()
         self._acceptor.stop()
         deadline = time.monotonic() + JOIN_TIMEOUT
+        if self._proxy is not None:
+            self._proxy.stop(deadline)
         for server in self._servers:
             server.close(deadline)
         for held in self._reserved:
@@ -136,7 +154,9 @@ def _bind(tenant: Tenant, material: TlsMaterial, hooks: Hooks,
                 reserved.append(closed_port())
                 tenant.urls[name] = f"https://127.0.0.1:{reserved[-1].getsockname()[1]}"
                 continue
-            context = material.server_context(require_client_cert=name == "xsuaa_cert")
+            edge_api = name == "api" and tenant.spec.environment == "edge"
+            context = material.server_context(require_client_cert=name == "xsuaa_cert",
+                                              accept_client_cert=edge_api)
             server = HostServer(name, _app(name, tenant), context, hooks)
             servers.append(server)
             tenant.urls[name] = server.url
@@ -147,3 +167,14 @@ def _bind(tenant: Tenant, material: TlsMaterial, hooks: Hooks,
             held.close()
         raise
     return servers
+
+
+def _proxy(tenant: Tenant, material: TlsMaterial, servers: list[HostServer],
+           log: RequestLog) -> ForwardProxy | None:
+    """The forward proxy of the proxy fault, reaching only this sandbox's ports."""
+    mode = tenant.spec.faults.proxy
+    if mode == "none":
+        return None
+    return ForwardProxy(mode, tenant.behaviour.proxy_answers[mode],
+                        {s.server_port for s in servers},
+                        material.server_context(require_client_cert=False), log)

@@ -22,10 +22,13 @@ class TlsMaterial:
     client: ClientCertificate | None
     accepted_client_cert: bytes | None
 
-    def server_context(self, *, require_client_cert: bool) -> ssl.SSLContext:
-        """A server context; the mTLS host requires a client certificate from the sandbox CA."""
-        client_ca = self.ca_path if require_client_cert else None
-        return tls.server_context(self.server_cert, self.server_key, client_ca)
+    def server_context(self, *, require_client_cert: bool,
+                       accept_client_cert: bool = False) -> ssl.SSLContext:
+        """A server context; the mTLS host requires a client certificate from the sandbox CA,
+        the Edge Integration Cell's host accepts one (or Basic credentials instead)."""
+        client_ca = self.ca_path if require_client_cert or accept_client_cert else None
+        return tls.server_context(self.server_cert, self.server_key, client_ca,
+                                  optional=accept_client_cert and not require_client_cert)
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -37,10 +40,11 @@ def _write(path: Path, data: bytes) -> Path:
 def _client(directory: Path, ca: tls.CertificateAuthority, spec: SandboxSpec,
             identity: TenantIdentity) -> tuple[ClientCertificate, bytes]:
     key = tls.new_rsa_key()
-    accepted = tls.issue_client_cert(ca, key, identity.client_id)
+    expired = spec.faults.client_cert_expired
+    accepted = tls.issue_client_cert(ca, key, identity.client_id, expired=expired)
     # wrong_secret on a certificate key: hand out a certificate the token endpoint never issued
-    handed = tls.issue_client_cert(ca, key, identity.client_id) if spec.faults.wrong_secret \
-        else accepted
+    handed = tls.issue_client_cert(ca, key, identity.client_id, expired=expired) \
+        if spec.faults.wrong_secret else accepted
     chain = (tls.cert_pem(handed) + ca.pem()).decode()
     key_pem = tls.rsa_key_pem(key).decode()
     details = {

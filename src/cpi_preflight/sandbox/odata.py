@@ -13,6 +13,7 @@ from cpi_preflight.sandbox.records import SampleSet
 
 JSON_TYPE = "application/json;charset=utf-8"
 ATOM_TYPE = "application/atom+xml;type=feed;charset=utf-8"
+ATOM_ENTRY_TYPE = "application/atom+xml;type=entry;charset=utf-8"
 XML_TYPE = "application/xml;charset=utf-8"
 SERVICE_TYPE = "application/atomsvc+xml;charset=utf-8"
 _NS_M = "http://schemas.microsoft.com/ado/2007/08/dataservices/metadata"
@@ -61,6 +62,18 @@ def collection(root: str, name: str, sample: SampleSet, records: list[Mapping[st
     return _json(200, {"d": payload})
 
 
+def entity(root: str, name: str, sample: SampleSet, record: Mapping[str, Any], *,
+           as_json: bool) -> HttpResponse:
+    """One entity (a path that names a single entity, such as JmsBrokers('Broker1'))."""
+    if as_json:
+        return _json(200, {"d": _json_record(root, name, sample, record)})
+    updated = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    entry = _atom_entry(root, name, sample, record, updated).replace(
+        "<entry>", f'<entry xml:base={quoteattr(root + "/")} xmlns="http://www.w3.org/2005/Atom" '
+        f'xmlns:m="{_NS_M}" xmlns:d="{_NS_D}">', 1)
+    return HttpResponse(200, (_XML_HEAD + entry).encode(), ATOM_ENTRY_TYPE)
+
+
 def service_document(root: str, names: list[str], *, as_json: bool) -> HttpResponse:
     """The service root: the list of entity sets."""
     if as_json:
@@ -80,6 +93,9 @@ def _xml_value(field: str, value: Any, dates: tuple[str, ...]) -> str:
     if isinstance(value, Mapping):
         inner = "".join(_xml_value(k, v, ()) for k, v in value.items())
         return f"<{tag}>{inner}</{tag}>"
+    if isinstance(value, list):  # a collection of primitives
+        inner = "".join(f"<d:element>{escape(str(v))}</d:element>" for v in value)
+        return f'<{tag} m:type="Collection(Edm.String)">{inner}</{tag}>'
     if field in dates:
         return f'<{tag} m:type="Edm.DateTime">{escape(str(value))}</{tag}>'
     text = str(value).lower() if isinstance(value, bool) else str(value)

@@ -39,10 +39,12 @@ class App(Protocol):
 class Hooks:
     """What all hosts of one sandbox share: the request log, the stop flag, the latency fault."""
 
-    def __init__(self, log: RequestLog, stopping: threading.Event, latency_ms: int) -> None:
+    def __init__(self, log: RequestLog, stopping: threading.Event, latency_ms: int,
+                 clock_offset_s: int = 0) -> None:
         self.log = log
         self.stopping = stopping
         self.latency_ms = latency_ms
+        self.clock_offset_s = clock_offset_s  # the tenant's clock minus this machine's
 
     def delay(self) -> None:
         """The latency fault: wait before answering, waking early on stop."""
@@ -66,6 +68,12 @@ class _Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         """The Server header: no Python version."""
         return self.server_version
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header, by the tenant's clock (the clock_offset_s fault)."""
+        if timestamp is None:
+            timestamp = time.time() + self.host_server.hooks.clock_offset_s
+        return super().date_time_string(timestamp)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: requests are recorded in the sandbox's request log instead."""

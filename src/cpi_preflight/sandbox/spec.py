@@ -15,11 +15,19 @@ from typing import Any, Literal
 from cpi_preflight.errors import SandboxSpecError
 from cpi_preflight.sandbox.behaviour import Behaviour, load_behaviour
 
-ENVIRONMENTS = ("cf", "neo")
+ENVIRONMENTS = ("cf", "neo", "edge")
 CREDENTIALS = ("secret", "certificate")
-API_URL_TARGETS = ("api", "ui", "xsuaa")
-TOKEN_URL_TARGETS = ("token", "api", "ui")
+# Hosts the key's url may point at: the API, the UI (302 to a login page), XSUAA, and (issue 16)
+# the runtime host, the Integration Suite host and a host the CF router has no route for.
+API_URL_TARGETS = ("api", "ui", "xsuaa", "runtime", "integration_suite", "unknown_route")
+TOKEN_URL_TARGETS = ("token", "api", "ui", "plain_authentication")
 DEAD_HOSTS = ("none", "api", "token")
+PROXIES = ("none", "auth_required", "block_page")
+MAX_CLOCK_OFFSET_S = 10 * 24 * 3600
+# Faults about the token endpoint; the Edge Integration Cell's local API has none.
+TOKEN_FAULTS = ("grant_type_disabled", "integration_flow_plan", "foreign_zone", "token_url",
+                "token_latency_ms", "expired_token", "pending_roles", "token_body_dropped",
+                "instance_grant_types")
 TOP_KEYS = ("roles", "credential", "faults", "extra_scopes")
 # A permission name as it follows the "<xsappname>." prefix of a scope.
 PERMISSION = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*")
@@ -54,6 +62,15 @@ class FaultSpec:
     query_rejections: Mapping[str, str] = field(default_factory=dict)  # entity set -> option
     unavailable_pages: tuple[str, ...] = ()  # entity sets behind a persistent HTML 503 page
     token_body_dropped: bool = False  # something in front of XSUAA drops the POST body
+    # issue 16 (see `fault_behaviours` in sap_behaviour.yaml)
+    client_cert_expired: bool = False  # the certificate key's client certificate has expired
+    instance_grant_types: tuple[str, ...] | None = None  # the instance's grant-types; None: default
+    too_many_requests: ServerErrors = field(default_factory=dict)  # "token" or entity set -> N
+    retry_after_s: int = 1  # the Retry-After of every 429
+    clock_offset_s: int = 0  # the tenant's clock minus this machine's
+    proxy: str = "none"  # a forward proxy in front of every host: auth_required | block_page
+    absent_entity_sets: tuple[str, ...] = ()  # entity sets this tenant does not have (404)
+    count_accept_strict: bool = False  # $count answers 406 to an Accept without text/plain
 
 
 FAULT_KEYS = tuple(FaultSpec.__dataclass_fields__)
@@ -119,6 +136,7 @@ class _Parser:
     def __init__(self, source: str, environment: str) -> None:
         self.source = source
         self.environment = environment
+        self.credential = "secret"
         self.behaviour: Behaviour = load_behaviour()
 
     def fail(self, key: str, problem: str) -> SandboxSpecError:
@@ -134,11 +152,13 @@ class _Parser:
             if key not in TOP_KEYS:
                 raise self.fail(key, "unknown key" + _hint(key, TOP_KEYS, "keys"))
         credential = self.choice("credential", data.get("credential", "secret"), CREDENTIALS)
+        self.credential = credential
         if credential == "certificate" and self.environment == "neo":
             raise self.fail("credential", "'certificate' is only possible on cf; Neo OAuth "
                             "clients authenticate with a client secret")
         roles = self.roles(data.get("roles", list(DEFAULT_ROLES)))
         faults = self.faults(data.get("faults"))
+        self.check_credential_faults(faults, credential)
         for i, role in enumerate(faults.pending_roles):
             if role not in roles:
                 raise self.fail(f"faults.pending_roles[{i}]", f"'{role}' is not in sandbox.roles; "
@@ -176,6 +196,9 @@ class _Parser:
 
     def extra_scopes(self, value: object) -> tuple[str, ...]:
         """Permissions the simulated token carries beyond its role templates (cf only)."""
+        if value and self.environment == "edge":
+            raise self.fail("extra_scopes", "the Edge Integration Cell's local API takes no "
+                            "token, so there are no scopes; name role templates in sandbox.roles")
         if value and self.environment != "cf":
             raise self.fail("extra_scopes", "only a cf token carries scopes; on neo name the "
                             "Neo roles in sandbox.roles")
@@ -195,11 +218,11 @@ class _Parser:
             return value
         if value in self.behaviour.unmapped_role_templates:
             raise self.fail(key, f"role template '{value}' {self.behaviour.unmapped_reason}")
-        if self.environment == "cf" and value in self.neo_roles:
-            raise self.fail(key, f"'{value}' is a Neo role; on cf name the role template that "
-                            f"grants it{self.granting(value)}")
-        noun = "role templates" if self.environment == "cf" else "roles"
-        kind = "role template" if self.environment == "cf" else "Neo role or role template"
+        if self.environment != "neo" and value in self.neo_roles:
+            raise self.fail(key, f"'{value}' is a Neo role; on {self.environment} name the role "
+                            f"template that grants it{self.granting(value)}")
+        noun = "roles" if self.environment == "neo" else "role templates"
+        kind = "Neo role or role template" if self.environment == "neo" else "role template"
         valid = list(known) + (list(self.neo_roles) if self.environment == "neo" else [])
         raise self.fail(key, f"unknown {kind} '{value}'" + _hint(value, valid, noun))
 
@@ -219,6 +242,10 @@ class _Parser:
         for key in data:
             if key not in FAULT_KEYS:
                 raise self.fail(f"faults.{key}", "unknown fault" + _hint(key, FAULT_KEYS, "faults"))
+            if self.environment == "edge" and key in TOKEN_FAULTS:
+                raise self.fail(f"faults.{key}", "the Edge Integration Cell's local API takes "
+                                "Basic credentials or a client certificate; it has no token "
+                                "endpoint")
         values: dict[str, Any] = {k: self.fault(k, v) for k, v in data.items()}
         faults = FaultSpec(**values)
         if faults.integration_flow_plan and self.environment == "neo":
@@ -230,7 +257,42 @@ class _Parser:
         if faults.pending_roles and self.environment == "neo":
             raise self.fail("faults.pending_roles", "Neo tokens carry no scopes; a role that "
                             "is not effective yet is simply a missing role there")
+        self.check_environment_faults(faults)
         return faults
+
+    def check_environment_faults(self, faults: FaultSpec) -> None:
+        """Faults that need a host or a token endpoint this environment does not have."""
+        cf_hosts = ("xsuaa", "runtime", "integration_suite", "unknown_route")
+        if self.environment != "cf" and faults.api_url in cf_hosts:
+            raise self.fail("faults.api_url", f"'{faults.api_url}' is a Cloud Foundry host; "
+                            f"on {self.environment} use api or ui")
+        if self.environment == "edge" and faults.api_url != "api":
+            raise self.fail("faults.api_url", "the Edge Integration Cell's local API has one "
+                            "host, its virtual host; only 'api' is possible")
+        if self.environment == "edge" and faults.dead_host == "token":
+            raise self.fail("faults.dead_host", "the Edge Integration Cell's local API has no "
+                            "token endpoint; only 'api' can be dead")
+        if "token" in faults.too_many_requests and self.environment != "cf":
+            raise self.fail("faults.too_many_requests.token", "only XSUAA's rate limit (429 "
+                            "with Retry-After) is documented; cf only")
+        if faults.instance_grant_types is not None and faults.grant_type_disabled:
+            raise self.fail("faults.instance_grant_types", "grant_type_disabled already sets "
+                            "the instance's grant types to none; use one of the two")
+        if faults.instance_grant_types is not None and self.environment == "neo":
+            raise self.fail("faults.instance_grant_types", "Neo OAuth clients have no "
+                            "service instance; cf only")
+
+    def check_credential_faults(self, faults: FaultSpec, credential: str) -> None:
+        """Faults that only a certificate key can have."""
+        if credential == "certificate":
+            return
+        if faults.client_cert_expired:
+            raise self.fail("faults.client_cert_expired", "only a certificate key has a client "
+                            "certificate; set sandbox.credential: certificate")
+        if faults.token_url == "plain_authentication":
+            raise self.fail("faults.token_url", "'plain_authentication' is the secret host; it "
+                            "is a fault only for a certificate key (sandbox.credential: "
+                            "certificate)")
 
     def fault(self, key: str, value: object) -> object:
         path = f"faults.{key}"
@@ -242,13 +304,23 @@ class _Parser:
             return self.choice(path, value, TOKEN_URL_TARGETS)
         if key == "dead_host":
             return self.choice(path, value, DEAD_HOSTS)
+        if key == "proxy":
+            return self.choice(path, value, PROXIES)
         if key == "server_errors":
             return self.per_entity_set(path, value, self.error_count)
+        if key == "too_many_requests":
+            return self.per_entity_set(path, value, self.error_count, extra=("token",))
+        if key == "retry_after_s":
+            return self.count(path, value, low=0, what="seconds")
+        if key == "clock_offset_s":
+            return self.offset(path, value)
+        if key == "instance_grant_types":
+            return self.grant_types(path, value)
         if key == "connection_resets":
             return self.per_entity_set(path, value, self.reset_count)
         if key == "query_rejections":
             return self.per_entity_set(path, value, self.option_name)
-        if key in ("access_policy", "unavailable_pages"):
+        if key in ("access_policy", "unavailable_pages", "absent_entity_sets"):
             return self.entity_sets(path, value)
         if key == "pending_roles":
             names = self.names(path, value)
@@ -263,12 +335,16 @@ class _Parser:
         return value
 
     def entity_sets(self, path: str, value: object) -> tuple[str, ...]:
-        names = self.behaviour.entity_sets
+        return self.known_names(path, value, list(self.behaviour.entity_sets), "entity set")
+
+    def known_names(self, path: str, value: object, known: list[str],
+                    noun: str) -> tuple[str, ...]:
+        """A list (or comma-separated string) of names, each one of `known`."""
         found = []
         for i, name in enumerate(self.names(path, value)):
-            if not isinstance(name, str) or name not in names:
-                hint = _hint(name, names, "entity sets") if isinstance(name, str) else ""
-                raise self.fail(f"{path}[{i}]", f"unknown entity set {name!r}{hint}")
+            if not isinstance(name, str) or name not in known:
+                hint = _hint(name, known, f"{noun}s") if isinstance(name, str) else ""
+                raise self.fail(f"{path}[{i}]", f"unknown {noun} {name!r}{hint}")
             found.append(name)
         return tuple(found)
 
@@ -278,14 +354,26 @@ class _Parser:
                             f"such as 'id', got {value!r}")
         return value.strip()
 
-    def per_entity_set(self, path: str, value: object, check: _Check) -> dict[str, object]:
+    def per_entity_set(self, path: str, value: object, check: _Check,
+                       extra: tuple[str, ...] = ()) -> dict[str, object]:
         data = self.mapping(path, {} if value is None else value)
-        names = self.behaviour.entity_sets
+        names = [*extra, *self.behaviour.entity_sets]
         for name in data:
             if name not in names:
                 raise self.fail(f"{path}.{name}", "unknown entity set"
                                 + _hint(name, names, "entity sets"))
         return {name: check(f"{path}.{name}", v) for name, v in data.items()}
+
+    def offset(self, key: str, value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or (
+                abs(value) > MAX_CLOCK_OFFSET_S):
+            raise self.fail(key, f"expected seconds between -{MAX_CLOCK_OFFSET_S} and "
+                            f"{MAX_CLOCK_OFFSET_S} (the tenant's clock minus this machine's, "
+                            f"e.g. -46800 for 13 hours behind), got {value!r}")
+        return value
+
+    def grant_types(self, key: str, value: object) -> tuple[str, ...]:
+        return self.known_names(key, value, list(self.behaviour.known_grant_types), "grant type")
 
     def error_count(self, key: str, value: object) -> object:
         if value == "always":

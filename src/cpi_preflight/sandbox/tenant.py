@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 
 from cpi_preflight.sandbox.behaviour import Behaviour
@@ -14,6 +15,9 @@ from cpi_preflight.sandbox.spec import SandboxSpec
 
 CF_TOKEN_PATH = "/oauth/token"
 NEO_TOKEN_PATH = "/oauth2/api/v1/token"
+# Hosts that answer everything themselves, started only when faults.api_url points at them.
+WRONG_API_HOSTS = {"runtime": "runtime", "integration_suite": "integration_suite",
+                   "unknown_route": "router"}
 
 
 @dataclass(frozen=True)
@@ -59,11 +63,17 @@ class Tenant:
     opaque_tokens: OpaqueTokens = field(default_factory=OpaqueTokens)
     issued_tokens: list[str] = field(default_factory=list)  # for leak tests; append is atomic
 
+    def now(self) -> float:
+        """The tenant's clock: this machine's plus the clock_offset_s fault."""
+        return time.time() + self.spec.faults.clock_offset_s
+
     @property
     def token_host(self) -> str:
-        """The host that issues tokens to this tenant's client."""
+        """The host that issues tokens to this tenant's client ("" on edge: there is none)."""
         if self.spec.environment == "neo":
             return "neo_oauth"
+        if self.spec.environment == "edge":
+            return ""
         return "xsuaa_cert" if self.spec.credential == "certificate" else "xsuaa"
 
     @property
@@ -75,7 +85,10 @@ class Tenant:
         """The hosts this tenant simulates (a dead host is still listed: its port is closed)."""
         if self.spec.environment == "neo":
             return ("neo_oauth", "api", "ui")
-        return ("xsuaa", "xsuaa_cert", "api", "ui")
+        if self.spec.environment == "edge":
+            return ("api",)
+        wrong = WRONG_API_HOSTS.get(self.spec.faults.api_url)
+        return ("xsuaa", "xsuaa_cert", "api", "ui", *((wrong,) if wrong else ()))
 
     def dead_host(self) -> str | None:
         """The host whose port is closed, if the dead_host fault is on."""

@@ -43,8 +43,10 @@ def _name(common_name: str, unit: str) -> x509.Name:
     ])
 
 
-def _builder(subject: x509.Name, issuer: x509.Name, key: PrivateKey) -> x509.CertificateBuilder:
-    now = datetime.datetime.now(datetime.UTC)
+def _builder(subject: x509.Name, issuer: x509.Name, key: PrivateKey,
+             shift: datetime.timedelta = datetime.timedelta(0)) -> x509.CertificateBuilder:
+    """A builder valid from an hour ago for a year, the whole window moved by `shift`."""
+    now = datetime.datetime.now(datetime.UTC) + shift
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -76,10 +78,11 @@ def new_ca() -> CertificateAuthority:
 
 
 def _leaf(ca: CertificateAuthority, subject: x509.Name, key: PrivateKey,
-          purpose: x509.ObjectIdentifier) -> x509.CertificateBuilder:
+          purpose: x509.ObjectIdentifier,
+          shift: datetime.timedelta = datetime.timedelta(0)) -> x509.CertificateBuilder:
     aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key())
     return (
-        _builder(subject, ca.cert.subject, key)
+        _builder(subject, ca.cert.subject, key, shift)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(aki, critical=False)
         .add_extension(x509.ExtendedKeyUsage([purpose]), critical=False)
@@ -114,11 +117,16 @@ def rsa_key_pem(key: rsa.RSAPrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
+EXPIRED_SINCE = datetime.timedelta(days=2)  # how long an expired client certificate is expired
+
+
 def issue_client_cert(ca: CertificateAuthority, key: rsa.RSAPrivateKey,
-                      common_name: str) -> x509.Certificate:
-    """A client certificate for mTLS at the certificate token endpoint."""
+                      common_name: str, *, expired: bool = False) -> x509.Certificate:
+    """A client certificate for mTLS at the certificate token endpoint; `expired`: its year of
+    validity ended EXPIRED_SINCE ago."""
     subject = _name(common_name, "SAP Cloud Platform Clients")
-    builder = _leaf(ca, subject, key, ExtendedKeyUsageOID.CLIENT_AUTH)
+    shift = -(_VALIDITY + EXPIRED_SINCE) if expired else datetime.timedelta(0)
+    builder = _leaf(ca, subject, key, ExtendedKeyUsageOID.CLIENT_AUTH, shift)
     return builder.sign(ca.key, hashes.SHA256())
 
 
@@ -132,14 +140,16 @@ def cert_der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
 
-def server_context(cert_file: Path, key_file: Path, client_ca: Path | None) -> ssl.SSLContext:
-    """A server TLS context; with `client_ca` it requires a client certificate signed by it."""
+def server_context(cert_file: Path, key_file: Path, client_ca: Path | None, *,
+                   optional: bool = False) -> ssl.SSLContext:
+    """A server TLS context; with `client_ca` it requires a client certificate signed by it
+    (`optional`: asks for one and verifies it, but also serves clients that send none)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.num_tickets = 0  # no unsolicited TLS 1.3 tickets: a reset reaches the client as RST
     context.load_cert_chain(cert_file, key_file)
     if client_ca is not None:
-        context.verify_mode = ssl.CERT_REQUIRED
+        context.verify_mode = ssl.CERT_OPTIONAL if optional else ssl.CERT_REQUIRED
         context.load_verify_locations(cafile=str(client_ca))
     return context
 

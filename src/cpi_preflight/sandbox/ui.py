@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from cpi_preflight.sandbox.messages import HttpRequest, Outcome, redirect, text_response
+from cpi_preflight.sandbox.messages import (
+    HttpRequest,
+    HttpResponse,
+    Outcome,
+    redirect,
+    text_response,
+)
 
 _LOGIN_PAGE = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><meta name="redirect" content="/login">
@@ -21,11 +27,16 @@ _LOGIN_PAGE = """<!DOCTYPE html>
 """
 
 
+def login_page(status: int = 200) -> HttpResponse:
+    """The HTML login form (also what the Integration Suite host answers with 401)."""
+    return text_response(status, _LOGIN_PAGE, "text/html")
+
+
 class UiApp:
     """A browser-facing host that knows no OAuth and no OData."""
 
     def handle(self, request: HttpRequest) -> Outcome:
         """Serve the login page at /login and redirect everything else to it."""
         if request.path == "/login" and request.method in ("GET", "HEAD"):
-            return text_response(200, _LOGIN_PAGE, "text/html")
+            return login_page()
         return redirect(f"/login?redirect={quote(request.target, safe='')}")

@@ -8,7 +8,6 @@ role template, plus `uaa.resource`.
 from __future__ import annotations
 
 import secrets
-import time
 from dataclasses import replace
 from typing import Any
 
@@ -20,6 +19,7 @@ from cpi_preflight.sandbox.messages import (
     json_response,
     not_found_page,
 )
+from cpi_preflight.sandbox.plain import plain_answer
 from cpi_preflight.sandbox.tenant import CF_TOKEN_PATH, Tenant
 
 TOKEN_VALIDITY = 43199
@@ -57,15 +57,21 @@ def _claims(tenant: Tenant, scopes: list[str], now: int) -> dict[str, Any]:
 
 
 def issue_token(tenant: Tenant) -> HttpResponse:
-    """A successful token response in UAA's shape."""
+    """A successful token response in UAA's shape; iat and exp by the tenant's clock."""
     assert tenant.signer is not None, "a CF tenant always has a signing key"
     scopes = token_scopes(tenant)
-    claims = _claims(tenant, scopes, int(time.time()))
+    claims = _claims(tenant, scopes, int(tenant.now()))
     token = tenant.signer.sign(claims, f"{tenant.urls['xsuaa']}/token_keys")
     tenant.issued_tokens.append(token)
     payload = {"access_token": token, "token_type": "bearer", "expires_in": TOKEN_VALIDITY,
                "scope": " ".join(scopes), "jti": claims["jti"]}
     return json_response(200, payload, ("Cache-Control", "no-store"), ("Pragma", "no-cache"))
+
+
+def rate_limited(tenant: Tenant) -> HttpResponse:
+    """XSUAA's 429 with Retry-After (the rate-limit fault on the token endpoint)."""
+    retry = ("Retry-After", str(tenant.spec.faults.retry_after_s))
+    return plain_answer(tenant.behaviour.plain_answers["token_rate_limited"], retry)
 
 
 class XsuaaApp:
@@ -96,6 +102,8 @@ class XsuaaApp:
             return HttpResponse(response.status, response.body, response.content_type,
                                 (*response.headers, ("Allow", "POST")))
         self.tenant.faults.delay(self.tenant.spec.faults.token_latency_ms)
+        if self.tenant.faults.rate_limited("token"):
+            return rate_limited(self.tenant)
         if self.tenant.spec.faults.token_body_dropped:
             request = replace(request, body=b"")  # an intermediary forwarded headers only
         kind = token_error_kind(request, self.tenant, mtls=self.mtls)
