@@ -3,10 +3,11 @@
 A tenant's answers, profiles, Postman files and evidence files may hold anything. Shown raw, an
 escape sequence could recolour or erase a terminal line, a carriage return could print a forged
 "PASSED" over it, a newline could start a fake report line, and a bidi override (U+202E) could
-reverse what follows. `one_line` removes all of that, and every format escaper calls it before
-escaping for its format: XML (`report.xml_safe`), HTML (`evidence`, through the template's
+reverse what follows. `one_line` removes all of that. The evidence document cleans every value
+with it (`reporting.document`), and every format escaper calls it again before escaping for its
+format: XML (`reporting.junit.xml_safe`), HTML (`reporting.html`, through the template's
 finalize and the `prose` filter), Markdown (`markdown.cell`) and the terminal
-(`terminal.printable`). So one input gives one answer in every report. `cut` shortens text with
+(`reporting.terminal`). So one input gives one answer in every report. `cut` shortens text with
 the one ellipsis rule.
 """
 
