@@ -37,6 +37,7 @@ from cpi_preflight.findings import (
     SKIPPED,
     Call,
     Finding,
+    Outcome,
     Privilege,
     RoleFacts,
     Verdict,
@@ -129,10 +130,12 @@ class Document:
         times = self.details.get("elapsed_ms", {})
         rows = []
         for entry in self.entries("checks"):
-            check_id = str(entry.get("id", "?"))
-            rows.append(CheckRow(check_id, str(entry.get("outcome", "")),
-                                 entry.get("ran") is not False, str(entry.get("summary", "")),
-                                 tuple(found.get(check_id, ())), times.get(check_id)))
+            check_id, outcome = str(entry.get("id", "?")), entry.get("outcome")
+            known = outcome in set(Outcome)  # else it proves nothing: a skip not run
+            rows.append(CheckRow(check_id, str(outcome) if known else SKIPPED,
+                                 known and entry.get("ran") is not False,
+                                 str(entry.get("summary", "")), tuple(found.get(check_id, ())),
+                                 times.get(check_id)))
         return rows
 
 
