@@ -34,6 +34,19 @@ def one_line(text: str) -> str:
     """`text` as one line of visible characters: escape sequences removed whole (with their
     payload), line breaks and tabs folded into spaces, every other control, format (bidi,
     zero-width) or unassigned character dropped, runs of spaces squeezed, ends trimmed."""
+    if _is_one_line(text):
+        return text  # the common case, and every report cleans each of its texts
+    return _cleaned(text)
+
+
+def _is_one_line(text: str) -> bool:
+    """Whether `text` is printable ASCII (no control, no escape, no space but " ") with single
+    inner spaces and none at its ends: then `one_line` leaves it as it is."""
+    return (text.isascii() and text.isprintable() and "  " not in text
+            and not text.startswith(" ") and not text.endswith(" "))
+
+
+def _cleaned(text: str) -> str:
     folded = _BREAKS.sub(" ", _ESCAPES.sub("", text))
     kept = "".join(_visible(c) for c in folded)
     return _SPACES.sub(" ", kept).strip()
