@@ -131,7 +131,7 @@ class Document:
         rows = []
         for entry in self.entries("checks"):
             check_id, outcome = str(entry.get("id", "?")), entry.get("outcome")
-            known = outcome in set(Outcome)  # else it proves nothing: a skip not run
+            known = isinstance(outcome, str) and outcome in set(Outcome)  # else: not run
             rows.append(CheckRow(check_id, str(outcome) if known else SKIPPED,
                                  known and entry.get("ran") is not False,
                                  str(entry.get("summary", "")), tuple(found.get(check_id, ())),
