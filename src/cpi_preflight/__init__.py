@@ -1,6 +1,6 @@
 """cpi-preflight: prove that an SAP Cloud Integration API client is set up right.
 
-The flow runs one way: profile -> plan -> probe -> diagnosis -> pytest items -> report.
+The flow runs one way: profile -> plan -> probe -> diagnosis -> pytest items -> reporting.
 """
 
 from __future__ import annotations

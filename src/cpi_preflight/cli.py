@@ -11,9 +11,9 @@
     cpi-preflight summary [REPORTS]
 
 The checks themselves run under pytest (`pytest --profile NAME`); this command only prepares
-and explains. `init` and `sandbox` live in `commands/`; catalog, codes, explain and summary
-print what `docs` and `summary` render. Exit codes: 0 done, 2 the input is wrong (the message
-says where and what to do).
+and explains. `init`, `sandbox` and `summary` live in `commands/`; catalog, codes and explain
+print what `docs` renders. Exit codes: 0 done, 2 the input is wrong (the message says where and
+what to do).
 """
 
 from __future__ import annotations
@@ -24,18 +24,19 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from cpi_preflight import __version__, docs, summary
+from cpi_preflight import __version__, docs
 from cpi_preflight import catalog as catalog_module
 from cpi_preflight.commands import USAGE_ERROR, exit_code
 from cpi_preflight.commands import init as init_command
 from cpi_preflight.commands import sandbox as sandbox_command
+from cpi_preflight.commands import summary as summary_command
 from cpi_preflight.errors import PreflightError
 from cpi_preflight.secret import scrub
 
 PROG = "cpi-preflight"
 
 
-# --- what each command does (init and sandbox: in commands/) ----------------------------------
+# --- what each command does (init, sandbox, summary: in commands/) ----------------------------
 
 _CATALOG_FORMATS: dict[str, Callable[[str | None], str]] = {
     "text": docs.catalog_text, "markdown": docs.catalog_markdown, "json": docs.catalog_json,
@@ -65,7 +66,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def run_summary(args: argparse.Namespace) -> int:
     """Print the Markdown summary of a run's reports (for `$GITHUB_STEP_SUMMARY`)."""
-    print(summary.markdown(args.reports), end="")
+    print(summary_command.markdown_page(args.reports), end="")
     return 0
 
 

@@ -272,12 +272,17 @@ def write_atomic(path: Path, data: bytes, *, private: bool = False) -> Path:
     return path
 
 
-def write_text(path: Path, text: str) -> Path:
-    """Write `text` (a report, already masked by its renderer) to `path` atomically; the
+def write_bytes(path: Path, data: bytes) -> Path:
+    """Write `data` (a report, rendered from a masked document) to `path` atomically; the
     folder is created, and neither it nor the file may be a symbolic link."""
     refuse_link(path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return write_atomic(path, text.encode("utf-8", "replace"))
+    return write_atomic(path, data)
+
+
+def write_text(path: Path, text: str) -> Path:
+    """`write_bytes` of `text` in UTF-8."""
+    return write_bytes(path, text.encode("utf-8", "replace"))
 
 
 def check_writable_dir(path: Path) -> None:

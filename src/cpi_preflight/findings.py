@@ -115,8 +115,25 @@ class Certificates:
 Facts = TokenAnswer | RoleFacts | EndpointAnswer | Privilege | Certificates | None
 
 
+class WithFindings:
+    """Something that holds findings (a verdict, a check as a report shows it): its failures and
+    its warnings, each in the order of `findings`."""
+
+    findings: tuple[Finding, ...]
+
+    @property
+    def failures(self) -> tuple[Finding, ...]:
+        """Findings that fail the check."""
+        return tuple(f for f in self.findings if f.severity == Severity.FAILURE)
+
+    @property
+    def warnings(self) -> tuple[Finding, ...]:
+        """Findings shown but not failing."""
+        return tuple(f for f in self.findings if f.severity == Severity.WARNING)
+
+
 @dataclass(frozen=True)
-class Verdict:
+class Verdict(WithFindings):
     """The outcome of one check: passed (maybe with warnings), failed, or skipped.
 
     `ran` is false for a check pytest did not run (deselected, or the session stopped before
@@ -129,16 +146,6 @@ class Verdict:
     findings: tuple[Finding, ...] = ()
     facts: Facts = None
     ran: bool = True
-
-    @property
-    def failures(self) -> tuple[Finding, ...]:
-        """Findings that fail the check."""
-        return tuple(f for f in self.findings if f.severity == Severity.FAILURE)
-
-    @property
-    def warnings(self) -> tuple[Finding, ...]:
-        """Findings shown but not failing."""
-        return tuple(f for f in self.findings if f.severity == Severity.WARNING)
 
     @property
     def code(self) -> str:

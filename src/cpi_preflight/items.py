@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from cpi_preflight import terminal
 from cpi_preflight.errors import VerdictFailedError
 from cpi_preflight.findings import FAILED, SKIPPED
 from cpi_preflight.plan import Check, Plan
+from cpi_preflight.reporting import terminal
 from cpi_preflight.run import Run
 from cpi_preflight.secret import scrub
 

@@ -1,5 +1,5 @@
 """Markdown table cells and tables: the one Markdown escaper, for the README's generated
-regions (`docs`) and the CI job summary (`summary`).
+regions (`docs`) and the CI job summary (`reporting.markdown`).
 
 A cell is first made one visible line (`text.one_line`) and cut (`text.cut`); then `&`, `<` and
 `>` become HTML entities (GitHub renders HTML in Markdown) and table pipes are escaped. Text

@@ -1,4 +1,6 @@
-"""The pytest plugin: options, hooks and fixtures only. The work is done in `run`, `report`.
+"""The pytest plugin: options, hooks and fixtures only. The work is done in `run` (load, probe,
+diagnose) and `reporting` (one document per profile, the files of `reporting.reports`, the
+terminal section).
 
 Registered through the `pytest11` entry point `cpi_preflight`.
 """
@@ -16,25 +18,19 @@ from typing import Any
 import httpx
 import pytest
 
-from cpi_preflight import (
-    command_line,
-    evidence,
-    files,
-    profile,
-    report,
-    scrubbed_output,
-    terminal,
-    transport,
-)
+from cpi_preflight import command_line, files, profile, scrubbed_output, transport
 from cpi_preflight.claims import TokenFacts
 from cpi_preflight.errors import ConfigError
 from cpi_preflight.items import CheckItem, ProfileFile
 from cpi_preflight.profile import Profile
+from cpi_preflight.reporting import reports, terminal
+from cpi_preflight.reporting.document import Document
 from cpi_preflight.run import Run, Settings
 from cpi_preflight.secret import scrub
 
 RUN_KEY = pytest.StashKey[Run]()
 WRITTEN_KEY = pytest.StashKey[list[Path]]()
+DOCUMENTS_KEY = pytest.StashKey[list[Document]]()
 HINT_KEY = pytest.StashKey[str]()
 DEFAULT_REPORT_CHARS = "fE"  # pytest's -r default: left alone when the user gave -r
 SIGTERM_KEY = pytest.StashKey[Any]()  # the SIGTERM handler before the run
@@ -133,7 +129,7 @@ def pytest_configure(config: pytest.Config) -> None:
     scrubbed_output.install()  # before profiles are read: their secrets are registered then
     try:
         run = Run.load(names, _settings(config))
-        report.check_reports_dir(run.settings.reports_dir, [p.name for p in run.profiles])
+        reports.check_reports_dir(run.settings.reports_dir, [p.name for p in run.profiles])
         files.check_ssl_cert_file(os.environ)
     except ConfigError as exc:
         raise pytest.UsageError(scrub(str(exc))) from None
@@ -260,7 +256,7 @@ def pytest_runtestloop(session: pytest.Session) -> None:
         return
     selected = {name for name in map(_profile_of, session.items) if name}
     # an interrupted or empty run must not leave the previous run's reports looking current
-    report.remove_previous(run.settings.reports_dir, sorted(selected or run.plans))
+    reports.remove_previous(run.settings.reports_dir, sorted(selected or run.plans))
     if not selected:
         session.config.stash[HINT_KEY] = _nothing_selected_hint(run)
         return
@@ -354,13 +350,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     if run is None:
         return
     try:
-        written: list[Path] = []
-        for name in run.verdicts:
-            written.append(report.write_junit(run.settings.reports_dir, run.plans[name],
-                                              run.reported(name).values()))
-            written.extend(evidence.write_evidence(run.settings.reports_dir,
-                                                   run.evidence(name, os.environ)))
-        session.config.stash[WRITTEN_KEY] = written
+        documents = [run.document(name, os.environ) for name in run.verdicts]
+        session.config.stash[DOCUMENTS_KEY] = documents
+        session.config.stash[WRITTEN_KEY] = [
+            path for document in documents
+            for path in reports.write(run.settings.reports_dir, document)]
     finally:
         run.close()
 
@@ -384,7 +378,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     width = config.get_terminal_writer().fullwidth
     lines = terminal.wrapped(hint, width) if hint else []
     if run is not None and run.executed:
-        lines.extend(_table(run, width, verbosity))
+        for document in config.stash.get(DOCUMENTS_KEY, []):
+            lines.extend(terminal.render(document, width=width, verbosity=verbosity))
+        lines.extend(line for gap in run.baseline_gaps
+                     for line in terminal.wrapped(f"warning: {gap}", width))
         if verbosity > -2:
             lines.extend(f"report: {path}" for path in config.stash.get(WRITTEN_KEY, []))
     if not lines:
@@ -394,16 +391,3 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.section("cpi-preflight")
     for line in lines:
         terminalreporter.write_line(line)
-
-
-def _table(run: Run, width: int, verbosity: int) -> list[str]:
-    lines = []
-    for name in run.verdicts:
-        title = f"{name} ({run.plans[name].profile.environment})"
-        not_run = run.not_run(name)
-        ran = {i: v for i, v in run.verdicts[name].items() if i not in not_run}
-        lines.extend(terminal.profile_lines(title, ran, not_run, width=width,
-                                            verbosity=verbosity))
-    for gap in run.baseline_gaps:
-        lines.extend(terminal.wrapped(f"warning: {gap}", width))
-    return lines

@@ -17,13 +17,15 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from cpi_preflight import baseline, diagnosis, evidence, plan, probe, profile, transport
+from cpi_preflight import baseline, diagnosis, plan, probe, profile, transport
 from cpi_preflight import catalog as catalog_module
 from cpi_preflight.claims import TokenFacts
 from cpi_preflight.findings import SKIPPED, Verdict, issued_token
 from cpi_preflight.observation import ProfileObservations
 from cpi_preflight.plan import Plan
 from cpi_preflight.profile import Profile
+from cpi_preflight.reporting import document
+from cpi_preflight.reporting.document import Document
 from cpi_preflight.secret import Secret
 
 if TYPE_CHECKING:
@@ -153,15 +155,15 @@ class Run:
             settings, transport.ReadOnlyGuard(prof.token_url), prof.api_root,
             seen.access_token.reveal(), prof.timeouts.connect, prof.timeouts.read)
 
-    def evidence(self, profile_name: str, environ: Mapping[str, str]) -> dict[str, Any]:
-        """The evidence document of one profile (see `evidence.build_evidence`)."""
+    def document(self, profile_name: str, environ: Mapping[str, str]) -> Document:
+        """The masked document every report of one profile renders (`document.build`)."""
         prof = self.plans[profile_name].profile
         baseline = self.baselines.get(profile_name)
-        return evidence.build_evidence(
+        return document.build(
             self.plans[profile_name], self.observations[profile_name],
             self.reported(profile_name), started_at=self.started_at or datetime.now(UTC),
             duration_s=self.duration_s, token=self.token_facts(profile_name),
-            trust=evidence.trust_text(prof, environ), proxy=transport.proxy_setting(environ),
+            trust=document.trust_text(prof, environ), proxy=transport.proxy_setting(environ),
             baseline=str(baseline["_path"]) if baseline else None, strict=self.settings.strict)
 
     def close(self) -> None:

@@ -3,10 +3,11 @@
 A tenant's answers, profiles, Postman files and evidence files may hold anything. Shown raw, an
 escape sequence could recolour or erase a terminal line, a carriage return could print a forged
 "PASSED" over it, a newline could start a fake report line, and a bidi override (U+202E) could
-reverse what follows. `one_line` removes all of that, and every format escaper calls it before
-escaping for its format: XML (`report.xml_safe`), HTML (`evidence`, through the template's
+reverse what follows. `one_line` removes all of that. The evidence document cleans every value
+with it (`reporting.document`), and every format escaper calls it again before escaping for its
+format: XML (`reporting.junit.xml_safe`), HTML (`reporting.html`, through the template's
 finalize and the `prose` filter), Markdown (`markdown.cell`) and the terminal
-(`terminal.printable`). So one input gives one answer in every report. `cut` shortens text with
+(`reporting.terminal`). So one input gives one answer in every report. `cut` shortens text with
 the one ellipsis rule.
 """
 
@@ -33,6 +34,19 @@ def one_line(text: str) -> str:
     """`text` as one line of visible characters: escape sequences removed whole (with their
     payload), line breaks and tabs folded into spaces, every other control, format (bidi,
     zero-width) or unassigned character dropped, runs of spaces squeezed, ends trimmed."""
+    if _is_one_line(text):
+        return text  # the common case, and every report cleans each of its texts
+    return _cleaned(text)
+
+
+def _is_one_line(text: str) -> bool:
+    """Whether `text` is printable ASCII (no control, no escape, no space but " ") with single
+    inner spaces and none at its ends: then `one_line` leaves it as it is."""
+    return (text.isascii() and text.isprintable() and "  " not in text
+            and not text.startswith(" ") and not text.endswith(" "))
+
+
+def _cleaned(text: str) -> str:
     folded = _BREAKS.sub(" ", _ESCAPES.sub("", text))
     kept = "".join(_visible(c) for c in folded)
     return _SPACES.sub(" ", kept).strip()

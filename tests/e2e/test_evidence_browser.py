@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cpi_preflight import evidence
-from tests.unit.test_evidence import CLIENT_ID, SECRET_FORMS, sample_evidence
+from tests.unit.test_evidence import CLIENT_ID, SECRET_FORMS, sample_evidence, write_evidence
 
 CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -50,7 +49,7 @@ def _browse(binary: str, tmp_path: Path, *args: str) -> subprocess.CompletedProc
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("evidence")
-    _, html_path = evidence.write_evidence(folder, sample_evidence())
+    _, html_path = write_evidence(folder, sample_evidence())
     return html_path
 
 

@@ -90,7 +90,7 @@ def test_requests_go_through_the_proxy(proxy: ConnectProxy, tmp_path: Path,
     tunnelled = set(proxy.targets)
     assert urls["xsuaa"].removeprefix("https://") in tunnelled
     assert urls["api"].removeprefix("https://") in tunnelled
-    doc = run.evidence("p", {"HTTPS_PROXY": proxy.url})
+    doc = run.document("p", {"HTTPS_PROXY": proxy.url}).record
     assert doc["run"]["proxy"] == f"HTTPS_PROXY={proxy.url}"
 
 

@@ -8,7 +8,7 @@ import html
 import json
 import re
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
@@ -27,10 +27,8 @@ from cpi_preflight import (
     baseline,
     catalog,
     diagnosis,
-    evidence,
     plan,
     posture,
-    terminal,
     transport,
 )
 from cpi_preflight import profile as profile_module
@@ -49,6 +47,9 @@ from cpi_preflight.findings import (
 )
 from cpi_preflight.observation import Attempt, Exchange, ProfileObservations
 from cpi_preflight.plan import Plan
+from cpi_preflight.reporting import document, junit, reports, terminal
+from cpi_preflight.reporting import html as html_report
+from cpi_preflight.reporting.document import Document
 from cpi_preflight.secret import MASK, Secret, register
 from cpi_preflight.text import one_line
 
@@ -138,9 +139,30 @@ def build(the_plan: Plan | None = None, verdicts: dict[str, Verdict] | None = No
         "started_at": STARTED, "duration_s": 4.25678, "token": sample_token(),
         "trust": "certifi + profiles/corp-ca.pem", "proxy": "direct (no proxy variables set)",
         "baseline": None, **overrides}
-    return evidence.build_evidence(the_plan, sample_observations(),
-                                   sample_verdicts(the_plan) if verdicts is None else verdicts,
-                                   **keywords)
+    return dict(document.build(the_plan, sample_observations(),
+                               sample_verdicts(the_plan) if verdicts is None else verdicts,
+                               **keywords).record)
+
+
+def render_html(record: dict[str, Any]) -> str:
+    """evidence.html for a record (as built, or changed by a test)."""
+    return html_report.render(Document(record))
+
+
+def junit_xml(the_plan: Plan, verdicts: Iterable[Verdict]) -> str:
+    """junit.xml rendered from the document of exactly these verdicts (the plan cut to their
+    checks), as the plugin renders every profile's."""
+    given = {v.check.id: v for v in verdicts}
+    cut = replace(the_plan, checks=tuple(c for c in the_plan.checks if c.id in given))
+    return junit.render(document.build(
+        cut, ProfileObservations(the_plan.profile.name), given, started_at=STARTED,
+        duration_s=0.0, token=None, trust="", proxy="", baseline=None))
+
+
+def write_evidence(folder: Path, record: dict[str, Any]) -> tuple[Path, Path]:
+    """Write the reports of `record` through the table; the paths of evidence.json and .html."""
+    written = {p.name: p for p in reports.write(folder, Document(record))}
+    return written["evidence.json"], written["evidence.html"]
 
 
 def sample_evidence() -> dict[str, Any]:
@@ -366,9 +388,8 @@ def test_endpoint_table() -> None:
 
 def test_endpoint_not_called_has_no_status() -> None:
     the_plan = sample_plan()
-    doc = evidence.build_evidence(the_plan, ProfileObservations("prod-cf"), {},
-                                  started_at=STARTED, duration_s=0.0, token=None, trust="",
-                                  proxy="", baseline=None)
+    doc = document.build(the_plan, ProfileObservations("prod-cf"), {}, started_at=STARTED,
+                         duration_s=0.0, token=None, trust="", proxy="", baseline=None).record
     assert {(e["status"], e["latency_ms"], e["attempts"]) for e in doc["endpoints"]} == {
         (None, None, 0)}
 
@@ -380,7 +401,7 @@ def test_findings_checks_and_summary() -> None:
         ("least-privilege", "EXCESS_ROLES", "warning")]
     assert [c["id"] for c in doc["checks"]] == [c.id for c in the_plan.checks]
     assert doc["checks"][-1] == {"id": "tls-expiry", "kind": "tls-expiry", "outcome": "skipped",
-                                 "ran": False, "summary": evidence.NOT_RUN, "code": ""}
+                                 "ran": False, "summary": document.NOT_RUN, "code": ""}
     assert doc["checks"][5]["ran"] is True  # endpoint[IntegrationPackages] ran and skipped
     assert doc["summary"] == {"failed": 1, "warning": 1, "passed": 4, "skipped": 1,
                               "not_run": 1, "warning_findings": 1, "result": "failed"}
@@ -436,10 +457,10 @@ def test_counts_agree_with_the_terminal() -> None:
     the_plan = sample_plan()
     verdicts = sample_verdicts(the_plan)
     verdicts["api"] = not_run(verdicts["api"])
-    ran = [v for v in verdicts.values() if evidence.was_run(v)]  # tls-expiry has no verdict
-    line = terminal.counts_line(ran, len(the_plan.checks) - len(ran))
+    record = build(the_plan, verdicts)  # tls-expiry has no verdict: not run
+    line = terminal.counts_line(Document(record).checks())
     assert line == "1 failed, 1 warning, 3 passed, 1 skipped, 2 not run"
-    text = evidence.counts_text(build(the_plan, verdicts)["summary"])
+    text = html_report.counts_text(record["summary"])
     assert text == f"8 checks: {line}; 1 warning finding"
 
 
@@ -448,11 +469,11 @@ def test_counts_agree_with_the_terminal() -> None:
 
 def test_sha256_verifies_and_survives_a_json_round_trip(tmp_path: Path) -> None:
     doc = sample_evidence()
-    assert evidence.verify_sha256(doc)
-    json_path, _ = evidence.write_evidence(tmp_path, doc)
+    assert document.verify_sha256(doc)
+    json_path, _ = write_evidence(tmp_path, doc)
     loaded = json.loads(json_path.read_text(encoding="utf-8"))
     assert loaded == doc
-    assert evidence.verify_sha256(loaded)
+    assert document.verify_sha256(loaded)
 
 
 def test_sha256_is_over_the_canonical_json_without_the_field() -> None:
@@ -463,8 +484,8 @@ def test_sha256_is_over_the_canonical_json_without_the_field() -> None:
 
 
 def test_the_verify_command_shown_in_the_report_works(tmp_path: Path) -> None:
-    json_path, _ = evidence.write_evidence(tmp_path, sample_evidence())
-    done = subprocess.run(["sh", "-c", evidence.VERIFY_COMMAND], cwd=json_path.parent,
+    json_path, _ = write_evidence(tmp_path, sample_evidence())
+    done = subprocess.run(["sh", "-c", document.VERIFY_COMMAND], cwd=json_path.parent,
                           capture_output=True, text=True, check=True, timeout=60)
     assert done.stdout.strip() == "True"
 
@@ -484,14 +505,14 @@ def test_the_verify_command_shown_in_the_report_works(tmp_path: Path) -> None:
 def test_tampering_breaks_the_sha256(tamper: Callable[[dict[str, Any]], None]) -> None:
     doc = copy.deepcopy(sample_evidence())
     tamper(doc)
-    assert not evidence.verify_sha256(doc)
+    assert not document.verify_sha256(doc)
 
 
 # --- no secrets --------------------------------------------------------------------------
 
 
 def test_no_secret_in_json_or_html(tmp_path: Path) -> None:
-    json_path, html_path = evidence.write_evidence(tmp_path, sample_evidence())
+    json_path, html_path = write_evidence(tmp_path, sample_evidence())
     for text in (json_path.read_text(encoding="utf-8"), html_path.read_text(encoding="utf-8")):
         for form in SECRET_FORMS:
             assert form not in text
@@ -504,20 +525,20 @@ def test_secrets_are_scrubbed_before_the_hash() -> None:
     doc = sample_evidence()
     fixes = [f["fix"] for f in doc["findings"]]
     assert fixes[0] == f"Assign WorkspacePackagesRead (not {MASK})"
-    assert evidence.verify_sha256(json.loads(json.dumps(doc)))
+    assert document.verify_sha256(json.loads(json.dumps(doc)))
 
 
 # --- the page ----------------------------------------------------------------------------
 
 
 def test_html_escapes_markup_from_messages() -> None:
-    page = evidence.render_html(sample_evidence())
+    page = render_html(sample_evidence())
     assert "<script" not in page.lower()
     assert SCRIPT in page_text(page)
 
 
 def test_html_is_self_contained_and_printable() -> None:
-    page = evidence.render_html(sample_evidence())
+    page = render_html(sample_evidence())
     for external in ("<link", "<img", "<iframe", "src=", "href=", "url(", "@import", "<script"):
         assert external not in page.lower()
     assert "@media print" in page
@@ -526,7 +547,7 @@ def test_html_is_self_contained_and_printable() -> None:
 
 def test_html_header() -> None:
     doc = sample_evidence()
-    page = evidence.render_html(doc)
+    page = render_html(doc)
     for fact in ("prod-cf", "Cloud Foundry", 'class="badge failed"', "FAILED",
                  doc["tenant"]["api_host"], doc["tenant"]["token_host"],
                  html.escape(CLIENT_ID), f"cpi-preflight {__version__}",
@@ -537,7 +558,7 @@ def test_html_header() -> None:
 
 
 def test_html_role_matrix() -> None:
-    found = tables(evidence.render_html(sample_evidence()))
+    found = tables(render_html(sample_evidence()))
     assert found["role-matrix"] == [
         ["Role", "Required", "Granted by token", "Proven by call", "Result"],
         ["WorkspacePackagesRead", "yes", "no", "—", "failed ROLE_MISSING"],
@@ -548,7 +569,7 @@ def test_html_role_matrix() -> None:
 
 
 def test_html_endpoint_table() -> None:
-    found = tables(evidence.render_html(sample_evidence()))
+    found = tables(render_html(sample_evidence()))
     assert found["endpoints"] == [
         ["Method", "Path", "Status", "Latency", "Result"],
         ["GET", "/api/v1/MessageProcessingLogs", "200", "123 ms2 attempts", "passed"],
@@ -559,13 +580,13 @@ def test_html_endpoint_table() -> None:
 def test_html_findings_failures_first() -> None:
     doc = sample_evidence()
     doc["findings"].reverse()  # warning first in the document
-    page = evidence.render_html(doc)
+    page = render_html(doc)
     assert page.index("ROLE_MISSING</code> <span") < page.index("EXCESS_ROLES</code> <span")
     assert html.escape("Remove the role collection that holds DataStoresAndQueuesRead.") in page
 
 
 def test_html_signature_block() -> None:
-    page = evidence.render_html(sample_evidence())
+    page = render_html(sample_evidence())
     for line in ('id="signoff"', "Reviewer name", "Date", "Signature", "Approved for go-live"):
         assert line in page
 
@@ -574,7 +595,7 @@ def test_html_without_token_or_findings() -> None:
     the_plan = sample_plan()
     verdicts = {k: Verdict(v.check, PASSED, "fine") if v.findings else v
                 for k, v in every_check_ran(the_plan).items()}
-    page = evidence.render_html(build(the_plan, verdicts, token=None))
+    page = render_html(build(the_plan, verdicts, token=None))
     assert "No token was issued" in page
     assert "No findings" in page
     assert 'class="badge passed"' in page
@@ -589,9 +610,9 @@ def test_any_message_is_escaped_and_hashed(text: str) -> None:
     finding = replace(role.findings[0], message=text, subject=text)
     verdicts[role.check.id] = replace(role, summary=text, findings=(finding,))
     doc = build(the_plan, verdicts)
-    assert evidence.verify_sha256(json.loads(json.dumps(doc, ensure_ascii=False)))
+    assert document.verify_sha256(json.loads(json.dumps(doc, ensure_ascii=False)))
     assert schema_errors(doc) == []
-    page = evidence.render_html(doc)
+    page = render_html(doc)
     shown = one_line(doc["findings"][0]["message"])  # the page prints one visible line
     assert re.sub(r"`([^`]*)`", r"\1", shown) in page_text(page)
     assert not broken_markup(page)
@@ -602,14 +623,14 @@ def test_any_message_is_escaped_and_hashed(text: str) -> None:
 
 def test_write_evidence_paths_and_baseline_reading(tmp_path: Path) -> None:
     doc = sample_evidence()
-    json_path, html_path = evidence.write_evidence(tmp_path, doc)
+    json_path, html_path = write_evidence(tmp_path, doc)
     assert json_path == tmp_path / "prod-cf" / "evidence.json"
     assert html_path == tmp_path / "prod-cf" / "evidence.html"
     assert json_path.read_text(encoding="utf-8").startswith('{\n  "schema_version": "1"')
-    assert html_path.read_text(encoding="utf-8") == evidence.render_html(doc)
+    assert html_path.read_text(encoding="utf-8") == render_html(doc)
     loaded = baseline.load(tmp_path, ["prod-cf"])["prod-cf"]
     assert loaded.pop("_path") == "prod-cf/evidence.json"  # no local absolute path
-    assert evidence.verify_sha256(loaded)
+    assert document.verify_sha256(loaded)
 
 
 @pytest.mark.parametrize(("environ", "expected"), [
@@ -631,7 +652,7 @@ def incomplete_page() -> str:
     verdicts = every_check_ran(the_plan)
     for check_id in ("api", "endpoint[MessageProcessingLogs]"):
         verdicts[check_id] = not_run(verdicts[check_id])
-    return evidence.render_html(build(the_plan, verdicts))
+    return render_html(build(the_plan, verdicts))
 
 
 def test_html_of_an_incomplete_run_is_not_green_and_cannot_be_signed_off() -> None:
@@ -649,14 +670,14 @@ def test_html_of_an_incomplete_run_is_not_green_and_cannot_be_signed_off() -> No
     the_plan = sample_plan()
     verdicts = every_check_ran(the_plan)
     verdicts["api"] = not_run(verdicts["api"])
-    assert "1 of 8 checks was not run" in evidence.render_html(build(the_plan, verdicts))
+    assert "1 of 8 checks was not run" in render_html(build(the_plan, verdicts))
     rows = {row[0]: row[1] for row in tables(page)["checks"][1:]}
     assert (rows["api"], rows["endpoint[IntegrationPackages]"]) == ("not run", "skipped")
 
 
 def test_html_of_a_complete_run_keeps_the_sign_off() -> None:
     the_plan = sample_plan()
-    page = evidence.render_html(build(the_plan, every_check_ran(the_plan)))
+    page = render_html(build(the_plan, every_check_ran(the_plan)))
     assert '<div class="badge passed" id="result">PASSED</div>' in page
     assert ('<p class="counts" id="counts">8 checks: 1 warning, 6 passed, 1 skipped; '
             "1 warning finding</p>") in page
@@ -665,7 +686,7 @@ def test_html_of_a_complete_run_keeps_the_sign_off() -> None:
 
 
 def test_html_counts_line_of_the_sample() -> None:
-    page = evidence.render_html(sample_evidence())
+    page = render_html(sample_evidence())
     assert ('<p class="counts" id="counts">8 checks: 1 failed, 1 warning, 4 passed, 1 skipped, '
             "1 not run; 1 warning finding</p>") in page
 
@@ -679,7 +700,7 @@ def page_with_fix(fix: str) -> str:
     verdicts = sample_verdicts(the_plan)
     role = verdicts["role[WorkspacePackagesRead]"]
     verdicts[role.check.id] = replace(role, findings=(replace(role.findings[0], fix=fix),))
-    return evidence.render_html(build(the_plan, verdicts))
+    return render_html(build(the_plan, verdicts))
 
 
 def test_html_fix_renders_code_spans_and_puts_a_cf_command_on_its_own_line() -> None:
@@ -705,7 +726,7 @@ def test_html_fix_markup_is_always_escaped(fix: str) -> None:
 
 def test_change_record_reference_is_plain_text_not_a_command() -> None:
     doc = sample_evidence()
-    page = evidence.render_html(doc)
+    page = render_html(doc)
     assert ('<p>Change-record reference: <span class="citation" id="citation">cpi-preflight '
             f"evidence prod-cf sha256:{doc['sha256']}</span></p>") in page
     assert "<code>cpi-preflight evidence" not in page

@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 import yaml
 
-from cpi_preflight import baseline, files, report, service_key
+from cpi_preflight import baseline, files, service_key
 from cpi_preflight import profile as profile_module
 from cpi_preflight.errors import ConfigError, ProfileError, SandboxSpecError
+from cpi_preflight.reporting.reports import REPORTS, check_reports_dir, remove_previous
 from cpi_preflight.sandbox.__main__ import build_parser, build_spec
 
 from .conftest import CLIENT_ID, PemPair, cf_data, write_yaml
@@ -284,7 +285,7 @@ def test_check_reports_dir(tmp_path: Path, setup: str) -> None:
         (reports / "p").mkdir(parents=True)
         (reports / "p" / "junit.xml").symlink_to(tmp_path / "victim")
     with pytest.raises(ConfigError) as caught:
-        report.check_reports_dir(reports, ["p"])
+        check_reports_dir(reports, ["p"])
     expected = {
         "file": f"--reports-dir {reports}: cannot write reports there: is not a folder; give "
                 "a writable folder with --reports-dir=DIR",
@@ -300,10 +301,10 @@ def test_check_reports_dir(tmp_path: Path, setup: str) -> None:
 def test_remove_previous_removes_only_the_reports_of_the_run(tmp_path: Path) -> None:
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
-        for report_name in report.REPORT_FILES:
+        for report_name in REPORTS:
             (tmp_path / name / report_name).write_text("passed")
     (tmp_path / "a" / "notes.txt").write_text("mine")
-    report.remove_previous(tmp_path, ["a"])
+    remove_previous(tmp_path, ["a"])
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["notes.txt"]
     assert len(list((tmp_path / "b").iterdir())) == 3
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from cpi_preflight import catalog, plan, report
+from cpi_preflight import catalog, plan
 from cpi_preflight.claims import TokenFacts
 from cpi_preflight.findings import (
     FAILED,
@@ -20,6 +20,7 @@ from cpi_preflight.observation import ProfileObservations
 from cpi_preflight.rules import Context
 
 from .conftest import NOW, cf_data, parse
+from .test_evidence import junit_xml
 
 CAT = catalog.load()
 TOKEN = TokenFacts(format="jwt", zone="zone-1", scopes=("it!b1.NodeManager.read",))
@@ -49,7 +50,7 @@ def test_the_context_reads_the_token_from_the_token_verdict_once_it_passed() -> 
 
 
 def _times(verdicts: list[Verdict]) -> dict[str, str | None]:
-    suite = ET.fromstring(report.junit_xml(built(), verdicts))
+    suite = ET.fromstring(junit_xml(built(), verdicts))
     return {case.get("name", ""): case.get("time") for case in suite.iter("testcase")}
 
 

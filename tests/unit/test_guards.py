@@ -12,6 +12,7 @@ from pathlib import Path
 import cpi_preflight
 from cpi_preflight import errors
 from cpi_preflight.errors import PreflightError
+from cpi_preflight.reporting import reports
 
 PACKAGE = Path(cpi_preflight.__file__).parent
 FORBIDDEN_MODULES = {"utils", "helpers", "misc", "token", "jwt"}
@@ -167,3 +168,19 @@ def test_the_plugin_module_only_wires() -> None:
     functions = [n for n in tree.body if isinstance(n, ast.FunctionDef)]
     assert all(n.name.startswith(("pytest_", "preflight_", "_")) for n in functions)
     assert max(n.end_lineno - n.lineno for n in functions) < 30
+
+
+def test_the_plugin_reaches_the_reporters_only_through_the_table() -> None:
+    """The plugin writes a profile's files through `reporting.reports` and shows the terminal
+    section through `reporting.terminal`; it imports no renderer of a file format."""
+    graph = import_graph(PACKAGE, "cpi_preflight", aside="cpi_preflight.sandbox")
+    used = {m for m in graph["cpi_preflight.plugin"] if m.startswith("cpi_preflight.reporting")}
+    assert used == {"cpi_preflight.reporting.reports", "cpi_preflight.reporting.terminal",
+                    "cpi_preflight.reporting.document"}
+
+
+def test_every_report_file_is_one_render_function_of_the_reporting_package() -> None:
+    for name, render in reports.REPORTS.items():
+        assert render.__name__ == "render", name
+        assert render.__module__.startswith("cpi_preflight.reporting."), name
+        assert inspect.signature(render).parameters.keys() == {"document"}, name

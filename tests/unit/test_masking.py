@@ -22,10 +22,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cpi_preflight import evidence, files, report, secret
+from cpi_preflight import files, secret
 from cpi_preflight.findings import FAILED
+from cpi_preflight.reporting import document
 from cpi_preflight.secret import MASK, Secret, scrub
-from tests.unit.test_evidence import broken_markup, build, page_text, sample_plan, sample_verdicts
+from tests.unit.test_evidence import (
+    broken_markup,
+    build,
+    junit_xml,
+    page_text,
+    render_html,
+    sample_plan,
+    sample_verdicts,
+)
 
 HOSTILE = "pa'ss&<w>\"rd$1"
 MARKUP_WORDS = ("testcase", "failed", "profile", "testsuite", "property", "passed", "result")
@@ -72,7 +81,7 @@ def _all_xml_text(root: ET.Element) -> str:
 def test_junit_masks_a_secret_with_quote_and_markup_characters(isolated_secrets: None) -> None:
     Secret(HOSTILE)
     the_plan = sample_plan()
-    text = report.junit_xml(the_plan, _leaky_verdicts(HOSTILE).values())
+    text = junit_xml(the_plan, _leaky_verdicts(HOSTILE).values())
     root = ET.fromstring(text.encode("utf-8"))
     assert HOSTILE not in _all_xml_text(root)  # in no escaped form either: parsed back here
     assert f"echo: {MASK}" in _all_xml_text(root)
@@ -82,7 +91,7 @@ def test_evidence_masks_a_secret_with_quote_and_markup_characters(
         isolated_secrets: None) -> None:
     Secret(HOSTILE)
     doc = build(sample_plan(), _leaky_verdicts(HOSTILE))
-    page = evidence.render_html(doc)
+    page = render_html(doc)
     assert HOSTILE not in page_text(page)
     assert HOSTILE not in json.dumps(doc, ensure_ascii=False)
     assert f"server said <{MASK}> back" in page_text(page)
@@ -95,7 +104,7 @@ def test_a_secret_equal_to_a_markup_word_breaks_no_report(word: str,
     Secret(word)
     the_plan = sample_plan()
     verdicts = _leaky_verdicts(word)
-    root = ET.fromstring(report.junit_xml(the_plan, verdicts.values()).encode("utf-8"))
+    root = ET.fromstring(junit_xml(the_plan, verdicts.values()).encode("utf-8"))
     cases = {c.get("name"): c for c in root.iter("testcase")}
     assert list(cases) == list(verdicts)
     failed = cases["role[WorkspacePackagesRead]"].find("failure")
@@ -111,8 +120,8 @@ def test_a_secret_equal_to_a_markup_word_breaks_no_report(word: str,
     assert doc["profile"]["name"] == "prod-cf"
     assert doc["summary"]["result"] == FAILED
     assert doc["checks"][2]["outcome"] == FAILED
-    assert evidence.verify_sha256(json.loads(json.dumps(doc)))
-    page = evidence.render_html(doc)
+    assert document.verify_sha256(json.loads(json.dumps(doc)))
+    page = render_html(doc)
     assert 'class="badge failed" id="result">FAILED<' in page
     assert broken_markup(page) == []
     assert f"echo: {MASK}" in page_text(page)
@@ -123,7 +132,7 @@ def test_masking_cannot_cut_a_tag_open(isolated_secrets: None) -> None:
     server-controlled attribute inside a tag."""
     Secret('"fix"><strong>Fix:</strong>')  # equal to markup the page writes around a fix
     verdicts = _leaky_verdicts("onfocus=alert(1) autofocus")
-    page = evidence.render_html(build(sample_plan(), verdicts))
+    page = render_html(build(sample_plan(), verdicts))
     assert broken_markup(page) == []
     assert "not onfocus=alert(1) autofocus" in page_text(page)
 
@@ -176,25 +185,25 @@ def test_a_lone_surrogate_does_not_crash_the_scrubber(isolated_secrets: None) ->
 def test_evidence_records_strict_simulated_and_no_absolute_paths(tmp_path: Path) -> None:
     the_plan = sample_plan()
     doc = build(the_plan, strict=True, baseline=str(tmp_path / "old" / "evidence.json"),
-                trust=evidence.trust_text(replace(the_plan.profile, ca_bundle=tmp_path /
+                trust=document.trust_text(replace(the_plan.profile, ca_bundle=tmp_path /
                                                   "corp-ca.pem"), {}))
     assert doc["run"]["strict"] is True
     assert doc["run"]["trust"] == "system CAs + profile CA corp-ca.pem"
     assert doc["run"]["baseline"] == "old/evidence.json"
     assert str(tmp_path) not in json.dumps(doc)
-    page = evidence.render_html(doc)
+    page = render_html(doc)
     assert "Strict mode</dt><dd>yes (--strict)" in page
     assert 'id="simulated"' not in page
     sandboxed = replace(the_plan, profile=replace(the_plan.profile, sandbox={}))
     simulated = build(sandboxed)
     assert simulated["tenant"]["simulated"] is True
-    assert "simulated tenant (built-in sandbox)" in evidence.render_html(simulated)
+    assert "simulated tenant (built-in sandbox)" in render_html(simulated)
 
 
 def test_trust_text_names_files_without_their_folders(tmp_path: Path) -> None:
     prof = replace(sample_plan().profile, ca_bundle=tmp_path / "ca.pem",
                    certificate=tmp_path / "c.crt", key=tmp_path / "c.key")
-    text = evidence.trust_text(prof, {"SSL_CERT_FILE": str(tmp_path / "corp-bundle.pem")})
+    text = document.trust_text(prof, {"SSL_CERT_FILE": str(tmp_path / "corp-bundle.pem")})
     assert text == "SSL_CERT_FILE corp-bundle.pem + profile CA ca.pem + client certificate"
 
 

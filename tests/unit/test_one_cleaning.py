@@ -15,11 +15,19 @@ from pathlib import Path
 
 import pytest
 
-from cpi_preflight import docs, evidence, markdown, postman, report, summary, terminal
+from cpi_preflight import docs, markdown, postman
+from cpi_preflight.commands import summary
 from cpi_preflight.findings import SKIPPED
+from cpi_preflight.reporting import html, junit, terminal
 from cpi_preflight.server_text import quote
 from cpi_preflight.text import one_line
-from tests.unit.test_evidence import sample_evidence, sample_plan, sample_verdicts
+from tests.unit.test_evidence import (
+    junit_xml,
+    render_html,
+    sample_evidence,
+    sample_plan,
+    sample_verdicts,
+)
 
 HOSTILE = "\x1b[2Kok \u202eevil\u200d x\x07"
 ANSWER = "ok evil x"
@@ -30,7 +38,7 @@ def _junit_skip_message(text: str) -> str:
     verdicts = sample_verdicts(the_plan)
     first = next(iter(verdicts.values()))
     verdicts[first.check.id] = replace(first, outcome=SKIPPED, summary=text, findings=())
-    root = ET.fromstring(report.junit_xml(the_plan, verdicts.values()).encode("utf-8"))
+    root = ET.fromstring(junit_xml(the_plan, verdicts.values()).encode("utf-8"))
     skipped = root.find(f".//testcase[@name='{first.check.id}']/skipped")
     assert skipped is not None
     return skipped.get("message", "")
@@ -39,7 +47,7 @@ def _junit_skip_message(text: str) -> str:
 def _html_description(text: str) -> str:
     doc = sample_evidence()
     doc["profile"]["description"] = text
-    page = evidence.render_html(doc)
+    page = render_html(doc)
     start = page.index('<p class="description">') + len('<p class="description">')
     return page[start:page.index("</p>", start)]
 
@@ -49,7 +57,7 @@ def _summary_row(text: str, tmp_path: Path) -> str:
            "findings": [{"check": "c", "code": "C", "severity": "failure", "message": text}]}
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "evidence.json").write_text(json.dumps(doc), encoding="utf-8")
-    return summary.markdown(tmp_path).splitlines()[-1]
+    return summary.markdown_page(tmp_path).splitlines()[-1]
 
 
 ESCAPERS: dict[str, Callable[[str], str]] = {
@@ -58,9 +66,9 @@ ESCAPERS: dict[str, Callable[[str], str]] = {
     "terminal.printable": terminal.printable,
     "terminal.wrapped": lambda t: "\n".join(terminal.wrapped(t, 80)),
     "terminal.fitted": lambda t: terminal.fitted(t, 80),
-    "XML report.xml_safe": lambda t: report.xml_safe([t])[0],
+    "XML junit.xml_safe": junit.xml_safe,
     "XML junit.xml": _junit_skip_message,
-    "HTML evidence prose": lambda t: str(evidence._prose(t)),
+    "HTML evidence prose": lambda t: str(html.prose(t)),
     "HTML evidence.html": _html_description,
     "Markdown markdown.cell": markdown.cell,
     "Markdown our own text": lambda t: markdown.cell(t, markup=True),

@@ -1,13 +1,13 @@
-"""report: junit.xml holds one testcase per check, and its outcome as CI tools read it."""
+"""junit.xml holds one testcase per check, and its outcome as CI tools read it."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from cpi_preflight import report, run
+from cpi_preflight import run
 from cpi_preflight.findings import SKIPPED, Verdict
 
-from .test_evidence import sample_plan, sample_verdicts
+from .test_evidence import junit_xml, sample_plan, sample_verdicts
 
 DEPENDENT = ("answered 403 because role[WorkspacePackagesRead] failed (ROLE_MISSING); fix that "
              "first")
@@ -28,7 +28,7 @@ def test_every_skipped_check_is_a_skipped_testcase_with_its_reason() -> None:
     verdicts = sample_verdicts(the_plan)
     verdicts["tls-expiry"] = Verdict(the_plan.check("tls-expiry"), SKIPPED, run.NOT_SELECTED,
                                      ran=False)
-    text = report.junit_xml(the_plan, verdicts.values())
+    text = junit_xml(the_plan, verdicts.values())
     assert outcomes(text) == {
         "token": ("passed", ""),
         "api": ("passed", ""),

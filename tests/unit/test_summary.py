@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
-from cpi_preflight import cli, summary
+from cpi_preflight import cli
+from cpi_preflight.commands import summary
 from cpi_preflight.markdown import cell
+from cpi_preflight.reporting.markdown import MAX_CELL
 
 
 def _evidence(name: str, result: str = "failed", **extra: Any) -> dict[str, Any]:
@@ -44,7 +46,7 @@ def _write(reports: Path, name: str, doc: object) -> Path:
 def test_page_lists_each_profile_and_its_failed_checks_and_warnings(tmp_path: Path) -> None:
     _write(tmp_path, "prod-cf", _evidence("prod-cf"))
     _write(tmp_path, "dev-cf", {**_evidence("dev-cf", "passed"), "checks": [], "findings": []})
-    assert summary.markdown(tmp_path).splitlines() == [
+    assert summary.markdown_page(tmp_path).splitlines() == [
         "## cpi-preflight",
         "",
         "| Profile | Environment | Result | Failed | Warning | Passed | Skipped | Not run |",
@@ -66,7 +68,7 @@ def test_hostile_text_cannot_break_the_table_or_inject_markup(tmp_path: Path) ->
     doc = _evidence("p")
     doc["findings"][1]["message"] = "a|b\n## x <script>alert(1)</script> `c` \x1b[31m[l](u)"
     _write(tmp_path, "p", doc)
-    row = summary.markdown(tmp_path).splitlines()[-2]
+    row = summary.markdown_page(tmp_path).splitlines()[-2]
     assert row == ("| role\\[WorkspacePackagesRead\\] | ROLE\\_MISSING | a\\|b ## x "
                    "&lt;script&gt;alert(1)&lt;/script&gt; \\`c\\` \\[l\\](u) |")
 
@@ -75,8 +77,8 @@ def test_long_text_is_cut(tmp_path: Path) -> None:
     doc = _evidence("p")
     doc["findings"][1]["message"] = "x" * 1000
     _write(tmp_path, "p", doc)
-    row = summary.markdown(tmp_path).splitlines()[-2]
-    assert row.endswith(" | " + "x" * (summary.MAX_CELL - 3) + "... |")
+    row = summary.markdown_page(tmp_path).splitlines()[-2]
+    assert row.endswith(" | " + "x" * (MAX_CELL - 3) + "... |")
 
 
 @pytest.mark.parametrize(("content", "reason"), [
@@ -90,9 +92,9 @@ def test_a_bad_file_becomes_a_row_not_a_crash(tmp_path: Path, content: bytes,
     path.parent.mkdir()
     path.write_bytes(content)
     _write(tmp_path, "good", {**_evidence("good", "passed"), "checks": [], "findings": []})
-    lines = summary.markdown(tmp_path).splitlines()
+    lines = summary.markdown_page(tmp_path).splitlines()
     assert "| bad |  | ⚠️ unreadable |  |  |  |  |  |" in lines
-    assert lines[-1] == f"**bad**: {cell(f'{path}: cannot be read ({reason})', summary.MAX_CELL)}"
+    assert lines[-1] == f"**bad**: {cell(f'{path}: cannot be read ({reason})', MAX_CELL)}"
 
 
 def test_reads_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -130,7 +132,7 @@ def test_cli_prints_the_page_and_exits_0_even_for_failed_checks(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _write(tmp_path, "prod-cf", _evidence("prod-cf"))
     assert cli.main(["summary", str(tmp_path)]) == 0
-    assert capsys.readouterr().out == summary.markdown(tmp_path)
+    assert capsys.readouterr().out == summary.markdown_page(tmp_path)
 
 
 def test_cli_path_that_is_neither_folder_nor_file_is_a_usage_error(
@@ -151,7 +153,7 @@ def test_every_finding_is_a_row_even_two_failures_of_one_check(tmp_path: Path) -
                     findings=[{"check": "drift", "code": code, "severity": severity,
                                "message": message} for code, severity, message in drift])
     _write(tmp_path, "p", doc)
-    assert summary.markdown(tmp_path).splitlines()[-3:] == [
+    assert summary.markdown_page(tmp_path).splitlines()[-3:] == [
         "| drift | ROLE\\_LOST | role MonitoringDataRead was granted in the baseline |",
         "| drift | ENDPOINT\\_REGRESSED | MessageProcessingLogs answered 200, now 403 |",
         "| drift | ROLE\\_GAINED (warning) | role AccessPoliciesRead is new |",
@@ -160,7 +162,7 @@ def test_every_finding_is_a_row_even_two_failures_of_one_check(tmp_path: Path) -
 
 def test_a_failed_check_without_a_finding_still_gets_a_row(tmp_path: Path) -> None:
     _write(tmp_path, "p", _evidence("p", findings=[]))
-    assert summary.markdown(tmp_path).splitlines()[-1] == (
+    assert summary.markdown_page(tmp_path).splitlines()[-1] == (
         "| role\\[WorkspacePackagesRead\\] | ROLE\\_MISSING | role WorkspacePackagesRead is "
         "not granted |")
 
@@ -169,7 +171,7 @@ def test_an_incomplete_run_is_marked_so_not_passed(tmp_path: Path) -> None:
     counts = {"failed": 0, "warning": 0, "passed": 1, "skipped": 0, "not_run": 10,
               "warning_findings": 0, "result": "incomplete"}
     _write(tmp_path, "p", _evidence("p", summary=counts, checks=[], findings=[]))
-    assert summary.markdown(tmp_path).splitlines()[4] == (
+    assert summary.markdown_page(tmp_path).splitlines()[4] == (
         "| p | cf | ⚠️ incomplete | 0 | 0 | 1 | 0 | 10 |")
 
 
@@ -189,5 +191,5 @@ def test_a_fifo_or_deep_json_is_a_row_error_not_a_hang(tmp_path: Path) -> None:
 def test_sections_of_the_wrong_type_are_a_row_not_a_crash(tmp_path: Path,
                                                            odd: dict[str, Any]) -> None:
     _write(tmp_path, "odd", {"profile": {"name": "odd"}, **odd})
-    page = summary.markdown(tmp_path)
+    page = summary.markdown_page(tmp_path)
     assert "| odd |" in page

@@ -1,12 +1,25 @@
-"""The lines of the cpi-preflight terminal section, from verdicts."""
+"""The lines of the cpi-preflight terminal section, from the checks of a document."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import pytest
 
 from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
 from cpi_preflight.plan import Check
-from cpi_preflight.terminal import fitted, profile_lines
+from cpi_preflight.reporting import terminal
+from cpi_preflight.reporting.document import CheckRow
+from cpi_preflight.reporting.terminal import fitted
+
+
+def profile_lines(title: str, verdicts: Mapping[str, Verdict], not_run: Mapping[str, str], *,
+                  width: int, verbosity: int) -> list[str]:
+    """The section for checks that ran (`verdicts`) and checks not run (id -> why), as a
+    document holds them."""
+    rows = [CheckRow(v.check.id, v.outcome, True, v.summary, v.findings) for v in verdicts.values()]
+    rows += [CheckRow(i, SKIPPED, False, why) for i, why in not_run.items()]
+    return terminal.profile_lines(title, rows, width=width, verbosity=verbosity)
 
 
 def _verdict(check_id: str, outcome: str, summary: str = "", *findings: Finding) -> Verdict:

@@ -4,10 +4,12 @@ alike; server_text.quote masks a tenant's text first."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cpi_preflight.secret import MASK, register
 from cpi_preflight.server_text import QUOTE_LIMIT, quote
-from cpi_preflight.text import cut, lines, one_line
+from cpi_preflight.text import _cleaned, cut, lines, one_line
 
 
 @pytest.mark.parametrize(("raw", "shown"), [
@@ -57,3 +59,10 @@ def test_quote_masks_a_secret_before_it_could_cut_through_it() -> None:
     shown = quote("y" * (QUOTE_LIMIT - 10) + secret)
     assert "Quote&" not in shown
     assert shown == "y" * (QUOTE_LIMIT - 10) + MASK
+
+
+@given(st.text(st.characters(max_codepoint=0x7F)) | st.text())
+def test_the_shortcut_for_text_that_is_already_one_line_gives_the_full_cleaning(
+        text: str) -> None:
+    assert one_line(text) == _cleaned(text)
+    assert one_line(one_line(text)) == one_line(text)

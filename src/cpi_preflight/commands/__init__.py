@@ -1,8 +1,9 @@
 """The `cpi-preflight` subcommands that do more than print: one module per verb.
 
-`cli` parses the arguments and calls `run` of the verb's module (`init`: write a profile;
-`sandbox`: hand over to the sandbox's own command line). The verbs that only print what
-`docs` or `summary` render (catalog, codes, explain, summary) are dispatched by `cli` directly.
+`cli` parses the arguments and calls the verb's module (`init`: write a profile; `sandbox`:
+hand over to the sandbox's own command line; `summary`: read a run's evidence files back and
+print the CI job summary). The verbs that only print what `docs` renders (catalog, codes,
+explain) are dispatched by `cli` directly.
 Exit codes: 0 done, `USAGE_ERROR` (2) the input is wrong.
 """
 

@@ -1,30 +1,36 @@
-"""The cpi-preflight section of pytest's terminal summary: lines from verdicts, nothing else.
+"""The terminal: the cpi-preflight section of pytest's summary, and text laid out for a terminal.
 
-Per profile a summary line, then one row per check: its outcome and, for a failure, the code
-and message on one line (the full text with its fix is in pytest's FAILURES section above); for
-a warning, the message and its fix in full (nothing else on screen shows them); for a skip, the
-reason. Checks that pytest did not run are listed together in one row. Rows fit `width`; what
-does not fit is moved to the next lines rather than cut (an id, the codes, a client id are never
-cut, so that they can be read and copied whole); only a failure's one-line message is cut
-(`text.cut`), as its full text is in FAILURES. Every text is masked and made one visible line
-(`printable`, through `text.one_line`) before it is laid out.
+`render` gives the section's lines for one profile's document: a summary line (the counts of
+`outcomes`), then one row per check: its outcome and, for a failure, the code and message on one
+line (the full text with its fix is in pytest's FAILURES section above); for a warning, the
+message and its fix in full (nothing else on screen shows them); for a skip, the reason. Checks
+that pytest did not run are listed together in one row. Rows fit `width`; what does not fit is
+moved to the next lines rather than cut (an id, the codes, a client id are never cut, so that
+they can be read and copied whole); only a failure's one-line message is cut (`text.cut`), as its
+full text is in FAILURES. The document is already masked; every text is made one visible line
+(`text.one_line`) before it is laid out.
 
 Verbosity follows pytest's: `-q` keeps only failures, warnings and the summary lines; `-qq`
 keeps only the summary lines.
+
+The layout helpers serve other terminal text too: `fitted` (a check's FAILURES text), `wrapped`
+(hints), `wrap_prose` and `fix_lines` (`cpi-preflight explain`, `catalog`). Text that does not
+come from a document is masked by them first (`printable`).
 """
 
 from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 
-from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
+from cpi_preflight.findings import SKIPPED, Finding
+from cpi_preflight.reporting import outcomes
+from cpi_preflight.reporting.document import CheckRow, Document
+from cpi_preflight.reporting.outcomes import Shown
 from cpi_preflight.secret import scrub
 from cpi_preflight.text import cut, one_line
 
-WARNING = "warning"
-NOT_RUN = "not run"
 _ID_WIDTH_LIMIT = 40
 _OUTCOME_WIDTH = 8
 _NARROWEST_TEXT = 40
@@ -37,18 +43,10 @@ def printable(text: str) -> str:
     return one_line(scrub(text))
 
 
-def shown_outcome(verdict: Verdict) -> str:
-    """passed, failed, skipped, or warning for a passed check that carries warnings."""
-    return WARNING if verdict.outcome == PASSED and verdict.warnings else verdict.outcome
-
-
-def counts_line(verdicts: Iterable[Verdict], not_run: int) -> str:
-    """`3 failed, 1 warning, 5 passed, 2 skipped, 4 not run` (zero counts left out)."""
-    shown = [shown_outcome(v) for v in verdicts]
-    parts = [(shown.count(o), o) for o in (FAILED, WARNING, PASSED, SKIPPED)]
-    parts.append((not_run, NOT_RUN))
-    words = [f"{n} {o}{'s' if o == WARNING and n > 1 else ''}" for n, o in parts if n]
-    return ", ".join(words) if words else "no checks"
+def counts_line(checks: Sequence[CheckRow]) -> str:
+    """`3 failed, 1 warning, 5 passed, 2 skipped, 4 not run` (`outcomes.counts_words`), or
+    `no checks`."""
+    return outcomes.counts_words(outcomes.count(c.shown for c in checks)) or "no checks"
 
 
 COMMAND = re.compile(r"`(cf [^`]*)`")
@@ -101,7 +99,7 @@ def fitted(text: str, width: int) -> str:
 
 def wrapped(text: str, width: int) -> list[str]:
     """One message as lines of at most `width`, continued two spaces in."""
-    return _Layout([], width).wrap(text, indent="")
+    return _Layout([], width).wrap(printable(text), indent="")
 
 
 class _Layout:
@@ -116,18 +114,18 @@ class _Layout:
     def head(self, check_id: str, outcome: str) -> list[str]:
         """`  id  outcome`; an id wider than its column is never cut: it stands on a line of its
         own, the outcome below it in its column."""
-        check_id = printable(check_id)
+        check_id = one_line(check_id)
         if len(check_id) <= self.id_width:
             return [f"  {check_id:<{self.id_width}} {outcome:<{_OUTCOME_WIDTH}}"]
         return [f"  {check_id}", f"  {'':<{self.id_width}} {outcome:<{_OUTCOME_WIDTH}}"]
 
     def cut_row(self, text: str) -> list[str]:
-        return [cut(DETAIL + printable(text), self.width)]
+        return [cut(DETAIL + one_line(text), self.width)]
 
     def wrap(self, text: str, indent: str = DETAIL) -> list[str]:
         """`text` wrapped, continued two further in; a word longer than a line (a client id)
         is never split: it stands alone on its line."""
-        return textwrap.wrap(printable(text), self.width, initial_indent=indent,
+        return textwrap.wrap(one_line(text), self.width, initial_indent=indent,
                              subsequent_indent=indent + "  ", break_long_words=False,
                              break_on_hyphens=False)
 
@@ -138,18 +136,18 @@ class _Layout:
             return [f"{head} {text}".rstrip()]
         return [head.rstrip(), *self.wrap(text)]
 
-    def rows(self, verdict: Verdict) -> list[str]:
-        *named_alone, head = self.head(verdict.check.id, shown_outcome(verdict))
-        if verdict.outcome == SKIPPED:
-            return [*named_alone, *self.beside(head, printable(verdict.summary))]
-        codes = ", ".join(dict.fromkeys(f.code for f in verdict.findings))
+    def rows(self, check: CheckRow) -> list[str]:
+        *named_alone, head = self.head(check.id, check.shown)
+        if check.outcome == SKIPPED:
+            return [*named_alone, *self.beside(head, one_line(check.summary))]
+        codes = ", ".join(dict.fromkeys(f.code for f in check.findings))
         lines = [*named_alone, *self.beside(head, codes)]
-        named = len(verdict.findings) > 1  # several findings: say which is which
-        for finding in verdict.failures:
+        named = len(check.findings) > 1  # several findings: say which is which
+        for finding in check.failures:
             lines.extend(self.cut_row(_said(finding, named)))
-        for finding in verdict.warnings:
+        for finding in check.warnings:
             lines.extend(self.wrap(_said(finding, named)))
-            lines.extend(fix_lines(printable(f"fix: {finding.fix}"), self.width, DETAIL,
+            lines.extend(fix_lines(one_line(f"fix: {finding.fix}"), self.width, DETAIL,
                                    DETAIL + "  "))
         return lines
 
@@ -158,21 +156,29 @@ def _said(finding: Finding, named: bool) -> str:
     return f"{finding.code}: {finding.message}" if named else finding.message
 
 
-def profile_lines(title: str, verdicts: Mapping[str, Verdict], not_run: Mapping[str, str], *,
-                  width: int, verbosity: int) -> list[str]:
-    """The lines for one profile. `verdicts`: the checks pytest ran, by id; `not_run`: the
-    others, id -> why (deselected, or the session stopped first)."""
-    layout = _Layout([*verdicts, *not_run], width)
-    lines = layout.wrap(f"{title}: {counts_line(verdicts.values(), len(not_run))}", indent="")
+def profile_lines(title: str, checks: Sequence[CheckRow], *, width: int,
+                  verbosity: int) -> list[str]:
+    """The lines for one profile titled `title`: its checks in order, those pytest did not run
+    (deselected, or the session stopped first; their summary says why) grouped by reason."""
+    ran = [c for c in checks if c.shown != Shown.NOT_RUN]
+    not_run = [c for c in checks if c.shown == Shown.NOT_RUN]
+    layout = _Layout([c.id for c in (*ran, *not_run)], width)
+    lines = layout.wrap(f"{title}: {counts_line(checks)}", indent="")
     if verbosity <= -2:
         return lines
-    for verdict in verdicts.values():
-        if verbosity < 0 and shown_outcome(verdict) not in (FAILED, WARNING):
+    for check in ran:
+        if verbosity < 0 and check.shown not in (Shown.FAILED, Shown.WARNING):
             continue
-        lines.extend(layout.rows(verdict))
+        lines.extend(layout.rows(check))
     if verbosity >= 0:
-        for reason in dict.fromkeys(not_run.values()):
-            ids = [i for i, r in not_run.items() if r == reason]
-            text = printable(f"{NOT_RUN} ({len(ids)}): {', '.join(ids)}; {reason}")
+        for reason in dict.fromkeys(c.summary for c in not_run):
+            ids = [c.id for c in not_run if c.summary == reason]
+            text = f"{outcomes.WORDS[Shown.NOT_RUN]} ({len(ids)}): {', '.join(ids)}; {reason}"
             lines.extend(layout.wrap(text, indent="  "))
     return lines
+
+
+def render(document: Document, *, width: int, verbosity: int) -> list[str]:
+    """The lines of the cpi-preflight section for one profile's document."""
+    return profile_lines(f"{document.name} ({document.environment})", document.checks(),
+                         width=width, verbosity=verbosity)

@@ -1,0 +1,67 @@
+"""`cpi-preflight summary REPORTS`: the CI job summary from a run's evidence.json files.
+
+Reads `<REPORTS>/<profile>/evidence.json` (or one evidence.json given directly) back into
+documents and prints the page `reporting.markdown` renders from them. The files are untrusted
+input: each read is bounded (`files.read_bytes`, `files.load_json`), and a file that is not an
+evidence document becomes an `Unreadable` row instead of stopping the page. A folder that does
+not exist means the run stopped before writing any report: a note, not an error.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from cpi_preflight import files
+from cpi_preflight.errors import ConfigError, StructureError
+from cpi_preflight.reporting import markdown
+from cpi_preflight.reporting.document import Document, Unreadable
+
+MAX_EVIDENCE_BYTES = 4 * 1024 * 1024
+MAX_PROFILES = 500
+EVIDENCE_FILE = "evidence.json"
+
+
+def _read_bounded(path: Path) -> dict[str, Any]:
+    raw = files.read_bytes(path, MAX_EVIDENCE_BYTES)  # a regular file, bounded, never a FIFO
+    record = files.load_json(raw.decode("utf-8"), max_depth=64)
+    if not isinstance(record, dict) or not isinstance(record.get("profile"), dict):
+        raise ValueError("no profile section; not an evidence.json written by cpi-preflight")
+    return record
+
+
+def read_result(path: Path) -> Document | Unreadable:
+    """The document of one evidence.json (a profile without a name is named by its folder);
+    problems reading it are kept as the row's error."""
+    folder = path.parent.name
+    try:
+        record = _read_bounded(path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, ValueError,
+            StructureError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return Unreadable(folder, f"{path}: cannot be read ({reason})")
+    record["profile"].setdefault("name", folder)
+    return Document(record)
+
+
+def _paths(reports: Path) -> list[Path]:
+    """Every `<reports>/<profile>/evidence.json` (also a single evidence.json given directly);
+    none for a folder that does not exist (the run stopped before writing any)."""
+    if reports.is_file():
+        return [reports]
+    if not reports.exists() and not reports.is_symlink():
+        return []
+    if not reports.is_dir():
+        raise ConfigError(f"{reports}: not a folder or an evidence.json file; give the reports "
+                          "folder of a run (pytest --reports-dir, default reports/)")
+    return sorted(reports.glob(f"*/{EVIDENCE_FILE}"))
+
+
+def markdown_page(reports: Path) -> str:
+    """The summary page for the reports folder `reports`."""
+    paths = _paths(reports)
+    if not paths:
+        return markdown.no_reports(reports.as_posix().rstrip("/") + "/")
+    shown = paths[:MAX_PROFILES]
+    return markdown.render([read_result(p) for p in shown], left_out=len(paths) - len(shown))

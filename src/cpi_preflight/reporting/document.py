@@ -1,0 +1,378 @@
+"""The evidence document: one profile's run as every report shows it, masked and cleaned once.
+
+`build` turns one profile's plan, observations and verdicts into a `Document`: its `record` is
+the content of evidence.json (described by `data/evidence.schema.json`, sealed with its own
+SHA-256), its `details` what other reports show beyond the record (the full URLs, the time of
+each check's call). Every text of both is masked (`secret.scrub_all`, one walk over all values)
+and made one visible line (`text.one_line`) here, before any renderer sees it; the tool's own
+vocabulary (outcomes, codes, ids, keys: `VOCABULARY`) is cleaned but never masked, so that a
+secret that happens to equal "failed" cannot turn a result into "***". Renderers read the
+document, never verdicts, and escape for their format only.
+
+A document read back from an evidence.json file (`Document(record)`, no details) may hold
+anything: `section`, `entries` and `checks` read it without trusting its shape.
+
+The SHA-256 is taken over the canonical JSON of the record without its `sha256` field (sorted
+keys, no whitespace, UTF-8), so it can be cited in a change record and recomputed by anyone
+(`VERIFY_COMMAND`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cpi_preflight import __version__, urls
+from cpi_preflight.catalog import Endpoint, Severity
+from cpi_preflight.claims import TokenFacts
+from cpi_preflight.files import shown_path
+from cpi_preflight.findings import (
+    PASSED,
+    SKIPPED,
+    Call,
+    Finding,
+    Outcome,
+    Privilege,
+    RoleFacts,
+    Verdict,
+    WithFindings,
+)
+from cpi_preflight.observation import ProfileObservations
+from cpi_preflight.plan import LEAST_PRIVILEGE, CheckKind, Plan, endpoint_check_id
+from cpi_preflight.profile import Profile
+from cpi_preflight.reporting import outcomes
+from cpi_preflight.secret import scrub_all
+from cpi_preflight.text import one_line
+
+SCHEMA_VERSION = "1"
+TOOL_NAME = "cpi-preflight"
+API_PREFIX = "/api/v1"
+NOT_RUN = "not run in this session"  # the summary of a planned check without a verdict
+# Fields whose values are the tool's own vocabulary or identifiers, never outside text: they are
+# not masked (a secret that happens to equal "failed" must not turn a result into "***").
+VOCABULARY = frozenset({
+    "schema_version", "version", "name", "environment", "fingerprint", "credential", "strict",
+    "simulated", "result", "outcome", "code", "severity", "kind", "check", "id", "role",
+    "needed_by", "granted_by_token", "method", "path", "format", "signature", "started_at",
+    "expires_at", "sha256",
+})
+# (section, field) pairs under a vocabulary name that hold text from outside: masked. The client
+# id names the service key (shown in full), but a registered secret inside it must not show.
+OUTSIDE_TEXT = frozenset({("client", "id")})
+VERIFY_COMMAND = (
+    "python3 -c \"import json,hashlib,sys; d=json.load(open(sys.argv[1],encoding='utf-8')); "
+    "s=d.pop('sha256'); print(s==hashlib.sha256(json.dumps(d,sort_keys=True,"
+    "separators=(',',':'),ensure_ascii=False).encode()).hexdigest())\" evidence.json"
+)
+
+Doc = dict[str, Any]
+
+
+# --- the document and what renderers read of it ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class CheckRow(WithFindings):
+    """One check as the reports show it: an entry of the record's `checks` with its findings
+    (in the order the diagnosis gave them) and the time of its call, if one was timed."""
+
+    id: str
+    outcome: str
+    ran: bool
+    summary: str
+    findings: tuple[Finding, ...] = ()
+    elapsed_ms: float | None = None
+
+    @property
+    def shown(self) -> outcomes.Shown:
+        """How the check is shown and counted (`outcomes.shown`)."""
+        return outcomes.shown(self.outcome, ran=self.ran, warned=bool(self.warnings))
+
+
+@dataclass(frozen=True)
+class Document:
+    """One profile's run, masked and cleaned: `record` is evidence.json (sealed), `details`
+    what other reports show beyond it (`api_url`, `token_url`, `elapsed_ms` by check id;
+    empty for a document read back from a file)."""
+
+    record: Mapping[str, Any]
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def section(self, key: str) -> Mapping[str, Any]:
+        """A part of the record that should be an object (`{}` when it is not)."""
+        value = self.record.get(key)
+        return value if isinstance(value, dict) else {}
+
+    def entries(self, key: str) -> list[Mapping[str, Any]]:
+        """The objects of a part of the record that should be a list of objects."""
+        value = self.record.get(key)
+        return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+    @property
+    def name(self) -> str:
+        return str(self.section("profile").get("name", ""))
+
+    @property
+    def environment(self) -> str:
+        return str(self.section("profile").get("environment", ""))
+
+    def checks(self) -> list[CheckRow]:
+        """Every check of the record, in its order, with its findings and time."""
+        found: dict[str, list[Finding]] = {}
+        for entry in self.entries("findings"):
+            found.setdefault(str(entry.get("check", "")), []).append(_finding(entry))
+        times = self.details.get("elapsed_ms", {})
+        rows = []
+        for entry in self.entries("checks"):
+            check_id, outcome = str(entry.get("id", "?")), entry.get("outcome")
+            known = isinstance(outcome, str) and outcome in set(Outcome)  # else: not run
+            rows.append(CheckRow(check_id, str(outcome) if known else SKIPPED,
+                                 known and entry.get("ran") is not False,
+                                 str(entry.get("summary", "")), tuple(found.get(check_id, ())),
+                                 times.get(check_id)))
+        return rows
+
+
+def _finding(entry: Mapping[str, Any]) -> Finding:
+    severity = Severity.FAILURE if entry.get("severity") == Severity.FAILURE else Severity.WARNING
+    return Finding(str(entry.get("code", "")), severity, str(entry.get("subject", "")),
+                   str(entry.get("message", "")), str(entry.get("fix", "")))
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An evidence.json that could not be read back: the name it is shown under, and why."""
+
+    name: str
+    error: str
+
+
+# --- building the record -------------------------------------------------------------------
+
+
+def _utc(moment: datetime | None) -> str | None:
+    """`2025-05-01T10:00:00Z`; a naive time is taken to be UTC already."""
+    if moment is None:
+        return None
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _outcomes(plan: Plan, verdicts: Mapping[str, Verdict]) -> dict[str, Verdict]:
+    """A verdict for every planned check, in plan order; a missing one counts as not run."""
+    return {c.id: verdicts.get(c.id) or Verdict(c, SKIPPED, NOT_RUN, ran=False)
+            for c in plan.checks}
+
+
+def _profile(prof: Profile) -> Doc:
+    return {"name": prof.name, "environment": prof.environment,
+            "description": prof.description, "file": shown_path(prof.path),
+            "fingerprint": prof.fingerprint(), "strict": prof.strict}
+
+
+def _tenant(prof: Profile) -> Doc:
+    return {"api_host": urls.host(prof.api_url), "token_host": urls.host(prof.token_url),
+            "simulated": prof.sandbox is not None}
+
+
+def trust_text(prof: Profile, environ: Mapping[str, str]) -> str:
+    """Where TLS trust came from, without local paths: `system CAs + profile CA corp.pem`."""
+    cert_file = environ.get("SSL_CERT_FILE")
+    parts = [f"SSL_CERT_FILE {Path(cert_file).name}" if cert_file else "system CAs"]
+    if prof.sandbox is not None:
+        parts.append("sandbox CA")
+    elif prof.ca_bundle is not None:
+        parts.append(f"profile CA {prof.ca_bundle.name}")
+    if prof.uses_certificate:
+        parts.append("client certificate")
+    return " + ".join(parts)
+
+
+def _client(prof: Profile) -> Doc:
+    return {"id": prof.client_id,
+            "credential": "certificate" if prof.uses_certificate else "secret"}
+
+
+def _token(facts: TokenFacts | None) -> Doc | None:
+    if facts is None:
+        return None
+    return {"format": facts.format, "issuer": facts.issuer, "zone": facts.zone,
+            "subaccount": facts.subaccount, "grant_type": facts.grant_type,
+            "expires_at": _utc(facts.expires_at), "scopes": list(facts.scopes),
+            "signature": facts.signature}
+
+
+def _needed_by(plan: Plan, role: str) -> list[str]:
+    """The profile's own endpoints that need `role`."""
+    return [e.name for e in plan.endpoints if e.name in plan.profile.endpoints
+            and (e.role == role or role in e.neo_roles)]
+
+
+NOT_DECIDED = RoleFacts("unknown", None)  # a role check that was skipped before its rule ran
+
+
+def _role_row(plan: Plan, verdict: Verdict) -> Doc:
+    role = verdict.check.subject
+    facts = verdict.facts if isinstance(verdict.facts, RoleFacts) else NOT_DECIDED
+    return {"role": role, "check": verdict.check.id,
+            "required": role in plan.profile.required_roles,
+            "needed_by": _needed_by(plan, role),
+            "granted_by_token": facts.granted,
+            "proven_by": _call(facts.proof) if facts.proof is not None else "",
+            "result": verdict.outcome, "code": verdict.code}
+
+
+def _call(call: Call) -> str:
+    """A proving call as the check summaries name it: `GET /api/v1/<set> <status>`."""
+    return f"GET {API_PREFIX}{call.path} {call.status}"
+
+
+def _granted_only_rows(plan: Plan, verdict: Verdict | None) -> list[Doc]:
+    """Rows for roles the token grants that no check required (from least-privilege)."""
+    if verdict is None or not isinstance(verdict.facts, Privilege):
+        return []
+    excess = set(verdict.facts.excess)
+    return [{"role": role, "check": verdict.check.id, "required": False, "needed_by": [],
+             "granted_by_token": "yes", "proven_by": "",
+             "result": verdict.outcome if role in excess else PASSED,
+             "code": verdict.code if role in excess else ""}
+            for role in verdict.facts.granted if role not in plan.roles]
+
+
+def _roles(plan: Plan, checked: Mapping[str, Verdict]) -> list[Doc]:
+    rows = [_role_row(plan, v) for v in checked.values() if v.check.kind == CheckKind.ROLE]
+    return rows + _granted_only_rows(plan, checked.get(LEAST_PRIVILEGE))
+
+
+def _endpoint_row(endpoint: Endpoint, seen: ProfileObservations, verdict: Verdict) -> Doc:
+    exchange = seen.endpoints.get(endpoint.name)
+    return {"name": endpoint.name, "method": "GET", "path": API_PREFIX + endpoint.path,
+            "status": exchange.status if exchange is not None else None,
+            "latency_ms": round(exchange.elapsed_ms, 1) if exchange is not None else None,
+            "attempts": (len(exchange.attempts) or 1) if exchange is not None else 0,
+            "result": verdict.outcome, "code": verdict.code}
+
+
+def _endpoints(plan: Plan, seen: ProfileObservations,
+               checked: Mapping[str, Verdict]) -> list[Doc]:
+    return [_endpoint_row(e, seen, checked[endpoint_check_id(e.name)]) for e in plan.endpoints
+            if endpoint_check_id(e.name) in checked]
+
+
+def _findings(checked: Mapping[str, Verdict]) -> list[Doc]:
+    return [{"check": v.check.id, "code": f.code, "severity": f.severity, "subject": f.subject,
+             "message": f.message, "fix": f.fix} for v in checked.values() for f in v.findings]
+
+
+def _checks(checked: Mapping[str, Verdict]) -> list[Doc]:
+    return [{"id": v.check.id, "kind": v.check.kind, "outcome": v.outcome, "ran": v.ran,
+             "summary": v.summary, "code": v.code} for v in checked.values()]
+
+
+def _summary(checked: Mapping[str, Verdict]) -> Doc:
+    verdicts = list(checked.values())
+    counts = outcomes.count(outcomes.shown(v.outcome, ran=v.ran, warned=bool(v.warnings))
+                            for v in verdicts)
+    return {**counts, "warning_findings": sum(len(v.warnings) for v in verdicts),
+            "result": outcomes.run_result(counts)}
+
+
+def _details(prof: Profile, checked: Mapping[str, Verdict]) -> Doc:
+    return {"api_url": prof.api_url, "token_url": prof.token_url,
+            "elapsed_ms": {v.check.id: v.elapsed_ms for v in checked.values()
+                           if v.elapsed_ms is not None}}
+
+
+def build(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str, Verdict], *,
+          started_at: datetime, duration_s: float, token: TokenFacts | None, trust: str,
+          proxy: str, baseline: str | None, strict: bool = False) -> Document:
+    """The document of one profile's run: a record for every planned check (a check without a
+    verdict is not run), masked, cleaned and sealed."""
+    checked = _outcomes(plan, verdicts)
+    prof = plan.profile
+    record: Doc = {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": TOOL_NAME, "version": __version__},
+        "profile": _profile(prof), "tenant": _tenant(prof), "client": _client(prof),
+        "run": {"started_at": _utc(started_at), "duration_s": round(duration_s, 3),
+                "trust": trust, "proxy": proxy,
+                "baseline": shown_path(Path(baseline)) if baseline else None,
+                "strict": strict or prof.strict},
+        "token": _token(token),
+        "roles": _roles(plan, checked),
+        "endpoints": _endpoints(plan, seen, checked),
+        "findings": _findings(checked),
+        "checks": _checks(checked),
+        "summary": _summary(checked),
+    }
+    masked = _masked({"record": record, "details": _details(prof, checked)})
+    masked["record"]["sha256"] = compute_sha256(masked["record"])
+    return Document(masked["record"], masked["details"])
+
+
+# --- masking and cleaning: one walk over every value -----------------------------------------
+
+
+Where = tuple[str, str]  # the name of the object holding a value, and the value's own name
+
+
+def _is_outside(where: Where) -> bool:
+    return where[1] not in VOCABULARY or where in OUTSIDE_TEXT
+
+
+def _each_text(value: Any, where: Where, text: Callable[[str, bool], str]) -> Any:
+    """`value` with every string `s` replaced by `text(s, outside)` (outside: not vocabulary)."""
+    if isinstance(value, dict):
+        return {k: _each_text(v, (where[1], k), text) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_each_text(item, where, text) for item in value]
+    if isinstance(value, str):
+        return text(value, _is_outside(where))
+    return value
+
+
+def _masked(doc: Doc) -> Doc:
+    """`doc` with every registered secret masked in its texts from outside (values, never
+    keys) and every text made one visible line (which also drops lone surrogates, which
+    UTF-8 cannot encode)."""
+    found: list[str] = []
+
+    def collect(text: str, outside: bool) -> str:
+        if outside:
+            found.append(text)
+        return text
+
+    _each_text(doc, ("", ""), collect)
+    masked = iter(scrub_all(found))
+    cleaned: Doc = _each_text(doc, ("", ""),
+                              lambda text, outside: one_line(next(masked) if outside else text))
+    return cleaned
+
+
+# --- the seal ------------------------------------------------------------------------------
+
+
+def canonical_json(record: Mapping[str, Any]) -> bytes:
+    """The bytes the SHA-256 is taken over: `record` without `sha256`, sorted, compact, UTF-8."""
+    body = {k: v for k, v in record.items() if k != "sha256"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8")
+
+
+def compute_sha256(record: Mapping[str, Any]) -> str:
+    """The hex SHA-256 of `canonical_json(record)`."""
+    return hashlib.sha256(canonical_json(record)).hexdigest()
+
+
+def verify_sha256(record: Mapping[str, Any]) -> bool:
+    """Whether `record["sha256"]` matches the record's content."""
+    stored = record.get("sha256")
+    if not isinstance(stored, str):
+        return False
+    return hmac.compare_digest(stored.encode("utf-8"), compute_sha256(record).encode("utf-8"))

@@ -1,0 +1,105 @@
+"""evidence.html: one self-contained, printable page for the reviewer who signs off a go-live.
+
+Rendered from the document's record through an autoescaping Jinja2 template
+(`data/evidence.html.j2`) whose every printed text is first made one visible line
+(`text.one_line`, as the template's finalize and in the `prose` filter), so no value can open
+markup. Jinja2 is imported when the first page is rendered, not when pytest starts.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from cpi_preflight.catalog import ENVIRONMENT_NAMES
+from cpi_preflight.reporting import outcomes
+from cpi_preflight.reporting.document import VERIFY_COMMAND, Document
+from cpi_preflight.text import one_line
+
+if TYPE_CHECKING:
+    import jinja2
+    from markupsafe import Markup
+
+TEMPLATE = "evidence.html.j2"
+_CODE_SPAN = re.compile(r"`([^`]*)`")
+
+
+def _shown(value: object) -> object:
+    """The template's finalize: a plain text it prints becomes one visible line first (then
+    autoescaping escapes it); markup the template made itself passes as it is."""
+    from markupsafe import Markup
+
+    if isinstance(value, str) and not isinstance(value, Markup):
+        return one_line(value)
+    return value
+
+
+def prose(text: object) -> Markup:
+    """A finding text as markup: `code spans` become <code>, a `cf ...` span becomes a block of
+    its own that can be copied whole. The text is made one visible line, every piece is
+    escaped; nothing of `text` opens markup."""
+    from markupsafe import Markup, escape
+
+    pieces: list[Markup] = []
+    for number, part in enumerate(_CODE_SPAN.split(one_line(str(text)))):
+        if number % 2 == 0:
+            pieces.append(escape(part))
+        elif part.startswith("cf "):
+            pieces.append(Markup('<code class="command">{}</code>').format(part))
+        else:
+            pieces.append(Markup("<code>{}</code>").format(part))
+    return Markup("").join(pieces)
+
+
+def _row_shown(outcome: str, code: str) -> str:
+    """How a row of a table is shown (`outcomes.shown`): a passed row with a code passed with
+    a warning."""
+    return outcomes.shown(outcome, ran=True, warned=bool(code)).value
+
+
+def counts_text(summary: Mapping[str, Any]) -> str:
+    """`9 checks: 2 failed, 1 warning, 5 passed, 1 skipped, 2 not run` (`outcomes`), then the
+    number of warning findings."""
+    total = outcomes.total(summary)
+    text = f"{total} check{'' if total == 1 else 's'}: {outcomes.counts_words(summary) or 'none'}"
+    found = int(summary.get("warning_findings") or 0)
+    if found:
+        text += f"; {found} warning finding{'' if found == 1 else 's'}"
+    return text
+
+
+@functools.lru_cache(maxsize=1)
+def _template() -> jinja2.Template:
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("cpi_preflight", "data"), autoescape=True,
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=False, finalize=_shown)
+    environment.filters["prose"] = prose
+    environment.globals.update(shown=_row_shown, not_run=outcomes.WORDS[outcomes.Shown.NOT_RUN])
+    return environment.get_template(TEMPLATE)
+
+
+def _when(stamp: object) -> str:
+    text = str(stamp or "")
+    return text.replace("T", " ").replace("Z", " UTC") if text else ""
+
+
+def _strict_text(record: Mapping[str, Any]) -> str:
+    if not record["run"].get("strict"):
+        return "no"
+    return "yes (profile: strict: true)" if record["profile"].get("strict") else "yes (--strict)"
+
+
+def render(document: Document) -> str:
+    """The page for one profile's document."""
+    record = document.record
+    environment = document.environment
+    return _template().render(
+        doc=record, when=_when, strict=_strict_text(record), verify_command=VERIFY_COMMAND,
+        counts=counts_text(record["summary"]),
+        environment=f"{ENVIRONMENT_NAMES.get(environment, environment)} ({environment})",
+        findings=sorted(record["findings"], key=lambda f: f.get("severity") != "failure"),
+    )

@@ -1,0 +1,70 @@
+"""junit.xml: one testsuite per profile, one testcase per check, as CI tools read them.
+
+A failed check is a <failure> whose type is the failure code and whose message names the thing
+at fault and the fix; a skipped one (also one pytest did not run) is <skipped> with the reason.
+The testsuite's properties name the connection. Everything comes from the masked document;
+each text is made visible line by line (`xml_safe`: `text.lines`, which also drops what XML 1.0
+cannot hold) before the XML serializer escapes it, so no mask can cut through markup.
+
+`junit_xml` is imported when a report is rendered, not when pytest starts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from cpi_preflight.findings import FAILED, SKIPPED
+from cpi_preflight.reporting.document import CheckRow, Document
+from cpi_preflight.text import lines
+
+if TYPE_CHECKING:
+    from junit_xml import TestCase
+
+
+def xml_safe(text: str) -> str:
+    """`text` (of our making, several lines) with each line made visible text (`text.lines`):
+    what XML 1.0 cannot hold (C0 controls, lone surrogates, U+FFFE/U+FFFF) is dropped."""
+    return lines(text)
+
+
+def _stdout(check: CheckRow) -> str:
+    return check.summary + "".join(f"\nwarning {w.text()}" for w in check.warnings)
+
+
+def _case(profile_name: str, check: CheckRow) -> TestCase:
+    from junit_xml import TestCase
+
+    elapsed = check.elapsed_ms
+    case = TestCase(name=check.id, classname=f"cpi_preflight.{profile_name}",
+                    elapsed_sec=elapsed / 1000 if elapsed is not None else None,
+                    stdout=xml_safe(_stdout(check)))
+    if check.outcome == FAILED:
+        first = check.failures[0] if check.failures else None
+        case.add_failure_info(
+            message=xml_safe(f"{first.message} -- fix: {first.fix}" if first else ""),
+            output=xml_safe("\n".join(f.text() for f in check.failures)),
+            failure_type=first.code if first else "")
+    elif check.outcome == SKIPPED:
+        case.add_skipped_info(message=xml_safe(check.summary))
+    return case
+
+
+def _properties(document: Document) -> dict[str, str]:
+    profile, tool = document.section("profile"), document.section("tool")
+    values = {
+        "environment": document.environment, "api_url": document.details.get("api_url", ""),
+        "token_url": document.details.get("token_url", ""),
+        "client_id": document.section("client").get("id", ""),
+        "profile_file": profile.get("file", ""),
+        "tool": f"{tool.get('name', '')} {tool.get('version', '')}",
+    }
+    return {key: xml_safe(str(value)) for key, value in values.items()}
+
+
+def render(document: Document) -> str:
+    """The JUnit XML of one profile's document."""
+    from junit_xml import TestSuite, to_xml_report_string
+
+    cases = [_case(document.name, check) for check in document.checks()]
+    suite = TestSuite(name=document.name, test_cases=cases, properties=_properties(document))
+    return str(to_xml_report_string([suite], prettyprint=True, encoding="utf-8"))

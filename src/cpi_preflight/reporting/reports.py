@@ -1,0 +1,67 @@
+"""The files a run writes per profile: `REPORTS`, the one table of file name -> renderer.
+
+`write` renders one profile's document with every renderer of the table and writes each file
+under `<reports-dir>/<profile>/`, atomically and never through a symbolic link
+(`files.write_text`, `files.write_bytes`). A renderer is a pure function of the
+document that returns the file's text (or bytes); a new report is one module with a `render`
+and one row here. At the start of a run the previous reports of its profiles are removed
+(`remove_previous`), so an interrupted run leaves no report that reads as the current result;
+`check_reports_dir` refuses, before any request, a folder the reports cannot be written to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+
+from cpi_preflight import files
+from cpi_preflight.errors import ConfigError
+from cpi_preflight.reporting import evidence, html, junit
+from cpi_preflight.reporting.document import Document
+
+Renderer = Callable[[Document], str | bytes]
+REPORTS: Mapping[str, Renderer] = {
+    "junit.xml": junit.render,
+    "evidence.json": evidence.render,
+    "evidence.html": html.render,
+}
+
+
+def write(reports_dir: Path, document: Document) -> list[Path]:
+    """Write every report of `document` into `<reports_dir>/<profile>/`, in table order."""
+    folder = reports_dir / document.name
+    written = []
+    for name, render in REPORTS.items():
+        content, path = render(document), folder / name
+        written.append(files.write_text(path, content) if isinstance(content, str)
+                       else files.write_bytes(path, content))
+    return written
+
+
+def check_reports_dir(reports_dir: Path, names: Iterable[str]) -> None:
+    """Before any request: `reports_dir` must be (or become) a writable folder, and no report
+    a run writes may be a symbolic link. Raises `ConfigError` (a usage error, exit 4)."""
+    option = f"--reports-dir {reports_dir}"
+    try:
+        files.check_writable_dir(reports_dir)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and exc.filename != str(reports_dir) else ""
+        raise ConfigError(f"{option}: cannot write reports there{where}: {exc.strerror}; "
+                          "give a writable folder with --reports-dir=DIR") from None
+    for name in names:
+        folder = reports_dir / name
+        for path in (folder, *(folder / f for f in REPORTS)):
+            if path.is_symlink():
+                raise ConfigError(f"{option}: {path} is a symbolic link; cpi-preflight does "
+                                  "not write through links: remove it, or choose another "
+                                  "--reports-dir")
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"{option}: {folder} is not a folder; remove it or choose "
+                              "another --reports-dir")
+
+
+def remove_previous(reports_dir: Path, names: Iterable[str]) -> None:
+    """Delete the reports an earlier run wrote for `names` (links themselves, not targets)."""
+    for name in names:
+        for report in REPORTS:
+            (reports_dir / name / report).unlink(missing_ok=True)
