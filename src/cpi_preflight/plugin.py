@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cpi_preflight import catalog as catalog_module
 from cpi_preflight import (
     command_line,
     evidence,
@@ -396,6 +397,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(line)
 
 
+def _notices(run: Run, name: str) -> list[str]:
+    """What SAP announces for the profile's environment (Neo's end of life), from the catalog."""
+    environment = run.plans[name].profile.environment
+    return [n.text for n in catalog_module.load().notices_for(environment)]
+
+
 def _table(run: Run, width: int, verbosity: int) -> list[str]:
     lines = []
     for name in run.verdicts:
@@ -404,6 +411,8 @@ def _table(run: Run, width: int, verbosity: int) -> list[str]:
         ran = {i: v for i, v in run.verdicts[name].items() if i not in not_run}
         lines.extend(terminal.profile_lines(title, ran, not_run, width=width,
                                             verbosity=verbosity))
+        if verbosity > -2:
+            lines.extend(terminal.notice_lines(_notices(run, name), width))
     for gap in run.baseline_gaps:
         lines.extend(terminal.wrapped(f"warning: {gap}", width))
     return lines

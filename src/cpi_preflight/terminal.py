@@ -177,3 +177,9 @@ def profile_lines(title: str, verdicts: Mapping[str, Verdict], not_run: Mapping[
             text = _printable(f"{NOT_RUN} ({len(ids)}): {', '.join(ids)}; {reason}")
             lines.extend(layout.wrap(text, indent="  "))
     return lines
+
+
+def notice_lines(notices: Iterable[str], width: int) -> list[str]:
+    """`  notice: ...` per notice, wrapped to `width` (the catalog's dated announcements)."""
+    layout = _Layout([], width)
+    return [line for text in notices for line in layout.wrap(f"notice: {text}", indent="  ")]

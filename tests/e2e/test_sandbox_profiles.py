@@ -8,6 +8,7 @@ import re
 from .conftest import REPO
 
 CORE_CHECKS = ["token", "api"]
+NEO_NOTICE = "  notice: SAP: the Neo environment sunsets on 2028-12-31 (SAP Note 3351844)"
 
 
 def test_healthy_cf_profile_passes(product):
@@ -25,6 +26,12 @@ def test_healthy_neo_profile_passes(product):
     assert outcome.code == 0, outcome.stdout + outcome.stderr
     assert outcome.failure_types("sandbox-neo") == {}
     assert "role[NodeManager.read]" in outcome.cases("sandbox-neo")
+    assert NEO_NOTICE in outcome.stdout.splitlines()  # only a date SAP publishes (catalog)
+
+
+def test_a_cloud_foundry_run_has_no_neo_notice(product):
+    outcome = product("--profile", "sandbox-cf")
+    assert "notice:" not in outcome.stdout
 
 
 def test_misconfigured_profile_names_each_root_cause_once(product):

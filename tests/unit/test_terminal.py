@@ -6,7 +6,7 @@ import pytest
 
 from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
 from cpi_preflight.plan import Check
-from cpi_preflight.terminal import fitted, profile_lines
+from cpi_preflight.terminal import fitted, notice_lines, profile_lines
 
 
 def _verdict(check_id: str, outcome: str, summary: str = "", *findings: Finding) -> Verdict:
@@ -183,3 +183,12 @@ def test_an_id_longer_than_the_column_limit_is_shown_whole_on_its_own_line() -> 
         "        failed   ENDPOINT_NOT_FOUND",
         "    GET answered 404",
     ]
+
+
+def test_a_notice_is_one_line_under_the_profile_when_it_fits() -> None:
+    text = "SAP: the Neo environment sunsets on 2028-12-31 (SAP Note 3351844)"
+    assert notice_lines([text], 80) == [f"  notice: {text}"]
+    assert notice_lines([text], 40) == [
+        "  notice: SAP: the Neo environment", "    sunsets on 2028-12-31 (SAP Note",
+        "    3351844)"]
+    assert notice_lines([], 80) == []
