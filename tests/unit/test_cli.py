@@ -586,8 +586,11 @@ def test_codes_text_gives_cause_and_fix_per_environment(
     lines = out.splitlines()
     assert "ROLE_MISSING (failure): Role not granted" in lines
     assert not re.search(r"\{[a-z_]+\}|\{\{", out)  # placeholders shown as <name>, JSON as is
-    assert "and add <role>; or run" in " ".join(out.split())
-    assert "        cf update-service <instance> -c '{\"roles\":<required_roles_json>}'" in lines
+    assert "Then send them back with <role> added, `grant-types` included;" in " ".join(
+        out.split())
+    assert ("        cf update-service <instance> -c "
+            "'{\"roles\":<roles_after_json>,\"grant-types\":[\"<grant_type>\"]}'") in lines
+    assert "        cf service <instance> --params" in lines
     neo = lines.index("ROLE_NOT_EFFECTIVE (failure): Refused although the token carries the role")
     assert lines[neo:].index("  fix on Neo:") + 1 == lines[neo:].index(
         "    Does not occur on Neo (Cloud Foundry only).")
@@ -605,9 +608,13 @@ def test_explain_prints_one_code_for_both_environments(
     assert lines[:3] == ["ROLE_MISSING (failure): Role not granted", "", "What it means:"]
     assert "Fix on Cloud Foundry:" in lines
     assert "Fix on Neo:" in lines
-    assert "      cf update-service <instance> -c '{\"roles\":<required_roles_json>}'" in lines
-    assert "Role collections do not apply" in out
-    assert all(len(line) <= 80 for line in lines)
+    command = ("      cf update-service <instance> -c "
+               "'{\"roles\":<roles_after_json>,\"grant-types\":[\"<grant_type>\"]}'")
+    assert command in lines
+    assert "      cf service <instance> --params" in lines
+    assert "Role collections do not apply" in " ".join(out.split())
+    # prose fits; a command stands whole on its line, to be copied (the terminal folds it)
+    assert [line for line in lines if len(line) > 80] == [command]
     assert "EXCESS_ROLES" not in out
 
 
