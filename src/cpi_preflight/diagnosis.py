@@ -2,7 +2,9 @@
 
 Each check kind has one rule function. Rules run in plan order (token, api, roles, endpoints),
 so a rule can read the verdicts it depends on: a check whose dependency failed is skipped with
-the root cause named, so one root cause gives one failure.
+the root cause named, so one root cause gives one failure. A token check that failed only
+because --strict made its warning a failure (CLOCK_SKEW) still carries the issued token: what
+depends on the token runs, so a local clock never hides the tenant's answers.
 """
 
 from __future__ import annotations
@@ -10,11 +12,11 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cpi_preflight import grants, posture  # posture also registers its rules
-from cpi_preflight.catalog import Catalog, Endpoint
+from cpi_preflight.catalog import Catalog, Endpoint, Severity
 from cpi_preflight.claims import TokenFacts, read_token
 from cpi_preflight.findings import (
     FAILED,
@@ -26,6 +28,7 @@ from cpi_preflight.findings import (
     RoleFacts,
     TokenAnswer,
     Verdict,
+    issued_token,
 )
 from cpi_preflight.grants import Grant
 from cpi_preflight.observation import Exchange, ProfileObservations
@@ -82,7 +85,7 @@ def _unreachable(ctx: Context, exchange: Exchange, what: str, key: str) -> Findi
 def _skip_for(ctx: Context, check: Check) -> Verdict | None:
     for dependency in check.depends_on:
         verdict = ctx.verdicts.get(dependency)
-        if verdict is not None and verdict.outcome != PASSED:
+        if verdict is not None and verdict.outcome != PASSED and issued_token(verdict) is None:
             cause = verdict.code or verdict.outcome
             return Verdict(check, SKIPPED, f"not checked: {dependency} {verdict.outcome} "
                            f"({cause}); fix that first")
@@ -194,11 +197,62 @@ def _jwt_problem(ctx: Context, facts: TokenFacts) -> str:
                 "JWTs") + f" (token_url {ctx.plan.profile.token_url})"
     if facts.signature == "failed":
         return f"the token's signature is not valid: {facts.signature_detail}"
-    if facts.expired(ctx.now) and facts.expires_at is not None:
-        return (f"the token expired at {facts.expires_at.isoformat()} although it was just "
-                f"issued (now {ctx.now.isoformat(timespec='seconds')}): check this machine's "
-                "clock")
+    exp, iat = facts.expires_at, facts.issued_at
+    if exp is not None and iat is not None and exp <= iat:
+        return (f"the token's lifetime is not positive: it expires at {exp.isoformat()} and "
+                f"was issued at {iat.isoformat()} (exp minus iat: "
+                f"{(exp - iat).total_seconds():.0f} s)")
     return ""
+
+
+def _lifetime(facts: TokenFacts) -> timedelta | None:
+    """exp minus iat: how long the issuer made the token valid (None without both claims)."""
+    if facts.expires_at is None or facts.issued_at is None:
+        return None
+    return facts.expires_at - facts.issued_at
+
+
+# A token is fetched new on every run, so its iat is this machine's "now" give or take the run's
+# duration; beyond this, the clocks differ (codes.yaml CLOCK_SKEW says "more than 5 minutes").
+CLOCK_TOLERANCE = timedelta(minutes=5)
+
+
+def _duration(span: timedelta) -> str:
+    """`13 h 0 min`, `7 min`, `45 s`."""
+    seconds = int(abs(span.total_seconds()))
+    hours, minutes = divmod(seconds // 60, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min" if minutes else f"{seconds} s"
+
+
+def _clock_skew(ctx: Context, facts: TokenFacts) -> Finding | None:
+    """CLOCK_SKEW when the fresh token's iat is far from this machine's time (or, without iat,
+    when it looks expired by this machine's clock); the calls decide the rest."""
+    if facts.format != "jwt":
+        return None
+    now = ctx.now.isoformat(timespec="seconds")
+    host = _host(ctx.plan.profile.token_url)
+    if facts.issued_at is not None:
+        skew = ctx.now - facts.issued_at
+        if abs(skew) <= CLOCK_TOLERANCE:
+            return None
+        lifetime = _lifetime(facts)
+        judged = (f"its lifetime is judged from exp minus iat ({_duration(lifetime)})"
+                  if lifetime is not None else "it carries no exp")
+        message = (f"this machine's clock is {_duration(skew)} "
+                   f"{'ahead of' if skew > timedelta(0) else 'behind'} the token issuer's: "
+                   f"{host} issued the token at {facts.issued_at.isoformat()} (iat) while this "
+                   f"machine's time was {now}; {judged}, and the API's answers decide whether "
+                   "the tenant accepts it")
+    elif facts.expires_at is not None and facts.expires_at <= ctx.now:
+        message = (f"the token {host} just issued expires at {facts.expires_at.isoformat()}, "
+                   f"before this machine's time {now}, and carries no iat to judge its "
+                   "lifetime: this machine's clock may be ahead; the API's answers decide "
+                   "whether the tenant accepts the token")
+    else:
+        return None
+    return ctx.graded(ctx.finding("CLOCK_SKEW", "this machine's clock", message))
 
 
 def _token_summary(ctx: Context, facts: TokenFacts | None) -> str:
@@ -240,8 +294,12 @@ def token_rule(ctx: Context, check: Check) -> Verdict:
     problem = _token_facts_problem(ctx, token)
     if problem is not None:
         return ctx.fail(check, problem, TokenAnswer(exchange.status))
-    return Verdict(check, PASSED, _token_summary(ctx, token),
-                   facts=TokenAnswer(exchange.status, exchange.elapsed_ms, token))
+    facts = TokenAnswer(exchange.status, exchange.elapsed_ms, token)
+    skew = _clock_skew(ctx, token)
+    if skew is not None and skew.severity == Severity.FAILURE:
+        return ctx.fail(check, skew, facts)  # --strict; the token stays usable (`_skip_for`)
+    return Verdict(check, PASSED, _token_summary(ctx, token), (skew,) if skew else (),
+                   facts=facts)
 
 
 # --- api ---------------------------------------------------------------------------------

@@ -62,7 +62,10 @@ CASES: dict[str, tuple[dict, dict, dict[str, str]]] = {
     "server-errors": ({**CF_BASE, "endpoints": ["MessageProcessingLogs", "NumberRanges"]},
                       {"faults": {"server_errors": {"NumberRanges": "always"}}},
                       {"endpoint[NumberRanges]": "SERVER_ERROR"}),
-    "expired-token": (CF_BASE, {"faults": {"expired_token": True}}, {"token": "TOKEN_INVALID"}),
+    # issued a day's half ago: by this machine's clock only a warning (CLOCK_SKEW); the API
+    # answers 401, and that decides
+    "expired-token": (CF_BASE, {"faults": {"expired_token": True}},
+                      {"api": "TOKEN_REJECTED_BY_API"}),
     "logfiles-on-cf": ({**CF_BASE, "endpoints": ["MessageProcessingLogs", "LogFiles"]}, {},
                        {"endpoint[LogFiles]": "ENDPOINT_NOT_FOUND"}),
     # an OData 404 is the API answering: the entity set is missing, the URL is right
@@ -200,10 +203,11 @@ EXACT = {
         "GET /api/v1/NumberRanges answered 500 (1 attempt: 500) -- fix: Check SAP's "
         "status page and the tenant's health; rerun later. If it persists for one endpoint "
         "only, open an SAP incident with the request time and URL.",
-    ("expired-token", "token"):
-        "the token expired at <any> although it was just issued (now <any>): check this "
-        "machine's clock -- fix: Check that token_url points at the XSUAA of the tenant's "
-        "subaccount and that this machine's clock is right; then fetch a new token.",
+    ("expired-token", "api"):
+        "the API at <host> rejected a freshly issued token: GET /api/v1/MessageProcessingLogs "
+        "answered 401 (<any>); the token was issued by https://<host>/oauth/token for identity "
+        "zone <any> -- fix: Take `url` and `tokenurl` from the same service key: the token's "
+        "identity zone (<any>) must be the tenant's subaccount.",
     ("logfiles-on-cf", "endpoint[LogFiles]"):
         "GET /api/v1/LogFiles answered 404 although other calls to <host> work -- fix: Remove "
         "LogFiles from `endpoints:` in the profile, or check that the tenant offers it (SAP "
@@ -292,6 +296,19 @@ EXACT = {
 def test_messages_word_for_word(fault_run: Outcome, profile: str, check: str) -> None:
     message = _message(fault_run, profile, check)
     assert _matches(EXACT[profile, check], message), message
+
+
+def test_a_token_expired_by_this_clock_is_a_clock_warning_and_the_api_decides(
+        fault_run: Outcome) -> None:
+    token = fault_run.cases("expired-token")["token"]
+    assert token.find("failure") is None
+    out = token.find("system-out")
+    assert out is not None
+    warning = (out.text or "").split("\nwarning ", 1)[1].split("\n", 1)[0]
+    assert _matches("CLOCK_SKEW: this machine's clock is 12 h 0 min ahead of the token "
+                    "issuer's: <host> issued the token at <any> (iat) while this machine's time "
+                    "was <any>; its lifetime is judged from exp minus iat (11 h 59 min), and the "
+                    "API's answers decide whether the tenant accepts it", warning), warning
 
 
 def test_profiles_were_probed_together(fault_run: Outcome) -> None:

@@ -169,8 +169,8 @@ FIX = {
         'report the message, so that the catalog can be corrected.'
     ),
     'TOKEN_INVALID': (
-        "Check that {key} points at the XSUAA of the tenant's subaccount and that this "
-        "machine's clock is right; then fetch a new token."
+        "Check that {key} points at the XSUAA of the tenant's subaccount; then fetch a new "
+        "token."
     ),
     'ENDPOINT_NOT_FOUND': (
         'Remove {endpoint} from `endpoints:` in the profile, or check that the tenant '
@@ -504,14 +504,16 @@ def test_a_token_signed_with_an_unpublished_key(tenant: Tenant, signer: Signer) 
                   "token_keys (has: k1)", fix("TOKEN_INVALID"))
 
 
-def test_an_expired_token(tenant: Tenant, signer: Signer) -> None:
-    issue_token(tenant, signer, *MONITORING_SCOPES, now=NOW - timedelta(hours=2))
+def test_a_token_whose_lifetime_is_not_positive_is_invalid(tenant: Tenant,
+                                                            signer: Signer) -> None:
+    issued = int(NOW.timestamp())
+    issue_token(tenant, signer, *MONITORING_SCOPES, iat=issued, exp=issued)
     tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
     verdicts = diagnose(cf_data())
     assert_failed(verdicts["token"], "TOKEN_INVALID",
-                  "the token expired at 2025-06-01T11:00:00+00:00 although it was just issued "
-                  "(now 2025-06-01T12:00:00+00:00): check this machine's clock",
-                  fix("TOKEN_INVALID"))
+                  "the token's lifetime is not positive: it expires at "
+                  "2025-06-01T12:00:00+00:00 and was issued at 2025-06-01T12:00:00+00:00 (exp "
+                  "minus iat: 0 s)", fix("TOKEN_INVALID"))
 
 
 def test_an_opaque_token_on_cf(tenant: Tenant) -> None:
@@ -600,6 +602,91 @@ def test_a_neo_role_no_call_needs_cannot_be_decided(neo_tenant: Tenant) -> None:
     assert verdicts["role[Roles.Read]"].summary == (
         "cannot tell whether role Roles.Read is granted: no read-only API call needs it, and a "
         "Neo token carries no scopes to read")
+
+
+# --- CLOCK_SKEW: this machine's clock against the token's iat --------------------------------
+
+SKEW_FIX = ("Set this machine's clock right: let it synchronise with a time server (NTP), on a "
+            "CI runner too; then rerun.")
+
+
+def test_a_clock_13_hours_ahead_is_named_and_the_calls_still_decide(tenant: Tenant,
+                                                                  signer: Signer) -> None:
+    issued = int((NOW - timedelta(hours=13)).timestamp())
+    issue_token(tenant, signer, *MONITORING_SCOPES, iat=issued, exp=issued + 43200)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data())
+    token = verdicts["token"]
+    assert token.outcome == PASSED
+    (finding,) = token.warnings
+    assert (finding.code, finding.subject) == ("CLOCK_SKEW", "this machine's clock")
+    assert finding.message == (
+        f"this machine's clock is 13 h 0 min ahead of the token issuer's: {TOKEN_HOST} issued "
+        "the token at 2025-05-31T23:00:00+00:00 (iat) while this machine's time was "
+        "2025-06-01T12:00:00+00:00; its lifetime is judged from exp minus iat (12 h 0 min), "
+        "and the API's answers decide whether the tenant accepts it")
+    assert finding.fix == SKEW_FIX
+    assert {k: v.outcome for k, v in verdicts.items() if k != "tls-expiry"} == {
+        "token": PASSED, "api": PASSED, "role[MonitoringDataRead]": PASSED,
+        "endpoint[MessageProcessingLogs]": PASSED, "least-privilege": PASSED}
+
+
+def test_a_clock_behind_the_issuer_is_named_too(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES, now=NOW + timedelta(minutes=7))
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    (finding,) = diagnose(cf_data())["token"].warnings
+    assert finding.message.startswith("this machine's clock is 7 min behind the token issuer's")
+
+
+@pytest.mark.parametrize("offset", [timedelta(minutes=-2), timedelta(minutes=2),
+                                    timedelta(minutes=5)])
+def test_a_skew_of_a_few_minutes_passes_quietly(tenant: Tenant, signer: Signer,
+                                                offset: timedelta) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES, now=NOW + offset)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data())
+    assert (verdicts["token"].outcome, verdicts["token"].findings) == (PASSED, ())
+
+
+def test_a_token_expired_by_this_clock_is_judged_by_its_own_lifetime(tenant: Tenant,
+                                                                     signer: Signer) -> None:
+    """Issued two hours 'ago' for one hour: expired by this machine's clock only."""
+    issue_token(tenant, signer, *MONITORING_SCOPES, now=NOW - timedelta(hours=2))
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data())
+    assert [f.code for f in verdicts["token"].findings] == ["CLOCK_SKEW"]
+    assert verdicts["token"].outcome == PASSED
+    assert verdicts["endpoint[MessageProcessingLogs]"].outcome == PASSED
+
+
+def test_without_iat_a_token_expired_by_this_clock_is_a_clock_warning(tenant: Tenant,
+                                                                       signer: Signer) -> None:
+    claims = cf_claims(*MONITORING_SCOPES)
+    del claims["iat"]
+    claims["exp"] = int((NOW - timedelta(hours=1)).timestamp())
+    tenant.token(200, json={"access_token": signer.token(**claims), "token_type": "bearer"})
+    tenant.keys(signer.jwks())
+    tenant.api("/MessageProcessingLogs", 401, json=odata_error(UNAUTHORIZED, "Unauthorized"))
+    verdicts = diagnose(cf_data())
+    (finding,) = verdicts["token"].warnings
+    assert finding.message == (
+        f"the token {TOKEN_HOST} just issued expires at 2025-06-01T11:00:00+00:00, before this "
+        "machine's time 2025-06-01T12:00:00+00:00, and carries no iat to judge its lifetime: "
+        "this machine's clock may be ahead; the API's answers decide whether the tenant "
+        "accepts the token")
+    assert verdicts["api"].code == "TOKEN_REJECTED_BY_API"  # here the tenant decided: expired
+
+
+def test_strict_fails_the_clock_but_never_hides_the_tenant_s_answers(tenant: Tenant,
+                                                                     signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES, now=NOW - timedelta(hours=13))
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data(), strict=True)
+    (finding,) = verdicts["token"].failures
+    assert (verdicts["token"].outcome, finding.code) == (FAILED, "CLOCK_SKEW")
+    assert verdicts["api"].outcome == PASSED
+    assert verdicts["role[MonitoringDataRead]"].outcome == PASSED
+    assert verdicts["endpoint[MessageProcessingLogs]"].outcome == PASSED
 
 
 # --- SERVER_ERROR ------------------------------------------------------------------------------
@@ -1226,7 +1313,7 @@ EMITTED_BY_THESE_TESTS = {
     "HOST_UNREACHABLE", "TLS_UNTRUSTED", "TOKEN_URL_WRONG", "CLIENT_CREDENTIALS_REJECTED",
     "GRANT_TYPE_NOT_ALLOWED", "WRONG_SERVICE_PLAN", "ROLE_MISSING", "API_URL_WRONG",
     "TOKEN_REJECTED_BY_API", "SERVER_ERROR", "TOKEN_INVALID", "ENDPOINT_NOT_FOUND",
-    "ROLE_NOT_EFFECTIVE", "REQUEST_REJECTED",
+    "ROLE_NOT_EFFECTIVE", "REQUEST_REJECTED", "CLOCK_SKEW",
 }
 
 
