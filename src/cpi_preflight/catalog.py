@@ -7,7 +7,8 @@ MessageProcessingLogs need?" or "what is the fix text for ROLE_MISSING on Neo?".
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
 from importlib import resources
@@ -49,12 +50,41 @@ class Endpoint:
     source: str
     note: str
     unprobeable: str = ""  # why the endpoint is never called; empty when it is
+    accept: str = "application/json"  # the Accept header the probe sends
 
     def request_text(self, root: str = "") -> str:
         """`GET <root>/Path?$top=1`, the read-only request a check sends (`root`: `/api/v1`
         for the path on the API host, empty for the path relative to it)."""
         query = "&".join(f"{k}={v}" for k, v in self.query)
         return f"GET {root}{self.path}" + (f"?{query}" if query else "")
+
+
+@dataclass(frozen=True)
+class Persona:
+    """A persona role template (`AuthGroup_*`): the one scope its token carries, and the role
+    templates SAP's tasks table marks as part of the persona."""
+
+    name: str  # the role template, AuthGroup_IntegrationDeveloper
+    group: str  # the authorization group, the scope's permission: AuthGroup.IntegrationDeveloper
+    persona: str  # as SAP's Persona column names it
+    covers: tuple[str, ...]  # role templates of the rows that name the persona
+    also: tuple[str, ...]  # permissions SAP names for the persona beyond those rows
+    confidence: str
+    source: str
+    also_source: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A dated notice SAP publishes about an environment (Neo's announced end of life)."""
+
+    environment: str
+    text: str
+    date: str
+    confidence: str
+    source: str
+    note: str = ""
 
 
 class Severity(StrEnum):
@@ -92,15 +122,24 @@ class Catalog:
     sources: dict[str, str]
     scope_readings: tuple[str, ...]
     neutral_permissions: frozenset[str] = frozenset()
+    personas: dict[str, Persona] = field(default_factory=dict)
+    notices: tuple[Notice, ...] = ()
 
     def endpoints_needing(self, role: str) -> list[Endpoint]:
         """Endpoints whose CF role template is `role` (or whose Neo roles include it)."""
         return [e for e in self.endpoints.values() if role == e.role or role in e.neo_roles]
 
     def templates_with(self, permission: str) -> list[str]:
-        """Role templates whose permission set holds `permission`, or that are named so."""
+        """Role templates whose permission set holds `permission`, that are named so, or whose
+        persona's authorization group it is."""
+        groups = {p.group: p.name for p in self.personas.values()}
         return [r.name for r in self.roles.values()
-                if permission == r.name or permission in (r.permissions or ())]
+                if permission == r.name or permission in (r.permissions or ())
+                or groups.get(permission) == r.name]
+
+    def notices_for(self, environment: str) -> tuple[Notice, ...]:
+        """The notices SAP publishes about `environment` (Neo's announced end of life)."""
+        return tuple(n for n in self.notices if n.environment == environment)
 
     def code(self, name: str) -> Code:
         """The code called `name`; a missing one is our bug."""
@@ -155,16 +194,42 @@ def _endpoint(name: str, raw: dict[str, Any]) -> Endpoint:
         source=raw["source"],
         note=raw.get("note", ""),
         unprobeable=raw.get("unprobeable", ""),
+        accept=raw.get("accept", "application/json"),
     )
 
 
-def _code(name: str, raw: dict[str, Any]) -> Code:
+def _persona(name: str, raw: dict[str, Any]) -> Persona:
+    return Persona(name=name, group=raw["group"], persona=raw["persona"],
+                   covers=tuple(raw["covers"]), also=tuple(raw.get("also") or ()),
+                   confidence=raw["confidence"], source=raw["source"],
+                   also_source=raw.get("also_source", ""), note=raw.get("note", ""))
+
+
+def _notice(raw: dict[str, Any]) -> Notice:
+    return Notice(environment=raw["environment"], text=raw["text"], date=str(raw["date"]),
+                  confidence=raw["confidence"], source=raw["source"], note=raw.get("note", ""))
+
+
+PHRASE = re.compile(r"\{phrase:([a-z_]+)\}")
+
+
+def _with_phrases(code: str, text: str, phrases: dict[str, str]) -> str:
+    """`text` with each `{phrase:NAME}` replaced by the shared sentence NAME of codes.yaml."""
+    def sentence(match: re.Match[str]) -> str:
+        if match.group(1) not in phrases:
+            raise CatalogError(f"code {code} in data/codes.yaml uses an unknown phrase "
+                               f"{match.group(0)}; known: {', '.join(phrases)}")
+        return phrases[match.group(1)]
+    return PHRASE.sub(sentence, text)
+
+
+def _code(name: str, raw: dict[str, Any], phrases: dict[str, str] | None = None) -> Code:
     return Code(
         name=name,
         severity=_severity(name, raw["severity"]),
         title=raw["title"],
         cause=raw["cause"],
-        fix=dict(raw["fix"]),
+        fix={env: _with_phrases(name, text, phrases or {}) for env, text in raw["fix"].items()},
         source=raw["source"],
     )
 
@@ -191,6 +256,21 @@ def _check(catalog: Catalog) -> None:
         if unknown:
             raise CatalogError(f"role {role.name} lists permissions that are not Neo roles: "
                                f"{sorted(unknown)}")
+    _check_personas(catalog)
+
+
+def _check_personas(catalog: Catalog) -> None:
+    for persona in catalog.personas.values():
+        if persona.name not in catalog.roles:
+            raise CatalogError(f"persona {persona.name} is not a role template")
+        unknown = set(persona.covers) - set(catalog.roles)
+        if unknown:
+            raise CatalogError(f"persona {persona.name} covers unknown role templates "
+                               f"{sorted(unknown)}")
+        unknown = {persona.group, *persona.also} - set(catalog.neo_roles)
+        if unknown:
+            raise CatalogError(f"persona {persona.name} names permissions that are not Neo "
+                               f"roles: {sorted(unknown)}")
 
 
 @cache
@@ -198,14 +278,17 @@ def load() -> Catalog:
     """Read and cross-check the shipped catalog and codes (once per process)."""
     data = _read_data("catalog.yaml")
     codes = _read_data("codes.yaml")
+    phrases = {str(k): str(v) for k, v in (codes.get("phrases") or {}).items()}
     catalog = Catalog(
         roles={n: _role(n, r) for n, r in data["roles"].items()},
         neo_roles=tuple(data["neo_roles"]),
         endpoints={n: _endpoint(n, e) for n, e in data["endpoints"].items()},
-        codes={n: _code(n, c) for n, c in codes["codes"].items()},
+        codes={n: _code(n, c, phrases) for n, c in codes["codes"].items()},
         sources=dict(data["sources"]),
         scope_readings=tuple(r["reading"] for r in data["scope_readings"]),
         neutral_permissions=frozenset(data["neutral_permissions"]["names"]),
+        personas={n: _persona(n, p) for n, p in data["personas"].items()},
+        notices=tuple(_notice(n) for n in data["notices"]),
     )
     _check(catalog)
     return catalog

@@ -2,7 +2,9 @@
 
 Each check kind has one rule function. Rules run in plan order (token, api, roles, endpoints),
 so a rule can read the verdicts it depends on: a check whose dependency failed is skipped with
-the root cause named, so one root cause gives one failure.
+the root cause named, so one root cause gives one failure. A token check that failed only
+because --strict made its warning a failure (CLOCK_SKEW) still carries the issued token: what
+depends on the token runs, so a local clock never hides the tenant's answers.
 """
 
 from __future__ import annotations
@@ -10,14 +12,11 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from cpi_preflight import (
-    posture,  # noqa: F401  (registers the posture rules)
-    urls,
-)
-from cpi_preflight.catalog import Catalog, Endpoint
+from cpi_preflight import grants, posture, urls  # posture also registers its rules
+from cpi_preflight.catalog import Catalog, Endpoint, Severity
 from cpi_preflight.claims import TokenFacts, read_token
 from cpi_preflight.findings import (
     FAILED,
@@ -26,11 +25,12 @@ from cpi_preflight.findings import (
     Call,
     EndpointAnswer,
     Finding,
-    Granted,
     RoleFacts,
     TokenAnswer,
     Verdict,
+    issued_token,
 )
+from cpi_preflight.grants import Grant
 from cpi_preflight.observation import Exchange, ProfileObservations
 from cpi_preflight.plan import (
     API,
@@ -42,7 +42,7 @@ from cpi_preflight.plan import (
     endpoint_check_id,
     neo_roles_of,
 )
-from cpi_preflight.rules import RULES, Context, rule
+from cpi_preflight.rules import ACCESS_ALL, RULES, Context, rule
 from cpi_preflight.server_text import quote
 
 TOKEN_URL_SHAPE = {
@@ -81,7 +81,7 @@ def _unreachable(ctx: Context, exchange: Exchange, what: str, key: str) -> Findi
 def _skip_for(ctx: Context, check: Check) -> Verdict | None:
     for dependency in check.depends_on:
         verdict = ctx.verdicts.get(dependency)
-        if verdict is not None and verdict.outcome != PASSED:
+        if verdict is not None and verdict.outcome != PASSED and issued_token(verdict) is None:
             cause = verdict.code or verdict.outcome
             return Verdict(check, SKIPPED, f"not checked: {dependency} {verdict.outcome} "
                            f"({cause}); fix that first")
@@ -193,11 +193,62 @@ def _jwt_problem(ctx: Context, facts: TokenFacts) -> str:
                 "JWTs") + f" (token_url {ctx.plan.profile.token_url})"
     if facts.signature == "failed":
         return f"the token's signature is not valid: {facts.signature_detail}"
-    if facts.expired(ctx.now) and facts.expires_at is not None:
-        return (f"the token expired at {facts.expires_at.isoformat()} although it was just "
-                f"issued (now {ctx.now.isoformat(timespec='seconds')}): check this machine's "
-                "clock")
+    exp, iat = facts.expires_at, facts.issued_at
+    if exp is not None and iat is not None and exp <= iat:
+        return (f"the token's lifetime is not positive: it expires at {exp.isoformat()} and "
+                f"was issued at {iat.isoformat()} (exp minus iat: "
+                f"{(exp - iat).total_seconds():.0f} s)")
     return ""
+
+
+def _lifetime(facts: TokenFacts) -> timedelta | None:
+    """exp minus iat: how long the issuer made the token valid (None without both claims)."""
+    if facts.expires_at is None or facts.issued_at is None:
+        return None
+    return facts.expires_at - facts.issued_at
+
+
+# A token is fetched new on every run, so its iat is this machine's "now" give or take the run's
+# duration; beyond this, the clocks differ (codes.yaml CLOCK_SKEW says "more than 5 minutes").
+CLOCK_TOLERANCE = timedelta(minutes=5)
+
+
+def _duration(span: timedelta) -> str:
+    """`13 h 0 min`, `7 min`, `45 s`."""
+    seconds = int(abs(span.total_seconds()))
+    hours, minutes = divmod(seconds // 60, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min" if minutes else f"{seconds} s"
+
+
+def _clock_skew(ctx: Context, facts: TokenFacts) -> Finding | None:
+    """CLOCK_SKEW when the fresh token's iat is far from this machine's time (or, without iat,
+    when it looks expired by this machine's clock); the calls decide the rest."""
+    if facts.format != "jwt":
+        return None
+    now = ctx.now.isoformat(timespec="seconds")
+    host = urls.host(ctx.plan.profile.token_url)
+    if facts.issued_at is not None:
+        skew = ctx.now - facts.issued_at
+        if abs(skew) <= CLOCK_TOLERANCE:
+            return None
+        lifetime = _lifetime(facts)
+        judged = (f"its lifetime is judged from exp minus iat ({_duration(lifetime)})"
+                  if lifetime is not None else "it carries no exp")
+        message = (f"this machine's clock is {_duration(skew)} "
+                   f"{'ahead of' if skew > timedelta(0) else 'behind'} the token issuer's: "
+                   f"{host} issued the token at {facts.issued_at.isoformat()} (iat) while this "
+                   f"machine's time was {now}; {judged}, and the API's answers decide whether "
+                   "the tenant accepts it")
+    elif facts.expires_at is not None and facts.expires_at <= ctx.now:
+        message = (f"the token {host} just issued expires at {facts.expires_at.isoformat()}, "
+                   f"before this machine's time {now}, and carries no iat to judge its "
+                   "lifetime: this machine's clock may be ahead; the API's answers decide "
+                   "whether the tenant accepts the token")
+    else:
+        return None
+    return ctx.graded(ctx.finding("CLOCK_SKEW", "this machine's clock", message))
 
 
 def _token_summary(ctx: Context, facts: TokenFacts | None) -> str:
@@ -240,8 +291,12 @@ def token_rule(ctx: Context, check: Check) -> Verdict:
     problem = _token_facts_problem(ctx, token)
     if problem is not None:
         return ctx.fail(check, problem, TokenAnswer(exchange.status))
-    return Verdict(check, PASSED, _token_summary(ctx, token),
-                   facts=TokenAnswer(exchange.status, exchange.elapsed_ms, token))
+    facts = TokenAnswer(exchange.status, exchange.elapsed_ms, token)
+    skew = _clock_skew(ctx, token)
+    if skew is not None and skew.severity == Severity.FAILURE:
+        return ctx.fail(check, skew, facts)  # --strict; the token stays usable (`_skip_for`)
+    return Verdict(check, PASSED, _token_summary(ctx, token), (skew,) if skew else (),
+                   facts=facts)
 
 
 # --- api ---------------------------------------------------------------------------------
@@ -367,19 +422,12 @@ def api_rule(ctx: Context, check: Check) -> Verdict:
 # --- roles -------------------------------------------------------------------------------
 
 
-def granted_by_token(role: str, facts: TokenFacts | None, catalog: Catalog,
-                     environment: str = "cf") -> tuple[Granted, tuple[str, ...]]:
-    """'yes' / 'no' / 'unknown', and the permissions the token lacks for `role`."""
-    if facts is None or facts.format != "jwt" or environment == "neo":
-        return "unknown", ()  # Neo scopes are not documented: only calls decide there
-    if any(scope.endswith("." + role) for scope in facts.scopes):
-        return "yes", ()
-    template = catalog.roles.get(role)
-    needed = template.permissions if template is not None else (role,)
-    if needed is None:
-        return "unknown", ()
-    missing = tuple(p for p in needed if p not in facts.permissions)
-    return ("no", missing) if missing else ("yes", ())
+def token_grant(role: str, facts: TokenFacts | None, catalog: Catalog,
+                environment: str = "cf") -> Grant:
+    """What the token's scopes say about `role`, a persona that grants it included."""
+    if environment == "neo":
+        return Grant("unknown")  # Neo scopes are not documented: only calls decide there
+    return grants.grant(role, facts, catalog)
 
 
 def _succeeded(exchange: Exchange) -> bool:
@@ -421,6 +469,16 @@ def _proven_neo_roles(ctx: Context) -> set[str]:
             for neo in neo_roles_of(verdict.check.subject, ctx.catalog)}
 
 
+def _personas_note(ctx: Context) -> str:
+    """`; the token carries persona X, which does not cover it in SAP's tasks table`."""
+    held = grants.held_personas(ctx.token, ctx.catalog) if ctx.environment == "cf" else ()
+    if not held:
+        return ""
+    many = len(held) > 1
+    return (f"; the token carries persona{'s' if many else ''} {', '.join(held)}, which "
+            f"do{'' if many else 'es'} not cover it in SAP's tasks table")
+
+
 def _role_missing(ctx: Context, role: str, missing: tuple[str, ...],
                   proof: tuple[Endpoint, Exchange] | None) -> Finding:
     neo = ", ".join(neo_roles_of(role, ctx.catalog))
@@ -436,12 +494,21 @@ def _role_missing(ctx: Context, role: str, missing: tuple[str, ...],
     elif missing:
         message = (f"role {role} is not granted to client {ctx.client}: the token lacks scope"
                    f"{'s' if len(missing) > 1 else ''} "
-                   f"{', '.join(_app(ctx.token) + '.' + p for p in missing)}{call}; "
-                   f"needed by {_needed_by(ctx, role)}")
+                   f"{', '.join(_app(ctx.token) + '.' + p for p in missing)}{call}"
+                   f"{_personas_note(ctx)}; needed by {_needed_by(ctx, role)}")
     else:
         message = (f"role {role} is not granted to client {ctx.client}{call}; the token's scopes "
-                   f"cannot tell (no known permission list); needed by {_needed_by(ctx, role)}")
-    return ctx.finding("ROLE_MISSING", role, message, role=role, neo_roles=neo)
+                   f"cannot tell (no known permission list){_personas_note(ctx)}; needed by "
+                   f"{_needed_by(ctx, role)}")
+    return ctx.finding("ROLE_MISSING", role, message, role=role, neo_roles=neo,
+                       roles_after_json=_roles_with_missing(ctx))
+
+
+def _roles_with_missing(ctx: Context) -> str:
+    """The instance roles to send: those the token shows, and the profile's roles it lacks."""
+    lacking = [r for r in ctx.plan.roles
+               if token_grant(r, ctx.token, ctx.catalog).granted != "yes"]
+    return posture.roles_after_json(ctx, add=lacking)
 
 
 def _carried(ctx: Context, permissions: tuple[str, ...]) -> str:
@@ -450,15 +517,30 @@ def _carried(ctx: Context, permissions: tuple[str, ...]) -> str:
     return ", ".join(s for s in scopes if any(s.endswith("." + p) for p in permissions))
 
 
-def _not_effective(ctx: Context, role: str, proof: tuple[Endpoint, Exchange]) -> Finding:
+def _persona_scope(ctx: Context, persona: str) -> str:
+    """The token's scope that carries `persona` (its group, or its template name)."""
+    group = ctx.catalog.personas[persona].group
+    return _carried(ctx, (group, persona))
+
+
+def _what_carries(ctx: Context, said: Grant, permissions: tuple[str, ...]) -> str:
+    """How the token carries a role: its scopes, or the persona that covers it."""
+    if said.persona:
+        return (f"persona {said.persona} ({_persona_scope(ctx, said.persona)}), which covers "
+                f"it in SAP's tasks table")
+    return f"every permission it needs ({_carried(ctx, permissions)})"
+
+
+def _not_effective(ctx: Context, role: str, said: Grant,
+                   proof: tuple[Endpoint, Exchange]) -> Finding:
     """403 although the token carries every permission of `role` (Cloud Foundry only)."""
     endpoint, exchange = proof
-    carried = _carried(ctx, (*neo_roles_of(role, ctx.catalog), role))
+    carried = _what_carries(ctx, said, (*neo_roles_of(role, ctx.catalog), role))
     return ctx.finding(
         "ROLE_NOT_EFFECTIVE", role,
-        f"role {role}: the token of client {ctx.client} carries every permission it needs "
-        f"({carried}), and still GET /api/v1{endpoint.path} answered 403{_said(exchange)}",
-        role=role)
+        f"role {role}: the token of client {ctx.client} carries {carried}, and still "
+        f"GET /api/v1{endpoint.path} answered 403{_said(exchange)}",
+        role=role, roles_after_json=posture.roles_after_json(ctx, add=[ACCESS_ALL]))
 
 
 def _unchecked_neo_roles(ctx: Context, role: str) -> str:
@@ -481,43 +563,81 @@ def _call(proof: tuple[Endpoint, Exchange] | None) -> Call | None:
     return Call(proof[0].path, proof[1].status)
 
 
-def _role_passed(check: Check, token_says: Granted, proof: tuple[Endpoint, Exchange] | None,
-                 role: str, note: str = "") -> Verdict:
+def _role_passed(ctx: Context, check: Check, said: Grant,
+                 proof: tuple[Endpoint, Exchange] | None, note: str = "") -> Verdict:
+    role = check.subject
     how = []
-    if token_says == "yes":
-        how.append("the token carries its scopes")
+    if said.granted == "yes":
+        how.append(f"the token carries {_persona_scope(ctx, said.persona)}, and SAP's tasks "
+                   "table puts the role's tasks in that persona" if said.persona
+                   else "the token carries its scopes")
     if proof is not None:
         how.append(f"GET /api/v1{proof[0].path} answered {proof[1].status}")
-    elif token_says == "yes":
+    elif said.granted == "yes":
         how.append("no read-only call proves it")
-    if token_says == "no":
+    if said.granted == "no":
         how.append("although the catalog's scope list for it is not in the token")
-    return Verdict(check, PASSED, f"role {role} is granted: {'; '.join(how)}{note}",
-                   facts=RoleFacts(token_says, _call(proof)))
+    via = f" via persona {said.persona}" if said.persona else ""
+    return Verdict(check, PASSED, f"role {role} is granted{via}: {'; '.join(how)}{note}",
+                   facts=RoleFacts(said.granted, _call(proof)))
+
+
+def _why_unknown(ctx: Context, proof: tuple[Endpoint, Exchange] | None) -> str:
+    groups = grants.unknown_groups(ctx.token, ctx.catalog) if ctx.environment == "cf" else ()
+    call = (f"its proof call answered {proof[1].status}" if proof is not None else
+            "no read-only call proves it")
+    if groups:
+        return (f"the token carries {', '.join(groups)}, an authorization group whose roles "
+                f"the catalog does not know, and {call}")
+    if proof is not None:
+        return call
+    if ctx.environment == "neo":
+        return "no read-only API call needs it, and a Neo token carries no scopes to read"
+    return "the catalog has no confirmed scope list for it and no read-only call proves it"
+
+
+def _cannot_tell(check: Check, reason: str, facts: RoleFacts) -> Verdict:
+    return Verdict(check, SKIPPED, f"cannot tell whether role {check.subject} is granted: "
+                   f"{reason}", facts=facts)
+
+
+def _served_by_persona(ctx: Context, role: str, said: Grant,
+                       proof: tuple[Endpoint, Exchange]) -> str:
+    """Why a successful proof call does not prove `role`: a persona the token holds allows the
+    call without covering the role ('' when the call does prove it)."""
+    if said.granted == "yes" or ctx.environment != "cf":
+        return ""
+    endpoint, exchange = proof
+    persona = grants.serving_persona(endpoint.neo_roles, role, ctx.token, ctx.catalog)
+    if not persona:
+        return ""
+    return (f"GET /api/v1{endpoint.path} answered {exchange.status}, but persona {persona} "
+            f"({_persona_scope(ctx, persona)}) allows that call too ("
+            f"{', '.join(endpoint.neo_roles)}) and does not cover {role} in SAP's tasks table; "
+            "the token does not carry the role's own scopes")
 
 
 @rule(CheckKind.ROLE)
 def role_rule(ctx: Context, check: Check) -> Verdict:
-    """Is the role granted: by the token's scopes, and proven by a call?"""
+    """Is the role granted: by the token's scopes or a persona, and proven by a call?"""
     role = check.subject
-    token_says, missing = granted_by_token(role, ctx.token, ctx.catalog, ctx.environment)
+    said = token_grant(role, ctx.token, ctx.catalog, ctx.environment)
     proof = _proof(ctx, role)
     status = proof[1].status if proof else None
-    facts = RoleFacts(token_says, _call(proof))
-    if status is not None and 200 <= status < 300:
-        return _role_passed(check, token_says, proof, role, _unchecked_neo_roles(ctx, role))
-    if status == 403 and token_says == "yes" and proof is not None:
-        return ctx.fail(check, _not_effective(ctx, role, proof), facts)
-    if status == 403 or (token_says == "no" and (status is None or status != 404)):
-        return ctx.fail(check, _role_missing(ctx, role, missing, proof if status == 403
+    facts = RoleFacts(said.granted, _call(proof))
+    if proof is not None and status is not None and 200 <= status < 300:
+        other = _served_by_persona(ctx, role, said, proof)
+        if other:
+            return _cannot_tell(check, other, RoleFacts("unknown", _call(proof)))
+        return _role_passed(ctx, check, said, proof, _unchecked_neo_roles(ctx, role))
+    if status == 403 and said.granted == "yes" and proof is not None:
+        return ctx.fail(check, _not_effective(ctx, role, said, proof), facts)
+    if status == 403 or (said.granted == "no" and (status is None or status != 404)):
+        return ctx.fail(check, _role_missing(ctx, role, said.missing, proof if status == 403
                                              else None), facts)
-    if token_says == "yes":
-        return _role_passed(check, token_says, None, role)
-    reason = (f"its proof call answered {status}" if proof is not None else
-              "no read-only API call needs it, and a Neo token carries no scopes to read"
-              if ctx.environment == "neo" else
-              "the catalog has no confirmed scope list for it and no read-only call proves it")
-    return Verdict(check, SKIPPED, f"role {role} cannot be decided: {reason}", facts=facts)
+    if said.granted == "yes":
+        return _role_passed(ctx, check, said, None)
+    return _cannot_tell(check, _why_unknown(ctx, proof), facts)
 
 
 # --- endpoints ---------------------------------------------------------------------------
@@ -533,12 +653,17 @@ def _role_verdict_for(ctx: Context, endpoint: Endpoint) -> Verdict | None:
     return None
 
 
-def _token_carries(ctx: Context, endpoint: Endpoint) -> bool:
-    """Whether a CF token carries every permission `endpoint` needs (Neo tokens tell nothing)."""
+def _token_carries(ctx: Context, endpoint: Endpoint) -> str:
+    """How a CF token carries every permission `endpoint` needs: its scopes, or a persona that
+    covers the endpoint's role ('' when it does not; Neo tokens tell nothing)."""
     token = ctx.token
     if ctx.environment != "cf" or token is None or token.format != "jwt":
-        return False
-    return bool(endpoint.neo_roles) and set(endpoint.neo_roles) <= token.permissions
+        return ""
+    if endpoint.neo_roles and set(endpoint.neo_roles) <= token.permissions:
+        return f"every permission it needs ({_carried(ctx, endpoint.neo_roles)})"
+    persona = grants.covering_persona(endpoint.role, token, ctx.catalog)
+    return (f"persona {persona} ({_persona_scope(ctx, persona)}), which covers role "
+            f"{endpoint.role} in SAP's tasks table" if persona else "")
 
 
 def _forbidden(endpoint: Endpoint) -> EndpointAnswer:
@@ -552,17 +677,20 @@ def _endpoint_forbidden(ctx: Context, check: Check, endpoint: Endpoint,
     if failed_role is not None:
         return Verdict(check, SKIPPED, f"GET /api/v1{endpoint.path} answered 403 because "
                        f"{failed_role.check.id} failed ({failed_role.code}); fix that first")
-    if _token_carries(ctx, endpoint):
+    carried = _token_carries(ctx, endpoint)
+    if carried:
         return ctx.fail(check, ctx.finding(
             "ROLE_NOT_EFFECTIVE", endpoint.role,
             f"GET /api/v1{endpoint.path} answered 403{_said(exchange)} although the token of "
-            f"client {ctx.client} carries every permission it needs "
-            f"({_carried(ctx, endpoint.neo_roles)})", role=endpoint.role), _forbidden(endpoint))
+            f"client {ctx.client} carries {carried}", role=endpoint.role,
+            roles_after_json=posture.roles_after_json(ctx, add=[ACCESS_ALL])),
+            _forbidden(endpoint))
     role = endpoint.role if ctx.environment == "cf" else ", ".join(endpoint.neo_roles)
     return ctx.fail(check, ctx.finding(
         "ROLE_MISSING", role, f"GET /api/v1{endpoint.path} answered 403{_said(exchange)}: client "
         f"{ctx.client} lacks {'role' if ctx.environment == 'cf' else 'Neo roles'} {role}",
-        role=endpoint.role, neo_roles=", ".join(endpoint.neo_roles)), _forbidden(endpoint))
+        role=endpoint.role, neo_roles=", ".join(endpoint.neo_roles),
+        roles_after_json=_roles_with_missing(ctx)), _forbidden(endpoint))
 
 
 def _request_rejected(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding:
@@ -625,4 +753,4 @@ def endpoint_rule(ctx: Context, check: Check) -> Verdict:
                    f"{exchange.elapsed_ms:.0f} ms", facts=facts)
 
 
-__all__ = ["RULES", "Context", "diagnose", "endpoint_check_id", "granted_by_token", "rule"]
+__all__ = ["RULES", "Context", "diagnose", "endpoint_check_id", "rule", "token_grant"]

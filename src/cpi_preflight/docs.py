@@ -259,8 +259,9 @@ def explain_text(code: Code, width: int) -> str:
 
 
 PLACEHOLDER_NOTE = ("In a failed check, <role>, <client_id>, <required_roles_json> and the like "
-                    "are filled in from the profile; <instance> and <key> stay: they are the "
-                    "names of your service instance and service key.")
+                    "are filled in from the profile, and <roles_after_json> with the roles the "
+                    "token shows, the fix's change applied; <instance> and <key> stay: they "
+                    "are the names of your service instance and service key.")
 
 
 def find_code(name: str) -> Code:

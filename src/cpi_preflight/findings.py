@@ -10,7 +10,7 @@ values, never texts made to be parsed again. A verdict of a check pytest did not
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Literal
 
@@ -94,8 +94,12 @@ class Privilege:
 
     `extra` maps each permission the required roles do not need to the role templates that would
     explain it (empty when none does: then it is also in `unknown`). `granted` are the role
-    templates the token shows: required ones it holds in full, and the fewest fully held ones
-    that explain the extra permissions (`excess`).
+    templates the token shows: required ones it holds in full, the personas it carries, and the
+    fewest fully held ones that explain the extra permissions (`excess`). `personas` are the
+    personas (`AuthGroup_*`) the token carries; `replaced_by` gives, per excess persona, the
+    required templates it covers (they replace it without adding anything); `kept` the personas
+    that allow the calls of a required role they do not cover, which no narrower template can
+    replace without adding permissions (persona -> those roles).
     """
 
     needed: frozenset[str]
@@ -103,6 +107,9 @@ class Privilege:
     excess: tuple[str, ...]
     granted: tuple[str, ...]
     unknown_scopes: tuple[str, ...]
+    personas: tuple[str, ...] = ()
+    replaced_by: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    kept: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

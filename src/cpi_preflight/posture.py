@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from cpi_preflight import grants
 from cpi_preflight.catalog import Catalog, Severity
 from cpi_preflight.claims import TokenFacts, split_scopes
 from cpi_preflight.findings import (
@@ -25,28 +26,36 @@ from cpi_preflight.findings import (
     Verdict,
 )
 from cpi_preflight.observation import TlsCertificate
-from cpi_preflight.plan import Check, CheckKind
-from cpi_preflight.rules import Context, rule
+from cpi_preflight.plan import Check, CheckKind, neo_roles_of
+from cpi_preflight.rules import Context, json_list, rule
+
+
+def _own(catalog: Catalog, template: str) -> set[str]:
+    """What stands for `template` in a token: its name, its permissions and, for a persona,
+    its authorization group."""
+    persona = catalog.personas.get(template)
+    return ({template} | set(catalog.roles[template].permissions or ())
+            | ({persona.group} if persona is not None else set()))
 
 
 def needed_permissions(roles: Iterable[str], catalog: Catalog) -> frozenset[str]:
     """The permissions `roles` need: each template's documented set, its name (the scope
-    reading `template_name`), or the role itself when it is a Neo role."""
+    reading `template_name`), a persona's group, or the role itself when it is a Neo role."""
     needed: set[str] = set()
     for role in roles:
-        template = catalog.roles.get(role)
-        needed.add(role)
-        needed.update(template.permissions or () if template else ())
+        needed.update(_own(catalog, role) if role in catalog.roles else {role})
     return frozenset(needed)
 
 
 def _holds(catalog: Catalog, template: str, permissions: frozenset[str]) -> bool:
     perms = catalog.roles[template].permissions
-    return template in permissions or (bool(perms) and set(perms or ()) <= permissions)
+    persona = catalog.personas.get(template)
+    return (template in permissions or (bool(perms) and set(perms or ()) <= permissions)
+            or (persona is not None and persona.group in permissions))
 
 
 def _covered(catalog: Catalog, template: str, wanted: set[str]) -> set[str]:
-    return wanted & ({template} | set(catalog.roles[template].permissions or ()))
+    return wanted & _own(catalog, template)
 
 
 def _fewest_templates(catalog: Catalog, extra: set[str], held: list[str]) -> list[str]:
@@ -64,6 +73,40 @@ def _fewest_templates(catalog: Catalog, extra: set[str], held: list[str]) -> lis
     return sorted(chosen)
 
 
+def _unserved(facts: TokenFacts, required: tuple[str, ...], catalog: Catalog) -> list[str]:
+    """Required roles the token grants neither by its own scopes nor through a persona."""
+    return [r for r in required if grants.holds_directly(r, facts, catalog).granted != "yes"
+            and not grants.covering_persona(r, facts, catalog)]
+
+
+def _kept_personas(facts: TokenFacts, required: tuple[str, ...],
+                   catalog: Catalog) -> dict[str, tuple[str, ...]]:
+    """Personas the token holds that allow the calls of a required role they do not cover
+    (AuthGroup_ReadOnly reads the Partner Directory, AuthGroup_TenantPartnerDirectoryConfigurator
+    also writes it): no template they cover can replace them, and the role's own template would
+    add permissions. Persona -> the roles whose calls it allows."""
+    kept: dict[str, tuple[str, ...]] = {}
+    for name in grants.held_personas(facts, catalog):
+        if name in required:
+            continue
+        reach = grants.reach(catalog.personas[name], catalog)
+        served = tuple(r for r in _unserved(facts, required, catalog)
+                       if any(set(e.neo_roles) <= reach for e in catalog.endpoints.values()
+                              if e.role == r))
+        if served:
+            kept[name] = served
+    return kept
+
+
+def _replacements(facts: TokenFacts, required: tuple[str, ...], excess: list[str],
+                  catalog: Catalog) -> dict[str, tuple[str, ...]]:
+    """For each excess persona, the required templates it covers that the token does not grant
+    by its own scopes: they replace it without adding anything."""
+    return {name: tuple(r for r in required if grants.covers(catalog.personas[name], r)
+                        and grants.holds_directly(r, facts, catalog).granted != "yes")
+            for name in excess if name in catalog.personas}
+
+
 def analyse(facts: TokenFacts | None, roles: Iterable[str], catalog: Catalog) -> Privilege:
     """Compare the token's permissions with what `roles` need (pure)."""
     required = tuple(roles)
@@ -71,27 +114,39 @@ def analyse(facts: TokenFacts | None, roles: Iterable[str], catalog: Catalog) ->
     if facts is None or facts.format != "jwt":
         return Privilege(needed, {}, (), (), ())
     held_perms = facts.permissions
-    extra = set(held_perms - needed - catalog.neutral_permissions)
+    kept = _kept_personas(facts, required, catalog)
+    extra = set(held_perms - needed - catalog.neutral_permissions) - {
+        p for name in kept for p in _own(catalog, name)}
     held = [name for name in catalog.roles if _holds(catalog, name, held_perms)]
-    excess = _fewest_templates(catalog, extra, [t for t in held if t not in required])
+    excess = _fewest_templates(catalog, extra, [t for t in held if t not in required
+                                                and t not in kept])
     explained = {p: tuple(t for t in excess if p in _covered(catalog, t, {p}))
                  or tuple(catalog.templates_with(p)) for p in sorted(extra)}
     unknown = {p for p, names in explained.items() if not names}
     scopes = tuple(s for s, (_, p) in zip(facts.scopes, split_scopes(facts.scopes), strict=True)
                    if p in unknown)
-    granted = tuple(sorted({t for t in required if t in held} | set(excess)))
-    return Privilege(needed, explained, tuple(excess), granted, scopes)
+    personas = grants.held_personas(facts, catalog)
+    granted = tuple(sorted({t for t in required if t in held} | set(excess) | set(personas)))
+    return Privilege(needed, explained, tuple(excess), granted, scopes, personas,
+                     _replacements(facts, required, excess, catalog), kept)
 
 
 def granted_templates(facts: TokenFacts | None, catalog: Catalog,
                       required: Iterable[str] = ()) -> list[str]:
-    """Role templates the token shows: the required ones it holds in full, and the fewest
-    others that explain what it carries beyond them."""
+    """Role templates the token shows: the required ones it holds in full, the personas it
+    carries, and the fewest others that explain what it carries beyond them."""
     return list(analyse(facts, required, catalog).granted)
 
 
-def _graded(ctx: Context, finding: Finding) -> Finding:
-    return replace(finding, severity=Severity.FAILURE) if ctx.strict else finding
+def roles_after_json(ctx: Context, add: Iterable[str] = (),
+                     remove: Iterable[str] = ()) -> str:
+    """The instance's `roles` to send, as a JSON list: the role templates this token shows,
+    with `add` added and `remove` taken out (the profile's roles first). Without a token: `add`.
+    The current parameters may hold more; the fixes say to keep what others need."""
+    shown = analyse(ctx.token, ctx.plan.roles, ctx.catalog).granted
+    added, removed = list(add), set(remove)
+    first = [r for r in ctx.plan.roles if r in shown or r in added]
+    return json_list([r for r in dict.fromkeys([*first, *shown, *added]) if r not in removed])
 
 
 def _outcome(check: Check, findings: list[Finding], summary: str,
@@ -108,14 +163,30 @@ def least_privilege_rule(ctx: Context, check: Check) -> Verdict:
         return Verdict(check, SKIPPED, "not checked: the token carries no scopes to compare")
     found = analyse(ctx.token, ctx.plan.roles, ctx.catalog)
     if not found.extra:
-        return Verdict(check, PASSED, "the token carries only the permissions of "
-                       f"{_needed_roles(ctx)}", facts=found)
-    return _outcome(check, [_graded(ctx, _excess_finding(ctx, found))], "", found)
+        return Verdict(check, PASSED, _only_needed(ctx, found), facts=found)
+    return _outcome(check, [ctx.graded(_excess_finding(ctx, found))], "", found)
+
+
+def _only_needed(ctx: Context, found: Privilege) -> str:
+    """The summary of a token without excess; a persona kept for want of a narrower template
+    is named with the permissions that template would add."""
+    if not found.kept:
+        return f"the token carries only the permissions of {_needed_roles(ctx)}"
+    parts = []
+    for persona, roles in found.kept.items():
+        reach = grants.reach(ctx.catalog.personas[persona], ctx.catalog)
+        adds = sorted({p for r in roles for p in ctx.catalog.roles[r].permissions or ()} - reach)
+        parts.append(f"persona {persona} covers more than {_needed_roles(ctx)} need, but no "
+                     f"narrower role template allows the calls of {', '.join(roles)} without "
+                     f"adding permissions ({' and '.join(roles)} would add {', '.join(adds)})")
+    return "; ".join(parts)
 
 
 def _explanation(permission: str, templates: tuple[str, ...], excess: tuple[str, ...]) -> str:
     if set(templates) <= set(excess):
-        return f"{permission} (from {', '.join(templates)})"
+        if len(templates) > 1:
+            return f"{permission} (for example from {templates[0]})"
+        return f"{permission} (from {templates[0]})"
     return f"{permission} (part of {' or '.join(templates)}, not held in full)"
 
 
@@ -128,16 +199,39 @@ def _needed_roles(ctx: Context) -> str:
     return f"required_roles and the endpoints' roles ({roles})"
 
 
+def _persona_words(ctx: Context, persona: str) -> str:
+    count = len(ctx.catalog.personas[persona].covers)
+    return f"persona {persona} (it covers {count} role templates in SAP's tasks table)"
+
+
+def _replacement(found: Privilege) -> str:
+    """`; AuthGroup_X can be replaced by the role template A, which it covers, so nothing is
+    added`."""
+    parts = []
+    for persona, roles in found.replaced_by.items():
+        if roles:
+            one = len(roles) == 1
+            parts.append(f"{persona} can be replaced by the role template{'' if one else 's'} "
+                         f"{', '.join(roles)}, which it covers, so nothing is added")
+    return "; " + "; ".join(parts) if parts else ""
+
+
 def _excess_finding(ctx: Context, found: Privilege) -> Finding:
-    known = [_explanation(p, t, found.excess) for p, t in found.extra.items() if t]
-    parts = [f"permissions {'; '.join(known)}"] if known else []
+    personas = [t for t in found.excess if t in ctx.catalog.personas]
+    groups = {p for name in personas for p in (name, ctx.catalog.personas[name].group)}
+    known = [_explanation(p, t, found.excess) for p, t in found.extra.items()
+             if t and p not in groups]
+    parts = [_persona_words(ctx, name) for name in personas]
+    parts += [f"permissions {'; '.join(known)}"] if known else []
     if found.unknown_scopes:
         parts.append(f"unknown scopes {', '.join(found.unknown_scopes)} (no role template in the "
                      "catalog grants them)")
     message = (f"the token of client {ctx.client} carries {' and '.join(parts)} beyond what "
-               f"{_needed_roles(ctx)} need")
+               f"{_needed_roles(ctx)} need{_replacement(found)}")
     subject = ", ".join(found.excess or found.unknown_scopes or tuple(found.extra))
-    return ctx.finding("EXCESS_ROLES", subject, message, roles=subject)
+    after = roles_after_json(ctx, add=[r for roles in found.replaced_by.values() for r in roles],
+                             remove=found.excess)
+    return ctx.finding("EXCESS_ROLES", subject, message, roles=subject, roles_after_json=after)
 
 
 def _days_left(not_after: str, now: datetime) -> float:
@@ -150,7 +244,7 @@ def _expiry_findings(ctx: Context, certs: Iterable[TlsCertificate]) -> list[Find
     for cert in certs:
         left = _days_left(cert.not_after, ctx.now)
         if left < window:
-            found.append(_graded(ctx, ctx.finding(
+            found.append(ctx.graded(ctx.finding(
                 "TLS_CERT_EXPIRING", cert.host,
                 f"the server certificate of {cert.host} ({cert.subject}) expires "
                 f"{cert.not_after} (in {max(left, 0):.0f} days, warning window {window} days)")))
@@ -187,7 +281,7 @@ def credential_expiry_rule(ctx: Context, check: Check) -> Verdict:
     finding = ctx.finding("CREDENTIAL_EXPIRING", cert.subject,
                           f"the client certificate of client {ctx.client} ({cert.subject}) "
                           f"{state}: valid until {cert.not_after} (warning window {window} days)")
-    finding = replace(finding, severity=Severity.FAILURE) if left <= 0 else _graded(ctx, finding)
+    finding = replace(finding, severity=Severity.FAILURE) if left <= 0 else ctx.graded(finding)
     return _outcome(check, [finding], "", facts)
 
 
@@ -199,8 +293,10 @@ def _rows(baseline: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
 def _lost(ctx: Context, role: str, source: str, *, required: bool) -> Finding:
     finding = ctx.finding("ROLE_LOST", role, f"role {role} was granted in the baseline "
                           f"({source}) and is not now"
-                          + ("" if required else " (the profile does not require it)"), role=role)
-    return finding if required else _graded(ctx, replace(finding, severity=Severity.WARNING))
+                          + ("" if required else " (the profile does not require it)"), role=role,
+                          neo_roles=", ".join(neo_roles_of(role, ctx.catalog)),
+                          roles_after_json=roles_after_json(ctx, add=[role]))
+    return finding if required else ctx.graded(replace(finding, severity=Severity.WARNING))
 
 
 def _role_drift(ctx: Context, source: str) -> list[Finding]:
@@ -222,7 +318,7 @@ def _role_drift(ctx: Context, source: str) -> list[Finding]:
         if role not in ctx.plan.roles:
             found.append(_lost(ctx, role, source, required=False))
     for role in sorted(now - before) if before else ():
-        found.append(_graded(ctx, ctx.finding(
+        found.append(ctx.graded(ctx.finding(
             "ROLE_GAINED", role, f"role {role} is granted now but was not in the baseline "
             f"({source})", role=role)))
     return found

@@ -35,9 +35,10 @@ from cpi_preflight.transport import (
 
 
 def endpoint_request(plan: Plan, endpoint: Endpoint, token: Secret) -> httpx.Request:
-    """GET `<api_root><path>` with the bearer token, asking for JSON."""
+    """GET `<api_root><path>` with the bearer token, asking for what the catalog says (JSON;
+    `$count` also text/plain)."""
     url = httpx.URL(plan.profile.api_root + endpoint.path, params=dict(endpoint.query))
-    headers = {"Accept": "application/json", "Authorization": f"Bearer {token.reveal()}"}
+    headers = {"Accept": endpoint.accept, "Authorization": f"Bearer {token.reveal()}"}
     return httpx.Request("GET", url, headers=headers)
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from cpi_preflight.catalog import Catalog
+from cpi_preflight.catalog import Catalog, Severity
 from cpi_preflight.claims import TokenFacts
 from cpi_preflight.findings import FAILED, Facts, Finding, Verdict, issued_token
 from cpi_preflight.observation import ProfileObservations
@@ -23,7 +23,7 @@ GRANT_TYPE = "client_credentials"
 ACCESS_ALL = "AccessAllAccessPoliciesArtifacts"  # the role template that passes access policies
 
 
-def _json_list(names: list[str]) -> str:
+def json_list(names: list[str]) -> str:
     """`["A","B"]`: role names as the JSON list a `cf ... -c` parameter takes."""
     return json.dumps(list(dict.fromkeys(names)), separators=(",", ":"))
 
@@ -63,11 +63,15 @@ class Context:
         return Finding(code, entry.severity, subject, message, fix)
 
     def known_values(self) -> dict[str, str]:
-        """What every fix text may name: client id, grant type, and the roles as JSON lists."""
-        roles = list(self.plan.roles)
+        """What every fix text may name: client id, grant type, and the profile's roles as a
+        JSON list (`roles_after_json` too, unless a rule gives the roles the fix sends)."""
+        roles = json_list(list(self.plan.roles))
         return {"client_id": self.client, "grant_type": GRANT_TYPE,
-                "required_roles_json": _json_list(roles),
-                "access_all_roles_json": _json_list([*roles, ACCESS_ALL])}
+                "required_roles_json": roles, "roles_after_json": roles}
+
+    def graded(self, finding: Finding) -> Finding:
+        """`finding` as a failure when the run is strict (warnings fail), else as it is."""
+        return replace(finding, severity=Severity.FAILURE) if self.strict else finding
 
     def fail(self, check: Check, finding: Finding, facts: Facts = None) -> Verdict:
         return Verdict(check, FAILED, finding.message, (finding,), facts)

@@ -8,6 +8,7 @@ import re
 from .conftest import REPO
 
 CORE_CHECKS = ["token", "api"]
+NEO_NOTICE = "  notice: SAP: the Neo environment sunsets on 2028-12-31 (SAP Note 3351844)"
 
 
 def test_healthy_cf_profile_passes(product):
@@ -25,6 +26,12 @@ def test_healthy_neo_profile_passes(product):
     assert outcome.code == 0, outcome.stdout + outcome.stderr
     assert outcome.failure_types("sandbox-neo") == {}
     assert "role[NodeManager.read]" in outcome.cases("sandbox-neo")
+    assert NEO_NOTICE in outcome.stdout.splitlines()  # only a date SAP publishes (catalog)
+
+
+def test_a_cloud_foundry_run_has_no_neo_notice(product):
+    outcome = product("--profile", "sandbox-cf")
+    assert "notice:" not in outcome.stdout
 
 
 def test_misconfigured_profile_names_each_root_cause_once(product):
@@ -52,13 +59,18 @@ def test_role_missing_message_names_role_scope_and_endpoint(product):
     expected = (
         f"role WorkspacePackagesRead is not granted to client {client}: the token lacks scope "
         "it!b<N>.WebToolingWorkspace.Read; GET /api/v1/IntegrationPackages answered 403 (<odata>); "
-        "needed by IntegrationPackages -- fix: In the BTP cockpit, open the Process Integration "
-        f"Runtime instance (plan api) of client {client}, Update > Roles, and add "
-        "WorkspacePackagesRead; or run `cf update-service <instance> -c '{\"roles\":<roles>}'` "
-        "with the full list (whether roles are merged or replaced is not documented). Then "
-        "fetch a new token; the change can take up to an hour to reach the tenant. Role "
-        "collections do not apply: a client-credentials client gets its roles only from the "
-        "instance's role templates.")
+        "needed by IntegrationPackages -- fix: Add WorkspacePackagesRead to the roles of the "
+        f"Process Integration Runtime instance (plan api) of client {client}. First read the "
+        "instance's current parameters: `cf service <instance> --params` (cf CLI v8), or View "
+        "Parameters on the instance in the BTP cockpit. Then send them back with "
+        "WorkspacePackagesRead added, `grant-types` included; with the roles this token shows "
+        "that is `cf update-service <instance> -c '{\"roles\":<roles>,\"grant-types\":"
+        "[\"client_credentials\"]}'` (cockpit: the instance > Update). SAP documents neither "
+        "whether an update merges the parameters it is given into the current ones nor whether "
+        "it replaces them, so send the full object: every role and parameter of the current "
+        "ones that others still need stays in it. Then fetch a new token; the change can take up "
+        "to an hour to reach the tenant. Role collections do not apply: a client-credentials "
+        "client gets its roles only from the instance's role templates.")
     pattern = re.escape(expected).replace(re.escape("<N>"), r"\d+").replace(
         re.escape("<odata>"), r"[^)]+").replace(re.escape("<roles>"), r"\[[^]]*\]")
     assert re.fullmatch(pattern, failure.get("message", "")), failure.get("message")

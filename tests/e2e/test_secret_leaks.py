@@ -48,7 +48,10 @@ FAULTS: dict[str, tuple[str, dict, dict, set[str]]] = {
     "token-url": ("cf", {"faults": {"token_url": "api"}}, {}, {"TOKEN_URL_WRONG"}),
     "api-url": ("cf", {"faults": {"api_url": "ui"}}, {}, {"API_URL_WRONG"}),
     "zone": ("cf", {"faults": {"foreign_zone": True}}, {}, {"TOKEN_REJECTED_BY_API"}),
-    "expired": ("cf", {"faults": {"expired_token": True}}, {}, {"TOKEN_INVALID"}),
+    # strict: the clock warning fails the token check, and the API's 401 still shows
+    "expired": ("cf", {"roles": ["MonitoringDataRead"], "faults": {"expired_token": True}},
+                {"strict": True},
+                {"CLOCK_SKEW", "TOKEN_REJECTED_BY_API"}),
     "dead": ("cf", {"faults": {"dead_host": "token"}}, {}, {"HOST_UNREACHABLE"}),
     "untrusted": ("cf", {}, {"ca_bundle": None}, {"TLS_UNTRUSTED"}),
     "roles": ("cf", {"roles": ["MonitoringDataRead", "DataStoresAndQueuesRead"],
@@ -162,9 +165,18 @@ def test_the_run_failed_in_every_planned_way(leak_run):
         assert set(re.findall(r'type="([A-Z_]+)"', junit)) <= failures
 
 
+# Codes no sandbox fault produces, with the reason and where another run over real sockets does.
+NOT_SIMULATED = {
+    "TOKEN_INVALID": "the sandbox's only token fault (expired_token) is judged by the token's own "
+                     "lifetime now (CLOCK_SKEW, then the API's 401); an unusable token is "
+                     "served by tests/e2e/test_hostile_tenant.py",
+}
+
+
 def test_every_code_is_exercised_while_secrets_are_live() -> None:
     exercised = set().union(*(codes for _, _, _, codes in FAULTS.values()))
-    assert exercised == set(catalog.load().codes)
+    assert exercised.isdisjoint(NOT_SIMULATED)
+    assert exercised | set(NOT_SIMULATED) == set(catalog.load().codes)
 
 
 def test_user_check_really_exposed_the_token_to_pytest(leak_run):

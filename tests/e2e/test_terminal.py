@@ -51,7 +51,9 @@ def test_a_warning_shows_its_message_and_fix(tmp_path: Path) -> None:
     assert re.search(r"^the token of client \S+ carries permissions AccessPolicies.Read \(from "
                      r"AccessPoliciesRead\) beyond what required_roles \(MonitoringDataRead, "
                      r"WorkspacePackagesRead\) need", detail), detail
-    assert "fix: Remove AccessPoliciesRead from the instance's roles in the BTP cockpit" in detail
+    assert ("fix: Take AccessPoliciesRead out of the roles of the Process Integration Runtime "
+            "instance, or add them to `required_roles:` if the client really needs them. First "
+            "read the instance's") in detail
     assert shown[0] == "wide (cf): 1 warning, 7 passed"
 
 
@@ -138,4 +140,6 @@ def test_lines_fit_the_terminal_width(tmp_path: Path) -> None:
                 and not line.strip().startswith("cf update-service ")]
     assert too_wide == []
     assert ("        cf update-service <instance> -c '{\"roles\":[\"MonitoringDataRead\","
-            "\"WorkspacePackagesRead\",\"DataStoresAndQueuesRead\"]}'") in failures.splitlines()
+            "\"WorkspacePackagesRead\",\"DataStoresAndQueuesRead\"],\"grant-types\":"
+            "[\"client_credentials\"]}'") in failures.splitlines()
+    assert "        cf service <instance> --params" in failures.splitlines()

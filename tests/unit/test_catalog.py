@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import string
@@ -25,7 +26,7 @@ CONFIDENCE = {"documented", "inferred", "unconfirmed"}
 # Placeholders the diagnosis and posture rules fill in (see Context.finding).
 PLACEHOLDERS = {"key", "client_id", "role", "neo_roles", "zone", "endpoint", "note", "roles",
                 "baseline", "request", "grant_type", "required_roles_json",
-                "access_all_roles_json"}
+                "roles_after_json"}
 
 
 @pytest.fixture(scope="module")
@@ -292,3 +293,125 @@ def test_a_code_with_an_unknown_severity_is_our_bug() -> None:
         catalog_module._code("SOME_CODE", raw)
     assert str(caught.value) == ("code SOME_CODE in data/codes.yaml has severity 'info'; "
                                  "expected one of failure, warning")
+
+
+# --- fixes that keep what others need (issue 16, item 7) and smaller corrections (item 9) -------
+
+READ_PARAMS = ("First read the instance's current parameters: `cf service <instance> --params` "
+               "(cf CLI v8), or View Parameters on the instance in the BTP cockpit.")
+SEND_ALL = ("SAP documents neither whether an update merges the parameters it is given into the "
+            "current ones nor whether it replaces them, so send the full object: every role and "
+            "parameter of the current ones that others still need stays in it.")
+
+
+def _instance_updates() -> list[tuple[str, str]]:
+    return [(name, text) for name, code in CAT.codes.items() for text in code.fix.values()
+            if "update-service" in text]
+
+
+def test_the_fixes_that_update_the_instance_are_the_known_ones() -> None:
+    assert sorted({name for name, _ in _instance_updates()}) == [
+        "EXCESS_ROLES", "GRANT_TYPE_NOT_ALLOWED", "ROLE_LOST", "ROLE_MISSING",
+        "ROLE_NOT_EFFECTIVE"]
+
+
+@pytest.mark.parametrize(("name", "text"), _instance_updates())
+def test_every_instance_update_reads_the_parameters_first_and_sends_them_all(
+        name: str, text: str) -> None:
+    assert READ_PARAMS in text, name
+    assert text.index(READ_PARAMS) < text.index("`cf update-service")
+    assert SEND_ALL in text, name
+    assert ("`cf update-service <instance> -c '{{\"roles\":{roles_after_json},"
+            "\"grant-types\":[\"{grant_type}\"]}}'`") in text, name
+    assert "merg" not in text.replace(SEND_ALL, ""), name  # one sentence says it, everywhere
+
+
+def test_a_phrase_is_put_in_when_the_codes_are_loaded() -> None:
+    raw = {"severity": "failure", "title": "t", "cause": "c", "source": "s",
+           "fix": {"cf": "Do it. {phrase:first} Then {role}."}}
+    code = catalog_module._code("SOME_CODE", raw, {"first": "First `cf x`."})
+    assert code.fix["cf"] == "Do it. First `cf x`. Then {role}."
+
+
+def test_an_unknown_phrase_is_our_bug() -> None:
+    raw = {"severity": "failure", "title": "t", "cause": "c", "source": "s",
+           "fix": {"cf": "{phrase:nope}"}}
+    with pytest.raises(CatalogError) as caught:
+        catalog_module._code("SOME_CODE", raw, {"first": "x"})
+    assert str(caught.value) == ("code SOME_CODE in data/codes.yaml uses an unknown phrase "
+                                 "{phrase:nope}; known: first")
+
+
+def test_grant_type_not_allowed_asks_for_a_new_token_not_a_new_key() -> None:
+    text = CAT.codes["GRANT_TYPE_NOT_ALLOWED"].fix["cf"]
+    assert "create-service-key" not in text
+    assert "new service key" not in text
+    assert text.endswith("Then fetch a new token; the service key stays valid, as the OAuth "
+                         "client belongs to the instance (inferred: SAP does not say so).")
+    assert "inferred" in CAT.codes["GRANT_TYPE_NOT_ALLOWED"].source
+
+
+def test_token_url_wrong_makes_no_claim_about_a_query_string() -> None:
+    # SAP's API-client page documents `<tokenurl>?grant_type=client_credentials` (20e26a8)
+    assert "query string" not in " ".join(CAT.codes["TOKEN_URL_WRONG"].fix.values())
+
+
+def test_role_lost_on_neo_does_not_speak_of_an_instance() -> None:
+    lost = CAT.codes["ROLE_LOST"]
+    assert "instance" not in lost.fix_for("neo")
+    assert "oauth_client_{client_id}" in lost.fix_for("neo")
+
+
+def test_a_rejected_token_on_neo_names_the_tmn_subscription() -> None:
+    assert "for the ...tmn subscription" in CAT.codes["TOKEN_REJECTED_BY_API"].fix["neo"]
+
+
+def test_role_not_effective_does_not_blame_an_old_token() -> None:
+    # every run fetches a new token, so "a token issued before the change" cannot be the cause
+    assert "issued before" not in CAT.codes["ROLE_NOT_EFFECTIVE"].fix["cf"]
+
+
+def test_a_new_certificate_key_asks_for_the_longest_documented_validity() -> None:
+    text = CAT.codes["CREDENTIAL_EXPIRING"].fix["cf"]
+    assert "-c '{{\"key-type\":\"certificate\",\"validity\":365}}'" in text
+    assert "0fc1446" in CAT.codes["CREDENTIAL_EXPIRING"].source
+
+
+def test_secure_parameters_carries_the_contested_note() -> None:
+    note = CAT.endpoints["SecureParameters"].note
+    assert note.startswith("Contested: SAP's specification says the resource is only available "
+                           "in the Neo environment; MCS reports a 200")
+    assert CAT.endpoints["SecureParameters"].environments == ("cf", "neo")
+
+
+def test_the_count_asks_for_text_as_well_as_json() -> None:
+    assert CAT.endpoints["MessageProcessingLogsCount"].accept == "text/plain, application/json"
+    assert {e.accept for n, e in CAT.endpoints.items()
+            if n != "MessageProcessingLogsCount"} == {"application/json"}
+
+
+def test_the_neo_notice_carries_a_date_sap_publishes_and_its_source() -> None:
+    (notice,) = CAT.notices
+    assert (notice.environment, notice.date, notice.confidence) == ("neo", "2028-12-31",
+                                                                    "documented")
+    assert notice.text == "SAP: the Neo environment sunsets on 2028-12-31 (SAP Note 3351844)"
+    assert "December 31, 2028" in CAT.sources[notice.source]
+    assert "3351844" in CAT.sources[notice.source]
+    assert CAT.notices_for("cf") == ()
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"covers": ("MonitoringDataRaed",)},
+     "persona AuthGroup_ReadOnly covers unknown role templates ['MonitoringDataRaed']"),
+    ({"also": ("TenantPartnerDirectory.reed",)},
+     "persona AuthGroup_ReadOnly names permissions that are not Neo roles: "
+     "['TenantPartnerDirectory.reed']"),
+    ({"name": "AuthGroup_Nobody"}, "persona AuthGroup_Nobody is not a role template"),
+])
+def test_a_persona_that_names_what_the_catalog_does_not_know_is_our_bug(
+        change: dict[str, Any], message: str) -> None:
+    persona = dataclasses.replace(CAT.personas["AuthGroup_ReadOnly"], **change)
+    broken = dataclasses.replace(CAT, personas={persona.name: persona})
+    with pytest.raises(CatalogError) as caught:
+        catalog_module._check(broken)
+    assert str(caught.value) == message

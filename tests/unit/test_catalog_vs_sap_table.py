@@ -182,3 +182,81 @@ def test_neo_only_endpoints_are_not_offered_on_cloud_foundry(name: str) -> None:
 def test_a_cf_endpoint_s_role_template_carries_what_the_call_needs(name: str) -> None:
     endpoint = CAT.endpoints[name]
     assert set(endpoint.neo_roles) <= set(CAT.roles[endpoint.role].permissions or ())
+
+
+# --- personas: the Persona column ---------------------------------------------------------------
+
+# How the Persona column names each persona of the catalog, longest first (a cell lists several:
+# "Integration Developer Business Expert Read-Only Persona/System Developer Tenant
+# Administrator"). "ReadOnly" appears once, in the row "Read archiving enablement".
+PERSONA_NAMES = {
+    "Read-Only Persona/System Developer": "AuthGroup_ReadOnly",
+    "Partner Directory configurator": "AuthGroup_TenantPartnerDirectoryConfigurator",
+    "Integration Developer": "AuthGroup_IntegrationDeveloper",
+    "Tenant Administrator": "AuthGroup_Administrator",
+    "Read-Only Persona": "AuthGroup_ReadOnly",
+    "Business Expert": "AuthGroup_BusinessExpert",
+    "Administrator": "AuthGroup_Administrator",
+    "ReadOnly": "AuthGroup_ReadOnly",
+}
+# Persona cells that name no persona of the catalog.
+NO_PERSONA = {"", "n.a.", "Specific for CALM"}
+
+
+def persona_cells() -> list[tuple[str, str]]:
+    """(role template cell, persona cell) per row of the table."""
+    cells = []
+    for line in TABLE.read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            *_, template, persona = (c.strip() for c in line.split(" | "))
+            cells.append((template, persona))
+    return cells
+
+
+def personas_in(cell: str) -> set[str]:
+    found = set()
+    for name in sorted(PERSONA_NAMES, key=len, reverse=True):
+        if name in cell:
+            found.add(PERSONA_NAMES[name])
+            cell = cell.replace(name, " ")
+    assert cell.strip() in NO_PERSONA, f"an unknown persona in the table: {cell!r}"
+    return found
+
+
+def table_coverage() -> dict[str, set[str]]:
+    """Persona -> the role templates of the rows that name it (itself left out)."""
+    covered: dict[str, set[str]] = defaultdict(set)
+    for template_cell, persona_cell in persona_cells():
+        row = Row("", "", (), template_cell)
+        for persona in personas_in(persona_cell):
+            covered[persona].update(t for t in templates_of(row) if t != persona)
+    return dict(covered)
+
+
+def test_a_persona_covers_the_templates_of_the_rows_its_column_names() -> None:
+    coverage = table_coverage()
+    for name, persona in CAT.personas.items():
+        assert set(persona.covers) == coverage.get(name, set()), name
+        assert len(persona.covers) == len(set(persona.covers)), f"{name}: listed twice"
+
+
+def test_every_persona_is_a_role_template_with_its_group_as_a_neo_role() -> None:
+    for persona in CAT.personas.values():
+        assert persona.name in CAT.roles
+        assert persona.group == persona.name.replace("AuthGroup_", "AuthGroup.", 1)
+        assert persona.group in CAT.neo_roles
+        assert persona.source in CAT.sources
+        assert persona.also_source in ("", *CAT.sources)
+        assert bool(persona.also) == bool(persona.also_source), persona.name
+
+
+def test_read_only_reads_the_partner_directory_but_does_not_cover_its_configurator() -> None:
+    read_only = CAT.personas["AuthGroup_ReadOnly"]
+    assert "TenantPartnerDirectory.read" in read_only.also
+    assert "AuthGroup_TenantPartnerDirectoryConfigurator" not in read_only.covers
+    assert "TenantPartnerDirectory.write" not in read_only.also
+
+
+def test_neo_roles_include_the_groups_sap_s_neo_pages_tell_users_to_assign() -> None:
+    assert {"AuthGroup.TenantPartnerDirectoryConfigurator", "AuthGroup.SystemDeveloper"} <= set(
+        CAT.neo_roles)

@@ -50,7 +50,18 @@ NEO_MASKED = "0123456789abcdef0123"  # client ids are shown in full
 OPAQUE = "8271a067126f0aa93b46c2fe07c6880"
 FORBIDDEN = "The required permissions to access the resource are missing."
 UNAUTHORIZED = "Authorization information is missing or invalid."
+WITH_ALL = '["MonitoringDataRead","AccessAllAccessPoliciesArtifacts"]'
 CF_TOKEN_SHAPE = "https://<subdomain>.authentication.<region>.hana.ondemand.com/oauth/token"
+
+# The two sentences every fix that changes instance parameters shares (codes.yaml `phrases`).
+READ_PARAMS = ("First read the instance's current parameters: `cf service <instance> --params` "
+               "(cf CLI v8), or View Parameters on the instance in the BTP cockpit.")
+SEND_ALL = ("SAP documents neither whether an update merges the parameters it is given into the "
+            "current ones nor whether it replaces them, so send the full object: every role and "
+            "parameter of the current ones that others still need stays in it.")
+UPDATE = ("`cf update-service <instance> -c "
+          "'{{\"roles\":{roles_after_json},\"grant-types\":[\"{grant_type}\"]}}'` (cockpit: "
+          "the instance > Update).")
 
 # The fix texts as the user reads them (placeholders filled by `fix`), written out here so
 # that a change to codes.yaml shows up as a failing test.
@@ -65,7 +76,7 @@ FIX = {
         '`certificate:` and `key:` from the certificate service key.'
     ),
     'TOKEN_URL_WRONG': (
-        "Use the service key's `tokenurl` exactly, without a query string: "
+        "Use the service key's `tokenurl` exactly: "
         'https://<subdomain>.authentication.<region>.hana.ondemand.com/oauth/token '
         '(certificate keys: the .authentication.cert. host). If a proxy sits in between, '
         'it must pass the POST body on unchanged.'
@@ -90,13 +101,12 @@ FIX = {
         " In a shell, put the secret in single quotes (export NAME='...')."
     ),
     'GRANT_TYPE_NOT_ALLOWED': (
-        'Grant types are a parameter of the service instance, not of the service key. In '
-        'the BTP cockpit, open the Process Integration Runtime instance (plan api) > '
-        'Update > Parameters and set "grant-types":["{grant_type}"], or run `cf '
-        'update-service <instance> -c '
-        '\'{{"roles":{required_roles_json},"grant-types":["{grant_type}"]}}\'`; the roles '
-        'are repeated because SAP does not document whether parameters are merged. Then '
-        'create a new service key and fetch a new token.'
+        'Grant types are a parameter of the Process Integration Runtime instance (plan api), '
+        f'not of the service key. {READ_PARAMS} Then send them back with '
+        '"grant-types":["{grant_type}"]; with the profile\'s roles (add every other role the '
+        f'current parameters list) that is {UPDATE} {SEND_ALL} Then fetch a new token; the '
+        'service key stays valid, as the OAuth client belongs to the instance (inferred: SAP '
+        'does not say so).'
     ),
     'GRANT_TYPE_NOT_ALLOWED/neo': (
         'In Neo cockpit > Security > OAuth > Clients, edit client {client_id} and set '
@@ -111,13 +121,12 @@ FIX = {
         'use that key in the profile.'
     ),
     'ROLE_MISSING': (
-        'In the BTP cockpit, open the Process Integration Runtime instance (plan api) of '
-        'client {client_id}, Update > Roles, and add {role}; or run `cf update-service '
-        '<instance> -c \'{{"roles":{required_roles_json}}}\'` with the full list (whether '
-        'roles are merged or replaced is not documented). Then fetch a new token; the '
-        'change can take up to an hour to reach the tenant. Role collections do not '
-        "apply: a client-credentials client gets its roles only from the instance's role "
-        'templates.'
+        'Add {role} to the roles of the Process Integration Runtime instance (plan api) of '
+        f'client {{client_id}}. {READ_PARAMS} Then send them back with {{role}} added, '
+        f'`grant-types` included; with the roles this token shows that is {UPDATE} {SEND_ALL} '
+        'Then fetch a new token; the change can take up to an hour to reach the tenant. Role '
+        "collections do not apply: a client-credentials client gets its roles only from the "
+        "instance's role templates."
     ),
     'ROLE_MISSING/neo': (
         'In Neo cockpit > Security > Authorizations, assign {neo_roles} to user '
@@ -125,12 +134,11 @@ FIX = {
         'Client Credentials grant), then fetch a new token.'
     ),
     'ROLE_NOT_EFFECTIVE': (
-        'Known causes: a role change takes up to an hour to reach the tenant (rerun '
-        'later); a token issued before the change keeps its old scopes (fetch a new one);'
-        ' an access policy protects the artifacts: add the role template '
-        'AccessAllAccessPoliciesArtifacts in the cockpit (the instance > Update > Roles) '
-        'or with `cf update-service <instance> -c \'{{"roles":{access_all_roles_json}}}\'`,'
-        " or have the policy's owner give the client access."
+        'Known causes: a role change takes up to an hour to reach the tenant (rerun later); or '
+        "an access policy protects the artifacts: have the policy's owner give the client "
+        'access, or add the role template AccessAllAccessPoliciesArtifacts to the instance. '
+        f'{READ_PARAMS} Then send them back with AccessAllAccessPoliciesArtifacts added, '
+        f'`grant-types` included; with the roles this token shows that is {UPDATE} {SEND_ALL}'
     ),
     'API_URL_WRONG': (
         "Use the service key's `url` "
@@ -146,8 +154,9 @@ FIX = {
         "({zone}) must be the tenant's subaccount."
     ),
     'TOKEN_REJECTED_BY_API/neo': (
-        'Use the token endpoint of the same Neo subaccount as the tenant URL, and a '
-        'client registered there.'
+        'Use the token endpoint of the same Neo subaccount as the tenant URL (Neo cockpit > '
+        'Security > OAuth > Branding), and a client registered there for the ...tmn '
+        'subscription (Neo cockpit > Security > OAuth > Clients).'
     ),
     'SERVER_ERROR': (
         "Check SAP's status page and the tenant's health; rerun later. If it persists for"
@@ -160,8 +169,8 @@ FIX = {
         'report the message, so that the catalog can be corrected.'
     ),
     'TOKEN_INVALID': (
-        "Check that {key} points at the XSUAA of the tenant's subaccount and that this "
-        "machine's clock is right; then fetch a new token."
+        "Check that {key} points at the XSUAA of the tenant's subaccount; then fetch a new "
+        "token."
     ),
     'ENDPOINT_NOT_FOUND': (
         'Remove {endpoint} from `endpoints:` in the profile, or check that the tenant '
@@ -174,9 +183,7 @@ def fix(code: str, environment: str = "cf", **values: str) -> str:
     client = NEO_MASKED if environment == "neo" else MASKED_CLIENT
     roles = values.pop("roles_json", '["MonitoringDataRead"]')
     slots = {"client_id": client, "grant_type": "client_credentials", "key": "token_url",
-             "required_roles_json": roles,
-             "access_all_roles_json": roles[:-1] + ',"AccessAllAccessPoliciesArtifacts"]',
-             **values}
+             "required_roles_json": roles, "roles_after_json": roles, **values}
     return FIX.get(f"{code}/{environment}", FIX[code]).format_map(slots)
 
 
@@ -261,6 +268,17 @@ def test_a_healthy_cf_client_passes_every_check(tenant: Tenant, signer: Signer) 
     assert verdicts["role[MonitoringDataRead]"].summary == (
         "role MonitoringDataRead is granted: the token carries its scopes; "
         "GET /api/v1/MessageProcessingLogs answered 200")
+
+
+def test_count_is_requested_as_text_and_json(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    count = tenant.api("/MessageProcessingLogs/$count", 200, text="7")
+    logs = tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs",
+                                           "MessageProcessingLogsCount"]))
+    assert verdicts["endpoint[MessageProcessingLogsCount]"].outcome == PASSED
+    assert count.calls.last.request.headers["Accept"] == "text/plain, application/json"
+    assert logs.calls.last.request.headers["Accept"] == "application/json"
 
 
 def test_the_probe_sends_what_the_diagnosis_expects(tenant: Tenant, signer: Signer) -> None:
@@ -486,14 +504,16 @@ def test_a_token_signed_with_an_unpublished_key(tenant: Tenant, signer: Signer) 
                   "token_keys (has: k1)", fix("TOKEN_INVALID"))
 
 
-def test_an_expired_token(tenant: Tenant, signer: Signer) -> None:
-    issue_token(tenant, signer, *MONITORING_SCOPES, now=NOW - timedelta(hours=2))
+def test_a_token_whose_lifetime_is_not_positive_is_invalid(tenant: Tenant,
+                                                            signer: Signer) -> None:
+    issued = int(NOW.timestamp())
+    issue_token(tenant, signer, *MONITORING_SCOPES, iat=issued, exp=issued)
     tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
     verdicts = diagnose(cf_data())
     assert_failed(verdicts["token"], "TOKEN_INVALID",
-                  "the token expired at 2025-06-01T11:00:00+00:00 although it was just issued "
-                  "(now 2025-06-01T12:00:00+00:00): check this machine's clock",
-                  fix("TOKEN_INVALID"))
+                  "the token's lifetime is not positive: it expires at "
+                  "2025-06-01T12:00:00+00:00 and was issued at 2025-06-01T12:00:00+00:00 (exp "
+                  "minus iat: 0 s)", fix("TOKEN_INVALID"))
 
 
 def test_an_opaque_token_on_cf(tenant: Tenant) -> None:
@@ -580,8 +600,93 @@ def test_a_neo_role_no_call_needs_cannot_be_decided(neo_tenant: Tenant) -> None:
                                  endpoints=["MessageProcessingLogs"]))
     assert verdicts["role[Roles.Read]"].outcome == SKIPPED
     assert verdicts["role[Roles.Read]"].summary == (
-        "role Roles.Read cannot be decided: no read-only API call needs it, and a Neo token "
-        "carries no scopes to read")
+        "cannot tell whether role Roles.Read is granted: no read-only API call needs it, and a "
+        "Neo token carries no scopes to read")
+
+
+# --- CLOCK_SKEW: this machine's clock against the token's iat --------------------------------
+
+SKEW_FIX = ("Set this machine's clock right: let it synchronise with a time server (NTP), on a "
+            "CI runner too; then rerun.")
+
+
+def test_a_clock_13_hours_ahead_is_named_and_the_calls_still_decide(tenant: Tenant,
+                                                                  signer: Signer) -> None:
+    issued = int((NOW - timedelta(hours=13)).timestamp())
+    issue_token(tenant, signer, *MONITORING_SCOPES, iat=issued, exp=issued + 43200)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data())
+    token = verdicts["token"]
+    assert token.outcome == PASSED
+    (finding,) = token.warnings
+    assert (finding.code, finding.subject) == ("CLOCK_SKEW", "this machine's clock")
+    assert finding.message == (
+        f"this machine's clock is 13 h 0 min ahead of the token issuer's: {TOKEN_HOST} issued "
+        "the token at 2025-05-31T23:00:00+00:00 (iat) while this machine's time was "
+        "2025-06-01T12:00:00+00:00; its lifetime is judged from exp minus iat (12 h 0 min), "
+        "and the API's answers decide whether the tenant accepts it")
+    assert finding.fix == SKEW_FIX
+    assert {k: v.outcome for k, v in verdicts.items() if k != "tls-expiry"} == {
+        "token": PASSED, "api": PASSED, "role[MonitoringDataRead]": PASSED,
+        "endpoint[MessageProcessingLogs]": PASSED, "least-privilege": PASSED}
+
+
+def test_a_clock_behind_the_issuer_is_named_too(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES, now=NOW + timedelta(minutes=7))
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    (finding,) = diagnose(cf_data())["token"].warnings
+    assert finding.message.startswith("this machine's clock is 7 min behind the token issuer's")
+
+
+@pytest.mark.parametrize("offset", [timedelta(minutes=-2), timedelta(minutes=2),
+                                    timedelta(minutes=5)])
+def test_a_skew_of_a_few_minutes_passes_quietly(tenant: Tenant, signer: Signer,
+                                                offset: timedelta) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES, now=NOW + offset)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data())
+    assert (verdicts["token"].outcome, verdicts["token"].findings) == (PASSED, ())
+
+
+def test_a_token_expired_by_this_clock_is_judged_by_its_own_lifetime(tenant: Tenant,
+                                                                     signer: Signer) -> None:
+    """Issued two hours 'ago' for one hour: expired by this machine's clock only."""
+    issue_token(tenant, signer, *MONITORING_SCOPES, now=NOW - timedelta(hours=2))
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data())
+    assert [f.code for f in verdicts["token"].findings] == ["CLOCK_SKEW"]
+    assert verdicts["token"].outcome == PASSED
+    assert verdicts["endpoint[MessageProcessingLogs]"].outcome == PASSED
+
+
+def test_without_iat_a_token_expired_by_this_clock_is_a_clock_warning(tenant: Tenant,
+                                                                       signer: Signer) -> None:
+    claims = cf_claims(*MONITORING_SCOPES)
+    del claims["iat"]
+    claims["exp"] = int((NOW - timedelta(hours=1)).timestamp())
+    tenant.token(200, json={"access_token": signer.token(**claims), "token_type": "bearer"})
+    tenant.keys(signer.jwks())
+    tenant.api("/MessageProcessingLogs", 401, json=odata_error(UNAUTHORIZED, "Unauthorized"))
+    verdicts = diagnose(cf_data())
+    (finding,) = verdicts["token"].warnings
+    assert finding.message == (
+        f"the token {TOKEN_HOST} just issued expires at 2025-06-01T11:00:00+00:00, before this "
+        "machine's time 2025-06-01T12:00:00+00:00, and carries no iat to judge its lifetime: "
+        "this machine's clock may be ahead; the API's answers decide whether the tenant "
+        "accepts the token")
+    assert verdicts["api"].code == "TOKEN_REJECTED_BY_API"  # here the tenant decided: expired
+
+
+def test_strict_fails_the_clock_but_never_hides_the_tenant_s_answers(tenant: Tenant,
+                                                                     signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES, now=NOW - timedelta(hours=13))
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data(), strict=True)
+    (finding,) = verdicts["token"].failures
+    assert (verdicts["token"].outcome, finding.code) == (FAILED, "CLOCK_SKEW")
+    assert verdicts["api"].outcome == PASSED
+    assert verdicts["role[MonitoringDataRead]"].outcome == PASSED
+    assert verdicts["endpoint[MessageProcessingLogs]"].outcome == PASSED
 
 
 # --- SERVER_ERROR ------------------------------------------------------------------------------
@@ -747,6 +852,80 @@ def test_one_endpoint_rejecting_the_token_fails_that_endpoint(tenant: Tenant,
                   "identity zone zone-1", fix("TOKEN_REJECTED_BY_API", zone="zone-1"))
 
 
+# --- personas (AuthGroup_*) ---------------------------------------------------------------------
+
+
+def test_a_role_no_call_can_prove_is_granted_via_a_persona_that_covers_it(
+        tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, f"{APP}.AuthGroup.IntegrationDeveloper")
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data(required_roles=["MonitoringDataRead",
+                                                "WorkspaceArtifactsDeploy"]))
+    deploy = verdicts["role[WorkspaceArtifactsDeploy]"]
+    assert (deploy.outcome, deploy.findings) == (PASSED, ())
+    assert deploy.summary == (
+        "role WorkspaceArtifactsDeploy is granted via persona AuthGroup_IntegrationDeveloper: "
+        f"the token carries {APP}.AuthGroup.IntegrationDeveloper, and SAP's tasks table puts "
+        "the role's tasks in that persona; no read-only call proves it")
+    assert verdicts["role[MonitoringDataRead]"].summary == (
+        "role MonitoringDataRead is granted via persona AuthGroup_IntegrationDeveloper: the "
+        f"token carries {APP}.AuthGroup.IntegrationDeveloper, and SAP's tasks table puts the "
+        "role's tasks in that persona; GET /api/v1/MessageProcessingLogs answered 200")
+    assert verdicts["role[WorkspaceArtifactsDeploy]"].facts == RoleFacts("yes", None)
+
+
+def test_a_read_only_persona_does_not_read_as_the_partner_directory_configurator(
+        tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, f"{APP}.AuthGroup.ReadOnly")
+    tenant.api("/Partners", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data(required_roles=[], endpoints=["Partners"]))
+    role = "AuthGroup_TenantPartnerDirectoryConfigurator"
+    assert_skipped(verdicts[f"role[{role}]"],
+                   f"cannot tell whether role {role} is granted: GET /api/v1/Partners answered "
+                   f"200, but persona AuthGroup_ReadOnly ({APP}.AuthGroup.ReadOnly) allows that "
+                   f"call too (TenantPartnerDirectory.read) and does not cover {role} in SAP's "
+                   "tasks table; the token does not carry the role's own scopes")
+    assert verdicts["endpoint[Partners]"].outcome == PASSED
+    assert verdicts["least-privilege"].findings == ()
+
+
+def test_an_unknown_authorization_group_leaves_a_role_open(tenant: Tenant,
+                                                           signer: Signer) -> None:
+    issue_token(tenant, signer, f"{APP}.AuthGroup.SystemDeveloper")
+    verdicts = diagnose(cf_data(required_roles=["WorkspaceArtifactsDeploy"]))
+    assert_skipped(verdicts["role[WorkspaceArtifactsDeploy]"],
+                   "cannot tell whether role WorkspaceArtifactsDeploy is granted: the token "
+                   f"carries {APP}.AuthGroup.SystemDeveloper, an authorization group whose roles "
+                   "the catalog does not know, and no read-only call proves it")
+
+
+def test_a_missing_role_names_the_persona_and_keeps_it_in_the_roles_to_send(
+        tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, f"{APP}.AuthGroup.ReadOnly")
+    verdicts = diagnose(cf_data(required_roles=["MessagePayloadsRead"]))
+    assert_failed(verdicts["role[MessagePayloadsRead]"], "ROLE_MISSING",
+                  f"role MessagePayloadsRead is not granted to client {MASKED_CLIENT}: the token "
+                  f"lacks scope {APP}.esbmessagestorage.read; the token carries persona "
+                  "AuthGroup_ReadOnly, which does not cover it in SAP's tasks table; needed by "
+                  "the profile's required_roles",
+                  fix("ROLE_MISSING", role="MessagePayloadsRead",
+                      roles_json='["MessagePayloadsRead","AuthGroup_ReadOnly"]'))
+
+
+def test_a_persona_client_refused_on_a_call_its_persona_covers_is_not_effective(
+        tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, f"{APP}.AuthGroup.IntegrationDeveloper")
+    tenant.api("/MessageProcessingLogs", 403, json=odata_error(FORBIDDEN))
+    tenant.api("/NumberRanges", 403, json=odata_error(FORBIDDEN))
+    verdicts = diagnose(cf_data(endpoints=["NumberRanges"]))
+    roles = '["AuthGroup_IntegrationDeveloper","AccessAllAccessPoliciesArtifacts"]'
+    assert_failed(verdicts["role[MonitoringDataRead]"], "ROLE_NOT_EFFECTIVE",
+                  f"role MonitoringDataRead: the token of client {MASKED_CLIENT} carries persona "
+                  f"AuthGroup_IntegrationDeveloper ({APP}.AuthGroup.IntegrationDeveloper), which "
+                  "covers it in SAP's tasks table, and still GET /api/v1/NumberRanges answered "
+                  f"403 ({FORBIDDEN})", fix("ROLE_NOT_EFFECTIVE", roles_json=roles))
+
+
 # --- ROLE_MISSING --------------------------------------------------------------------------
 
 
@@ -786,7 +965,7 @@ def test_a_missing_role_without_a_proof_call(tenant: Tenant, signer: Signer) -> 
                   f"role MessagePayloadsRead is not granted to client {MASKED_CLIENT}: the "
                   f"token lacks scope {APP}.esbmessagestorage.read; needed by the profile's "
                   "required_roles", fix("ROLE_MISSING", role="MessagePayloadsRead",
-                                        roles_json='["MessagePayloadsRead"]'))
+                                        roles_json='["MessagePayloadsRead","MonitoringDataRead"]'))
 
 
 def test_a_cf_token_with_the_scopes_but_a_403(tenant: Tenant, signer: Signer) -> None:
@@ -798,7 +977,7 @@ def test_a_cf_token_with_the_scopes_but_a_403(tenant: Tenant, signer: Signer) ->
                   f"permission it needs ({APP}.IntegrationOperationServer.read, "
                   f"{APP}.NodeManager.read, {APP}.Roles.Read), and still GET "
                   "/api/v1/MessageProcessingLogs "
-                  f"answered 403 ({FORBIDDEN})", fix("ROLE_NOT_EFFECTIVE"))
+                  f"answered 403 ({FORBIDDEN})", fix("ROLE_NOT_EFFECTIVE", roles_json=WITH_ALL))
     assert_skipped(verdicts["endpoint[MessageProcessingLogs]"],
                    "GET /api/v1/MessageProcessingLogs answered 403 because "
                    "role[MonitoringDataRead] failed (ROLE_NOT_EFFECTIVE); fix that first")
@@ -832,7 +1011,8 @@ def test_a_cf_endpoint_refused_although_its_role_is_proven(tenant: Tenant,
     assert_failed(verdicts["endpoint[NumberRanges]"], "ROLE_NOT_EFFECTIVE",
                   "GET /api/v1/NumberRanges answered 403 (empty body) although the token of "
                   f"client {MASKED_CLIENT} carries every permission it needs "
-                  f"({APP}.IntegrationOperationServer.read)", fix("ROLE_NOT_EFFECTIVE"))
+                  f"({APP}.IntegrationOperationServer.read)",
+                  fix("ROLE_NOT_EFFECTIVE", roles_json=WITH_ALL))
 
 
 def test_a_token_holding_some_of_an_endpoint_s_scopes_lacks_its_role(tenant: Tenant,
@@ -1133,7 +1313,7 @@ EMITTED_BY_THESE_TESTS = {
     "HOST_UNREACHABLE", "TLS_UNTRUSTED", "TOKEN_URL_WRONG", "CLIENT_CREDENTIALS_REJECTED",
     "GRANT_TYPE_NOT_ALLOWED", "WRONG_SERVICE_PLAN", "ROLE_MISSING", "API_URL_WRONG",
     "TOKEN_REJECTED_BY_API", "SERVER_ERROR", "TOKEN_INVALID", "ENDPOINT_NOT_FOUND",
-    "ROLE_NOT_EFFECTIVE", "REQUEST_REJECTED",
+    "ROLE_NOT_EFFECTIVE", "REQUEST_REJECTED", "CLOCK_SKEW",
 }
 
 

@@ -52,8 +52,11 @@ def test_codes_table_shows_placeholders_as_names_in_angle_brackets() -> None:
     table = docs.codes_table_markdown()
     assert not re.search(r"\{[a-z_]+\}", table)
     row = next(r for r in _rows(table) if r[0] == "`ROLE_MISSING`")
-    assert "and add &lt;role&gt;; or run `cf update-service <instance> -c " \
-           "'{\"roles\":<required_roles_json>}'` with the full list" in row[3]
+    assert ("Then send them back with &lt;role&gt; added, `grant-types` included; with the roles "
+            "this token shows that is `cf update-service <instance> -c '{\"roles\":"
+            "<roles_after_json>,\"grant-types\":[\"<grant_type>\"]}'`") in row[3]
+    assert "First read the instance's current parameters: `cf service <instance> --params`" in (
+        row[3])
     assert "assign &lt;neo_roles&gt; to user oauth_client_&lt;client_id&gt;" in row[4]
 
 
@@ -235,8 +238,20 @@ def test_explain_names_causes_fixes_and_sources() -> None:
         "ROLE_NOT_EFFECTIVE (failure): Refused although the token carries the role")
     prose = " ".join(text.split())
     assert "a role change takes up to an hour to reach the tenant" in prose
-    assert "a token issued before the change keeps its old scopes (fetch a new one)" in prose
-    assert "      cf update-service <instance> -c '{\"roles\":<access_all_roles_json>}'" in (
+    assert "token issued before the change" not in prose  # each run fetches a new token
+    assert "Then send them back with AccessAllAccessPoliciesArtifacts added" in prose
+    assert ("      cf update-service <instance> -c "
+            "'{\"roles\":<roles_after_json>,\"grant-types\":[\"<grant_type>\"]}'") in (
         text.splitlines())
     assert "Fix on Neo:\n  Does not occur on Neo (Cloud Foundry only)." in text
     assert "Source: reference 'Added 2026-11-26'" in text
+
+
+def test_the_endpoint_check_is_described_as_the_catalog_sends_it() -> None:
+    """Not every probe sends `$top=1`: only where SAP's specification offers it."""
+    rows = [line for line in README.read_text().splitlines()
+            if line.startswith("| `endpoint[<name>]` |")]
+    assert rows == ["| `endpoint[<name>]` | a read-only `GET <api_url>/api/v1/<entity set>` "
+                    "succeeds, with `$top=1` only where SAP's specification offers it and the "
+                    "parameters the catalog lists (the request column of the endpoint table "
+                    "below) |"]

@@ -9,11 +9,11 @@ import pytest
 
 from cpi_preflight import catalog, plan, posture
 from cpi_preflight.claims import TokenFacts
-from cpi_preflight.findings import FAILED, PASSED, TokenAnswer, Verdict
+from cpi_preflight.findings import FAILED, PASSED, Privilege, TokenAnswer, Verdict
 from cpi_preflight.observation import ProfileObservations, TlsCertificate
 from cpi_preflight.rules import Context
 
-from .conftest import APP, NOW, cf_data, parse
+from .conftest import APP, NOW, cf_data, neo_data, parse
 
 CAT = catalog.load()
 CLIENT = "sb-123456789!b1|it!b182722"
@@ -21,6 +21,11 @@ HOST = "sub.authentication.example.com"
 MONITORING = ("IntegrationOperationServer.read", "NodeManager.read", "Roles.Read")
 DOWNLOAD = ("IntegrationOperationServer.read", "NodeManager.read",
             "NodeManager.readsecuritycontent")
+READ_PARAMS = ("First read the instance's current parameters: `cf service <instance> --params` "
+               "(cf CLI v8), or View Parameters on the instance in the BTP cockpit.")
+SEND_ALL = ("SAP documents neither whether an update merges the parameters it is given into the "
+            "current ones nor whether it replaces them, so send the full object: every role and "
+            "parameter of the current ones that others still need stays in it.")
 
 
 def token(*permissions: str, extra: tuple[str, ...] = ()) -> TokenFacts:
@@ -139,7 +144,14 @@ def test_excess_names_permissions_templates_and_unknown_scopes() -> None:
         f"the token of client {CLIENT} carries permissions NodeManager.readsecuritycontent (from "
         f"SecurityMaterialDownload) and unknown scopes {APP}.Custom.Thing (no role template in "
         "the catalog grants them) beyond what required_roles (MonitoringDataRead) need")
-    assert "Remove SecurityMaterialDownload from" in finding.fix
+    assert finding.fix == (
+        "Take SecurityMaterialDownload out of the roles of the Process Integration Runtime "
+        "instance, or add them to `required_roles:` if the client really needs them. "
+        f"{READ_PARAMS} Then send them back without SecurityMaterialDownload, `grant-types` "
+        "included; with the roles this token shows that is `cf update-service <instance> -c "
+        "'{\"roles\":[\"MonitoringDataRead\"],\"grant-types\":[\"client_credentials\"]}'` "
+        f"(cockpit: the instance > Update). {SEND_ALL} A persona (AuthGroup_*) is only "
+        "replaced by role templates it covers, so nothing is added.")
     assert verdict.facts == posture.analyse(facts, ["MonitoringDataRead"], CAT)
     assert verdict.facts.excess == ("SecurityMaterialDownload",)
     assert verdict.facts.unknown_scopes == (f"{APP}.Custom.Thing",)
@@ -152,6 +164,17 @@ def test_excess_fails_when_strict() -> None:
     assert verdict.findings[0].severity == "failure"
 
 
+def test_a_permission_several_templates_explain_names_one_for_example() -> None:
+    facts = token(*MONITORING, *DOWNLOAD, "WebToolingWorkspace.Read")
+    verdict = least_privilege(context(["WorkspacePackagesRead"], facts))
+    assert verdict.findings[0].message == (
+        f"the token of client {CLIENT} carries permissions IntegrationOperationServer.read (for "
+        "example from MonitoringDataRead); NodeManager.read (for example from "
+        "MonitoringDataRead); NodeManager.readsecuritycontent (from SecurityMaterialDownload); "
+        "Roles.Read (from MonitoringDataRead) beyond what required_roles (WorkspacePackagesRead) "
+        "need")
+
+
 def test_a_part_held_template_is_named_as_such() -> None:
     verdict = least_privilege(context(["WorkspacePackagesRead"],
                                       token("WebToolingWorkspace.Read", "AccessPolicies.Read")))
@@ -159,6 +182,79 @@ def test_a_part_held_template_is_named_as_such() -> None:
         f"the token of client {CLIENT} carries permissions AccessPolicies.Read (part of "
         "AccessPoliciesRead, not held in full) beyond what required_roles "
         "(WorkspacePackagesRead) need")
+
+
+# --- personas ----------------------------------------------------------------------------------
+
+
+def persona_context(roles: list[str], facts: TokenFacts, endpoints: list[str] | None = None
+                    ) -> Context:
+    profile = parse(cf_data(required_roles=roles, client_id=CLIENT, endpoints=endpoints or []))
+    built = plan.build(profile, CAT)
+    return Context(built, ProfileObservations(profile.name), CAT, NOW, issued(built, facts))
+
+
+def test_a_persona_is_named_as_such_and_replaced_only_by_templates_it_covers() -> None:
+    facts = token("AuthGroup.IntegrationDeveloper")
+    verdict = least_privilege(persona_context(["MonitoringDataRead", "WorkspaceArtifactsDeploy"],
+                                              facts))
+    (finding,) = verdict.findings
+    assert (finding.code, finding.subject) == ("EXCESS_ROLES", "AuthGroup_IntegrationDeveloper")
+    assert finding.message == (
+        f"the token of client {CLIENT} carries persona AuthGroup_IntegrationDeveloper (it covers "
+        "22 role templates in SAP's tasks table) beyond what required_roles (MonitoringDataRead, "
+        "WorkspaceArtifactsDeploy) need; AuthGroup_IntegrationDeveloper can be replaced by the "
+        "role templates MonitoringDataRead, WorkspaceArtifactsDeploy, which it covers, so "
+        "nothing is added")
+    assert ("`cf update-service <instance> -c '{\"roles\":[\"MonitoringDataRead\","
+            "\"WorkspaceArtifactsDeploy\"],\"grant-types\":[\"client_credentials\"]}'`"
+            ) in finding.fix
+    assert isinstance(verdict.facts, Privilege)
+    assert verdict.facts.personas == ("AuthGroup_IntegrationDeveloper",)
+    assert dict(verdict.facts.replaced_by) == {
+        "AuthGroup_IntegrationDeveloper": ("MonitoringDataRead", "WorkspaceArtifactsDeploy")}
+
+
+def test_a_read_only_persona_is_never_swapped_for_a_template_that_writes() -> None:
+    """AuthGroup_ReadOnly reads the Partner Directory; the template Partners names also writes
+    it: the least-privilege check must not suggest the swap."""
+    ctx = persona_context([], token("AuthGroup.ReadOnly"), endpoints=["Partners"])
+    verdict = least_privilege(ctx)
+    assert (verdict.outcome, verdict.findings) == (PASSED, ())
+    assert verdict.summary == (
+        "persona AuthGroup_ReadOnly covers more than required_roles and the endpoints' roles "
+        "(AuthGroup_TenantPartnerDirectoryConfigurator) need, but no narrower role template "
+        "allows the calls of AuthGroup_TenantPartnerDirectoryConfigurator without adding "
+        "permissions (AuthGroup_TenantPartnerDirectoryConfigurator would add "
+        "CertificateUserMappings.Read, CertificateUserMappings.Write, "
+        "NodeManager.deploycredentials, NodeManager.readcredentials, "
+        "TenantPartnerDirectory.write)")
+    assert isinstance(verdict.facts, Privilege)
+    assert dict(verdict.facts.kept) == {
+        "AuthGroup_ReadOnly": ("AuthGroup_TenantPartnerDirectoryConfigurator",)}
+    assert verdict.facts.granted == ("AuthGroup_ReadOnly",)
+
+
+def test_a_required_persona_carried_as_its_group_is_not_excess() -> None:
+    found = posture.analyse(token("AuthGroup.TenantPartnerDirectoryConfigurator"),
+                            ["AuthGroup_TenantPartnerDirectoryConfigurator"], CAT)
+    assert (dict(found.extra), found.excess) == ({}, ())
+    assert found.granted == ("AuthGroup_TenantPartnerDirectoryConfigurator",)
+
+
+def test_a_persona_carried_as_its_group_scope_is_shown_as_its_template() -> None:
+    facts = token(*MONITORING, "AuthGroup.TenantPartnerDirectoryConfigurator")
+    assert posture.granted_templates(facts, CAT, ["MonitoringDataRead"]) == [
+        "AuthGroup_TenantPartnerDirectoryConfigurator", "MonitoringDataRead"]
+    assert posture.analyse(facts, ["MonitoringDataRead"], CAT).unknown_scopes == ()
+
+
+def test_a_fix_sends_the_roles_the_token_shows_with_the_change_applied() -> None:
+    ctx = persona_context(["MonitoringDataRead"], token(*MONITORING, "AuthGroup.ReadOnly"))
+    assert posture.roles_after_json(ctx, add=["AccessAllAccessPoliciesArtifacts"]) == (
+        '["MonitoringDataRead","AuthGroup_ReadOnly","AccessAllAccessPoliciesArtifacts"]')
+    assert posture.roles_after_json(ctx, remove=["AuthGroup_ReadOnly"]) == (
+        '["MonitoringDataRead"]')
 
 
 # --- drift -----------------------------------------------------------------------------------
@@ -192,6 +288,36 @@ def test_a_required_role_whose_check_now_fails_is_lost_as_a_failure() -> None:
     verdict = drift(profile_ctx)
     assert verdict.outcome == FAILED
     assert [(f.code, f.severity) for f in verdict.findings] == [("ROLE_LOST", "failure")]
+
+
+def test_a_lost_role_on_cloud_foundry_is_added_back_with_the_full_object() -> None:
+    ctx = context(["MonitoringDataRead"], token(*MONITORING),
+                  baseline={"_path": "b.json", "roles": [_row("MonitoringDataRead"),
+                                                         _row("AccessPoliciesRead")]})
+    (finding,) = drift(ctx).findings
+    assert finding.fix == (
+        "Find out who changed the instance's roles (the subaccount's audit log). If "
+        f"AccessPoliciesRead is still needed, add it back. {READ_PARAMS} Then send them back "
+        "with AccessPoliciesRead added, `grant-types` included; with the roles this token shows "
+        "that is `cf update-service <instance> -c '{\"roles\":[\"MonitoringDataRead\","
+        "\"AccessPoliciesRead\"],\"grant-types\":[\"client_credentials\"]}'` (cockpit: the "
+        f"instance > Update). {SEND_ALL} Then create a new baseline.")
+
+
+def test_a_lost_role_on_neo_speaks_of_role_assignments_not_of_an_instance() -> None:
+    profile = parse(neo_data(client_id="0123456789abcdef0123"))
+    built = plan.build(profile, CAT, with_baseline=True)
+    ctx = Context(built, ProfileObservations(profile.name), CAT, NOW, {}, False,
+                  {"_path": "b.json", "roles": [_row("IntegrationOperationServer.read")]})
+    check = built.check(plan.role_check_id("IntegrationOperationServer.read"))
+    ctx.verdicts[check.id] = Verdict(check, FAILED, "missing")
+    (finding,) = drift(ctx).findings
+    assert finding.fix == (
+        "Find out who changed the role assignments of user oauth_client_0123456789abcdef0123 on "
+        "the ...tmn application (Neo cockpit > Security > Authorizations; the audit log). If "
+        "IntegrationOperationServer.read is still needed, assign "
+        "IntegrationOperationServer.read again, then create a new baseline.")
+    assert "instance" not in finding.fix
 
 
 def test_a_gained_role_is_reported_and_a_kept_one_is_not() -> None:

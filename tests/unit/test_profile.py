@@ -128,6 +128,11 @@ def test_neo_accepts_neo_roles_and_role_templates_with_known_permissions() -> No
     assert prof.required_roles == ("NodeManager.read", "MonitoringDataRead")
 
 
+def test_neo_accepts_the_authorization_groups_sap_s_neo_pages_name() -> None:
+    groups = ["AuthGroup.TenantPartnerDirectoryConfigurator", "AuthGroup.SystemDeveloper"]
+    assert parse(neo_data(required_roles=groups)).required_roles == tuple(groups)
+
+
 def test_fingerprint_ignores_the_secret_and_follows_the_settings() -> None:
     first = parse(cf_data()).fingerprint()
     assert parse(cf_data(client_secret="another-secret")).fingerprint() == first

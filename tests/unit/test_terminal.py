@@ -10,7 +10,7 @@ from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
 from cpi_preflight.plan import Check
 from cpi_preflight.reporting import terminal
 from cpi_preflight.reporting.document import CheckRow
-from cpi_preflight.reporting.terminal import fitted
+from cpi_preflight.reporting.terminal import fitted, notice_lines
 
 
 def profile_lines(title: str, verdicts: Mapping[str, Verdict], not_run: Mapping[str, str], *,
@@ -196,3 +196,12 @@ def test_an_id_longer_than_the_column_limit_is_shown_whole_on_its_own_line() -> 
         "        failed   ENDPOINT_NOT_FOUND",
         "    GET answered 404",
     ]
+
+
+def test_a_notice_is_one_line_under_the_profile_when_it_fits() -> None:
+    text = "SAP: the Neo environment sunsets on 2028-12-31 (SAP Note 3351844)"
+    assert notice_lines([text], 80) == [f"  notice: {text}"]
+    assert notice_lines([text], 40) == [
+        "  notice: SAP: the Neo environment", "    sunsets on 2028-12-31 (SAP Note",
+        "    3351844)"]
+    assert notice_lines([], 80) == []

@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
+from cpi_preflight import catalog
 from cpi_preflight.findings import SKIPPED, Finding
 from cpi_preflight.reporting import outcomes
 from cpi_preflight.reporting.document import CheckRow, Document
@@ -179,6 +180,17 @@ def profile_lines(title: str, checks: Sequence[CheckRow], *, width: int,
 
 
 def render(document: Document, *, width: int, verbosity: int) -> list[str]:
-    """The lines of the cpi-preflight section for one profile's document."""
-    return profile_lines(f"{document.name} ({document.environment})", document.checks(),
-                         width=width, verbosity=verbosity)
+    """The lines of the cpi-preflight section for one profile's document, then what SAP
+    announces for its environment (Neo's end of life, from the catalog) unless -qq."""
+    lines = profile_lines(f"{document.name} ({document.environment})", document.checks(),
+                          width=width, verbosity=verbosity)
+    if verbosity > -2:
+        notices = catalog.load().notices_for(document.environment)
+        lines.extend(notice_lines([n.text for n in notices], width))
+    return lines
+
+
+def notice_lines(notices: Iterable[str], width: int) -> list[str]:
+    """`  notice: ...` per notice, wrapped to `width` (the catalog's dated announcements)."""
+    layout = _Layout([], width)
+    return [line for text in notices for line in layout.wrap(f"notice: {text}", indent="  ")]
