@@ -58,14 +58,15 @@ RING_FIX = {
         "of the subaccount reusing their tokens instead of fetching one per call (SAP: tokens "
         "are meant to be reused)."),
     "PROXY_AUTH_REQUIRED": (
-        "Put the proxy's user name and password into the proxy variable the message names: "
-        "export HTTPS_PROXY='http://<user>:<password>@<proxy host>:<port>' (single quotes; "
+        "Put the proxy's user name and password into the proxy variable the message names, "
+        "e.g. `export HTTPS_PROXY='http://<user>:<password>@<proxy-host>:<port>'` (single quotes; "
         "percent-encode @ : / % in them as %40 %3A %2F %25); cpi-preflight masks them in every "
         "report and log. They are sent as Basic proxy authentication: a proxy that accepts only "
         "NTLM or Kerberos needs a local relay that signs in for you (point HTTPS_PROXY at the "
         "relay). If this machine may reach {host} directly, list it in NO_PROXY instead."),
     "INTERCEPTED": (
-        "The page title in the message names who answered. Ask whoever runs it to allow HTTPS "
+        "The message names who answered: a proxy variable, or the title of the page. Ask "
+        "whoever runs it to allow HTTPS "
         "to {host} (the token request is a POST), or route around it: NO_PROXY for hosts this "
         "machine may reach directly, HTTPS_PROXY for the proxy it should use. `curl -v` with "
         "the same URL from this machine shows who answers."),
