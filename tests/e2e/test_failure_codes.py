@@ -162,7 +162,11 @@ EXACT = {
         "\"grant-types\":[\"client_credentials\"], or run `cf update-service <instance> -c "
         "'{\"roles\":[\"MonitoringDataRead\"],\"grant-types\":[\"client_credentials\"]}'`; "
         "the roles are repeated because SAP does not document whether parameters are merged. "
-        "Then create a new service key and fetch a new token.",
+        "Then create a new service key and fetch a new token. If the instance's parameters "
+        "(cockpit: the instance > View Parameters) list the deprecated grant type client_x509, "
+        "replace it with client_credentials: SAP set January 2026 as client_x509's end of life, "
+        "and until it is replaced, updates of the instance fail and no new service keys can be "
+        "created.",
     ("token-url-on-api-host", "token"):
         "token_url https://<host>/oauth/token is not an OAuth token endpoint: it answered 404 "
         "with an HTML page; expected https://<subdomain>.authentication.<region>.hana.ondemand"
@@ -174,7 +178,11 @@ EXACT = {
         "api_url https://<host> is not the Cloud Integration API: GET /api/v1/"
         "MessageProcessingLogs answered 302 redirect to <any> -- fix: Use the service key's "
         "`url` (https://<subdomain>.it-cpi<nnn>.cfapps.<region>.hana.ondemand.com), not the "
-        "Integration Suite UI URL (.integrationsuite.) nor the runtime host (-rt).",
+        "Integration Suite UI URL (.integrationsuite.) nor the runtime host (-rt). When the "
+        "Cloud Foundry router answered unknown_route, nothing runs at that host: check the host "
+        "name against a current service key, and in the BTP cockpit that the subaccount still "
+        "has its Integration Suite subscription (trials expire; a deleted tenant's host is "
+        "gone).",
     ("integration-flow-key", "token"):
         "the token of client <client> is for it-rt-<any>!b<n> (plan integration-flow, scopes: "
         "it-rt-<any>!b<n>.ESBMessaging.send, uaa.resource); the API needs a key of plan api "
@@ -190,7 +198,8 @@ EXACT = {
         "`tokenurl` from the same service key: the token's identity zone (<any>) must be the "
         "tenant's subaccount.",
     ("server-errors", "endpoint[NumberRanges]"):
-        "GET /api/v1/NumberRanges answered 500 (1 attempt: 500) -- fix: Check SAP's "
+        "GET /api/v1/NumberRanges answered 500 with the OData message \"The requested "
+        "operation led to an error during execution.\" (1 attempt: 500) -- fix: Check SAP's "
         "status page and the tenant's health; rerun later. If it persists for one endpoint "
         "only, open an SAP incident with the request time and URL.",
     ("expired-token", "token"):

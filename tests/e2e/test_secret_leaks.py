@@ -162,9 +162,18 @@ def test_the_run_failed_in_every_planned_way(leak_run):
         assert set(re.findall(r'type="([A-Z_]+)"', junit)) <= failures
 
 
+# Codes the sandbox cannot bring about yet (issue 16: the sandbox-ring branch teaches it 429s,
+# proxies, block pages and certificate faults). Their messages hold no secret; the unit tests
+# (test_answers_not_from_sap.py, test_certificate_keys.py) check them word for word, with a proxy
+# password of & < > " ' $ masked. Move each into FAULTS once the sandbox answers so.
+NOT_IN_THE_SANDBOX_YET = {"RATE_LIMITED", "PROXY_AUTH_REQUIRED", "INTERCEPTED",
+                          "CLIENT_CERTIFICATE_REJECTED", "CREDENTIAL_EXPIRED"}
+
+
 def test_every_code_is_exercised_while_secrets_are_live() -> None:
     exercised = set().union(*(codes for _, _, _, codes in FAULTS.values()))
-    assert exercised == set(catalog.load().codes)
+    assert not exercised & NOT_IN_THE_SANDBOX_YET
+    assert exercised | NOT_IN_THE_SANDBOX_YET == set(catalog.load().codes)
 
 
 def test_user_check_really_exposed_the_token_to_pytest(leak_run):

@@ -98,9 +98,9 @@ FIX = {
         'are repeated because SAP does not document whether parameters are merged. Then '
         'create a new service key and fetch a new token. If the instance\'s parameters '
         '(cockpit: the instance > View Parameters) list the deprecated grant type '
-        'client_x509, replace it with client_credentials: SAP ends client_x509 in January '
-        '2026, and until it is replaced, updates of the instance fail and no new service '
-        'keys can be created.'
+        'client_x509, replace it with client_credentials: SAP set January 2026 as '
+        "client_x509's end of life, and until it is replaced, updates of the instance fail "
+        'and no new service keys can be created.'
     ),
     'GRANT_TYPE_NOT_ALLOWED/neo': (
         'In Neo cockpit > Security > OAuth > Clients, edit client {client_id} and set '
