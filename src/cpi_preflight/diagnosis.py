@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from cpi_preflight import grants, posture, urls  # posture also registers its rules
+from cpi_preflight import grants, hosts, posture, urls  # posture also registers its rules
 from cpi_preflight.catalog import Catalog, Endpoint, Severity
 from cpi_preflight.claims import TokenFacts, read_token
 from cpi_preflight.findings import (
@@ -44,6 +44,8 @@ from cpi_preflight.plan import (
 )
 from cpi_preflight.rules import ACCESS_ALL, RULES, Context, rule
 from cpi_preflight.server_text import quote
+from cpi_preflight.transport import RETRY_AFTER_CAP
+from cpi_preflight.urls import is_loopback
 
 TOKEN_URL_SHAPE = {
     "cf": "https://<subdomain>.authentication.<region>.hana.ondemand.com/oauth/token",
@@ -69,7 +71,13 @@ def _unreachable(ctx: Context, exchange: Exchange, what: str, key: str) -> Findi
     failure = exchange.failure
     assert failure is not None
     host = urls.host(exchange.url)
-    if failure.kind == "tls":
+    if failure.kind == "proxy":
+        return _proxy_refused(ctx, exchange, what)
+    if failure.kind == "tls_client" and ctx.plan.profile.uses_certificate:
+        return _certificate_rejected(ctx, exchange, f"{what} {host} refused the client "
+                                     f"certificate of client {ctx.client} during the TLS "
+                                     f"handshake: {failure.detail}")
+    if failure.kind in ("tls", "tls_client"):
         return ctx.finding("TLS_UNTRUSTED", host,
                            f"TLS handshake with {what} {host} failed: {failure.detail}", key=key)
     words = FAILURE_WORDS.get(failure.kind, failure.kind)
@@ -78,11 +86,18 @@ def _unreachable(ctx: Context, exchange: Exchange, what: str, key: str) -> Findi
                        f"{failure.detail})", key=key)
 
 
+# Codes that say nothing about the tenant's setup: what depends on them is not decided.
+UNDECIDED = frozenset({"RATE_LIMITED"})
+
+
 def _skip_for(ctx: Context, check: Check) -> Verdict | None:
     for dependency in check.depends_on:
         verdict = ctx.verdicts.get(dependency)
         if verdict is not None and verdict.outcome != PASSED and issued_token(verdict) is None:
             cause = verdict.code or verdict.outcome
+            if cause in UNDECIDED:
+                return Verdict(check, SKIPPED, f"not decided: {dependency} could not be "
+                               f"checked ({cause}); rerun later")
             return Verdict(check, SKIPPED, f"not checked: {dependency} {verdict.outcome} "
                            f"({cause}); fix that first")
     return None
@@ -95,9 +110,19 @@ def diagnose(plan: Plan, seen: ProfileObservations, catalog: Catalog, now: datet
     ctx = Context(plan, seen, catalog, now, strict=strict or plan.profile.strict,
                   baseline=baseline)
     for check in plan.checks:
-        verdict = _skip_for(ctx, check) or RULES[check.kind](ctx, check)
+        verdict = (_decided_before_any_call(ctx, check) or _skip_for(ctx, check)
+                   or RULES[check.kind](ctx, check))
         ctx.verdicts[check.id] = verdict
     return ctx.verdicts
+
+
+def _decided_before_any_call(ctx: Context, check: Check) -> Verdict | None:
+    """An API host whose shape says it is not the API fails the api check whatever the token
+    check found: no call was needed to know it."""
+    if check.kind != CheckKind.API:
+        return None
+    wrong = _wrong_api_host(ctx)
+    return ctx.fail(check, wrong) if wrong is not None else None
 
 
 # --- token -------------------------------------------------------------------------------
@@ -112,6 +137,14 @@ def _token_http_problem(ctx: Context, exchange: Exchange) -> Finding | None:
     assert status is not None
     error, description = _token_error(exchange)
     said = f"{status} {error}: {description}".strip().rstrip(":") if error else f"{status}"
+    if status == 429:
+        return _rate_limited(ctx, exchange, f"token endpoint {urls.host(url)}", "token",
+                             key="token_url")
+    if hosts.proxy_authentication_required(status):
+        return _proxy_authentication(ctx, exchange, "token endpoint")
+    if exchange.is_html and hosts.is_documented_token_url(url) and status not in (404, 405) \
+            and not 300 <= status < 400:
+        return _in_between(ctx, exchange) if status < 500 else _token_server_error(ctx, exchange)
     if exchange.is_html or status in (404, 405) or 300 <= status < 400:
         return _token_url_wrong(ctx, exchange)  # a UI, a proxy page or no such endpoint
     if status == 400 and error == "invalid_request" and "missing grant type" in description.lower():
@@ -123,17 +156,112 @@ def _token_http_problem(ctx: Context, exchange: Exchange) -> Finding | None:
                            f"client {ctx.client} may not use grant type client_credentials: "
                            f"{urls.host(url)} answered {said}", key="token_url")
     rejected = ("invalid_client", "unauthorized", "invalid_grant", "access_denied")
+    if (status == 401 or (status == 400 and error in rejected)) \
+            and ctx.plan.profile.uses_certificate:
+        return _certificate_rejected(ctx, exchange, f"token endpoint {urls.host(url)} rejected the "
+                                     f"client certificate of client {ctx.client}: {said}")
     if status == 401 or (status == 400 and error in rejected):
         return ctx.finding("CLIENT_CREDENTIALS_REJECTED", ctx.client,
                            f"token endpoint {urls.host(url)} rejected client {ctx.client}: {said}",
                            key="client_secret")
-    if status >= 500 or status == 429:
-        return ctx.finding("SERVER_ERROR", urls.host(url),
-                           f"token endpoint {urls.host(url)} answered {status} "
-                           f"({_attempts(exchange)})", key="token_url")
+    if status >= 500:
+        return _token_server_error(ctx, exchange)
     if status != 200 or exchange.is_html or not isinstance(exchange.json, dict):
         return _token_url_wrong(ctx, exchange)
     return None
+
+
+def _token_server_error(ctx: Context, exchange: Exchange) -> Finding:
+    host = urls.host(ctx.plan.profile.token_url)
+    kind = " with an HTML page" if exchange.is_html else ""
+    return ctx.finding("SERVER_ERROR", host, f"token endpoint {host} answered {exchange.status}"
+                       f"{kind} ({_attempts(exchange)})", key="token_url")
+
+
+def _waits(exchange: Exchange) -> str:
+    """`3 attempts; Retry-After: 30; waited 20.0 s in all, at most 10 s before each retry`."""
+    parts = [_attempts(exchange)]
+    parts.append(f"Retry-After: {exchange.retry_after}" if exchange.retry_after
+                 else "no Retry-After")
+    if len(exchange.attempts) > 1:
+        parts.append(f"waited {exchange.waited_ms / 1000:.1f} s in all, at most "
+                     f"{RETRY_AFTER_CAP:g} s before each retry")
+    return "; ".join(parts)
+
+
+def _rate_limited(ctx: Context, exchange: Exchange, what: str, kind: str, **values: str
+                  ) -> Finding:
+    """429 on every attempt: the server limits requests; nothing was decided about the setup."""
+    return ctx.finding("RATE_LIMITED", urls.host(exchange.url),
+                       f"{what} answered 429 Too Many Requests ({_waits(exchange)}): "
+                       f"{hosts.rate_limit(kind)}; the check could not be decided", **values)
+
+
+def _proxy_of(ctx: Context, exchange: Exchange) -> str:
+    return ctx.seen.proxies.get(urls.host(exchange.url), "")
+
+
+def _through_proxy(ctx: Context, exchange: Exchange) -> str:
+    proxy = _proxy_of(ctx, exchange)
+    if not proxy:
+        return ""
+    return f"; requests to {urls.host(exchange.url)} go through the proxy of {proxy}"
+
+
+def _proxy_authentication(ctx: Context, exchange: Exchange, what: str) -> Finding:
+    """The proxy answered 407 (to the tunnel, or to the request itself)."""
+    proxy = _proxy_of(ctx, exchange)
+    said = exchange.failure.detail if exchange.failure else f"{exchange.status}"
+    given = ("; it did not accept the user name and password given there" if "***@" in proxy
+             else "; no user name and password are given there" if proxy else "")
+    return ctx.finding(
+        "PROXY_AUTH_REQUIRED", proxy or urls.host(exchange.url),
+        f"the proxy requires authentication: {'the proxy of ' + proxy if proxy else 'a proxy'} "
+        f"answered {said} to the request for {what} {urls.host(exchange.url)}{given}",
+        host=urls.host(exchange.url))
+
+
+def _proxy_refused(ctx: Context, exchange: Exchange, what: str) -> Finding:
+    """The proxy refused to open the tunnel (CONNECT answered outside 2xx)."""
+    assert exchange.failure is not None
+    detail = exchange.failure.detail
+    status = int(detail[:3]) if detail[:3].isdigit() else 0
+    if hosts.proxy_authentication_required(status):
+        return _proxy_authentication(ctx, exchange, what)
+    proxy = _proxy_of(ctx, exchange)
+    return ctx.finding("INTERCEPTED", urls.host(exchange.url),
+                       f"{'the proxy of ' + proxy if proxy else 'a proxy'} refused to connect to "
+                       f"{what} {urls.host(exchange.url)}: it answered {detail}",
+                       host=urls.host(exchange.url))
+
+
+def _in_between(ctx: Context, exchange: Exchange) -> Finding:
+    """An HTML page from a token URL of the documented shape: XSUAA and Neo's OAuth service answer
+    JSON, so something in between (a proxy, a web filter) answered."""
+    url = ctx.plan.profile.token_url
+    return ctx.finding(
+        "INTERCEPTED", urls.host(url),
+        f"token_url {url} has the documented shape, but something between this machine and SAP "
+        f"answered: {exchange.status}{_said(exchange)}, where the token endpoint answers JSON"
+        f"{_through_proxy(ctx, exchange)}", host=urls.host(url))
+
+
+def _certificate_rejected(ctx: Context, exchange: Exchange, said: str) -> Finding:
+    """A certificate client refused (401, or a TLS alert about its certificate): name the token
+    host a certificate key must use, and a proxy that may have removed the certificate."""
+    url = ctx.plan.profile.token_url
+    host = hosts.host_of(url)
+    hints = []
+    if urls.host(exchange.url) == urls.host(url) and not hosts.is_certificate_token_url(url) \
+            and not is_loopback(host):
+        hints.append(f"a certificate key's token endpoint is on XSUAA's authentication.cert host "
+                     f"(the key's certurl + /oauth/token), and {host} is not one")
+    proxy = _proxy_of(ctx, exchange)
+    if proxy:
+        hints.append(f"the request went through the proxy of {proxy}: a proxy that inspects TLS "
+                     "opens its own connection, without the client certificate")
+    return ctx.finding("CLIENT_CERTIFICATE_REJECTED", ctx.client,
+                       "; ".join([said, *hints]), key="certificate")
 
 
 def _describe_answer(exchange: Exchange) -> str:
@@ -265,12 +393,36 @@ def _jwks(ctx: Context) -> Any:
     return jwks.json if jwks is not None and jwks.status == 200 else None
 
 
+def _before_the_call(ctx: Context) -> Finding | None:
+    """What the client certificate's dates and the token URL's shape decide, whatever the token
+    endpoint answered (or before it is asked at all)."""
+    cert = ctx.seen.client_certificate
+    if cert is not None and datetime.fromisoformat(cert.not_after) <= ctx.now:
+        return ctx.finding(
+            "CREDENTIAL_EXPIRED", cert.subject,
+            f"the client certificate expired on {cert.not_after[:10]}: create a new key "
+            f"(certificate {cert.subject} of client {ctx.client}, valid until {cert.not_after})",
+            key="certificate")
+    wrong = ctx.plan.wrong_token_url
+    if wrong is None:
+        return None
+    url = ctx.plan.profile.token_url
+    return ctx.finding(
+        "TOKEN_URL_WRONG", url,
+        f"token_url {url} is on {wrong.what}: client {ctx.client} authenticates with a "
+        f"certificate, and a certificate key's token endpoint is {wrong.right} (the key's "
+        "certurl + /oauth/token); not called", key="token_url")
+
+
 @rule(CheckKind.TOKEN)
 def token_rule(ctx: Context, check: Check) -> Verdict:
     """Did the token endpoint issue a usable token?"""
     if ctx.seen.setup_problem:
         return ctx.fail(check, ctx.finding("TLS_UNTRUSTED", ctx.plan.profile.token_url,
                                            ctx.seen.setup_problem, key="ca_bundle"))
+    before = _before_the_call(ctx)
+    if before is not None:
+        return ctx.fail(check, before)
     exchange = ctx.seen.token
     assert exchange is not None
     if exchange.failure is not None:
@@ -307,11 +459,53 @@ def _exchanges(ctx: Context) -> list[tuple[Endpoint, Exchange]]:
             if e.name in ctx.seen.endpoints]
 
 
+def _path_hint(api: str) -> str:
+    path = hosts.path_after_host(api)
+    return (f"; api_url has the path {path} after the host, and the API is at the root of the "
+            "tenant's host (the service key's url has no path)" if path else "")
+
+
 def _wrong_api(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding:
     api = ctx.plan.profile.api_url
     return ctx.finding("API_URL_WRONG", api,
                        f"api_url {api} is not the Cloud Integration API: GET /api/v1"
-                       f"{endpoint.path} answered {_describe_answer(exchange)}", key="api_url")
+                       f"{endpoint.path} answered {_describe_answer(exchange)}{_path_hint(api)}",
+                       key="api_url")
+
+
+def _wrong_api_host(ctx: Context) -> Finding | None:
+    """The API host's shape says it is not the API: decided before any call."""
+    wrong, api = ctx.plan.wrong_api_host, ctx.plan.profile.api_url
+    if wrong is None:
+        return None
+    return ctx.finding("API_URL_WRONG", api, f"api_url {api} is {wrong.what}: the API is at "
+                       f"{wrong.right} (the url of a service key of plan api); not called",
+                       key="api_url")
+
+
+def _router_answered(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding:
+    """The Cloud Foundry router answered: no application has the host name."""
+    api = ctx.plan.profile.api_url
+    return ctx.finding(
+        "API_URL_WRONG", api,
+        f"api_url {api} is not the Cloud Integration API: the Cloud Foundry router answered GET "
+        f"/api/v1{endpoint.path} with {exchange.status} \"{quote(exchange.body, 200)}\" "
+        f"(X-Cf-Routererror: {exchange.router_error}): {hosts.router_error(exchange.router_error)}",
+        key="api_url")
+
+
+def _foreign_page(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding:
+    """Every call answered an HTML 401/403 on Cloud Foundry, where the API answers errors as
+    OData JSON: not the API, or something in between when the host has the API's shape."""
+    api, host = ctx.plan.profile.api_url, urls.host(exchange.url)
+    answer = (f"every call answered with an HTML page, where the API answers errors as OData "
+              f"JSON: GET /api/v1{endpoint.path} answered {exchange.status}{_said(exchange)}")
+    if hosts.is_documented_api_host(api):
+        return ctx.finding(
+            "INTERCEPTED", host, f"api_url {api} has the documented shape, but something between "
+            f"this machine and SAP answered: {answer}{_through_proxy(ctx, exchange)}", host=host)
+    return ctx.finding("API_URL_WRONG", api, f"api_url {api} is not the Cloud Integration API "
+                       f"on Cloud Foundry: {answer}{_path_hint(api)}", key="api_url")
 
 
 def _is_odata_error(exchange: Exchange) -> bool:
@@ -365,18 +559,51 @@ def _said(exchange: Exchange) -> str:
     return ""
 
 
-def _rejected(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding:
+def _rejected(ctx: Context, endpoint: Endpoint, exchange: Exchange, hint: str = "") -> Finding:
     token = ctx.token
     origin = (f"; the token was issued by {token.issuer} for identity zone {token.zone}"
               if token is not None and token.format == "jwt" else "")
     return ctx.finding("TOKEN_REJECTED_BY_API", urls.host(exchange.url),
                        f"the API at {urls.host(exchange.url)} rejected a freshly issued token: "
-                       f"GET /api/v1{endpoint.path} answered 401{_said(exchange)}{origin}",
+                       f"GET /api/v1{endpoint.path} answered 401{_said(exchange)}{origin}{hint}",
                        zone=token.zone if token is not None else "?", key="token_url")
 
 
+def _edge_hint(ctx: Context, exchange: Exchange) -> str:
+    """An Edge Integration Cell's virtual host answers 401 to calls outside /local: say so when
+    every call got a 401 that is no OData error from a host that is no SAP Cloud Integration
+    host (then the 401 is no token problem)."""
+    host = hosts.host_of(exchange.url)
+    if ctx.environment != "cf" or hosts.is_documented_api_host(exchange.url) \
+            or is_loopback(host) or _is_odata_error(exchange):
+        return ""
+    return (f"; if {host} is an Edge Integration Cell's virtual host: its local API is under "
+            "/local and takes no token, and cpi-preflight does not check it yet")
+
+
 def _is_server_error(status: int | None) -> bool:
-    return (status or 0) >= 500 or status == 429
+    return (status or 0) >= 500
+
+
+def _all_server_errors(ctx: Context, answered: list[tuple[Endpoint, Exchange]],
+                       statuses: set[int | None]) -> Finding:
+    exchange = answered[0][1]
+    said = next((x.odata_message for _, x in answered if x.odata_message), "")
+    return ctx.finding("SERVER_ERROR", urls.host(exchange.url),
+                       f"the API at {urls.host(exchange.url)} answered only server errors "
+                       f"({', '.join(str(s) for s in sorted(statuses, key=str))}) to "
+                       f"{len(answered)} calls" + (f"; the API said \"{said}\"" if said else ""),
+                       key="api_url")
+
+
+def _calls(count: int) -> str:
+    return f"{count} call" + ("s" if count != 1 else "")
+
+
+def _api_rate_limited(ctx: Context, answered: list[tuple[Endpoint, Exchange]]) -> Finding:
+    exchange = max((x for _, x in answered), key=lambda x: x.waited_ms)
+    return _rate_limited(ctx, exchange, f"the API at {urls.host(exchange.url)} "
+                         f"({_calls(len(answered))})", "api", key="api_url")
 
 
 def _api_problem(ctx: Context, pairs: list[tuple[Endpoint, Exchange]]) -> Finding | None:
@@ -386,15 +613,21 @@ def _api_problem(ctx: Context, pairs: list[tuple[Endpoint, Exchange]]) -> Findin
     if not answered:
         return _unreachable(ctx, pairs[0][1], "API host", "api_url")
     statuses = {x.status for _, x in answered}
+    as_api = any(_answered_as_api(x) for _, x in answered)
+    routed = [(e, x) for e, x in answered if hosts.router_error(x.router_error)]
+    if routed and not as_api:
+        return _router_answered(ctx, *routed[0])
+    if statuses == {429}:
+        return _api_rate_limited(ctx, answered)
+    if len(statuses) == 1 and hosts.proxy_authentication_required(answered[0][1].status or 0):
+        return _proxy_authentication(ctx, answered[0][1], "API host")
+    if ctx.environment == "cf" and all(x.is_html and x.status in (401, 403) for _, x in answered):
+        return _foreign_page(ctx, *answered[0])
     if statuses == {401}:
-        return _rejected(ctx, *answered[0])
-    if all(_is_server_error(s) for s in statuses):
-        exchange = answered[0][1]
-        return ctx.finding("SERVER_ERROR", urls.host(exchange.url),
-                           f"the API at {urls.host(exchange.url)} answered only server errors "
-                           f"({', '.join(str(s) for s in sorted(statuses, key=str))}) to "
-                           f"{len(answered)} calls", key="api_url")
-    if any(_answered_as_api(x) for _, x in answered):
+        return _rejected(ctx, *answered[0], hint=_edge_hint(ctx, answered[0][1]))
+    if all(_is_server_error(s) or s == 429 for s in statuses):
+        return _all_server_errors(ctx, answered, statuses)
+    if as_api:
         return None
     wrong = [(e, x) for e, x in answered if _looks_wrong_api(x)]
     if wrong:
@@ -414,8 +647,7 @@ def api_rule(ctx: Context, check: Check) -> Verdict:
     if problem is not None:
         return ctx.fail(check, problem)
     statuses = sorted({str(x.status) for _, x in pairs if x.status is not None})
-    calls = f"{len(pairs)} call" + ("s" if len(pairs) != 1 else "")
-    return Verdict(check, PASSED, f"{ctx.plan.profile.api_root} answered {calls} "
+    return Verdict(check, PASSED, f"{ctx.plan.profile.api_root} answered {_calls(len(pairs))} "
                    f"as the Cloud Integration API (status {', '.join(statuses)})")
 
 
@@ -708,8 +940,10 @@ def _server_error(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Findi
     tries = ", ".join(str(a.status or a.failure.kind if a.failure else a.status)
                       for a in exchange.attempts)
     kind = " with an HTML page" if exchange.is_html else ""
+    said = (f" with the OData message \"{exchange.odata_message}\""
+            if exchange.odata_message else "")
     return ctx.finding("SERVER_ERROR", endpoint.name,
-                       f"GET /api/v1{endpoint.path} answered {exchange.status}{kind} "
+                       f"GET /api/v1{endpoint.path} answered {exchange.status}{kind}{said} "
                        f"({_attempts(exchange)}: {tries})", key="api_url")
 
 
@@ -721,6 +955,10 @@ def _endpoint_problem(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> F
     assert status is not None
     if status == 401:
         return _rejected(ctx, endpoint, exchange)
+    if status == 429:
+        return _rate_limited(ctx, exchange, f"GET /api/v1{endpoint.path}", "api", key="api_url")
+    if hosts.proxy_authentication_required(status):
+        return _proxy_authentication(ctx, exchange, "API host")
     if status in (404, 501):
         return ctx.finding("ENDPOINT_NOT_FOUND", endpoint.name,
                            f"GET /api/v1{endpoint.path} answered {status} although other calls "

@@ -15,9 +15,10 @@ from cpi_preflight.server_text import quote
 
 BODY_EXCERPT = 2000
 # Why a request got no HTTP answer: named by `transport.classify`, the probe's deadline, or the
-# read-only guard (a write refused before it left).
-FailureKind = Literal["dns", "refused", "timeout", "reset", "connect", "tls", "protocol",
-                      "deadline", "refused_write"]
+# read-only guard (a write refused before it left). `tls_client`: the server ended the handshake
+# with an alert about the client certificate; `proxy`: the proxy refused the tunnel (CONNECT).
+FailureKind = Literal["dns", "refused", "timeout", "reset", "connect", "tls", "tls_client",
+                      "proxy", "protocol", "deadline", "refused_write"]
 
 
 @dataclass(frozen=True)
@@ -47,11 +48,13 @@ class Exchange:
     content_type: str = ""
     location: str = ""
     retry_after: str = ""
+    router_error: str = ""  # X-Cf-Routererror: the Cloud Foundry router answered, not an app
     body: str = ""
     json: Any = None
     failure: Failure | None = None
     attempts: tuple[Attempt, ...] = ()
     elapsed_ms: float = 0.0
+    waited_ms: float = 0.0  # slept between attempts (backoff or Retry-After)
     started: float = 0.0
     finished: float = 0.0
     received_bytes: int = 0  # read off the wire
@@ -114,6 +117,7 @@ class ProfileObservations:
     endpoints: dict[str, Exchange] = field(default_factory=dict)
     server_certificates: dict[str, TlsCertificate] = field(default_factory=dict)
     client_certificate: TlsCertificate | None = None
+    proxies: dict[str, str] = field(default_factory=dict)  # host -> the proxy used (masked)
     started_at: str = ""
     duration_ms: float = 0.0
     setup_problem: str = ""

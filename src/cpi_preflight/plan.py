@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from cpi_preflight import hosts
 from cpi_preflight.catalog import Catalog, Endpoint
+from cpi_preflight.hosts import WrongHost
 from cpi_preflight.profile import Profile
 
 
@@ -56,6 +58,10 @@ class Plan:
     endpoints: tuple[Endpoint, ...]
     roles: tuple[str, ...]
     proof_for: dict[str, str]
+    # what the URLs' shapes tell before any call (hosts.yaml): an API host that is not the API,
+    # a token URL a certificate client cannot use; the calls to it are not made
+    wrong_api_host: WrongHost | None = None
+    wrong_token_url: WrongHost | None = None
 
     def check(self, check_id: str) -> Check:
         """The check with id `check_id`."""
@@ -63,7 +69,10 @@ class Plan:
 
     @property
     def calls(self) -> tuple[Endpoint, ...]:
-        """The endpoints the probe calls: all but those the catalog marks as not probe-able."""
+        """The endpoints the probe calls: all but those the catalog marks as not probe-able,
+        and none on an API host known not to be the API."""
+        if self.wrong_api_host is not None:
+            return ()
         return tuple(e for e in self.endpoints if not e.unprobeable)
 
 
@@ -191,4 +200,12 @@ def build(profile: Profile, catalog: Catalog, *, with_baseline: bool = False) ->
     checks += [Check(endpoint_check_id(e.name), CheckKind.ENDPOINT, e.name,
                      f"GET {e.path} answers", (TOKEN, API)) for e in endpoints]
     checks += _posture_checks(profile, with_baseline)
-    return Plan(profile, tuple(checks), tuple(endpoints), roles, proof_for)
+    return Plan(profile, tuple(checks), tuple(endpoints), roles, proof_for,
+                hosts.wrong_api_host(profile.api_url), _wrong_token_url(profile))
+
+
+def _wrong_token_url(profile: Profile) -> WrongHost | None:
+    """A certificate client's token URL that cannot take its certificate."""
+    if not profile.uses_certificate:
+        return None
+    return hosts.wrong_certificate_token_url(profile.token_url)

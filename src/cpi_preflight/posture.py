@@ -26,7 +26,7 @@ from cpi_preflight.findings import (
     Verdict,
 )
 from cpi_preflight.observation import TlsCertificate
-from cpi_preflight.plan import Check, CheckKind, neo_roles_of
+from cpi_preflight.plan import TOKEN, Check, CheckKind, neo_roles_of
 from cpi_preflight.rules import Context, json_list, rule
 
 
@@ -272,6 +272,10 @@ def credential_expiry_rule(ctx: Context, check: Check) -> Verdict:
     if cert is None:
         return Verdict(check, SKIPPED, f"not checked: {check.subject} holds no readable "
                        "certificate")
+    token = ctx.verdicts.get(TOKEN)
+    if token is not None and token.code == "CREDENTIAL_EXPIRED":  # one root cause, one failure
+        return Verdict(check, SKIPPED, f"not checked again: {TOKEN} failed (CREDENTIAL_EXPIRED)",
+                       facts=Certificates((cert,)))
     left, window = _days_left(cert.not_after, ctx.now), ctx.plan.profile.expiry_warning_days
     facts = Certificates((cert,))
     if left >= window:

@@ -7,6 +7,7 @@ in parallel; all profiles at once, bounded by the shared `Limits`. Nothing here 
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 import time
 from collections.abc import Iterable
@@ -30,6 +31,7 @@ from cpi_preflight.transport import (
     RetryPolicy,
     Sender,
     build_client,
+    proxy_for,
     trust_settings,
 )
 
@@ -53,6 +55,16 @@ def read_client_certificate(path: Path) -> TlsCertificate | None:
                           not_after=cert.not_valid_after_utc.isoformat())
 
 
+def proxies_of(profile: Profile) -> dict[str, str]:
+    """The proxy each of the profile's hosts is reached through (masked), by `host[:port]`."""
+    found = {}
+    for url in (profile.token_url, profile.api_url):
+        proxy = proxy_for(url, os.environ)
+        if proxy:
+            found[httpx.URL(url).netloc.decode()] = proxy
+    return found
+
+
 def _missing(method: str, url: str, why: str) -> Exchange:
     return Exchange(method, url, None, failure=Failure("deadline", why))
 
@@ -68,6 +80,8 @@ async def _endpoints(plan: Plan, sender: Sender, token: Secret,
 
 async def _flow(plan: Plan, sender: Sender, observations: ProfileObservations) -> None:
     profile = plan.profile
+    if plan.wrong_token_url is not None:
+        return  # a certificate client's token URL that cannot take the certificate: not called
     jwks = None
     if profile.environment == "cf":
         jwks_request = httpx.Request("GET", oauth.jwks_url(profile.token_url),
@@ -83,7 +97,7 @@ async def _flow(plan: Plan, sender: Sender, observations: ProfileObservations) -
 
 def _fill_after_deadline(plan: Plan, observations: ProfileObservations) -> None:
     why = f"the profile's deadline of {plan.profile.deadline:g} s ran out first"
-    if observations.token is None:
+    if observations.token is None and plan.wrong_token_url is None:
         observations.token = _missing("POST", plan.profile.token_url, why)
     if observations.access_token is not None:
         for endpoint in plan.calls:
@@ -99,6 +113,7 @@ async def probe_profile(plan: Plan, limits: Limits) -> ProfileObservations:
     began = time.monotonic()
     if profile.certificate is not None:
         observations.client_certificate = read_client_certificate(profile.certificate)
+    observations.proxies = proxies_of(profile)
     settings = trust_settings(profile.ca_bundle, profile.certificate, profile.key)
     try:
         client = build_client(settings, oauth_guard(profile), profile.timeouts.connect,

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from cpi_preflight import catalog as catalog_module
-from cpi_preflight import files
+from cpi_preflight import files, hosts
 from cpi_preflight.catalog import Catalog, closest
 from cpi_preflight.errors import ProfileError, StructureError
 from cpi_preflight.files import message_path
@@ -261,6 +261,8 @@ def _reject_unknown_keys(reader: _Reader) -> None:
 
 def _environment(reader: _Reader) -> str:
     env = reader.text("environment", required=True).lower()
+    if env == "edge":
+        raise reader.fail("environment", f"'edge' is not supported yet. {hosts.edge_facts()}")
     if env not in catalog_module.ENVIRONMENTS:
         raise reader.fail("environment", f"must be 'cf' or 'neo', not '{env}'")
     return env
@@ -355,6 +357,15 @@ def _sandbox(reader: _Reader, env: str) -> Mapping[str, Any] | None:
     return raw
 
 
+def _refuse_edge_local(reader: _Reader, api_url: str) -> None:
+    """An api_url under /local is Edge Integration Cell's local API, which takes no token: refused
+    before any call, so that its 401 is never read as a token problem."""
+    if hosts.is_edge_local(normalize_api_url(api_url)):
+        key = "service_key (url)" if "service_key" in reader.data else "api_url"
+        raise reader.fail(key, f"'{api_url}' is Edge Integration Cell's local API "
+                          f"(/local), which cpi-preflight does not check yet. {hosts.edge_facts()}")
+
+
 def parse(name: str, path: Path, data: object, environ: Mapping[str, str]) -> Profile:
     """Validate one profile's mapping; raise `ProfileError` naming file and key on any problem."""
     shown = message_path(path)
@@ -377,6 +388,7 @@ def parse(name: str, path: Path, data: object, environ: Mapping[str, str]) -> Pr
     _validate_endpoints(reader, endpoints, cat)
     sandbox = _sandbox(reader, env)
     conn = _Connection() if sandbox is not None else _connection(reader, env)
+    _refuse_edge_local(reader, conn.api_url)
     ca_text = reader.text("ca_bundle")
     return Profile(
         name=name, path=path, environment=env, api_url=normalize_api_url(conn.api_url),

@@ -24,7 +24,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from cpi_preflight import files
+from cpi_preflight import files, hosts
 from cpi_preflight.errors import ProfileError, StructureError
 from cpi_preflight.files import message_path
 from cpi_preflight.secret import Secret, register
@@ -154,11 +154,13 @@ def _certificate_key(path: Path, fields: dict[str, Any]) -> tuple[Path, Path]:
 
 
 def token_url_for_certificate(fields: dict[str, Any], token_url: str) -> str:
-    """The mTLS token URL: `certurl` if the key has one, else the key's `tokenurl`."""
+    """The mTLS token URL: `certurl` if the key has one, else the key's `tokenurl`, moved to
+    XSUAA's `authentication.cert` host when it is on the plain one (which does not ask for the
+    client certificate and answers 401: hosts.yaml, token_hosts)."""
     certurl = fields.get("certurl")
     if isinstance(certurl, str) and certurl.strip():
-        return certurl.rstrip("/") + "/oauth/token"
-    return token_url
+        return certurl.strip().rstrip("/") + "/oauth/token"
+    return hosts.certificate_token_url(token_url) or token_url
 
 
 def parse_service_key(path: Path, data: object) -> ServiceKey:

@@ -10,8 +10,10 @@ the defaults of `--max-concurrency` and `--max-per-host` too.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import email.utils
 import functools
+import ipaddress
 import json
 import os
 import random
@@ -220,17 +222,33 @@ def _root_kind(exc: BaseException) -> tuple[FailureKind, str] | None:
     return None
 
 
+# Alerts a server sends about the client's certificate ("[SSL: SSLV3_ALERT_CERTIFICATE_EXPIRED]
+# sslv3 alert certificate expired"): the server refused it, this machine did not refuse the server.
+CLIENT_CERTIFICATE_ALERTS = ("alert certificate expired", "alert bad certificate",
+                             "alert certificate required", "alert certificate unknown",
+                             "alert certificate revoked", "alert unknown ca",
+                             "alert unsupported certificate")
+
+
+def _tls_kind(detail: str) -> FailureKind:
+    lowered = detail.lower()
+    return "tls_client" if any(a in lowered for a in CLIENT_CERTIFICATE_ALERTS) else "tls"
+
+
 def classify(exc: Exception) -> Failure:
     """Name the kind of transport failure an httpx exception stands for."""
     text = quote(str(exc) or type(exc).__name__)
     lowered = text.lower()
     root = _root_kind(exc)
     if root is not None:
-        return Failure(root[0], quote(root[1]))
+        kind = _tls_kind(root[1]) if root[0] == "tls" else root[0]
+        return Failure(kind, quote(root[1]))
+    if isinstance(exc, httpx.ProxyError):  # the proxy answered CONNECT with "<status> <reason>"
+        return Failure("proxy", text)
     if isinstance(exc, httpx.TimeoutException):
         return Failure("timeout", text)
     if "certificate" in lowered or "ssl" in lowered or "tls" in lowered:
-        return Failure("tls", text)
+        return Failure(_tls_kind(text), text)
     if any(s in lowered for s in ("name or service not known", "nodename nor servname",
                                   "getaddrinfo", "temporary failure in name resolution",
                                   "no address associated")):
@@ -425,13 +443,17 @@ class Sender:
         attempts: list[Attempt] = []
         answer: _Answer | None = None
         failure: Failure | None = None
+        waited = 0.0
         for number in range(self.policy.attempts):
             answer, failure, elapsed = await self._try(request)
             attempts.append(Attempt(answer.status if answer else None, failure, elapsed))
             if not self._should_retry(answer, failure, number, started):
                 break
-            await asyncio.sleep(self.policy.delay(number, _header(answer, "retry-after")))
-        return self._record(request, answer, failure, attempts, started, keep_body)
+            pause = self.policy.delay(number, _header(answer, "retry-after"))
+            waited += pause
+            await asyncio.sleep(pause)
+        exchange = self._record(request, answer, failure, attempts, started, keep_body)
+        return dataclasses.replace(exchange, waited_ms=waited * 1000)
 
     def _should_retry(self, answer: _Answer | None, failure: Failure | None, number: int,
                       started: float) -> bool:
@@ -472,6 +494,7 @@ class Sender:
             content_type=quote(answer.headers.get("content-type", "")),
             location=quote(answer.headers.get("location", "")),
             retry_after=quote(answer.headers.get("retry-after", ""), 60),
+            router_error=quote(answer.headers.get("x-cf-routererror", ""), 60),
             body=text[:BODY_EXCERPT] if keep_body else "", json=parsed,
             attempts=tuple(attempts), elapsed_ms=attempts[-1].elapsed_ms,
             started=started, finished=finished, received_bytes=answer.received,
@@ -571,6 +594,50 @@ def proxy_setting(environ: Mapping[str, str]) -> str:
             shown = variable[1] if name == "NO_PROXY" else mask_userinfo(variable[1])
             found.append(f"{name}={quote(shown, 2000)}")
     return ", ".join(found) if found else "direct (no proxy variables set)"
+
+
+def proxy_for(url: str, environ: Mapping[str, str]) -> str:
+    """The proxy variable a request to `url` goes through, as `HTTPS_PROXY=http://***@proxy:3128`
+    (user name and password masked), or '' when it goes direct: plain-http loopback targets
+    (`direct_routes`) and hosts NO_PROXY names (read as httpx reads it: `*`, a host and its
+    subdomains, `.domain` for subdomains only, an IP address or `localhost` as given)."""
+    try:
+        parts = httpx.URL(url)
+        host = parts.host.lower()
+    except (httpx.InvalidURL, ValueError):
+        return ""
+    if (parts.scheme == "http" and is_loopback(host)) or _bypassed(host, environ):
+        return ""
+    for name in (f"{parts.scheme.upper()}_PROXY", "ALL_PROXY"):
+        variable = _proxy_variable(environ, name)
+        if variable is not None:
+            return f"{variable[0]}={quote(mask_userinfo(variable[1]), 2000)}"
+    return ""
+
+
+def _bypassed(host: str, environ: Mapping[str, str]) -> bool:
+    variable = _proxy_variable(environ, "NO_PROXY")
+    entries = [e.strip().lower() for e in variable[1].split(",")] if variable else []
+    return any(_no_proxy_names(entry, host) for entry in entries if entry)
+
+
+def _no_proxy_names(entry: str, host: str) -> bool:
+    name = entry.split("://", 1)[-1].split("/", 1)[0].strip("[]")
+    if entry == "*":
+        return True
+    if name.startswith("."):
+        return host.endswith(name)
+    if name == "localhost" or _is_address(name):
+        return host == name
+    return host == name or host.endswith("." + name)
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def check_proxy_variables(environ: Mapping[str, str]) -> None:

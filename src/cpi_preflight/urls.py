@@ -11,10 +11,13 @@ import ipaddress
 
 import httpx
 
+from cpi_preflight import hosts
+
 
 def normalize_api_url(url: str) -> str:
-    """Strip a trailing slash and a trailing `/api/v1` (or `/api`): the tool appends `/api/v1`."""
-    url = url.strip().rstrip("/")
+    """Strip a UI page's path (`/itspaces/...`, `/shell/...`: the API is on the UI's host), a
+    trailing slash and a trailing `/api/v1` (or `/api`): the tool appends `/api/v1`."""
+    url = hosts.without_ui_path(url.strip()).rstrip("/")
     for suffix in ("/api/v1", "/api"):
         if url.lower().endswith(suffix):
             url = url[: -len(suffix)]

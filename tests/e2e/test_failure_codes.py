@@ -170,7 +170,10 @@ EXACT = {
         f"{READ_PARAMS} Then send them back with \"grant-types\":[\"client_credentials\"]; "
         "with the profile's roles (add every other role the current parameters list) that is "
         "`cf update-service <instance> -c '{\"roles\":[\"MonitoringDataRead\"],\"grant-types"
-        f"\":[\"client_credentials\"]}}'` (cockpit: the instance > Update). {SEND_ALL} Then "
+        f"\":[\"client_credentials\"]}}'` (cockpit: the instance > Update). {SEND_ALL} "
+        "If the instance's parameters list the deprecated grant type client_x509, replace it with "
+        "client_credentials: SAP set January 2026 as client_x509's end of life, and until it is "
+        "replaced, updates of the instance and the creation of service keys fail. Then "
         "fetch a new token; the service key stays valid, as the OAuth client belongs to the "
         "instance (inferred: SAP does not say so).",
     ("token-url-on-api-host", "token"):
@@ -184,7 +187,11 @@ EXACT = {
         "api_url https://<host> is not the Cloud Integration API: GET /api/v1/"
         "MessageProcessingLogs answered 302 redirect to <any> -- fix: Use the service key's "
         "`url` (https://<subdomain>.it-cpi<nnn>.cfapps.<region>.hana.ondemand.com), not the "
-        "Integration Suite UI URL (.integrationsuite.) nor the runtime host (-rt).",
+        "Integration Suite UI URL (.integrationsuite.) nor the runtime host (-rt). When the "
+        "Cloud Foundry router answered unknown_route, nothing runs at that host: check the host "
+        "name against a current service key, and in the BTP cockpit that the subaccount still "
+        "has its Integration Suite subscription (trials expire; a deleted tenant's host is "
+        "gone).",
     ("integration-flow-key", "token"):
         "the token of client <client> is for it-rt-<any>!b<n> (plan integration-flow, scopes: "
         "it-rt-<any>!b<n>.ESBMessaging.send, uaa.resource); the API needs a key of plan api "
@@ -200,7 +207,8 @@ EXACT = {
         "`tokenurl` from the same service key: the token's identity zone (<any>) must be the "
         "tenant's subaccount.",
     ("server-errors", "endpoint[NumberRanges]"):
-        "GET /api/v1/NumberRanges answered 500 (1 attempt: 500) -- fix: Check SAP's "
+        "GET /api/v1/NumberRanges answered 500 with the OData message \"The requested "
+        "operation led to an error during execution.\" (1 attempt: 500) -- fix: Check SAP's "
         "status page and the tenant's health; rerun later. If it persists for one endpoint "
         "only, open an SAP incident with the request time and URL.",
     ("expired-token", "api"):

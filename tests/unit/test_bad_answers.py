@@ -42,8 +42,8 @@ def _token(router: respx.MockRouter, response: httpx.Response) -> None:
 @pytest.mark.parametrize(("response", "message"), [
     (httpx.Response(200, text="<html><body>Sign in</body></html>",
                     headers={"content-type": "text/html"}),
-     f"token_url {TOKEN_URL} is not an OAuth token endpoint: it answered 200 with an HTML page; "
-     "expected https://<subdomain>.authentication.<region>.hana.ondemand.com/oauth/token"),
+     f"token_url {TOKEN_URL} has the documented shape, but something between this machine and "
+     "SAP answered: 200 (an HTML page), where the token endpoint answers JSON"),
     (httpx.Response(200, text="not json at all", headers={"content-type": "text/plain"}),
      f"token_url {TOKEN_URL} is not an OAuth token endpoint: it answered 200 with text/plain; "
      "expected https://<subdomain>.authentication.<region>.hana.ondemand.com/oauth/token"),
@@ -61,8 +61,8 @@ def _token(router: respx.MockRouter, response: httpx.Response) -> None:
      "a usable token (not printable ASCII)"),
     (httpx.Response(401, text="<html><body>Proxy login</body></html>",
                     headers={"content-type": "text/html"}),
-     f"token_url {TOKEN_URL} is not an OAuth token endpoint: it answered 401 with an HTML page; "
-     "expected https://<subdomain>.authentication.<region>.hana.ondemand.com/oauth/token"),
+     f"token_url {TOKEN_URL} has the documented shape, but something between this machine and "
+     "SAP answered: 401 (an HTML page), where the token endpoint answers JSON"),
     (httpx.Response(405, text="<html>Method Not Allowed</html>",
                     headers={"content-type": "text/html"}),
      f"token_url {TOKEN_URL} is not an OAuth token endpoint: it answered 405 with an HTML page; "

@@ -26,7 +26,7 @@ CONFIDENCE = {"documented", "inferred", "unconfirmed"}
 # Placeholders the diagnosis and posture rules fill in (see Context.finding).
 PLACEHOLDERS = {"key", "client_id", "role", "neo_roles", "zone", "endpoint", "note", "roles",
                 "baseline", "request", "grant_type", "required_roles_json",
-                "roles_after_json"}
+                "roles_after_json", "host"}
 
 
 @pytest.fixture(scope="module")

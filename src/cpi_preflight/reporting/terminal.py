@@ -50,7 +50,7 @@ def counts_line(checks: Sequence[CheckRow]) -> str:
     return outcomes.counts_words(outcomes.count(c.shown for c in checks)) or "no checks"
 
 
-COMMAND = re.compile(r"`(cf [^`]*)`")
+COMMAND = re.compile(r"`((?:cf|export) [^`]*)`")  # commands printed whole, to paste
 _CODE_SPAN = re.compile(r"(`[^`]*`)")
 _GLUE = "\x00"  # stands for a space inside a code span while wrapping
 
@@ -67,9 +67,9 @@ def wrap_prose(text: str, width: int, indent: str = "  ",
 
 def fix_lines(text: str, width: int, indent: str = "  ", subsequent: str | None = None
               ) -> list[str]:
-    """A fix for a terminal: prose wrapped, each `cf ...` command alone on a line, without
-    backticks, so that it can be copied and pasted whole (a command longer than the terminal
-    is left for the terminal to fold rather than broken)."""
+    """A fix for a terminal: prose wrapped, each `cf ...` or `export ...` command alone on a
+    line, without backticks, so that it can be copied and pasted whole (a command longer than
+    the terminal is left for the terminal to fold rather than broken)."""
     lines: list[str] = []
     follow = indent if subsequent is None else subsequent
     for number, part in enumerate(COMMAND.split(" ".join(text.split()))):
