@@ -24,6 +24,10 @@ from cpi_preflight.text import _cleaned, cut, lines, one_line
     ("zero\u200bwidth\ufeff and\u00a0no-break", "zerowidth and no-break"),
     ("tabs\tand\u2028separators\u2029here", "tabs and separators here"),
     ("  trimmed   and   squeezed  ", "trimmed and squeezed"),
+    # printable ASCII failing one test of the fast path only (pinned by mutation testing)
+    ("inner  spaces", "inner spaces"),
+    (" leading", "leading"),
+    ("trailing ", "trailing"),
     ("Grüße, 日本語, émoji 🙂", "Grüße, 日本語, émoji 🙂"),
 ])
 def test_one_line_keeps_only_visible_text_on_one_line(raw: str, shown: str) -> None:
