@@ -51,6 +51,14 @@ def test_quote_cuts_long_text_and_marks_the_cut() -> None:
     assert quote("x" * QUOTE_LIMIT) == "x" * QUOTE_LIMIT
 
 
+def test_quote_reads_no_further_than_four_times_its_limit() -> None:
+    """Megabyte-sized values are bounded before cleaning: what lies beyond 4 x limit is never
+    shown, even when everything before it is dropped as invisible."""
+    assert quote("\x07" * 4 * QUOTE_LIMIT + "beyond") == ""
+    assert quote("\x07" * 39 + "a" + "beyond", 10) == "a"
+    assert quote("\x07" * 38 + "ab" + "beyond", 10) == "ab"
+
+
 def test_quote_takes_any_value() -> None:
     assert quote(["a", {"b": 1}]) == "['a', {'b': 1}]"
     assert quote(None) == "None"
