@@ -97,3 +97,5 @@ def test_a_serving_persona_allows_the_call_without_covering_the_role() -> None:
     assert grants.serving_persona(partners, "AuthGroup_ReadOnly", facts, CAT) == ""
     assert grants.serving_persona(("TenantPartnerDirectory.write",), role, facts, CAT) == ""
     assert grants.serving_persona(partners, role, None, CAT) == ""
+    everything = tuple(sorted(grants.reach(CAT.personas["AuthGroup_ReadOnly"], CAT)))
+    assert grants.serving_persona(everything, role, facts, CAT) == "AuthGroup_ReadOnly"
