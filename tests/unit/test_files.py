@@ -363,3 +363,103 @@ def test_no_copy_of_a_private_key_is_left_after_sigterm(tmp_path: Path, pem_pair
         child.kill()
         child.wait()
     assert list(temporary.iterdir()) == []
+
+
+# --- pinned by mutation testing (mutation/run files) -------------------------------------
+
+
+def test_a_file_of_exactly_the_limit_is_read_whole_across_chunks(tmp_path: Path) -> None:
+    data = bytes(range(256)) * (10 * files.KIB)  # 2.5 MiB: three reads of at most 1 MiB
+    (tmp_path / "big").write_bytes(data)
+    assert files.read_bytes(tmp_path / "big", len(data)) == data
+
+
+def test_a_file_that_grows_past_its_limit_while_read_is_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "growing").write_bytes(b"x" * (3 * files.MIB))
+    real_fstat = os.fstat
+
+    def looked_small(fd: int) -> os.stat_result:  # as when it was still small
+        info = real_fstat(fd)
+        return os.stat_result((info.st_mode, *info[1:6], 0, *info[7:]))
+
+    monkeypatch.setattr(files.os, "fstat", looked_small)
+    with pytest.raises(OSError, match="more than") as refused:
+        files.read_bytes(tmp_path / "growing", files.MIB + files.MIB // 2)
+    assert refused.value.strerror == "is more than the 1.5 MiB this file may have"
+
+
+def test_a_file_is_opened_without_being_inherited_by_children(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "f").write_bytes(b"ok")
+    flags = []
+    real_open = os.open
+
+    def recording(path: Any, flag: int, *args: Any) -> int:
+        flags.append(flag)
+        return real_open(path, flag, *args)
+
+    monkeypatch.setattr(files.os, "open", recording)
+    assert files.read_bytes(tmp_path / "f", 2) == b"ok"
+    assert flags == [os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC]
+
+
+def test_kinds_and_sizes_are_named_as_people_say_them() -> None:
+    assert files._kind(0) == "a special file"  # none of the kinds Linux has
+    assert (files._size(files.MIB), files._size(files.MIB - 1)) == ("1.0 MiB", "1024 KiB")
+
+
+def test_read_named_says_what_is_wrong_and_what_to_give(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def read(path: Path) -> bytes:
+        return files.read_named(path, 4, "--opt X", missing="give one", refused="give a file")
+
+    (tmp_path / "ok").write_bytes(b"ok")
+    os.mkfifo(tmp_path / "fifo")
+    assert read(tmp_path / "ok") == b"ok"
+    with pytest.raises(ConfigError) as missing:
+        read(tmp_path / "none")
+    assert str(missing.value) == "--opt X: no such file; give one"
+    with pytest.raises(ConfigError) as fifo:
+        read(tmp_path / "fifo")
+    assert str(fifo.value) == "--opt X: is a FIFO (named pipe), not a regular file; give a file"
+
+    def denied(path: Path, limit: int) -> bytes:
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(files, "read_bytes", denied)
+    with pytest.raises(ConfigError) as unreadable:
+        read(tmp_path / "ok")
+    assert str(unreadable.value) == (
+        "--opt X: cannot be read (Permission denied); check the file's permissions")
+
+
+def test_check_regular_reads_within_the_limit(tmp_path: Path) -> None:
+    (tmp_path / "f").write_bytes(b"12345")
+    assert files.check_regular(tmp_path / "f", 5) is None
+    with pytest.raises(OSError, match="more than") as refused:
+        files.check_regular(tmp_path / "f", 4)
+    assert refused.value.strerror == "is 0 KiB, more than the 0 KiB this file may have"
+
+
+def test_ssl_cert_file_must_name_a_regular_file(tmp_path: Path) -> None:
+    (tmp_path / "ca.pem").write_text("pem")
+    os.mkfifo(tmp_path / "fifo")
+    assert files.check_ssl_cert_file({}) is None
+    assert files.check_ssl_cert_file({"SSL_CERT_FILE": ""}) is None
+    assert files.check_ssl_cert_file({"SSL_CERT_FILE": str(tmp_path / "ca.pem")}) is None
+    with pytest.raises(ConfigError) as refused:
+        files.check_ssl_cert_file({"SSL_CERT_FILE": str(tmp_path / "fifo")})
+    assert str(refused.value) == (
+        f"SSL_CERT_FILE {tmp_path / 'fifo'}: cannot be read: is a FIFO (named pipe), not a "
+        "regular file; point it at a PEM file of CA certificates, or unset it")
+
+
+def test_check_writable_dir_creates_the_folder_and_leaves_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "a" / "b"
+    files.check_writable_dir(folder)
+    assert list(folder.iterdir()) == []
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NotADirectoryError) as refused:
+        files.check_writable_dir(tmp_path / "file")
+    assert (refused.value.errno, refused.value.strerror) == (20, "is not a folder")

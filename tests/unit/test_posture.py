@@ -381,3 +381,93 @@ def test_a_server_certificate_beyond_the_warning_window_passes() -> None:
     assert (verdict.outcome, verdict.findings) == (PASSED, ())
     assert verdict.summary == ("1 server certificate(s) valid beyond 30 days (earliest: "
                                f"{HOST} until 2025-07-01T12:00:00+00:00)")
+
+
+# --- pinned by mutation testing (mutation/run posture) -----------------------------------
+
+
+@pytest.mark.parametrize(("path", "source"), [("b.json", "b.json"), (None, "the baseline")])
+def test_an_endpoint_that_answered_in_the_baseline_and_fails_now_regressed(
+        path: str | None, source: str) -> None:
+    endpoints = ["MessageProcessingLogs", "IntegrationPackages", "IntegrationRuntimeArtifacts",
+                 "LogFiles"]
+    baseline: dict[str, Any] = {
+        "roles": [_row("MonitoringDataRead"), _row("WorkspacePackagesRead")],
+        "endpoints": [
+            {"name": "MessageProcessingLogs", "path": "/api/v1/MessageProcessingLogs",
+             "result": "passed"},
+            {"name": "IntegrationPackages", "result": "passed"},  # no path: its name is shown
+            {"name": "IntegrationRuntimeArtifacts", "result": "failed"},  # failed before too
+            {"name": "LogFiles", "result": "passed"},  # passes now
+            "not a row"]}
+    if path is not None:
+        baseline["_path"] = path
+    profile = parse(cf_data(required_roles=["MonitoringDataRead"], client_id=CLIENT,
+                            endpoints=endpoints))
+    built = plan.build(profile, CAT, with_baseline=True)
+    ctx = Context(built, ProfileObservations(profile.name), CAT, NOW,
+                  issued(built, token(*MONITORING, "WebToolingWorkspace.Read")), False, baseline)
+    for name in endpoints:
+        check = built.check(f"endpoint[{name}]")
+        outcome = PASSED if name == "LogFiles" else FAILED
+        ctx.verdicts[check.id] = Verdict(check, outcome, f"{name} said 403")
+    verdict = drift(ctx)
+    assert verdict.outcome == FAILED
+    fix = ("See the endpoint's own finding for the cause; compare with the baseline's evidence "
+           f"({source}).")
+    assert [(f.code, f.severity, f.subject, f.message, f.fix) for f in verdict.findings] == [
+        ("ENDPOINT_REGRESSED", "failure", "MessageProcessingLogs",
+         f"GET /api/v1/MessageProcessingLogs answered in the baseline ({source}) and now "
+         "failed: MessageProcessingLogs said 403", fix),
+        ("ENDPOINT_REGRESSED", "failure", "IntegrationPackages",
+         f"GET IntegrationPackages answered in the baseline ({source}) and now failed: "
+         "IntegrationPackages said 403", fix)]
+
+
+def test_an_expired_server_certificate_has_0_days_left() -> None:
+    (finding,) = tls_expiry(-3).findings
+    assert finding.message == (
+        f"the server certificate of {HOST} (CN=*.example.com) expires "
+        "2025-05-29T12:00:00+00:00 (in 0 days, warning window 30 days)")
+
+
+@pytest.mark.parametrize(("roles", "replaced"), [
+    (["MonitoringDataRead", "AccessPoliciesRead"],
+     "the role templates MonitoringDataRead, AccessPoliciesRead"),
+    (["MonitoringDataRead"], "the role template MonitoringDataRead"),
+])
+def test_a_persona_is_replaced_by_the_templates_it_covers(roles: list[str],
+                                                          replaced: str) -> None:
+    verdict = least_privilege(context(roles, token(extra=(f"{APP}.AuthGroup.ReadOnly",))))
+    assert verdict.summary == (
+        f"the token of client {CLIENT} carries persona AuthGroup_ReadOnly (it covers 12 role "
+        f"templates in SAP's tasks table) beyond what required_roles ({', '.join(roles)}) "
+        f"need; AuthGroup_ReadOnly can be replaced by {replaced}, which it covers, so nothing "
+        "is added")
+
+
+def test_unknown_scopes_are_named_in_full_as_the_subject() -> None:
+    verdict = least_privilege(context(["MonitoringDataRead"],
+                                      token(*MONITORING, "Weird.one", "Odd.two")))
+    scopes = f"{APP}.Weird.one, {APP}.Odd.two"
+    assert verdict.summary == (
+        f"the token of client {CLIENT} carries unknown scopes {scopes} (no role template in the "
+        "catalog grants them) beyond what required_roles (MonitoringDataRead) need")
+    assert [f.subject for f in verdict.findings] == [scopes]
+
+
+def test_a_permission_of_templates_not_held_in_full_names_each() -> None:
+    verdict = least_privilege(context(["MonitoringDataRead"],
+                                      token(*MONITORING, "WebToolingWorkspace.Write")))
+    assert verdict.summary == (
+        f"the token of client {CLIENT} carries permissions WebToolingWorkspace.Write (part of "
+        "CatalogPackagesCopy or WorkspacePackagesEdit, not held in full) beyond what "
+        "required_roles (MonitoringDataRead) need")
+
+
+def test_the_excess_fix_sends_the_roles_the_token_shows_not_those_required() -> None:
+    verdict = least_privilege(context(["MonitoringDataRead", "AccessPoliciesRead"],
+                                      token(*MONITORING, *DOWNLOAD)))
+    (finding,) = verdict.findings
+    assert ("that is `cf update-service <instance> -c '{\"roles\":[\"MonitoringDataRead\"],"
+            "\"grant-types\":[\"client_credentials\"]}'`") in finding.fix
