@@ -191,3 +191,10 @@ def test_a_certificate_client_s_wrong_token_url_names_the_whole_host() -> None:
 
 def test_an_upper_case_scheme_still_has_a_first_path_segment() -> None:
     assert hosts.is_edge_local("HTTPS://Edge-Runtime.acme.com/local/api/v1")
+
+
+def test_no_host_pattern_matches_an_empty_host() -> None:
+    """hosts._match skips the empty host; this keeps that guard a shortcut, not a rule."""
+    patterns = [str(e["pattern"]) for e in _entries() if "pattern" in e]
+    assert len(patterns) == 8
+    assert [p for p in patterns if re.match(p, "")] == []
