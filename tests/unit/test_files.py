@@ -18,7 +18,7 @@ import yaml
 
 from cpi_preflight import baseline, files, service_key
 from cpi_preflight import profile as profile_module
-from cpi_preflight.errors import ConfigError, ProfileError, SandboxSpecError
+from cpi_preflight.errors import ConfigError, ProfileError, SandboxSpecError, StructureError
 from cpi_preflight.reporting.reports import REPORTS, check_reports_dir, remove_previous
 from cpi_preflight.sandbox.__main__ import build_parser, build_spec
 
@@ -463,3 +463,52 @@ def test_check_writable_dir_creates_the_folder_and_leaves_nothing(tmp_path: Path
     with pytest.raises(NotADirectoryError) as refused:
         files.check_writable_dir(tmp_path / "file")
     assert (refused.value.errno, refused.value.strerror) == (20, "is not a folder")
+
+
+def _nested(levels: int) -> object:
+    data: object = "leaf"
+    for _ in range(levels):
+        data = {"k": [data]}
+    return data
+
+
+def test_structure_depth_is_counted_from_0_at_the_top_for_keys_values_and_items() -> None:
+    files.check_structure(_nested(2), max_depth=4)  # leaf at depth 4
+    with pytest.raises(StructureError) as deep:
+        files.check_structure(_nested(3), max_depth=5)  # leaf at depth 6
+    assert str(deep.value) == "nested more than 5 levels deep (at k[0].k[0].k[0])"
+    files.check_structure({"a": {"b": "c"}}, max_depth=2)
+    with pytest.raises(StructureError, match="levels") as key:
+        files.check_structure({"a": {("t",): "c"}}, max_depth=2)  # the key's items count too
+    assert str(key.value) == "nested more than 2 levels deep (at a[0])"
+
+
+def test_a_lone_surrogate_is_located_in_the_text() -> None:
+    with pytest.raises(StructureError) as bad:
+        files.check_structure("ab\ud800")
+    assert str(bad.value) == (
+        "the text: holds an invalid character (a lone surrogate, U+D800) at position 3")
+    with pytest.raises(StructureError) as long_key:
+        files.check_structure({"k" * 100: "\udfff"})
+    assert str(long_key.value).startswith("k" * 80 + ": holds")
+
+
+def test_load_json_checks_the_structure_it_parsed() -> None:
+    assert files.load_json('{"a": [1]}', max_depth=2) == {"a": [1]}
+    with pytest.raises(StructureError, match="more than 1 levels"):
+        files.load_json('{"a": [1]}', max_depth=1)
+    with pytest.raises(StructureError, match="lone surrogate"):
+        files.load_json('"\\ud800"')
+
+
+def test_write_atomic_gives_a_report_the_umask_s_mode(tmp_path: Path) -> None:
+    written = files.write_atomic(tmp_path / "r.txt", b"x")
+    assert (written.stat().st_mode & 0o777) == 0o666 & ~files._UMASK
+    assert [p.name for p in tmp_path.iterdir()] == ["r.txt"]
+
+
+def test_write_text_creates_folders_and_replaces_what_it_cannot_encode(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "r.txt"
+    files.write_text(target, "a\ud800b")
+    files.write_text(target, "a\ud800b")  # the folder exists now
+    assert target.read_bytes() == b"a?b"
