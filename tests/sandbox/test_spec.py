@@ -100,10 +100,11 @@ def test_error_is_a_config_error() -> None:
      "sandbox.faults.zzz: unknown fault; valid faults: wrong_secret, grant_type_disabled, "
      "integration_flow_plan, foreign_zone, api_url, token_url, server_errors, latency_ms, "
      "token_latency_ms, connection_resets, expired_token, dead_host, access_policy, pending_roles, "
-     "query_rejections, unavailable_pages, token_body_dropped"),
+     "query_rejections, unavailable_pages, token_body_dropped, broken_http2"),
     ({"rolez": []}, "cf", "sandbox.rolez: unknown key; did you mean 'roles'?"),
     ({"bogus": 1}, "cf",
-     "sandbox.bogus: unknown key; valid keys: roles, credential, faults, extra_scopes"),
+     "sandbox.bogus: unknown key; valid keys: roles, credential, faults, extra_scopes, http2"),
+    ({"http2": "yes"}, "cf", "sandbox.http2: expected true or false, got 'yes'"),
     (["roles"], "cf", "sandbox: expected a mapping, got ['roles']"),
     ({"roles": 5}, "cf", "sandbox.roles: expected a list of role names, got 5"),
     ({"roles": [5]}, "cf", "sandbox.roles[0]: expected a role name, got 5"),

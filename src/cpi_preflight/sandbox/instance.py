@@ -17,7 +17,7 @@ from cpi_preflight.sandbox.faults import FaultState
 from cpi_preflight.sandbox.identity import new_identity
 from cpi_preflight.sandbox.material import TlsMaterial, create_material
 from cpi_preflight.sandbox.neo import NeoOAuthApp
-from cpi_preflight.sandbox.recording import RecordedRequest, RequestLog
+from cpi_preflight.sandbox.recording import RecordedConnection, RecordedRequest, RequestLog
 from cpi_preflight.sandbox.server import (
     JOIN_TIMEOUT,
     Acceptor,
@@ -77,7 +77,8 @@ class Sandbox:
                         TokenSigner.create() if spec.environment == "cf" else None,
                         material.accepted_client_cert)
         reserved: list[socket.socket] = []
-        servers = _bind(tenant, material, Hooks(log, stopping, spec.faults.latency_ms), reserved)
+        hooks = Hooks(log, stopping, spec.faults.latency_ms, spec.faults.broken_http2)
+        servers = _bind(tenant, material, hooks, reserved)
         connection = build_connection(tenant, str(material.ca_path), material.client)
         sandbox = cls(spec, tenant, servers, directory, stopping, log, connection)
         sandbox._reserved = reserved
@@ -93,6 +94,11 @@ class Sandbox:
     def requests(self) -> list[RecordedRequest]:
         """A snapshot of every request received so far (a failed TLS handshake is no request)."""
         return self._log.snapshot()
+
+    @property
+    def connections(self) -> list[RecordedConnection]:
+        """A snapshot of every connection accepted so far, with the protocol it spoke."""
+        return self._log.connections()
 
     @property
     def issued_tokens(self) -> list[str]:
@@ -136,7 +142,8 @@ def _bind(tenant: Tenant, material: TlsMaterial, hooks: Hooks,
                 reserved.append(closed_port())
                 tenant.urls[name] = f"https://127.0.0.1:{reserved[-1].getsockname()[1]}"
                 continue
-            context = material.server_context(require_client_cert=name == "xsuaa_cert")
+            context = material.server_context(require_client_cert=name == "xsuaa_cert",
+                                              http2=tenant.spec.offers_http2)
             server = HostServer(name, _app(name, tenant), context, hooks)
             servers.append(server)
             tenant.urls[name] = server.url

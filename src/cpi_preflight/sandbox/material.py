@@ -22,10 +22,11 @@ class TlsMaterial:
     client: ClientCertificate | None
     accepted_client_cert: bytes | None
 
-    def server_context(self, *, require_client_cert: bool) -> ssl.SSLContext:
-        """A server context; the mTLS host requires a client certificate from the sandbox CA."""
+    def server_context(self, *, require_client_cert: bool, http2: bool) -> ssl.SSLContext:
+        """A server context; the mTLS host requires a client certificate from the sandbox CA;
+        `http2` offers HTTP/2 through ALPN."""
         client_ca = self.ca_path if require_client_cert else None
-        return tls.server_context(self.server_cert, self.server_key, client_ca)
+        return tls.server_context(self.server_cert, self.server_key, client_ca, http2=http2)
 
 
 def _write(path: Path, data: bytes) -> Path:

@@ -20,7 +20,7 @@ CREDENTIALS = ("secret", "certificate")
 API_URL_TARGETS = ("api", "ui", "xsuaa")
 TOKEN_URL_TARGETS = ("token", "api", "ui")
 DEAD_HOSTS = ("none", "api", "token")
-TOP_KEYS = ("roles", "credential", "faults", "extra_scopes")
+TOP_KEYS = ("roles", "credential", "faults", "extra_scopes", "http2")
 # A permission name as it follows the "<xsappname>." prefix of a scope.
 PERMISSION = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*")
 # A healthy tenant whose client reads monitoring, workspace, data-store and access-policy data
@@ -54,6 +54,7 @@ class FaultSpec:
     query_rejections: Mapping[str, str] = field(default_factory=dict)  # entity set -> option
     unavailable_pages: tuple[str, ...] = ()  # entity sets behind a persistent HTML 503 page
     token_body_dropped: bool = False  # something in front of XSUAA drops the POST body
+    broken_http2: bool = False  # HTTP/2 is offered, but the first request drops the connection
 
 
 FAULT_KEYS = tuple(FaultSpec.__dataclass_fields__)
@@ -69,6 +70,12 @@ class SandboxSpec:
     faults: FaultSpec = field(default_factory=FaultSpec)
     source: str = "<sandbox spec>"
     extra_scopes: tuple[str, ...] = ()  # permissions the token carries beyond its templates
+    http2: bool = False  # the hosts offer HTTP/2 through ALPN (as SAP BTP's CF routing does)
+
+    @property
+    def offers_http2(self) -> bool:
+        """Whether the hosts offer HTTP/2 (`http2`, or the fault that breaks it)."""
+        return self.http2 or self.faults.broken_http2
 
     @classmethod
     def from_mapping(
@@ -144,7 +151,8 @@ class _Parser:
                 raise self.fail(f"faults.pending_roles[{i}]", f"'{role}' is not in sandbox.roles; "
                                 "only a granted role can be not yet effective")
         return SandboxSpec(self.environment, roles, credential, faults, self.source,
-                           self.extra_scopes(data.get("extra_scopes", [])))
+                           self.extra_scopes(data.get("extra_scopes", [])),
+                           self.flag("http2", data.get("http2", False)))
 
     def mapping(self, key: str, value: object) -> dict[str, object]:
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
