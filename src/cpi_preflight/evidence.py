@@ -17,7 +17,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from cpi_preflight.catalog import Endpoint
 from cpi_preflight.claims import TokenFacts
 from cpi_preflight.files import shown_path
 from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Finding, Verdict
-from cpi_preflight.observation import ProfileObservations
+from cpi_preflight.observation import ConnectionUse, ProfileObservations
 from cpi_preflight.plan import LEAST_PRIVILEGE, Plan, endpoint_check_id
 from cpi_preflight.profile import Profile
 from cpi_preflight.report import write_text
@@ -55,7 +55,7 @@ VOCABULARY = frozenset({
     "schema_version", "version", "name", "environment", "fingerprint", "credential", "strict",
     "simulated", "result", "outcome", "code", "severity", "kind", "check", "id", "role",
     "needed_by", "granted_by_token", "method", "path", "format", "signature", "started_at",
-    "expires_at", "sha256",
+    "expires_at", "sha256", "protocol",
 })
 
 
@@ -105,6 +105,24 @@ def trust_text(prof: Profile, environ: Mapping[str, str]) -> str:
     if prof.uses_certificate:
         parts.append("client certificate")
     return " + ".join(parts)
+
+
+def _connections(uses: Iterable[ConnectionUse]) -> list[Doc]:
+    return [{"host": u.host, "protocol": u.protocol, "connections": u.connections,
+             "requests": u.requests, "note": u.note} for u in uses]
+
+
+def connections_text(hosts: Iterable[Mapping[str, Any]]) -> str:
+    """`api.example.com: HTTP/2, 1 connection, 10 requests; ...`, per host, with the note of a
+    host that went over to HTTP/1.1."""
+    parts = []
+    for host in hosts:
+        opened, sent = int(host.get("connections") or 0), int(host.get("requests") or 0)
+        text = (f"{host.get('host')}: {host.get('protocol') or 'no connection'}, "
+                f"{opened} connection{'' if opened == 1 else 's'}, "
+                f"{sent} request{'' if sent == 1 else 's'}")
+        parts.append(text + (f" ({host['note']})" if host.get("note") else ""))
+    return "; ".join(parts)
 
 
 def _client(prof: Profile) -> Doc:
@@ -271,7 +289,8 @@ def build_evidence(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str,
         "run": {"started_at": _utc(started_at), "duration_s": round(duration_s, 3),
                 "trust": trust, "proxy": proxy,
                 "baseline": shown_path(Path(baseline)) if baseline else None,
-                "strict": strict or prof.strict},
+                "strict": strict or prof.strict,
+                "connections": _connections(seen.connections.values())},
         "token": _token(token),
         "roles": _roles(plan, outcomes),
         "endpoints": _endpoints(plan, seen, outcomes),
@@ -373,6 +392,7 @@ def render_html(doc: Mapping[str, Any]) -> str:
     return _template().render(
         doc=doc, when=_when, strict=_strict_text(doc), verify_command=VERIFY_COMMAND,
         counts=counts_text(doc["summary"]),
+        connections=connections_text(doc["run"].get("connections") or []),
         environment=f"{ENVIRONMENT_NAMES.get(environment, environment)} ({environment})",
         findings=sorted(doc["findings"], key=lambda f: f.get("severity") != "failure"),
     )

@@ -45,6 +45,7 @@ class Settings:
     baseline: Path | None = None
     max_concurrency: int = 256  # the per-host limit protects each tenant; this one only caps
     max_per_host: int = 10
+    http2: bool = True  # offer HTTP/2 (--http2 off: HTTP/1.1 only)
 
 
 @dataclass
@@ -96,7 +97,8 @@ class Run:
                  for p in bound]
         self.plans.update({p.profile.name: p for p in plans})
         self.observations = probe.run(plans, total=self.settings.max_concurrency,
-                                      per_host=self.settings.max_per_host)
+                                      per_host=self.settings.max_per_host,
+                                      http2=self.settings.http2)
         now = datetime.now(UTC)
         for p in plans:
             name = p.profile.name
