@@ -50,15 +50,20 @@ class Estimate:
         self.value = seconds if self.value is None else (self.value + seconds) / 2
 
 
+class Least(Estimate):
+    """The shortest duration seen: what a handshake costs by itself (handshakes made side by
+    side take longer each, a cost the model counts already)."""
+
+    def add(self, seconds: float) -> None:
+        self.value = seconds if self.value is None else min(self.value, seconds)
+
+
 class Estimates:
-    """What one profile's hosts showed so far, for a host that has not answered yet (the token
-    host teaches the API host): the handshake, and the round trip as a multiple of the
-    handshake measured on the same host (a ratio stays true when a busy machine stretches
-    both)."""
+    """What one profile's hosts showed so far: the handshake, for a host whose first
+    connection is still being made."""
 
     def __init__(self) -> None:
-        self.handshake = Estimate()
-        self.ratio = Estimate()
+        self.handshake = Least()
 
 
 class LoopLag:
@@ -117,7 +122,7 @@ class Lane:
         self.allowed = 1  # requests in flight at once (HTTP/1.1: connections)
         self.unlimited = False  # HTTP/2, or a host no connection reaches
         self.round_trip = Estimate()
-        self.handshake = Estimate()
+        self.handshake = Least()
         self.connections = 0
         self.requests = 0
         self.spoken = ""  # the protocol the last answer came over
@@ -199,8 +204,6 @@ class Lane:
         """A request sent on a standing connection took `seconds` to its answer, or to its
         failure (a read timeout, a reset: its round trip was at least that long)."""
         self.round_trip.add(seconds)
-        if self.handshake.value:
-            self.shared.ratio.add(seconds / self.handshake.value)
 
     # --- deciding -------------------------------------------------------------------------
 
@@ -220,16 +223,16 @@ class Lane:
         self._recheck(handshake)
 
     def _ratio(self, handshake: float) -> float:
-        """The round trip in handshakes: as this host showed it, else as the profile's other
-        hosts did; before any answer, what the request out has taken so far."""
+        """The round trip in handshakes, both as this host showed them (a busy machine
+        stretches both alike); before its first answer, twice what the request out has taken
+        so far (a request out for a while is expected to take about as long again; rechecked
+        after each handshake's time, so that a slow host is seen soon)."""
         if self.round_trip.value is not None and self.handshake.value:
             return self.round_trip.value / self.handshake.value
-        if self.shared.ratio.value is not None:
-            return self.shared.ratio.value
         now = time.monotonic()
         longest = max((now - sent for sent in self._busy.values() if sent is not None),
                       default=0.0)
-        return longest / handshake
+        return 2 * longest / handshake
 
     def _cpu_bound(self, round_trip: float) -> bool:
         return self.lag.value * CPU_BOUND >= round_trip

@@ -85,7 +85,7 @@ def test_http1_opens_connections_as_the_round_trip_says_and_never_beyond_the_cap
         seen = []
         for ratio in (0.1, 0.5, 20.0):
             one = lane(cap=4, protocol=None)
-            one.shared.ratio.add(ratio)
+            one.round_trip.add(ratio * 0.005)
             tasks, _ = await take(one, 10)
             one.learned(HTTP11, 0.005)
             await asyncio.sleep(0)
@@ -98,7 +98,7 @@ def test_http1_opens_connections_as_the_round_trip_says_and_never_beyond_the_cap
 def test_no_connection_is_added_while_the_client_itself_is_the_bottleneck() -> None:
     async def body() -> int:
         one = lane(protocol=None, lag=0.050)  # the loop runs 50 ms late
-        one.shared.ratio.add(20.0)
+        one.round_trip.add(0.100)
         tasks, _ = await take(one, 10)
         one.learned(HTTP11, 0.005)  # 20 handshakes = 100 ms, only twice the lag
         await asyncio.sleep(0)
