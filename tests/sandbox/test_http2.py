@@ -4,6 +4,8 @@ connection answered side by side, stream resets for the reset fault, and the bro
 from __future__ import annotations
 
 import asyncio
+import os
+import resource
 import ssl
 import time
 from collections.abc import Callable
@@ -120,3 +122,18 @@ def test_the_command_line_offers_http2_with_a_flag() -> None:
     ({}, False), ({"http2": True}, True), ({"faults": {"broken_http2": True}}, True)])
 def test_which_specs_offer_http2(fresh: Launch, mapping: dict[str, Any], offers: bool) -> None:
     assert fresh(mapping).spec.offers_http2 is offers
+
+
+def test_http2_works_on_descriptors_past_1023(
+        fresh: Launch, make_client: Callable[..., TenantClient]) -> None:
+    """A sandbox of 100 tenants holds more than 1024 descriptors (select() cannot watch those)."""
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1200:
+        pytest.skip("the descriptor limit is below 1200")
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        sandbox = fresh({"http2": True})
+        answers = together(sandbox, make_client(sandbox).token(), PATHS[:2])
+    finally:
+        for fd in held:
+            os.close(fd)
+    assert statuses(answers) == [200, 200]

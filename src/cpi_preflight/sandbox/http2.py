@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
-import select
+import selectors
 import socket
 import ssl
 import struct
@@ -63,12 +63,15 @@ class Http2Connection:
         self.streams: dict[int, _Stream] = {}
         self.answers: queue.SimpleQueue[tuple[int, Outcome]] = queue.SimpleQueue()
         self.wake_r, self.wake_w = socket.socketpair()
+        self.selector = selectors.DefaultSelector()  # not select(): descriptors past 1023
         self.workers: list[threading.Thread] = []
         self.closed = False
 
     def serve(self) -> None:
         """Run the connection: settings first, then frames in and answers out."""
         self.tls.settimeout(self.idle_timeout)  # a client that stops reading ends it too
+        self.selector.register(self.tls, selectors.EVENT_READ)
+        self.selector.register(self.wake_r, selectors.EVENT_READ)
         try:
             self.state.initiate_connection()
             self._flush()
@@ -77,6 +80,7 @@ class Http2Connection:
         except (OSError, h2.exceptions.ProtocolError):
             pass  # the client went away or spoke broken HTTP/2; either ends the connection
         finally:
+            self.selector.close()
             self.wake_r.close()
             self.wake_w.close()
             for worker in self.workers:
@@ -85,7 +89,7 @@ class Http2Connection:
     def _turn(self) -> None:
         """Wait for frames or answers, and handle whichever came."""
         if not self.tls.pending():
-            ready, _, _ = select.select([self.tls, self.wake_r], [], [], self.idle_timeout)
+            ready = [key.fileobj for key, _ in self.selector.select(self.idle_timeout)]
             if not ready and not self.streams:
                 self.closed = True  # idle as long as an HTTP/1.1 connection may be
             if self.wake_r in ready:
