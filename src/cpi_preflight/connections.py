@@ -4,11 +4,11 @@ Each TLS connection costs a handshake on both sides, so the probe opens as few a
 requests in time. Where the server offers HTTP/2 (ALPN), every request to a host rides the one
 connection. HTTP/1.1 carries one request at a time per connection, so a `Lane` lets requests to
 a host go only as its connections allow: one to begin with, another only when requests are
-waiting and the round trips observed so far say that waiting costs more than a handshake, never
-more than `--max-per-host`. The lane learns from httpx's `trace` extension: how long the
-handshake took, which protocol ALPN chose, and each round trip. While the event loop itself runs
-late (`LoopLag`), the round trips measure the client's own CPU, which another connection would
-only burden with a handshake more, so no connection is added then.
+waiting and the host's observed round trip says that waiting costs more than a handshake
+(`connections_for`), never more than `--max-per-host`. The lane learns from httpx's `trace`
+extension: how long the handshake took, which protocol ALPN chose, and each round trip. While
+the event loop itself runs late (`LoopLag`), the round trips measure the client's own CPU, which
+another connection would only burden with a handshake more, so no connection is added then.
 
 A host whose connection breaks under HTTP/2 (a proxy that offers it and cannot carry it) is sent
 on over HTTP/1.1 from then on, with a note; `ConnectionUse` records per host what the evidence
@@ -198,9 +198,9 @@ class Lane:
     def answered(self, protocol: str, round_trip: float) -> None:
         """One request's round trip on a standing connection (headers sent to headers in)."""
         self.spoken = protocol
-        self.unanswered(round_trip)
+        self.took(round_trip)
 
-    def unanswered(self, seconds: float) -> None:
+    def took(self, seconds: float) -> None:
         """A request sent on a standing connection took `seconds` to its answer, or to its
         failure (a read timeout, a reset: its round trip was at least that long)."""
         self.round_trip.add(seconds)
@@ -223,10 +223,10 @@ class Lane:
         self._recheck(handshake)
 
     def _ratio(self, handshake: float) -> float:
-        """The round trip in handshakes, both as this host showed them (a busy machine
-        stretches both alike); before its first answer, twice what the request out has taken
-        so far (a request out for a while is expected to take about as long again; rechecked
-        after each handshake's time, so that a slow host is seen soon)."""
+        """The round trip as this host's answers showed it, in handshakes (the shortest this
+        host took); before its first answer, twice what the request out has taken so far (a
+        request out for a while is expected to take about as long again; rechecked after each
+        handshake's time, so that a slow host is seen within a few)."""
         if self.round_trip.value is not None and self.handshake.value:
             return self.round_trip.value / self.handshake.value
         now = time.monotonic()

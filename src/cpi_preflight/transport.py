@@ -470,7 +470,7 @@ class Sender:
                 except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
                     failure = classify(exc)
                     if trace.sent:
-                        lane.unanswered(time.monotonic() - trace.sent)
+                        lane.took(time.monotonic() - trace.sent)
                     broke = breaks_http2(trace, failure, exc)
                     if broke:
                         self.clients.fall_back(host, failure)
