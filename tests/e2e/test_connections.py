@@ -80,6 +80,9 @@ def test_http1_at_0_ms_needs_a_connection_or_two_per_host(tmp_path: Path) -> Non
                for protocols in seen.values()), seen
     uses = {u.connections for u in run.observations["p"].connections.values()}
     assert uses == {len(seen["xsuaa"]), len(seen["api"])}
+    # each host's certificate is read once, from its first answer, and kept
+    assert set(run.observations["p"].server_certificates) == set(
+        run.observations["p"].connections)
 
 
 def test_http1_at_200_ms_opens_a_connection_per_waiting_request(tmp_path: Path) -> None:
