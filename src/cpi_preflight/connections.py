@@ -25,7 +25,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-import h2.events
 import httpx
 
 from cpi_preflight.observation import ConnectionUse, Failure
@@ -314,6 +313,8 @@ def breaks_http2(trace: Trace, failure: Failure, exc: BaseException) -> bool:
     request, not a broken connection)."""
     if trace.protocol != HTTP2 or failure.kind not in BREAKING_FAILURES:
         return False
+    import h2.events  # here, not at start-up: only a failed HTTP/2 try needs it
+
     seen: BaseException | None = exc
     while seen is not None:
         if any(isinstance(arg, h2.events.StreamReset) for arg in seen.args):

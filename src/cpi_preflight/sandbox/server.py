@@ -23,7 +23,6 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 
-from cpi_preflight.sandbox.http2 import Http2Connection
 from cpi_preflight.sandbox.messages import HttpRequest, HttpResponse, Outcome, Reset, text_response
 from cpi_preflight.sandbox.recording import RecordedRequest, RequestLog
 
@@ -248,6 +247,8 @@ class HostServer(ThreadingHTTPServer):
         with self._lock:
             self._connections[tls] = number
         if http2:
+            from cpi_preflight.sandbox.http2 import Http2Connection  # h2 only when spoken
+
             Http2Connection(tls, self, number, idle_timeout=IDLE_TIMEOUT,
                             broken=self.hooks.broken_http2).serve()
         else:
