@@ -57,6 +57,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     f"{Settings.max_concurrency}; --max-per-host protects each tenant)")
     group.addoption("--max-per-host", type=int, default=Settings.max_per_host, metavar="N",
                     help=f"requests in flight at once per host (default {Settings.max_per_host})")
+    group.addoption("--http2", choices=("on", "off"), default="on",
+                    help="offer HTTP/2 to the tenants (default on; off: HTTP/1.1 only, for a "
+                         "proxy that breaks under HTTP/2; a profile can say http2: false)")
 
 
 _rerunning = False
@@ -107,6 +110,7 @@ def _settings(config: pytest.Config) -> Settings:
         baseline=Path(baseline) if baseline else None,
         max_concurrency=_limit(config, "max_concurrency"),
         max_per_host=_limit(config, "max_per_host"),
+        http2=config.getoption("http2") == "on",
     )
 
 

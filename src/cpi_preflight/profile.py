@@ -35,7 +35,7 @@ _SECRET_KEYS = ("client_secret",)
 KEYS = (
     "environment", "description", "api_url", "token_url", "client_id", "client_secret",
     "certificate", "key", "service_key", "ca_bundle", "required_roles", "endpoints",
-    "strict", "attempts", "timeout", "deadline", "expiry_warning_days", "sandbox",
+    "strict", "attempts", "timeout", "deadline", "expiry_warning_days", "sandbox", "http2",
 )
 _CONNECTION_KEYS = ("api_url", "token_url", "client_id", "client_secret", "certificate", "key")
 
@@ -71,6 +71,7 @@ class Profile:
     expiry_warning_days: int = 30
     sandbox: Mapping[str, Any] | None = None
     description: str = ""
+    http2: bool = True  # offer HTTP/2 through ALPN (false: HTTP/1.1 only, for a broken proxy)
 
     @property
     def api_root(self) -> str:
@@ -177,8 +178,8 @@ class _Reader:
             raise self.fail(key, f"must be between {low:g} and {high:g}, not {value:g}")
         return float(value)
 
-    def flag(self, key: str) -> bool:
-        value = self.data.get(key, False)
+    def flag(self, key: str, default: bool = False) -> bool:
+        value = self.data.get(key, default)
         if not isinstance(value, bool):
             raise self.fail(key, f"must be true or false, not {_kind(value)}")
         return value
@@ -402,6 +403,7 @@ def parse(name: str, path: Path, data: object, environ: Mapping[str, str]) -> Pr
         timeouts=_timeouts(reader), deadline=reader.number("deadline", 120, low=1, high=3600),
         expiry_warning_days=int(reader.number("expiry_warning_days", 30, low=0, high=3650)),
         sandbox=sandbox, description=reader.text("description"),
+        http2=reader.flag("http2", default=True),
     )
 
 

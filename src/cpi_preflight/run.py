@@ -47,6 +47,7 @@ class Settings:
     baseline: Path | None = None
     max_concurrency: int = transport.MAX_CONCURRENCY
     max_per_host: int = transport.MAX_PER_HOST
+    http2: bool = True  # offer HTTP/2 (--http2 off: HTTP/1.1 only)
 
 
 @dataclass
@@ -98,7 +99,8 @@ class Run:
                  for p in bound]
         self.plans.update({p.profile.name: p for p in plans})
         self.observations = probe.run(plans, total=self.settings.max_concurrency,
-                                      per_host=self.settings.max_per_host)
+                                      per_host=self.settings.max_per_host,
+                                      http2=self.settings.http2)
         now = datetime.now(UTC)
         for p in plans:
             name = p.profile.name

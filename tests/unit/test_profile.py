@@ -374,8 +374,15 @@ def test_an_unknown_key_without_a_close_match_lists_the_valid_keys() -> None:
         f"{WHERE}: zzz: unknown key; valid keys: environment, description, api_url, "
         "token_url, client_id, client_secret, certificate, key, service_key, ca_bundle, "
         "required_roles, endpoints, strict, attempts, timeout, deadline, expiry_warning_days, "
-        "sandbox")
-    assert len(KEYS) == 18
+        "sandbox, http2")
+    assert len(KEYS) == 19
+
+
+@pytest.mark.parametrize(("written", "offered"), [({}, True), ({"http2": True}, True),
+                                                 ({"http2": False}, False)])
+def test_http2_is_offered_unless_the_profile_turns_it_off(written: dict[str, bool],
+                                                         offered: bool) -> None:
+    assert parse({**cf_data(), **written}).http2 is offered
 
 
 def test_a_non_text_key_is_reported_as_text() -> None:
@@ -398,6 +405,7 @@ def test_a_non_text_key_is_reported_as_text() -> None:
     ({"description": ["a"]}, "description: must be a string, not a list"),
     ({"strict": "yes"}, "strict: must be true or false, not a string"),
     ({"strict": 1}, "strict: must be true or false, not a number"),
+    ({"http2": "off"}, "http2: must be true or false, not a string"),
     ({"attempts": "3"}, "attempts: must be a number, not a string"),
     ({"attempts": True}, "attempts: must be a number, not true/false"),
     ({"attempts": 0}, "attempts: must be between 1 and 10, not 0"),

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +43,7 @@ from cpi_preflight.findings import (
     Verdict,
     WithFindings,
 )
-from cpi_preflight.observation import ProfileObservations
+from cpi_preflight.observation import ConnectionUse, ProfileObservations
 from cpi_preflight.plan import LEAST_PRIVILEGE, CheckKind, Plan, endpoint_check_id
 from cpi_preflight.profile import Profile
 from cpi_preflight.reporting import outcomes
@@ -60,7 +60,7 @@ VOCABULARY = frozenset({
     "schema_version", "version", "name", "environment", "fingerprint", "credential", "strict",
     "simulated", "result", "outcome", "code", "severity", "kind", "check", "id", "role",
     "needed_by", "granted_by_token", "method", "path", "format", "signature", "started_at",
-    "expires_at", "sha256",
+    "expires_at", "sha256", "protocol",
 })
 # (section, field) pairs under a vocabulary name that hold text from outside: masked. The client
 # id names the service key (shown in full), but a registered secret inside it must not show.
@@ -194,6 +194,11 @@ def trust_text(prof: Profile, environ: Mapping[str, str]) -> str:
     return " + ".join(parts)
 
 
+def _connections(uses: Iterable[ConnectionUse]) -> list[Doc]:
+    return [{"host": u.host, "protocol": u.protocol, "connections": u.connections,
+             "requests": u.requests, "note": u.note} for u in uses]
+
+
 def _client(prof: Profile) -> Doc:
     return {"id": prof.client_id,
             "credential": "certificate" if prof.uses_certificate else "secret"}
@@ -303,7 +308,8 @@ def build(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str, Verdict]
         "run": {"started_at": _utc(started_at), "duration_s": round(duration_s, 3),
                 "trust": trust, "proxy": proxy,
                 "baseline": shown_path(Path(baseline)) if baseline else None,
-                "strict": strict or prof.strict},
+                "strict": strict or prof.strict,
+                "connections": _connections(seen.connections.values())},
         "token": _token(token),
         "roles": _roles(plan, checked),
         "endpoints": _endpoints(plan, seen, checked),

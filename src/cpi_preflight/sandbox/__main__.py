@@ -35,6 +35,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument("--roles", help="comma-separated role templates (or Neo roles)")
     parser.add_argument("--credential", choices=CREDENTIALS, help="secret (default) or certificate")
     parser.add_argument("--latency-ms", type=int, help="delay every response by N ms")
+    parser.add_argument("--http2", action="store_true",
+                        help="offer HTTP/2 through ALPN (HTTP/1.1 stays available)")
     parser.add_argument("--spec", type=Path, help="YAML file with a sandbox mapping (or a profile)")
     parser.add_argument("--count", type=int, default=1,
                         help=f"serve N independent tenants (1 to {MAX_COUNT})")
@@ -86,6 +88,8 @@ def build_spec(args: argparse.Namespace) -> SandboxSpec:
         mapping["roles"] = args.roles
     if args.credential is not None:
         mapping["credential"] = args.credential
+    if args.http2:
+        mapping["http2"] = True
     if args.latency_ms is not None:
         faults = dict(mapping.get("faults") or {})
         faults["latency_ms"] = args.latency_ms
