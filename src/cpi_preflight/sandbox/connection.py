@@ -64,7 +64,9 @@ def _service_key(tenant: Tenant, api_url: str, token_url: str,
                      certificatedetails=dict(cert.details))
     created = datetime.datetime.now(datetime.UTC).isoformat(timespec="milliseconds")
     oauth.update(url=api_url, tokenurl=token_url, createdate=created.replace("+00:00", "Z"))
-    return {"oauth": oauth}
+    # the marker `cpi-preflight init` copies into the profile (`simulated: sandbox`): this
+    # tenant is simulated, and its reports are no evidence for a real one
+    return {"oauth": oauth, "cpi_preflight": {"simulated": "sandbox"}}
 
 
 def build_connection(tenant: Tenant, ca_path: str,
