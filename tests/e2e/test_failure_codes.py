@@ -195,8 +195,10 @@ EXACT = {
         "only, open an SAP incident with the request time and URL.",
     ("expired-token", "token"):
         "the token expired at <any> although it was just issued (now <any>): check this "
-        "machine's clock -- fix: Check that token_url points at the XSUAA of the tenant's "
-        "subaccount and that this machine's clock is right; then fetch a new token.",
+        "machine's clock -- fix: An opaque token (not a JWT) comes from Neo's OAuth service: "
+        "for a Neo tenant set `environment: neo`. Otherwise check that token_url points at the "
+        "XSUAA of the tenant's subaccount, and for an expired token that this machine's clock "
+        "is right; then fetch a new token.",
     ("logfiles-on-cf", "endpoint[LogFiles]"):
         "GET /api/v1/LogFiles answered 404 although other calls to <host> work -- fix: Remove "
         "LogFiles from `endpoints:` in the profile, or check that the tenant offers it (SAP "
