@@ -20,7 +20,7 @@ import pytest
 
 from cpi_preflight import command_line, files, profile, scrubbed_output, transport
 from cpi_preflight.claims import TokenFacts
-from cpi_preflight.errors import ConfigError
+from cpi_preflight.errors import ConfigError, ProfilesError
 from cpi_preflight.items import CheckItem, ProfileFile
 from cpi_preflight.profile import Profile
 from cpi_preflight.reporting import reports, terminal
@@ -136,7 +136,7 @@ def pytest_configure(config: pytest.Config) -> None:
         reports.check_reports_dir(run.settings.reports_dir, [p.name for p in run.profiles])
         files.check_ssl_cert_file(os.environ)
     except ConfigError as exc:
-        raise pytest.UsageError(scrub(str(exc))) from None
+        raise pytest.UsageError(_usage_text(exc)) from None
     config.stash[RUN_KEY] = run
     if threading.current_thread() is threading.main_thread():
         # SIGTERM (a CI job cancelled) ends the run like Ctrl-C: sandboxes stopped and their
@@ -147,6 +147,14 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.tbstyle = "no"
         if config.option.reportchars == DEFAULT_REPORT_CHARS:
             config.option.reportchars = "N"
+
+
+def _usage_text(exc: ConfigError) -> str:
+    """A usage error as pytest prints it: masked, every line one visible line (the values
+    quoted from profiles, keys and folders may hold anything)."""
+    if isinstance(exc, ProfilesError):
+        return "\n".join([exc.heading, *(f"  {terminal.printable(str(e))}" for e in exc.errors)])
+    return terminal.printable(str(exc))
 
 
 def _interrupt(signum: int, frame: object) -> None:

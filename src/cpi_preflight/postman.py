@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import urllib.parse
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from cpi_preflight import files
 from cpi_preflight.errors import PostmanError, StructureError
 from cpi_preflight.secret import Secret
 from cpi_preflight.text import cut, one_line
-from cpi_preflight.urls import normalize_api_url
+from cpi_preflight.urls import environment_of, normalize_api_url
 
 MAX_BYTES = 10 * 1024 * 1024
 MAX_RESOLVED = 64 * 1024  # characters one value may grow to through {{variables}}
@@ -261,6 +260,12 @@ def requests(collection: dict[str, Any]) -> list[Request]:
 _AUTH_HELP = ("cpi-preflight checks an OAuth client: in Postman, set Authorization to OAuth 2.0 "
               "with Grant Type Client Credentials (Access Token URL, Client ID, Client Secret "
               "from the service key), or run cpi-preflight init --service-key KEY.json")
+_BASIC_HELP = ("cpi-preflight checks an OAuth client, not a user: in Postman, set Authorization "
+               "to OAuth 2.0 with Grant Type Client Credentials, or write the profile from the "
+               "client's values: on Neo (which has no service keys) `cpi-preflight init "
+               "--environment neo --name NAME --api-url URL --token-url URL --client-id ID`, "
+               "with an OAuth client of Neo cockpit > Security > OAuth > Clients; on Cloud "
+               "Foundry `cpi-preflight init --service-key KEY.json --name NAME`")
 
 
 @dataclass(frozen=True)
@@ -283,8 +288,10 @@ def _client(request: Request, resolver: Resolver) -> Client:
         raise PostmanError(f"request '{request.name}' has no authorization; {_AUTH_HELP}")
     kind = shown(auth.get("type"), 30)
     if kind != "oauth2":
-        what = "Basic authentication (user and password)" if kind == "basic" else f"auth {kind}"
-        raise PostmanError(f"{owner} uses {what}; {_AUTH_HELP}")
+        if kind == "basic":
+            raise PostmanError(f"{owner} uses Basic authentication (user and password); "
+                               f"{_BASIC_HELP}")
+        raise PostmanError(f"{owner} uses auth {kind}; {_AUTH_HELP}")
     fields = _oauth_fields(auth)
     grant = resolver.resolve_known(fields.get("grant_type", "authorization_code"))
     if grant != "client_credentials":
@@ -313,17 +320,6 @@ def the_client(found: list[Request], resolver: Resolver) -> Client:
                            f"{shown(second.client_id)}); a profile checks one client: import "
                            "a collection (or folder export) that uses one")
     return next(iter(clients.values()))
-
-
-def environment_of(token_url: str) -> str | None:
-    """cf or neo from the token URL's shape (None when it says neither)."""
-    parts = urllib.parse.urlsplit(token_url)
-    host, path = (parts.hostname or "").lower(), parts.path.rstrip("/")
-    if path.endswith("/oauth2/api/v1/token") or host.startswith("oauthasservices-"):
-        return "neo"
-    if path.endswith("/oauth/token") or ".authentication." in host:
-        return "cf"
-    return None
 
 
 # --- the API calls ----------------------------------------------------------------------------
@@ -448,11 +444,14 @@ def _read(collection_path: Path, environment_path: Path | None,
 
 
 def roles_for(endpoints: list[str], environment: str) -> list[str]:
-    """The roles the endpoints need, in catalog order (CF role templates or Neo roles)."""
+    """The roles the endpoints need, in catalog order (CF role templates or Neo roles); a name
+    the catalog does not know needs none here (the profile's validation names it)."""
     cat = catalog_module.load()
     needed: list[str] = []
     for name in endpoints:
-        endpoint = cat.endpoints[name]
+        endpoint = cat.endpoints.get(name)
+        if endpoint is None:
+            continue
         for role in (endpoint.role,) if environment == "cf" else endpoint.neo_roles:
             if role not in needed:
                 needed.append(role)

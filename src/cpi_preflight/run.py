@@ -73,8 +73,7 @@ class Run:
         """Resolve names and load every profile; raises `ConfigError` before any network."""
         transport.check_proxy_variables(os.environ)
         transport.check_client_environment()
-        resolved = profile.resolve_names(names, settings.profiles_dir)
-        profiles = list(profile.load_all(resolved, settings.profiles_dir))
+        profiles = profile.load_selected(names, settings.profiles_dir)
         cat = catalog_module.load()
         run = cls(settings, profiles)
         names = [p.name for p in profiles]

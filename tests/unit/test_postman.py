@@ -27,6 +27,13 @@ CLIENT_ID = "sb-2d4f6a8c-0e1b-4c3d-8e5f-7a9b1c3d5e7f!b12345|it!b54321"
 AUTH_HELP = ("cpi-preflight checks an OAuth client: in Postman, set Authorization to OAuth 2.0 "
              "with Grant Type Client Credentials (Access Token URL, Client ID, Client Secret "
              "from the service key), or run cpi-preflight init --service-key KEY.json")
+# Basic authentication is how Neo collections often call the API: the help names Neo's form
+BASIC_HELP = ("cpi-preflight checks an OAuth client, not a user: in Postman, set Authorization "
+              "to OAuth 2.0 with Grant Type Client Credentials, or write the profile from the "
+              "client's values: on Neo (which has no service keys) `cpi-preflight init "
+              "--environment neo --name NAME --api-url URL --token-url URL --client-id ID`, "
+              "with an OAuth client of Neo cockpit > Security > OAuth > Clients; on Cloud "
+              "Foundry `cpi-preflight init --service-key KEY.json --name NAME`")
 
 
 @pytest.fixture(autouse=True)
@@ -222,7 +229,7 @@ def test_basic_auth_collection_is_refused_with_what_to_do(
     path = FIXTURES / "basic-auth.postman_collection.json"
     assert _error(capsys, "--postman", str(path)) == (
         f"cpi-preflight init: --postman {path}: the collection uses Basic authentication (user "
-        f"and password); {AUTH_HELP}\n")
+        f"and password); {BASIC_HELP}\n")
 
 
 def test_unresolved_variables_name_the_request_and_the_option(
@@ -379,7 +386,7 @@ def test_an_error_in_the_collection_names_its_file_as_source() -> None:
         postman.read(path, None, None)
     assert (caught.value.source, caught.value.problem) == (
         f"--postman {path}",
-        f"the collection uses Basic authentication (user and password); {AUTH_HELP}")
+        f"the collection uses Basic authentication (user and password); {BASIC_HELP}")
     assert str(caught.value) == f"{caught.value.source}: {caught.value.problem}"
 
 

@@ -64,6 +64,7 @@ known_values: dict[str, st.SearchStrategy[Any]] = {
     "expiry_warning_days": scalars,
     "timeout": st.dictionaries(st.sampled_from(["connect", "read", "x"]), scalars) | scalars,
     "description": scalars,
+    "simulated": st.sampled_from(["sandbox", "", "x"]) | scalars,
 }
 
 
