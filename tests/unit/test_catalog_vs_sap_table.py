@@ -182,3 +182,12 @@ def test_neo_only_endpoints_are_not_offered_on_cloud_foundry(name: str) -> None:
 def test_a_cf_endpoint_s_role_template_carries_what_the_call_needs(name: str) -> None:
     endpoint = CAT.endpoints[name]
     assert set(endpoint.neo_roles) <= set(CAT.roles[endpoint.role].permissions or ())
+
+
+@pytest.mark.parametrize("name", sorted(CAT.endpoints))
+def test_an_endpoint_s_area_is_the_area_of_its_role_s_tasks(name: str) -> None:
+    """`area` is the table's Area column for a task naming the endpoint's role template
+    (MonitoringDataRead's tasks are Monitor and one Inspect row: monitor)."""
+    endpoint = CAT.endpoints[name]
+    areas = {row.area.lower() for row in read_table() if endpoint.role in templates_of(row)}
+    assert endpoint.area in areas, (name, areas)
