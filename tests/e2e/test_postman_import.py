@@ -67,13 +67,19 @@ def test_imported_collection_passes_against_the_sandbox(sandbox: Sandbox, tmp_pa
     data = yaml.safe_load(text)
     assert (data["api_url"], data["token_url"]) == (sandbox.connection.api_url,
                                                     sandbox.connection.token_url)
-    told = [line for line in init.stdout.splitlines() if line.startswith(("export ", "pytest "))]
-    assert told[-1] == "pytest --profile pm-sandbox"
-    run = _bash(tmp_path, "\n".join(told))
+    _run_as_told(tmp_path, init.stdout, "pm-sandbox", (
+        "token", "role[MonitoringDataRead]", "role[WorkspacePackagesRead]",
+        "endpoint[MessageProcessingLogsCount]", "endpoint[IntegrationPackages]",
+        "endpoint[KeystoreEntries]"))
+
+
+def _run_as_told(folder: Path, printed: str, name: str, checks: tuple[str, ...]) -> None:
+    """Run the export and pytest lines init printed, verbatim; each check passes."""
+    told = [line for line in printed.splitlines() if line.startswith(("export ", "pytest "))]
+    assert told[-1] == f"pytest --profile {name}"
+    run = _bash(folder, "\n".join(told))
     assert run.returncode == 0, run.stdout[-3000:]
-    for check in ("token", "role[MonitoringDataRead]", "role[WorkspacePackagesRead]",
-                  "endpoint[MessageProcessingLogsCount]", "endpoint[IntegrationPackages]",
-                  "endpoint[KeystoreEntries]"):
+    for check in checks:
         assert re.search(rf"^  {re.escape(check)} +passed$", run.stdout, re.M), check
 
 
@@ -92,11 +98,7 @@ def test_a_newman_collection_passes_against_the_sandbox(sandbox: Sandbox, tmp_pa
     secret = sandbox.connection.client_secret
     assert secret is not None
     assert secret not in (tmp_path / "profiles" / "newman.yaml").read_text(encoding="utf-8")
-    told = [line for line in init.stdout.splitlines() if line.startswith(("export ", "pytest "))]
-    assert told[-1] == "pytest --profile newman"
-    run = _bash(tmp_path, "\n".join(told))
-    assert run.returncode == 0, run.stdout[-3000:]
-    for check in ("token", "role[MonitoringDataRead]", "role[WorkspacePackagesRead]",
-                  "endpoint[MessageProcessingLogs]", "endpoint[IntegrationRuntimeArtifacts]",
-                  "endpoint[IntegrationPackages]"):
-        assert re.search(rf"^  {re.escape(check)} +passed$", run.stdout, re.M), check
+    _run_as_told(tmp_path, init.stdout, "newman", (
+        "token", "role[MonitoringDataRead]", "role[WorkspacePackagesRead]",
+        "endpoint[MessageProcessingLogs]", "endpoint[IntegrationRuntimeArtifacts]",
+        "endpoint[IntegrationPackages]"))
