@@ -473,7 +473,7 @@ class Refusal:
 @dataclass(frozen=True)
 class TokenUrl:
     """A token URL without the credential parameters of its query (`removed`: name -> value as
-    written, percent-encoded, variables not resolved)."""
+    written: form-encoded around its variables, which are not resolved)."""
 
     url: str
     removed: dict[str, str]
@@ -508,15 +508,23 @@ def token_url(text: str, resolver: Resolver, where: str) -> TokenUrl:
     return TokenUrl(url, removed)
 
 
+def _form_decoded(text: str) -> str:
+    """Form-encoded `text` (a query, a raw body) percent-decoded around its `{{variables}}`:
+    a variable's value is used as it is (the service key's secret with its `+` and `/`), only
+    what is written around it is URL text."""
+    parts = re.split(r"(\{\{[^{}]+\}\})", text)
+    return "".join(p if _VARIABLE.fullmatch(p) else urllib.parse.unquote_plus(p) for p in parts)
+
+
 def _value(resolver: Resolver, text: str | None, encoded: bool) -> str | None:
-    """`text` resolved (and percent-decoded when `encoded`); None when empty or a variable
-    stays unresolved."""
+    """`text` resolved (percent-decoded around its variables when `encoded`); None when empty
+    or a variable stays unresolved."""
     if text is None:
         return None
-    value = resolver.resolve_known(text)
+    value = resolver.resolve_known(_form_decoded(text) if encoded else text)
     if _VARIABLE.search(value):
         return None
-    return (urllib.parse.unquote_plus(value) if encoded else value).strip() or None
+    return value.strip() or None
 
 
 def _secret(resolver: Resolver, candidates: list[tuple[str | None, bool]]) -> Secret | None:
@@ -617,10 +625,10 @@ def token_request(request: Request, resolver: Resolver) -> TokenRequest | None:
         return TokenRequest(request, url, None)
     owner = f"the token request '{request.name}'"
     try:
-        client_id = resolver.resolve(written[0], f"{owner}: client_id")
+        client_id = resolver.resolve(_form_decoded(written[0]) if written[1] else written[0],
+                                     f"{owner}: client_id").strip()
     except PostmanError as exc:
         return TokenRequest(request, url, None, exc)
-    client_id = (urllib.parse.unquote_plus(client_id) if written[1] else client_id).strip()
     secret_value = _secret(resolver, [(fields.get("client_secret"), encoded),
                                       (basic.get("password"), False),
                                       (url.removed.get("client_secret"), True)])

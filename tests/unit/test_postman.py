@@ -646,6 +646,30 @@ def test_token_requests_in_every_form_postman_stores_them(
                                   NEWMAN_SECRET)
 
 
+PLUS_SECRET = "FAKE+key/b%2F&<x>\"'$=="  # a service key's secret may hold + / and =
+
+
+@pytest.mark.parametrize(("body", "query"), [
+    ({"mode": "raw", "raw": "grant_type=client_credentials&client_id={{clientid}}&"
+                            "client_secret={{plus}}"}, ""),
+    (None, "?grant_type=client_credentials&client_id={{clientid}}&client_secret={{plus}}"),
+], ids=["raw", "query"])
+def test_a_variable_in_form_encoded_text_is_used_as_it_is(body: dict[str, Any] | None,
+                                                          query: str) -> None:
+    """Only the text written around a variable is URL text: the variable holds the secret
+    itself (a `+` in it is not a space, `%2F` not a slash)."""
+    collection = json.loads(NEWMAN.read_text(encoding="utf-8"))
+    collection["variable"].append({"key": "plus", "value": PLUS_SECRET})
+    token = _token_request(collection)
+    token["url"] = "{{tokenurl}}/oauth/token" + query
+    token.pop("body")
+    if body is not None:
+        token["body"] = body
+    found = postman.read(_write(collection), NEWMAN_ENV, None)
+    assert _connection(found) == (NEWMAN_API, NEWMAN_TOKEN_URL, NEWMAN_CLIENT, "cf",
+                                  PLUS_SECRET)
+
+
 def test_the_token_request_whose_script_sets_the_variable_is_the_one_used() -> None:
     collection = _newman()
     decoy = copy.deepcopy(collection["item"][0]["item"][0])
