@@ -673,15 +673,22 @@ def _bearer_client(request: Request, tokens: list[TokenRequest]) -> Client | Ref
                   f"{client.owner.removeprefix('the ')}, for Bearer {variable}", client.changes)
 
 
-def _client_of(request: Request, resolver: Resolver,
-               tokens: list[TokenRequest]) -> Client | Refusal:
+def _client_of(request: Request, resolver: Resolver, tokens: list[TokenRequest],
+               read: dict[int, Client]) -> Client | Refusal:
+    """The client of `request`'s authorization, or why it has none. `read` holds the clients
+    of the OAuth 2.0 blocks read so far (the requests under one block share its dict)."""
     auth = request.auth
     if auth is None or auth.get("type") == "noauth":
         return Refusal(f"request '{request.name}' has no authorization",
                        f"has no authorization (No Auth){_set_on(request)}")
     kind = shown(auth.get("type"), 30)
     if kind == "oauth2":
-        return _oauth_client(request, resolver)
+        if id(auth) in read:
+            return read[id(auth)]
+        outcome = _oauth_client(request, resolver)
+        if isinstance(outcome, Client):
+            read[id(auth)] = outcome
+        return outcome
     if kind == "bearer":
         return _bearer_client(request, tokens)
     what = "Basic authentication (user and password)" if kind == "basic" else f"auth {kind}"
@@ -947,7 +954,8 @@ def _read(collection_path: Path, environment_path: Path | None,
         raise PostmanError("no request calls <API host>/api/v1/<entity set>; add one (e.g. "
                            "GET {{url}}/api/v1/MessageProcessingLogs) or give --api-url",
                            f"--postman {shown(collection_path, 200)}")
-    outcomes = [_client_of(request, resolver, [t for _, t in tokens])
+    read_blocks: dict[int, Client] = {}
+    outcomes = [_client_of(request, resolver, [t for _, t in tokens], read_blocks)
                 for _, request, _ in calls]
     client = _one_client(outcomes, environment or environment_of_api(calls[0][2].base))
     kept = [(place, request, call) for (place, request, call), outcome
