@@ -573,12 +573,16 @@ class TokenRequest:
     url: TokenUrl
     client: Client | None
     unresolved: PostmanError | None = None
+    sets: frozenset[str] = frozenset()  # the variables its scripts set
 
-    def sets(self, variable: str) -> bool:
-        """Whether its scripts set `variable` (`pm.environment.set("access_token", ...)`,
-        `pm.collectionVariables.set`, `postman.setEnvironmentVariable`, ...)."""
-        pattern = r"\bset\w*\(\s*[\"'`]" + re.escape(variable) + r"[\"'`]"
-        return re.search(pattern, self.request.scripts) is not None
+
+_SETS_VARIABLE = re.compile(r"\bset\w*\(\s*[\"'`]([^\"'`\n]{1,200})[\"'`]")
+
+
+def _variables_set(scripts: str) -> frozenset[str]:
+    """The variables a script sets: `pm.environment.set("access_token", ...)`,
+    `pm.collectionVariables.set`, `pm.globals.set`, `postman.setEnvironmentVariable`, ..."""
+    return frozenset(name.strip() for name in _SETS_VARIABLE.findall(scripts))
 
 
 def _form_fields(body: dict[str, Any] | None) -> tuple[dict[str, str], bool]:
@@ -621,19 +625,20 @@ def token_request(request: Request, resolver: Resolver) -> TokenRequest | None:
     ids = [(fields.get("client_id"), encoded), (basic.get("username"), False),
            (url.removed.get("client_id"), True)]
     written = next(((text, enc) for text, enc in ids if text and text.strip()), None)
+    sets = _variables_set(request.scripts)
     if written is None:
-        return TokenRequest(request, url, None)
+        return TokenRequest(request, url, None, sets=sets)
     owner = f"the token request '{request.name}'"
     try:
         client_id = resolver.resolve(_form_decoded(written[0]) if written[1] else written[0],
                                      f"{owner}: client_id").strip()
     except PostmanError as exc:
-        return TokenRequest(request, url, None, exc)
+        return TokenRequest(request, url, None, exc, sets)
     secret_value = _secret(resolver, [(fields.get("client_secret"), encoded),
                                       (basic.get("password"), False),
                                       (url.removed.get("client_secret"), True)])
     return TokenRequest(request, url, Client(url.url, client_id, secret_value, owner,
-                                             changes=url.changes(owner)))
+                                             changes=url.changes(owner)), sets=sets)
 
 
 def _bearer_client(request: Request, tokens: list[TokenRequest]) -> Client | Refusal:
@@ -648,7 +653,7 @@ def _bearer_client(request: Request, tokens: list[TokenRequest]) -> Client | Ref
                        "OAuth client")
     name = match.group(1).strip()
     variable = "{{" + shown(name, 40) + "}}"
-    found = [t for t in tokens if t.sets(name)] or tokens
+    found = [t for t in tokens if name in t.sets] or tokens
     for fetcher in found:
         if fetcher.unresolved is not None:
             raise fetcher.unresolved

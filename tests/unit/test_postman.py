@@ -670,8 +670,14 @@ def test_a_variable_in_form_encoded_text_is_used_as_it_is(body: dict[str, Any] |
                                   PLUS_SECRET)
 
 
-def test_the_token_request_whose_script_sets_the_variable_is_the_one_used() -> None:
+@pytest.mark.parametrize("script", [
+    'pm.environment.set("access_token", pm.response.json().access_token);',
+    "pm.collectionVariables.set('access_token', json.access_token)",
+    "postman.setEnvironmentVariable(`access_token`, data.access_token);",
+])
+def test_the_token_request_whose_script_sets_the_variable_is_the_one_used(script: str) -> None:
     collection = _newman()
+    collection["item"][0]["item"][0]["event"][0]["script"]["exec"] = ["const x = 1;", script]
     decoy = copy.deepcopy(collection["item"][0]["item"][0])
     decoy["name"] = "Token of another client"
     decoy["event"] = []
