@@ -222,15 +222,6 @@ def disabled_variables(collection: dict[str, Any],
     return found
 
 
-def secret_variables(collection: dict[str, Any],
-                     environment: dict[str, Any] | None) -> dict[str, str]:
-    """Variables Postman marks as secrets (`"type": "secret"`), name -> value."""
-    return {key: value
-            for doc, entries in ((collection, "variable"), (environment or {}, "values"))
-            for entry, key, value in _entries(doc.get(entries))
-            if entry.get("type") == "secret" and value}
-
-
 @dataclass(frozen=True)
 class Resolver:
     """Replaces `{{name}}` in the collection's strings; names what it could not resolve
@@ -421,17 +412,6 @@ def _shown_url(url: str) -> str:
     bare = url.split("#", 1)[0]
     head, query_mark, _ = bare.partition("?")
     return shown(head) + (f"?{ELLIPSIS}" if query_mark else "")
-
-
-def _query(text: str) -> list[tuple[str, str]]:
-    """(name, value) of a query string as written, split before variables are resolved (a
-    value holding `&` stays one value); names are percent-decoded and stripped."""
-    found: list[tuple[str, str]] = []
-    for part in text.split("&"):
-        name, _, value = part.partition("=")
-        if name.strip():
-            found.append((urllib.parse.unquote_plus(name).strip(), value))
-    return found
 
 
 # --- the OAuth client -------------------------------------------------------------------------
