@@ -379,10 +379,12 @@ def _import_lines(setup: Setup) -> list[str]:
     if imported is None:
         return []
     lines = [f"From the collection: API {imported.api_url}, client {imported.client_id} "
-             f"(OAuth 2.0 authorization of {imported.auth_from}), environment "
-             f"{setup.environment} (from the token URL).",
+             f"({imported.client_from}), environment {setup.environment} (from "
+             f"{imported.environment_from}).",
              f"Endpoints: {', '.join(setup.endpoints)}; required roles: "
              f"{', '.join(setup.roles)}."]
+    if imported.changes:
+        lines += ["Changed from the collection:", *[f"  - {line}" for line in imported.changes]]
     if imported.left_out:
         lines += ["Left out (not written to the profile):",
                   *[f"  - {item.line()}" for item in imported.left_out]]
