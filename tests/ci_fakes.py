@@ -140,10 +140,13 @@ class ArtifactStore:
         self._save(state)
 
     def expire_all(self) -> None:
-        """Retention ran out: the artifacts stay listed with `expired`, their content is gone."""
+        """Retention ran out (the artifacts are as if uploaded 91 days ago and kept 90): they
+        stay listed with `expired`, their content is gone."""
         state = self._load()
+        now = datetime.datetime.now(UTC)
         for artifact in state["artifacts"]:
-            artifact["expired"] = True
+            artifact.update(expired=True, created_at=stamp(now - datetime.timedelta(days=91)),
+                            expires_at=stamp(now - datetime.timedelta(days=1)))
             (self.folder / f"{artifact['id']}.zip").unlink(missing_ok=True)
         self._save(state)
 

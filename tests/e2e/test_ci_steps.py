@@ -395,8 +395,8 @@ def test_github_second_run_compares_with_the_first_and_names_it(
     assert second.failed == [], second.logs
     assert github.baseline_of(second) == 1
     assert _summary_baseline(second) == (
-        f"**Baseline**: the reports of run 1, uploaded on {github.uploaded_on(1)} (artifact "
-        f"`{ARTIFACT}`). [Run 1](https://github.com/acme/cpi/actions/runs/1)")
+        "**Baseline**: the reports of [run 1](https://github.com/acme/cpi/actions/runs/1), "
+        f"uploaded on {github.uploaded_on(1)} (artifact `{ARTIFACT}`).")
     evidence = _evidence(second.workspace)
     assert evidence["run"]["baseline"] == ".cpi-preflight/baseline/prod-cf/evidence.json"
     assert [c["outcome"] for c in evidence["checks"] if c["id"] == "drift"] == ["passed"]
@@ -433,7 +433,7 @@ def test_github_baseline_is_the_last_completed_run_whatever_its_result(
     assert back.failed == [], back.logs
     assert github.baseline_of(back) == 3  # the run where this profile failed
     assert github.baseline_of(after) == 4  # the run that another profile turned red
-    assert _summary_baseline(after).startswith("**Baseline**: the reports of run 4, uploaded on ")
+    assert _summary_baseline(after).startswith("**Baseline**: the reports of [run 4](")
 
 
 def test_github_logs_hold_no_workflow_command(github_runs: list[GithubRun]) -> None:
@@ -446,15 +446,15 @@ def test_github_expired_baseline_is_reported_and_the_run_goes_on(
         tmp_path_factory: pytest.TempPathFactory) -> None:
     runner = GithubRunner(venv, tmp_path_factory.mktemp("github-retention"))
     runner.run(_workspace(checkout, runner.base, "run-1"), _secret(tenant))
-    artifact = runner.store.artifacts()[0]
     runner.store.expire_all()
+    artifact = runner.store.artifacts()[0]
     later = runner.run(_workspace(checkout, runner.base, "run-2"), _secret(tenant))
     assert later.failed == [], later.logs
     text = (f"none: the reports of run 1, uploaded on {runner.uploaded_on(1)}, expired on "
             f"{shown(_parse(artifact['expires_at']))}; drift is not checked in this run. Keep "
             "the reports (input retention-days) longer than the time between two runs.")
-    assert _summary_baseline(later) == (
-        f"**Baseline**: {text} [Run 1](https://github.com/acme/cpi/actions/runs/1)")
+    assert _summary_baseline(later) == "**Baseline**: " + text.replace(
+        "run 1", "[run 1](https://github.com/acme/cpi/actions/runs/1)")
     assert workflow_commands(later.log) == [OUR_WARNING + text]
     assert _evidence(later.workspace)["run"]["baseline"] is None
 

@@ -86,8 +86,9 @@ def test_github_baseline_is_the_newest_artifact_of_the_profile_whatever_the_run_
     when = _when(newest["created_at"])
     text = f"the reports of run 9, uploaded on {when} (artifact `{ARTIFACT}`)."
     assert run.step(FETCH).log == f"Baseline: {text}\n"
-    assert _note(run) == (f"**Baseline**: {text} "
-                          "[Run 9](https://github.com/acme/cpi/actions/runs/9)\n")
+    assert _note(run) == ("**Baseline**: the reports of "
+                          "[run 9](https://github.com/acme/cpi/actions/runs/9), uploaded on "
+                          f"{when} (artifact `{ARTIFACT}`).\n")
     kept = run.workspace / ".cpi-preflight" / "baseline" / "prod-cf" / "evidence.json"
     assert json.loads(kept.read_text()) == {"marker": "run 9"}
     assert store.calls()[-1] == ["api", f"repos/acme/cpi/actions/artifacts/{newest['id']}/zip"]
@@ -95,15 +96,16 @@ def test_github_baseline_is_the_newest_artifact_of_the_profile_whatever_the_run_
 
 def test_github_expired_baseline_is_reported_in_log_summary_and_a_warning(
         store: ArtifactStore, tmp_path: Path) -> None:
-    artifact = store.upload(ARTIFACT, _reports(tmp_path / "r3"), 3, 1)
+    store.upload(ARTIFACT, _reports(tmp_path / "r3"), 3, 90)
     store.expire_all()
+    artifact = store.artifacts()[0]
     run = _fetch(store, tmp_path)
     text = (f"none: the reports of run 3, uploaded on {_when(artifact['created_at'])}, expired "
             f"on {_when(artifact['expires_at'])}; drift is not checked in this run. Keep the "
             "reports (input retention-days) longer than the time between two runs.")
     assert run.step(FETCH).log.splitlines() == [f"Baseline: {text}", OURS + text]
-    assert _note(run) == (f"**Baseline**: {text} "
-                          "[Run 3](https://github.com/acme/cpi/actions/runs/3)\n")
+    assert _note(run) == "**Baseline**: " + text.replace(
+        "run 3", "[run 3](https://github.com/acme/cpi/actions/runs/3)") + "\n"
     assert not (run.workspace / ".cpi-preflight" / "baseline").exists()
     assert len(store.calls()) == 1  # nothing downloaded
 
@@ -304,6 +306,15 @@ def test_gitlab_first_run_and_expired_reports_are_reported(gitlab: FakeGitLab,
                    "in this run. Keep the artifacts (expire_in) longer than the time between "
                    "two runs.\n")
     assert not baseline.exists()
+
+
+def test_gitlab_reports_past_their_date_that_gitlab_still_keeps_are_used(
+        gitlab: FakeGitLab, tmp_path: Path) -> None:
+    job = gitlab.add_job(JOB, "success", gitlab.pipeline("success"), _archive(tmp_path, "kept"))
+    job.expire_at = datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=3)
+    log, baseline = _gitlab_fetch(gitlab, tmp_path)
+    assert log.startswith("Baseline: the reports of job 1 (pipeline 1), finished on ")
+    assert json.loads((baseline / "prod-cf" / "evidence.json").read_text()) == {"marker": "kept"}
 
 
 def test_gitlab_without_a_token_says_how_to_get_drift_and_asks_nothing(
