@@ -437,6 +437,18 @@ def test_gitlab_job_runs_the_readme_command(tmp_path: Path) -> None:
         "--profiles-dir=tenants/eu"]
 
 
+def test_gitlab_checks_run_without_the_api_token(tmp_path: Path) -> None:
+    script = gitlab_job()["script"][-1]
+    (tmp_path / BASELINE_DIR).mkdir(parents=True)
+    env = _env(tmp_path, {"pytest": "import os; print(sorted(k for k in os.environ "
+                                    "if 'TOKEN' in k))"},
+               CPI_PREFLIGHT_PROFILES="prod-cf", CPI_PREFLIGHT_STRICT="false",
+               CPI_PREFLIGHT_PROFILES_DIR="", CPI_PREFLIGHT_API_TOKEN="glpat-secret",
+               CI_JOB_TOKEN="job-token")
+    done = bash(script, tmp_path, env)
+    assert (done.returncode, done.stdout) == (0, "['CI_JOB_TOKEN']\n")
+
+
 def test_junit_glob_matches_the_reports_dir_of_the_command() -> None:
     reports_dir = readme_command().split("--reports-dir ")[1].split()[0]
     assert JUNIT_GLOB.startswith(f"{reports_dir}/")
