@@ -44,7 +44,7 @@ from cpi_preflight.plan import (
 )
 from cpi_preflight.rules import ACCESS_ALL, RULES, Context, rule
 from cpi_preflight.server_text import quote
-from cpi_preflight.transport import RETRY_AFTER_CAP
+from cpi_preflight.transport import RETRY_AFTER_CAP, RETRY_STATUSES
 from cpi_preflight.urls import is_loopback
 
 TOKEN_URL_SHAPE = {
@@ -175,7 +175,18 @@ def _token_server_error(ctx: Context, exchange: Exchange) -> Finding:
     host = urls.host(ctx.plan.profile.token_url)
     kind = " with an HTML page" if exchange.is_html else ""
     return ctx.finding("SERVER_ERROR", host, f"token endpoint {host} answered {exchange.status}"
-                       f"{kind} ({_attempts(exchange)})", key="token_url")
+                       f"{kind} ({_attempts(exchange)}{_not_retried(exchange)})",
+                       key="token_url")
+
+
+def _not_retried(exchange: Exchange) -> str:
+    """`; 500 is not retried` when the last answer was a server error the retry policy does not
+    retry (SAP returns business errors as 500), so that `1 attempt` with `attempts: 3` reads as
+    the policy, not a miscount; '' otherwise."""
+    status = exchange.status
+    if status is None or not _is_server_error(status) or status in RETRY_STATUSES:
+        return ""
+    return f"; {status} is not retried"
 
 
 def _waits(exchange: Exchange) -> str:
@@ -871,8 +882,37 @@ def role_rule(ctx: Context, check: Check) -> Verdict:
         return ctx.fail(check, _role_missing(ctx, role, said.missing, proof if status == 403
                                              else None), facts)
     if said.granted == "yes":
+        failed_call = _no_call_succeeded(ctx, role)
+        if failed_call:
+            return _not_proven(ctx, check, said, failed_call, facts)
         return _role_passed(ctx, check, said, None)
     return _cannot_tell(check, _why_unknown(ctx, proof), facts)
+
+
+def _no_call_succeeded(ctx: Context, role: str) -> str:
+    """Why the call planned to prove `role` proved nothing: the api check did not pass, or the
+    call got no answer or an unsuccessful one ('' when no read-only call can prove the role)."""
+    name = ctx.plan.proof_for.get(role)
+    if name is None:
+        return ""
+    api = ctx.verdicts.get(API)
+    if api is not None and api.outcome != PASSED:
+        return f"{API} {api.outcome} ({api.code or api.outcome})"
+    call = f"GET /api/v1{ctx.catalog.endpoints[name].path}"
+    exchange = ctx.seen.endpoints.get(name)
+    if exchange is None or exchange.status is None:
+        return f"{call} got no answer"
+    return f"{call} answered {exchange.status}"
+
+
+def _not_proven(ctx: Context, check: Check, said: Grant, failed_call: str,
+                facts: RoleFacts) -> Verdict:
+    """A role the token carries whose proof call could not succeed: skipped, never passed (the
+    README defines a role as granted by its scopes and proven by a successful call)."""
+    carried = (f"persona {said.persona} ({_persona_scope(ctx, said.persona)}), which covers it "
+               "in SAP's tasks table" if said.persona else "its scopes")
+    return Verdict(check, SKIPPED, f"role {check.subject}: granted in the token (it carries "
+                   f"{carried}); not proven: no call succeeded ({failed_call})", facts=facts)
 
 
 # --- endpoints ---------------------------------------------------------------------------
@@ -947,7 +987,8 @@ def _server_error(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Findi
             if exchange.odata_message else "")
     return ctx.finding("SERVER_ERROR", endpoint.name,
                        f"GET /api/v1{endpoint.path} answered {exchange.status}{kind}{said} "
-                       f"({_attempts(exchange)}: {tries})", key="api_url")
+                       f"({_attempts(exchange)}: {tries}{_not_retried(exchange)})",
+                       key="api_url")
 
 
 def _endpoint_problem(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding | None:

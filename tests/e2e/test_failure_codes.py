@@ -125,6 +125,17 @@ def test_a_failed_token_skips_the_dependents(fault_run: Outcome, name: str) -> N
     assert skipped.get("message") == f"not checked: token failed ({code}); fix that first"
 
 
+@pytest.mark.parametrize("name", ["api-url-is-ui", "api-url-is-xsuaa"])
+def test_a_role_is_not_passed_when_no_call_could_prove_it(fault_run: Outcome, name: str) -> None:
+    """The token carries MonitoringDataRead, but the API URL is a UI host: no call proves the
+    role, so its check is skipped, never passed (issue 18.12)."""
+    skipped = fault_run.cases(name)["role[MonitoringDataRead]"].find("skipped")
+    assert skipped is not None
+    assert skipped.get("message") == (
+        "role MonitoringDataRead: granted in the token (it carries its scopes); not proven: no "
+        "call succeeded (api failed (API_URL_WRONG))")
+
+
 def _message(outcome: Outcome, profile: str, check: str) -> str:
     failure = outcome.cases(profile)[check].find("failure")
     assert failure is not None
@@ -208,9 +219,9 @@ EXACT = {
         "tenant's subaccount.",
     ("server-errors", "endpoint[NumberRanges]"):
         "GET /api/v1/NumberRanges answered 500 with the OData message \"The requested "
-        "operation led to an error during execution.\" (1 attempt: 500) -- fix: Check SAP's "
-        "status page and the tenant's health; rerun later. If it persists for one endpoint "
-        "only, open an SAP incident with the request time and URL.",
+        "operation led to an error during execution.\" (1 attempt: 500; 500 is not retried) "
+        "-- fix: Check SAP's status page and the tenant's health; rerun later. If it persists "
+        "for one endpoint only, open an SAP incident with the request time and URL.",
     ("expired-token", "api"):
         "the API at <host> rejected a freshly issued token: GET /api/v1/MessageProcessingLogs "
         "answered 401 (<any>); the token was issued by https://<host>/oauth/token for identity "
