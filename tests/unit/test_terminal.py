@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
@@ -205,3 +206,16 @@ def test_a_notice_is_one_line_under_the_profile_when_it_fits() -> None:
         "  notice: SAP: the Neo environment", "    sunsets on 2028-12-31 (SAP Note",
         "    3351844)"]
     assert notice_lines([], 80) == []
+
+
+def test_report_lines_are_relative_to_the_current_folder_where_possible(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    written = [project / "reports" / "prod-cf" / "junit.xml",
+               elsewhere / "reports" / "prod-cf" / "evidence.json"]
+    assert terminal.report_lines(written) == [
+        "report: reports/prod-cf/junit.xml",
+        f"report: {elsewhere}/reports/prod-cf/evidence.json",
+    ]

@@ -23,8 +23,9 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
-from cpi_preflight import catalog
+from cpi_preflight import catalog, files
 from cpi_preflight.findings import SKIPPED, Finding
 from cpi_preflight.reporting import outcomes
 from cpi_preflight.reporting.document import CheckRow, Document
@@ -194,3 +195,9 @@ def notice_lines(notices: Iterable[str], width: int) -> list[str]:
     """`  notice: ...` per notice, wrapped to `width` (the catalog's dated announcements)."""
     layout = _Layout([], width)
     return [line for text in notices for line in layout.wrap(f"notice: {text}", indent="  ")]
+
+
+def report_lines(paths: Iterable[Path]) -> list[str]:
+    """`report: reports/prod-cf/junit.xml` per written file: relative to the current folder
+    when the file lies below it, else the path as written (`files.message_path`)."""
+    return [f"report: {printable(str(files.message_path(path)))}" for path in paths]
