@@ -2,6 +2,9 @@
 
 A failed check is a <failure> whose type is the failure code and whose message names the thing
 at fault and the fix; a skipped one (also one pytest did not run) is <skipped> with the reason.
+JUnit has no warning state: a check that passed with warnings is named with them
+(`least-privilege (WARNING EXCESS_ROLES)`, what GitLab's Tests tab shows of a passed testcase)
+and its <system-out> holds a `WARNING CODE: message` line and the fix per warning.
 The testsuite's properties name the connection. Everything comes from the masked document;
 each text is made visible line by line (`xml_safe`: `text.lines`, which also drops what XML 1.0
 cannot hold) before the XML serializer escapes it, so no mask can cut through markup.
@@ -15,7 +18,10 @@ from typing import TYPE_CHECKING
 
 from cpi_preflight.findings import FAILED, SKIPPED
 from cpi_preflight.reporting.document import CheckRow, Document
+from cpi_preflight.reporting.outcomes import Shown
 from cpi_preflight.text import lines
+
+WARNING = "WARNING"  # how a warning is marked where JUnit has no state for it
 
 if TYPE_CHECKING:
     from junit_xml import TestCase
@@ -28,14 +34,28 @@ def xml_safe(text: str) -> str:
 
 
 def _stdout(check: CheckRow) -> str:
-    return check.summary + "".join(f"\nwarning {w.text()}" for w in check.warnings)
+    """The check's summary, then `WARNING CODE: message` and its fix per warning; a summary
+    that is a warning's message is said once, on the warning's line."""
+    warned = {w.message for w in check.warnings}
+    head = [] if check.summary in warned else [check.summary]
+    return "\n".join([*head, *(f"{WARNING} {w.code}: {w.message}\n  fix: {w.fix}"
+                                for w in check.warnings)])
+
+
+def case_name(check: CheckRow) -> str:
+    """The testcase's name: the check id, and for a check that passed with warnings its codes
+    (`least-privilege (WARNING EXCESS_ROLES)`): JUnit has no warning state, and GitLab's Tests
+    tab shows a passed testcase's name and status only, never its output."""
+    if check.shown != Shown.WARNING:
+        return check.id
+    return f"{check.id} ({WARNING} {', '.join(dict.fromkeys(w.code for w in check.warnings))})"
 
 
 def _case(profile_name: str, check: CheckRow) -> TestCase:
     from junit_xml import TestCase
 
     elapsed = check.elapsed_ms
-    case = TestCase(name=check.id, classname=f"cpi_preflight.{profile_name}",
+    case = TestCase(name=case_name(check), classname=f"cpi_preflight.{profile_name}",
                     elapsed_sec=elapsed / 1000 if elapsed is not None else None,
                     stdout=xml_safe(_stdout(check)))
     if check.outcome == FAILED:
