@@ -395,7 +395,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         lines.extend(line for gap in run.baseline_gaps
                      for line in terminal.wrapped(f"warning: {gap}", width))
         if verbosity > -2:
-            lines.extend(terminal.report_lines(config.stash.get(WRITTEN_KEY, [])))
+            written: list[Path] = config.stash.get(WRITTEN_KEY, [])
+            lines.extend(terminal.report_lines(written))
     if not lines:
         return
     terminalreporter.ensure_newline()  # after a progress line, before our first line
