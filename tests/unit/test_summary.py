@@ -56,11 +56,11 @@ def test_page_lists_each_profile_and_its_failed_checks_and_warnings(tmp_path: Pa
         "",
         "### prod-cf",
         "",
-        "| Check | Code | What happened |",
-        "|---|---|---|",
-        "| role\\[WorkspacePackagesRead\\] | ROLE\\_MISSING | not granted |",
+        "| Check | Code | What happened | Fix |",
+        "|---|---|---|---|",
+        "| role\\[WorkspacePackagesRead\\] | ROLE\\_MISSING | not granted |  |",
         "| least-privilege | EXCESS\\_ROLES (warning) | grants AccessPoliciesRead beyond "
-        "required\\_roles |",
+        "required\\_roles |  |",
     ]
 
 
@@ -70,7 +70,7 @@ def test_hostile_text_cannot_break_the_table_or_inject_markup(tmp_path: Path) ->
     _write(tmp_path, "p", doc)
     row = summary.markdown_page(tmp_path).splitlines()[-2]
     assert row == ("| role\\[WorkspacePackagesRead\\] | ROLE\\_MISSING | a\\|b ## x "
-                   "&lt;script&gt;alert(1)&lt;/script&gt; \\`c\\` \\[l\\](u) |")
+                   "&lt;script&gt;alert(1)&lt;/script&gt; \\`c\\` \\[l\\](u) |  |")
 
 
 def test_long_text_is_cut(tmp_path: Path) -> None:
@@ -78,7 +78,7 @@ def test_long_text_is_cut(tmp_path: Path) -> None:
     doc["findings"][1]["message"] = "x" * 1000
     _write(tmp_path, "p", doc)
     row = summary.markdown_page(tmp_path).splitlines()[-2]
-    assert row.endswith(" | " + "x" * (MAX_CELL - 3) + "... |")
+    assert row.endswith(" | " + "x" * (MAX_CELL - 3) + "... |  |")
 
 
 @pytest.mark.parametrize(("content", "reason"), [
@@ -145,18 +145,24 @@ def test_cli_path_that_is_neither_folder_nor_file_is_a_usage_error(
 
 
 def test_every_finding_is_a_row_even_two_failures_of_one_check(tmp_path: Path) -> None:
-    drift = [("ROLE_LOST", "failure", "role MonitoringDataRead was granted in the baseline"),
-             ("ROLE_GAINED", "warning", "role AccessPoliciesRead is new"),
-             ("ENDPOINT_REGRESSED", "failure", "MessageProcessingLogs answered 200, now 403")]
+    drift = [("ROLE_LOST", "failure", "role MonitoringDataRead was granted in the baseline",
+              "Add it back: `cf update-service <instance> -c '{...}'`."),
+             ("ROLE_GAINED", "warning", "role AccessPoliciesRead is new", "Confirm it."),
+             ("ENDPOINT_REGRESSED", "failure", "MessageProcessingLogs answered 200, now 403",
+              "See its own finding.")]
     doc = _evidence("p", checks=[{"id": "drift", "outcome": "failed", "code": "ROLE_LOST",
                                   "summary": "2 changes broke the client"}],
                     findings=[{"check": "drift", "code": code, "severity": severity,
-                               "message": message} for code, severity, message in drift])
+                               "message": message, "fix": fix}
+                              for code, severity, message, fix in drift])
     _write(tmp_path, "p", doc)
+    # each code with its own fix (issue 18.4), the fix shown as text, never as markup
     assert summary.markdown_page(tmp_path).splitlines()[-3:] == [
-        "| drift | ROLE\\_LOST | role MonitoringDataRead was granted in the baseline |",
-        "| drift | ENDPOINT\\_REGRESSED | MessageProcessingLogs answered 200, now 403 |",
-        "| drift | ROLE\\_GAINED (warning) | role AccessPoliciesRead is new |",
+        "| drift | ROLE\\_LOST | role MonitoringDataRead was granted in the baseline | Add it "
+        "back: \\`cf update-service &lt;instance&gt; -c '{...}'\\`. |",
+        "| drift | ENDPOINT\\_REGRESSED | MessageProcessingLogs answered 200, now 403 | See its "
+        "own finding. |",
+        "| drift | ROLE\\_GAINED (warning) | role AccessPoliciesRead is new | Confirm it. |",
     ]
 
 
@@ -164,7 +170,7 @@ def test_a_failed_check_without_a_finding_still_gets_a_row(tmp_path: Path) -> No
     _write(tmp_path, "p", _evidence("p", findings=[]))
     assert summary.markdown_page(tmp_path).splitlines()[-1] == (
         "| role\\[WorkspacePackagesRead\\] | ROLE\\_MISSING | role WorkspacePackagesRead is "
-        "not granted |")
+        "not granted |  |")
 
 
 def test_an_incomplete_run_is_marked_so_not_passed(tmp_path: Path) -> None:

@@ -219,3 +219,33 @@ def test_report_lines_are_relative_to_the_current_folder_where_possible(
         "report: reports/prod-cf/junit.xml",
         f"report: {elsewhere}/reports/prod-cf/evidence.json",
     ]
+
+
+def test_each_code_of_a_drift_row_shows_its_own_fix() -> None:
+    """The drift row once showed ROLE_LOST, ROLE_GAINED, ENDPOINT_REGRESSED with one fix line,
+    ROLE_GAINED's, which read as the row's fix (issue 18.4)."""
+    lost = Finding("ROLE_LOST", "failure", "R", "role R was granted in the baseline",
+                   "Add R back: `cf update-service <instance> -c '{\"roles\":[\"R\"]}'`.")
+    gained = Finding("ROLE_GAINED", "warning", "G", "role G is granted now", "Confirm G.")
+    regressed = Finding("ENDPOINT_REGRESSED", "failure", "E", "GET /E answered before",
+                        "See E's own finding.")
+    verdicts = {"drift": _verdict("drift", FAILED, lost.message, lost, gained, regressed)}
+    assert profile_lines("p (cf)", verdicts, {}, width=80, verbosity=0)[1:] == [
+        "  drift failed   ROLE_LOST, ROLE_GAINED, ENDPOINT_REGRESSED",
+        "    ROLE_LOST: role R was granted in the baseline",
+        "    fix: Add R back:",
+        "          cf update-service <instance> -c '{\"roles\":[\"R\"]}'",
+        "    ENDPOINT_REGRESSED: GET /E answered before",
+        "    fix: See E's own finding.",
+        "    ROLE_GAINED: role G is granted now",
+        "    fix: Confirm G.",
+    ]
+
+
+def test_a_single_failure_keeps_its_fix_for_the_failures_section() -> None:
+    lost = Finding("ROLE_LOST", "failure", "R", "role R was granted in the baseline", "Add R.")
+    verdicts = {"drift": _verdict("drift", FAILED, lost.message, lost)}
+    assert profile_lines("p (cf)", verdicts, {}, width=80, verbosity=0)[1:] == [
+        "  drift failed   ROLE_LOST",
+        "    role R was granted in the baseline",
+    ]

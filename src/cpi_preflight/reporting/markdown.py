@@ -1,8 +1,9 @@
 """The CI job summary: one Markdown page from the documents of a run's evidence.json files.
 
 Made for the job page of a CI run (GitHub's `$GITHUB_STEP_SUMMARY`): per profile the result and
-the counts (`outcomes`), and every failed check and warning with its code. The documents are
-read back from files (`commands.summary`) and may hold anything: every text goes through
+the counts (`outcomes`), and every failed check and warning with its code and its own fix. The
+documents are read back from files (`commands.summary`) and may hold anything: every text goes
+through
 `markdown.cell` (one visible line, cut, HTML and Markdown escaped), every part of a document is
 read without trusting its shape (`Document.section`, `entries`), and a file that is not an
 evidence document is shown as a row saying so (`Unreadable`).
@@ -21,6 +22,7 @@ from cpi_preflight.reporting.document import Document, Unreadable
 from cpi_preflight.reporting.outcomes import Result, Shown
 
 MAX_CELL = 300
+MAX_FIX = 2000  # a fix is our own text with the profile's values: cut only when far too long
 TITLE = "## cpi-preflight"
 UNREADABLE = "unreadable"
 _MARK = {Result.PASSED.value: "✅ passed", Result.FAILED.value: "❌ failed",
@@ -34,15 +36,17 @@ class Problem:
     check: str
     code: str
     text: str
+    fix: str = ""
 
 
 def problems(document: Document) -> list[Problem]:
-    """Every finding, failures first, one row each; then any failed check without a finding."""
+    """Every finding with its own fix, failures first, one row each; then any failed check
+    without a finding."""
     findings = document.entries("findings")
     failure = Severity.FAILURE.value
     rows = [Problem(str(f.get("check", "?")),
                     f"{f.get('code', '-')}{'' if f.get('severity') == failure else ' (warning)'}",
-                    str(f.get("message", "")))
+                    str(f.get("message", "")), str(f.get("fix", "")))
             for f in sorted(findings, key=lambda f: f.get("severity") != failure)]
     explained = {str(f.get("check")) for f in findings if f.get("severity") == failure}
     rows += [Problem(str(c.get("id", "?")), str(c.get("code") or "-"), str(c.get("summary", "")))
@@ -75,10 +79,10 @@ def _details(item: Document | Unreadable) -> list[str]:
     found = problems(item)
     if not found:
         return []
-    lines = ["", f"### {cell(item.name, 100)}", "", "| Check | Code | What happened |",
-             "|---|---|---|"]
-    return lines + [f"| {cell(p.check, 100)} | {cell(p.code, 60)} | {cell(p.text, MAX_CELL)} |"
-                    for p in found]
+    lines = ["", f"### {cell(item.name, 100)}", "", "| Check | Code | What happened | Fix |",
+             "|---|---|---|---|"]
+    return lines + [f"| {cell(p.check, 100)} | {cell(p.code, 60)} | {cell(p.text, MAX_CELL)} "
+                    f"| {cell(p.fix, MAX_FIX)} |" for p in found]
 
 
 def render(items: Sequence[Document | Unreadable], *, left_out: int = 0) -> str:

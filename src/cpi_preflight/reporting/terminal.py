@@ -3,7 +3,9 @@
 `render` gives the section's lines for one profile's document: a summary line (the counts of
 `outcomes`), then one row per check: its outcome and, for a failure, the code and message on one
 line (the full text with its fix is in pytest's FAILURES section above); for a warning, the
-message and its fix in full (nothing else on screen shows them); for a skip, the reason. Checks
+message and its fix in full (nothing else on screen shows them); for a skip, the reason. A row
+with several findings (drift: ROLE_LOST, ROLE_GAINED, ENDPOINT_REGRESSED) gives each its own
+fix under it, so that no fix reads as the row's. Checks
 that pytest did not run are listed together in one row. Rows fit `width`; what does not fit is
 moved to the next lines rather than cut (an id, the codes, a client id are never cut, so that
 they can be read and copied whole); only a failure's one-line message is cut (`text.cut`), as its
@@ -144,14 +146,19 @@ class _Layout:
             return [*named_alone, *self.beside(head, one_line(check.summary))]
         codes = ", ".join(dict.fromkeys(f.code for f in check.findings))
         lines = [*named_alone, *self.beside(head, codes)]
-        named = len(check.findings) > 1  # several findings: say which is which
+        named = len(check.findings) > 1  # several findings: say which is which, each its fix
         for finding in check.failures:
             lines.extend(self.cut_row(_said(finding, named)))
+            if named:
+                lines.extend(self.fix(finding))
         for finding in check.warnings:
             lines.extend(self.wrap(_said(finding, named)))
-            lines.extend(fix_lines(one_line(f"fix: {finding.fix}"), self.width, DETAIL,
-                                   DETAIL + "  "))
+            lines.extend(self.fix(finding))
         return lines
+
+    def fix(self, finding: Finding) -> list[str]:
+        """`fix: ...` under a finding's row, each `cf` command alone on a line."""
+        return fix_lines(one_line(f"fix: {finding.fix}"), self.width, DETAIL, DETAIL + "  ")
 
 
 def _said(finding: Finding, named: bool) -> str:
