@@ -272,6 +272,8 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     if not selected:
         session.config.stash[HINT_KEY] = _nothing_selected_hint(run)
         return
+    run.user_checks.expect((item.nodeid, _profile_of(item)) for item in session.items
+                           if not isinstance(item, CheckItem))
     with scrubbed_output.held():  # tokens are known only once their answers are parsed
         run.execute(selected)
 
@@ -293,10 +295,13 @@ def _nothing_selected_hint(run: Run) -> str:
             "previous reports of these profiles were removed so that none reads as current")
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outermost: sees the final report (xfail)
 def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestReport, None]:
     outcome = yield
     test_report = outcome.get_result()
+    run = item.config.stash.get(RUN_KEY, None)
+    if run is not None and not isinstance(item, CheckItem):
+        run.user_checks.record(item.nodeid, test_report)  # before its text is made a string
     if isinstance(test_report.longrepr, tuple):
         path, line, message = test_report.longrepr
         if isinstance(item, CheckItem):  # point at the profile, not our code

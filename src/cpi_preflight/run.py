@@ -27,6 +27,7 @@ from cpi_preflight.profile import Profile
 from cpi_preflight.reporting import document
 from cpi_preflight.reporting.document import Document
 from cpi_preflight.secret import Secret
+from cpi_preflight.user_checks import UserChecks
 
 if TYPE_CHECKING:
     from cpi_preflight.sandbox import Sandbox
@@ -67,6 +68,7 @@ class Run:
     executed: bool = False
     ran: set[tuple[str, str]] = field(default_factory=set)
     deselected: set[tuple[str, str]] = field(default_factory=set)
+    user_checks: UserChecks = field(default_factory=UserChecks)  # the team's tests (checks/)
 
     @classmethod
     def load(cls, names: list[str], settings: Settings) -> Run:
@@ -165,7 +167,8 @@ class Run:
             self.reported(profile_name), started_at=self.started_at or datetime.now(UTC),
             duration_s=self.duration_s, token=self.token_facts(profile_name),
             trust=document.trust_text(prof, environ), proxy=transport.proxy_setting(environ),
-            baseline=str(baseline["_path"]) if baseline else None, strict=self.settings.strict)
+            baseline=str(baseline["_path"]) if baseline else None, strict=self.settings.strict,
+            user_checks=self.user_checks.of(profile_name, NOT_REACHED))
 
     def close(self) -> None:
         """Stop every sandbox this run started."""

@@ -3,6 +3,7 @@ run, and a selection of nothing removes the previous reports instead of leaving 
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -18,7 +19,13 @@ def test_a_user_check_selected_alone_still_gets_its_profile_probed(tmp_path: Pat
     assert outcome.code == 0, outcome.stdout
     assert "no profile selected" not in outcome.stdout
     assert " 1 passed, 10 deselected in " in outcome.stdout.splitlines()[-1]
-    assert "sandbox-cf (cf): 10 not run" in outcome.stdout
+    # the user check ran and is reported with its profile; the built-in checks did not run
+    assert "sandbox-cf (cf): 1 passed, 10 not run" in outcome.stdout
+    doc = json.loads((outcome.reports / "sandbox-cf" / "evidence.json").read_text())
+    assert [(u["nodeid"], u["outcome"]) for u in doc["user_checks"]] == [
+        ("checks/test_odata_shape.py::test_message_logs_answer_odata_v2_json[sandbox-cf]",
+         "passed")]
+    assert doc["summary"]["result"] == "incomplete"
     assert (outcome.reports / "sandbox-cf" / "evidence.json").is_file()
 
 

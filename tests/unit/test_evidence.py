@@ -311,7 +311,7 @@ def test_schema_knows_every_check_kind() -> None:
 
 def test_header_facts() -> None:
     doc, the_plan = build(baseline="reports/prod-cf/evidence.json"), sample_plan()
-    assert doc["schema_version"] == "1"
+    assert doc["schema_version"] == "2"
     assert doc["tool"] == {"name": "cpi-preflight", "version": __version__}
     assert doc["profile"] == {
         "name": "prod-cf", "environment": "cf",
@@ -653,7 +653,7 @@ def test_write_evidence_paths_and_baseline_reading(tmp_path: Path) -> None:
     json_path, html_path = write_evidence(tmp_path, doc)
     assert json_path == tmp_path / "prod-cf" / "evidence.json"
     assert html_path == tmp_path / "prod-cf" / "evidence.html"
-    assert json_path.read_text(encoding="utf-8").startswith('{\n  "schema_version": "1"')
+    assert json_path.read_text(encoding="utf-8").startswith('{\n  "schema_version": "2"')
     assert html_path.read_text(encoding="utf-8") == render_html(doc)
     loaded = baseline.load(tmp_path, ["prod-cf"])["prod-cf"]
     assert loaded.pop("_path") == "prod-cf/evidence.json"  # no local absolute path

@@ -54,7 +54,8 @@ def _html_description(text: str) -> str:
 
 def _summary_row(text: str, tmp_path: Path) -> str:
     doc = {"profile": {"name": "p", "environment": "cf"}, "summary": {"result": "failed"},
-           "findings": [{"check": "c", "code": "C", "severity": "failure", "message": text}]}
+           "findings": [{"check": "c", "code": "C", "severity": "failure", "message": text,
+                         "fix": text}]}
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "evidence.json").write_text(json.dumps(doc), encoding="utf-8")
     return summary.markdown_page(tmp_path).splitlines()[-1]
@@ -83,4 +84,4 @@ def test_every_escaper_gives_the_one_answer(name: str) -> None:
 
 
 def test_the_summary_page_gives_the_one_answer(tmp_path: Path) -> None:
-    assert _summary_row(HOSTILE, tmp_path) == f"| c | C | {ANSWER} |"
+    assert _summary_row(HOSTILE, tmp_path) == f"| c | C | {ANSWER} | {ANSWER} |"

@@ -1,7 +1,8 @@
 """The evidence document: one profile's run as every report shows it, masked and cleaned once.
 
-`build` turns one profile's plan, observations and verdicts into a `Document`: its `record` is
-the content of evidence.json (described by `data/evidence.schema.json`, sealed with its own
+`build` turns one profile's plan, observations and verdicts, and the results of the team's own
+checks that ran for the profile (`user_checks`), into a `Document`: its `record` is the content
+of evidence.json (described by `data/evidence.schema.json`, sealed with its own
 SHA-256), its `details` what other reports show beyond the record (the full URLs, the time of
 each check's call). Every text of both is masked (`secret.scrub_all`, one walk over all values)
 and made one visible line (`text.one_line`) here, before any renderer sees it; the tool's own
@@ -22,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,9 +49,12 @@ from cpi_preflight.plan import LEAST_PRIVILEGE, CheckKind, Plan, endpoint_check_
 from cpi_preflight.profile import Profile
 from cpi_preflight.reporting import outcomes
 from cpi_preflight.secret import scrub_all
-from cpi_preflight.text import one_line
+from cpi_preflight.text import cut, one_line
+from cpi_preflight.user_checks import UserCheck
 
-SCHEMA_VERSION = "1"
+# "2": the team's own checks (`user_checks`) were added, and the summary counts them.
+SCHEMA_VERSION = "2"
+MAX_USER_MESSAGE = 2000  # a user check's message, cut after masking (an assertion may be huge)
 TOOL_NAME = "cpi-preflight"
 API_PREFIX = "/api/v1"
 NOT_RUN = "not run in this session"  # the summary of a planned check without a verdict
@@ -136,6 +140,21 @@ class Document:
                                  known and entry.get("ran") is not False,
                                  str(entry.get("summary", "")), tuple(found.get(check_id, ())),
                                  times.get(check_id)))
+        return rows
+
+    def user_checks(self) -> list[CheckRow]:
+        """The checks written by the team (`checks/`) that belong to this profile, in run order:
+        a row each, its message as its summary (no findings: they are the team's own)."""
+        rows = []
+        for entry in self.entries("user_checks"):
+            outcome, duration = entry.get("outcome"), entry.get("duration_s")
+            known = isinstance(outcome, str) and outcome in set(Outcome)
+            seconds = duration if isinstance(duration, int | float) and not isinstance(
+                duration, bool) else None
+            rows.append(CheckRow(str(entry.get("nodeid", "?")), str(outcome) if known else SKIPPED,
+                                 known and entry.get("ran") is not False,
+                                 str(entry.get("message", "")),
+                                 elapsed_ms=seconds * 1000 if seconds is not None else None))
         return rows
 
 
@@ -280,10 +299,17 @@ def _checks(checked: Mapping[str, Verdict]) -> list[Doc]:
              "summary": v.summary, "code": v.code} for v in checked.values()]
 
 
-def _summary(checked: Mapping[str, Verdict]) -> Doc:
+def _user_checks(checks: Sequence[UserCheck]) -> list[Doc]:
+    return [{"nodeid": u.nodeid, "outcome": u.outcome, "ran": u.ran, "message": u.message,
+             "duration_s": round(u.duration_s, 3)} for u in checks]
+
+
+def _summary(checked: Mapping[str, Verdict], user_checks: Sequence[UserCheck]) -> Doc:
+    """The counts of the built-in checks and the team's own, and the profile's result."""
     verdicts = list(checked.values())
-    counts = outcomes.count(outcomes.shown(v.outcome, ran=v.ran, warned=bool(v.warnings))
-                            for v in verdicts)
+    counts = outcomes.count([
+        *(outcomes.shown(v.outcome, ran=v.ran, warned=bool(v.warnings)) for v in verdicts),
+        *(outcomes.shown(u.outcome, ran=u.ran, warned=False) for u in user_checks)])
     return {**counts, "warning_findings": sum(len(v.warnings) for v in verdicts),
             "result": outcomes.run_result(counts)}
 
@@ -296,9 +322,11 @@ def _details(prof: Profile, checked: Mapping[str, Verdict]) -> Doc:
 
 def build(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str, Verdict], *,
           started_at: datetime, duration_s: float, token: TokenFacts | None, trust: str,
-          proxy: str, baseline: str | None, strict: bool = False) -> Document:
+          proxy: str, baseline: str | None, strict: bool = False,
+          user_checks: Sequence[UserCheck] = ()) -> Document:
     """The document of one profile's run: a record for every planned check (a check without a
-    verdict is not run), masked, cleaned and sealed."""
+    verdict is not run) and every check of the team's that ran for it, masked, cleaned and
+    sealed."""
     checked = _outcomes(plan, verdicts)
     prof = plan.profile
     record: Doc = {
@@ -315,9 +343,12 @@ def build(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str, Verdict]
         "endpoints": _endpoints(plan, seen, checked),
         "findings": _findings(checked),
         "checks": _checks(checked),
-        "summary": _summary(checked),
+        "user_checks": _user_checks(user_checks),
+        "summary": _summary(checked, user_checks),
     }
     masked = _masked({"record": record, "details": _details(prof, checked)})
+    for entry in masked["record"]["user_checks"]:  # cut only once masked: no half secret
+        entry["message"] = cut(entry["message"], MAX_USER_MESSAGE)
     masked["record"]["sha256"] = compute_sha256(masked["record"])
     return Document(masked["record"], masked["details"])
 

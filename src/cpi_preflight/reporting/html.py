@@ -126,4 +126,5 @@ def render(document: Document) -> str:
         connections=connections_text(_list(record["run"].get("connections"))),
         environment=f"{ENVIRONMENT_NAMES.get(environment, environment)} ({environment})",
         findings=sorted(record["findings"], key=lambda f: f.get("severity") != "failure"),
+        user_checks=document.user_checks(),
     )

@@ -5,9 +5,12 @@ at fault and the fix; a skipped one (also one pytest did not run) is <skipped> w
 JUnit has no warning state: a check that passed with warnings is named with them
 (`least-privilege (WARNING EXCESS_ROLES)`, what GitLab's Tests tab shows of a passed testcase)
 and its <system-out> holds a `WARNING CODE: message` line and the fix per warning.
-The testsuite's properties name the connection. Everything comes from the masked document;
-each text is made visible line by line (`xml_safe`: `text.lines`, which also drops what XML 1.0
-cannot hold) before the XML serializer escapes it, so no mask can cut through markup.
+The checks written by the team (the tests of `checks/` that ran for the profile) follow as
+testcases of class `cpi_preflight.<profile>.checks`, named by their pytest node id, with their
+assertion message. The testsuite's properties name the connection. Everything comes from the
+masked document; each text is made visible line by line (`xml_safe`: `text.lines`, which also
+drops what XML 1.0 cannot hold) before the XML serializer escapes it, so no mask can cut
+through markup.
 
 `junit_xml` is imported when a report is rendered, not when pytest starts.
 """
@@ -22,6 +25,7 @@ from cpi_preflight.reporting.outcomes import Shown
 from cpi_preflight.text import lines
 
 WARNING = "WARNING"  # how a warning is marked where JUnit has no state for it
+OWN_CLASS = "checks"  # the classname suffix of the team's own checks (checks/)
 
 if TYPE_CHECKING:
     from junit_xml import TestCase
@@ -69,6 +73,20 @@ def _case(profile_name: str, check: CheckRow) -> TestCase:
     return case
 
 
+def _own_case(profile_name: str, check: CheckRow) -> TestCase:
+    """A check of the team's (`checks/`): its outcome, message and duration."""
+    from junit_xml import TestCase
+
+    elapsed = check.elapsed_ms
+    case = TestCase(name=check.id, classname=f"cpi_preflight.{profile_name}.{OWN_CLASS}",
+                    elapsed_sec=elapsed / 1000 if elapsed is not None else None)
+    if check.outcome == FAILED:
+        case.add_failure_info(message=xml_safe(check.summary), output=xml_safe(check.summary))
+    elif check.outcome == SKIPPED:
+        case.add_skipped_info(message=xml_safe(check.summary))
+    return case
+
+
 def _properties(document: Document) -> dict[str, str]:
     profile, tool = document.section("profile"), document.section("tool")
     values = {
@@ -86,5 +104,6 @@ def render(document: Document) -> str:
     from junit_xml import TestSuite, to_xml_report_string
 
     cases = [_case(document.name, check) for check in document.checks()]
+    cases += [_own_case(document.name, check) for check in document.user_checks()]
     suite = TestSuite(name=document.name, test_cases=cases, properties=_properties(document))
     return str(to_xml_report_string([suite], prettyprint=True, encoding="utf-8"))

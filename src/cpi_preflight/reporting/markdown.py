@@ -25,6 +25,7 @@ MAX_CELL = 300
 MAX_FIX = 2000  # a fix is our own text with the profile's values: cut only when far too long
 TITLE = "## cpi-preflight"
 UNREADABLE = "unreadable"
+OWN_CHECK = "team's check"  # the Code cell of a failed check of checks/ (it has no code)
 _MARK = {Result.PASSED.value: "✅ passed", Result.FAILED.value: "❌ failed",
          Result.INCOMPLETE.value: "⚠️ incomplete"}
 
@@ -52,6 +53,8 @@ def problems(document: Document) -> list[Problem]:
     rows += [Problem(str(c.get("id", "?")), str(c.get("code") or "-"), str(c.get("summary", "")))
              for c in document.entries("checks")
              if c.get("outcome") == FAILED and str(c.get("id")) not in explained]
+    rows += [Problem(c.id, OWN_CHECK, c.summary) for c in document.user_checks()
+             if c.outcome == FAILED]
     return rows
 
 

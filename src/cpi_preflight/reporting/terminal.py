@@ -28,13 +28,14 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from cpi_preflight import catalog, files
-from cpi_preflight.findings import SKIPPED, Finding
+from cpi_preflight.findings import FAILED, SKIPPED, Finding
 from cpi_preflight.reporting import outcomes
 from cpi_preflight.reporting.document import CheckRow, Document
 from cpi_preflight.reporting.outcomes import Shown
 from cpi_preflight.secret import scrub
 from cpi_preflight.text import cut, one_line
 
+OWN_CHECKS = "checks written by this team"  # the heading of the checks/ tests' rows
 _ID_WIDTH_LIMIT = 40
 _OUTCOME_WIDTH = 8
 _NARROWEST_TEXT = 40
@@ -156,6 +157,20 @@ class _Layout:
             lines.extend(self.fix(finding))
         return lines
 
+    def own_rows(self, check: CheckRow) -> list[str]:
+        """A check of the team's: `  outcome  node id` (the id, often longer than the id
+        column, on the next line when it does not fit), then a skip's reason or a failure's
+        message cut to one line (pytest's FAILURES section above has it whole)."""
+        head = f"  {check.shown:<{_OUTCOME_WIDTH}} "
+        check_id = one_line(check.id)
+        lines = ([head + check_id] if len(head) + len(check_id) <= self.width
+                 else [head.rstrip(), DETAIL + check_id])
+        if check.outcome == SKIPPED and check.summary:
+            lines.extend(self.wrap(check.summary))
+        elif check.outcome == FAILED and check.summary:
+            lines.extend(self.cut_row(check.summary))
+        return lines
+
     def fix(self, finding: Finding) -> list[str]:
         """`fix: ...` under a finding's row, each `cf` command alone on a line."""
         return fix_lines(one_line(f"fix: {finding.fix}"), self.width, DETAIL, DETAIL + "  ")
@@ -165,20 +180,29 @@ def _said(finding: Finding, named: bool) -> str:
     return f"{finding.code}: {finding.message}" if named else finding.message
 
 
-def profile_lines(title: str, checks: Sequence[CheckRow], *, width: int,
-                  verbosity: int) -> list[str]:
-    """The lines for one profile titled `title`: its checks in order, those pytest did not run
-    (deselected, or the session stopped first; their summary says why) grouped by reason."""
+def profile_lines(title: str, checks: Sequence[CheckRow], *, width: int, verbosity: int,
+                  own: Sequence[CheckRow] = ()) -> list[str]:
+    """The lines for one profile titled `title`: its checks in order, then the checks written
+    by the team (`own`, under their own heading), then those pytest did not run (deselected, or
+    the session stopped first; their summary says why) grouped by reason. The counts are of
+    both."""
+    every = [*checks, *own]
     ran = [c for c in checks if c.shown != Shown.NOT_RUN]
-    not_run = [c for c in checks if c.shown == Shown.NOT_RUN]
+    not_run = [c for c in every if c.shown == Shown.NOT_RUN]
     layout = _Layout([c.id for c in (*ran, *not_run)], width)
-    lines = layout.wrap(f"{title}: {counts_line(checks)}", indent="")
+    lines = layout.wrap(f"{title}: {counts_line(every)}", indent="")
     if verbosity <= -2:
         return lines
     for check in ran:
         if verbosity < 0 and check.shown not in (Shown.FAILED, Shown.WARNING):
             continue
         lines.extend(layout.rows(check))
+    shown_own = [c for c in own if c.shown != Shown.NOT_RUN
+                 and (verbosity >= 0 or c.shown == Shown.FAILED)]
+    if shown_own:
+        lines.append(f"  {OWN_CHECKS}:")
+        for check in shown_own:
+            lines.extend(layout.own_rows(check))
     if verbosity >= 0:
         for reason in dict.fromkeys(c.summary for c in not_run):
             ids = [c.id for c in not_run if c.summary == reason]
@@ -191,7 +215,7 @@ def render(document: Document, *, width: int, verbosity: int) -> list[str]:
     """The lines of the cpi-preflight section for one profile's document, then what SAP
     announces for its environment (Neo's end of life, from the catalog) unless -qq."""
     lines = profile_lines(f"{document.name} ({document.environment})", document.checks(),
-                          width=width, verbosity=verbosity)
+                          width=width, verbosity=verbosity, own=document.user_checks())
     if verbosity > -2:
         notices = catalog.load().notices_for(document.environment)
         lines.extend(notice_lines([n.text for n in notices], width))
