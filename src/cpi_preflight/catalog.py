@@ -116,7 +116,8 @@ class Code:
     title: str
     cause: str
     fix: dict[str, str]
-    source: str
+    source: str  # where the facts were found, for maintainers (not shown to users)
+    cites: tuple[str, ...] = ()  # tags of `Catalog.documents`: what users are shown
 
     def fix_for(self, environment: str) -> str:
         """The fix text template for `environment`, falling back to the generic one."""
@@ -138,6 +139,11 @@ class Catalog:
     notices: tuple[Notice, ...] = ()
     area_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
     not_endpoints: dict[str, NotEndpoint] = field(default_factory=dict)
+    documents: dict[str, str] = field(default_factory=dict)  # codes.yaml: tag -> citation
+
+    def citations(self, code: Code) -> list[str]:
+        """What a user can look up for `code`: titles of SAP documents, URLs (codes.yaml)."""
+        return [self.documents[tag] for tag in code.cites]
 
     def endpoints_needing(self, role: str) -> list[Endpoint]:
         """Endpoints whose CF role template is `role` (or whose Neo roles include it)."""
@@ -274,6 +280,7 @@ def _code(name: str, raw: dict[str, Any], phrases: dict[str, str] | None = None)
         cause=raw["cause"],
         fix={env: _with_phrases(name, text, phrases or {}) for env, text in raw["fix"].items()},
         source=raw["source"],
+        cites=tuple(raw.get("cites") or ()),
     )
 
 
@@ -307,6 +314,12 @@ def _check(catalog: Catalog) -> None:
             raise CatalogError(f"not_endpoints: {other.name} is an endpoint, or is checked by "
                                f"unknown endpoint {other.checked_by}")
     _check_personas(catalog)
+    for code in catalog.codes.values():
+        unknown = set(code.cites) - set(catalog.documents)
+        if unknown or not code.cites:
+            raise CatalogError(f"code {code.name} in data/codes.yaml cites unknown documents "
+                               f"{sorted(unknown)}" if unknown else
+                               f"code {code.name} in data/codes.yaml cites no document")
 
 
 def _check_personas(catalog: Catalog) -> None:
@@ -341,6 +354,7 @@ def load() -> Catalog:
         notices=tuple(_notice(n) for n in data["notices"]),
         area_words={a: tuple(w) for a, w in data["area_words"]["words"].items()},
         not_endpoints={n: _not_endpoint(n, e) for n, e in data["not_endpoints"].items()},
+        documents={str(k): str(v) for k, v in (codes.get("documents") or {}).items()},
     )
     _check(catalog)
     return catalog

@@ -160,7 +160,10 @@ def test_every_source_tag_used_is_defined() -> None:
 
 
 def test_source_text_gives_the_citation_or_the_tag() -> None:
-    assert CAT.source_text("SD-mpl").startswith("SAP-docs/btp-integration-suite @0cb9189b ")
+    assert CAT.source_text("SD-mpl").startswith(
+        'SAP Help Portal, "Message Processing Logs" (SAP Integration Suite); the page\'s source: '
+        "docs/ci/Development/message-processing-logs-827a2d7.md at 0cb9189b in "
+        "https://github.com/SAP-docs/btp-integration-suite")
     assert CAT.source_text("unknown-tag") == "unknown-tag"
 
 
