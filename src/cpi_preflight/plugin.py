@@ -13,13 +13,11 @@ import threading
 import warnings
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
 from cpi_preflight import command_line, files, profile, scrubbed_output, transport
-from cpi_preflight.claims import TokenFacts
 from cpi_preflight.errors import ConfigError, ProfilesError
 from cpi_preflight.items import CheckItem, ProfileFile
 from cpi_preflight.profile import Profile
@@ -27,6 +25,11 @@ from cpi_preflight.reporting import reports, terminal
 from cpi_preflight.reporting.document import Document
 from cpi_preflight.run import Run, Settings
 from cpi_preflight.secret import scrub
+
+if TYPE_CHECKING:
+    import httpx
+
+    from cpi_preflight.claims import TokenFacts
 
 RUN_KEY = pytest.StashKey[Run]()
 WRITTEN_KEY = pytest.StashKey[list[Path]]()
