@@ -55,3 +55,12 @@ def parse_url(url: str) -> tuple[httpx.URL | None, str]:
 def host(url: str) -> str:
     """`host[:port]` of `url` as written (`https://h.example:8443/api` -> `h.example:8443`)."""
     return url.split("://", 1)[-1].split("/", 1)[0]
+
+
+def netloc(url: str) -> str:
+    """`host[:port]` of `url` as httpx sends to it (lower-case host, default port left out): how
+    the probe keys the server certificates it saw."""
+    try:
+        return httpx.URL(url).netloc.decode("ascii")
+    except (httpx.InvalidURL, ValueError, UnicodeDecodeError):
+        return host(url)
