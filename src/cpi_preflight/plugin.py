@@ -55,6 +55,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--baseline", metavar="PATH", default=None,
                     help="a previous run's evidence.json, or its reports folder, to compare "
                          "roles and endpoints against (drift)")
+    group.addoption("--metrics-file", metavar="PATH", default=None,
+                    help="also write OpenMetrics text of all profiles' results to PATH, for "
+                         "node_exporter's textfile collector (name it *.prom)")
     group.addoption("--max-concurrency", type=int, default=Settings.max_concurrency,
                     metavar="N", help="requests in flight at once across all profiles (default "
                     f"{Settings.max_concurrency}; --max-per-host protects each tenant)")
@@ -103,6 +106,15 @@ def _dir(config: pytest.Config, option: str, default: str) -> Path:
     return path if path.is_absolute() else config.invocation_params.dir / path
 
 
+def _metrics_file(config: pytest.Config) -> Path | None:
+    """--metrics-file's path, relative to the folder pytest was started in; None without it."""
+    value = config.getoption("metrics_file")
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else config.invocation_params.dir / path
+
+
 def _settings(config: pytest.Config) -> Settings:
     baseline = config.getoption("baseline")
     return Settings(
@@ -137,6 +149,9 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         run = Run.load(names, _settings(config))
         reports.check_reports_dir(run.settings.reports_dir, [p.name for p in run.profiles])
+        metrics_file = _metrics_file(config)
+        if metrics_file is not None:
+            reports.check_metrics_file(metrics_file)
         files.check_ssl_cert_file(os.environ)
     except ConfigError as exc:
         raise pytest.UsageError(_usage_text(exc)) from None
@@ -367,9 +382,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     try:
         documents = [run.document(name, os.environ) for name in run.verdicts]
         session.config.stash[DOCUMENTS_KEY] = documents
-        session.config.stash[WRITTEN_KEY] = [
-            path for document in documents
-            for path in reports.write(run.settings.reports_dir, document)]
+        written = [path for document in documents
+                   for path in reports.write(run.settings.reports_dir, document)]
+        metrics_file = _metrics_file(session.config)
+        if metrics_file is not None and run.executed:  # not for --collect-only or no selection
+            written.append(reports.write_metrics(metrics_file, documents))
+        session.config.stash[WRITTEN_KEY] = written
     finally:
         run.close()
 
