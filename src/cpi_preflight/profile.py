@@ -90,7 +90,11 @@ class Profile:
 
     @property
     def uses_certificate(self) -> bool:
-        """Whether the client authenticates with an X.509 certificate (mTLS)."""
+        """Whether the client authenticates with an X.509 certificate (mTLS); a sandbox profile
+        says so before its sandbox runs (`sandbox: credential: certificate`), so that its plan at
+        collection already holds the credential-expiry check."""
+        if self.sandbox is not None:
+            return self.sandbox.get("credential") == "certificate"
         return self.certificate is not None
 
     def fingerprint(self) -> str:
