@@ -20,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from cpi_preflight import catalog, files, postman, profile
+from cpi_preflight.commands import schema as schema_command
 from cpi_preflight.errors import ConfigError, ProfileError
 from cpi_preflight.profile_writer import SOURCES, CaBundle, Setup, Variables, render_profile
 from cpi_preflight.service_key import ServiceKey, read_service_key
@@ -294,13 +295,13 @@ def _import_lines(setup: Setup) -> list[str]:
     return [*lines, ""]
 
 
-def _report(setup: Setup, pems: tuple[Path, Path] | None) -> None:
+def _report(setup: Setup, pems: tuple[Path, Path] | None, schema_lines: list[str]) -> None:
     kind = "client certificate" if setup.uses_certificate else "client secret"
     env = catalog.ENVIRONMENT_NAMES[setup.environment]
     steps = (_certificate_steps(setup, pems) if setup.uses_certificate
              else _secret_steps(setup))
     lines = [f"Wrote {setup.target} ({env}, {kind}).", "", *_import_lines(setup), *steps, "",
-             "Then run the checks:", "", run_command(setup)]
+             *schema_lines, "Then run the checks:", "", run_command(setup)]
     print("\n".join(lines))
 
 
@@ -318,6 +319,7 @@ def run(args: argparse.Namespace) -> int:
     text = render_profile(setup)
     validate(setup, text)
     pems = _write_files(setup, text)
+    schema_lines = schema_command.write_beside(setup.target.parent, force=args.force)
     _warn_plan(setup)
-    _report(setup, pems)
+    _report(setup, pems, schema_lines)
     return 0
