@@ -79,7 +79,10 @@ class Profile:
 
     @property
     def uses_certificate(self) -> bool:
-        """Whether the client authenticates with an X.509 certificate (mTLS)."""
+        """Whether the client authenticates with an X.509 certificate (mTLS); a sandbox profile
+        says so in its section before the sandbox hands out the certificate's path."""
+        if self.sandbox is not None:
+            return self.certificate is not None or self.sandbox.get("credential") == "certificate"
         return self.certificate is not None
 
     def fingerprint(self) -> str:
