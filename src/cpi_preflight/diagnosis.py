@@ -592,7 +592,7 @@ def _all_server_errors(ctx: Context, answered: list[tuple[Endpoint, Exchange]],
     return ctx.finding("SERVER_ERROR", urls.host(exchange.url),
                        f"the API at {urls.host(exchange.url)} answered only server errors "
                        f"({', '.join(str(s) for s in sorted(statuses, key=str))}) to "
-                       f"{len(answered)} calls" + (f"; the API said \"{said}\"" if said else ""),
+                       f"{_calls(len(answered))}" + (f"; the API said \"{said}\"" if said else ""),
                        key="api_url")
 
 

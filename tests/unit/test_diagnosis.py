@@ -1166,7 +1166,7 @@ def test_html_503_on_every_call_is_a_server_error_not_a_wrong_url(tenant: Tenant
     tenant.api("/MessageProcessingLogs", 503, html=UNAVAILABLE_PAGE)
     verdicts = diagnose(cf_data())
     assert_failed(verdicts["api"], "SERVER_ERROR",
-                  f"the API at {API_HOST} answered only server errors (503) to 1 calls",
+                  f"the API at {API_HOST} answered only server errors (503) to 1 call",
                   fix("SERVER_ERROR", key="api_url"))
 
 
