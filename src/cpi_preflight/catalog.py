@@ -51,6 +51,7 @@ class Endpoint:
     note: str
     unprobeable: str = ""  # why the endpoint is never called; empty when it is
     accept: str = "application/json"  # the Accept header the probe sends
+    area: str = ""  # SAP's task area of its role: design or monitor
 
     def request_text(self, root: str = "") -> str:
         """`GET <root>/Path?$top=1`, the read-only request a check sends (`root`: `/api/v1`
@@ -85,6 +86,17 @@ class Notice:
     confidence: str
     source: str
     note: str = ""
+
+
+@dataclass(frozen=True)
+class NotEndpoint:
+    """An entity set of SAP's API that is not an endpoint here, and the endpoint that checks the
+    role it needs instead."""
+
+    name: str
+    checked_by: str
+    reason: str
+    source: str
 
 
 class Severity(StrEnum):
@@ -124,6 +136,8 @@ class Catalog:
     neutral_permissions: frozenset[str] = frozenset()
     personas: dict[str, Persona] = field(default_factory=dict)
     notices: tuple[Notice, ...] = ()
+    area_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    not_endpoints: dict[str, NotEndpoint] = field(default_factory=dict)
 
     def endpoints_needing(self, role: str) -> list[Endpoint]:
         """Endpoints whose CF role template is `role` (or whose Neo roles include it)."""
@@ -141,6 +155,24 @@ class Catalog:
         """The notices SAP publishes about `environment` (Neo's announced end of life)."""
         return tuple(n for n in self.notices if n.environment == environment)
 
+    def area_of(self, name: str) -> str | None:
+        """The area (design, monitor) of entity set `name`: the catalog's for an endpoint, else
+        the one a word of its name tells (`area_words`), else None."""
+        if name in self.endpoints:
+            return self.endpoints[name].area
+        for area, words in self.area_words.items():
+            if any(word.lower() in name.lower() for word in words):
+                return area
+        return None
+
+    def closest_endpoint(self, name: str) -> str | None:
+        """The endpoint a mistyped entity set `name` most likely means: only one of the same area
+        when the name tells its area (a design-time read is never offered a runtime one), and
+        only a near spelling (`TYPO_CUTOFF`), not merely a similar name."""
+        area = self.area_of(name)
+        same = [n for n, e in self.endpoints.items() if area is None or e.area == area]
+        return closest(name, same, cutoff=TYPO_CUTOFF)
+
     def code(self, name: str) -> Code:
         """The code called `name`; a missing one is our bug."""
         try:
@@ -153,12 +185,17 @@ class Catalog:
         return self.sources.get(tag, tag)
 
 
-def closest(name: str, candidates: list[str] | tuple[str, ...]) -> str | None:
-    """The candidate most like `name`, if any is close enough to suggest."""
+TYPO_CUTOFF = 0.8  # IntegrationPackage -> IntegrationPackages; Keystores is not KeystoreEntries
+
+
+def closest(name: str, candidates: list[str] | tuple[str, ...], *,
+            cutoff: float = 0.6) -> str | None:
+    """The candidate most like `name`, if any is close enough to suggest (difflib's ratio of
+    at least `cutoff`)."""
     by_lower = {c.lower(): c for c in candidates}
     if name.lower() in by_lower:
         return by_lower[name.lower()]
-    found = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    found = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=cutoff)
     return by_lower[found[0]] if found else None
 
 
@@ -195,7 +232,13 @@ def _endpoint(name: str, raw: dict[str, Any]) -> Endpoint:
         note=raw.get("note", ""),
         unprobeable=raw.get("unprobeable", ""),
         accept=raw.get("accept", "application/json"),
+        area=raw["area"],
     )
+
+
+def _not_endpoint(name: str, raw: dict[str, Any]) -> NotEndpoint:
+    return NotEndpoint(name=name, checked_by=raw["checked_by"], reason=raw["reason"],
+                       source=raw["source"])
 
 
 def _persona(name: str, raw: dict[str, Any]) -> Persona:
@@ -244,6 +287,9 @@ def _severity(name: str, value: Any) -> Severity:
 
 def _check(catalog: Catalog) -> None:
     for endpoint in catalog.endpoints.values():
+        if endpoint.area not in catalog.area_words:
+            raise CatalogError(f"endpoint {endpoint.name} has area {endpoint.area!r}; expected "
+                               f"one of {', '.join(catalog.area_words)}")
         if endpoint.role not in catalog.roles:
             raise CatalogError(f"endpoint {endpoint.name} needs unknown role {endpoint.role}")
         unknown = set(endpoint.neo_roles) - set(catalog.neo_roles)
@@ -256,6 +302,10 @@ def _check(catalog: Catalog) -> None:
         if unknown:
             raise CatalogError(f"role {role.name} lists permissions that are not Neo roles: "
                                f"{sorted(unknown)}")
+    for other in catalog.not_endpoints.values():
+        if other.checked_by not in catalog.endpoints or other.name in catalog.endpoints:
+            raise CatalogError(f"not_endpoints: {other.name} is an endpoint, or is checked by "
+                               f"unknown endpoint {other.checked_by}")
     _check_personas(catalog)
 
 
@@ -289,6 +339,8 @@ def load() -> Catalog:
         neutral_permissions=frozenset(data["neutral_permissions"]["names"]),
         personas={n: _persona(n, p) for n, p in data["personas"].items()},
         notices=tuple(_notice(n) for n in data["notices"]),
+        area_words={a: tuple(w) for a, w in data["area_words"]["words"].items()},
+        not_endpoints={n: _not_endpoint(n, e) for n, e in data["not_endpoints"].items()},
     )
     _check(catalog)
     return catalog

@@ -1,8 +1,8 @@
 """The `cpi-preflight` command line: arguments and dispatch.
 
-    cpi-preflight init --service-key KEY.json --name NAME [--roles A,B] [--endpoints X,Y]
+    cpi-preflight init --service-key KEY.json|- --name NAME [--roles A,B] [--endpoints X,Y]
                        [--ca-bundle CA.pem]
-    cpi-preflight init --environment neo --name NAME --api-url URL --token-url URL --client-id ID
+    cpi-preflight init [--environment neo] --name NAME --api-url URL --token-url URL --client-id ID
     cpi-preflight init --postman COLLECTION.json [--postman-environment ENV.json] --name NAME
     cpi-preflight catalog [--environment cf|neo] [--format text|markdown|json]
     cpi-preflight codes [--format text|markdown]
@@ -31,7 +31,7 @@ from cpi_preflight.commands import init as init_command
 from cpi_preflight.commands import sandbox as sandbox_command
 from cpi_preflight.commands import summary as summary_command
 from cpi_preflight.errors import PreflightError
-from cpi_preflight.secret import scrub
+from cpi_preflight.reporting.terminal import printable
 
 PROG = "cpi-preflight"
 
@@ -88,9 +88,12 @@ def _add_init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                     "and print the export lines and the pytest command to run next.")
     init.add_argument("--name", required=True, help="profile name: profiles/NAME.yaml")
     init.add_argument("--service-key", type=Path, metavar="KEY.json",
-                      help="CF service key of the Process Integration Runtime (plan api)")
+                      help="CF service key of the Process Integration Runtime (plan api): as "
+                           "downloaded, as `cf service-key <instance> <key>` prints it, or a "
+                           "VCAP_SERVICES JSON; - reads it from standard input")
     init.add_argument("--environment", choices=catalog_module.ENVIRONMENTS,
-                      help="cf (default) or neo")
+                      help="cf or neo (default: neo for a Neo token URL "
+                           "(.../oauth2/api/v1/token), else cf)")
     init.add_argument("--api-url", help="without a service key (Neo): the tenant API URL")
     init.add_argument("--token-url", help="without a service key (Neo): the token endpoint")
     init.add_argument("--client-id", help="without a service key (Neo): the OAuth client id")
@@ -112,6 +115,10 @@ def _add_init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     init.add_argument("--ca-bundle", type=Path, metavar="PEM",
                       help="extra trusted CA certificates (PEM) for a tenant or proxy behind a "
                            "private CA; written to the profile as ca_bundle")
+    init.add_argument("--simulated", action="store_true",
+                      help="the tenant is a `cpi-preflight sandbox` (its printed init line "
+                           "adds this; a sandbox's service key says so itself): the profile "
+                           "gets `simulated: sandbox`")
     init.add_argument("--force", action="store_true", help="overwrite existing files")
     init.set_defaults(handler=init_command.run)
 
@@ -167,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         parsed = _parse(arguments)
         return parsed if isinstance(parsed, int) else int(parsed.handler(parsed))
     except PreflightError as exc:
-        print(f"{PROG} {command}: {scrub(str(exc))}", file=sys.stderr)
+        print(f"{PROG} {command}: {printable(str(exc))}", file=sys.stderr)
         return USAGE_ERROR
     except BrokenPipeError:
         # The reader went away (`cpi-preflight catalog | head`): stop quietly.

@@ -316,9 +316,12 @@ def _token_facts_problem(ctx: Context, facts: TokenFacts) -> Finding | None:
 def _jwt_problem(ctx: Context, facts: TokenFacts) -> str:
     if ctx.environment != "cf":
         return ""
+    if facts.format == "opaque":  # Neo's OAuth service issues these; XSUAA issues JWTs
+        return ("the token endpoint returned an opaque token (not a JWT), as Neo's OAuth "
+                "service does, while XSUAA issues JWTs: this looks like a Neo tenant: set "
+                f"`environment: neo` (token_url {ctx.plan.profile.token_url})")
     if facts.format != "jwt":
-        return (facts.problem or "the token endpoint returned an opaque token, but XSUAA issues "
-                "JWTs") + f" (token_url {ctx.plan.profile.token_url})"
+        return f"{facts.problem} (token_url {ctx.plan.profile.token_url})"
     if facts.signature == "failed":
         return f"the token's signature is not valid: {facts.signature_detail}"
     exp, iat = facts.expires_at, facts.issued_at

@@ -60,6 +60,7 @@ class Exchange:
     received_bytes: int = 0  # read off the wire
     decoded_bytes: int = 0  # after every Content-Encoding layer, at most transport.MAX_BODY
     truncated: bool = False  # the answer went on past a cap and was cut there
+    protocol: str = ""  # HTTP/1.1 or HTTP/2: what the answer came over
 
     @property
     def host(self) -> str:
@@ -106,6 +107,17 @@ class TlsCertificate:
     not_after: str  # ISO 8601 UTC
 
 
+@dataclass(frozen=True)
+class ConnectionUse:
+    """How one profile's requests reached one host."""
+
+    host: str
+    protocol: str  # HTTP/2 or HTTP/1.1: what the last answer came over ("" without one)
+    connections: int  # TCP connections opened (the HTTP/1.1 retry's included)
+    requests: int  # requests sent, every try counted
+    note: str = ""  # why the host went over to HTTP/1.1, when HTTP/2 broke
+
+
 @dataclass
 class ProfileObservations:
     """Everything the probe saw for one profile."""
@@ -121,3 +133,4 @@ class ProfileObservations:
     started_at: str = ""
     duration_ms: float = 0.0
     setup_problem: str = ""
+    connections: dict[str, ConnectionUse] = field(default_factory=dict)  # by host[:port]

@@ -13,20 +13,23 @@ import threading
 import warnings
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
 from cpi_preflight import command_line, files, profile, scrubbed_output, transport
-from cpi_preflight.claims import TokenFacts
-from cpi_preflight.errors import ConfigError
+from cpi_preflight.errors import ConfigError, ProfilesError
 from cpi_preflight.items import CheckItem, ProfileFile
 from cpi_preflight.profile import Profile
 from cpi_preflight.reporting import reports, terminal
 from cpi_preflight.reporting.document import Document
 from cpi_preflight.run import Run, Settings
 from cpi_preflight.secret import scrub
+
+if TYPE_CHECKING:
+    import httpx
+
+    from cpi_preflight.claims import TokenFacts
 
 RUN_KEY = pytest.StashKey[Run]()
 WRITTEN_KEY = pytest.StashKey[list[Path]]()
@@ -52,11 +55,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--baseline", metavar="PATH", default=None,
                     help="a previous run's evidence.json, or its reports folder, to compare "
                          "roles and endpoints against (drift)")
+    group.addoption("--metrics-file", metavar="PATH", default=None,
+                    help="also write OpenMetrics text of all profiles' results to PATH, for "
+                         "node_exporter's textfile collector (name it *.prom)")
     group.addoption("--max-concurrency", type=int, default=Settings.max_concurrency,
                     metavar="N", help="requests in flight at once across all profiles (default "
                     f"{Settings.max_concurrency}; --max-per-host protects each tenant)")
     group.addoption("--max-per-host", type=int, default=Settings.max_per_host, metavar="N",
                     help=f"requests in flight at once per host (default {Settings.max_per_host})")
+    group.addoption("--http2", choices=("on", "off"), default="on",
+                    help="offer HTTP/2 to the tenants (default on; off: HTTP/1.1 only, for a "
+                         "proxy that breaks under HTTP/2; a profile can say http2: false)")
 
 
 _rerunning = False
@@ -97,6 +106,15 @@ def _dir(config: pytest.Config, option: str, default: str) -> Path:
     return path if path.is_absolute() else config.invocation_params.dir / path
 
 
+def _metrics_file(config: pytest.Config) -> Path | None:
+    """--metrics-file's path, relative to the folder pytest was started in; None without it."""
+    value = config.getoption("metrics_file")
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else config.invocation_params.dir / path
+
+
 def _settings(config: pytest.Config) -> Settings:
     baseline = config.getoption("baseline")
     return Settings(
@@ -107,6 +125,7 @@ def _settings(config: pytest.Config) -> Settings:
         baseline=Path(baseline) if baseline else None,
         max_concurrency=_limit(config, "max_concurrency"),
         max_per_host=_limit(config, "max_per_host"),
+        http2=config.getoption("http2") == "on",
     )
 
 
@@ -130,9 +149,12 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         run = Run.load(names, _settings(config))
         reports.check_reports_dir(run.settings.reports_dir, [p.name for p in run.profiles])
+        metrics_file = _metrics_file(config)
+        if metrics_file is not None:
+            reports.check_metrics_file(metrics_file)
         files.check_ssl_cert_file(os.environ)
     except ConfigError as exc:
-        raise pytest.UsageError(scrub(str(exc))) from None
+        raise pytest.UsageError(_usage_text(exc)) from None
     config.stash[RUN_KEY] = run
     if threading.current_thread() is threading.main_thread():
         # SIGTERM (a CI job cancelled) ends the run like Ctrl-C: sandboxes stopped and their
@@ -143,6 +165,14 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.tbstyle = "no"
         if config.option.reportchars == DEFAULT_REPORT_CHARS:
             config.option.reportchars = "N"
+
+
+def _usage_text(exc: ConfigError) -> str:
+    """A usage error as pytest prints it: masked, every line one visible line (the values
+    quoted from profiles, keys and folders may hold anything)."""
+    if isinstance(exc, ProfilesError):
+        return "\n".join([exc.heading, *(f"  {terminal.printable(str(e))}" for e in exc.errors)])
+    return terminal.printable(str(exc))
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -352,9 +382,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     try:
         documents = [run.document(name, os.environ) for name in run.verdicts]
         session.config.stash[DOCUMENTS_KEY] = documents
-        session.config.stash[WRITTEN_KEY] = [
-            path for document in documents
-            for path in reports.write(run.settings.reports_dir, document)]
+        written = [path for document in documents
+                   for path in reports.write(run.settings.reports_dir, document)]
+        metrics_file = _metrics_file(session.config)
+        if metrics_file is not None and run.executed:  # not for --collect-only or no selection
+            written.append(reports.write_metrics(metrics_file, documents))
+        session.config.stash[WRITTEN_KEY] = written
     finally:
         run.close()
 

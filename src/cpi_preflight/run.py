@@ -15,11 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from cpi_preflight import baseline, diagnosis, plan, probe, profile, transport
+from cpi_preflight import baseline, plan, profile, transport
 from cpi_preflight import catalog as catalog_module
-from cpi_preflight.claims import TokenFacts
 from cpi_preflight.findings import SKIPPED, Verdict, issued_token
 from cpi_preflight.observation import ProfileObservations
 from cpi_preflight.plan import Plan
@@ -29,6 +26,9 @@ from cpi_preflight.reporting.document import Document
 from cpi_preflight.secret import Secret
 
 if TYPE_CHECKING:
+    import httpx
+
+    from cpi_preflight.claims import TokenFacts
     from cpi_preflight.sandbox import Sandbox
 
 
@@ -47,6 +47,7 @@ class Settings:
     baseline: Path | None = None
     max_concurrency: int = transport.MAX_CONCURRENCY
     max_per_host: int = transport.MAX_PER_HOST
+    http2: bool = True  # offer HTTP/2 (--http2 off: HTTP/1.1 only)
 
 
 @dataclass
@@ -72,8 +73,7 @@ class Run:
         """Resolve names and load every profile; raises `ConfigError` before any network."""
         transport.check_proxy_variables(os.environ)
         transport.check_client_environment()
-        resolved = profile.resolve_names(names, settings.profiles_dir)
-        profiles = list(profile.load_all(resolved, settings.profiles_dir))
+        profiles = profile.load_selected(names, settings.profiles_dir)
         cat = catalog_module.load()
         run = cls(settings, profiles)
         names = [p.name for p in profiles]
@@ -87,6 +87,9 @@ class Run:
         """Start sandboxes, probe every selected profile concurrently, and diagnose."""
         if self.executed:
             return
+        # imported here, not at start-up: collection (and --collect-only) never needs them
+        from cpi_preflight import diagnosis, probe
+
         self.executed = True
         self.started_at = datetime.now(UTC)
         began = time.monotonic()
@@ -98,7 +101,8 @@ class Run:
                  for p in bound]
         self.plans.update({p.profile.name: p for p in plans})
         self.observations = probe.run(plans, total=self.settings.max_concurrency,
-                                      per_host=self.settings.max_per_host)
+                                      per_host=self.settings.max_per_host,
+                                      http2=self.settings.http2)
         now = datetime.now(UTC)
         for p in plans:
             name = p.profile.name

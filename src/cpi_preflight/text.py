@@ -71,3 +71,15 @@ def cut(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[: max(limit - len(ELLIPSIS), 1)] + ELLIPSIS
+
+
+def hidden_character(text: str) -> str | None:
+    """Where `text` holds its first character that a line cannot show as itself (a control such
+    as ESC, CR, a newline or a tab; a bidi or zero-width format character; a line or paragraph
+    separator; any other non-printable one), as `U+001B at position 5` (1-based); None when
+    every character is visible or a plain space. For values that must be taken exactly as
+    they are (a secret, a client id, a URL), where cleaning would change them."""
+    for index, char in enumerate(text):
+        if not char.isprintable():
+            return f"U+{ord(char):04X} at position {index + 1}"
+    return None

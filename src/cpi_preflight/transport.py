@@ -2,7 +2,8 @@
 
 This is the only module that sends requests. It never judges an answer; it records an
 `Exchange`. The read-only guard lives here, in one place: towards the tenant only GET and HEAD
-go out, and the only POST allowed is the token request to the profile's token URL.
+go out, and the only POST allowed is the token request to the profile's token URL. Which
+connection a request takes (HTTP/2, or how many HTTP/1.1 connections) is `connections`' part.
 `Limits` bounds the requests in flight; its defaults `MAX_CONCURRENCY` and `MAX_PER_HOST` are
 the defaults of `--max-concurrency` and `--max-per-host` too.
 """
@@ -32,10 +33,12 @@ import certifi
 import httpx
 
 from cpi_preflight import files
+from cpi_preflight.connections import Clients, LoopLag, breaks_http2
 from cpi_preflight.errors import ConfigError, ReadOnlyViolationError
 from cpi_preflight.observation import (
     BODY_EXCERPT,
     Attempt,
+    ConnectionUse,
     Exchange,
     Failure,
     FailureKind,
@@ -82,9 +85,11 @@ def trust_settings(ca_bundle: Path | None, cert: Path | None, key: Path | None,
 
 
 @functools.lru_cache(maxsize=256)
-def ssl_context(settings: TrustSettings) -> ssl.SSLContext:
+def ssl_context(settings: TrustSettings, http2: bool = False) -> ssl.SSLContext:
     """An SSL context for `settings`, shared by every profile with the same trust (loading CA
-    files is the costliest part of a client); raises OSError/ssl.SSLError on unreadable files."""
+    files is the costliest part of a client); raises OSError/ssl.SSLError on unreadable files.
+    httpcore sets the ALPN protocols on the context it is given at every connection, so clients
+    that offer HTTP/2 and clients that do not get contexts of their own (`http2`)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     for path in settings.ca_files:
@@ -162,6 +167,7 @@ class Limits:
 
     total: int = MAX_CONCURRENCY
     per_host: int = MAX_PER_HOST
+    lag: LoopLag = field(default_factory=LoopLag)  # started by the probe while it runs
     _global: asyncio.Semaphore | None = None
     _hosts: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
@@ -270,6 +276,7 @@ class _Answer:
     certificate: TlsCertificate | None
     received: int = 0  # bytes read off the wire (after chunked framing)
     truncated: bool = False  # the body went on past a cap and was cut
+    protocol: str = ""  # HTTP/1.1 or HTTP/2
 
 
 class _Layer:
@@ -350,12 +357,16 @@ class BoundedBody:
         return b"".join(self.chunks)
 
 
-async def _send_once(client: httpx.AsyncClient, request: httpx.Request) -> _Answer:
+async def _send_once(client: httpx.AsyncClient, request: httpx.Request, *,
+                     certificate: bool = True) -> _Answer:
+    """One request and its bounded answer; the server's certificate only when `certificate`
+    (reading it parses the whole certificate again, for every answer)."""
     response = await client.send(request, stream=True)
     try:
         reader = await _read_bounded(response)
         return _Answer(response.status_code, response.headers, reader.body,
-                       _peer_certificate(response), reader.received, reader.truncated)
+                       _peer_certificate(response) if certificate else None, reader.received,
+                       reader.truncated, response.http_version)
     finally:
         await response.aclose()
 
@@ -429,31 +440,41 @@ def json_depth(value: Any) -> int:
 class Sender:
     """Sends requests for one profile under the shared limits, with retries and a deadline."""
 
-    def __init__(self, client: httpx.AsyncClient, limits: Limits, policy: RetryPolicy,
+    def __init__(self, clients: Clients, limits: Limits, policy: RetryPolicy,
                  deadline: float) -> None:
-        self.client = client
+        self.clients = clients
         self.limits = limits
         self.policy = policy
         self.deadline = deadline
         self.certificates: dict[str, TlsCertificate] = {}
 
     async def exchange(self, request: httpx.Request, *, keep_body: bool = True) -> Exchange:
-        """Send `request` until it succeeds, fails for good, or tries run out."""
+        """Send `request` until it succeeds, fails for good, or tries run out. A try that finds
+        its host broken under HTTP/2 is sent again over HTTP/1.1 at once; it is recorded but
+        not counted among the attempts."""
         started = time.monotonic()
         attempts: list[Attempt] = []
         answer: _Answer | None = None
         failure: Failure | None = None
         waited = 0.0
-        for number in range(self.policy.attempts):
-            answer, failure, elapsed = await self._try(request)
+        number = 0
+        while True:
+            answer, failure, elapsed, fell_back = await self._try(request)
             attempts.append(Attempt(answer.status if answer else None, failure, elapsed))
+            if fell_back:
+                continue
             if not self._should_retry(answer, failure, number, started):
                 break
             pause = self.policy.delay(number, _header(answer, "retry-after"))
             waited += pause
             await asyncio.sleep(pause)
+            number += 1
         exchange = self._record(request, answer, failure, attempts, started, keep_body)
         return dataclasses.replace(exchange, waited_ms=waited * 1000)
+
+    def uses(self) -> dict[str, ConnectionUse]:
+        """Per host: protocol, connections opened and requests sent so far."""
+        return self.clients.uses()
 
     def _should_retry(self, answer: _Answer | None, failure: Failure | None, number: int,
                       started: float) -> bool:
@@ -463,21 +484,37 @@ class Sender:
             return failure.kind in RETRY_FAILURES
         return answer is not None and answer.status in RETRY_STATUSES
 
-    async def _try(self, request: httpx.Request) -> tuple[_Answer | None, Failure | None, float]:
-        overall, host = self.limits.for_host(request.url.netloc.decode())
-        async with overall, host:
-            began = time.monotonic()
-            try:
-                answer = await _send_once(self.client, request)
-            except ReadOnlyViolationError as exc:
-                return None, Failure("refused_write", str(exc)), 0.0
-            except httpx.HTTPError as exc:
-                return None, classify(exc), (time.monotonic() - began) * 1000
-            except (ssl.SSLError, OSError) as exc:
-                return None, classify(exc), (time.monotonic() - began) * 1000
+    async def _try(self, request: httpx.Request
+                   ) -> tuple[_Answer | None, Failure | None, float, bool]:
+        """One try: (answer, failure, milliseconds, whether HTTP/2 broke and the host has
+        gone over to HTTP/1.1)."""
+        host = request.url.netloc.decode()
+        client, lane = self.clients.route(host)
+        trace = lane.tracer(https=request.url.scheme == "https")
+        request.extensions["trace"] = trace
+        trace.ticket = ticket = await lane.acquire()
+        try:
+            overall, per_host = self.limits.for_host(host)
+            async with overall, per_host:
+                began = time.monotonic()
+                try:
+                    answer = await _send_once(client, request,
+                                              certificate=host not in self.certificates)
+                except ReadOnlyViolationError as exc:
+                    return None, Failure("refused_write", str(exc)), 0.0, False
+                except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
+                    failure = classify(exc)
+                    if trace.sent:
+                        lane.took(time.monotonic() - trace.sent)
+                    broke = breaks_http2(trace, failure, exc)
+                    if broke:
+                        self.clients.fall_back(host, failure)
+                    return None, failure, (time.monotonic() - began) * 1000, broke
+        finally:
+            lane.release(ticket)
         if answer.certificate is not None:
             self.certificates.setdefault(answer.certificate.host, answer.certificate)
-        return answer, None, (time.monotonic() - began) * 1000
+        return answer, None, (time.monotonic() - began) * 1000, False
 
     def _record(self, request: httpx.Request, answer: _Answer | None, failure: Failure | None,
                 attempts: list[Attempt], started: float, keep_body: bool) -> Exchange:
@@ -498,7 +535,7 @@ class Sender:
             body=text[:BODY_EXCERPT] if keep_body else "", json=parsed,
             attempts=tuple(attempts), elapsed_ms=attempts[-1].elapsed_ms,
             started=started, finished=finished, received_bytes=answer.received,
-            decoded_bytes=len(answer.body), truncated=answer.truncated,
+            decoded_bytes=len(answer.body), truncated=answer.truncated, protocol=answer.protocol,
         )
 
 
@@ -526,11 +563,14 @@ def _loopback_http_patterns(urls: Iterable[str]) -> list[str]:
 
 
 def build_client(settings: TrustSettings, guard: ReadOnlyGuard, connect: float,
-                 read: float, targets: Iterable[str] = ()) -> httpx.AsyncClient:
+                 read: float, targets: Iterable[str] = (), *,
+                 http2: bool = False) -> httpx.AsyncClient:
     """The one kind of client the probe uses: guarded, no redirects, proxies from the env
-    except for plain-http loopback `targets`, which are always reached directly."""
+    except for plain-http loopback `targets`, which are always reached directly; `http2`
+    offers HTTP/2 through ALPN (HTTP/1.1 when the server does not choose it)."""
     return httpx.AsyncClient(
-        verify=ssl_context(settings),
+        http2=http2,
+        verify=ssl_context(settings, http2),
         timeout=httpx.Timeout(read, connect=connect),
         follow_redirects=False,
         trust_env=True,

@@ -198,7 +198,8 @@ def leak_run(sandboxes, tmp_path_factory):
     command = [sys.executable, "-m", "pytest", "-vv", "-l", "--showlocals", "-rA", "--tb=long",
                "-p", "no:cacheprovider", f"--reports-dir={reports}"]
     runs = [subprocess.run([*command, "--profile", "all", f"--baseline={baseline}",
-                            f"--junitxml={reports / 'pytest-junit.xml'}"],
+                            f"--junitxml={reports / 'pytest-junit.xml'}",
+                            f"--metrics-file={reports / 'metrics.prom'}"],
                            cwd=project, env=env, capture_output=True, text=True, timeout=180,
                            check=False)]
     for name in PROXIED:
@@ -245,6 +246,7 @@ def test_no_secret_anywhere(leak_run):
     done, reports, secrets, _ = leak_run
     texts = {"stdout": done.stdout, "stderr": done.stderr, **_written(reports)}
     assert any(p.endswith("pytest-junit.xml") for p in texts)
+    assert any(p.endswith("metrics.prom") for p in texts)
     for where, text in texts.items():
         for secret in secrets:
             assert secret not in text, f"a secret leaked into {where}"
@@ -418,7 +420,8 @@ def test_debug_logging_masks_a_token_in_set_cookie_and_an_echoed_secret(tmp_path
         env["SECRET_ECHO"] = secret
         done = subprocess.run(
             [sys.executable, "-m", "pytest", "--profile", "echo", "--log-cli-level=DEBUG",
-             "-p", "no:cacheprovider", f"--reports-dir={tmp_path / 'reports'}"],
+             "-p", "no:cacheprovider", f"--reports-dir={tmp_path / 'reports'}",
+             "--metrics-file", "echo.prom"],
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180, check=False)
     finally:
         server.shutdown()
@@ -429,9 +432,13 @@ def test_debug_logging_masks_a_token_in_set_cookie_and_an_echoed_secret(tmp_path
     reports = tmp_path / "reports" / "echo"
     written = {p.name: p.read_text(encoding="utf-8") for p in reports.iterdir()}
     assert "denied for ***" in written["junit.xml"]  # the echo reached the reports, masked
+    written["echo.prom"] = (tmp_path / "echo.prom").read_text(encoding="utf-8")
+    assert 'code="ROLE_MISSING",outcome="failed"} 1' in written["echo.prom"]
+    for outside in ("denied", "Forbidden", "127.0.0.1", "3c1d2e4f5a6b"):  # labels: our words
+        assert outside not in written["echo.prom"]
     escaped = {secret, json.dumps(secret)[1:-1], html.escape(secret),
                xml.sax.saxutils.escape(secret, {"'": "&apos;", '"': "&quot;"}),
-               xml.sax.saxutils.quoteattr(secret)[1:-1], token}
+               xml.sax.saxutils.quoteattr(secret)[1:-1], secret.replace('"', '\\"'), token}
     for where, text in {"output": output, **written}.items():
         for value in escaped:
             assert value not in text, where

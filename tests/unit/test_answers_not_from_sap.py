@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from cpi_preflight import probe, transport
+from cpi_preflight.connections import Clients
 from cpi_preflight.findings import FAILED, PASSED
 from cpi_preflight.observation import Exchange
 
@@ -290,7 +291,8 @@ def test_the_sender_records_what_it_waited(monkeypatch: pytest.MonkeyPatch) -> N
     client = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: next(answers)))
 
     async def send() -> Exchange:
-        sender = transport.Sender(client, transport.Limits(), transport.RetryPolicy(3), 60)
+        clients = Clients(lambda _: client, http2=False, per_host=10)
+        sender = transport.Sender(clients, transport.Limits(), transport.RetryPolicy(3), 60)
         return await sender.exchange(httpx.Request("GET", "https://h.example/x"))
 
     exchange = asyncio.run(send())

@@ -403,7 +403,7 @@ def test_unknown_role_is_named_and_nothing_is_written(
         secret_key: Path, capsys: pytest.CaptureFixture[str]) -> None:
     err = _error(capsys, "init", "--service-key", str(secret_key), "--name", "x",
                  "--roles", "MonitorDataRead")
-    assert err == ("cpi-preflight init: profiles/x.yaml: required_roles[0]: unknown CF role "
+    assert err == ("cpi-preflight init: profiles/x.yaml: required_roles item 1: unknown CF role "
                    "template 'MonitorDataRead'; did you mean 'MonitoringDataRead'? (nothing was "
                    "written; correct --roles and run init again)\n")
     assert "Fake" not in err
@@ -415,9 +415,9 @@ def test_the_option_to_correct_is_named_for_an_absolute_profiles_dir(
     # error's key, not from the message (which once made this say "correct the options")
     err = _error(capsys, "init", "--service-key", str(secret_key), "--name", "x",
                  "--profiles-dir", str(tmp_path / "tenants"), "--endpoints", "Queues")
-    assert err == ("cpi-preflight init: tenants/x.yaml: endpoints[0]: unknown endpoint 'Queues'; "
-                   "run `cpi-preflight catalog` (nothing was written; correct --endpoints and "
-                   "run init again)\n")
+    assert err == ("cpi-preflight init: tenants/x.yaml: endpoints item 1: unknown endpoint "
+                   "'Queues'; run `cpi-preflight catalog` (nothing was written; correct "
+                   "--endpoints and run init again)\n")
 
 
 def test_plain_http_api_url_is_refused(capsys: pytest.CaptureFixture[str]) -> None:

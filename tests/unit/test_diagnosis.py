@@ -177,8 +177,9 @@ FIX = {
         'report the message, so that the catalog can be corrected.'
     ),
     'TOKEN_INVALID': (
-        "Check that {key} points at the XSUAA of the tenant's subaccount; then fetch a new "
-        "token."
+        "An opaque token (not a JWT) comes from Neo's OAuth service: for a Neo tenant set "
+        "`environment: neo`. Otherwise check that {key} points at the XSUAA of the tenant's "
+        "subaccount; then fetch a new token."
     ),
     'ENDPOINT_NOT_FOUND': (
         'Remove {endpoint} from `endpoints:` in the profile, or check that the tenant '
@@ -530,8 +531,9 @@ def test_an_opaque_token_on_cf(tenant: Tenant) -> None:
     tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
     verdicts = diagnose(cf_data())
     assert_failed(verdicts["token"], "TOKEN_INVALID",
-                  "the token endpoint returned an opaque token, but XSUAA issues JWTs "
-                  f"(token_url {TOKEN_URL})", fix("TOKEN_INVALID"))
+                  "the token endpoint returned an opaque token (not a JWT), as Neo's OAuth "
+                  "service does, while XSUAA issues JWTs: this looks like a Neo tenant: set "
+                  f"`environment: neo` (token_url {TOKEN_URL})", fix("TOKEN_INVALID"))
 
 
 def test_a_malformed_jwt_on_cf(tenant: Tenant) -> None:

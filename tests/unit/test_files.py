@@ -363,3 +363,12 @@ def test_no_copy_of_a_private_key_is_left_after_sigterm(tmp_path: Path, pem_pair
         child.kill()
         child.wait()
     assert list(temporary.iterdir()) == []
+
+
+def test_a_list_item_in_a_structure_error_is_counted_from_one() -> None:
+    from cpi_preflight.errors import StructureError
+
+    with pytest.raises(StructureError) as caught:
+        files.check_structure({"oauth": {"scopes": ["a", "b\ud800"]}})
+    assert str(caught.value) == ("oauth.scopes item 2: holds an invalid character (a lone "
+                                 "surrogate, U+D800) at position 2")

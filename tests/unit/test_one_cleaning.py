@@ -18,7 +18,7 @@ import pytest
 from cpi_preflight import docs, markdown, postman
 from cpi_preflight.commands import summary
 from cpi_preflight.findings import SKIPPED
-from cpi_preflight.reporting import html, junit, terminal
+from cpi_preflight.reporting import html, junit, metrics, terminal
 from cpi_preflight.server_text import quote
 from cpi_preflight.text import one_line
 from tests.unit.test_evidence import (
@@ -74,6 +74,7 @@ ESCAPERS: dict[str, Callable[[str], str]] = {
     "Markdown our own text": lambda t: markdown.cell(t, markup=True),
     "Markdown docs table": lambda t: docs.markdown_table(["A"], [[t]]).splitlines()[-1][2:-2],
     "postman.shown": postman.shown,
+    "OpenMetrics metrics.label_value": metrics.label_value,
 }
 
 

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from cpi_preflight import transport
+from cpi_preflight.connections import Clients
 from cpi_preflight.errors import ConfigError, ReadOnlyViolationError
 from cpi_preflight.observation import BODY_EXCERPT, Attempt, Exchange, Failure
 from cpi_preflight.secret import MASK, register, scrub
@@ -77,11 +78,14 @@ def exchange(server: Server, request: httpx.Request, *, attempts: int = 3,
              policy: RetryPolicy | None = None) -> Exchange:
     async def go() -> Exchange:
         hooks = {"request": [guard.hook]} if guard else {}
-        async with httpx.AsyncClient(transport=httpx.MockTransport(server),
-                                     event_hooks=hooks) as client:
-            sender = Sender(client, Limits(),
-                            policy or RetryPolicy(attempts=attempts, base_delay=0.001), 60.0)
+        client = httpx.AsyncClient(transport=httpx.MockTransport(server), event_hooks=hooks)
+        clients = Clients(lambda _: client, http2=False, per_host=10)
+        sender = Sender(clients, Limits(),
+                        policy or RetryPolicy(attempts=attempts, base_delay=0.001), 60.0)
+        try:
             return await sender.exchange(request, keep_body=keep_body)
+        finally:
+            await clients.aclose()
     return asyncio.run(go())
 
 

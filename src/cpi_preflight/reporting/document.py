@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +43,7 @@ from cpi_preflight.findings import (
     Verdict,
     WithFindings,
 )
-from cpi_preflight.observation import ProfileObservations
+from cpi_preflight.observation import ConnectionUse, ProfileObservations, TlsCertificate
 from cpi_preflight.plan import LEAST_PRIVILEGE, CheckKind, Plan, endpoint_check_id
 from cpi_preflight.profile import Profile
 from cpi_preflight.reporting import outcomes
@@ -60,7 +60,7 @@ VOCABULARY = frozenset({
     "schema_version", "version", "name", "environment", "fingerprint", "credential", "strict",
     "simulated", "result", "outcome", "code", "severity", "kind", "check", "id", "role",
     "needed_by", "granted_by_token", "method", "path", "format", "signature", "started_at",
-    "expires_at", "sha256",
+    "expires_at", "sha256", "protocol",
 })
 # (section, field) pairs under a vocabulary name that hold text from outside: masked. The client
 # id names the service key (shown in full), but a registered secret inside it must not show.
@@ -98,8 +98,8 @@ class CheckRow(WithFindings):
 @dataclass(frozen=True)
 class Document:
     """One profile's run, masked and cleaned: `record` is evidence.json (sealed), `details`
-    what other reports show beyond it (`api_url`, `token_url`, `elapsed_ms` by check id;
-    empty for a document read back from a file)."""
+    what other reports show beyond it (`api_url`, `token_url`, `elapsed_ms` by check id,
+    `token_latency_ms`, `expiry`; empty for a document read back from a file)."""
 
     record: Mapping[str, Any]
     details: Mapping[str, Any] = field(default_factory=dict)
@@ -192,6 +192,11 @@ def trust_text(prof: Profile, environ: Mapping[str, str]) -> str:
     if prof.uses_certificate:
         parts.append("client certificate")
     return " + ".join(parts)
+
+
+def _connections(uses: Iterable[ConnectionUse]) -> list[Doc]:
+    return [{"host": u.host, "protocol": u.protocol, "connections": u.connections,
+             "requests": u.requests, "note": u.note} for u in uses]
 
 
 def _client(prof: Profile) -> Doc:
@@ -289,6 +294,26 @@ def _details(prof: Profile, checked: Mapping[str, Verdict]) -> Doc:
                            if v.elapsed_ms is not None}}
 
 
+def _measured(prof: Profile, seen: ProfileObservations) -> Doc:
+    """What monitoring reads beyond the record: the token endpoint's time to its answer (also
+    when the check failed; None without an HTTP answer) and, by `kind`, when the client
+    certificate and the token and API hosts' server certificates expire (those that were read)."""
+    token = seen.token
+    latency = token.elapsed_ms if token is not None and token.status is not None else None
+    return {"token_latency_ms": latency,
+            "expiry": [{"kind": kind, "expires_at": _utc(datetime.fromisoformat(cert.not_after))}
+                       for kind, cert in _certificates(prof, seen)]}
+
+
+def _certificates(prof: Profile, seen: ProfileObservations
+                  ) -> list[tuple[str, TlsCertificate]]:
+    """The certificates of a profile's run by what they are: `client`, `token-host`, `api-host`."""
+    found = [("client", seen.client_certificate)]
+    found += [(kind, seen.server_certificates.get(urls.netloc(url)))
+              for kind, url in (("token-host", prof.token_url), ("api-host", prof.api_url))]
+    return [(kind, cert) for kind, cert in found if cert is not None]
+
+
 def build(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str, Verdict], *,
           started_at: datetime, duration_s: float, token: TokenFacts | None, trust: str,
           proxy: str, baseline: str | None, strict: bool = False) -> Document:
@@ -303,7 +328,8 @@ def build(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str, Verdict]
         "run": {"started_at": _utc(started_at), "duration_s": round(duration_s, 3),
                 "trust": trust, "proxy": proxy,
                 "baseline": shown_path(Path(baseline)) if baseline else None,
-                "strict": strict or prof.strict},
+                "strict": strict or prof.strict,
+                "connections": _connections(seen.connections.values())},
         "token": _token(token),
         "roles": _roles(plan, checked),
         "endpoints": _endpoints(plan, seen, checked),
@@ -311,7 +337,8 @@ def build(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str, Verdict]
         "checks": _checks(checked),
         "summary": _summary(checked),
     }
-    masked = _masked({"record": record, "details": _details(prof, checked)})
+    masked = _masked({"record": record,
+                      "details": {**_details(prof, checked), **_measured(prof, seen)}})
     masked["record"]["sha256"] = compute_sha256(masked["record"])
     return Document(masked["record"], masked["details"])
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from cpi_preflight.catalog import ENVIRONMENT_NAMES
@@ -70,6 +70,25 @@ def counts_text(summary: Mapping[str, Any]) -> str:
     return text
 
 
+def connections_text(hosts: Iterable[Mapping[str, Any]]) -> str:
+    """`api.example.com: HTTP/2, 1 connection, 10 requests; ...`, per host, with the note of a
+    host that went over to HTTP/1.1."""
+    parts = []
+    for host in hosts:
+        if not isinstance(host, Mapping):
+            continue
+        opened, sent = _count(host.get("connections")), _count(host.get("requests"))
+        text = (f"{host.get('host')}: {host.get('protocol') or 'no connection'}, "
+                f"{opened} connection{'' if opened == 1 else 's'}, "
+                f"{sent} request{'' if sent == 1 else 's'}")
+        parts.append(text + (f" ({host['note']})" if host.get("note") else ""))
+    return "; ".join(parts)
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 @functools.lru_cache(maxsize=1)
 def _template() -> jinja2.Template:
     import jinja2
@@ -93,6 +112,10 @@ def _strict_text(record: Mapping[str, Any]) -> str:
     return "yes (profile: strict: true)" if record["profile"].get("strict") else "yes (--strict)"
 
 
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def render(document: Document) -> str:
     """The page for one profile's document."""
     record = document.record
@@ -100,6 +123,7 @@ def render(document: Document) -> str:
     return _template().render(
         doc=record, when=_when, strict=_strict_text(record), verify_command=VERIFY_COMMAND,
         counts=counts_text(record["summary"]),
+        connections=connections_text(_list(record["run"].get("connections"))),
         environment=f"{ENVIRONMENT_NAMES.get(environment, environment)} ({environment})",
         findings=sorted(record["findings"], key=lambda f: f.get("severity") != "failure"),
     )

@@ -20,6 +20,7 @@ from cpi_preflight.errors import SandboxSpecError, StructureError
 from cpi_preflight.sandbox.describe import describe, init_command
 from cpi_preflight.sandbox.instance import Sandbox
 from cpi_preflight.sandbox.spec import CREDENTIALS, ENVIRONMENTS, SandboxSpec
+from cpi_preflight.text import one_line
 
 PROG = "python -m cpi_preflight.sandbox"
 MAX_COUNT = 200  # each tenant holds a few sockets and TLS contexts; the bench uses 100
@@ -35,6 +36,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument("--roles", help="comma-separated role templates (or Neo roles)")
     parser.add_argument("--credential", choices=CREDENTIALS, help="secret (default) or certificate")
     parser.add_argument("--latency-ms", type=int, help="delay every response by N ms")
+    parser.add_argument("--http2", action="store_true",
+                        help="offer HTTP/2 through ALPN (HTTP/1.1 stays available)")
     parser.add_argument("--spec", type=Path, help="YAML file with a sandbox mapping (or a profile)")
     parser.add_argument("--count", type=int, default=1,
                         help=f"serve N independent tenants (1 to {MAX_COUNT})")
@@ -42,7 +45,10 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                         help="print one JSON line per tenant, then 'ready'")
     parser.add_argument("--service-key", type=Path, metavar="FILE",
                         help="write the tenant's service key (JSON, mode 0600) to FILE instead "
-                             "of printing it, for `cpi-preflight init --service-key FILE`")
+                             "of printing it, for `cpi-preflight init --service-key FILE`; an "
+                             "existing FILE is kept unless --force is given")
+    parser.add_argument("--force", action="store_true",
+                        help="with --service-key: replace FILE if it exists")
     return parser
 
 
@@ -86,6 +92,8 @@ def build_spec(args: argparse.Namespace) -> SandboxSpec:
         mapping["roles"] = args.roles
     if args.credential is not None:
         mapping["credential"] = args.credential
+    if args.http2:
+        mapping["http2"] = True
     if args.latency_ms is not None:
         faults = dict(mapping.get("faults") or {})
         faults["latency_ms"] = args.latency_ms
@@ -114,24 +122,44 @@ def _check_key_option(args: argparse.Namespace, spec: SandboxSpec) -> None:
     if args.count > 1:
         raise SandboxSpecError(f"--service-key: one file holds one tenant's key; drop --count "
                                f"{args.count} or --service-key")
+    _check_key_file(args.service_key, args.force)
 
 
-def write_service_key(path: Path, sandbox: Sandbox) -> None:
-    """The tenant's service key as a JSON file readable only by this user."""
-    text = json.dumps(sandbox.connection.service_key, indent=2) + "\n"
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    path.chmod(0o600)
+_NOT_WRITTEN = "give a path in a writable folder"
 
 
-def _wrote_key(path: Path, sandbox: Sandbox) -> bool:
+def _check_key_file(path: Path, force: bool) -> None:
+    """Refuse, before any tenant starts, a key file that is a link, or that exists without
+    --force (`key.json` may be the user's real service key)."""
+    if path.is_symlink():
+        raise SandboxSpecError(f"--service-key {path}: cannot write (it is a symbolic link); "
+                               f"{_NOT_WRITTEN}")
+    if path.exists() and not force:
+        raise SandboxSpecError(f"--service-key {path}: the file already exists (it may be a "
+                               "real service key); pass --force to replace it, or give another "
+                               "file")
+
+
+def write_service_key(path: Path, sandbox: Sandbox, *, force: bool = False) -> None:
+    """The tenant's service key as a JSON file readable only by this user: created, never
+    through a link and never over an existing file (`force`: replaced atomically)."""
+    data = (json.dumps(sandbox.connection.service_key, indent=2) + "\n").encode("utf-8")
+    if force:
+        files.write_atomic(path, data, private=True)
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _wrote_key(path: Path, sandbox: Sandbox, force: bool) -> bool:
     try:
-        write_service_key(path, sandbox)
+        write_service_key(path, sandbox, force=force)
     except OSError as exc:
-        reason = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
-        print(f"error: --service-key {path}: cannot write ({reason}); give a path in a "
-              "writable folder", file=sys.stderr)
+        reasons = {errno.ELOOP: "it is a symbolic link",
+                   errno.EEXIST: "the file appeared meanwhile; pass --force to replace it"}
+        print(f"error: --service-key {path}: cannot write "
+              f"({reasons.get(exc.errno or 0, exc.strerror)}); {_NOT_WRITTEN}", file=sys.stderr)
         return False
     return True
 
@@ -165,13 +193,14 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         spec = build_spec(args)
         _check_key_option(args, spec)
     except (SandboxSpecError, OSError, yaml.YAMLError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)  # it may quote the spec file
         return 2
     sandboxes: list[Sandbox] = []
     stop = _stop_on_signal()
     try:
         sandboxes.extend(Sandbox.start(spec) for _ in range(args.count))
-        if args.service_key is not None and not _wrote_key(args.service_key, sandboxes[0]):
+        if args.service_key is not None and not _wrote_key(args.service_key, sandboxes[0],
+                                                           args.force):
             return 2
         _announce(sandboxes, args)
         while not stop.wait(1.0):

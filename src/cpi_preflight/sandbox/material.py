@@ -25,14 +25,15 @@ class TlsMaterial:
     accepted_client_cert: bytes | None
     ca: tls.CertificateAuthority
 
-    def server_context(self, *, require_client_cert: bool,
+    def server_context(self, *, require_client_cert: bool, http2: bool,
                        accept_client_cert: bool = False) -> ssl.SSLContext:
         """A server context; the mTLS host requires a client certificate from the sandbox CA,
-        the Edge Integration Cell's host accepts one (or Basic credentials instead)."""
+        the Edge Integration Cell's host accepts one (or Basic credentials instead); `http2`
+        offers HTTP/2 through ALPN."""
         client_ca = self.ca_path if require_client_cert or accept_client_cert else None
         return tls.server_context(self.server_cert, self.server_key, client_ca,
-                                  optional=accept_client_cert and not require_client_cert)
-
+                                  optional=accept_client_cert and not require_client_cert,
+                                  http2=http2)
 
     def impersonating_context(self, host: str) -> ssl.SSLContext:
         """A server context whose certificate names `host`, signed by the sandbox's CA: what a

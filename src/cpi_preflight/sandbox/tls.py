@@ -151,10 +151,13 @@ def cert_der(cert: x509.Certificate) -> bytes:
 
 
 def server_context(cert_file: Path, key_file: Path | None, client_ca: Path | None, *,
-                   optional: bool = False) -> ssl.SSLContext:
+                   optional: bool = False, http2: bool = False) -> ssl.SSLContext:
     """A server TLS context; with `client_ca` it requires a client certificate signed by it
-    (`optional`: asks for one and verifies it, but also serves clients that send none)."""
+    (`optional`: asks for one and verifies it, but also serves clients that send none); with
+    `http2` it offers h2 (and http/1.1) through ALPN, else it offers no ALPN at all."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if http2:
+        context.set_alpn_protocols(["h2", "http/1.1"])
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.num_tickets = 0  # no unsolicited TLS 1.3 tickets: a reset reaches the client as RST
     context.load_cert_chain(cert_file, key_file)
