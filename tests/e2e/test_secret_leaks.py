@@ -282,7 +282,7 @@ def test_user_check_warns_with_the_bearer(preflight_api):
 BROKEN_DIAGNOSIS = '''
 import os
 
-import cpi_preflight.run
+import cpi_preflight.diagnosis
 
 
 def _broken(*args, **kwargs):
@@ -290,7 +290,7 @@ def _broken(*args, **kwargs):
     raise RuntimeError("diagnosis broke")
 
 
-cpi_preflight.run.diagnosis.diagnose = _broken
+cpi_preflight.diagnosis.diagnose = _broken  # run imports the module when it runs, then calls it
 '''
 
 
