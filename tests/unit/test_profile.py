@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from cpi_preflight import catalog, plan
 from cpi_preflight import profile as profile_module
 from cpi_preflight.errors import ConfigError, ProfileError, ProfilesError
 from cpi_preflight.profile import KEYS, Timeouts, resolve_names
@@ -890,6 +891,21 @@ def test_a_sandbox_profile_needs_no_connection(section: dict[str, Any] | None) -
     assert prof.sandbox == (section or {})
     assert (prof.api_url, prof.token_url, prof.client_id, prof.client_secret) == (
         "", "", "", None)
+
+
+@pytest.mark.parametrize(("credential", "uses"), [("certificate", True), ("secret", False)])
+def test_a_sandbox_certificate_key_is_known_before_the_sandbox_starts(credential: str,
+                                                                      uses: bool) -> None:
+    """pytest's items are made from the plan before any sandbox runs: a `credential:
+    certificate` sandbox must plan its credential-expiry check then, or the check planned after
+    binding is reported as "not run: the session stopped before it"."""
+    sandbox_spec_available()
+    prof = parse({"environment": "cf", "required_roles": ["MonitoringDataRead"],
+                  "sandbox": {"credential": credential}})
+    assert prof.certificate is None
+    assert prof.uses_certificate is uses
+    checks = [c.id for c in plan.build(prof, catalog.load()).checks]
+    assert ("credential-expiry" in checks) is uses
 
 
 # --- --profile resolution -----------------------------------------------------------------

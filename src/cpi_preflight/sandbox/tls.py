@@ -89,14 +89,24 @@ def _leaf(ca: CertificateAuthority, subject: x509.Name, key: PrivateKey,
     )
 
 
-def issue_server_cert(ca: CertificateAuthority) -> tuple[bytes, bytes]:
-    """A server certificate for 127.0.0.1 and localhost: (certificate PEM, key PEM)."""
+def _subject_names(host: str | None) -> list[x509.GeneralName]:
+    """127.0.0.1 and localhost, or the one `host` (a name or an IP address)."""
+    if host is None:
+        return [x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")), x509.DNSName("localhost")]
+    try:
+        return [x509.IPAddress(ipaddress.ip_address(host))]
+    except ValueError:
+        return [x509.DNSName(host)]
+
+
+def issue_server_cert(ca: CertificateAuthority, host: str | None = None) -> tuple[bytes, bytes]:
+    """A server certificate for 127.0.0.1 and localhost (or for `host` alone, as a TLS-inspecting
+    proxy makes one for each host it is asked for): (certificate PEM, key PEM)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    san = x509.SubjectAlternativeName([
-        x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")), x509.DNSName("localhost"),
-    ])
+    san = x509.SubjectAlternativeName(_subject_names(host))
     cert = (
-        _leaf(ca, _name("localhost", "Simulated SAP hosts"), key, ExtendedKeyUsageOID.SERVER_AUTH)
+        _leaf(ca, _name(host or "localhost", "Simulated SAP hosts"), key,
+              ExtendedKeyUsageOID.SERVER_AUTH)
         .add_extension(san, critical=False)
         .sign(ca.key, hashes.SHA256())
     )
@@ -140,7 +150,7 @@ def cert_der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
 
-def server_context(cert_file: Path, key_file: Path, client_ca: Path | None, *,
+def server_context(cert_file: Path, key_file: Path | None, client_ca: Path | None, *,
                    optional: bool = False, http2: bool = False) -> ssl.SSLContext:
     """A server TLS context; with `client_ca` it requires a client certificate signed by it
     (`optional`: asks for one and verifies it, but also serves clients that send none); with
