@@ -35,13 +35,18 @@ from cpi_preflight import files
 from cpi_preflight.errors import ConfigError, ReadOnlyViolationError
 from cpi_preflight.observation import (
     BODY_EXCERPT,
+    WIRE_HEADERS,
+    WIRE_TEXT,
     Attempt,
     Exchange,
     Failure,
     FailureKind,
+    Headers,
+    Timings,
     TlsCertificate,
+    Wire,
 )
-from cpi_preflight.secret import register
+from cpi_preflight.secret import MASK, register
 from cpi_preflight.server_text import quote
 from cpi_preflight.urls import is_loopback
 
@@ -270,6 +275,100 @@ class _Answer:
     certificate: TlsCertificate | None
     received: int = 0  # bytes read off the wire (after chunked framing)
     truncated: bool = False  # the body went on past a cap and was cut
+    http_version: str = ""
+    reason: str = ""
+    server_ip: str = ""
+    headers_at: float = 0.0  # monotonic: the answer's headers were in
+    ended: float = 0.0  # monotonic: its body was read
+
+
+# --- what went over the wire (exchanges.har) ---------------------------------------------------
+
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
+
+
+def shown_header(name: str, value: str) -> str:
+    """A header's value as a `Wire` keeps it: a credential keeps only its scheme (`Bearer ***`),
+    a cookie only its name (`JSESSIONID=***; Path=/` for a Set-Cookie); others as they are."""
+    lowered = name.lower()
+    if lowered in CREDENTIAL_HEADERS:
+        scheme, space, _ = value.strip().partition(" ")
+        return f"{scheme} {MASK}" if space and scheme.isalpha() else MASK
+    if lowered == "cookie":
+        return "; ".join(f"{_cookie_name(part)}={MASK}" for part in value.split(";")
+                         if part.strip())
+    if lowered == "set-cookie":
+        first, separator, attributes = value.partition(";")
+        return f"{_cookie_name(first)}={MASK}{separator}{attributes}"
+    return value
+
+
+def _cookie_name(pair: str) -> str:
+    return pair.split("=", 1)[0].strip()
+
+
+def _shown_headers(headers: httpx.Headers) -> Headers:
+    return tuple((name, shown_header(name, value))
+                 for name, value in headers.multi_items()[:WIRE_HEADERS])
+
+
+class PhaseClock:
+    """When each phase of one attempt began and ended, from httpcore's trace events
+    (`connect_tcp`, `start_tls`, `send_request_headers`, ...): the first start and the last end
+    of each, so that a proxy's CONNECT and the tunnel's TLS count as connecting."""
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+        self.at = time.time()
+        self.marks: dict[str, float] = {}
+
+    async def trace(self, name: str, info: Mapping[str, Any]) -> None:
+        """httpcore's `trace` extension (async clients)."""
+        event, now = name.split(".", 1)[-1], time.monotonic()
+        if event.endswith(".started"):
+            self.marks.setdefault(event, now)
+        else:
+            self.marks[event] = now
+
+    def timings(self, headers_at: float, ended: float) -> Timings:
+        """The phases in HAR's terms; they add up to the attempt's whole time. Without trace
+        events (a mock transport) all time before the headers counts as waiting."""
+        marks = self.marks
+        sent_from, sent = marks.get("send_request_headers.started"), marks.get(
+            "send_request_body.complete")
+        if sent_from is None or sent is None:
+            return Timings(wait=_ms(self.began, headers_at), receive=_ms(headers_at, ended))
+        tcp = marks.get("connect_tcp.started")
+        connected = marks.get("start_tls.complete") or marks.get("connect_tcp.complete")
+        opened = tcp if tcp is not None else sent_from
+        ready = connected if tcp is not None and connected is not None else opened
+        tls_from, tls_to = marks.get("start_tls.started"), marks.get("start_tls.complete")
+        answered = min(marks.get("receive_response_headers.complete", headers_at), ended)
+        return Timings(
+            blocked=_ms(self.began, opened),
+            connect=_ms(opened, ready) if tcp is not None else -1.0,
+            ssl=_ms(tls_from, tls_to) if tls_from is not None and tls_to is not None else -1.0,
+            send=_ms(ready, max(sent, ready)), wait=_ms(max(sent, ready), answered),
+            receive=_ms(answered, ended))
+
+
+def _ms(start: float, end: float) -> float:
+    return round(max(0.0, end - start) * 1000, 3)
+
+
+def _wire(request: httpx.Request, clock: PhaseClock, answer: _Answer | None) -> Wire:
+    """What one attempt sent and got, without credentials and without the request body."""
+    sent = _shown_headers(request.headers)
+    size = int(request.headers.get("content-length") or 0)
+    if answer is None:
+        now = time.monotonic()
+        return Wire(clock.at, sent, size, timings=clock.timings(now, now))
+    text = answer.body[: 4 * WIRE_TEXT].decode("utf-8", errors="replace")
+    return Wire(
+        clock.at, sent, size, answer.http_version, answer.reason, _shown_headers(answer.headers),
+        text[:WIRE_TEXT], len(text) > WIRE_TEXT or len(answer.body) > 4 * WIRE_TEXT
+        or answer.truncated, answer.received, len(answer.body),
+        clock.timings(answer.headers_at, answer.ended), answer.server_ip, answer.certificate)
 
 
 class _Layer:
@@ -350,14 +449,26 @@ class BoundedBody:
         return b"".join(self.chunks)
 
 
-async def _send_once(client: httpx.AsyncClient, request: httpx.Request) -> _Answer:
+async def _send_once(client: httpx.AsyncClient, request: httpx.Request,
+                     clock: PhaseClock | None = None) -> _Answer:
+    request.extensions["trace"] = (clock or PhaseClock()).trace
     response = await client.send(request, stream=True)
+    headers_at = time.monotonic()
     try:
         reader = await _read_bounded(response)
         return _Answer(response.status_code, response.headers, reader.body,
-                       _peer_certificate(response), reader.received, reader.truncated)
+                       _peer_certificate(response), reader.received, reader.truncated,
+                       response.http_version, response.reason_phrase, _server_ip(response),
+                       headers_at, time.monotonic())
     finally:
         await response.aclose()
+
+
+def _server_ip(response: httpx.Response) -> str:
+    """The address the connection went to (a proxy's, when one stood between)."""
+    stream = response.extensions.get("network_stream")
+    address = stream.get_extra_info("server_addr") if stream is not None else None
+    return str(address[0]) if isinstance(address, tuple) and address else ""
 
 
 async def _read_bounded(response: httpx.Response) -> BoundedBody:
@@ -445,8 +556,8 @@ class Sender:
         failure: Failure | None = None
         waited = 0.0
         for number in range(self.policy.attempts):
-            answer, failure, elapsed = await self._try(request)
-            attempts.append(Attempt(answer.status if answer else None, failure, elapsed))
+            answer, failure, elapsed, wire = await self._try(request)
+            attempts.append(Attempt(answer.status if answer else None, failure, elapsed, wire))
             if not self._should_retry(answer, failure, number, started):
                 break
             pause = self.policy.delay(number, _header(answer, "retry-after"))
@@ -463,21 +574,22 @@ class Sender:
             return failure.kind in RETRY_FAILURES
         return answer is not None and answer.status in RETRY_STATUSES
 
-    async def _try(self, request: httpx.Request) -> tuple[_Answer | None, Failure | None, float]:
+    async def _try(self, request: httpx.Request
+                   ) -> tuple[_Answer | None, Failure | None, float, Wire | None]:
         overall, host = self.limits.for_host(request.url.netloc.decode())
         async with overall, host:
-            began = time.monotonic()
+            clock = PhaseClock()
             try:
-                answer = await _send_once(self.client, request)
+                answer = await _send_once(self.client, request, clock)
             except ReadOnlyViolationError as exc:
-                return None, Failure("refused_write", str(exc)), 0.0
-            except httpx.HTTPError as exc:
-                return None, classify(exc), (time.monotonic() - began) * 1000
-            except (ssl.SSLError, OSError) as exc:
-                return None, classify(exc), (time.monotonic() - began) * 1000
+                return None, Failure("refused_write", str(exc)), 0.0, None  # never sent
+            except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
+                elapsed = (time.monotonic() - clock.began) * 1000
+                return None, classify(exc), elapsed, _wire(request, clock, None)
         if answer.certificate is not None:
             self.certificates.setdefault(answer.certificate.host, answer.certificate)
-        return answer, None, (time.monotonic() - began) * 1000
+        elapsed = (time.monotonic() - clock.began) * 1000
+        return answer, None, elapsed, _wire(request, clock, answer)
 
     def _record(self, request: httpx.Request, answer: _Answer | None, failure: Failure | None,
                 attempts: list[Attempt], started: float, keep_body: bool) -> Exchange:
