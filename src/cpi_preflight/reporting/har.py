@@ -53,7 +53,7 @@ Row = Mapping[str, Any]
 class _Budget:
     """Characters of bodies and header values the file may still hold."""
 
-    left: int = TEXT_BUDGET
+    left: int
 
     def take(self, text: str) -> bool:
         if len(text) > self.left:
@@ -66,7 +66,7 @@ class _Budget:
 def render(document: Document) -> str:
     """The HAR 1.2 JSON of one profile's probe."""
     rows = _rows(document)
-    budget = _Budget()
+    budget = _Budget(TEXT_BUDGET)
     entries = [_entry(row, budget) for row in rows[:MAX_ENTRIES]]
     log: dict[str, Any] = {
         "version": HAR_VERSION,

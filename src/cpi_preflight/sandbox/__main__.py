@@ -124,24 +124,30 @@ def _check_key_option(args: argparse.Namespace, spec: SandboxSpec) -> None:
                                f"{args.count} or --service-key")
 
 
-def write_service_key(path: Path, sandbox: Sandbox) -> None:
-    """The tenant's service key as a JSON file readable only by this user."""
-    text = json.dumps(sandbox.connection.service_key, indent=2) + "\n"
+def write_private(path: Path, text: str) -> None:
+    """`text` into `path`, readable only by this user, never through a symbolic link."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     path.chmod(0o600)
 
 
-def _wrote_key(path: Path, sandbox: Sandbox) -> bool:
+def _wrote(option: str, path: Path, text: str) -> bool:
+    """Write a private file the user asked for; False (and the reason printed) if it failed."""
     try:
-        write_service_key(path, sandbox)
+        write_private(path, text)
     except OSError as exc:
         reason = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
-        print(f"error: --service-key {path}: cannot write ({reason}); give a path in a "
+        print(f"error: {option} {path}: cannot write ({reason}); give a path in a "
               "writable folder", file=sys.stderr)
         return False
     return True
+
+
+def _wrote_key(path: Path, sandbox: Sandbox) -> bool:
+    """The tenant's service key as a JSON file readable only by this user."""
+    key = json.dumps(sandbox.connection.service_key, indent=2) + "\n"
+    return _wrote("--service-key", path, key)
 
 
 def _announce(sandboxes: list[Sandbox], args: argparse.Namespace) -> None:
@@ -185,26 +191,13 @@ def _check_replay_options(args: argparse.Namespace) -> None:
                                "cannot change that: drop them")
 
 
-def write_profile(path: Path, profile: dict[str, Any]) -> None:
-    """The replay's profile as YAML, readable only by this user (it holds a client secret)."""
-    text = yaml.safe_dump(profile, sort_keys=False, width=1000)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    path.chmod(0o600)
-
-
 def _replay(args: argparse.Namespace, stop: threading.Event) -> int:
     recording = read_recording(args.replay)
     with Replay.start(recording) as replay:
-        if args.write_profile is not None:
-            try:
-                write_profile(args.write_profile, replay.profile)
-            except OSError as exc:
-                reason = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
-                print(f"error: --write-profile {args.write_profile}: cannot write ({reason}); "
-                      "give a path in a writable folder", file=sys.stderr)
-                return 2
+        profile = yaml.safe_dump(replay.profile, sort_keys=False, width=1000)
+        if args.write_profile is not None and not _wrote("--write-profile",
+                                                         args.write_profile, profile):
+            return 2
         if args.json:
             print(json.dumps({"environment": recording.environment, "ca_path": replay.ca_path,
                               "hosts": replay.answers.moved, "profile": replay.profile}))
