@@ -13,11 +13,13 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+import yaml
 from cryptography import x509
 
 from cpi_preflight.errors import SandboxSpecError
 from cpi_preflight.sandbox import replay as replay_module
 from cpi_preflight.sandbox.__main__ import main
+from cpi_preflight.sandbox.describe import describe_replay, run_command
 from cpi_preflight.sandbox.replay import Replay, read_recording, request_key
 
 TOKEN_ORIGIN = "https://sub.authentication.example.com"
@@ -274,3 +276,32 @@ def test_a_bad_har_is_a_one_line_error(tmp_path: Path,
     assert main(["--replay", str(path)]) == 2
     assert capsys.readouterr().err == (
         f"error: --replay {path}: is not a HAR (it has no log.entries list)\n")
+
+
+def test_what_a_replay_prints_without_write_profile(tmp_path: Path) -> None:
+    """The recorded names are text from outside: printed as one clean line each."""
+    har = recorded_har(profile="prod\x1b[2K-cf\u202e")
+    with Replay.start(read_recording(write(tmp_path, har))) as running:
+        text = describe_replay(running, Path("exchanges.har"))
+    lines = text.splitlines()
+    moved = running.answers.moved
+    assert lines[:5] == [
+        "cpi-preflight sandbox --replay exchanges.har (cf)",
+        "  7 recorded answers of profile prod-cf",
+        f"  {TOKEN_ORIGIN} -> {moved[TOKEN_ORIGIN]}",
+        f"  {API_ORIGIN} -> {moved[API_ORIGIN]}",
+        f"  {DOWN_ORIGIN} -> {moved[DOWN_ORIGIN]}"]
+    assert lines[5] == f"  CA          {running.ca_path}"
+    assert lines[7] == "Profile (paste into profiles/<name>.yaml):"
+    assert yaml.safe_load("\n".join(line[2:] for line in lines[8:-4])) == running.profile
+    assert lines[-4:] == ["", "Run the recorded profile's checks against the replay:", "",
+                          "  pytest --profile <name>"]
+
+
+@pytest.mark.parametrize(("written", "command"), [
+    ("profiles/replay-prod.yaml", "pytest --profile replay-prod"),
+    ("elsewhere/my profiles/r.yaml", "pytest --profile r --profiles-dir 'elsewhere/my profiles'"),
+    ("profiles/-bad name.yaml", "pytest --profile <name>"),
+])
+def test_the_printed_pytest_line_names_the_written_profile(written: str, command: str) -> None:
+    assert run_command(Path(written)) == command

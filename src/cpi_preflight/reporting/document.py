@@ -386,7 +386,8 @@ def _token_answer(text: str) -> str:
         if key in answer:
             raw = answer[key]
             answer[key] = (header_and_claims(raw) if isinstance(raw, str) else None) or MASK
-    return json.dumps(answer, ensure_ascii=False, separators=(", ", ": "))
+    cleaned = _each_text(answer, ("", ""), lambda text, _: one_line(text))  # claims too
+    return json.dumps(cleaned, ensure_ascii=False, separators=(", ", ": "))
 
 
 def build(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str, Verdict], *,
