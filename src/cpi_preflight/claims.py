@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 from cpi_preflight.server_text import quote
+from cpi_preflight.transport import MAX_JSON_DEPTH, json_depth
 
 SCOPE_SEPARATOR = "."
 RUNTIME_APP_PREFIX = "it-rt-"
@@ -117,6 +118,22 @@ def looks_like_jwt(raw: str) -> bool:
     except (jwt.InvalidTokenError, RecursionError):
         return False
     return True
+
+
+def header_and_claims(raw: str) -> dict[str, Any] | None:
+    """A JWT as exchanges.har shows it in place of the token: `{"jwt_header": ...,
+    "jwt_claims": ...}`, unverified; None for anything else (an opaque or unreadable token, or
+    claims nesting deeper than any answer we read)."""
+    if not looks_like_jwt(raw):
+        return None
+    jwt = _jwt()
+    try:
+        header = jwt.get_unverified_header(raw)
+        claims = jwt.decode(raw, options={"verify_signature": False})
+    except (jwt.PyJWTError, *_DECODE_ERRORS):
+        return None
+    shown = {"jwt_header": header, "jwt_claims": claims}
+    return shown if json_depth(shown) <= MAX_JSON_DEPTH else None
 
 
 def _facts_from_claims(header: Mapping[str, Any], claims: Mapping[str, Any]) -> TokenFacts:

@@ -21,7 +21,7 @@ from pathlib import Path
 from cpi_preflight import files
 from cpi_preflight.errors import ConfigError
 from cpi_preflight.files import message_path
-from cpi_preflight.reporting import evidence, html, junit, metrics
+from cpi_preflight.reporting import evidence, har, html, junit, metrics
 from cpi_preflight.reporting.document import Document
 
 Renderer = Callable[[Document], str | bytes]
@@ -29,6 +29,7 @@ REPORTS: Mapping[str, Renderer] = {
     "junit.xml": junit.render,
     "evidence.json": evidence.render,
     "evidence.html": html.render,
+    "exchanges.har": har.render,
 }
 
 

@@ -44,17 +44,22 @@ def _name(common_name: str, unit: str) -> x509.Name:
 
 
 def _builder(subject: x509.Name, issuer: x509.Name, key: PrivateKey,
-             shift: datetime.timedelta = datetime.timedelta(0)) -> x509.CertificateBuilder:
-    """A builder valid from an hour ago for a year, the whole window moved by `shift`."""
+             shift: datetime.timedelta = datetime.timedelta(0),
+             not_after: datetime.datetime | None = None) -> x509.CertificateBuilder:
+    """A builder valid from an hour ago for a year, the whole window moved by `shift`; or, with
+    `not_after`, valid until then (from a year before it, or from an hour ago if that is
+    earlier)."""
     now = datetime.datetime.now(datetime.UTC) + shift
+    end = not_after if not_after is not None else now + _VALIDITY
+    start = min(now - _BACKDATE, end - _VALIDITY) if not_after is not None else now - _BACKDATE
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _BACKDATE)
-        .not_valid_after(now + _VALIDITY)
+        .not_valid_before(start)
+        .not_valid_after(end)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
 
@@ -78,11 +83,11 @@ def new_ca() -> CertificateAuthority:
 
 
 def _leaf(ca: CertificateAuthority, subject: x509.Name, key: PrivateKey,
-          purpose: x509.ObjectIdentifier,
-          shift: datetime.timedelta = datetime.timedelta(0)) -> x509.CertificateBuilder:
+          purpose: x509.ObjectIdentifier, shift: datetime.timedelta = datetime.timedelta(0),
+          not_after: datetime.datetime | None = None) -> x509.CertificateBuilder:
     aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key())
     return (
-        _builder(subject, ca.cert.subject, key, shift)
+        _builder(subject, ca.cert.subject, key, shift, not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(aki, critical=False)
         .add_extension(x509.ExtendedKeyUsage([purpose]), critical=False)
@@ -99,14 +104,16 @@ def _subject_names(host: str | None) -> list[x509.GeneralName]:
         return [x509.DNSName(host)]
 
 
-def issue_server_cert(ca: CertificateAuthority, host: str | None = None) -> tuple[bytes, bytes]:
+def issue_server_cert(ca: CertificateAuthority, host: str | None = None,
+                      not_after: datetime.datetime | None = None) -> tuple[bytes, bytes]:
     """A server certificate for 127.0.0.1 and localhost (or for `host` alone, as a TLS-inspecting
-    proxy makes one for each host it is asked for): (certificate PEM, key PEM)."""
+    proxy makes one for each host it is asked for), valid for a year or until `not_after`:
+    (certificate PEM, key PEM)."""
     key = ec.generate_private_key(ec.SECP256R1())
     san = x509.SubjectAlternativeName(_subject_names(host))
     cert = (
         _leaf(ca, _name(host or "localhost", "Simulated SAP hosts"), key,
-              ExtendedKeyUsageOID.SERVER_AUTH)
+              ExtendedKeyUsageOID.SERVER_AUTH, not_after=not_after)
         .add_extension(san, critical=False)
         .sign(ca.key, hashes.SHA256())
     )
@@ -131,12 +138,13 @@ EXPIRED_SINCE = datetime.timedelta(days=2)  # how long an expired client certifi
 
 
 def issue_client_cert(ca: CertificateAuthority, key: rsa.RSAPrivateKey,
-                      common_name: str, *, expired: bool = False) -> x509.Certificate:
+                      common_name: str, *, expired: bool = False,
+                      not_after: datetime.datetime | None = None) -> x509.Certificate:
     """A client certificate for mTLS at the certificate token endpoint; `expired`: its year of
-    validity ended EXPIRED_SINCE ago."""
+    validity ended EXPIRED_SINCE ago; `not_after`: valid until then."""
     subject = _name(common_name, "SAP Cloud Platform Clients")
     shift = -(_VALIDITY + EXPIRED_SINCE) if expired else datetime.timedelta(0)
-    builder = _leaf(ca, subject, key, ExtendedKeyUsageOID.CLIENT_AUTH, shift)
+    builder = _leaf(ca, subject, key, ExtendedKeyUsageOID.CLIENT_AUTH, shift, not_after)
     return builder.sign(ca.key, hashes.SHA256())
 
 
