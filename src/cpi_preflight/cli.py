@@ -7,13 +7,14 @@
     cpi-preflight catalog [--environment cf|neo] [--format text|markdown|json]
     cpi-preflight codes [--format text|markdown]
     cpi-preflight explain CODE
+    cpi-preflight schema
     cpi-preflight sandbox [ARGS...]
     cpi-preflight summary [REPORTS]
 
 The checks themselves run under pytest (`pytest --profile NAME`); this command only prepares
-and explains. `init`, `sandbox` and `summary` live in `commands/`; catalog, codes and explain
-print what `docs` renders. Exit codes: 0 done, 2 the input is wrong (the message says where and
-what to do).
+and explains. `init`, `sandbox`, `summary` and `schema` live in `commands/`; catalog, codes
+and explain print what `docs` renders. Exit codes: 0 done, 2 the input is wrong (the message
+says where and what to do).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from cpi_preflight import catalog as catalog_module
 from cpi_preflight.commands import USAGE_ERROR, exit_code
 from cpi_preflight.commands import init as init_command
 from cpi_preflight.commands import sandbox as sandbox_command
+from cpi_preflight.commands import schema as schema_command
 from cpi_preflight.commands import summary as summary_command
 from cpi_preflight.errors import PreflightError
 from cpi_preflight.reporting.terminal import printable
@@ -150,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.add_argument("reports", type=Path, nargs="?", default=Path("reports"),
                            metavar="REPORTS", help="reports folder of a run (default: reports)")
     summarize.set_defaults(handler=run_summary)
+    schema = commands.add_parser(
+        "schema", help="print the JSON Schema of a profile (for editors and validators)",
+        description="Print the JSON Schema (draft 2020-12) of profiles/NAME.yaml, the file "
+                    "`init` writes beside the profiles as profile.schema.json. E.g. "
+                    "cpi-preflight schema > profiles/profile.schema.json")
+    schema.set_defaults(handler=schema_command.run)
     sandbox = commands.add_parser("sandbox", add_help=False,
                                   help="serve a simulated tenant (arguments go to the sandbox)")
     sandbox.add_argument("args", nargs=argparse.REMAINDER)

@@ -606,7 +606,7 @@ def _all_server_errors(ctx: Context, answered: list[tuple[Endpoint, Exchange]],
     return ctx.finding("SERVER_ERROR", urls.host(exchange.url),
                        f"the API at {urls.host(exchange.url)} answered only server errors "
                        f"({', '.join(str(s) for s in sorted(statuses, key=str))}) to "
-                       f"{len(answered)} calls" + (f"; the API said \"{said}\"" if said else ""),
+                       f"{_calls(len(answered))}" + (f"; the API said \"{said}\"" if said else ""),
                        key="api_url")
 
 
@@ -738,16 +738,21 @@ def _role_missing(ctx: Context, role: str, missing: tuple[str, ...],
         message = (f"role {role} is not granted to user oauth_client_{ctx.client} ({which})"
                    f"{call}; needed by {_needed_by(ctx, role)}")
     elif missing:
-        message = (f"role {role} is not granted to client {ctx.client}: the token lacks scope"
-                   f"{'s' if len(missing) > 1 else ''} "
-                   f"{', '.join(_app(ctx.token) + '.' + p for p in missing)}{call}"
-                   f"{_personas_note(ctx)}; needed by {_needed_by(ctx, role)}")
+        message = (f"role {role} is not granted to client {ctx.client}: "
+                   f"{_token_lacks(ctx, missing)}{call}{_personas_note(ctx)}; needed by "
+                   f"{_needed_by(ctx, role)}")
     else:
         message = (f"role {role} is not granted to client {ctx.client}{call}; the token's scopes "
                    f"cannot tell (no known permission list){_personas_note(ctx)}; needed by "
                    f"{_needed_by(ctx, role)}")
     return ctx.finding("ROLE_MISSING", role, message, role=role, neo_roles=neo,
                        roles_after_json=_roles_with_missing(ctx))
+
+
+def _token_lacks(ctx: Context, missing: tuple[str, ...]) -> str:
+    """`the token lacks scope(s) it!b<N>.X, ...` for permissions the token does not carry."""
+    return (f"the token lacks scope{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(_app(ctx.token) + '.' + p for p in missing)}")
 
 
 def _roles_with_missing(ctx: Context) -> str:
@@ -941,6 +946,17 @@ def _token_carries(ctx: Context, endpoint: Endpoint) -> str:
             f"{endpoint.role} in SAP's tasks table" if persona else "")
 
 
+def _scopes_lacking(ctx: Context, endpoint: Endpoint) -> str:
+    """`: the token lacks scope it!b<N>.X` for the permissions of `endpoint` a CF token does not
+    carry ('' on Neo or without a readable token): its role may have passed by another call, so
+    naming the role alone would contradict that check."""
+    token = ctx.token
+    if ctx.environment != "cf" or token is None or token.format != "jwt":
+        return ""
+    missing = tuple(p for p in endpoint.neo_roles if p not in token.permissions)
+    return f": {_token_lacks(ctx, missing)}" if missing else ""
+
+
 def _forbidden(endpoint: Endpoint) -> EndpointAnswer:
     """The facts of a failed 403 call: its status, no time (JUnit shows none for it)."""
     return EndpointAnswer(endpoint.path, 403, elapsed_ms=None)
@@ -963,7 +979,8 @@ def _endpoint_forbidden(ctx: Context, check: Check, endpoint: Endpoint,
     role = endpoint.role if ctx.environment == "cf" else ", ".join(endpoint.neo_roles)
     return ctx.fail(check, ctx.finding(
         "ROLE_MISSING", role, f"GET /api/v1{endpoint.path} answered 403{_said(exchange)}: client "
-        f"{ctx.client} lacks {'role' if ctx.environment == 'cf' else 'Neo roles'} {role}",
+        f"{ctx.client} lacks {'role' if ctx.environment == 'cf' else 'Neo roles'} {role}"
+        f"{_scopes_lacking(ctx, endpoint)}",
         role=endpoint.role, neo_roles=", ".join(endpoint.neo_roles),
         roles_after_json=_roles_with_missing(ctx)), _forbidden(endpoint))
 

@@ -1,7 +1,11 @@
 """Facts the probe saw, with no verdicts: what was asked, what came back, how long it took.
 
 The diagnosis reads only these. Bodies are kept as short excerpts; a token response keeps its
-JSON with the access token removed.
+JSON with the access token removed. Each attempt also keeps what went over the wire (`Wire`:
+headers, protocol, timings, peer certificate, the start of the body) for exchanges.har; those
+are raw facts too (masked when the document is built), except credentials, which never enter
+them: an `Authorization` or `Proxy-Authorization` value keeps only its scheme, cookie values
+are dropped, and no request body is kept (the only one the probe sends is the token request).
 """
 
 from __future__ import annotations
@@ -14,6 +18,11 @@ from cpi_preflight.secret import Secret
 from cpi_preflight.server_text import quote
 
 BODY_EXCERPT = 2000
+# Characters of an answer's body a `Wire` keeps: four times what exchanges.har shows, so that a
+# secret crossing this cut is masked whole before the report cuts again (`reporting.har`).
+WIRE_TEXT = 64 * 1024
+WIRE_HEADERS = 100  # header lines a `Wire` keeps per message (httpcore bounds their size)
+Headers = tuple[tuple[str, str], ...]
 # Why a request got no HTTP answer: named by `transport.classify`, the probe's deadline, or the
 # read-only guard (a write refused before it left). `tls_client`: the server ended the handshake
 # with an alert about the client certificate; `proxy`: the proxy refused the tunnel (CONNECT).
@@ -30,12 +39,56 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class TlsCertificate:
+    """The server certificate a host presented (issue: expiry warnings)."""
+
+    host: str
+    subject: str
+    issuer: str
+    not_after: str  # ISO 8601 UTC
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Where one attempt's time went, in ms, in HAR's phases; -1 where a phase did not happen
+    (a reused connection has no connect) or was not seen. `connect` includes `ssl`."""
+
+    blocked: float = -1.0
+    connect: float = -1.0
+    ssl: float = -1.0
+    send: float = 0.0
+    wait: float = 0.0
+    receive: float = 0.0
+
+
+@dataclass(frozen=True)
+class Wire:
+    """One attempt as it went over the wire: raw facts but for credentials (see the module)."""
+
+    at: float  # wall-clock time (epoch seconds) the attempt began
+    request_headers: Headers = ()
+    request_body_size: int = 0
+    http_version: str = ""  # of the answer: "HTTP/1.1"
+    reason: str = ""
+    headers: Headers = ()  # of the answer
+    text: str = ""  # the decoded body, its first WIRE_TEXT characters
+    text_cut: bool = False  # the body went on past `text`
+    received_bytes: int = 0
+    decoded_bytes: int = 0
+    timings: Timings = field(default_factory=Timings)
+    server_ip: str = ""
+    certificate: TlsCertificate | None = None
+
+
+@dataclass(frozen=True)
 class Attempt:
-    """One try of a request: its status or its transport failure."""
+    """One try of a request: its status or its transport failure, and what went over the wire
+    (None where nothing was recorded: an exchange built by hand)."""
 
     status: int | None
     failure: Failure | None
     elapsed_ms: float
+    wire: Wire | None = None
 
 
 @dataclass(frozen=True)
@@ -95,16 +148,6 @@ class Exchange:
         """The top-level keys of a JSON object answer, sorted, each a short clean line."""
         keys = sorted(self.json) if isinstance(self.json, dict) else []
         return tuple(quote(k, 60) for k in keys[:50])
-
-
-@dataclass(frozen=True)
-class TlsCertificate:
-    """The server certificate a host presented (issue: expiry warnings)."""
-
-    host: str
-    subject: str
-    issuer: str
-    not_after: str  # ISO 8601 UTC
 
 
 @dataclass(frozen=True)

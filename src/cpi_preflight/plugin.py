@@ -13,13 +13,11 @@ import threading
 import warnings
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
 from cpi_preflight import command_line, files, profile, scrubbed_output, transport
-from cpi_preflight.claims import TokenFacts
 from cpi_preflight.errors import ConfigError, ProfilesError
 from cpi_preflight.items import CheckItem, ProfileFile
 from cpi_preflight.profile import Profile
@@ -27,6 +25,11 @@ from cpi_preflight.reporting import reports, terminal
 from cpi_preflight.reporting.document import Document
 from cpi_preflight.run import Run, Settings
 from cpi_preflight.secret import scrub
+
+if TYPE_CHECKING:
+    import httpx
+
+    from cpi_preflight.claims import TokenFacts
 
 RUN_KEY = pytest.StashKey[Run]()
 WRITTEN_KEY = pytest.StashKey[list[Path]]()
@@ -52,6 +55,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--baseline", metavar="PATH", default=None,
                     help="a previous run's evidence.json, or its reports folder, to compare "
                          "roles and endpoints against (drift)")
+    group.addoption("--metrics-file", metavar="PATH", default=None,
+                    help="also write OpenMetrics text of all profiles' results to PATH, for "
+                         "node_exporter's textfile collector (name it *.prom)")
     group.addoption("--max-concurrency", type=int, default=Settings.max_concurrency,
                     metavar="N", help="requests in flight at once across all profiles (default "
                     f"{Settings.max_concurrency}; --max-per-host protects each tenant)")
@@ -100,6 +106,15 @@ def _dir(config: pytest.Config, option: str, default: str) -> Path:
     return path if path.is_absolute() else config.invocation_params.dir / path
 
 
+def _metrics_file(config: pytest.Config) -> Path | None:
+    """--metrics-file's path, relative to the folder pytest was started in; None without it."""
+    value = config.getoption("metrics_file")
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else config.invocation_params.dir / path
+
+
 def _settings(config: pytest.Config) -> Settings:
     baseline = config.getoption("baseline")
     return Settings(
@@ -134,6 +149,9 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         run = Run.load(names, _settings(config))
         reports.check_reports_dir(run.settings.reports_dir, [p.name for p in run.profiles])
+        metrics_file = _metrics_file(config)
+        if metrics_file is not None:
+            reports.check_metrics_file(metrics_file)
         files.check_ssl_cert_file(os.environ)
     except ConfigError as exc:
         raise pytest.UsageError(_usage_text(exc)) from None
@@ -369,9 +387,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     try:
         documents = [run.document(name, os.environ) for name in run.verdicts]
         session.config.stash[DOCUMENTS_KEY] = documents
-        session.config.stash[WRITTEN_KEY] = [
-            path for document in documents
-            for path in reports.write(run.settings.reports_dir, document)]
+        written = [path for document in documents
+                   for path in reports.write(run.settings.reports_dir, document)]
+        metrics_file = _metrics_file(session.config)
+        if metrics_file is not None and run.executed:  # not for --collect-only or no selection
+            written.append(reports.write_metrics(metrics_file, documents))
+        session.config.stash[WRITTEN_KEY] = written
     finally:
         run.close()
 

@@ -24,29 +24,21 @@ from typing import Any
 import yaml
 
 from cpi_preflight import catalog as catalog_module
-from cpi_preflight import files, hosts
+from cpi_preflight import files, hosts, profile_keys
 from cpi_preflight.catalog import Catalog, closest
 from cpi_preflight.errors import ProfileError, ProfilesError, StructureError
 from cpi_preflight.files import message_path
+from cpi_preflight.profile_keys import BY_NAME, CONNECTION_KEYS, EXPANDED_KEYS, Key
 from cpi_preflight.secret import Secret, register
 from cpi_preflight.service_key import SIMULATED, read_service_key
 from cpi_preflight.urls import is_loopback, normalize_api_url, parse_url, user_info_problem
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_REF = re.compile(profile_keys.VARIABLE)
 # a profile's name: its file name and its report folder (`init --name` writes NAME.yaml)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-# the only keys where ${VAR} is expanded: the credentials, which CI keeps in variables (a
-# secret, or the path of a PEM or key file: GitLab's file variables hold a path)
-EXPANDED_KEYS = ("client_secret", "certificate", "key", "service_key")
 SANDBOX_KEY_FILE = "sandbox-key.json"  # the key file name the restart hint prints
 
-KEYS = (
-    "environment", "description", "api_url", "token_url", "client_id", "client_secret",
-    "certificate", "key", "service_key", "ca_bundle", "required_roles", "endpoints",
-    "strict", "attempts", "timeout", "deadline", "expiry_warning_days", "sandbox", "http2",
-    "simulated",
-)
-_CONNECTION_KEYS = ("api_url", "token_url", "client_id", "client_secret", "certificate", "key")
+KEYS = profile_keys.NAMES
 
 
 @dataclass(frozen=True)
@@ -90,7 +82,11 @@ class Profile:
 
     @property
     def uses_certificate(self) -> bool:
-        """Whether the client authenticates with an X.509 certificate (mTLS)."""
+        """Whether the client authenticates with an X.509 certificate (mTLS); a sandbox profile
+        says so before its sandbox runs (`sandbox: credential: certificate`), so that its plan at
+        collection already holds the credential-expiry check."""
+        if self.sandbox is not None:
+            return self.sandbox.get("credential") == "certificate"
         return self.certificate is not None
 
     def fingerprint(self) -> str:
@@ -107,14 +103,16 @@ class Profile:
 
 
 class _Reader:
-    """Reads one profile mapping, remembering the file for error messages."""
+    """Reads one profile mapping by the definitions of its keys (`profile_keys`), remembering
+    the file for error messages."""
 
     def __init__(self, path: Path, data: Mapping[str, Any], environ: Mapping[str, str],
-                 prefix: str = "") -> None:
+                 prefix: str = "", keys: Mapping[str, Key] = BY_NAME) -> None:
         self.path = path
         self.data = data
         self.environ = environ
         self.prefix = prefix
+        self.keys = keys
         self.empty_variables: dict[str, str] = {}  # key -> a ${VAR} in it that is set but empty
 
     def fail(self, key: str, problem: str, index: int | None = None) -> ProfileError:
@@ -158,7 +156,8 @@ class _Reader:
 
         return _ENV_REF.sub(substitute, value)
 
-    def text(self, key: str, *, required: bool = False) -> str:
+    def text(self, key: str) -> str:
+        required = self.keys[key].required
         value = self.data.get(key)
         if value is None:
             if required:
@@ -191,16 +190,18 @@ class _Reader:
             items.append(self.expand(key, item, i).strip())
         return tuple(items)
 
-    def number(self, key: str, default: float, *, low: float, high: float) -> float:
-        value = self.data.get(key, default)
+    def number(self, key: str) -> float:
+        spec = self.keys[key]
+        low, high = spec.low, spec.high
+        value = self.data.get(key, spec.default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(key, f"must be a number, not {_kind(value)}")
         if not low <= value <= high:
             raise self.fail(key, f"must be between {low:g} and {high:g}, not {value:g}")
         return float(value)
 
-    def flag(self, key: str, default: bool = False) -> bool:
-        value = self.data.get(key, default)
+    def flag(self, key: str) -> bool:
+        value = self.data.get(key, self.keys[key].default)
         if not isinstance(value, bool):
             raise self.fail(key, f"must be true or false, not {_kind(value)}")
         return value
@@ -253,16 +254,15 @@ def _check_url(reader: _Reader, key: str, url: str) -> str:
 
 
 def _validate_roles(reader: _Reader, env: str, roles: tuple[str, ...], cat: Catalog) -> None:
+    accepted = profile_keys.allowed("roles", env, cat)
     valid = list(cat.roles) + (list(cat.neo_roles) if env == "neo" else [])
     for i, role in enumerate(roles):
-        if role in valid:
-            if env == "neo" and role in cat.roles and cat.roles[role].permissions is None:
-                raise reader.fail(
-                    "required_roles", f"role template '{role}' has no known Neo roles; "
-                    "name the Neo roles instead (see `cpi-preflight catalog --environment neo`)",
-                    i,
-                )
+        if role in accepted:
             continue
+        if env == "neo" and role in cat.roles:
+            raise reader.fail(
+                "required_roles", f"role template '{role}' has no known Neo roles; "
+                "name the Neo roles instead (see `cpi-preflight catalog --environment neo`)", i)
         hint = closest(role, valid)
         where = "CF role template" + (" or Neo role" if env == "neo" else "")
         tail = f"; did you mean '{hint}'?" if hint else "; run `cpi-preflight catalog` for the list"
@@ -271,10 +271,11 @@ def _validate_roles(reader: _Reader, env: str, roles: tuple[str, ...], cat: Cata
         raise reader.fail("required_roles", f"unknown {where} '{role}'{tail}", i)
 
 
-def _validate_endpoints(reader: _Reader, names: tuple[str, ...], cat: Catalog) -> None:
+def _validate_endpoints(reader: _Reader, env: str, names: tuple[str, ...], cat: Catalog) -> None:
+    valid = profile_keys.allowed("endpoints", env, cat)
     for i, name in enumerate(names):
-        if name not in cat.endpoints:
-            hint = closest(name, list(cat.endpoints))
+        if name not in valid:
+            hint = closest(name, list(valid))
             tail = f"; did you mean '{hint}'?" if hint else "; run `cpi-preflight catalog`"
             raise reader.fail("endpoints", f"unknown endpoint '{name}'{tail}", i)
 
@@ -288,11 +289,13 @@ def _reject_unknown_keys(reader: _Reader) -> None:
 
 
 def _environment(reader: _Reader) -> str:
-    env = reader.text("environment", required=True).lower()
+    env = reader.text("environment").lower()
     if env == "edge":
         raise reader.fail("environment", f"'edge' is not supported yet. {hosts.edge_facts()}")
-    if env not in catalog_module.ENVIRONMENTS:
-        raise reader.fail("environment", f"must be 'cf' or 'neo', not '{env}'")
+    valid = profile_keys.allowed("environments", env, catalog_module.load())
+    if env not in valid:
+        names = " or ".join(f"'{name}'" for name in valid)
+        raise reader.fail("environment", f"must be {names}, not '{env}'")
     return env
 
 
@@ -308,10 +311,10 @@ class _Connection:
 
 def _connection(reader: _Reader, env: str) -> _Connection:
     if "service_key" in reader.data:
-        clash = [k for k in _CONNECTION_KEYS if k in reader.data]
+        clash = [k for k in CONNECTION_KEYS if k in reader.data]
         if clash:
             raise reader.fail(clash[0], "set either service_key or the connection keys, not both")
-        key_path = reader.file("service_key", reader.text("service_key", required=True),
+        key_path = reader.file("service_key", reader.text("service_key"),
                                files.SERVICE_KEY_LIMIT)
         found = read_service_key(key_path)
         _check_url(reader, "service_key (url)", found.api_url)
@@ -332,12 +335,13 @@ def _explicit_connection(reader: _Reader, env: str) -> _Connection:
     if not secret_text and not cert_text:
         raise reader.missing("client_secret", "is required (or certificate + key, or "
                              "service_key)")
-    if cert_text and env == "neo":
-        raise reader.fail("certificate", "client certificates are supported on cf only")
+    if cert_text and env not in profile_keys.CERTIFICATE_ENVIRONMENTS:
+        only = ", ".join(profile_keys.CERTIFICATE_ENVIRONMENTS)
+        raise reader.fail("certificate", f"client certificates are supported on {only} only")
     return _Connection(
-        api_url=_check_url(reader, "api_url", reader.text("api_url", required=True)),
-        token_url=_check_url(reader, "token_url", reader.text("token_url", required=True)),
-        client_id=reader.text("client_id", required=True),
+        api_url=_check_url(reader, "api_url", reader.text("api_url")),
+        token_url=_check_url(reader, "token_url", reader.text("token_url")),
+        client_id=reader.text("client_id"),
         client_secret=Secret(secret_text) if secret_text else None,
         certificate=_pem(reader, "certificate", cert_text, "CERTIFICATE") if cert_text else None,
         key=_pem(reader, "key", key_text, "PRIVATE KEY") if key_text else None,
@@ -357,13 +361,14 @@ def _timeouts(reader: _Reader) -> Timeouts:
     raw = reader.data.get("timeout", {})
     if not isinstance(raw, dict):
         raise reader.fail("timeout", f"must be a mapping with connect/read, not {_kind(raw)}")
-    sub = _Reader(reader.path, raw, reader.environ, prefix="timeout.")
+    keys = {key.name: key for key in reader.keys["timeout"].keys}
+    sub = _Reader(reader.path, raw, reader.environ, prefix="timeout.", keys=keys)
     for key in raw:
-        if key not in ("connect", "read"):
-            raise reader.fail(f"timeout.{key}", "unknown key; valid: connect, read")
+        if key not in keys:
+            raise reader.fail(f"timeout.{key}", f"unknown key; valid: {', '.join(keys)}")
     return Timeouts(
-        connect=sub.number("connect", 5.0, low=0.1, high=300),
-        read=sub.number("read", 15.0, low=0.1, high=600),
+        connect=sub.number("connect"),
+        read=sub.number("read"),
     )
 
 
@@ -375,7 +380,7 @@ def _sandbox(reader: _Reader, env: str) -> Mapping[str, Any] | None:
         raw = {}
     if not isinstance(raw, dict):
         raise reader.fail("sandbox", f"must be a mapping, not {_kind(raw)}")
-    clash = [k for k in (*_CONNECTION_KEYS, "service_key") if k in reader.data]
+    clash = [k for k in (*CONNECTION_KEYS, "service_key") if k in reader.data]
     if clash:
         raise reader.fail(clash[0], "a sandbox profile gets its connection from the sandbox; "
                           "remove this key or the sandbox section")
@@ -448,7 +453,7 @@ def parse(name: str, path: Path, data: object, environ: Mapping[str, str]) -> Pr
         raise reader.fail("required_roles", "name at least one role or endpoint to verify "
                           "(required_roles: [...] or endpoints: [...])")
     _validate_roles(reader, env, roles, cat)
-    _validate_endpoints(reader, endpoints, cat)
+    _validate_endpoints(reader, env, endpoints, cat)
     sandbox = _sandbox(reader, env)
     simulated = _simulated(reader)
     conn = _Connection() if sandbox is not None else _connection(reader, env)
@@ -460,11 +465,11 @@ def parse(name: str, path: Path, data: object, environ: Mapping[str, str]) -> Pr
         ca_bundle=_ca_bundle(reader, simulated, env, conn.certificate is not None, name),
         required_roles=tuple(dict.fromkeys(roles)), endpoints=tuple(dict.fromkeys(endpoints)),
         strict=reader.flag("strict"),
-        attempts=int(reader.number("attempts", 3, low=1, high=10)),
-        timeouts=_timeouts(reader), deadline=reader.number("deadline", 120, low=1, high=3600),
-        expiry_warning_days=int(reader.number("expiry_warning_days", 30, low=0, high=3650)),
+        attempts=int(reader.number("attempts")),
+        timeouts=_timeouts(reader), deadline=reader.number("deadline"),
+        expiry_warning_days=int(reader.number("expiry_warning_days")),
         sandbox=sandbox, description=reader.text("description"), simulated=simulated,
-        http2=reader.flag("http2", default=True),
+        http2=reader.flag("http2"),
     )
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from cpi_preflight import postman, urls
+from cpi_preflight.profile_schema import MODELINE
 from cpi_preflight.service_key import SIMULATED, ServiceKey
 from cpi_preflight.text import one_line
 
@@ -258,5 +259,6 @@ def render_profile(setup: Setup) -> str:
     """The profile YAML, commented; credentials appear only as `${VAR}` references."""
     optional = [line for line in _OPTIONAL
                 if setup.ca_bundle is None or not line.startswith("# ca_bundle:")]
-    lines = [*_header(setup), *_connection_lines(setup), *_check_lines(setup), *optional]
+    lines = [MODELINE, *_header(setup), *_connection_lines(setup), *_check_lines(setup),
+             *optional]
     return "\n".join(lines) + "\n"

@@ -15,11 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from cpi_preflight import baseline, diagnosis, plan, probe, profile, transport
+from cpi_preflight import baseline, plan, profile, transport
 from cpi_preflight import catalog as catalog_module
-from cpi_preflight.claims import TokenFacts
 from cpi_preflight.findings import SKIPPED, Verdict, issued_token
 from cpi_preflight.observation import ProfileObservations
 from cpi_preflight.plan import Plan
@@ -30,6 +27,9 @@ from cpi_preflight.secret import Secret
 from cpi_preflight.user_checks import UserChecks
 
 if TYPE_CHECKING:
+    import httpx
+
+    from cpi_preflight.claims import TokenFacts
     from cpi_preflight.sandbox import Sandbox
 
 
@@ -89,6 +89,9 @@ class Run:
         """Start sandboxes, probe every selected profile concurrently, and diagnose."""
         if self.executed:
             return
+        # imported here, not at start-up: collection (and --collect-only) never needs them
+        from cpi_preflight import diagnosis, probe
+
         self.executed = True
         self.started_at = datetime.now(UTC)
         began = time.monotonic()

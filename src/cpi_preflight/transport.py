@@ -23,7 +23,7 @@ import socket
 import ssl
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,18 +33,23 @@ import certifi
 import httpx
 
 from cpi_preflight import files
-from cpi_preflight.connections import Clients, LoopLag, breaks_http2
+from cpi_preflight.connections import Clients, LoopLag, Trace, breaks_http2
 from cpi_preflight.errors import ConfigError, ReadOnlyViolationError
 from cpi_preflight.observation import (
     BODY_EXCERPT,
+    WIRE_HEADERS,
+    WIRE_TEXT,
     Attempt,
     ConnectionUse,
     Exchange,
     Failure,
     FailureKind,
+    Headers,
+    Timings,
     TlsCertificate,
+    Wire,
 )
-from cpi_preflight.secret import register
+from cpi_preflight.secret import MASK, register
 from cpi_preflight.server_text import quote
 from cpi_preflight.urls import is_loopback
 
@@ -277,6 +282,113 @@ class _Answer:
     received: int = 0  # bytes read off the wire (after chunked framing)
     truncated: bool = False  # the body went on past a cap and was cut
     protocol: str = ""  # HTTP/1.1 or HTTP/2
+    reason: str = ""
+    server_ip: str = ""
+    headers_at: float = 0.0  # monotonic: the answer's headers were in
+    ended: float = 0.0  # monotonic: its body was read
+
+
+# --- what went over the wire (exchanges.har) ---------------------------------------------------
+
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
+
+
+def shown_header(name: str, value: str) -> str:
+    """A header's value as a `Wire` keeps it: a credential keeps only its scheme (`Bearer ***`),
+    a cookie only its name (`JSESSIONID=***; Path=/` for a Set-Cookie); others as they are."""
+    lowered = name.lower()
+    if lowered in CREDENTIAL_HEADERS:
+        scheme, space, _ = value.strip().partition(" ")
+        return f"{scheme} {MASK}" if space and scheme.isalpha() else MASK
+    if lowered == "cookie":
+        return "; ".join(f"{_cookie_name(part)}={MASK}" for part in value.split(";")
+                         if part.strip())
+    if lowered == "set-cookie":
+        first, separator, attributes = value.partition(";")
+        return f"{_cookie_name(first)}={MASK}{separator}{attributes}"
+    return value
+
+
+def _cookie_name(pair: str) -> str:
+    return pair.split("=", 1)[0].strip()
+
+
+def _shown_headers(headers: httpx.Headers) -> Headers:
+    return tuple((name, shown_header(name, value))
+                 for name, value in headers.multi_items()[:WIRE_HEADERS])
+
+
+class PhaseClock:
+    """When each phase of one attempt began and ended, from httpcore's trace events
+    (`connect_tcp`, `start_tls`, `send_request_headers`, ...): the first start and the last end
+    of each, so that a proxy's CONNECT and the tunnel's TLS count as connecting."""
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+        self.at = time.time()
+        self.marks: dict[str, float] = {}
+
+    def start(self) -> None:
+        """The attempt begins now (after waiting for its turn in the host's lane)."""
+        self.began, self.at = time.monotonic(), time.time()
+
+    async def trace(self, name: str, info: Mapping[str, Any]) -> None:
+        """httpcore's `trace` extension (async clients)."""
+        event, now = name.split(".", 1)[-1], time.monotonic()
+        if event.endswith(".started"):
+            self.marks.setdefault(event, now)
+        else:
+            self.marks[event] = now
+
+    def timings(self, headers_at: float, ended: float) -> Timings:
+        """The phases in HAR's terms; they add up to the attempt's whole time. Without trace
+        events (a mock transport) all time before the headers counts as waiting."""
+        marks = self.marks
+        sent_from, sent = marks.get("send_request_headers.started"), marks.get(
+            "send_request_body.complete")
+        if sent_from is None or sent is None:
+            return Timings(wait=_ms(self.began, headers_at), receive=_ms(headers_at, ended))
+        tcp = marks.get("connect_tcp.started")
+        connected = marks.get("start_tls.complete") or marks.get("connect_tcp.complete")
+        opened = tcp if tcp is not None else sent_from
+        ready = connected if tcp is not None and connected is not None else opened
+        tls_from, tls_to = marks.get("start_tls.started"), marks.get("start_tls.complete")
+        answered = min(marks.get("receive_response_headers.complete", headers_at), ended)
+        return Timings(
+            blocked=_ms(self.began, opened),
+            connect=_ms(opened, ready) if tcp is not None else -1.0,
+            ssl=_ms(tls_from, tls_to) if tls_from is not None and tls_to is not None else -1.0,
+            send=_ms(ready, max(sent, ready)), wait=_ms(max(sent, ready), answered),
+            receive=_ms(answered, ended))
+
+
+def _both(lane_trace: Trace, clock: PhaseClock) -> Callable[[str, Mapping[str, Any]],
+                                                              Awaitable[None]]:
+    """One `trace` extension feeding the host's lane (connections and protocol) and the
+    attempt's `PhaseClock` (HAR timings)."""
+    async def trace(name: str, info: Mapping[str, Any]) -> None:
+        await lane_trace(name, dict(info))
+        await clock.trace(name, info)
+    return trace
+
+
+def _ms(start: float, end: float) -> float:
+    return round(max(0.0, end - start) * 1000, 3)
+
+
+def _wire(request: httpx.Request, clock: PhaseClock, answer: _Answer | None) -> Wire:
+    """What one attempt sent and got, without credentials and without the request body."""
+    sent = _shown_headers(request.headers)
+    size = int(request.headers.get("content-length") or 0)
+    if answer is None:
+        now = time.monotonic()
+        return Wire(clock.at, sent, size, timings=clock.timings(now, now))
+    text = answer.body[: 4 * WIRE_TEXT].decode("utf-8", errors="replace")
+    return Wire(
+        clock.at, sent, size, answer.protocol, answer.reason, _shown_headers(answer.headers),
+        text[:WIRE_TEXT], len(text) > WIRE_TEXT or len(answer.body) > 4 * WIRE_TEXT
+        or answer.truncated, answer.received, len(answer.body),
+        clock.timings(answer.headers_at, answer.ended), answer.server_ip, answer.certificate)
 
 
 class _Layer:
@@ -360,15 +472,25 @@ class BoundedBody:
 async def _send_once(client: httpx.AsyncClient, request: httpx.Request, *,
                      certificate: bool = True) -> _Answer:
     """One request and its bounded answer; the server's certificate only when `certificate`
-    (reading it parses the whole certificate again, for every answer)."""
+    (reading it parses the whole certificate again, for every answer). The caller sets the
+    request's `trace` extension (`Sender._try`: the lane's tracer and the `PhaseClock`)."""
     response = await client.send(request, stream=True)
+    headers_at = time.monotonic()
     try:
         reader = await _read_bounded(response)
         return _Answer(response.status_code, response.headers, reader.body,
                        _peer_certificate(response) if certificate else None, reader.received,
-                       reader.truncated, response.http_version)
+                       reader.truncated, response.http_version, response.reason_phrase,
+                       _server_ip(response), headers_at, time.monotonic())
     finally:
         await response.aclose()
+
+
+def _server_ip(response: httpx.Response) -> str:
+    """The address the connection went to (a proxy's, when one stood between)."""
+    stream = response.extensions.get("network_stream")
+    address = stream.get_extra_info("server_addr") if stream is not None else None
+    return str(address[0]) if isinstance(address, tuple) and address else ""
 
 
 async def _read_bounded(response: httpx.Response) -> BoundedBody:
@@ -459,8 +581,8 @@ class Sender:
         waited = 0.0
         number = 0
         while True:
-            answer, failure, elapsed, fell_back = await self._try(request)
-            attempts.append(Attempt(answer.status if answer else None, failure, elapsed))
+            answer, failure, elapsed, fell_back, wire = await self._try(request)
+            attempts.append(Attempt(answer.status if answer else None, failure, elapsed, wire))
             if fell_back:
                 continue
             if not self._should_retry(answer, failure, number, started):
@@ -485,23 +607,24 @@ class Sender:
         return answer is not None and answer.status in RETRY_STATUSES
 
     async def _try(self, request: httpx.Request
-                   ) -> tuple[_Answer | None, Failure | None, float, bool]:
+                   ) -> tuple[_Answer | None, Failure | None, float, bool, Wire | None]:
         """One try: (answer, failure, milliseconds, whether HTTP/2 broke and the host has
-        gone over to HTTP/1.1)."""
+        gone over to HTTP/1.1, what went over the wire)."""
         host = request.url.netloc.decode()
         client, lane = self.clients.route(host)
         trace = lane.tracer(https=request.url.scheme == "https")
-        request.extensions["trace"] = trace
+        clock = PhaseClock()
+        request.extensions["trace"] = _both(trace, clock)
         trace.ticket = ticket = await lane.acquire()
         try:
             overall, per_host = self.limits.for_host(host)
             async with overall, per_host:
-                began = time.monotonic()
+                clock.start()
                 try:
                     answer = await _send_once(client, request,
                                               certificate=host not in self.certificates)
-                except ReadOnlyViolationError as exc:
-                    return None, Failure("refused_write", str(exc)), 0.0, False
+                except ReadOnlyViolationError as exc:  # never sent
+                    return None, Failure("refused_write", str(exc)), 0.0, False, None
                 except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
                     failure = classify(exc)
                     if trace.sent:
@@ -509,12 +632,14 @@ class Sender:
                     broke = breaks_http2(trace, failure, exc)
                     if broke:
                         self.clients.fall_back(host, failure)
-                    return None, failure, (time.monotonic() - began) * 1000, broke
+                    elapsed = (time.monotonic() - clock.began) * 1000
+                    return None, failure, elapsed, broke, _wire(request, clock, None)
         finally:
             lane.release(ticket)
         if answer.certificate is not None:
             self.certificates.setdefault(answer.certificate.host, answer.certificate)
-        return answer, None, (time.monotonic() - began) * 1000, False
+        elapsed = (time.monotonic() - clock.began) * 1000
+        return answer, None, elapsed, False, _wire(request, clock, answer)
 
     def _record(self, request: httpx.Request, answer: _Answer | None, failure: Failure | None,
                 attempts: list[Attempt], started: float, keep_body: bool) -> Exchange:

@@ -106,3 +106,12 @@ def environment_of(token_url: str) -> str | None:
     if path.endswith("/oauth/token") or ".authentication." in name:
         return "cf"
     return None
+
+
+def netloc(url: str) -> str:
+    """`host[:port]` of `url` as httpx sends to it (lower-case host, default port left out): how
+    the probe keys the server certificates it saw."""
+    try:
+        return httpx.URL(url).netloc.decode("ascii")
+    except (httpx.InvalidURL, ValueError, UnicodeDecodeError):
+        return host(url)

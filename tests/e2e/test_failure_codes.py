@@ -6,13 +6,12 @@ JUnit report is checked for the code on the right check.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 import yaml
 
-from .conftest import Outcome, run_pytest
+from .conftest import Outcome, matches, run_pytest
 
 CF_BASE = {"environment": "cf", "required_roles": ["MonitoringDataRead"],
            "endpoints": ["MessageProcessingLogs"], "attempts": 2}
@@ -140,14 +139,6 @@ def _message(outcome: Outcome, profile: str, check: str) -> str:
     failure = outcome.cases(profile)[check].find("failure")
     assert failure is not None
     return failure.get("message", "")
-
-
-def _matches(template: str, text: str) -> bool:
-    pattern = re.escape(template)
-    for placeholder, regex in (("<host>", r"127\.0\.0\.1:\d+"), ("<client>", r"\S+?"),
-                               ("<any>", r".+?"), ("<n>", r"\d+")):
-        pattern = pattern.replace(re.escape(placeholder), regex)
-    return re.fullmatch(pattern, text) is not None
 
 
 READ_PARAMS = ("First read the instance's current parameters: `cf service <instance> --params` "
@@ -314,7 +305,7 @@ EXACT = {
 @pytest.mark.parametrize(("profile", "check"), list(EXACT))
 def test_messages_word_for_word(fault_run: Outcome, profile: str, check: str) -> None:
     message = _message(fault_run, profile, check)
-    assert _matches(EXACT[profile, check], message), message
+    assert matches(EXACT[profile, check], message), message
 
 
 def test_a_token_expired_by_this_clock_is_a_clock_warning_and_the_api_decides(
@@ -324,7 +315,7 @@ def test_a_token_expired_by_this_clock_is_a_clock_warning_and_the_api_decides(
     out = token.find("system-out")
     assert out is not None
     warning = (out.text or "").split("\nwarning ", 1)[1].split("\n", 1)[0]
-    assert _matches("CLOCK_SKEW: this machine's clock is 12 h <any> ahead of the token "
+    assert matches("CLOCK_SKEW: this machine's clock is 12 h <any> ahead of the token "
                     "issuer's: <host> issued the token at <any> (iat) while this machine's time "
                     "was <any>; its lifetime is judged from exp minus iat (11 h 59 min), and the "
                     "API's answers decide whether the tenant accepts it", warning), warning

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import shlex
 import signal
-import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,37 +16,20 @@ import pytest
 from cpi_preflight.sandbox import SandboxConnection
 from cpi_preflight.sandbox.__main__ import build_parser, build_spec, main
 
+from ..background import Background
+
 SRC = Path(__file__).resolve().parents[2] / "src"
 FIELDS = {"environment", "api_url", "token_url", "client_id", "client_secret",
           "certificate_path", "key_path", "ca_path", "service_key", "instance_parameters",
           "proxy_url", "proxy_user", "proxy_password"}
 
 
-class Served:
-    """A running CLI process whose stdout lines arrive on a queue."""
+class Served(Background):
+    """`python -m cpi_preflight.sandbox ARGS` from the source tree."""
 
     def __init__(self, *args: str) -> None:
         env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "cpi_preflight.sandbox", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=env)
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def until(self, last: str) -> list[str]:
-        seen: list[str] = []
-        while not seen or seen[-1] != last:
-            seen.append(self.lines.get(timeout=20))
-        return seen
-
-    def stop(self, signum: int) -> int:
-        self.proc.send_signal(signum)
-        return self.proc.wait(timeout=10)
+        super().__init__([sys.executable, "-m", "cpi_preflight.sandbox", *args], Path.cwd(), env)
 
 
 @pytest.fixture
@@ -57,9 +37,7 @@ def served() -> Iterator[list[Served]]:
     running: list[Served] = []
     yield running
     for item in running:
-        if item.proc.poll() is None:
-            item.proc.kill()
-            item.proc.wait()
+        item.kill()
 
 
 def test_json_lines_then_ready_then_sigterm(served: list[Served], make_client: Any) -> None:

@@ -314,7 +314,7 @@ def test_an_api_with_only_server_errors_quotes_its_odata_message(tenant: Tenant,
         "Unable to read from the message store", "Internal Server Error"))
     verdicts = diagnose(cf_data())
     assert_failed(verdicts["api"], "SERVER_ERROR",
-                  f"the API at {API_HOST} answered only server errors (500) to 1 calls; the API "
+                  f"the API at {API_HOST} answered only server errors (500) to 1 call; the API "
                   "said \"Unable to read from the message store\"", fix("SERVER_ERROR"))
 
 

@@ -1097,15 +1097,19 @@ def test_a_cf_endpoint_refused_although_its_role_is_proven(tenant: Tenant,
 def test_a_token_holding_some_of_an_endpoint_s_scopes_lacks_its_role(tenant: Tenant,
                                                                      signer: Signer) -> None:
     """MessageProcessingLogs needs IntegrationOperationServer.read and NodeManager.read: a token
-    carrying only the first does not carry "every permission it needs"."""
+    carrying only the first does not carry "every permission it needs". The role passes by
+    NumberRanges' call, so the endpoint names the scope the token lacks: "lacks role
+    MonitoringDataRead" alone would contradict the role check beside it."""
     issue_token(tenant, signer, f"{APP}.IntegrationOperationServer.read")
     tenant.api("/NumberRanges", 200, json=ODATA_OK)
     tenant.api("/MessageProcessingLogs", 403, json=odata_error(FORBIDDEN))
     verdicts = diagnose(cf_data(endpoints=["NumberRanges", "MessageProcessingLogs"]))
     assert verdicts["endpoint[NumberRanges]"].outcome == PASSED
+    assert verdicts["role[MonitoringDataRead]"].outcome == PASSED
     assert_failed(verdicts["endpoint[MessageProcessingLogs]"], "ROLE_MISSING",
                   f"GET /api/v1/MessageProcessingLogs answered 403 ({FORBIDDEN}): client "
-                  f"{MASKED_CLIENT} lacks role MonitoringDataRead",
+                  f"{MASKED_CLIENT} lacks role MonitoringDataRead: the token lacks scope "
+                  f"{APP}.NodeManager.read",
                   fix("ROLE_MISSING", role="MonitoringDataRead"))
 
 
@@ -1232,7 +1236,7 @@ def test_html_503_on_every_call_is_a_server_error_not_a_wrong_url(tenant: Tenant
     tenant.api("/MessageProcessingLogs", 503, html=UNAVAILABLE_PAGE)
     verdicts = diagnose(cf_data())
     assert_failed(verdicts["api"], "SERVER_ERROR",
-                  f"the API at {API_HOST} answered only server errors (503) to 1 calls",
+                  f"the API at {API_HOST} answered only server errors (503) to 1 call",
                   fix("SERVER_ERROR", key="api_url"))
 
 

@@ -18,7 +18,7 @@ import pytest
 from cpi_preflight import docs, markdown, postman
 from cpi_preflight.commands import summary
 from cpi_preflight.findings import SKIPPED
-from cpi_preflight.reporting import html, junit, terminal
+from cpi_preflight.reporting import html, junit, metrics, terminal
 from cpi_preflight.server_text import quote
 from cpi_preflight.text import one_line
 from tests.unit.test_evidence import (
@@ -28,6 +28,7 @@ from tests.unit.test_evidence import (
     sample_plan,
     sample_verdicts,
 )
+from tests.unit.test_har import entries, one_endpoint
 
 HOSTILE = "\x1b[2Kok \u202eevil\u200d x\x07"
 ANSWER = "ok evil x"
@@ -61,6 +62,10 @@ def _summary_row(text: str, tmp_path: Path) -> str:
     return summary.markdown_page(tmp_path).splitlines()[-1]
 
 
+def _har_body(text: str) -> str:
+    return str(entries(one_endpoint(text))[-1]["response"]["content"]["text"])
+
+
 ESCAPERS: dict[str, Callable[[str], str]] = {
     "text.one_line": one_line,
     "server_text.quote": quote,
@@ -75,6 +80,8 @@ ESCAPERS: dict[str, Callable[[str], str]] = {
     "Markdown our own text": lambda t: markdown.cell(t, markup=True),
     "Markdown docs table": lambda t: docs.markdown_table(["A"], [[t]]).splitlines()[-1][2:-2],
     "postman.shown": postman.shown,
+    "OpenMetrics metrics.label_value": metrics.label_value,
+    "HAR exchanges.har": _har_body,
 }
 
 

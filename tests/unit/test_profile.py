@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from cpi_preflight import catalog, plan
 from cpi_preflight import profile as profile_module
 from cpi_preflight.errors import ConfigError, ProfileError, ProfilesError
 from cpi_preflight.profile import KEYS, Timeouts, resolve_names
@@ -892,6 +893,21 @@ def test_a_sandbox_profile_needs_no_connection(section: dict[str, Any] | None) -
         "", "", "", None)
 
 
+@pytest.mark.parametrize(("credential", "uses"), [("certificate", True), ("secret", False)])
+def test_a_sandbox_certificate_key_is_known_before_the_sandbox_starts(credential: str,
+                                                                      uses: bool) -> None:
+    """pytest's items are made from the plan before any sandbox runs: a `credential:
+    certificate` sandbox must plan its credential-expiry check then, or the check planned after
+    binding is reported as "not run: the session stopped before it"."""
+    sandbox_spec_available()
+    prof = parse({"environment": "cf", "required_roles": ["MonitoringDataRead"],
+                  "sandbox": {"credential": credential}})
+    assert prof.certificate is None
+    assert prof.uses_certificate is uses
+    checks = [c.id for c in plan.build(prof, catalog.load()).checks]
+    assert ("credential-expiry" in checks) is uses
+
+
 # --- --profile resolution -----------------------------------------------------------------
 
 
@@ -1102,3 +1118,22 @@ def test_simulated_is_read_and_only_sandbox_is_known() -> None:
     assert problem(cf_data(simulated="real")) == (
         f"{WHERE}: simulated: must be 'sandbox' (`cpi-preflight init` writes it for a tenant "
         "of `cpi-preflight sandbox`), not 'real'; remove the key for a real tenant")
+
+
+@pytest.mark.parametrize(("credential", "planned"), [("certificate", True), ("secret", False)])
+def test_a_sandbox_certificate_profile_plans_its_credential_expiry_check_before_the_sandbox_runs(
+        credential: str, planned: bool) -> None:
+    """Items are made from the plan at collection, before the sandbox starts and hands over its
+    certificate: a plan without the check there meant it was never run ("1 not run")."""
+    from cpi_preflight import catalog, plan
+
+    prof = profile_module.parse(
+        "cert", Path("profiles/cert.yaml"),
+        {"environment": "cf", "required_roles": ["MonitoringDataRead"],
+         "sandbox": {"roles": ["MonitoringDataRead"], "credential": credential}}, {})
+    assert prof.certificate is None
+    assert prof.uses_certificate is planned
+    checks = {c.id: c for c in plan.build(prof, catalog.load()).checks}
+    assert ("credential-expiry" in checks) is planned
+    if planned:
+        assert checks["credential-expiry"].subject == "client certificate"

@@ -198,7 +198,8 @@ def test_a_document_of_any_shape_is_read_without_a_crash(odd: dict[str, Any], id
 
 
 def test_the_table_names_the_files_a_run_writes_in_order() -> None:
-    assert list(reports.REPORTS) == ["junit.xml", "evidence.json", "evidence.html"]
+    assert list(reports.REPORTS) == ["junit.xml", "evidence.json", "evidence.html",
+                                     "exchanges.har"]
 
 
 def test_a_new_report_is_one_table_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,8 +2,9 @@
 
 `cli` parses the arguments and calls the verb's module (`init`: write a profile; `sandbox`:
 hand over to the sandbox's own command line; `summary`: read a run's evidence files back and
-print the CI job summary). The verbs that only print what `docs` renders (catalog, codes,
-explain) are dispatched by `cli` directly.
+print the CI job summary; `schema`: print the profile schema, and write the copy `init` puts
+beside the profiles). The verbs that only print what `docs` renders (catalog, codes, explain)
+are dispatched by `cli` directly.
 Exit codes: 0 done, `USAGE_ERROR` (2) the input is wrong.
 """
 

@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from cpi_preflight import catalog, files, postman, profile, urls
+from cpi_preflight.commands import schema as schema_command
 from cpi_preflight.errors import ConfigError, ProfileError
 from cpi_preflight.profile_writer import (
     SOURCES,
@@ -391,7 +392,7 @@ def _import_lines(setup: Setup) -> list[str]:
     return [*lines, ""]
 
 
-def _report(setup: Setup, pems: tuple[Path, Path] | None) -> None:
+def _report(setup: Setup, pems: tuple[Path, Path] | None, schema_lines: list[str]) -> None:
     kind = "client certificate" if setup.uses_certificate else "client secret"
     env = catalog.ENVIRONMENT_NAMES[setup.environment]
     steps = (_certificate_steps(setup, pems) if setup.uses_certificate
@@ -401,7 +402,8 @@ def _report(setup: Setup, pems: tuple[Path, Path] | None) -> None:
         notes = [*notes, "The profile says `simulated: sandbox`: its reports are no evidence for "
                          "a real tenant.", ""]
     lines = [f"Wrote {setup.target} ({env}, {kind}).", "", *notes, *_import_lines(setup),
-             *steps, "", "Then run the checks:", "", run_command(setup)]
+             *steps, "",
+             *schema_lines, "Then run the checks:", "", run_command(setup)]
     print("\n".join(lines))
 
 
@@ -419,6 +421,7 @@ def run(args: argparse.Namespace) -> int:
     text = render_profile(setup)
     validate(setup, text)
     pems = _write_files(setup, text)
+    schema_lines = schema_command.write_beside(setup.target.parent, force=args.force)
     _warn_plan(setup)
-    _report(setup, pems)
+    _report(setup, pems, schema_lines)
     return 0

@@ -4,11 +4,13 @@
 checks that ran for the profile (`user_checks`), into a `Document`: its `record` is the content
 of evidence.json (described by `data/evidence.schema.json`, sealed with its own
 SHA-256), its `details` what other reports show beyond the record (the full URLs, the time of
-each check's call). Every text of both is masked (`secret.scrub_all`, one walk over all values)
-and made one visible line (`text.one_line`) here, before any renderer sees it; the tool's own
-vocabulary (outcomes, codes, ids, keys: `VOCABULARY`) is cleaned but never masked, so that a
-secret that happens to equal "failed" cannot turn a result into "***". Renderers read the
-document, never verdicts, and escape for their format only.
+each check's call, every attempt of every request as it went over the wire for exchanges.har,
+and the profile settings a replay of them needs). Every text of both is masked
+(`secret.scrub_all`, one walk over all values) and made one visible line (`text.one_line`)
+here, before any renderer sees it; the tool's own vocabulary (outcomes, codes, ids, keys:
+`VOCABULARY`) is cleaned but never masked, so that a secret that happens to equal "failed"
+cannot turn a result into "***". Renderers read the document, never verdicts, and escape for
+their format only.
 
 A document read back from an evidence.json file (`Document(record)`, no details) may hold
 anything: `section`, `entries` and `checks` read it without trusting its shape.
@@ -24,14 +26,14 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cpi_preflight import __version__, urls
 from cpi_preflight.catalog import Endpoint, Severity
-from cpi_preflight.claims import TokenFacts
+from cpi_preflight.claims import TokenFacts, header_and_claims
 from cpi_preflight.files import shown_path
 from cpi_preflight.findings import (
     PASSED,
@@ -44,12 +46,21 @@ from cpi_preflight.findings import (
     Verdict,
     WithFindings,
 )
-from cpi_preflight.observation import ConnectionUse, ProfileObservations
+from cpi_preflight.observation import (
+    Attempt,
+    ConnectionUse,
+    Exchange,
+    ProfileObservations,
+    Timings,
+    TlsCertificate,
+    Wire,
+)
 from cpi_preflight.plan import LEAST_PRIVILEGE, CheckKind, Plan, endpoint_check_id
 from cpi_preflight.profile import Profile
 from cpi_preflight.reporting import outcomes
-from cpi_preflight.secret import scrub_all
+from cpi_preflight.secret import MASK, scrub_all
 from cpi_preflight.text import cut, one_line
+from cpi_preflight.transport import parse_json
 from cpi_preflight.user_checks import UserCheck
 
 # "2": the team's own checks (`user_checks`) were added, and the summary counts them.
@@ -102,8 +113,8 @@ class CheckRow(WithFindings):
 @dataclass(frozen=True)
 class Document:
     """One profile's run, masked and cleaned: `record` is evidence.json (sealed), `details`
-    what other reports show beyond it (`api_url`, `token_url`, `elapsed_ms` by check id;
-    empty for a document read back from a file)."""
+    what other reports show beyond it (`api_url`, `token_url`, `elapsed_ms` by check id,
+    `token_latency_ms`, `expiry`; empty for a document read back from a file)."""
 
     record: Mapping[str, Any]
     details: Mapping[str, Any] = field(default_factory=dict)
@@ -314,10 +325,128 @@ def _summary(checked: Mapping[str, Verdict], user_checks: Sequence[UserCheck]) -
             "result": outcomes.run_result(counts)}
 
 
-def _details(prof: Profile, checked: Mapping[str, Verdict]) -> Doc:
+def _details(prof: Profile, seen: ProfileObservations, checked: Mapping[str, Verdict],
+             started_at: datetime) -> Doc:
     return {"api_url": prof.api_url, "token_url": prof.token_url,
             "elapsed_ms": {v.check.id: v.elapsed_ms for v in checked.values()
-                           if v.elapsed_ms is not None}}
+                           if v.elapsed_ms is not None},
+            "exchanges": exchanges(seen, started_at.timestamp()),
+            "settings": _settings(prof, seen)}
+
+
+def _settings(prof: Profile, seen: ProfileObservations) -> Doc:
+    """What a replay of the exchanges needs to plan the same checks (`sandbox --replay`)."""
+    settings: Doc = {"required_roles": list(prof.required_roles),
+                     "endpoints": list(prof.endpoints), "attempts": prof.attempts,
+                     "expiry_warning_days": prof.expiry_warning_days}
+    if seen.client_certificate is not None:
+        settings["expires_at"] = seen.client_certificate.not_after  # the client certificate's
+    return settings
+
+
+# --- the exchanges: every attempt of every request (exchanges.har) ---------------------------
+
+
+# Members of a token answer that hold a token: shown as a JWT's header and claims, or masked.
+TOKEN_MEMBERS = ("access_token", "refresh_token", "id_token")
+
+
+def exchanges(seen: ProfileObservations, fallback_at: float) -> list[Doc]:
+    """Every attempt of the profile's requests in the order they began, as raw facts (the
+    walk masks them): the token request and the key set count for the `token` check, each
+    endpoint call for its own check. An attempt with no recorded wire facts begins at
+    `fallback_at` (epoch seconds)."""
+    calls = [("token", seen.token, True), ("token", seen.jwks, False)]
+    calls += [(endpoint_check_id(name), exchange, False)
+              for name, exchange in seen.endpoints.items()]
+    rows = [_attempt_row(check, exchange, number, attempt, token_call, fallback_at)
+            for check, exchange, token_call in calls if exchange is not None
+            for number, attempt in enumerate(_attempts(exchange), start=1)]
+    rows.sort(key=lambda row: row[0])
+    return [row for _, row in rows]
+
+
+def _attempts(exchange: Exchange) -> tuple[Attempt, ...]:
+    """An exchange's attempts; one made up from the exchange when none was recorded (a
+    request the deadline cut off)."""
+    return exchange.attempts or (Attempt(exchange.status, exchange.failure,
+                                         exchange.elapsed_ms),)
+
+
+def _attempt_row(check: str, exchange: Exchange, number: int, attempt: Attempt,
+                 token_call: bool, fallback_at: float) -> tuple[float, Doc]:
+    wire = attempt.wire or Wire(fallback_at, timings=Timings(wait=attempt.elapsed_ms))
+    failure = attempt.failure
+    row = {"check": check, "method": exchange.method, "url": exchange.url,
+           "attempt": number, "attempts": len(exchange.attempts) or 1,
+           "started_at": _utc_ms(wire.at), "request_headers": _pairs(wire.request_headers),
+           "request_body_size": wire.request_body_size, "status": attempt.status,
+           "reason": wire.reason, "http_version": wire.http_version,
+           "response_headers": _pairs(wire.headers),
+           "body": _token_answer(wire.text) if token_call else wire.text,
+           "body_cut": wire.text_cut, "received_bytes": wire.received_bytes,
+           "decoded_bytes": wire.decoded_bytes, "timings": asdict(wire.timings),
+           "server_ip": wire.server_ip, "certificate": _certificate(wire),
+           "error": f"{failure.kind}: {failure.detail}" if failure is not None else ""}
+    return wire.at, row
+
+
+def _pairs(headers: tuple[tuple[str, str], ...]) -> list[list[str]]:
+    return [[name, value] for name, value in headers]
+
+
+def _certificate(wire: Wire) -> Doc | None:
+    cert = wire.certificate
+    if cert is None:
+        return None
+    return {"subject": cert.subject, "issuer": cert.issuer, "expires_at": cert.not_after}
+
+
+def _utc_ms(epoch: float) -> str:
+    """`2025-05-01T10:00:00.123Z`: HAR's startedDateTime, to the millisecond."""
+    moment = datetime.fromtimestamp(epoch, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+UNREADABLE_TOKEN_ANSWER = (f"{MASK} (not shown: an answer naming a token that cannot be read "
+                           "as a JSON object)")
+
+
+def _token_answer(text: str) -> str:
+    """A token endpoint's answer without any token in it: each token member of a JSON object
+    becomes its JWT header and claims (`claims.header_and_claims`), or the mask; an answer
+    that names a token member but is no JSON object (cut, or broken) is not shown at all."""
+    answer = parse_json(text)
+    if not isinstance(answer, dict):
+        return UNREADABLE_TOKEN_ANSWER if any(k in text for k in TOKEN_MEMBERS) else text
+    if not any(k in answer for k in TOKEN_MEMBERS):
+        return text
+    for key in TOKEN_MEMBERS:
+        if key in answer:
+            raw = answer[key]
+            answer[key] = (header_and_claims(raw) if isinstance(raw, str) else None) or MASK
+    cleaned = _each_text(answer, ("", ""), lambda text, _: one_line(text))  # claims too
+    return json.dumps(cleaned, ensure_ascii=False, separators=(", ", ": "))
+
+
+def _measured(prof: Profile, seen: ProfileObservations) -> Doc:
+    """What monitoring reads beyond the record: the token endpoint's time to its answer (also
+    when the check failed; None without an HTTP answer) and, by `kind`, when the client
+    certificate and the token and API hosts' server certificates expire (those that were read)."""
+    token = seen.token
+    latency = token.elapsed_ms if token is not None and token.status is not None else None
+    return {"token_latency_ms": latency,
+            "expiry": [{"kind": kind, "expires_at": _utc(datetime.fromisoformat(cert.not_after))}
+                       for kind, cert in _certificates(prof, seen)]}
+
+
+def _certificates(prof: Profile, seen: ProfileObservations
+                  ) -> list[tuple[str, TlsCertificate]]:
+    """The certificates of a profile's run by what they are: `client`, `token-host`, `api-host`."""
+    found = [("client", seen.client_certificate)]
+    found += [(kind, seen.server_certificates.get(urls.netloc(url)))
+              for kind, url in (("token-host", prof.token_url), ("api-host", prof.api_url))]
+    return [(kind, cert) for kind, cert in found if cert is not None]
 
 
 def build(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str, Verdict], *,
@@ -346,7 +475,9 @@ def build(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str, Verdict]
         "user_checks": _user_checks(user_checks),
         "summary": _summary(checked, user_checks),
     }
-    masked = _masked({"record": record, "details": _details(prof, checked)})
+    masked = _masked({"record": record,
+                      "details": {**_details(prof, seen, checked, started_at),
+                                  **_measured(prof, seen)}})
     for entry in masked["record"]["user_checks"]:  # cut only once masked: no half secret
         entry["message"] = cut(entry["message"], MAX_USER_MESSAGE)
     masked["record"]["sha256"] = compute_sha256(masked["record"])

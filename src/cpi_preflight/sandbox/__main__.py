@@ -1,4 +1,5 @@
-"""`python -m cpi_preflight.sandbox`: serve simulated tenants in the foreground until Ctrl-C."""
+"""`python -m cpi_preflight.sandbox`: serve simulated tenants in the foreground until Ctrl-C,
+or, with `--replay FILE.har`, the answers a recorded probe got (`sandbox.replay`)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ import yaml
 
 from cpi_preflight import files
 from cpi_preflight.errors import SandboxSpecError, StructureError
-from cpi_preflight.sandbox.describe import describe, init_command
+from cpi_preflight.sandbox.describe import describe, describe_replay, init_command
 from cpi_preflight.sandbox.instance import Sandbox
+from cpi_preflight.sandbox.replay import Replay, read_recording
 from cpi_preflight.sandbox.spec import CREDENTIALS, ENVIRONMENTS, SandboxSpec
 from cpi_preflight.text import one_line
 
@@ -49,6 +51,12 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                              "existing FILE is kept unless --force is given")
     parser.add_argument("--force", action="store_true",
                         help="with --service-key: replace FILE if it exists")
+    parser.add_argument("--replay", type=Path, metavar="FILE.har",
+                        help="serve the answers recorded in a run's exchanges.har "
+                             "(reports/<profile>/exchanges.har) instead of a simulated tenant")
+    parser.add_argument("--write-profile", type=Path, metavar="FILE",
+                        help="with --replay: write the profile that points at the replay to "
+                             "FILE (mode 0600) instead of printing it")
     return parser
 
 
@@ -164,6 +172,26 @@ def _wrote_key(path: Path, sandbox: Sandbox, force: bool) -> bool:
     return True
 
 
+def write_private(path: Path, text: str) -> None:
+    """`text` into `path`, readable only by this user, never through a symbolic link."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    path.chmod(0o600)
+
+
+def _wrote(option: str, path: Path, text: str) -> bool:
+    """Write a private file the user asked for; False (and the reason printed) if it failed."""
+    try:
+        write_private(path, text)
+    except OSError as exc:
+        reason = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
+        print(f"error: {option} {path}: cannot write ({reason}); give a path in a "
+              "writable folder", file=sys.stderr)
+        return False
+    return True
+
+
 def _announce(sandboxes: list[Sandbox], args: argparse.Namespace) -> None:
     for index, sandbox in enumerate(sandboxes, start=1):
         if args.json:
@@ -185,10 +213,52 @@ def _stop_on_signal() -> threading.Event:
     return stop
 
 
+# options that shape a simulated tenant, which a replay does not have
+SPEC_OPTIONS = (("environment", "--environment"), ("roles", "--roles"),
+                ("credential", "--credential"), ("latency_ms", "--latency-ms"),
+                ("spec", "--spec"), ("service_key", "--service-key"))
+
+
+def _check_replay_options(args: argparse.Namespace) -> None:
+    if args.replay is None:
+        if args.write_profile is not None:
+            raise SandboxSpecError("--write-profile: only a replay writes a profile; add "
+                                   "--replay FILE.har, or drop --write-profile")
+        return
+    given = [flag for name, flag in SPEC_OPTIONS if getattr(args, name) is not None]
+    if args.count != 1:
+        given.append("--count")
+    if given:
+        raise SandboxSpecError(f"--replay: a replay answers as recorded; {', '.join(given)} "
+                               "cannot change that: drop them")
+
+
+def _replay(args: argparse.Namespace, stop: threading.Event) -> int:
+    recording = read_recording(args.replay)
+    with Replay.start(recording) as replay:
+        profile = yaml.safe_dump(replay.profile, sort_keys=False, width=1000)
+        if args.write_profile is not None and not _wrote("--write-profile",
+                                                         args.write_profile, profile):
+            return 2
+        if args.json:
+            print(json.dumps({"environment": recording.environment, "ca_path": replay.ca_path,
+                              "hosts": replay.answers.moved, "profile": replay.profile}))
+            print("ready", flush=True)
+        else:
+            print(describe_replay(replay, args.replay, args.write_profile))
+            print("Serving; press Ctrl-C to stop.", flush=True)
+        while not stop.wait(1.0):
+            pass
+    return 0
+
+
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     """Run the command; returns the exit status."""
     args = build_parser(prog).parse_args(argv)
     try:
+        _check_replay_options(args)
+        if args.replay is not None:
+            return _replay(args, _stop_on_signal())
         _check_count(args)
         spec = build_spec(args)
         _check_key_option(args, spec)

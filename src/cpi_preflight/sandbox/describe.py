@@ -1,8 +1,10 @@
-"""Human-readable description of a running sandbox: URLs, credentials, a profile and curl lines."""
+"""Human-readable description of a running sandbox (URLs, credentials, a profile and curl
+lines) or replay (the recorded hosts, a profile and the pytest line)."""
 
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -12,6 +14,8 @@ import yaml
 
 from cpi_preflight.sandbox.connection import SandboxConnection
 from cpi_preflight.sandbox.instance import Sandbox
+from cpi_preflight.sandbox.replay import Replay
+from cpi_preflight.text import one_line
 
 SECRET_VARIABLE = "CPI_SANDBOX_CLIENT_SECRET"  # the pasted profile reads the secret from it
 KEY_FILE = "sandbox-key.json"  # not key.json: that may be a real tenant's key
@@ -155,4 +159,39 @@ def describe(sandbox: Sandbox, index: int, count: int, key_file: Path | None = N
         lines += _profile_lines(sandbox)
     lines += _setup_lines(sandbox, key_file)
     lines += ["", "Try it:", *_try_lines(conn), ""]
+    return "\n".join(lines)
+
+
+PROFILE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # as profile files are named
+
+
+def run_command(profile_file: Path | None) -> str:
+    """The pytest line that runs a profile file's checks (`<name>` when it was not written, or
+    its name is not a profile's)."""
+    if profile_file is None or not PROFILE_NAME.match(profile_file.stem):
+        return "pytest --profile <name>"
+    folder = profile_file.parent
+    where = "" if folder == Path("profiles") else f" --profiles-dir {shlex.quote(str(folder))}"
+    return f"pytest --profile {profile_file.stem}{where}"
+
+
+def describe_replay(replay: Replay, har: Path, profile_file: Path | None = None) -> str:
+    """The text printed by `cpi-preflight sandbox --replay FILE`."""
+    recording = replay.recording
+    settings = recording.settings
+    answers = sum(len(found) for hosts in recording.answers.values() for found in hosts.values())
+    lines = [f"cpi-preflight sandbox --replay {one_line(str(har))} ({recording.environment})",
+             f"  {answers} recorded answers of profile "
+             f"{one_line(str(settings.get('profile') or '?'))}"]
+    lines += [f"  {one_line(old)} -> {new}" for old, new in replay.answers.moved.items()]
+    lines += [f"  {'CA':<12}{replay.ca_path}", ""]
+    if profile_file is not None:
+        lines += [f"Wrote the profile to {profile_file}. Run the recorded profile's checks "
+                  "against the replay:"]
+    else:
+        profile = yaml.safe_dump(replay.profile, sort_keys=False, width=1000)
+        lines += ["Profile (paste into profiles/<name>.yaml):",
+                  *["  " + line for line in profile.splitlines()], "",
+                  "Run the recorded profile's checks against the replay:"]
+    lines += ["", "  " + run_command(profile_file), ""]
     return "\n".join(lines)

@@ -184,4 +184,5 @@ def _proxy(tenant: Tenant, material: TlsMaterial, servers: list[HostServer],
         return None
     return ForwardProxy(mode, tenant.behaviour.proxy_answers[mode],
                         {s.server_port for s in servers},
-                        material.server_context(require_client_cert=False, http2=False), log)
+                        material.server_context(require_client_cert=False, http2=False), log,
+                        material.impersonating_context)
