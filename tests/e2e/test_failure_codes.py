@@ -314,7 +314,7 @@ def test_a_token_expired_by_this_clock_is_a_clock_warning_and_the_api_decides(
     assert token.find("failure") is None
     out = token.find("system-out")
     assert out is not None
-    warning = (out.text or "").split("\nwarning ", 1)[1].split("\n", 1)[0]
+    warning = (out.text or "").split("\nWARNING ", 1)[1].split("\n", 1)[0]
     assert matches("CLOCK_SKEW: this machine's clock is 12 h <any> ahead of the token "
                     "issuer's: <host> issued the token at <any> (iat) while this machine's time "
                     "was <any>; its lifetime is judged from exp minus iat (11 h 59 min), and the "

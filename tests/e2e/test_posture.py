@@ -35,7 +35,8 @@ def test_excess_roles_warn_by_default_and_fail_when_strict(tmp_path: Path) -> No
     assert relaxed.code == 0, relaxed.stdout
     assert re.search(r"^  least-privilege +warning  EXCESS_ROLES$", relaxed.stdout, re.M)
     # JUnit has no warning state: the testcase is named with its code, its system-out says it
-    case = relaxed.cases("wide")["least-privilege (WARNING EXCESS_ROLES)"]
+    case = relaxed.cases("wide")["least-privilege"]
+    assert case.get("name") == "least-privilege (WARNING EXCESS_ROLES)"
     out = case.findtext("system-out") or ""
     assert out.startswith("WARNING EXCESS_ROLES: the token of client"), out
     assert out.count("the token of client") == 1, out
