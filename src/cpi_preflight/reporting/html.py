@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from cpi_preflight.catalog import ENVIRONMENT_NAMES
 from cpi_preflight.fixes import is_command
 from cpi_preflight.reporting import outcomes
-from cpi_preflight.reporting.document import VERIFY_COMMAND, Document
+from cpi_preflight.reporting.document import SIGN_COMMANDS, VERIFY_COMMAND, Document
 from cpi_preflight.text import one_line
 
 if TYPE_CHECKING:
@@ -125,6 +125,7 @@ def render(document: Document) -> str:
     environment = document.environment
     return _template().render(
         doc=record, when=_when, strict=_strict_text(record), verify_command=VERIFY_COMMAND,
+        sign_commands=SIGN_COMMANDS,
         counts=counts_text(record["summary"]),
         connections=connections_text(_list(record["run"].get("connections"))),
         environment=f"{ENVIRONMENT_NAMES.get(environment, environment)} ({environment})",
