@@ -55,7 +55,7 @@ def test_escaping_rules() -> None:
 
 def test_at_most_ten_of_a_kind_and_the_tenth_says_how_many_more() -> None:
     failures = [{**MISSING, "check": f"role[R{n}]"} for n in range(12)]
-    lines = github_annotations.render([document(failures + [EXCESS])])
+    lines = github_annotations.render([document([*failures, EXCESS])])
     errors = [line for line in lines if line.startswith("::error ")]
     assert len(errors) == 10
     assert errors[-1] == ("::error file=profiles/prod-cf.yaml,title=cpi-preflight::3 more "
