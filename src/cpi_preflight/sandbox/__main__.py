@@ -11,12 +11,11 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
 from cpi_preflight import files
-from cpi_preflight.commands import ArgumentParser
 from cpi_preflight.errors import SandboxSpecError, StructureError
 from cpi_preflight.sandbox.describe import describe, init_command
 from cpi_preflight.sandbox.instance import Sandbox
@@ -27,9 +26,17 @@ PROG = "python -m cpi_preflight.sandbox"
 MAX_COUNT = 200  # each tenant holds a few sockets and TLS contexts; the bench uses 100
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error quotes the arguments as one visible line (argparse repeats them raw)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {log_line(message)}\n")
+
+
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """The sandbox's arguments; `prog` is how the user called it (also `cpi-preflight sandbox`)."""
-    parser = ArgumentParser(
+    parser = _Parser(
         prog=prog,
         description="Serve simulated SAP Cloud Integration tenants on 127.0.0.1 until Ctrl-C.")
     parser.add_argument("--environment", choices=ENVIRONMENTS,
