@@ -27,7 +27,7 @@ from pathlib import Path
 
 from cpi_preflight import __version__, docs
 from cpi_preflight import catalog as catalog_module
-from cpi_preflight.commands import USAGE_ERROR, exit_code
+from cpi_preflight.commands import USAGE_ERROR, ArgumentParser, exit_code
 from cpi_preflight.commands import init as init_command
 from cpi_preflight.commands import sandbox as sandbox_command
 from cpi_preflight.commands import schema as schema_command
@@ -83,7 +83,7 @@ def _names(value: str) -> list[str]:
     return [n for n in (p.strip() for p in value.split(",")) if n]
 
 
-def _add_init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_init(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
     init = commands.add_parser(
         "init", help="write profiles/NAME.yaml from a service key (secrets stay in variables)",
         description="Write a tenant profile that refers to the secret only through ${VAR}, "
@@ -127,7 +127,7 @@ def _add_init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `cpi-preflight`."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=PROG, description="Set up and explain cpi-preflight checks; run them with "
                                "`pytest --profile NAME`.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")

@@ -51,16 +51,17 @@ class CheckItem(pytest.Item):
         if verdict.outcome == FAILED:
             raise VerdictFailedError(verdict.summary, [f.text() for f in verdict.failures])
         if verdict.outcome == SKIPPED:
-            pytest.skip(scrub(verdict.summary))
+            pytest.skip(terminal.printable(verdict.summary))
         for warning in verdict.warnings:
             self.user_properties.append(("warning", f"{warning.code}: {warning.message}"))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str:
         if isinstance(excinfo.value, VerdictFailedError):
+            assert isinstance(self.parent, ProfileFile)
             width = self.config.get_terminal_writer().fullwidth
-            return "\n".join(terminal.fitted(scrub(text), width)
-                             for text in excinfo.value.failures)
+            verdict = self.parent.run.verdict(self.profile_name, self.check.id)
+            return "\n".join(terminal.fitted(finding, width) for finding in verdict.failures)
         return scrub(str(super().repr_failure(excinfo)))
 
     def reportinfo(self) -> tuple[Any, int | None, str]:

@@ -21,7 +21,7 @@ from cpi_preflight import command_line, files, profile, scrubbed_output, transpo
 from cpi_preflight.errors import ConfigError, ProfilesError
 from cpi_preflight.items import CheckItem, ProfileFile
 from cpi_preflight.profile import Profile
-from cpi_preflight.reporting import reports, terminal
+from cpi_preflight.reporting import github_annotations, reports, terminal
 from cpi_preflight.reporting.document import Document
 from cpi_preflight.run import Run, Settings
 from cpi_preflight.secret import scrub
@@ -396,11 +396,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     run = config.stash.get(RUN_KEY, None)
     if run is None:
         return []
-    return [f"cpi-preflight: profiles {', '.join(run.plans)} from {run.settings.profiles_dir}; "
-            f"reports to {run.settings.reports_dir}",
-            f"cpi-preflight: network: {transport.proxy_setting(os.environ)}; CA files from "
-            f"{'SSL_CERT_FILE' if os.environ.get('SSL_CERT_FILE') else 'certifi'}"
-            " (plus each profile's ca_bundle)"]
+    settings = run.settings
+    return [terminal.printable(f"cpi-preflight: profiles {', '.join(run.plans)} from "
+                               f"{settings.profiles_dir}; reports to {settings.reports_dir}"),
+            terminal.printable(
+                f"cpi-preflight: network: {transport.proxy_setting(os.environ)}; CA files from "
+                f"{'SSL_CERT_FILE' if os.environ.get('SSL_CERT_FILE') else 'certifi'}"
+                " (plus each profile's ca_bundle)")]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -416,7 +418,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         lines.extend(line for gap in run.baseline_gaps
                      for line in terminal.wrapped(f"warning: {gap}", width))
         if verbosity > -2:
-            lines.extend(f"report: {path}" for path in config.stash.get(WRITTEN_KEY, []))
+            lines.extend(terminal.printable(f"report: {path}")
+                         for path in config.stash.get(WRITTEN_KEY, []))
+        if github_annotations.enabled(os.environ):  # the Checks UI shows these lines
+            documents: list[Document] = config.stash.get(DOCUMENTS_KEY, [])
+            lines.extend(github_annotations.render(documents))
     if not lines:
         return
     terminalreporter.ensure_newline()  # after a progress line, before our first line

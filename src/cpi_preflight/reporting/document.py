@@ -16,7 +16,9 @@ anything: `section`, `entries` and `checks` read it without trusting its shape.
 
 The SHA-256 is taken over the canonical JSON of the record without its `sha256` field (sorted
 keys, no whitespace, UTF-8), so it can be cited in a change record and recomputed by anyone
-(`VERIFY_COMMAND`).
+(`VERIFY_COMMAND`). It is unkeyed: it shows that the file did not change by accident, not who
+wrote it (anyone who edits the file can compute a new one). A signature with the user's own key
+does (`SIGN_COMMANDS`, shown on the page and in the README, which tests run as printed).
 """
 
 from __future__ import annotations
@@ -80,6 +82,14 @@ VERIFY_COMMAND = (
     "python3 -c \"import json,hashlib,sys; d=json.load(open(sys.argv[1],encoding='utf-8')); "
     "s=d.pop('sha256'); print(s==hashlib.sha256(json.dumps(d,sort_keys=True,"
     "separators=(',',':'),ensure_ascii=False).encode()).hexdigest())\" evidence.json"
+)
+
+# A detached signature with a key of the user's, and how anyone holding the public key checks it
+SIGN_COMMANDS = (
+    "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out key.pem",
+    "openssl pkey -in key.pem -pubout -out public.pem",
+    "openssl dgst -sha256 -sign key.pem -out evidence.json.sig evidence.json",
+    "openssl dgst -sha256 -verify public.pem -signature evidence.json.sig evidence.json",
 )
 
 Doc = dict[str, Any]
