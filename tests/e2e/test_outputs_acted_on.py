@@ -77,7 +77,7 @@ def test_no_line_of_the_log_is_a_workflow_command_but_the_tool_s_own(outcome: Ou
     assert len(annotations) == 4
     said = next(line for line in annotations if line.startswith(f"{ours[0]}SERVER_ERROR::"))
     assert said.endswith(
-        f"answered only server errors (500) to 1 calls; the API said \"Run `{FORGED}` now : "
+        f"answered only server errors (500) to 1 call; the API said \"Run `{FORGED}` now : "
         ":error::all checks passed, approved # #[warning]fold see https://evil.example "
         "@admin\"%0Afix: Check SAP's status page and the tenant's health; rerun later. If it "
         "persists for one endpoint only, open an SAP incident with the request time and URL.")
