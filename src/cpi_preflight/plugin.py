@@ -392,8 +392,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if run is not None and run.executed:
         for document in config.stash.get(DOCUMENTS_KEY, []):
             lines.extend(terminal.render(document, width=width, verbosity=verbosity))
-        lines.extend(line for gap in run.baseline_gaps
-                     for line in terminal.wrapped(f"warning: {gap}", width))
+        lines.extend(line for warning in run.baseline_warnings
+                     for line in terminal.wrapped(f"warning: {warning}", width))
         if verbosity > -2:
             lines.extend(f"report: {path}" for path in config.stash.get(WRITTEN_KEY, []))
     if not lines:

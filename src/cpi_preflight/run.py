@@ -61,7 +61,7 @@ class Run:
     verdicts: dict[str, dict[str, Verdict]] = field(default_factory=dict)
     sandboxes: dict[str, Sandbox] = field(default_factory=dict)
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
-    baseline_gaps: list[str] = field(default_factory=list)
+    baseline_warnings: list[str] = field(default_factory=list)  # shown as `warning:` lines
     started_at: datetime | None = None
     duration_s: float = 0.0
     executed: bool = False
@@ -77,8 +77,9 @@ class Run:
         cat = catalog_module.load()
         run = cls(settings, profiles)
         names = [p.name for p in profiles]
-        run.baselines = baseline.load(settings.baseline, names)
-        run.baseline_gaps = baseline.gaps(settings.baseline, names, run.baselines)
+        found = baseline.load(settings.baseline, names)
+        run.baselines, ignored = baseline.within_catalog(settings.baseline, found, cat)
+        run.baseline_warnings = [*baseline.gaps(settings.baseline, names, found), *ignored]
         run.plans = {p.name: plan.build(p, cat, with_baseline=settings.baseline is not None)
                      for p in profiles}
         return run

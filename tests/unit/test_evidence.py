@@ -414,7 +414,8 @@ def test_findings_checks_and_summary() -> None:
         ("least-privilege", "EXCESS_ROLES", "warning")]
     assert [c["id"] for c in doc["checks"]] == [c.id for c in the_plan.checks]
     assert doc["checks"][-1] == {"id": "tls-expiry", "kind": "tls-expiry", "outcome": "skipped",
-                                 "ran": False, "summary": document.NOT_RUN, "code": ""}
+                                 "ran": False, "summary": document.NOT_RUN, "code": "",
+                                 "findings_left_out": 0}
     assert doc["checks"][5]["ran"] is True  # endpoint[IntegrationPackages] ran and skipped
     assert doc["summary"] == {"failed": 1, "warning": 1, "passed": 4, "skipped": 1,
                               "not_run": 1, "warning_findings": 1, "result": "failed"}

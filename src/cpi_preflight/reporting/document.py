@@ -88,6 +88,7 @@ class CheckRow(WithFindings):
     summary: str
     findings: tuple[Finding, ...] = ()
     elapsed_ms: float | None = None
+    left_out: int = 0  # findings beyond the bound, counted but not listed
 
     @property
     def shown(self) -> outcomes.Shown:
@@ -135,8 +136,14 @@ class Document:
             rows.append(CheckRow(check_id, str(outcome) if known else SKIPPED,
                                  known and entry.get("ran") is not False,
                                  str(entry.get("summary", "")), tuple(found.get(check_id, ())),
-                                 times.get(check_id)))
+                                 times.get(check_id), left_out(entry)))
         return rows
+
+
+def left_out(check: Mapping[str, Any]) -> int:
+    """How many findings of a check entry were not listed (0 for a value of any other shape)."""
+    count = check.get("findings_left_out")
+    return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
 
 
 def _finding(entry: Mapping[str, Any]) -> Finding:
@@ -277,7 +284,8 @@ def _findings(checked: Mapping[str, Verdict]) -> list[Doc]:
 
 def _checks(checked: Mapping[str, Verdict]) -> list[Doc]:
     return [{"id": v.check.id, "kind": v.check.kind, "outcome": v.outcome, "ran": v.ran,
-             "summary": v.summary, "code": v.code} for v in checked.values()]
+             "summary": v.summary, "code": v.code, "findings_left_out": v.left_out}
+            for v in checked.values()]
 
 
 def _summary(checked: Mapping[str, Verdict]) -> Doc:

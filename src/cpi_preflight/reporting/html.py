@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from cpi_preflight.catalog import ENVIRONMENT_NAMES
 from cpi_preflight.reporting import outcomes
-from cpi_preflight.reporting.document import VERIFY_COMMAND, Document
+from cpi_preflight.reporting.document import VERIFY_COMMAND, Document, left_out
 from cpi_preflight.text import one_line
 
 if TYPE_CHECKING:
@@ -126,4 +126,6 @@ def render(document: Document) -> str:
         connections=connections_text(_list(record["run"].get("connections"))),
         environment=f"{ENVIRONMENT_NAMES.get(environment, environment)} ({environment})",
         findings=sorted(record["findings"], key=lambda f: f.get("severity") != "failure"),
+        left_out=[(str(c.get("id", "")), outcomes.left_out_words(n))
+                  for c in document.entries("checks") if (n := left_out(c))],
     )

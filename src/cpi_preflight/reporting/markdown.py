@@ -17,7 +17,7 @@ from cpi_preflight.catalog import Severity
 from cpi_preflight.findings import FAILED
 from cpi_preflight.markdown import cell
 from cpi_preflight.reporting import outcomes
-from cpi_preflight.reporting.document import Document, Unreadable
+from cpi_preflight.reporting.document import Document, Unreadable, left_out
 from cpi_preflight.reporting.outcomes import Result, Shown
 
 MAX_CELL = 300
@@ -48,6 +48,8 @@ def problems(document: Document) -> list[Problem]:
     rows += [Problem(str(c.get("id", "?")), str(c.get("code") or "-"), str(c.get("summary", "")))
              for c in document.entries("checks")
              if c.get("outcome") == FAILED and str(c.get("id")) not in explained]
+    rows += [Problem(str(c.get("id", "?")), "-", outcomes.left_out_words(n))
+             for c in document.entries("checks") if (n := left_out(c))]
     return rows
 
 
