@@ -25,7 +25,7 @@ from cpi_preflight.items import CheckItem, ProfileFile
 from cpi_preflight.profile import Profile
 from cpi_preflight.reporting import reports, terminal
 from cpi_preflight.reporting.document import Document
-from cpi_preflight.run import Run, Settings
+from cpi_preflight.run import SELECTION_OPTIONS, Run, Settings
 from cpi_preflight.secret import scrub
 
 RUN_KEY = pytest.StashKey[Run]()
@@ -267,11 +267,15 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     if run is None or session.config.option.collectonly:
         return
     selected = {name for name in map(_profile_of, session.items) if name}
-    # an interrupted or empty run must not leave the previous run's reports looking current
-    reports.remove_previous(run.settings.reports_dir, sorted(selected or run.plans))
+    # an interrupted or empty run, or a profile left out of it, must not leave the previous
+    # run's reports looking current
+    reports.remove_previous(run.settings.reports_dir, sorted(run.plans))
     if not selected:
         session.config.stash[HINT_KEY] = _nothing_selected_hint(run)
         return
+    left_out = [name for name in run.plans if name not in selected]
+    if left_out:
+        session.config.stash[HINT_KEY] = _left_out_hint(left_out)
     with scrubbed_output.held():  # tokens are known only once their answers are parsed
         run.execute(selected)
 
@@ -288,9 +292,17 @@ def _profile_of(item: pytest.Item) -> str | None:
 
 def _nothing_selected_hint(run: Run) -> str:
     names = ", ".join(run.plans)
-    return (f"cpi-preflight: no check of profile {names} was selected (-k, -m or --deselect "
+    return (f"cpi-preflight: no check of profile {names} was selected ({SELECTION_OPTIONS} "
             "left out every one), so nothing was probed and no report was written; the "
             "previous reports of these profiles were removed so that none reads as current")
+
+
+def _left_out_hint(names: list[str]) -> str:
+    many = len(names) > 1
+    return (f"cpi-preflight: no check of profile {', '.join(names)} was selected in this run "
+            f"({SELECTION_OPTIONS} left out every one), so {'they were' if many else 'it was'} "
+            f"not probed and got no report; {'their' if many else 'its'} previous reports were "
+            "removed so that none reads as current")
 
 
 @pytest.hookimpl(hookwrapper=True)

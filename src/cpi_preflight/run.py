@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 
 # Why a planned check has no result in the reports (pytest did not run its item).
-NOT_SELECTED = "not selected in this run (-k, -m, --deselect or --lf left it out)"
+SELECTION_OPTIONS = "-k, -m, --deselect, --lf or --sw"  # pytest's options that deselect checks
+NOT_SELECTED = f"not selected in this run ({SELECTION_OPTIONS} left it out)"
 NOT_REACHED = "not run: the session stopped before it (-x, --maxfail or an interrupt)"
 
 
