@@ -43,8 +43,10 @@ def test_sandbox_evidence_is_marked_simulated_and_holds_no_local_path(tmp_path: 
     for name in ("sandbox-cf", "sandbox-neo"):
         doc, page = _evidence(outcome.reports, name)
         assert doc["tenant"]["simulated"] is True
-        assert ('<p class="simulated" id="simulated">simulated tenant (built-in sandbox)</p>'
-                in page)
+        assert doc["tenant"]["caveat"] == ("simulated tenant: the built-in sandbox of "
+                                           "cpi-preflight (the profile's sandbox:)")
+        assert '<p class="simulated" id="simulated">simulated tenant</p>' in page
+        assert "<title>Not go-live evidence: " in page
         assert doc["profile"]["file"] == f"profiles/{name}.yaml"
         assert doc["run"]["trust"].endswith("+ sandbox CA")
         for text in (json.dumps(doc), page):

@@ -319,7 +319,7 @@ def test_header_facts() -> None:
         "fingerprint": the_plan.profile.fingerprint(), "strict": False}
     assert doc["tenant"] == {"api_host": "acme.it-cpi018.cfapps.eu10.hana.ondemand.com",
                              "token_host": "acme.authentication.eu10.hana.ondemand.com",
-                             "simulated": False}
+                             "simulated": False, "go_live_evidence": True, "caveat": ""}
     assert doc["client"] == {"id": CLIENT_ID, "credential": "secret"}
     assert doc["run"] == {"started_at": "2025-05-01T10:00:00Z", "duration_s": 4.257,
                           "trust": "certifi + profiles/corp-ca.pem",

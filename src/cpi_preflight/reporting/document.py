@@ -123,6 +123,18 @@ class Document:
     def environment(self) -> str:
         return str(self.section("profile").get("environment", ""))
 
+    @property
+    def caveat(self) -> str:
+        """Why the run is no go-live evidence for a real tenant, or '' (`tenant_caveat`); a
+        record of an older version that says only `simulated` gets "simulated tenant"."""
+        tenant = self.section("tenant")
+        caveat = tenant.get("caveat")
+        if isinstance(caveat, str) and caveat:
+            return caveat
+        if tenant.get("simulated") is True:
+            return SIMULATED
+        return NOT_EVIDENCE if tenant.get("go_live_evidence") is False else ""
+
     def checks(self) -> list[CheckRow]:
         """Every check of the record, in its order, with its findings and time."""
         found: dict[str, list[Finding]] = {}
@@ -184,8 +196,37 @@ def _profile(prof: Profile) -> Doc:
 
 
 def _tenant(prof: Profile) -> Doc:
+    caveat = tenant_caveat(prof)
     return {"api_host": urls.host(prof.api_url), "token_host": urls.host(prof.token_url),
-            "simulated": prof.sandbox is not None}
+            "simulated": caveat.startswith(SIMULATED), "go_live_evidence": not caveat,
+            "caveat": caveat}
+
+
+SIMULATED = "simulated tenant"
+PRIVATE_ADDRESS = "private address"
+NOT_EVIDENCE = "not go-live evidence"  # a record that says so without a caveat
+
+
+def tenant_caveat(prof: Profile) -> str:
+    """Why a run of `prof` is no go-live evidence for a real tenant ('' when nothing says so):
+    a simulated tenant (the built-in sandbox, a profile marked `simulated: sandbox`, a host on
+    this machine), else a host at a private address, which may be an on-premise proxy before
+    SAP's tenant but cannot be told from one that is not SAP's."""
+    if prof.sandbox is not None:
+        return f"{SIMULATED}: the built-in sandbox of cpi-preflight (the profile's sandbox:)"
+    if prof.simulated is not None:
+        return (f"{SIMULATED}: a cpi-preflight sandbox started on its own (the profile says "
+                f"simulated: {prof.simulated})")
+    hosts = {"API host": prof.api_url, "token host": prof.token_url}
+    for kind, text in ((urls.LOOPBACK, f"{SIMULATED}: {{}} on this machine (loopback), not "
+                        "SAP's tenant"),
+                       (urls.PRIVATE, f"{PRIVATE_ADDRESS}: {{}} not verifiable as SAP's "
+                        "tenant (an on-premise proxy, or a host that is not SAP's)")):
+        named = [f"the {label} {urls.host(url)}" for label, url in hosts.items()
+                 if urls.address_kind(url) == kind]
+        if named:
+            return text.format(f"{' and '.join(named)} {'is' if len(named) == 1 else 'are'}")
+    return ""
 
 
 def trust_text(prof: Profile, environ: Mapping[str, str]) -> str:

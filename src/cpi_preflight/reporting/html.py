@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from markupsafe import Markup
 
 TEMPLATE = "evidence.html.j2"
+EVIDENCE, NOT_EVIDENCE = "Go-live evidence", "Not go-live evidence"  # the page's kind, its title
 _CODE_SPAN = re.compile(r"`([^`]*)`")
 
 
@@ -120,7 +121,10 @@ def render(document: Document) -> str:
     """The page for one profile's document."""
     record = document.record
     environment = document.environment
+    caveat = document.caveat
     return _template().render(
+        kind=NOT_EVIDENCE if caveat else EVIDENCE, caveat=caveat,
+        caveat_label=caveat.partition(":")[0],
         doc=record, when=_when, strict=_strict_text(record), verify_command=VERIFY_COMMAND,
         counts=counts_text(record["summary"]),
         connections=connections_text(_list(record["run"].get("connections"))),
