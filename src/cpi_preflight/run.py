@@ -167,7 +167,8 @@ class Run:
             self.reported(profile_name), started_at=self.started_at or datetime.now(UTC),
             duration_s=self.duration_s, token=self.token_facts(profile_name),
             trust=document.trust_text(prof, environ), proxy=transport.proxy_setting(environ),
-            baseline=str(baseline["_path"]) if baseline else None, strict=self.settings.strict)
+            baseline=str(baseline["_path"]) if baseline else None, strict=self.settings.strict,
+            ci=document.ci_run(environ))
 
     def close(self) -> None:
         """Stop every sandbox this run started."""

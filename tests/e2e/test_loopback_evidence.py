@@ -92,3 +92,11 @@ def test_without_the_marker_a_loopback_tenant_is_still_simulated(
             f"go-live evidence: {shown}. Run profile my-sandbox-cf against the real tenant and "
             "review that evidence.</p>") in page
     assert SIGN_OFF not in page
+
+    summary = _bash(profile.parents[1], "cpi-preflight summary")
+    assert summary.returncode == 0, summary.stderr
+    lines = summary.stdout.splitlines()
+    row = next(line for line in lines if line.startswith("| my-sandbox-cf |"))
+    assert row.startswith("| my-sandbox-cf | cf | ✅ passed | ")
+    assert row.endswith(" | no: simulated tenant |")
+    assert f"- **my-sandbox-cf** is not go-live evidence for a real tenant: {caveat}" in lines

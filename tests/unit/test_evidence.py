@@ -329,7 +329,7 @@ def test_header_facts() -> None:
                               {"host": API_HOST, "protocol": "HTTP/2", "connections": 1,
                                "requests": 3, "note": ""},
                               {"host": TOKEN_HOST, "protocol": "HTTP/1.1", "connections": 2,
-                               "requests": 4, "note": BROKE}]}
+                               "requests": 4, "note": BROKE}], "ci": None}
 
 
 def test_started_at_is_converted_to_utc() -> None:

@@ -1,6 +1,6 @@
 """Issue 18.3: a run is go-live evidence for a real tenant only when nothing says otherwise: a
 simulated tenant (sandbox, `simulated: sandbox`, a host on this machine) or a host at a private
-address is marked so in evidence.json and evidence.html."""
+address is marked so in evidence.json, evidence.html and the job summary."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from markupsafe import escape
 
 from cpi_preflight import urls
 from cpi_preflight.reporting import document
+from cpi_preflight.reporting import markdown as summary_page
 from cpi_preflight.reporting.document import Document
 from tests.unit.test_evidence import VALIDATOR, build, render_html, sample_plan
 
@@ -98,6 +99,22 @@ def test_an_incomplete_run_keeps_its_own_note() -> None:
     page = render_html(doc)
     assert 'id="incomplete"' in page
     assert 'id="no-signoff"' not in page
+
+
+def test_the_summary_marks_each_profile() -> None:
+    real, private, simulated = build(), _built(api_url="https://10.0.0.9"), _built(sandbox={})
+    for doc, name in ((real, "real"), (private, "private"), (simulated, "sim")):
+        doc["profile"] = {**doc["profile"], "name": name}
+    lines = summary_page.render([Document(d) for d in (real, private, simulated)]).splitlines()
+    rows = {line.split(" | ")[0][2:]: line for line in lines if line.startswith("| ")}
+    assert rows["real"].endswith(" | yes |")
+    assert rows["private"].endswith(" | no: private address |")
+    assert rows["sim"].endswith(" | no: simulated tenant |")
+    assert lines[lines.index(rows["sim"]) + 2:lines.index(rows["sim"]) + 4] == [
+        "- **private** is not go-live evidence for a real tenant: private address: the API host "
+        "10.0.0.9 is not verifiable as SAP's tenant (an on-premise proxy, or a host that is not "
+        "SAP's)",
+        f"- **sim** is not go-live evidence for a real tenant: {SANDBOX}"]
 
 
 @pytest.mark.parametrize(("tenant", "caveat"), [

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -60,7 +61,7 @@ VOCABULARY = frozenset({
     "schema_version", "version", "name", "environment", "fingerprint", "credential", "strict",
     "simulated", "result", "outcome", "code", "severity", "kind", "check", "id", "role",
     "needed_by", "granted_by_token", "method", "path", "format", "signature", "started_at",
-    "expires_at", "sha256", "protocol",
+    "expires_at", "sha256", "protocol", "system", "run_id",
 })
 # (section, field) pairs under a vocabulary name that hold text from outside: masked. The client
 # id names the service key (shown in full), but a registered secret inside it must not show.
@@ -242,6 +243,23 @@ def trust_text(prof: Profile, environ: Mapping[str, str]) -> str:
     return " + ".join(parts)
 
 
+# The CI run a report was written in: (system, the variable naming the run, what it must say).
+CI_RUNS = (("github", "GITHUB_RUN_ID", ("GITHUB_ACTIONS", "true")),
+           ("gitlab", "CI_PIPELINE_ID", ("GITLAB_CI", "true")))
+_RUN_ID = re.compile(r"[0-9]{1,20}")
+
+
+def ci_run(environ: Mapping[str, str]) -> Doc | None:
+    """`{"system": "github", "run_id": "123"}` when this process runs in a GitHub Actions run
+    (GITHUB_RUN_ID) or a GitLab pipeline (CI_PIPELINE_ID); None elsewhere or when the id is not
+    a number (it comes from the environment: only digits are recorded)."""
+    for system, variable, (flag, value) in CI_RUNS:
+        run_id = environ.get(variable, "")
+        if environ.get(flag) == value and _RUN_ID.fullmatch(run_id):
+            return {"system": system, "run_id": run_id}
+    return None
+
+
 def _connections(uses: Iterable[ConnectionUse]) -> list[Doc]:
     return [{"host": u.host, "protocol": u.protocol, "connections": u.connections,
              "requests": u.requests, "note": u.note} for u in uses]
@@ -345,7 +363,8 @@ def _details(prof: Profile, checked: Mapping[str, Verdict]) -> Doc:
 
 def build(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str, Verdict], *,
           started_at: datetime, duration_s: float, token: TokenFacts | None, trust: str,
-          proxy: str, baseline: str | None, strict: bool = False) -> Document:
+          proxy: str, baseline: str | None, strict: bool = False,
+          ci: Doc | None = None) -> Document:
     """The document of one profile's run: a record for every planned check (a check without a
     verdict is not run), masked, cleaned and sealed."""
     checked = _outcomes(plan, verdicts)
@@ -358,7 +377,7 @@ def build(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str, Verdict]
                 "trust": trust, "proxy": proxy,
                 "baseline": shown_path(Path(baseline)) if baseline else None,
                 "strict": strict or prof.strict,
-                "connections": _connections(seen.connections.values())},
+                "connections": _connections(seen.connections.values()), "ci": ci},
         "token": _token(token),
         "roles": _roles(plan, checked),
         "endpoints": _endpoints(plan, seen, checked),
