@@ -9,7 +9,7 @@
     cpi-preflight explain CODE
     cpi-preflight schema
     cpi-preflight sandbox [ARGS...]
-    cpi-preflight summary [REPORTS]
+    cpi-preflight summary [REPORTS] [--all]
 
 The checks themselves run under pytest (`pytest --profile NAME`); this command only prepares
 and explains. `init`, `sandbox`, `summary` and `schema` live in `commands/`; catalog, codes
@@ -68,7 +68,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def run_summary(args: argparse.Namespace) -> int:
     """Print the Markdown summary of a run's reports (for `$GITHUB_STEP_SUMMARY`)."""
-    print(summary_command.markdown_page(args.reports), end="")
+    print(summary_command.markdown_page(args.reports, every_run=args.all), end="")
     return 0
 
 
@@ -147,10 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     summarize = commands.add_parser(
         "summary", help="Markdown summary of a run's reports (result, failed checks, codes)",
         description="Print one Markdown page from REPORTS/<profile>/evidence.json: per profile "
-                    "the result and every failed check and warning with its code. In GitHub "
-                    'Actions: cpi-preflight summary reports >> "$GITHUB_STEP_SUMMARY".')
+                    "the result, when and in which CI run it started, and every failed check "
+                    "and warning with its code; only the latest run's reports unless --all. "
+                    'In GitHub Actions: cpi-preflight summary reports >> "$GITHUB_STEP_SUMMARY".')
     summarize.add_argument("reports", type=Path, nargs="?", default=Path("reports"),
                            metavar="REPORTS", help="reports folder of a run (default: reports)")
+    summarize.add_argument("--all", action="store_true",
+                           help="show every report in REPORTS, not only the latest run's")
     summarize.set_defaults(handler=run_summary)
     schema = commands.add_parser(
         "schema", help="print the JSON Schema of a profile (for editors and validators)",

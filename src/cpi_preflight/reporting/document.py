@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -73,7 +74,7 @@ VOCABULARY = frozenset({
     "schema_version", "version", "name", "environment", "fingerprint", "credential", "strict",
     "simulated", "result", "outcome", "code", "severity", "kind", "check", "id", "role",
     "needed_by", "granted_by_token", "method", "path", "format", "signature", "started_at",
-    "expires_at", "sha256", "protocol",
+    "expires_at", "sha256", "protocol", "system", "run_id",
 })
 # (section, field) pairs under a vocabulary name that hold text from outside: masked. The client
 # id names the service key (shown in full), but a registered secret inside it must not show.
@@ -109,6 +110,7 @@ class CheckRow(WithFindings):
     summary: str
     findings: tuple[Finding, ...] = ()
     elapsed_ms: float | None = None
+    left_out: int = 0  # findings beyond the bound, counted but not listed
 
     @property
     def shown(self) -> outcomes.Shown:
@@ -143,6 +145,18 @@ class Document:
     def environment(self) -> str:
         return str(self.section("profile").get("environment", ""))
 
+    @property
+    def caveat(self) -> str:
+        """Why the run is no go-live evidence for a real tenant, or '' (`tenant_caveat`); a
+        record of an older version that says only `simulated` gets "simulated tenant"."""
+        tenant = self.section("tenant")
+        caveat = tenant.get("caveat")
+        if isinstance(caveat, str) and caveat:
+            return caveat
+        if tenant.get("simulated") is True:
+            return SIMULATED
+        return NOT_EVIDENCE if tenant.get("go_live_evidence") is False else ""
+
     def checks(self) -> list[CheckRow]:
         """Every check of the record, in its order, with its findings and time."""
         found: dict[str, list[Finding]] = {}
@@ -156,8 +170,14 @@ class Document:
             rows.append(CheckRow(check_id, str(outcome) if known else SKIPPED,
                                  known and entry.get("ran") is not False,
                                  str(entry.get("summary", "")), tuple(found.get(check_id, ())),
-                                 times.get(check_id)))
+                                 times.get(check_id), left_out(entry)))
         return rows
+
+
+def left_out(check: Mapping[str, Any]) -> int:
+    """How many findings of a check entry were not listed (0 for a value of any other shape)."""
+    count = check.get("findings_left_out")
+    return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
 
 
 def _finding(entry: Mapping[str, Any]) -> Finding:
@@ -198,8 +218,37 @@ def _profile(prof: Profile) -> Doc:
 
 
 def _tenant(prof: Profile) -> Doc:
+    caveat = tenant_caveat(prof)
     return {"api_host": urls.host(prof.api_url), "token_host": urls.host(prof.token_url),
-            "simulated": prof.sandbox is not None}
+            "simulated": caveat.startswith(SIMULATED), "go_live_evidence": not caveat,
+            "caveat": caveat}
+
+
+SIMULATED = "simulated tenant"
+PRIVATE_ADDRESS = "private address"
+NOT_EVIDENCE = "not go-live evidence"  # a record that says so without a caveat
+
+
+def tenant_caveat(prof: Profile) -> str:
+    """Why a run of `prof` is no go-live evidence for a real tenant ('' when nothing says so):
+    a simulated tenant (the built-in sandbox, a profile marked `simulated: sandbox`, a host on
+    this machine), else a host at a private address, which may be an on-premise proxy before
+    SAP's tenant but cannot be told from one that is not SAP's."""
+    if prof.sandbox is not None:
+        return f"{SIMULATED}: the built-in sandbox of cpi-preflight (the profile's sandbox:)"
+    if prof.simulated is not None:
+        return (f"{SIMULATED}: a cpi-preflight sandbox started on its own (the profile says "
+                f"simulated: {prof.simulated})")
+    hosts = {"API host": prof.api_url, "token host": prof.token_url}
+    for kind, text in ((urls.LOOPBACK, f"{SIMULATED}: {{}} on this machine (loopback), not "
+                        "SAP's tenant"),
+                       (urls.PRIVATE, f"{PRIVATE_ADDRESS}: {{}} not verifiable as SAP's "
+                        "tenant (an on-premise proxy, or a host that is not SAP's)")):
+        named = [f"the {label} {urls.host(url)}" for label, url in hosts.items()
+                 if urls.address_kind(url) == kind]
+        if named:
+            return text.format(f"{' and '.join(named)} {'is' if len(named) == 1 else 'are'}")
+    return ""
 
 
 def trust_text(prof: Profile, environ: Mapping[str, str]) -> str:
@@ -213,6 +262,23 @@ def trust_text(prof: Profile, environ: Mapping[str, str]) -> str:
     if prof.uses_certificate:
         parts.append("client certificate")
     return " + ".join(parts)
+
+
+# The CI run a report was written in: (system, the variable naming the run, what it must say).
+CI_RUNS = (("github", "GITHUB_RUN_ID", ("GITHUB_ACTIONS", "true")),
+           ("gitlab", "CI_PIPELINE_ID", ("GITLAB_CI", "true")))
+_RUN_ID = re.compile(r"[0-9]{1,20}")
+
+
+def ci_run(environ: Mapping[str, str]) -> Doc | None:
+    """`{"system": "github", "run_id": "123"}` when this process runs in a GitHub Actions run
+    (GITHUB_RUN_ID) or a GitLab pipeline (CI_PIPELINE_ID); None elsewhere or when the id is not
+    a number (it comes from the environment: only digits are recorded)."""
+    for system, variable, (flag, value) in CI_RUNS:
+        run_id = environ.get(variable, "")
+        if environ.get(flag) == value and _RUN_ID.fullmatch(run_id):
+            return {"system": system, "run_id": run_id}
+    return None
 
 
 def _connections(uses: Iterable[ConnectionUse]) -> list[Doc]:
@@ -298,7 +364,8 @@ def _findings(checked: Mapping[str, Verdict]) -> list[Doc]:
 
 def _checks(checked: Mapping[str, Verdict]) -> list[Doc]:
     return [{"id": v.check.id, "kind": v.check.kind, "outcome": v.outcome, "ran": v.ran,
-             "summary": v.summary, "code": v.code} for v in checked.values()]
+             "summary": v.summary, "code": v.code, "findings_left_out": v.left_out}
+            for v in checked.values()]
 
 
 def _summary(checked: Mapping[str, Verdict]) -> Doc:
@@ -435,7 +502,8 @@ def _certificates(prof: Profile, seen: ProfileObservations
 
 def build(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str, Verdict], *,
           started_at: datetime, duration_s: float, token: TokenFacts | None, trust: str,
-          proxy: str, baseline: str | None, strict: bool = False) -> Document:
+          proxy: str, baseline: str | None, strict: bool = False,
+          ci: Doc | None = None) -> Document:
     """The document of one profile's run: a record for every planned check (a check without a
     verdict is not run), masked, cleaned and sealed."""
     checked = _outcomes(plan, verdicts)
@@ -448,7 +516,7 @@ def build(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str, Verdict]
                 "trust": trust, "proxy": proxy,
                 "baseline": shown_path(Path(baseline)) if baseline else None,
                 "strict": strict or prof.strict,
-                "connections": _connections(seen.connections.values())},
+                "connections": _connections(seen.connections.values()), "ci": ci},
         "token": _token(token),
         "roles": _roles(plan, checked),
         "endpoints": _endpoints(plan, seen, checked),

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from cpi_preflight.catalog import ENVIRONMENT_NAMES
 from cpi_preflight.fixes import is_command
 from cpi_preflight.reporting import outcomes
-from cpi_preflight.reporting.document import SIGN_COMMANDS, VERIFY_COMMAND, Document
+from cpi_preflight.reporting.document import SIGN_COMMANDS, VERIFY_COMMAND, Document, left_out
 from cpi_preflight.text import one_line
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from markupsafe import Markup
 
 TEMPLATE = "evidence.html.j2"
+EVIDENCE, NOT_EVIDENCE = "Go-live evidence", "Not go-live evidence"  # the page's kind, its title
 _CODE_SPAN = re.compile(r"`([^`]*)`")
 
 
@@ -123,11 +124,16 @@ def render(document: Document) -> str:
     """The page for one profile's document."""
     record = document.record
     environment = document.environment
+    caveat = document.caveat
     return _template().render(
+        kind=NOT_EVIDENCE if caveat else EVIDENCE, caveat=caveat,
+        caveat_label=caveat.partition(":")[0],
         doc=record, when=_when, strict=_strict_text(record), verify_command=VERIFY_COMMAND,
         sign_commands=SIGN_COMMANDS,
         counts=counts_text(record["summary"]),
         connections=connections_text(_list(record["run"].get("connections"))),
         environment=f"{ENVIRONMENT_NAMES.get(environment, environment)} ({environment})",
         findings=sorted(record["findings"], key=lambda f: f.get("severity") != "failure"),
+        left_out=[(str(c.get("id", "")), outcomes.left_out_words(n))
+                  for c in document.entries("checks") if (n := left_out(c))],
     )

@@ -150,6 +150,8 @@ class _Layout:
             lines.extend(self.wrap(_said(finding, named)))
             lines.extend(fix_lines(log_line(f"fix: {finding.fix}"), self.width, DETAIL,
                                    DETAIL + "  "))
+        if check.left_out:
+            lines.extend(self.wrap(outcomes.left_out_words(check.left_out)))
         return lines
 
 
