@@ -10,12 +10,13 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
 import yaml
 
+from cpi_preflight import fixes
 from cpi_preflight.errors import CatalogError
 
 ENVIRONMENTS = ("cf", "neo")
@@ -145,6 +146,12 @@ class Catalog:
         """What a user can look up for `code`: titles of SAP documents, URLs (codes.yaml)."""
         return [self.documents[tag] for tag in code.cites]
 
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """Every name the catalog knows: role templates (personas included), Neo roles and
+        entity sets; what a fix shows as a name rather than as quoted data (`fixes`)."""
+        return frozenset({*self.roles, *self.neo_roles, *self.endpoints})
+
     def endpoints_needing(self, role: str) -> list[Endpoint]:
         """Endpoints whose CF role template is `role` (or whose Neo roles include it)."""
         return [e for e in self.endpoints.values() if role == e.role or role in e.neo_roles]
@@ -273,12 +280,15 @@ def _with_phrases(code: str, text: str, phrases: dict[str, str]) -> str:
 
 
 def _code(name: str, raw: dict[str, Any], phrases: dict[str, str] | None = None) -> Code:
+    fix = {env: _with_phrases(name, text, phrases or {}) for env, text in raw["fix"].items()}
+    for text in fix.values():
+        fixes.check_template(name, text)
     return Code(
         name=name,
         severity=_severity(name, raw["severity"]),
         title=raw["title"],
         cause=raw["cause"],
-        fix={env: _with_phrases(name, text, phrases or {}) for env, text in raw["fix"].items()},
+        fix=fix,
         source=raw["source"],
         cites=tuple(raw.get("cites") or ()),
     )

@@ -9,7 +9,7 @@
     cpi-preflight explain CODE
     cpi-preflight schema
     cpi-preflight sandbox [ARGS...]
-    cpi-preflight summary [REPORTS]
+    cpi-preflight summary [REPORTS] [--all]
 
 The checks themselves run under pytest (`pytest --profile NAME`); this command only prepares
 and explains. `init`, `sandbox`, `summary` and `schema` live in `commands/`; catalog, codes
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from cpi_preflight import __version__, docs
 from cpi_preflight import catalog as catalog_module
-from cpi_preflight.commands import USAGE_ERROR, exit_code
+from cpi_preflight.commands import USAGE_ERROR, ArgumentParser, exit_code
 from cpi_preflight.commands import init as init_command
 from cpi_preflight.commands import sandbox as sandbox_command
 from cpi_preflight.commands import schema as schema_command
@@ -68,7 +68,7 @@ def run_explain(args: argparse.Namespace) -> int:
 
 def run_summary(args: argparse.Namespace) -> int:
     """Print the Markdown summary of a run's reports (for `$GITHUB_STEP_SUMMARY`)."""
-    print(summary_command.markdown_page(args.reports), end="")
+    print(summary_command.markdown_page(args.reports, every_run=args.all), end="")
     return 0
 
 
@@ -83,7 +83,7 @@ def _names(value: str) -> list[str]:
     return [n for n in (p.strip() for p in value.split(",")) if n]
 
 
-def _add_init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_init(commands: argparse._SubParsersAction[ArgumentParser]) -> None:
     init = commands.add_parser(
         "init", help="write profiles/NAME.yaml from a service key (secrets stay in variables)",
         description="Write a tenant profile that refers to the secret only through ${VAR}, "
@@ -127,7 +127,7 @@ def _add_init(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `cpi-preflight`."""
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog=PROG, description="Set up and explain cpi-preflight checks; run them with "
                                "`pytest --profile NAME`.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -147,10 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
     summarize = commands.add_parser(
         "summary", help="Markdown summary of a run's reports (result, failed checks, codes)",
         description="Print one Markdown page from REPORTS/<profile>/evidence.json: per profile "
-                    "the result and every failed check and warning with its code. In GitHub "
-                    'Actions: cpi-preflight summary reports >> "$GITHUB_STEP_SUMMARY".')
+                    "the result, when and in which CI run it started, and every failed check "
+                    "and warning with its code; only the latest run's reports unless --all. "
+                    'In GitHub Actions: cpi-preflight summary reports >> "$GITHUB_STEP_SUMMARY".')
     summarize.add_argument("reports", type=Path, nargs="?", default=Path("reports"),
                            metavar="REPORTS", help="reports folder of a run (default: reports)")
+    summarize.add_argument("--all", action="store_true",
+                           help="show every report in REPORTS, not only the latest run's")
     summarize.set_defaults(handler=run_summary)
     schema = commands.add_parser(
         "schema", help="print the JSON Schema of a profile (for editors and validators)",

@@ -28,6 +28,7 @@ from cpi_preflight.findings import (
     RoleFacts,
     TokenAnswer,
     Verdict,
+    bounded,
     issued_token,
 )
 from cpi_preflight.grants import Grant
@@ -112,7 +113,7 @@ def diagnose(plan: Plan, seen: ProfileObservations, catalog: Catalog, now: datet
     for check in plan.checks:
         verdict = (_decided_before_any_call(ctx, check) or _skip_for(ctx, check)
                    or RULES[check.kind](ctx, check))
-        ctx.verdicts[check.id] = verdict
+        ctx.verdicts[check.id] = bounded(verdict)
     return ctx.verdicts
 
 

@@ -21,9 +21,9 @@ from cpi_preflight import command_line, files, profile, scrubbed_output, transpo
 from cpi_preflight.errors import ConfigError, ProfilesError
 from cpi_preflight.items import CheckItem, ProfileFile
 from cpi_preflight.profile import Profile
-from cpi_preflight.reporting import reports, terminal
+from cpi_preflight.reporting import github_annotations, reports, terminal
 from cpi_preflight.reporting.document import Document
-from cpi_preflight.run import Run, Settings
+from cpi_preflight.run import SELECTION_OPTIONS, Run, Settings
 from cpi_preflight.secret import scrub
 
 if TYPE_CHECKING:
@@ -285,11 +285,15 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     if run is None or session.config.option.collectonly:
         return
     selected = {name for name in map(_profile_of, session.items) if name}
-    # an interrupted or empty run must not leave the previous run's reports looking current
-    reports.remove_previous(run.settings.reports_dir, sorted(selected or run.plans))
+    # an interrupted or empty run, or a profile left out of it, must not leave the previous
+    # run's reports looking current
+    reports.remove_previous(run.settings.reports_dir, sorted(run.plans))
     if not selected:
         session.config.stash[HINT_KEY] = _nothing_selected_hint(run)
         return
+    left_out = [name for name in run.plans if name not in selected]
+    if left_out:
+        session.config.stash[HINT_KEY] = _left_out_hint(left_out)
     run.user_checks.expect((item.nodeid, _profile_of(item)) for item in session.items
                            if not isinstance(item, CheckItem))
     with scrubbed_output.held():  # tokens are known only once their answers are parsed
@@ -308,9 +312,17 @@ def _profile_of(item: pytest.Item) -> str | None:
 
 def _nothing_selected_hint(run: Run) -> str:
     names = ", ".join(run.plans)
-    return (f"cpi-preflight: no check of profile {names} was selected (-k, -m or --deselect "
+    return (f"cpi-preflight: no check of profile {names} was selected ({SELECTION_OPTIONS} "
             "left out every one), so nothing was probed and no report was written; the "
             "previous reports of these profiles were removed so that none reads as current")
+
+
+def _left_out_hint(names: list[str]) -> str:
+    many = len(names) > 1
+    return (f"cpi-preflight: no check of profile {', '.join(names)} was selected in this run "
+            f"({SELECTION_OPTIONS} left out every one), so {'they were' if many else 'it was'} "
+            f"not probed and got no report; {'their' if many else 'its'} previous reports were "
+            "removed so that none reads as current")
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outermost: sees the final report (xfail)
@@ -401,11 +413,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     run = config.stash.get(RUN_KEY, None)
     if run is None:
         return []
-    return [f"cpi-preflight: profiles {', '.join(run.plans)} from {run.settings.profiles_dir}; "
-            f"reports to {run.settings.reports_dir}",
-            f"cpi-preflight: network: {transport.proxy_setting(os.environ)}; CA files from "
-            f"{'SSL_CERT_FILE' if os.environ.get('SSL_CERT_FILE') else 'certifi'}"
-            " (plus each profile's ca_bundle)"]
+    settings = run.settings
+    return [terminal.printable(f"cpi-preflight: profiles {', '.join(run.plans)} from "
+                               f"{settings.profiles_dir}; reports to {settings.reports_dir}"),
+            terminal.printable(
+                f"cpi-preflight: network: {transport.proxy_setting(os.environ)}; CA files from "
+                f"{'SSL_CERT_FILE' if os.environ.get('SSL_CERT_FILE') else 'certifi'}"
+                " (plus each profile's ca_bundle)")]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -418,11 +432,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if run is not None and run.executed:
         for document in config.stash.get(DOCUMENTS_KEY, []):
             lines.extend(terminal.render(document, width=width, verbosity=verbosity))
-        lines.extend(line for gap in run.baseline_gaps
-                     for line in terminal.wrapped(f"warning: {gap}", width))
+        lines.extend(line for warning in run.baseline_warnings
+                     for line in terminal.wrapped(f"warning: {warning}", width))
         if verbosity > -2:
             written: list[Path] = config.stash.get(WRITTEN_KEY, [])
             lines.extend(terminal.report_lines(written))
+        if github_annotations.enabled(os.environ):  # the Checks UI shows these lines
+            documents: list[Document] = config.stash.get(DOCUMENTS_KEY, [])
+            lines.extend(github_annotations.render(documents))
     if not lines:
         return
     terminalreporter.ensure_newline()  # after a progress line, before our first line

@@ -34,7 +34,8 @@ if TYPE_CHECKING:
 
 
 # Why a planned check has no result in the reports (pytest did not run its item).
-NOT_SELECTED = "not selected in this run (-k, -m, --deselect or --lf left it out)"
+SELECTION_OPTIONS = "-k, -m, --deselect, --lf or --sw"  # pytest's options that deselect checks
+NOT_SELECTED = f"not selected in this run ({SELECTION_OPTIONS} left it out)"
 NOT_REACHED = "not run: the session stopped before it (-x, --maxfail or an interrupt)"
 
 
@@ -62,7 +63,7 @@ class Run:
     verdicts: dict[str, dict[str, Verdict]] = field(default_factory=dict)
     sandboxes: dict[str, Sandbox] = field(default_factory=dict)
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
-    baseline_gaps: list[str] = field(default_factory=list)
+    baseline_warnings: list[str] = field(default_factory=list)  # shown as `warning:` lines
     started_at: datetime | None = None
     duration_s: float = 0.0
     executed: bool = False
@@ -79,8 +80,9 @@ class Run:
         cat = catalog_module.load()
         run = cls(settings, profiles)
         names = [p.name for p in profiles]
-        run.baselines = baseline.load(settings.baseline, names)
-        run.baseline_gaps = baseline.gaps(settings.baseline, names, run.baselines)
+        found = baseline.load(settings.baseline, names)
+        run.baselines, ignored = baseline.within_catalog(settings.baseline, found, cat)
+        run.baseline_warnings = [*baseline.gaps(settings.baseline, names, found), *ignored]
         run.plans = {p.name: plan.build(p, cat, with_baseline=settings.baseline is not None)
                      for p in profiles}
         return run
@@ -171,7 +173,7 @@ class Run:
             duration_s=self.duration_s, token=self.token_facts(profile_name),
             trust=document.trust_text(prof, environ), proxy=transport.proxy_setting(environ),
             baseline=str(baseline["_path"]) if baseline else None, strict=self.settings.strict,
-            user_checks=self.user_checks.of(profile_name, NOT_REACHED))
+            ci=document.ci_run(environ), user_checks=self.user_checks.of(profile_name, NOT_REACHED))
 
     def close(self) -> None:
         """Stop every sandbox this run started."""

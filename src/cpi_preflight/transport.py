@@ -473,7 +473,11 @@ async def _send_once(client: httpx.AsyncClient, request: httpx.Request, *,
                      certificate: bool = True) -> _Answer:
     """One request and its bounded answer; the server's certificate only when `certificate`
     (reading it parses the whole certificate again, for every answer). The caller sets the
-    request's `trace` extension (`Sender._try`: the lane's tracer and the `PhaseClock`)."""
+    request's `trace` extension (`Sender._try`: the lane's tracer and the `PhaseClock`). The
+    client's own headers (User-Agent, Accept-Encoding) are added where the request has none:
+    `client.send` does not merge them into a request built beforehand."""
+    for name, value in client.headers.items():
+        request.headers.setdefault(name, value)
     response = await client.send(request, stream=True)
     headers_at = time.monotonic()
     try:

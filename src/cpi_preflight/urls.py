@@ -10,6 +10,7 @@ it depends on nothing of the package, so none of them has to import another for 
 from __future__ import annotations
 
 import ipaddress
+import socket
 import urllib.parse
 
 import httpx
@@ -36,6 +37,46 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+LOOPBACK, PRIVATE = "loopback", "private"
+# Ranges whose hosts are not on the internet, where SAP runs no tenant: RFC 1918, unique local
+# IPv6 (fc00::/7) and link-local. A real tenant may still be reached through a proxy at such an
+# address, but nothing then shows that SAP answered.
+_PRIVATE_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "fc00::/7", "fe80::/10"))
+
+
+def address_kind(url: str) -> str:
+    """Where the host of `url` is: `loopback` (this machine: `localhost`, `*.localhost`,
+    127.0.0.0/8, ::1, or the unspecified 0.0.0.0/:: that connects to it), `private` (10/8,
+    172.16/12, 192.168/16, fc00::/7, link-local), or '' for any other address or a name (names
+    are not resolved)."""
+    parts, _ = parse_url(url)
+    name = (parts.host if parts is not None else host(url)).strip("[]").lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return LOOPBACK
+    address = _address(name.partition("%")[0])
+    if address is None:
+        return ""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    if address.is_loopback or address.is_unspecified:
+        return LOOPBACK
+    return PRIVATE if any(address in n for n in _PRIVATE_NETWORKS) else ""
+
+
+def _address(name: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The IP address `name` connects to without a name lookup; the resolver also reads the
+    short and numeric IPv4 forms (`127.1`, `2130706433`, `0x7f.1`), so they are read too."""
+    try:
+        return ipaddress.ip_address(name)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(name)) if name else None
+    except OSError:
+        return None
 
 
 def parse_url(url: str) -> tuple[httpx.URL | None, str]:

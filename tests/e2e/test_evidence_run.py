@@ -17,8 +17,10 @@ MISCONFIGURED = "sandbox-cf-misconfigured"
 
 
 def _summary(reports: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The summary's rows up to the counts (profile, environment, result, five counts)."""
     assert cli.main(["summary", str(reports)]) == 0
-    return capsys.readouterr().out.splitlines()
+    return [" | ".join(line.split(" | ")[:8]) + " |"
+            for line in capsys.readouterr().out.splitlines()]
 
 
 def _evidence(reports: Path, name: str) -> tuple[dict, str]:
@@ -43,8 +45,10 @@ def test_sandbox_evidence_is_marked_simulated_and_holds_no_local_path(tmp_path: 
     for name in ("sandbox-cf", "sandbox-neo"):
         doc, page = _evidence(outcome.reports, name)
         assert doc["tenant"]["simulated"] is True
-        assert ('<p class="simulated" id="simulated">simulated tenant (built-in sandbox)</p>'
-                in page)
+        assert doc["tenant"]["caveat"] == ("simulated tenant: the built-in sandbox of "
+                                           "cpi-preflight (the profile's sandbox:)")
+        assert '<p class="simulated" id="simulated">simulated tenant</p>' in page
+        assert "<title>Not go-live evidence: " in page
         assert doc["profile"]["file"] == f"profiles/{name}.yaml"
         assert doc["run"]["trust"].endswith("+ sandbox CA")
         for text in (json.dumps(doc), page):

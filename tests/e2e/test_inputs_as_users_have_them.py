@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from ..background import Background
 from .conftest import REPO
-from .test_first_run import Background, _bash, _user_env, sandbox_command
+from .test_first_run import _bash, _user_env, sandbox_command
 
 CF_OUTPUT = ("{ echo 'Getting key cpi-key for service instance cpi-api as admin@example.com...'; "
              "echo; python3 -c 'import json, sys; print(json.dumps({\"credentials\": "

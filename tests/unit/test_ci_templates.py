@@ -349,6 +349,7 @@ def test_action_summary_ends_with_the_baseline_line(tmp_path: Path, note: bool,
     if note:
         (tmp_path / ".cpi-preflight").mkdir()
         (tmp_path / ".cpi-preflight" / "baseline.md").write_text("**Baseline**: the line\n")
+    (tmp_path / "reports").mkdir()
     env = _env(tmp_path, {"cpi-preflight": SUMMARY + f"sys.exit({exit_code})\n"})
     done = bash(action_step("Summary on the job page")["run"], tmp_path, env)
     assert done.returncode == exit_code
@@ -356,6 +357,19 @@ def test_action_summary_ends_with_the_baseline_line(tmp_path: Path, note: bool,
             "it did not finish (see its log).")
     assert (tmp_path / "summary.md").read_text() == (
         f"## cpi-preflight\n\n| prod-cf | cf | ok |\n\n{line}\n")
+
+
+def test_action_summary_without_a_reports_folder_says_the_checks_stopped(tmp_path: Path) -> None:
+    """`cpi-preflight summary` refuses a folder that does not exist (exit 2); pytest stopped
+    before writing reports (a usage error, exit 4), which its own step's log explains."""
+    (tmp_path / ".cpi-preflight").mkdir()
+    (tmp_path / ".cpi-preflight" / "baseline.md").write_text("**Baseline**: the line\n")
+    env = _env(tmp_path, {"cpi-preflight": "sys.exit('called: ' + ' '.join(sys.argv[1:]))\n"})
+    done = bash(action_step("Summary on the job page")["run"], tmp_path, env)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert (tmp_path / "summary.md").read_text() == (
+        "## cpi-preflight\n\nNo reports: the check step stopped before writing any; see its "
+        "log.\n\n**Baseline**: the line\n")
 
 
 # --- GitLab --------------------------------------------------------------------------------------

@@ -319,7 +319,7 @@ def test_header_facts() -> None:
         "fingerprint": the_plan.profile.fingerprint(), "strict": False}
     assert doc["tenant"] == {"api_host": "acme.it-cpi018.cfapps.eu10.hana.ondemand.com",
                              "token_host": "acme.authentication.eu10.hana.ondemand.com",
-                             "simulated": False}
+                             "simulated": False, "go_live_evidence": True, "caveat": ""}
     assert doc["client"] == {"id": CLIENT_ID, "credential": "secret"}
     assert doc["run"] == {"started_at": "2025-05-01T10:00:00Z", "duration_s": 4.257,
                           "trust": "certifi + profiles/corp-ca.pem",
@@ -329,7 +329,7 @@ def test_header_facts() -> None:
                               {"host": API_HOST, "protocol": "HTTP/2", "connections": 1,
                                "requests": 3, "note": ""},
                               {"host": TOKEN_HOST, "protocol": "HTTP/1.1", "connections": 2,
-                               "requests": 4, "note": BROKE}]}
+                               "requests": 4, "note": BROKE}], "ci": None}
 
 
 def test_started_at_is_converted_to_utc() -> None:
@@ -414,7 +414,8 @@ def test_findings_checks_and_summary() -> None:
         ("least-privilege", "EXCESS_ROLES", "warning")]
     assert [c["id"] for c in doc["checks"]] == [c.id for c in the_plan.checks]
     assert doc["checks"][-1] == {"id": "tls-expiry", "kind": "tls-expiry", "outcome": "skipped",
-                                 "ran": False, "summary": document.NOT_RUN, "code": ""}
+                                 "ran": False, "summary": document.NOT_RUN, "code": "",
+                                 "findings_left_out": 0}
     assert doc["checks"][5]["ran"] is True  # endpoint[IntegrationPackages] ran and skipped
     assert doc["summary"] == {"failed": 1, "warning": 1, "passed": 4, "skipped": 1,
                               "not_run": 1, "warning_findings": 1, "result": "failed"}

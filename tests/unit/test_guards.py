@@ -174,10 +174,12 @@ def test_the_plugin_module_only_wires() -> None:
 
 def test_the_plugin_reaches_the_reporters_only_through_the_table() -> None:
     """The plugin writes a profile's files through `reporting.reports` and shows the terminal
-    section through `reporting.terminal`; it imports no renderer of a file format."""
+    section through `reporting.terminal` (with GitHub's annotations, `reporting.github_annotations`,
+    which are lines of the log too); it imports no renderer of a file format."""
     graph = import_graph(PACKAGE, "cpi_preflight", aside="cpi_preflight.sandbox")
     used = {m for m in graph["cpi_preflight.plugin"] if m.startswith("cpi_preflight.reporting")}
     assert used == {"cpi_preflight.reporting.reports", "cpi_preflight.reporting.terminal",
+                    "cpi_preflight.reporting.github_annotations",
                     "cpi_preflight.reporting.document"}
 
 

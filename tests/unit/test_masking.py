@@ -199,7 +199,8 @@ def test_evidence_records_strict_simulated_and_no_absolute_paths(tmp_path: Path)
     sandboxed = replace(the_plan, profile=replace(the_plan.profile, sandbox={}))
     simulated = build(sandboxed)
     assert simulated["tenant"]["simulated"] is True
-    assert "simulated tenant (built-in sandbox)" in render_html(simulated)
+    assert ('<p class="simulated" id="simulated">simulated tenant</p>'
+            in render_html(simulated))
 
 
 def test_trust_text_names_files_without_their_folders(tmp_path: Path) -> None:

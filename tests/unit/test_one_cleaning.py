@@ -17,7 +17,7 @@ import pytest
 
 from cpi_preflight import docs, markdown, postman
 from cpi_preflight.commands import summary
-from cpi_preflight.findings import SKIPPED
+from cpi_preflight.findings import SKIPPED, Finding
 from cpi_preflight.reporting import html, junit, metrics, terminal
 from cpi_preflight.server_text import quote
 from cpi_preflight.text import one_line
@@ -71,7 +71,8 @@ ESCAPERS: dict[str, Callable[[str], str]] = {
     "server_text.quote": quote,
     "terminal.printable": terminal.printable,
     "terminal.wrapped": lambda t: "\n".join(terminal.wrapped(t, 80)),
-    "terminal.fitted": lambda t: terminal.fitted(t, 80),
+    "terminal.fitted": lambda t: terminal.fitted(Finding("C", "failure", "s", t, "f"),
+                                                 80).splitlines()[0].removeprefix("C: "),
     "XML junit.xml_safe": junit.xml_safe,
     "XML junit.xml": _junit_skip_message,
     "HTML evidence prose": lambda t: str(html.prose(t)),

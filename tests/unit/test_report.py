@@ -40,8 +40,8 @@ def test_every_skipped_check_is_a_skipped_testcase_with_its_reason() -> None:
         "endpoint[MessageProcessingLogs]": ("passed", ""),
         "endpoint[IntegrationPackages]": ("skipped", DEPENDENT),
         "least-privilege (WARNING EXCESS_ROLES)": ("passed", ""),
-        "tls-expiry": ("skipped", "not selected in this run (-k, -m, --deselect or --lf left "
-                                  "it out)"),
+        "tls-expiry": ("skipped", "not selected in this run (-k, -m, --deselect, --lf or --sw "
+                                  "left it out)"),
     }
     suite = ET.fromstring(text.encode("utf-8")).find("testsuite")
     assert suite is not None

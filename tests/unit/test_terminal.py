@@ -78,8 +78,8 @@ def test_control_characters_never_reach_the_terminal() -> None:
 
 
 def test_failure_text_is_wrapped_with_its_fix_indented() -> None:
-    text = "CODE: " + "word " * 20 + "\n  fix: " + "do " * 20
-    assert fitted(text, 40).splitlines() == [
+    finding = Finding("CODE", "failure", "s", "word " * 20, "do " * 20)
+    assert fitted(finding, 40).splitlines() == [
         "CODE: word word word word word word word",
         "  word word word word word word word",
         "  word word word word word word",
@@ -89,10 +89,10 @@ def test_failure_text_is_wrapped_with_its_fix_indented() -> None:
 
 
 def test_a_fix_puts_each_cf_command_alone_on_a_line_without_backticks() -> None:
-    text = ("ROLE_MISSING: role X is not granted\n"
-            "  fix: Add X in the cockpit; or run `cf update-service <instance> -c "
-            "'{\"roles\":[\"X\"]}'` with the full list, then fetch a new token.")
-    assert fitted(text, 40).splitlines() == [
+    finding = Finding("ROLE_MISSING", "failure", "X", "role X is not granted",
+                      "Add X in the cockpit; or run `cf update-service <instance> -c "
+                      "'{\"roles\":[\"X\"]}'` with the full list, then fetch a new token.")
+    assert fitted(finding, 40).splitlines() == [
         "ROLE_MISSING: role X is not granted",
         "  fix: Add X in the cockpit; or run",
         "        cf update-service <instance> -c '{\"roles\":[\"X\"]}'",

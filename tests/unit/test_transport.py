@@ -726,3 +726,26 @@ def test_ca_files_are_read_bounded_and_keep_only_their_certificates(tmp_path: Pa
         handle.truncate(17 * MIB)
     with pytest.raises(OSError, match=r"more than the 16\.0 MiB"):
         transport._pem_certificates(huge)
+
+
+def test_a_request_built_beforehand_carries_the_client_s_own_headers() -> None:
+    """`client.send` does not merge the client's headers into a request built beforehand, so
+    the probe's requests went out without `User-Agent: cpi-preflight` (exchanges.har showed it);
+    a header the request sets itself still wins."""
+    seen: list[httpx.Headers] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers)
+        return httpx.Response(200, json={})
+
+    async def go() -> None:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(server), headers={
+            "User-Agent": "cpi-preflight", "Accept": "application/json"})
+        async with client:
+            request = httpx.Request("GET", "https://h.example/api/v1/X",
+                                    headers={"Accept": "text/plain"})
+            await transport._send_once(client, request)
+
+    asyncio.run(go())
+    assert seen[0]["user-agent"] == "cpi-preflight"
+    assert seen[0]["accept"] == "text/plain"

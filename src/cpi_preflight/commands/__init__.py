@@ -10,7 +10,22 @@ Exit codes: 0 done, `USAGE_ERROR` (2) the input is wrong.
 
 from __future__ import annotations
 
+import argparse
+import sys
+from typing import NoReturn
+
+from cpi_preflight.text import log_line
+
 USAGE_ERROR = 2
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors quote the arguments given as one visible line
+    (`text.log_line`): argparse repeats an unknown argument raw, escape sequences and all."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {log_line(message)}\n")
 
 
 def exit_code(exc: SystemExit) -> int:

@@ -41,7 +41,7 @@ from cpi_preflight.service_key import (
     read_service_key,
     service_key_from_text,
 )
-from cpi_preflight.text import hidden_character
+from cpi_preflight.text import hidden_character, log_lines
 
 DEFAULT_ROLES = {"cf": ["MonitoringDataRead"],
                  "neo": ["IntegrationOperationServer.read", "NodeManager.read"]}
@@ -404,14 +404,24 @@ def _report(setup: Setup, pems: tuple[Path, Path] | None, schema_lines: list[str
     lines = [f"Wrote {setup.target} ({env}, {kind}).", "", *notes, *_import_lines(setup),
              *steps, "",
              *schema_lines, "Then run the checks:", "", run_command(setup)]
-    print("\n".join(lines))
+    print("\n".join(_printable(line) for line in lines))
+
+
+def _printable(line: str) -> str:
+    """A line of init's report as printed: a command to paste (`export NAME=...`, whose value
+    `check_values` took only without hidden characters) as it is; any other line, which may
+    quote a collection's or a key's values and file names, shown visible, forming no CI
+    workflow command (`text.log_lines`)."""
+    if line.startswith("export ") and hidden_character(line) is None:
+        return line
+    return log_lines(line)
 
 
 def _warn_plan(setup: Setup) -> None:
     if "|it-rt-" in setup.connection.client_id:
         where = "--service-key -" if setup.origin == STDIN else setup.origin or "--client-id"
-        print(f"warning: {where}: the client id ends in |it-rt-...: this is a key of the "
-              "integration-flow plan, which cannot call the API; create a service key of an "
+        print(f"warning: {log_lines(str(where))}: the client id ends in |it-rt-...: this is a key "
+              "of the integration-flow plan, which cannot call the API; create a service key of an "
               "instance with plan api and run init again", file=sys.stderr)
 
 

@@ -17,7 +17,9 @@ anything: `section`, `entries` and `checks` read it without trusting its shape.
 
 The SHA-256 is taken over the canonical JSON of the record without its `sha256` field (sorted
 keys, no whitespace, UTF-8), so it can be cited in a change record and recomputed by anyone
-(`VERIFY_COMMAND`).
+(`VERIFY_COMMAND`). It is unkeyed: it shows that the file did not change by accident, not who
+wrote it (anyone who edits the file can compute a new one). A signature with the user's own key
+does (`SIGN_COMMANDS`, shown on the page and in the README, which tests run as printed).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -63,7 +66,8 @@ from cpi_preflight.text import cut, one_line
 from cpi_preflight.transport import parse_json
 from cpi_preflight.user_checks import UserCheck
 
-# "2": the team's own checks (`user_checks`) were added, and the summary counts them.
+# "2": the team's own checks (`user_checks`), counted in the summary; tenant.go_live_evidence
+# and tenant.caveat; run.ci.
 SCHEMA_VERSION = "2"
 MAX_USER_MESSAGE = 2000  # a user check's message, cut after masking (an assertion may be huge)
 TOOL_NAME = "cpi-preflight"
@@ -75,7 +79,7 @@ VOCABULARY = frozenset({
     "schema_version", "version", "name", "environment", "fingerprint", "credential", "strict",
     "simulated", "result", "outcome", "code", "severity", "kind", "check", "id", "role",
     "needed_by", "granted_by_token", "method", "path", "format", "signature", "started_at",
-    "expires_at", "sha256", "protocol",
+    "expires_at", "sha256", "protocol", "system", "run_id",
 })
 # (section, field) pairs under a vocabulary name that hold text from outside: masked. The client
 # id names the service key (shown in full), but a registered secret inside it must not show.
@@ -84,6 +88,14 @@ VERIFY_COMMAND = (
     "python3 -c \"import json,hashlib,sys; d=json.load(open(sys.argv[1],encoding='utf-8')); "
     "s=d.pop('sha256'); print(s==hashlib.sha256(json.dumps(d,sort_keys=True,"
     "separators=(',',':'),ensure_ascii=False).encode()).hexdigest())\" evidence.json"
+)
+
+# A detached signature with a key of the user's, and how anyone holding the public key checks it
+SIGN_COMMANDS = (
+    "openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out key.pem",
+    "openssl pkey -in key.pem -pubout -out public.pem",
+    "openssl dgst -sha256 -sign key.pem -out evidence.json.sig evidence.json",
+    "openssl dgst -sha256 -verify public.pem -signature evidence.json.sig evidence.json",
 )
 
 Doc = dict[str, Any]
@@ -103,6 +115,7 @@ class CheckRow(WithFindings):
     summary: str
     findings: tuple[Finding, ...] = ()
     elapsed_ms: float | None = None
+    left_out: int = 0  # findings beyond the bound, counted but not listed
 
     @property
     def shown(self) -> outcomes.Shown:
@@ -137,6 +150,18 @@ class Document:
     def environment(self) -> str:
         return str(self.section("profile").get("environment", ""))
 
+    @property
+    def caveat(self) -> str:
+        """Why the run is no go-live evidence for a real tenant, or '' (`tenant_caveat`); a
+        record of an older version that says only `simulated` gets "simulated tenant"."""
+        tenant = self.section("tenant")
+        caveat = tenant.get("caveat")
+        if isinstance(caveat, str) and caveat:
+            return caveat
+        if tenant.get("simulated") is True:
+            return SIMULATED
+        return NOT_EVIDENCE if tenant.get("go_live_evidence") is False else ""
+
     def checks(self) -> list[CheckRow]:
         """Every check of the record, in its order, with its findings and time."""
         found: dict[str, list[Finding]] = {}
@@ -150,7 +175,7 @@ class Document:
             rows.append(CheckRow(check_id, str(outcome) if known else SKIPPED,
                                  known and entry.get("ran") is not False,
                                  str(entry.get("summary", "")), tuple(found.get(check_id, ())),
-                                 times.get(check_id)))
+                                 times.get(check_id), left_out(entry)))
         return rows
 
     def user_checks(self) -> list[CheckRow]:
@@ -167,6 +192,12 @@ class Document:
                                  str(entry.get("message", "")),
                                  elapsed_ms=seconds * 1000 if seconds is not None else None))
         return rows
+
+
+def left_out(check: Mapping[str, Any]) -> int:
+    """How many findings of a check entry were not listed (0 for a value of any other shape)."""
+    count = check.get("findings_left_out")
+    return count if isinstance(count, int) and not isinstance(count, bool) and count > 0 else 0
 
 
 def _finding(entry: Mapping[str, Any]) -> Finding:
@@ -207,8 +238,37 @@ def _profile(prof: Profile) -> Doc:
 
 
 def _tenant(prof: Profile) -> Doc:
+    caveat = tenant_caveat(prof)
     return {"api_host": urls.host(prof.api_url), "token_host": urls.host(prof.token_url),
-            "simulated": prof.sandbox is not None}
+            "simulated": caveat.startswith(SIMULATED), "go_live_evidence": not caveat,
+            "caveat": caveat}
+
+
+SIMULATED = "simulated tenant"
+PRIVATE_ADDRESS = "private address"
+NOT_EVIDENCE = "not go-live evidence"  # a record that says so without a caveat
+
+
+def tenant_caveat(prof: Profile) -> str:
+    """Why a run of `prof` is no go-live evidence for a real tenant ('' when nothing says so):
+    a simulated tenant (the built-in sandbox, a profile marked `simulated: sandbox`, a host on
+    this machine), else a host at a private address, which may be an on-premise proxy before
+    SAP's tenant but cannot be told from one that is not SAP's."""
+    if prof.sandbox is not None:
+        return f"{SIMULATED}: the built-in sandbox of cpi-preflight (the profile's sandbox:)"
+    if prof.simulated is not None:
+        return (f"{SIMULATED}: a cpi-preflight sandbox started on its own (the profile says "
+                f"simulated: {prof.simulated})")
+    hosts = {"API host": prof.api_url, "token host": prof.token_url}
+    for kind, text in ((urls.LOOPBACK, f"{SIMULATED}: {{}} on this machine (loopback), not "
+                        "SAP's tenant"),
+                       (urls.PRIVATE, f"{PRIVATE_ADDRESS}: {{}} not verifiable as SAP's "
+                        "tenant (an on-premise proxy, or a host that is not SAP's)")):
+        named = [f"the {label} {urls.host(url)}" for label, url in hosts.items()
+                 if urls.address_kind(url) == kind]
+        if named:
+            return text.format(f"{' and '.join(named)} {'is' if len(named) == 1 else 'are'}")
+    return ""
 
 
 def trust_text(prof: Profile, environ: Mapping[str, str]) -> str:
@@ -222,6 +282,23 @@ def trust_text(prof: Profile, environ: Mapping[str, str]) -> str:
     if prof.uses_certificate:
         parts.append("client certificate")
     return " + ".join(parts)
+
+
+# The CI run a report was written in: (system, the variable naming the run, what it must say).
+CI_RUNS = (("github", "GITHUB_RUN_ID", ("GITHUB_ACTIONS", "true")),
+           ("gitlab", "CI_PIPELINE_ID", ("GITLAB_CI", "true")))
+_RUN_ID = re.compile(r"[0-9]{1,20}")
+
+
+def ci_run(environ: Mapping[str, str]) -> Doc | None:
+    """`{"system": "github", "run_id": "123"}` when this process runs in a GitHub Actions run
+    (GITHUB_RUN_ID) or a GitLab pipeline (CI_PIPELINE_ID); None elsewhere or when the id is not
+    a number (it comes from the environment: only digits are recorded)."""
+    for system, variable, (flag, value) in CI_RUNS:
+        run_id = environ.get(variable, "")
+        if environ.get(flag) == value and _RUN_ID.fullmatch(run_id):
+            return {"system": system, "run_id": run_id}
+    return None
 
 
 def _connections(uses: Iterable[ConnectionUse]) -> list[Doc]:
@@ -307,7 +384,8 @@ def _findings(checked: Mapping[str, Verdict]) -> list[Doc]:
 
 def _checks(checked: Mapping[str, Verdict]) -> list[Doc]:
     return [{"id": v.check.id, "kind": v.check.kind, "outcome": v.outcome, "ran": v.ran,
-             "summary": v.summary, "code": v.code} for v in checked.values()]
+             "summary": v.summary, "code": v.code, "findings_left_out": v.left_out}
+            for v in checked.values()]
 
 
 def _user_checks(checks: Sequence[UserCheck]) -> list[Doc]:
@@ -452,7 +530,7 @@ def _certificates(prof: Profile, seen: ProfileObservations
 def build(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str, Verdict], *,
           started_at: datetime, duration_s: float, token: TokenFacts | None, trust: str,
           proxy: str, baseline: str | None, strict: bool = False,
-          user_checks: Sequence[UserCheck] = ()) -> Document:
+          ci: Doc | None = None, user_checks: Sequence[UserCheck] = ()) -> Document:
     """The document of one profile's run: a record for every planned check (a check without a
     verdict is not run) and every check of the team's that ran for it, masked, cleaned and
     sealed."""
@@ -466,7 +544,7 @@ def build(plan: Plan, seen: ProfileObservations, verdicts: Mapping[str, Verdict]
                 "trust": trust, "proxy": proxy,
                 "baseline": shown_path(Path(baseline)) if baseline else None,
                 "strict": strict or prof.strict,
-                "connections": _connections(seen.connections.values())},
+                "connections": _connections(seen.connections.values()), "ci": ci},
         "token": _token(token),
         "roles": _roles(plan, checked),
         "endpoints": _endpoints(plan, seen, checked),

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cpi_preflight.findings import FAILED, SKIPPED
+from cpi_preflight.reporting import outcomes
 from cpi_preflight.reporting.document import CheckRow, Document
 from cpi_preflight.reporting.outcomes import Shown
 from cpi_preflight.text import lines
@@ -55,18 +56,22 @@ def case_name(check: CheckRow) -> str:
     return f"{check.id} ({WARNING} {', '.join(dict.fromkeys(w.code for w in check.warnings))})"
 
 
+def _left_out(check: CheckRow) -> str:
+    return f"\n{outcomes.left_out_words(check.left_out)}" if check.left_out else ""
+
+
 def _case(profile_name: str, check: CheckRow) -> TestCase:
     from junit_xml import TestCase
 
     elapsed = check.elapsed_ms
     case = TestCase(name=case_name(check), classname=f"cpi_preflight.{profile_name}",
                     elapsed_sec=elapsed / 1000 if elapsed is not None else None,
-                    stdout=xml_safe(_stdout(check)))
+                    stdout=xml_safe(_stdout(check) + _left_out(check)))
     if check.outcome == FAILED:
         first = check.failures[0] if check.failures else None
         case.add_failure_info(
             message=xml_safe(f"{first.message} -- fix: {first.fix}" if first else ""),
-            output=xml_safe("\n".join(f.text() for f in check.failures)),
+            output=xml_safe("\n".join(f.text() for f in check.failures) + _left_out(check)),
             failure_type=first.code if first else "")
     elif check.outcome == SKIPPED:
         case.add_skipped_info(message=xml_safe(check.summary))

@@ -10,7 +10,8 @@ that pytest did not run are listed together in one row. Rows fit `width`; what d
 moved to the next lines rather than cut (an id, the codes, a client id are never cut, so that
 they can be read and copied whole); only a failure's one-line message is cut (`text.cut`), as its
 full text is in FAILURES. The document is already masked; every text is made one visible line
-(`text.one_line`) before it is laid out.
+that forms no CI workflow command (`text.log_line`) before it is laid out, so a line break
+cannot put a tenant's `::error::` at the start of a line of the CI log.
 
 Verbosity follows pytest's: `-q` keeps only failures, warnings and the summary lines; `-qq`
 keeps only the summary lines.
@@ -27,13 +28,13 @@ import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from cpi_preflight import catalog, files
+from cpi_preflight import catalog, files, fixes
 from cpi_preflight.findings import FAILED, SKIPPED, Finding
 from cpi_preflight.reporting import outcomes
 from cpi_preflight.reporting.document import CheckRow, Document
 from cpi_preflight.reporting.outcomes import Shown
 from cpi_preflight.secret import scrub
-from cpi_preflight.text import cut, one_line
+from cpi_preflight.text import cut, log_line
 
 OWN_CHECKS = "checks written by this team"  # the heading of the checks/ tests' rows
 _ID_WIDTH_LIMIT = 40
@@ -43,9 +44,9 @@ DETAIL = "    "
 
 
 def printable(text: str) -> str:
-    """`text` masked and made one visible line (`text.one_line`): nothing in it can drive the
-    terminal."""
-    return one_line(scrub(text))
+    """`text` masked and made one visible line that forms no CI workflow command
+    (`text.log_line`): nothing in it can drive the terminal or the CI runner."""
+    return log_line(scrub(text))
 
 
 def counts_line(checks: Sequence[CheckRow]) -> str:
@@ -54,7 +55,8 @@ def counts_line(checks: Sequence[CheckRow]) -> str:
     return outcomes.counts_words(outcomes.count(c.shown for c in checks)) or "no checks"
 
 
-COMMAND = re.compile(r"`((?:cf|export) [^`]*)`")  # commands printed whole, to paste
+# commands printed whole, to paste: a fix's command spans (`fixes`: only its template's)
+COMMAND = re.compile(rf"`({fixes.COMMAND_START.pattern}[^`]*)`")
 _CODE_SPAN = re.compile(r"(`[^`]*`)")
 _GLUE = "\x00"  # stands for a space inside a code span while wrapping
 
@@ -86,20 +88,18 @@ def fix_lines(text: str, width: int, indent: str = "  ", subsequent: str | None 
     return lines
 
 
-def fitted(text: str, width: int) -> str:
-    """`text` (lines of `CODE: message` and an indented `fix: ...`) wrapped to `width`, each
-    line's continuation indented two more than the line itself; words are never split, and a
-    fix's `cf` commands stand alone on their lines, ready to paste."""
-    out: list[str] = []
+def fitted(finding: Finding, width: int) -> str:
+    """A failure as pytest's FAILURES section shows it: `CODE: message` and an indented
+    `fix: ...`, wrapped to `width`, each line's continuation indented two more than the line
+    itself; words are never split. Only the fix's `cf` commands stand alone on their lines,
+    ready to paste: the message, which quotes what the tenant said, is words wrapped as they
+    come (one line of them: nothing in it can start a line of its own, nor keep a `span` whole
+    on a line)."""
     width = max(width, _NARROWEST_TEXT)
-    for line in text.splitlines():
-        indent = line[: len(line) - len(line.lstrip())]
-        clean = printable(line.strip())
-        if clean.startswith("fix: "):
-            out.extend(fix_lines(clean, width, indent, indent + "  "))
-            continue
-        out.extend(wrap_prose(clean, width, indent, indent + "  ") or [""])
-    return "\n".join(out)
+    lines = textwrap.wrap(printable(f"{finding.code}: {finding.message}"), width,
+                          subsequent_indent="  ", break_long_words=False,
+                          break_on_hyphens=False)
+    return "\n".join([*lines, *fix_lines(printable(f"fix: {finding.fix}"), width, "  ", "    ")])
 
 
 def wrapped(text: str, width: int) -> list[str]:
@@ -119,18 +119,18 @@ class _Layout:
     def head(self, check_id: str, outcome: str) -> list[str]:
         """`  id  outcome`; an id wider than its column is never cut: it stands on a line of its
         own, the outcome below it in its column."""
-        check_id = one_line(check_id)
+        check_id = log_line(check_id)
         if len(check_id) <= self.id_width:
             return [f"  {check_id:<{self.id_width}} {outcome:<{_OUTCOME_WIDTH}}"]
         return [f"  {check_id}", f"  {'':<{self.id_width}} {outcome:<{_OUTCOME_WIDTH}}"]
 
     def cut_row(self, text: str) -> list[str]:
-        return [cut(DETAIL + one_line(text), self.width)]
+        return [cut(DETAIL + log_line(text), self.width)]
 
     def wrap(self, text: str, indent: str = DETAIL) -> list[str]:
         """`text` wrapped, continued two further in; a word longer than a line (a client id)
         is never split: it stands alone on its line."""
-        return textwrap.wrap(one_line(text), self.width, initial_indent=indent,
+        return textwrap.wrap(log_line(text), self.width, initial_indent=indent,
                              subsequent_indent=indent + "  ", break_long_words=False,
                              break_on_hyphens=False)
 
@@ -144,7 +144,7 @@ class _Layout:
     def rows(self, check: CheckRow) -> list[str]:
         *named_alone, head = self.head(check.id, check.shown)
         if check.outcome == SKIPPED:
-            return [*named_alone, *self.beside(head, one_line(check.summary))]
+            return [*named_alone, *self.beside(head, log_line(check.summary))]
         codes = ", ".join(dict.fromkeys(f.code for f in check.findings))
         lines = [*named_alone, *self.beside(head, codes)]
         named = len(check.findings) > 1  # several findings: say which is which, each its fix
@@ -155,6 +155,8 @@ class _Layout:
         for finding in check.warnings:
             lines.extend(self.wrap(_said(finding, named)))
             lines.extend(self.fix(finding))
+        if check.left_out:
+            lines.extend(self.wrap(outcomes.left_out_words(check.left_out)))
         return lines
 
     def own_rows(self, check: CheckRow) -> list[str]:
@@ -162,7 +164,7 @@ class _Layout:
         column, on the next line when it does not fit), then a skip's reason or a failure's
         message cut to one line (pytest's FAILURES section above has it whole)."""
         head = f"  {check.shown:<{_OUTCOME_WIDTH}} "
-        check_id = one_line(check.id)
+        check_id = log_line(check.id)
         lines = ([head + check_id] if len(head) + len(check_id) <= self.width
                  else [head.rstrip(), DETAIL + check_id])
         if check.outcome == SKIPPED and check.summary:
@@ -173,7 +175,7 @@ class _Layout:
 
     def fix(self, finding: Finding) -> list[str]:
         """`fix: ...` under a finding's row, each `cf` command alone on a line."""
-        return fix_lines(one_line(f"fix: {finding.fix}"), self.width, DETAIL, DETAIL + "  ")
+        return fix_lines(log_line(f"fix: {finding.fix}"), self.width, DETAIL, DETAIL + "  ")
 
 
 def _said(finding: Finding, named: bool) -> str:

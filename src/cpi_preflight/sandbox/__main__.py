@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -22,15 +22,23 @@ from cpi_preflight.sandbox.describe import describe, describe_replay, init_comma
 from cpi_preflight.sandbox.instance import Sandbox
 from cpi_preflight.sandbox.replay import Replay, read_recording
 from cpi_preflight.sandbox.spec import CREDENTIALS, ENVIRONMENTS, SandboxSpec
-from cpi_preflight.text import one_line
+from cpi_preflight.text import hidden_character, log_line
 
 PROG = "python -m cpi_preflight.sandbox"
 MAX_COUNT = 200  # each tenant holds a few sockets and TLS contexts; the bench uses 100
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error quotes the arguments as one visible line (argparse repeats them raw)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {log_line(message)}\n")
+
+
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """The sandbox's arguments; `prog` is how the user called it (also `cpi-preflight sandbox`)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=prog,
         description="Serve simulated SAP Cloud Integration tenants on 127.0.0.1 until Ctrl-C.")
     parser.add_argument("--environment", choices=ENVIRONMENTS,
@@ -130,6 +138,10 @@ def _check_key_option(args: argparse.Namespace, spec: SandboxSpec) -> None:
     if args.count > 1:
         raise SandboxSpecError(f"--service-key: one file holds one tenant's key; drop --count "
                                f"{args.count} or --service-key")
+    hidden = hidden_character(str(args.service_key))
+    if hidden is not None:  # the path is printed, in the init command to paste too
+        raise SandboxSpecError(f"--service-key: the path holds a control or invisible character "
+                               f"({hidden}); {_NOT_WRITTEN}")
     _check_key_file(args.service_key, args.force)
 
 
@@ -263,7 +275,7 @@ def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
         spec = build_spec(args)
         _check_key_option(args, spec)
     except (SandboxSpecError, OSError, yaml.YAMLError) as exc:
-        print(f"error: {one_line(str(exc))}", file=sys.stderr)  # it may quote the spec file
+        print(f"error: {log_line(str(exc))}", file=sys.stderr)  # it may quote the spec file
         return 2
     sandboxes: list[Sandbox] = []
     stop = _stop_on_signal()
