@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from markupsafe import escape
 
-from .test_first_run import Background, _bash
+from .test_first_run import _bash, sandbox_command
 
 SIGN_OFF = "<div>Reviewer name</div>"
 
@@ -23,7 +23,7 @@ SIGN_OFF = "<div>Reviewer name</div>"
 def sandbox_profile(tmp_path: Path) -> Iterator[tuple[Path, str]]:
     """A sandbox started on its own, the profile `init` wrote from its key, and the lines
     `init` printed to run next (export the secret, run pytest)."""
-    sandbox = Background(tmp_path, "--service-key", "key.json")
+    sandbox = sandbox_command(tmp_path, "--service-key", "key.json")
     try:
         printed = sandbox.until("Serving; press Ctrl-C to stop.")
         init_line = printed[printed.index("Wrote the service key to key.json (mode 0600). Set "

@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from cpi_preflight.reporting.reports import REPORTS
+
 from .conftest import REPO, run_pytest
 
 PROFILE = "sandbox-cf-misconfigured"
@@ -59,8 +61,7 @@ def test_a_profile_lf_leaves_out_loses_its_old_green_reports(tmp_path: Path) -> 
                            check=False)
     assert first.returncode == 1, first.stdout
     green = tmp_path / "reports" / "sandbox-cf"
-    assert sorted(p.name for p in green.iterdir()) == ["evidence.html", "evidence.json",
-                                                       "junit.xml"]
+    assert sorted(p.name for p in green.iterdir()) == sorted(REPORTS)
     again = subprocess.run([*command, "--lf"], cwd=folder, capture_output=True, text=True,
                            timeout=180, check=False)
     assert again.returncode == 1, again.stdout
