@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
+from cpi_preflight import claims
 from cpi_preflight.claims import TokenFacts, looks_like_jwt, read_token, split_scopes
 
 from .conftest import NOW, Signer, cf_claims, xsuaa_fixture
@@ -266,3 +267,79 @@ def test_a_token_whose_payload_nests_too_deeply_is_malformed() -> None:
     facts = read_token(raw)
     assert facts.format == "malformed"
     assert facts.problem.startswith("the token is not a readable JWT: ")
+
+
+# --- pinned by mutation testing (mutation/run claims) ------------------------------------
+
+
+def test_scopes_and_audiences_are_cut_at_200_characters(signer: Signer) -> None:
+    long = "it!b1." + "s" * 300
+    facts = read_token(signer.token(scope=f"{long} uaa.resource", aud=[long, "uaa"]))
+    assert facts.scopes == ("it!b1." + "s" * 191 + "...", "uaa.resource")
+    assert facts.audience == ("it!b1." + "s" * 191 + "...", "uaa")
+
+
+def test_cid_names_the_client_before_client_id(signer: Signer) -> None:
+    assert read_token(signer.token(cid="sb-cid", client_id="sb-other")).client_id == "sb-cid"
+
+
+def test_the_key_id_listing_names_the_first_20_keys(signer: Signer) -> None:
+    keys = [{"kid": f"k{i:02d}"} for i in range(25)]
+    facts = read_token(signer.token(**cf_claims()), {"keys": keys})
+    listing = ", ".join(f"k{i:02d}" for i in range(20))
+    assert facts.signature_detail == (
+        f"key id 'k1' is not in the issuer's token_keys (has: {listing})")
+
+
+def test_the_key_id_listing_is_cut_at_200_characters(signer: Signer) -> None:
+    keys = [{"kid": f"key-{i:02d}-" + "x" * 20} for i in range(20)]
+    facts = read_token(signer.token(**cf_claims()), {"keys": keys})
+    listing = ", ".join(k["kid"] for k in keys)
+    assert facts.signature_detail == (
+        f"key id 'k1' is not in the issuer's token_keys (has: {listing[:197]}...)")
+
+
+@pytest.mark.parametrize(("kty", "shown"), [
+    ("EC", "'EC'"),
+    (None, "None"),
+    ("E" * 60, "'" + "E" * 36 + "..."),
+])
+def test_a_key_that_is_not_rsa_names_its_type(signer: Signer, kty: str | None,
+                                              shown: str) -> None:
+    facts = read_token(signer.token(**cf_claims()), {"keys": [{"kid": "k1", "kty": kty}]})
+    assert (facts.signature, facts.signature_detail) == (
+        "failed", f"key 'k1' in token_keys is unusable: not an RSA key (kty {shown})")
+
+
+def test_a_key_the_library_cannot_build_gives_its_reason(signer: Signer) -> None:
+    key = {"kid": "k1", "kty": "RSA", "n": "!!", "e": "AQAB"}
+    facts = read_token(signer.token(**cf_claims()), {"keys": [key]})
+    assert (facts.signature, facts.signature_detail) == (
+        "failed", "key 'k1' in token_keys is unusable: "
+                  "Unable to construct key from JWK: n must be >= 3.")
+
+
+def test_a_token_not_yet_valid_still_verifies(signer: Signer) -> None:
+    """The signature check checks the signature only: times are the diagnosis' to judge."""
+    later = int((datetime.now(UTC) + timedelta(days=1)).timestamp())
+    facts = read_token(signer.token(**cf_claims(iat=later, nbf=later)), signer.jwks())
+    assert (facts.signature, facts.signature_detail) == (
+        "verified", "RS256 signature verified with key 'k1'")
+
+
+def test_a_key_the_signature_check_cannot_use_fails_with_its_reason(signer: Signer) -> None:
+    # read_token always hands over an RSA key built from the key set; the check still answers
+    assert claims._check_signature(signer.token(), "k1", "not a key") == (
+        "failed", "key 'k1' in token_keys is unusable: Could not parse the provided public key.")
+
+
+def test_a_token_whose_payload_nests_too_deeply_says_so(
+        signer: Signer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Some PyJWT releases let json's RecursionError through (2.15 wraps it)."""
+    def too_deep(*_: object, **__: object) -> None:
+        raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(claims._jwt(), "decode", too_deep)  # PyJWT, imported when first used
+    assert read_token(signer.token(scope="a.b")) == TokenFacts(
+        format="malformed",
+        problem="the token is not a readable JWT: its payload nests too deeply to be claims")

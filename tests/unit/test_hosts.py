@@ -164,3 +164,30 @@ def test_proxy_for_prefers_the_lowercase_spelling_and_falls_back_to_all_proxy() 
     assert proxy_for("https://x.example", {"ALL_PROXY": "http://a:3"}) == "ALL_PROXY=http://a:3"
     assert proxy_for("https://x.example", {"NO_PROXY": "*", "ALL_PROXY": "http://a:3"}) == ""
     assert proxy_for("https://x.example", {}) == ""
+
+
+# --- pinned by mutation testing (mutation/run hosts) -------------------------------------
+
+
+def test_a_url_httpx_cannot_read_has_no_host_and_no_path() -> None:
+    assert hosts.host_of("https://[zz]/oauth/token") == ""
+    assert hosts.path_after_host("https://[zz]/api") == ""
+
+
+def test_a_trailing_slash_is_all_that_is_stripped_from_a_path() -> None:
+    assert hosts.path_after_host("https://h.example/api/X") == "/api/X"
+    assert not hosts.is_documented_token_url(
+        "https://sub.authentication.eu10.hana.ondemand.com/oauth/tokenX")
+
+
+def test_a_certificate_client_s_wrong_token_url_names_the_whole_host() -> None:
+    wrong = hosts.wrong_certificate_token_url(
+        "https://sub.authentication.eu10.hana.ondemand.com/oauth/token")
+    assert wrong == hosts.WrongHost(
+        "sub.authentication.eu10.hana.ondemand.com",
+        "XSUAA's plain host, which does not ask for the client certificate and answers 401",
+        "https://sub.authentication.cert.eu10.hana.ondemand.com/oauth/token", "documented")
+
+
+def test_an_upper_case_scheme_still_has_a_first_path_segment() -> None:
+    assert hosts.is_edge_local("HTTPS://Edge-Runtime.acme.com/local/api/v1")

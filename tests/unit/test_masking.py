@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import pickle
 import textwrap
 import xml.etree.ElementTree as ET
 import xml.sax.saxutils
@@ -284,3 +285,70 @@ def test_forms_as_long_as_the_text_or_shorter_are_all_searched() -> None:
     assert scrub("x short-S3cret y") == "x *** y"
     assert scrub(long_token) == MASK
     assert scrub(f"Bearer {long_token}.") == "Bearer ***."
+
+
+# --- pinned by mutation testing (mutation/run secret) ------------------------------------
+
+
+def test_a_secret_hashes_by_value_and_is_true_when_not_empty(isolated_secrets: None) -> None:
+    assert hash(Secret(HOSTILE)) == hash(Secret(HOSTILE))
+    assert hash(Secret(HOSTILE)) != hash(Secret(HOSTILE + "2"))
+    assert (bool(Secret(HOSTILE)), bool(Secret(""))) == (True, False)
+
+
+def test_a_secret_refuses_pickling_with_the_reason(isolated_secrets: None) -> None:
+    with pytest.raises(TypeError) as refused:
+        pickle.dumps(Secret(HOSTILE))
+    assert str(refused.value) == "a Secret cannot be pickled"
+
+
+def test_a_basic_header_with_a_lone_surrogate_is_registered(isolated_secrets: None) -> None:
+    secret.register_basic_credentials("id\ud800", Secret("s&<'\"$"))
+    header = base64.b64encode("id\ud800:s&<'\"$".encode("utf-8", "surrogatepass")).decode()
+    assert scrub(f"Authorization: Basic {header}") == f"Authorization: Basic {MASK}"
+
+
+def test_a_value_broken_across_lines_is_masked_up_to_its_last_character(
+        isolated_secrets: None) -> None:
+    Secret(HOSTILE)
+    assert scrub(f"< {HOSTILE[:4]}\n{HOSTILE[4:]} >") == f"< {MASK} >"
+
+
+def test_every_occurrence_in_a_text_with_line_breaks_is_masked(isolated_secrets: None) -> None:
+    Secret(HOSTILE)
+    assert scrub(f"1 {HOSTILE}\n2 {HOSTILE} 3 {HOSTILE} 4") == f"1 {MASK}\n2 {MASK} 3 {MASK} 4"
+
+
+def test_a_value_inside_another_masks_the_later_spans_too(isolated_secrets: None) -> None:
+    Secret("outer-secret-value")
+    Secret("secret")
+    assert scrub("outer-secret-val\nue, then secret") == f"{MASK}, then {MASK}"
+
+
+@pytest.mark.parametrize(("value", "form"), [
+    ('q"u<x', "q&#x22;u&lt;x"),  # a double quote alone still gets every quote form
+    ("a/b c", "a%2Fb%20c"),  # nothing kept unencoded
+    ("user:pa ss@host", "user:pa%20ss@host"),  # a URL's user-info marks kept
+])
+def test_mixed_escaping_forms_are_masked(value: str, form: str, isolated_secrets: None) -> None:
+    Secret(value)
+    assert scrub(f"[{form}]") == f"[{MASK}]"
+
+
+@pytest.mark.parametrize(("value", "form"), [
+    ("a<b", "a&#x3C;b"),  # upper-case hexadecimal references
+    ('é"x', 'é\\"x'),  # JSON without ensure_ascii
+    ('é"x', '\\u00e9\\"x'),  # JSON with it
+    ("X'<", "X'\\u003c"),  # Go's encoder: <>& only
+    ("X'<", "X\\u0027\\u003c"),  # encoders that also escape '
+    ("é\x01", "é\\x01"),  # Python's repr of the text
+    ("é1", "\\xc3\\xa91"),  # and of its bytes
+])
+def test_each_encoded_form_is_masked_whole(value: str, form: str,
+                                           isolated_secrets: None) -> None:
+    Secret(value)
+    assert scrub(f'{{"v": "{form}"}}') == f'{{"v": "{MASK}"}}'
+
+
+def test_an_empty_value_has_no_forms() -> None:
+    assert secret.forms("") == set()

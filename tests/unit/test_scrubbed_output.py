@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import warnings
 from collections.abc import Iterator
 
 import pytest
@@ -65,3 +66,106 @@ def test_uninstall_restores_the_factory() -> None:
     assert logging.getLogRecordFactory() is not before
     scrubbed_output.uninstall()
     assert logging.getLogRecordFactory() is before
+
+
+# --- pinned by mutation testing (mutation/run scrubbed_output) ---------------------------
+
+
+def test_a_bad_format_string_keeps_its_raw_parts_scrubbed(shown: io.StringIO) -> None:
+    Secret("s3cr3t&<'\"$")
+    logging.getLogger("x").warning("refused %s %s", "s3cr3t&<'\"$")
+    assert shown.getvalue() == "x refused %s %s ('***',)\n"
+
+
+def test_a_record_s_texts_are_scrubbed_once_formatted() -> None:
+    Secret("s3cr3t-in-a-record")
+    try:
+        raise ValueError("refused s3cr3t-in-a-record")
+    except ValueError as exc:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "use %s",
+                                   ("s3cr3t-in-a-record",), (ValueError, exc, exc.__traceback__),
+                                   sinfo="Stack (most recent call last):\n  s3cr3t-in-a-record")
+    assert scrubbed_output.scrub_record(record) is record
+    assert (record.msg, record.args, record.exc_info) == ("use ***", None, None)
+    assert record.exc_text is not None
+    assert record.exc_text.endswith("ValueError: refused ***")
+    assert record.stack_info == "Stack (most recent call last):\n  ***"
+
+
+def test_an_exception_text_formatted_before_is_scrubbed_too() -> None:
+    Secret("s3cr3t-formatted")
+    record = logging.LogRecord("x", logging.ERROR, __file__, 1, "m", None, None)
+    record.exc_text = "Traceback: s3cr3t-formatted"
+    scrubbed_output.scrub_record(record)
+    assert (record.exc_text, record.stack_info) == ("Traceback: ***", None)
+
+
+def test_held_records_reach_only_the_handlers_whose_level_they_meet(
+        shown: io.StringIO) -> None:
+    quiet = io.StringIO()
+    handler = logging.StreamHandler(quiet)
+    handler.setLevel(logging.WARNING)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        with scrubbed_output.held():
+            logging.getLogger("a").debug("detail")
+            logging.getLogger("b").warning("warned")
+            assert [type(h).__name__ for h in root.handlers] == ["_Holding"]
+        logging.getLogger("c").info("after")
+    finally:
+        root.removeHandler(handler)
+    assert shown.getvalue() == "a detail\nb warned\nc after\n"
+    assert quiet.getvalue() == "warned\n"
+
+
+def test_a_warning_with_a_secret_is_masked_and_one_without_is_kept() -> None:
+    Secret("s3cr3t-warned")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.warn("saw s3cr3t-warned", DeprecationWarning, stacklevel=1)
+        warnings.warn("nothing secret", DeprecationWarning, stacklevel=1)
+    masked, kept = caught
+    masked.line = "warn('s3cr3t-warned')"
+    original = kept.message
+    scrubbed_output.scrub_warning(masked)
+    scrubbed_output.scrub_warning(kept)
+    assert (type(masked.message), str(masked.message)) == (UserWarning, "saw ***")
+    assert masked.line == "warn('***')"
+    assert kept.message is original
+    assert kept.line is None
+
+
+def test_an_exception_representation_renders_scrubbed() -> None:
+    Secret("s3cr3t-internal")
+
+    class Repr:
+        def __str__(self) -> str:
+            return "INTERNALERROR> s3cr3t-internal"
+
+    class Writer:
+        def __init__(self) -> None:
+            self.text = ""
+
+        def write(self, text: str) -> None:
+            self.text += text
+
+    excrepr, writer = Repr(), Writer()
+    scrubbed_output.scrub_exception_repr(excrepr)
+    excrepr.toterminal(writer)  # type: ignore[attr-defined]
+    assert writer.text == "INTERNALERROR> ***"
+
+
+def test_uninstall_without_install_changes_nothing() -> None:
+    before = logging.getLogRecordFactory()
+    scrubbed_output.uninstall()
+    assert logging.getLogRecordFactory() is before
+
+
+def test_the_installed_factory_takes_keyword_arguments_as_logging_s_own(
+        shown: io.StringIO) -> None:
+    Secret("s3cr3t-by-keyword")
+    record = logging.getLogRecordFactory()(
+        name="x", level=logging.INFO, pathname=__file__, lineno=1, msg="saw %s",
+        args=("s3cr3t-by-keyword",), exc_info=None)
+    assert (record.msg, record.args) == ("saw ***", None)

@@ -24,6 +24,10 @@ from cpi_preflight.text import _cleaned, cut, lines, one_line
     ("zero\u200bwidth\ufeff and\u00a0no-break", "zerowidth and no-break"),
     ("tabs\tand\u2028separators\u2029here", "tabs and separators here"),
     ("  trimmed   and   squeezed  ", "trimmed and squeezed"),
+    # printable ASCII failing one test of the fast path only (pinned by mutation testing)
+    ("inner  spaces", "inner spaces"),
+    (" leading", "leading"),
+    ("trailing ", "trailing"),
     ("Grüße, 日本語, émoji 🙂", "Grüße, 日本語, émoji 🙂"),
 ])
 def test_one_line_keeps_only_visible_text_on_one_line(raw: str, shown: str) -> None:
@@ -45,6 +49,14 @@ def test_quote_cuts_long_text_and_marks_the_cut() -> None:
     assert quote("x" * 5000) == "x" * (QUOTE_LIMIT - 3) + "..."
     assert quote("abcdef", 5) == "ab..."
     assert quote("x" * QUOTE_LIMIT) == "x" * QUOTE_LIMIT
+
+
+def test_quote_reads_no_further_than_four_times_its_limit() -> None:
+    """Megabyte-sized values are bounded before cleaning: what lies beyond 4 x limit is never
+    shown, even when everything before it is dropped as invisible."""
+    assert quote("\x07" * 4 * QUOTE_LIMIT + "beyond") == ""
+    assert quote("\x07" * 39 + "a" + "beyond", 10) == "a"
+    assert quote("\x07" * 38 + "ab" + "beyond", 10) == "ab"
 
 
 def test_quote_takes_any_value() -> None:
