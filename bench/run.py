@@ -1,14 +1,23 @@
-"""Benchmark: the real `pytest --profile ...` command against sandbox tenants with added latency.
+"""Benchmark: the real `pytest --profile ...` command against sandbox tenants, beside a bare client.
 
-    python bench/run.py            # the table of issue 5: 1x10 and 20x10 at 0 and 100 ms, RSS
-    python bench/run.py --quick    # only 1x10 and 20x10 at 0 ms
+    python bench/run.py               # every case, once
+    python bench/run.py --repeat 5    # every case five times; the table shows medians
+    python bench/run.py --quick       # only the 0 ms cases of 1 and 20 profiles
 
-For each case it starts `python -m cpi_preflight.sandbox --count N --json` in its own process
-(so the server's CPU does not count against the client), writes N real profiles pointing at
-those tenants, runs pytest in a subprocess and reports: wall time; the floor (the same case's
-wall time at 0 ms latency, plus 2 x latency: one round trip for the token, one for the endpoints;
-the JWKS request runs beside the token request, so it is not on the critical path); the
-sequential estimate (requests x latency); and the peak RSS of the pytest process.
+Each case is a landscape: `python -m cpi_preflight.sandbox --count N --json --http2` in its own
+process (so the server's CPU does not count against the client), N real profiles pointing at its
+tenants, and these runs on it, one after the other, in the same bench run:
+
+- floor: bench/floor.py, a minimal httpx + PyJWT script doing the same exchanges over one
+  HTTP/1.1 connection per host (no retries, no reports): what any client must do at the least;
+- HTTP/1.1: `pytest --profile all --http2 off`;
+- HTTP/2: `pytest --profile all` (the sandbox offers HTTP/2 through ALPN).
+
+For each: wall time (median over --repeat) and its ratio to the floor of the same case; the
+network phase alone (the product's `Run.execute`, as evidence.json's run.duration_s says: plan,
+probe and diagnosis; the floor's exchanges without its start-up) and its ratio; the connections
+opened per profile (from the evidence, the floor's own count) and the most on one host; peak
+RSS. Then the issue-19 targets, each with the numbers measured.
 """
 
 from __future__ import annotations
@@ -16,39 +25,73 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+HERE = Path(__file__).resolve().parent
 ROLES = ["MonitoringDataRead", "WorkspacePackagesRead", "DataStoresAndQueuesRead",
          "AccessPoliciesRead"]
 ENDPOINTS = ["MessageProcessingLogs", "MessageProcessingLogsCount", "IntegrationRuntimeArtifacts",
              "IntegrationPackages", "ValueMappingDesigntimeArtifacts", "UserCredentials",
              "KeystoreEntries", "DataStores", "NumberRanges", "AccessPolicies"]
 REQUESTS_PER_PROFILE = 2 + len(ENDPOINTS)  # token + token_keys + endpoints
+FLOOR, HTTP11, HTTP2 = "floor", "HTTP/1.1", "HTTP/2"
+KINDS = (FLOOR, HTTP11, HTTP2)
 
 
 @dataclass
-class Result:
+class Row:
+    """One kind of run on one landscape, measured --repeat times."""
+
     profiles: int
     latency_ms: int
-    wall_s: float
-    rss_mb: float
-    exit_code: int
-    extra: str = ""
+    kind: str
+    walls: list[float] = field(default_factory=list)
+    networks: list[float] = field(default_factory=list)
+    rss_mb: list[float] = field(default_factory=list)
+    exit_codes: list[int] = field(default_factory=list)
+    per_profile: float = 0.0  # connections opened per profile (last run)
+    per_host: int = 0  # the most connections one profile opened to one host (last run)
+
+    @property
+    def wall(self) -> float:
+        return statistics.median(self.walls)
+
+    @property
+    def network(self) -> float:
+        done = [n for n, code in zip(self.networks, self.exit_codes, strict=True) if code == 0]
+        return statistics.median(done) if done else float("nan")
+
+    @property
+    def rss(self) -> float:
+        return statistics.median(self.rss_mb)
+
+    @property
+    def case(self) -> str:
+        return f"{self.profiles}x{len(ENDPOINTS)} @{self.latency_ms}ms"
+
+
+@dataclass
+class Landscape:
+    folder: Path
+    env: dict[str, str]
+    tenants_file: Path
+    bundle: Path
 
 
 @contextmanager
 def sandboxes(count: int, latency_ms: int) -> Iterator[list[dict[str, str]]]:
     command = [sys.executable, "-m", "cpi_preflight.sandbox", "--count", str(count), "--json",
-               "--latency-ms", str(latency_ms), "--roles", ",".join(ROLES)]
+               "--latency-ms", str(latency_ms), "--roles", ",".join(ROLES), "--http2"]
     server = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
     tenants = []
@@ -63,7 +106,9 @@ def sandboxes(count: int, latency_ms: int) -> Iterator[list[dict[str, str]]]:
         server.wait(timeout=10)
 
 
-def write_profiles(folder: Path, tenants: list[dict[str, str]]) -> dict[str, str]:
+def landscape(folder: Path, tenants: list[dict[str, str]]) -> Landscape:
+    profiles = folder / "profiles"
+    profiles.mkdir()
     env = dict(os.environ)
     # Measure as users run it: with Python's bytecode cache (this workplace sets it off).
     env.pop("PYTHONDONTWRITEBYTECODE", None)
@@ -78,75 +123,148 @@ def write_profiles(folder: Path, tenants: list[dict[str, str]]) -> dict[str, str
                 "token_url": tenant["token_url"], "client_id": tenant["client_id"],
                 "client_secret": "${" + variable + "}", "ca_bundle": str(bundle),
                 "required_roles": ROLES, "endpoints": ENDPOINTS}
-        (folder / f"tenant-{number:03d}.yaml").write_text(yaml.safe_dump(body))
-    return env
+        (profiles / f"tenant-{number:03d}.yaml").write_text(yaml.safe_dump(body))
+    tenants_file = folder / "tenants.json"
+    tenants_file.write_text("".join(json.dumps(t) + "\n" for t in tenants))
+    return Landscape(folder, env, tenants_file, bundle)
 
 
-def run_pytest(folder: Path, env: dict[str, str], *extra: str) -> tuple[float, float, int]:
-    command = [sys.executable, "-m", "pytest", "--profile", "all", "-q", "-p",
-               "no:cacheprovider", f"--profiles-dir={folder / 'profiles'}",
-               f"--reports-dir={folder / 'reports'}", *extra]
+def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, int, str]:
+    """Wall seconds, peak RSS in MB, exit code and standard output of one child process (its
+    standard error is kept in a file and shown when it fails)."""
     began = time.perf_counter()
-    child = subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - began
-    return wall, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile("w+") as errors:
+        child = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                 stderr=errors, text=True)
+        assert child.stdout is not None
+        out = child.stdout.read()
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - began
+        code = os.waitstatus_to_exitcode(status)
+        if code not in (0, 1):
+            errors.seek(0)
+            print(f"exit {code}: {' '.join(command[:4])} ...\n{errors.read()[-2000:]}",
+                  file=sys.stderr)
+    return wall, usage.ru_maxrss / 1024, code, out
 
 
-def measure(count: int, latency_ms: int, *extra: str) -> Result:
+def pytest_command(land: Landscape, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "pytest", "--profile", "all", "-q", "-p", "no:cacheprovider",
+            f"--profiles-dir={land.folder / 'profiles'}",
+            f"--reports-dir={land.folder / 'reports'}", *extra]
+
+
+def evidence_seen(reports: Path) -> tuple[float, int, float]:
+    """Connections per profile (mean), the most one profile opened to one host, and the
+    network phase in seconds, as the evidence of the last run says."""
+    totals, most, network = [], 0, 0.0
+    for path in reports.glob("*/evidence.json"):
+        run = json.loads(path.read_text())["run"]
+        hosts = run.get("connections", [])
+        totals.append(sum(h["connections"] for h in hosts))
+        most = max([most, *(h["connections"] for h in hosts)])
+        network = run["duration_s"]  # the same for every profile of a run
+    return (statistics.mean(totals) if totals else 0.0), most, network
+
+
+def run_once(row: Row, land: Landscape) -> None:
+    if row.kind == FLOOR:
+        command = [sys.executable, str(HERE / "floor.py"), str(land.tenants_file),
+                   str(land.bundle)]
+    else:
+        command = pytest_command(land, *(["--http2=off"] if row.kind == HTTP11 else []))
+    wall, rss, code, out = timed(command, land.folder, land.env)
+    row.walls.append(wall)
+    row.rss_mb.append(rss)
+    row.exit_codes.append(code)
+    if row.kind == FLOOR:
+        said = json.loads(out.strip().splitlines()[-1]) if code == 0 else {}
+        row.per_profile, row.per_host = said.get("connections", 0) / row.profiles, 1
+        row.networks.append(said.get("network_s", 0.0))
+    else:
+        row.per_profile, row.per_host, network = evidence_seen(land.folder / "reports")
+        row.networks.append(network)
+
+
+def measure_case(count: int, latency_ms: int, repeat: int) -> list[Row]:
+    rows = [Row(count, latency_ms, kind) for kind in KINDS]
     with tempfile.TemporaryDirectory(prefix="cpi-bench-") as tmp, \
             sandboxes(count, latency_ms) as tenants:
-        folder = Path(tmp)
-        (folder / "profiles").mkdir()
-        env = write_profiles(folder / "profiles", tenants)
-        wall, rss, code = run_pytest(folder, env, *extra)
-    return Result(count, latency_ms, wall, rss, code, " ".join(extra))
+        land = landscape(Path(tmp), tenants)
+        for _ in range(repeat):
+            for row in rows:  # interleaved, so that noise from other work spreads evenly
+                run_once(row, land)
+    return rows
 
 
-def startup(count: int) -> float:
+def startup(count: int, repeat: int) -> float:
+    """Median wall time of pytest start-up and collection of `count` profiles."""
     with tempfile.TemporaryDirectory(prefix="cpi-bench-") as tmp, \
             sandboxes(count, 0) as tenants:
-        folder = Path(tmp)
-        (folder / "profiles").mkdir()
-        env = write_profiles(folder / "profiles", tenants)
-        wall, _, _ = run_pytest(folder, env, "--collect-only")
-    return wall
+        land = landscape(Path(tmp), tenants)
+        walls = [timed(pytest_command(land, "--collect-only"), land.folder, land.env)[0]
+                 for _ in range(repeat)]
+    return statistics.median(walls)
 
 
-def table(results: list[Result], base: dict[int, float], boot: dict[int, float]) -> None:
-    """floor: the same case at 0 ms + 2 x latency; strict floor: start-up and collection only
-    (`--collect-only`, no requests at all) + 2 x latency."""
-    print(f"{'case':<38}{'wall s':>7}{'floor':>7}{'x floor':>8}{'strict':>8}{'x strict':>9}"
-          f"{'seq. est':>9}{'x faster':>9}{'RSS MB':>7}{'exit':>5}")
-    for r in results:
-        floor = base[r.profiles] + 2 * r.latency_ms / 1000
-        strict = boot[r.profiles] + 2 * r.latency_ms / 1000
-        sequential = r.profiles * REQUESTS_PER_PROFILE * r.latency_ms / 1000
-        speedup = f"{sequential / r.wall_s:.1f}" if sequential else "-"
-        name = f"{r.profiles}x{len(ENDPOINTS)} @{r.latency_ms}ms {r.extra}".strip()
-        print(f"{name:<38}{r.wall_s:>7.2f}{floor:>7.2f}{r.wall_s / floor:>8.2f}{strict:>8.2f}"
-              f"{r.wall_s / strict:>9.2f}{sequential:>9.1f}{speedup:>9}{r.rss_mb:>7.0f}"
-              f"{r.exit_code:>5}")
+def table(rows: list[Row]) -> None:
+    floors = {(r.profiles, r.latency_ms): r for r in rows if r.kind == FLOOR}
+    print(f"{'case':<16}{'run':<10}{'wall s':>8}{'x floor':>9}{'net s':>7}{'x floor':>9}"
+          f"{'conn/profile':>14}{'max/host':>10}{'RSS MB':>8}{'exit':>6}")
+    for r in rows:
+        floor = floors[(r.profiles, r.latency_ms)]
+        codes = ",".join(str(c) for c in sorted(set(r.exit_codes)))
+        net = r.network / floor.network
+        print(f"{r.case:<16}{r.kind:<10}{r.wall:>8.2f}{r.wall / floor.wall:>9.2f}"
+              f"{r.network:>7.2f}{net:>9.2f}{r.per_profile:>14.1f}{r.per_host:>10}"
+              f"{r.rss:>8.0f}{codes:>6}")
+
+
+def find(rows: list[Row], profiles: int, latency: int, kind: str) -> Row | None:
+    return next((r for r in rows if (r.profiles, r.latency_ms, r.kind) ==
+                 (profiles, latency, kind)), None)
+
+
+def targets(rows: list[Row], rss_profiles: int) -> None:
+    """The targets of issue 19, each with what was measured."""
+    print("\ntargets (issue 19):")
+    floor, h1 = find(rows, 20, 0, FLOOR), find(rows, 20, 0, HTTP11)
+    if floor and h1:
+        print(f"  20x10 @0ms HTTP/1.1 <= 1.5x the floor: {h1.wall:.2f} s = "
+              f"{h1.wall / floor.wall:.2f}x {floor.wall:.2f} s (network phase alone: "
+              f"{h1.network:.2f} s = {h1.network / floor.network:.2f}x {floor.network:.2f} s)")
+    for kind in (HTTP11, HTTP2):
+        slow, fast = find(rows, 20, 100, kind), find(rows, 20, 0, kind)
+        if slow and fast:
+            print(f"  20x10 @100ms {kind} <= its 0 ms time + 2 round trips: {slow.wall:.2f} s "
+                  f"vs {fast.wall:.2f} + 0.20 = {fast.wall + 0.2:.2f} s")
+    for kind in (HTTP11, HTTP2):
+        big = find(rows, rss_profiles, 0, kind)
+        if big:
+            print(f"  {big.case} {kind} <= 3 s, RSS < 150 MB: {big.wall:.2f} s, "
+                  f"{big.rss:.0f} MB")
+    most = max((r.per_host for r in rows if r.kind == HTTP2), default=0)
+    print(f"  HTTP/2: one connection per host per profile: at most {most} on any host")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="only the 0 ms cases")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of each case; the table shows medians (default 1)")
     parser.add_argument("--rss-profiles", type=int, default=100,
                         help="profiles for the memory case (default 100)")
     options = parser.parse_args()
-    latencies = [0] if options.quick else [0, 100]
-    startup(1)  # warm-up: fills the bytecode cache, like any second run on a user's machine
-    results = [measure(count, latency) for count in (1, 20) for latency in latencies]
-    if not options.quick:
-        results.append(measure(20, 100, "--max-concurrency=32"))  # the default until 2026-11-26
-        results.append(measure(options.rss_profiles, 0))
-    base = {r.profiles: r.wall_s for r in results if r.latency_ms == 0}
-    boot = {count: startup(count) for count in base}
-    table(results, base, boot)
-    print(f"\npytest start-up + collection for 20 profiles: {boot[20]:.2f} s")
-    return 0 if all(r.exit_code == 0 for r in results) else 1
+    cases = [(1, 0), (20, 0)] if options.quick else \
+        [(1, 0), (20, 0), (20, 100), (options.rss_profiles, 0)]
+    startup(1, 1)  # warm-up: fills the bytecode cache, like any second run on a user's machine
+    rows = [row for count, latency in cases
+            for row in measure_case(count, latency, options.repeat)]
+    table(rows)
+    targets(rows, options.rss_profiles)
+    print(f"\npytest start-up + collection for 20 profiles: {startup(20, options.repeat):.2f} s"
+          f" (median of {options.repeat})")
+    return 0 if all(code == 0 for r in rows for code in r.exit_codes) else 1
 
 
 if __name__ == "__main__":

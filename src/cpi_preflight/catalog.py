@@ -10,12 +10,13 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
 import yaml
 
+from cpi_preflight import fixes
 from cpi_preflight.errors import CatalogError
 
 ENVIRONMENTS = ("cf", "neo")
@@ -51,6 +52,7 @@ class Endpoint:
     note: str
     unprobeable: str = ""  # why the endpoint is never called; empty when it is
     accept: str = "application/json"  # the Accept header the probe sends
+    area: str = ""  # SAP's task area of its role: design or monitor
 
     def request_text(self, root: str = "") -> str:
         """`GET <root>/Path?$top=1`, the read-only request a check sends (`root`: `/api/v1`
@@ -87,6 +89,17 @@ class Notice:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class NotEndpoint:
+    """An entity set of SAP's API that is not an endpoint here, and the endpoint that checks the
+    role it needs instead."""
+
+    name: str
+    checked_by: str
+    reason: str
+    source: str
+
+
 class Severity(StrEnum):
     """How a finding counts: a failure fails its check, a warning is shown (fails with
     --strict)."""
@@ -104,7 +117,8 @@ class Code:
     title: str
     cause: str
     fix: dict[str, str]
-    source: str
+    source: str  # where the facts were found, for maintainers (not shown to users)
+    cites: tuple[str, ...] = ()  # tags of `Catalog.documents`: what users are shown
 
     def fix_for(self, environment: str) -> str:
         """The fix text template for `environment`, falling back to the generic one."""
@@ -124,6 +138,19 @@ class Catalog:
     neutral_permissions: frozenset[str] = frozenset()
     personas: dict[str, Persona] = field(default_factory=dict)
     notices: tuple[Notice, ...] = ()
+    area_words: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    not_endpoints: dict[str, NotEndpoint] = field(default_factory=dict)
+    documents: dict[str, str] = field(default_factory=dict)  # codes.yaml: tag -> citation
+
+    def citations(self, code: Code) -> list[str]:
+        """What a user can look up for `code`: titles of SAP documents, URLs (codes.yaml)."""
+        return [self.documents[tag] for tag in code.cites]
+
+    @cached_property
+    def names(self) -> frozenset[str]:
+        """Every name the catalog knows: role templates (personas included), Neo roles and
+        entity sets; what a fix shows as a name rather than as quoted data (`fixes`)."""
+        return frozenset({*self.roles, *self.neo_roles, *self.endpoints})
 
     def endpoints_needing(self, role: str) -> list[Endpoint]:
         """Endpoints whose CF role template is `role` (or whose Neo roles include it)."""
@@ -141,6 +168,24 @@ class Catalog:
         """The notices SAP publishes about `environment` (Neo's announced end of life)."""
         return tuple(n for n in self.notices if n.environment == environment)
 
+    def area_of(self, name: str) -> str | None:
+        """The area (design, monitor) of entity set `name`: the catalog's for an endpoint, else
+        the one a word of its name tells (`area_words`), else None."""
+        if name in self.endpoints:
+            return self.endpoints[name].area
+        for area, words in self.area_words.items():
+            if any(word.lower() in name.lower() for word in words):
+                return area
+        return None
+
+    def closest_endpoint(self, name: str) -> str | None:
+        """The endpoint a mistyped entity set `name` most likely means: only one of the same area
+        when the name tells its area (a design-time read is never offered a runtime one), and
+        only a near spelling (`TYPO_CUTOFF`), not merely a similar name."""
+        area = self.area_of(name)
+        same = [n for n, e in self.endpoints.items() if area is None or e.area == area]
+        return closest(name, same, cutoff=TYPO_CUTOFF)
+
     def code(self, name: str) -> Code:
         """The code called `name`; a missing one is our bug."""
         try:
@@ -153,12 +198,17 @@ class Catalog:
         return self.sources.get(tag, tag)
 
 
-def closest(name: str, candidates: list[str] | tuple[str, ...]) -> str | None:
-    """The candidate most like `name`, if any is close enough to suggest."""
+TYPO_CUTOFF = 0.8  # IntegrationPackage -> IntegrationPackages; Keystores is not KeystoreEntries
+
+
+def closest(name: str, candidates: list[str] | tuple[str, ...], *,
+            cutoff: float = 0.6) -> str | None:
+    """The candidate most like `name`, if any is close enough to suggest (difflib's ratio of
+    at least `cutoff`)."""
     by_lower = {c.lower(): c for c in candidates}
     if name.lower() in by_lower:
         return by_lower[name.lower()]
-    found = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=0.6)
+    found = difflib.get_close_matches(name.lower(), list(by_lower), n=1, cutoff=cutoff)
     return by_lower[found[0]] if found else None
 
 
@@ -195,7 +245,13 @@ def _endpoint(name: str, raw: dict[str, Any]) -> Endpoint:
         note=raw.get("note", ""),
         unprobeable=raw.get("unprobeable", ""),
         accept=raw.get("accept", "application/json"),
+        area=raw["area"],
     )
+
+
+def _not_endpoint(name: str, raw: dict[str, Any]) -> NotEndpoint:
+    return NotEndpoint(name=name, checked_by=raw["checked_by"], reason=raw["reason"],
+                       source=raw["source"])
 
 
 def _persona(name: str, raw: dict[str, Any]) -> Persona:
@@ -224,13 +280,17 @@ def _with_phrases(code: str, text: str, phrases: dict[str, str]) -> str:
 
 
 def _code(name: str, raw: dict[str, Any], phrases: dict[str, str] | None = None) -> Code:
+    fix = {env: _with_phrases(name, text, phrases or {}) for env, text in raw["fix"].items()}
+    for text in fix.values():
+        fixes.check_template(name, text)
     return Code(
         name=name,
         severity=_severity(name, raw["severity"]),
         title=raw["title"],
         cause=raw["cause"],
-        fix={env: _with_phrases(name, text, phrases or {}) for env, text in raw["fix"].items()},
+        fix=fix,
         source=raw["source"],
+        cites=tuple(raw.get("cites") or ()),
     )
 
 
@@ -244,6 +304,9 @@ def _severity(name: str, value: Any) -> Severity:
 
 def _check(catalog: Catalog) -> None:
     for endpoint in catalog.endpoints.values():
+        if endpoint.area not in catalog.area_words:
+            raise CatalogError(f"endpoint {endpoint.name} has area {endpoint.area!r}; expected "
+                               f"one of {', '.join(catalog.area_words)}")
         if endpoint.role not in catalog.roles:
             raise CatalogError(f"endpoint {endpoint.name} needs unknown role {endpoint.role}")
         unknown = set(endpoint.neo_roles) - set(catalog.neo_roles)
@@ -256,7 +319,17 @@ def _check(catalog: Catalog) -> None:
         if unknown:
             raise CatalogError(f"role {role.name} lists permissions that are not Neo roles: "
                                f"{sorted(unknown)}")
+    for other in catalog.not_endpoints.values():
+        if other.checked_by not in catalog.endpoints or other.name in catalog.endpoints:
+            raise CatalogError(f"not_endpoints: {other.name} is an endpoint, or is checked by "
+                               f"unknown endpoint {other.checked_by}")
     _check_personas(catalog)
+    for code in catalog.codes.values():
+        unknown = set(code.cites) - set(catalog.documents)
+        if unknown or not code.cites:
+            raise CatalogError(f"code {code.name} in data/codes.yaml cites unknown documents "
+                               f"{sorted(unknown)}" if unknown else
+                               f"code {code.name} in data/codes.yaml cites no document")
 
 
 def _check_personas(catalog: Catalog) -> None:
@@ -289,6 +362,9 @@ def load() -> Catalog:
         neutral_permissions=frozenset(data["neutral_permissions"]["names"]),
         personas={n: _persona(n, p) for n, p in data["personas"].items()},
         notices=tuple(_notice(n) for n in data["notices"]),
+        area_words={a: tuple(w) for a, w in data["area_words"]["words"].items()},
+        not_endpoints={n: _not_endpoint(n, e) for n, e in data["not_endpoints"].items()},
+        documents={str(k): str(v) for k, v in (codes.get("documents") or {}).items()},
     )
     _check(catalog)
     return catalog

@@ -6,22 +6,33 @@ beyond the facts themselves (verified or not, expired or not); the diagnosis dec
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jwt
+if TYPE_CHECKING:
+    from types import ModuleType
 
 from cpi_preflight.server_text import quote
+from cpi_preflight.transport import MAX_JSON_DEPTH, json_depth
 
 SCOPE_SEPARATOR = "."
 RUNTIME_APP_PREFIX = "it-rt-"
 # the members of a public RSA key; a key set that also publishes d, p, q ... is read without them
 PUBLIC_RSA_MEMBERS = ("kty", "kid", "use", "alg", "n", "e")
 MAX_SCOPES = 500
-_DECODE_ERRORS = (jwt.PyJWTError, ValueError, TypeError, KeyError, AttributeError,
-                  RecursionError)
+_DECODE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, RecursionError)
+
+
+@functools.cache
+def _jwt() -> ModuleType:
+    """PyJWT, imported when a token is first read: with `cryptography` it is the costliest
+    import of the package, and pytest's start-up and collection never need it."""
+    import jwt
+
+    return jwt
 
 
 @dataclass(frozen=True)
@@ -101,11 +112,28 @@ def looks_like_jwt(raw: str) -> bool:
     """Three base64url parts separated by dots, the first decoding to a JSON header."""
     if raw.count(".") != 2:
         return False
+    jwt = _jwt()
     try:
         jwt.get_unverified_header(raw)
     except (jwt.InvalidTokenError, RecursionError):
         return False
     return True
+
+
+def header_and_claims(raw: str) -> dict[str, Any] | None:
+    """A JWT as exchanges.har shows it in place of the token: `{"jwt_header": ...,
+    "jwt_claims": ...}`, unverified; None for anything else (an opaque or unreadable token, or
+    claims nesting deeper than any answer we read)."""
+    if not looks_like_jwt(raw):
+        return None
+    jwt = _jwt()
+    try:
+        header = jwt.get_unverified_header(raw)
+        claims = jwt.decode(raw, options={"verify_signature": False})
+    except (jwt.PyJWTError, *_DECODE_ERRORS):
+        return None
+    shown = {"jwt_header": header, "jwt_claims": claims}
+    return shown if json_depth(shown) <= MAX_JSON_DEPTH else None
 
 
 def _facts_from_claims(header: Mapping[str, Any], claims: Mapping[str, Any]) -> TokenFacts:
@@ -136,14 +164,16 @@ def _verify(raw: str, key_id: str, jwks: Any) -> tuple[str, str]:
         return "failed", (f"key '{key_id}' in token_keys is unusable: not an RSA key "
                           f"(kty {quote(repr(match[0].get('kty')), 40)})")
     public = {k: v for k, v in match[0].items() if k in PUBLIC_RSA_MEMBERS}
+    jwt = _jwt()
     try:
         key = jwt.PyJWK(public).key
-    except _DECODE_ERRORS as exc:
+    except (jwt.PyJWTError, *_DECODE_ERRORS) as exc:
         return "failed", f"key '{key_id}' in token_keys is unusable: {quote(exc)}"
     return _check_signature(raw, key_id, key)
 
 
 def _check_signature(raw: str, key_id: str, key: Any) -> tuple[str, str]:
+    jwt = _jwt()
     try:
         jwt.decode(raw, key=key, algorithms=["RS256"],
                    options={"verify_aud": False, "verify_exp": False, "verify_iat": False,
@@ -152,7 +182,7 @@ def _check_signature(raw: str, key_id: str, key: Any) -> tuple[str, str]:
         return "failed", f"key '{key_id}' in token_keys is unusable: {quote(exc)}"
     except jwt.InvalidSignatureError:
         return "failed", f"signature does not verify with key '{key_id}' of the issuer"
-    except _DECODE_ERRORS as exc:
+    except (jwt.PyJWTError, *_DECODE_ERRORS) as exc:
         return "failed", f"token cannot be verified: {quote(exc)}"
     return "verified", f"RS256 signature verified with key '{key_id}'"
 
@@ -161,13 +191,14 @@ def read_token(raw: str, jwks: Any = None) -> TokenFacts:
     """Decode `raw`; verify its signature when a key set is given. Never raises."""
     if not looks_like_jwt(raw):
         return TokenFacts(format="opaque")
+    jwt = _jwt()
     try:
         header = jwt.get_unverified_header(raw)
         claims = jwt.decode(raw, options={"verify_signature": False})
     except RecursionError:
         return TokenFacts(format="malformed", problem="the token is not a readable JWT: its "
                           "payload nests too deeply to be claims")
-    except _DECODE_ERRORS as exc:
+    except (jwt.PyJWTError, *_DECODE_ERRORS) as exc:
         return TokenFacts(format="malformed",
                           problem=f"the token is not a readable JWT: {quote(exc)}")
     facts = _facts_from_claims(header, claims)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 # Every option of ours that takes a value (pytest's parser does not allow abbreviations).
 VALUE_OPTIONS = ("--profile", "--profiles-dir", "--reports-dir", "--baseline",
-                 "--max-concurrency", "--max-per-host")
+                 "--max-concurrency", "--max-per-host", "--http2", "--metrics-file")
 ADDOPTS_VARIABLE = "PYTEST_ADDOPTS"
 
 

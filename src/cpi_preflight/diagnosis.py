@@ -28,6 +28,7 @@ from cpi_preflight.findings import (
     RoleFacts,
     TokenAnswer,
     Verdict,
+    bounded,
     issued_token,
 )
 from cpi_preflight.grants import Grant
@@ -44,7 +45,7 @@ from cpi_preflight.plan import (
 )
 from cpi_preflight.rules import ACCESS_ALL, RULES, Context, rule
 from cpi_preflight.server_text import quote
-from cpi_preflight.transport import RETRY_AFTER_CAP
+from cpi_preflight.transport import RETRY_AFTER_CAP, RETRY_STATUSES
 from cpi_preflight.urls import is_loopback
 
 TOKEN_URL_SHAPE = {
@@ -112,7 +113,7 @@ def diagnose(plan: Plan, seen: ProfileObservations, catalog: Catalog, now: datet
     for check in plan.checks:
         verdict = (_decided_before_any_call(ctx, check) or _skip_for(ctx, check)
                    or RULES[check.kind](ctx, check))
-        ctx.verdicts[check.id] = verdict
+        ctx.verdicts[check.id] = bounded(verdict)
     return ctx.verdicts
 
 
@@ -175,7 +176,18 @@ def _token_server_error(ctx: Context, exchange: Exchange) -> Finding:
     host = urls.host(ctx.plan.profile.token_url)
     kind = " with an HTML page" if exchange.is_html else ""
     return ctx.finding("SERVER_ERROR", host, f"token endpoint {host} answered {exchange.status}"
-                       f"{kind} ({_attempts(exchange)})", key="token_url")
+                       f"{kind} ({_attempts(exchange)}{_not_retried(exchange)})",
+                       key="token_url")
+
+
+def _not_retried(exchange: Exchange) -> str:
+    """`; 500 is not retried` when the last answer was a server error the retry policy does not
+    retry (SAP returns business errors as 500), so that `1 attempt` with `attempts: 3` reads as
+    the policy, not a miscount; '' otherwise."""
+    status = exchange.status
+    if status is None or not _is_server_error(status) or status in RETRY_STATUSES:
+        return ""
+    return f"; {status} is not retried"
 
 
 def _waits(exchange: Exchange) -> str:
@@ -316,9 +328,12 @@ def _token_facts_problem(ctx: Context, facts: TokenFacts) -> Finding | None:
 def _jwt_problem(ctx: Context, facts: TokenFacts) -> str:
     if ctx.environment != "cf":
         return ""
+    if facts.format == "opaque":  # Neo's OAuth service issues these; XSUAA issues JWTs
+        return ("the token endpoint returned an opaque token (not a JWT), as Neo's OAuth "
+                "service does, while XSUAA issues JWTs: this looks like a Neo tenant: set "
+                f"`environment: neo` (token_url {ctx.plan.profile.token_url})")
     if facts.format != "jwt":
-        return (facts.problem or "the token endpoint returned an opaque token, but XSUAA issues "
-                "JWTs") + f" (token_url {ctx.plan.profile.token_url})"
+        return f"{facts.problem} (token_url {ctx.plan.profile.token_url})"
     if facts.signature == "failed":
         return f"the token's signature is not valid: {facts.signature_detail}"
     exp, iat = facts.expires_at, facts.issued_at
@@ -592,7 +607,7 @@ def _all_server_errors(ctx: Context, answered: list[tuple[Endpoint, Exchange]],
     return ctx.finding("SERVER_ERROR", urls.host(exchange.url),
                        f"the API at {urls.host(exchange.url)} answered only server errors "
                        f"({', '.join(str(s) for s in sorted(statuses, key=str))}) to "
-                       f"{len(answered)} calls" + (f"; the API said \"{said}\"" if said else ""),
+                       f"{_calls(len(answered))}" + (f"; the API said \"{said}\"" if said else ""),
                        key="api_url")
 
 
@@ -724,16 +739,21 @@ def _role_missing(ctx: Context, role: str, missing: tuple[str, ...],
         message = (f"role {role} is not granted to user oauth_client_{ctx.client} ({which})"
                    f"{call}; needed by {_needed_by(ctx, role)}")
     elif missing:
-        message = (f"role {role} is not granted to client {ctx.client}: the token lacks scope"
-                   f"{'s' if len(missing) > 1 else ''} "
-                   f"{', '.join(_app(ctx.token) + '.' + p for p in missing)}{call}"
-                   f"{_personas_note(ctx)}; needed by {_needed_by(ctx, role)}")
+        message = (f"role {role} is not granted to client {ctx.client}: "
+                   f"{_token_lacks(ctx, missing)}{call}{_personas_note(ctx)}; needed by "
+                   f"{_needed_by(ctx, role)}")
     else:
         message = (f"role {role} is not granted to client {ctx.client}{call}; the token's scopes "
                    f"cannot tell (no known permission list){_personas_note(ctx)}; needed by "
                    f"{_needed_by(ctx, role)}")
     return ctx.finding("ROLE_MISSING", role, message, role=role, neo_roles=neo,
                        roles_after_json=_roles_with_missing(ctx))
+
+
+def _token_lacks(ctx: Context, missing: tuple[str, ...]) -> str:
+    """`the token lacks scope(s) it!b<N>.X, ...` for permissions the token does not carry."""
+    return (f"the token lacks scope{'s' if len(missing) > 1 else ''} "
+            f"{', '.join(_app(ctx.token) + '.' + p for p in missing)}")
 
 
 def _roles_with_missing(ctx: Context) -> str:
@@ -868,8 +888,37 @@ def role_rule(ctx: Context, check: Check) -> Verdict:
         return ctx.fail(check, _role_missing(ctx, role, said.missing, proof if status == 403
                                              else None), facts)
     if said.granted == "yes":
+        failed_call = _no_call_succeeded(ctx, role)
+        if failed_call:
+            return _not_proven(ctx, check, said, failed_call, facts)
         return _role_passed(ctx, check, said, None)
     return _cannot_tell(check, _why_unknown(ctx, proof), facts)
+
+
+def _no_call_succeeded(ctx: Context, role: str) -> str:
+    """Why the call planned to prove `role` proved nothing: the api check did not pass, or the
+    call got no answer or an unsuccessful one ('' when no read-only call can prove the role)."""
+    name = ctx.plan.proof_for.get(role)
+    if name is None:
+        return ""
+    api = ctx.verdicts.get(API)
+    if api is not None and api.outcome != PASSED:
+        return f"{API} {api.outcome} ({api.code or api.outcome})"
+    call = f"GET /api/v1{ctx.catalog.endpoints[name].path}"
+    exchange = ctx.seen.endpoints.get(name)
+    if exchange is None or exchange.status is None:
+        return f"{call} got no answer"
+    return f"{call} answered {exchange.status}"
+
+
+def _not_proven(ctx: Context, check: Check, said: Grant, failed_call: str,
+                facts: RoleFacts) -> Verdict:
+    """A role the token carries whose proof call could not succeed: skipped, never passed (the
+    README defines a role as granted by its scopes and proven by a successful call)."""
+    carried = (f"persona {said.persona} ({_persona_scope(ctx, said.persona)}), which covers it "
+               "in SAP's tasks table" if said.persona else "its scopes")
+    return Verdict(check, SKIPPED, f"role {check.subject}: granted in the token (it carries "
+                   f"{carried}); not proven: no call succeeded ({failed_call})", facts=facts)
 
 
 # --- endpoints ---------------------------------------------------------------------------
@@ -898,6 +947,17 @@ def _token_carries(ctx: Context, endpoint: Endpoint) -> str:
             f"{endpoint.role} in SAP's tasks table" if persona else "")
 
 
+def _scopes_lacking(ctx: Context, endpoint: Endpoint) -> str:
+    """`: the token lacks scope it!b<N>.X` for the permissions of `endpoint` a CF token does not
+    carry ('' on Neo or without a readable token): its role may have passed by another call, so
+    naming the role alone would contradict that check."""
+    token = ctx.token
+    if ctx.environment != "cf" or token is None or token.format != "jwt":
+        return ""
+    missing = tuple(p for p in endpoint.neo_roles if p not in token.permissions)
+    return f": {_token_lacks(ctx, missing)}" if missing else ""
+
+
 def _forbidden(endpoint: Endpoint) -> EndpointAnswer:
     """The facts of a failed 403 call: its status, no time (JUnit shows none for it)."""
     return EndpointAnswer(endpoint.path, 403, elapsed_ms=None)
@@ -920,7 +980,8 @@ def _endpoint_forbidden(ctx: Context, check: Check, endpoint: Endpoint,
     role = endpoint.role if ctx.environment == "cf" else ", ".join(endpoint.neo_roles)
     return ctx.fail(check, ctx.finding(
         "ROLE_MISSING", role, f"GET /api/v1{endpoint.path} answered 403{_said(exchange)}: client "
-        f"{ctx.client} lacks {'role' if ctx.environment == 'cf' else 'Neo roles'} {role}",
+        f"{ctx.client} lacks {'role' if ctx.environment == 'cf' else 'Neo roles'} {role}"
+        f"{_scopes_lacking(ctx, endpoint)}",
         role=endpoint.role, neo_roles=", ".join(endpoint.neo_roles),
         roles_after_json=_roles_with_missing(ctx)), _forbidden(endpoint))
 
@@ -944,7 +1005,8 @@ def _server_error(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Findi
             if exchange.odata_message else "")
     return ctx.finding("SERVER_ERROR", endpoint.name,
                        f"GET /api/v1{endpoint.path} answered {exchange.status}{kind}{said} "
-                       f"({_attempts(exchange)}: {tries})", key="api_url")
+                       f"({_attempts(exchange)}: {tries}{_not_retried(exchange)})",
+                       key="api_url")
 
 
 def _endpoint_problem(ctx: Context, endpoint: Endpoint, exchange: Exchange) -> Finding | None:

@@ -254,7 +254,9 @@ def explain_text(code: Code, width: int) -> str:
              *wrap(show_placeholders(code.cause), width)]
     for env, env_name in ENVIRONMENT_NAMES.items():
         lines += ["", f"Fix on {env_name}:", *fix_lines(fix_text(code, env), width)]
-    lines += ["", *wrap(PLACEHOLDER_NOTE, width, ""), *wrap(f"Source: {code.source}", width, "")]
+    lines += ["", *wrap(PLACEHOLDER_NOTE, width, ""), "", "Sources:"]
+    for citation in catalog_module.load().citations(code):
+        lines += wrap(citation, width, "  ", "    ")
     return "\n".join(lines)
 
 

@@ -3,6 +3,7 @@
     PreflightError                 anything this package raises on purpose
      +-- ConfigError               the user's input is wrong: becomes a pytest usage error (exit 4)
      |    +-- ProfileError         a profile file, a key in it, or a file it points to
+     |    +-- ProfilesError        several profiles of one run, each with its ProfileError
      |    +-- PostmanError         a Postman collection or environment file given to `init`
      |    +-- SandboxSpecError     the `sandbox:` section of a profile
      |    +-- StructureError       parsed JSON/YAML too deep or too large, or not valid text
@@ -46,6 +47,17 @@ class ProfileError(ConfigError):
         super().__init__(message)
         self.path = path
         self.key = key
+
+
+class ProfilesError(ConfigError):
+    """Several profiles selected for one run cannot be used: `errors` holds each one's
+    `ProfileError`; the message is a count line, then each error's message on a line of its
+    own, indented (callers print each error's message cleaned, not the whole text)."""
+
+    def __init__(self, errors: Sequence[ProfileError]) -> None:
+        self.errors = tuple(errors)
+        self.heading = f"{len(self.errors)} profiles cannot be used:"
+        super().__init__("\n".join([self.heading, *(f"  {e}" for e in self.errors)]))
 
 
 class PostmanError(ConfigError):

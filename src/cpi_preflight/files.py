@@ -155,7 +155,8 @@ def check_structure(data: object, max_depth: int = MAX_DEPTH) -> None:
                 pending.append((key, depth + 1, where))
                 pending.append((value, depth + 1, f"{where}.{key}".lstrip(".")[:80]))
         elif isinstance(item, list | tuple):
-            pending.extend((v, depth + 1, f"{where}[{i}]") for i, v in enumerate(item))
+            pending.extend((v, depth + 1, f"{where} item {i + 1}".lstrip())  # from 1, as said
+                           for i, v in enumerate(item))
 
 
 class _BoundedLoader(yaml.SafeLoader):

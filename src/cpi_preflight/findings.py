@@ -10,7 +10,7 @@ values, never texts made to be parsed again. A verdict of a check pytest did not
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Literal
 
@@ -153,6 +153,7 @@ class Verdict(WithFindings):
     findings: tuple[Finding, ...] = ()
     facts: Facts = None
     ran: bool = True
+    left_out: int = 0  # findings beyond MAX_FINDINGS: counted, not listed (`bounded`)
 
     @property
     def code(self) -> str:
@@ -165,6 +166,20 @@ class Verdict(WithFindings):
         """How long the check's call took, when its facts time one."""
         facts = self.facts
         return facts.elapsed_ms if isinstance(facts, TokenAnswer | EndpointAnswer) else None
+
+
+MAX_FINDINGS = 25  # findings listed per check; a report says how many more there were
+
+
+def bounded(verdict: Verdict, limit: int = MAX_FINDINGS) -> Verdict:
+    """`verdict` with at most `limit` findings, failures first, and the others counted in
+    `left_out`: what comes from outside (a baseline, a token's scopes) cannot make a check's
+    findings, and with them every report, grow without end."""
+    if len(verdict.findings) <= limit:
+        return verdict
+    kept = (*verdict.failures, *verdict.warnings)[:limit]
+    return replace(verdict, findings=kept,
+                   left_out=verdict.left_out + len(verdict.findings) - limit)
 
 
 def issued_token(verdict: Verdict | None) -> TokenFacts | None:

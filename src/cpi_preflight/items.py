@@ -10,7 +10,7 @@ import pytest
 from cpi_preflight.errors import VerdictFailedError
 from cpi_preflight.findings import FAILED, SKIPPED
 from cpi_preflight.plan import Check, Plan
-from cpi_preflight.reporting import terminal
+from cpi_preflight.reporting import outcomes, terminal
 from cpi_preflight.run import Run
 from cpi_preflight.secret import scrub
 
@@ -49,18 +49,21 @@ class CheckItem(pytest.Item):
         verdict = self.parent.run.verdict(self.profile_name, self.check.id)
         self.user_properties.append(("code", verdict.code))
         if verdict.outcome == FAILED:
-            raise VerdictFailedError(verdict.summary, [f.text() for f in verdict.failures])
+            left_out = [outcomes.left_out_words(verdict.left_out)] if verdict.left_out else []
+            raise VerdictFailedError(verdict.summary,
+                                     [*(f.text() for f in verdict.failures), *left_out])
         if verdict.outcome == SKIPPED:
-            pytest.skip(scrub(verdict.summary))
+            pytest.skip(terminal.printable(verdict.summary))
         for warning in verdict.warnings:
             self.user_properties.append(("warning", f"{warning.code}: {warning.message}"))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str:
         if isinstance(excinfo.value, VerdictFailedError):
+            assert isinstance(self.parent, ProfileFile)
             width = self.config.get_terminal_writer().fullwidth
-            return "\n".join(terminal.fitted(scrub(text), width)
-                             for text in excinfo.value.failures)
+            verdict = self.parent.run.verdict(self.profile_name, self.check.id)
+            return "\n".join(terminal.fitted(finding, width) for finding in verdict.failures)
         return scrub(str(super().repr_failure(excinfo)))
 
     def reportinfo(self) -> tuple[Any, int | None, str]:

@@ -1,7 +1,11 @@
 """Facts the probe saw, with no verdicts: what was asked, what came back, how long it took.
 
 The diagnosis reads only these. Bodies are kept as short excerpts; a token response keeps its
-JSON with the access token removed.
+JSON with the access token removed. Each attempt also keeps what went over the wire (`Wire`:
+headers, protocol, timings, peer certificate, the start of the body) for exchanges.har; those
+are raw facts too (masked when the document is built), except credentials, which never enter
+them: an `Authorization` or `Proxy-Authorization` value keeps only its scheme, cookie values
+are dropped, and no request body is kept (the only one the probe sends is the token request).
 """
 
 from __future__ import annotations
@@ -14,6 +18,11 @@ from cpi_preflight.secret import Secret
 from cpi_preflight.server_text import quote
 
 BODY_EXCERPT = 2000
+# Characters of an answer's body a `Wire` keeps: four times what exchanges.har shows, so that a
+# secret crossing this cut is masked whole before the report cuts again (`reporting.har`).
+WIRE_TEXT = 64 * 1024
+WIRE_HEADERS = 100  # header lines a `Wire` keeps per message (httpcore bounds their size)
+Headers = tuple[tuple[str, str], ...]
 # Why a request got no HTTP answer: named by `transport.classify`, the probe's deadline, or the
 # read-only guard (a write refused before it left). `tls_client`: the server ended the handshake
 # with an alert about the client certificate; `proxy`: the proxy refused the tunnel (CONNECT).
@@ -30,12 +39,56 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class TlsCertificate:
+    """The server certificate a host presented (issue: expiry warnings)."""
+
+    host: str
+    subject: str
+    issuer: str
+    not_after: str  # ISO 8601 UTC
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Where one attempt's time went, in ms, in HAR's phases; -1 where a phase did not happen
+    (a reused connection has no connect) or was not seen. `connect` includes `ssl`."""
+
+    blocked: float = -1.0
+    connect: float = -1.0
+    ssl: float = -1.0
+    send: float = 0.0
+    wait: float = 0.0
+    receive: float = 0.0
+
+
+@dataclass(frozen=True)
+class Wire:
+    """One attempt as it went over the wire: raw facts but for credentials (see the module)."""
+
+    at: float  # wall-clock time (epoch seconds) the attempt began
+    request_headers: Headers = ()
+    request_body_size: int = 0
+    http_version: str = ""  # of the answer: "HTTP/1.1"
+    reason: str = ""
+    headers: Headers = ()  # of the answer
+    text: str = ""  # the decoded body, its first WIRE_TEXT characters
+    text_cut: bool = False  # the body went on past `text`
+    received_bytes: int = 0
+    decoded_bytes: int = 0
+    timings: Timings = field(default_factory=Timings)
+    server_ip: str = ""
+    certificate: TlsCertificate | None = None
+
+
+@dataclass(frozen=True)
 class Attempt:
-    """One try of a request: its status or its transport failure."""
+    """One try of a request: its status or its transport failure, and what went over the wire
+    (None where nothing was recorded: an exchange built by hand)."""
 
     status: int | None
     failure: Failure | None
     elapsed_ms: float
+    wire: Wire | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +113,7 @@ class Exchange:
     received_bytes: int = 0  # read off the wire
     decoded_bytes: int = 0  # after every Content-Encoding layer, at most transport.MAX_BODY
     truncated: bool = False  # the answer went on past a cap and was cut there
+    protocol: str = ""  # HTTP/1.1 or HTTP/2: what the answer came over
 
     @property
     def host(self) -> str:
@@ -97,13 +151,14 @@ class Exchange:
 
 
 @dataclass(frozen=True)
-class TlsCertificate:
-    """The server certificate a host presented (issue: expiry warnings)."""
+class ConnectionUse:
+    """How one profile's requests reached one host."""
 
     host: str
-    subject: str
-    issuer: str
-    not_after: str  # ISO 8601 UTC
+    protocol: str  # HTTP/2 or HTTP/1.1: what the last answer came over ("" without one)
+    connections: int  # TCP connections opened (the HTTP/1.1 retry's included)
+    requests: int  # requests sent, every try counted
+    note: str = ""  # why the host went over to HTTP/1.1, when HTTP/2 broke
 
 
 @dataclass
@@ -121,3 +176,4 @@ class ProfileObservations:
     started_at: str = ""
     duration_ms: float = 0.0
     setup_problem: str = ""
+    connections: dict[str, ConnectionUse] = field(default_factory=dict)  # by host[:port]

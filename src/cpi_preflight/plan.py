@@ -177,7 +177,7 @@ def _posture_checks(profile: Profile, with_baseline: bool) -> list[Check]:
                                "roles need", (TOKEN,)))
     if profile.uses_certificate:
         checks.append(Check(CREDENTIAL_EXPIRY, CheckKind.CREDENTIAL_EXPIRY,
-                            str(profile.certificate),
+                            str(profile.certificate or "client certificate"),
                             "the client certificate is not about to expire"))
     if with_baseline:
         checks.append(Check(DRIFT, CheckKind.DRIFT, "baseline",

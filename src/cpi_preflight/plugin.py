@@ -13,20 +13,23 @@ import threading
 import warnings
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import pytest
 
 from cpi_preflight import command_line, files, profile, scrubbed_output, transport
-from cpi_preflight.claims import TokenFacts
-from cpi_preflight.errors import ConfigError
+from cpi_preflight.errors import ConfigError, ProfilesError
 from cpi_preflight.items import CheckItem, ProfileFile
 from cpi_preflight.profile import Profile
-from cpi_preflight.reporting import reports, terminal
+from cpi_preflight.reporting import github_annotations, reports, terminal
 from cpi_preflight.reporting.document import Document
-from cpi_preflight.run import Run, Settings
+from cpi_preflight.run import SELECTION_OPTIONS, Run, Settings
 from cpi_preflight.secret import scrub
+
+if TYPE_CHECKING:
+    import httpx
+
+    from cpi_preflight.claims import TokenFacts
 
 RUN_KEY = pytest.StashKey[Run]()
 WRITTEN_KEY = pytest.StashKey[list[Path]]()
@@ -52,11 +55,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--baseline", metavar="PATH", default=None,
                     help="a previous run's evidence.json, or its reports folder, to compare "
                          "roles and endpoints against (drift)")
+    group.addoption("--metrics-file", metavar="PATH", default=None,
+                    help="also write OpenMetrics text of all profiles' results to PATH, for "
+                         "node_exporter's textfile collector (name it *.prom)")
     group.addoption("--max-concurrency", type=int, default=Settings.max_concurrency,
                     metavar="N", help="requests in flight at once across all profiles (default "
                     f"{Settings.max_concurrency}; --max-per-host protects each tenant)")
     group.addoption("--max-per-host", type=int, default=Settings.max_per_host, metavar="N",
                     help=f"requests in flight at once per host (default {Settings.max_per_host})")
+    group.addoption("--http2", choices=("on", "off"), default="on",
+                    help="offer HTTP/2 to the tenants (default on; off: HTTP/1.1 only, for a "
+                         "proxy that breaks under HTTP/2; a profile can say http2: false)")
 
 
 _rerunning = False
@@ -97,6 +106,15 @@ def _dir(config: pytest.Config, option: str, default: str) -> Path:
     return path if path.is_absolute() else config.invocation_params.dir / path
 
 
+def _metrics_file(config: pytest.Config) -> Path | None:
+    """--metrics-file's path, relative to the folder pytest was started in; None without it."""
+    value = config.getoption("metrics_file")
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else config.invocation_params.dir / path
+
+
 def _settings(config: pytest.Config) -> Settings:
     baseline = config.getoption("baseline")
     return Settings(
@@ -107,6 +125,7 @@ def _settings(config: pytest.Config) -> Settings:
         baseline=Path(baseline) if baseline else None,
         max_concurrency=_limit(config, "max_concurrency"),
         max_per_host=_limit(config, "max_per_host"),
+        http2=config.getoption("http2") == "on",
     )
 
 
@@ -130,9 +149,12 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         run = Run.load(names, _settings(config))
         reports.check_reports_dir(run.settings.reports_dir, [p.name for p in run.profiles])
+        metrics_file = _metrics_file(config)
+        if metrics_file is not None:
+            reports.check_metrics_file(metrics_file)
         files.check_ssl_cert_file(os.environ)
     except ConfigError as exc:
-        raise pytest.UsageError(scrub(str(exc))) from None
+        raise pytest.UsageError(_usage_text(exc)) from None
     config.stash[RUN_KEY] = run
     if threading.current_thread() is threading.main_thread():
         # SIGTERM (a CI job cancelled) ends the run like Ctrl-C: sandboxes stopped and their
@@ -143,6 +165,14 @@ def pytest_configure(config: pytest.Config) -> None:
             config.option.tbstyle = "no"
         if config.option.reportchars == DEFAULT_REPORT_CHARS:
             config.option.reportchars = "N"
+
+
+def _usage_text(exc: ConfigError) -> str:
+    """A usage error as pytest prints it: masked, every line one visible line (the values
+    quoted from profiles, keys and folders may hold anything)."""
+    if isinstance(exc, ProfilesError):
+        return "\n".join([exc.heading, *(f"  {terminal.printable(str(e))}" for e in exc.errors)])
+    return terminal.printable(str(exc))
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -255,11 +285,17 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     if run is None or session.config.option.collectonly:
         return
     selected = {name for name in map(_profile_of, session.items) if name}
-    # an interrupted or empty run must not leave the previous run's reports looking current
-    reports.remove_previous(run.settings.reports_dir, sorted(selected or run.plans))
+    # an interrupted or empty run, or a profile left out of it, must not leave the previous
+    # run's reports looking current
+    reports.remove_previous(run.settings.reports_dir, sorted(run.plans))
     if not selected:
         session.config.stash[HINT_KEY] = _nothing_selected_hint(run)
         return
+    left_out = [name for name in run.plans if name not in selected]
+    if left_out:
+        session.config.stash[HINT_KEY] = _left_out_hint(left_out)
+    run.user_checks.expect((item.nodeid, _profile_of(item)) for item in session.items
+                           if not isinstance(item, CheckItem))
     with scrubbed_output.held():  # tokens are known only once their answers are parsed
         run.execute(selected)
 
@@ -276,15 +312,26 @@ def _profile_of(item: pytest.Item) -> str | None:
 
 def _nothing_selected_hint(run: Run) -> str:
     names = ", ".join(run.plans)
-    return (f"cpi-preflight: no check of profile {names} was selected (-k, -m or --deselect "
+    return (f"cpi-preflight: no check of profile {names} was selected ({SELECTION_OPTIONS} "
             "left out every one), so nothing was probed and no report was written; the "
             "previous reports of these profiles were removed so that none reads as current")
 
 
-@pytest.hookimpl(hookwrapper=True)
+def _left_out_hint(names: list[str]) -> str:
+    many = len(names) > 1
+    return (f"cpi-preflight: no check of profile {', '.join(names)} was selected in this run "
+            f"({SELECTION_OPTIONS} left out every one), so {'they were' if many else 'it was'} "
+            f"not probed and got no report; {'their' if many else 'its'} previous reports were "
+            "removed so that none reads as current")
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)  # outermost: sees the final report (xfail)
 def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, pytest.TestReport, None]:
     outcome = yield
     test_report = outcome.get_result()
+    run = item.config.stash.get(RUN_KEY, None)
+    if run is not None and not isinstance(item, CheckItem):
+        run.user_checks.record(item.nodeid, test_report)  # before its text is made a string
     if isinstance(test_report.longrepr, tuple):
         path, line, message = test_report.longrepr
         if isinstance(item, CheckItem):  # point at the profile, not our code
@@ -352,9 +399,12 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     try:
         documents = [run.document(name, os.environ) for name in run.verdicts]
         session.config.stash[DOCUMENTS_KEY] = documents
-        session.config.stash[WRITTEN_KEY] = [
-            path for document in documents
-            for path in reports.write(run.settings.reports_dir, document)]
+        written = [path for document in documents
+                   for path in reports.write(run.settings.reports_dir, document)]
+        metrics_file = _metrics_file(session.config)
+        if metrics_file is not None and run.executed:  # not for --collect-only or no selection
+            written.append(reports.write_metrics(metrics_file, documents))
+        session.config.stash[WRITTEN_KEY] = written
     finally:
         run.close()
 
@@ -363,11 +413,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     run = config.stash.get(RUN_KEY, None)
     if run is None:
         return []
-    return [f"cpi-preflight: profiles {', '.join(run.plans)} from {run.settings.profiles_dir}; "
-            f"reports to {run.settings.reports_dir}",
-            f"cpi-preflight: network: {transport.proxy_setting(os.environ)}; CA files from "
-            f"{'SSL_CERT_FILE' if os.environ.get('SSL_CERT_FILE') else 'certifi'}"
-            " (plus each profile's ca_bundle)"]
+    settings = run.settings
+    return [terminal.printable(f"cpi-preflight: profiles {', '.join(run.plans)} from "
+                               f"{settings.profiles_dir}; reports to {settings.reports_dir}"),
+            terminal.printable(
+                f"cpi-preflight: network: {transport.proxy_setting(os.environ)}; CA files from "
+                f"{'SSL_CERT_FILE' if os.environ.get('SSL_CERT_FILE') else 'certifi'}"
+                " (plus each profile's ca_bundle)")]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
@@ -380,10 +432,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if run is not None and run.executed:
         for document in config.stash.get(DOCUMENTS_KEY, []):
             lines.extend(terminal.render(document, width=width, verbosity=verbosity))
-        lines.extend(line for gap in run.baseline_gaps
-                     for line in terminal.wrapped(f"warning: {gap}", width))
+        lines.extend(line for warning in run.baseline_warnings
+                     for line in terminal.wrapped(f"warning: {warning}", width))
         if verbosity > -2:
-            lines.extend(f"report: {path}" for path in config.stash.get(WRITTEN_KEY, []))
+            written: list[Path] = config.stash.get(WRITTEN_KEY, [])
+            lines.extend(terminal.report_lines(written))
+        if github_annotations.enabled(os.environ):  # the Checks UI shows these lines
+            documents: list[Document] = config.stash.get(DOCUMENTS_KEY, [])
+            lines.extend(github_annotations.render(documents))
     if not lines:
         return
     terminalreporter.ensure_newline()  # after a progress line, before our first line

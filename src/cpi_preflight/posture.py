@@ -335,10 +335,11 @@ def _drift_findings(ctx: Context) -> list[Finding]:
     for row in _rows(ctx.baseline, "endpoints"):
         verdict = ctx.verdicts.get(f"endpoint[{row.get('name')}]")
         if row.get("result") == "passed" and verdict is not None and verdict.outcome != PASSED:
+            name = str(row["name"])  # a planned endpoint: the path is the catalog's, not the file's
             found.append(ctx.finding(
-                "ENDPOINT_REGRESSED", str(row["name"]),
-                f"GET {row.get('path', row['name'])} answered in the baseline ({source}) and "
-                f"now {verdict.outcome}: {verdict.summary}", baseline=source))
+                "ENDPOINT_REGRESSED", name,
+                f"GET /api/v1{ctx.catalog.endpoints[name].path} answered in the baseline "
+                f"({source}) and now {verdict.outcome}: {verdict.summary}", baseline=source))
     return found
 
 

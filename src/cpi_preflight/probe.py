@@ -19,6 +19,7 @@ from cryptography import x509
 
 from cpi_preflight import files, oauth
 from cpi_preflight.catalog import Endpoint
+from cpi_preflight.connections import Clients
 from cpi_preflight.observation import Exchange, Failure, ProfileObservations, TlsCertificate
 from cpi_preflight.plan import Plan
 from cpi_preflight.profile import Profile
@@ -105,8 +106,10 @@ def _fill_after_deadline(plan: Plan, observations: ProfileObservations) -> None:
             observations.endpoints.setdefault(endpoint.name, _missing("GET", url, why))
 
 
-async def probe_profile(plan: Plan, limits: Limits) -> ProfileObservations:
-    """Run every request of one profile; never raises for network trouble."""
+async def probe_profile(plan: Plan, limits: Limits, *, http2: bool = True
+                        ) -> ProfileObservations:
+    """Run every request of one profile; never raises for network trouble. HTTP/2 is offered
+    unless `http2` (the run's switch) or the profile's `http2: false` turns it off."""
     profile = plan.profile
     observations = ProfileObservations(profile.name,
                                        started_at=datetime.now(UTC).isoformat(timespec="seconds"))
@@ -115,20 +118,28 @@ async def probe_profile(plan: Plan, limits: Limits) -> ProfileObservations:
         observations.client_certificate = read_client_certificate(profile.certificate)
     observations.proxies = proxies_of(profile)
     settings = trust_settings(profile.ca_bundle, profile.certificate, profile.key)
+    guard = oauth_guard(profile)
+
+    def client(offer_http2: bool) -> httpx.AsyncClient:
+        return build_client(settings, guard, profile.timeouts.connect, profile.timeouts.read,
+                            targets=(profile.token_url, profile.api_url), http2=offer_http2)
+
     try:
-        client = build_client(settings, oauth_guard(profile), profile.timeouts.connect,
-                              profile.timeouts.read, targets=(profile.token_url, profile.api_url))
+        clients = Clients(client, http2=http2 and profile.http2, per_host=limits.per_host,
+                          lag=limits.lag)
     except (OSError, ssl.SSLError) as exc:
         observations.setup_problem = f"cannot load TLS material ({settings.describe()}): {exc}"
         return observations
-    sender = Sender(client, limits, RetryPolicy(attempts=profile.attempts), profile.deadline)
-    async with client:
-        try:
-            async with asyncio.timeout(profile.deadline):
-                await _flow(plan, sender, observations)
-        except TimeoutError:
-            _fill_after_deadline(plan, observations)
+    sender = Sender(clients, limits, RetryPolicy(attempts=profile.attempts), profile.deadline)
+    try:
+        async with asyncio.timeout(profile.deadline):
+            await _flow(plan, sender, observations)
+    except TimeoutError:
+        _fill_after_deadline(plan, observations)
+    finally:
+        await clients.aclose()
     observations.server_certificates = dict(sender.certificates)
+    observations.connections = sender.uses()
     observations.duration_ms = (time.monotonic() - began) * 1000
     return observations
 
@@ -138,14 +149,20 @@ def oauth_guard(profile: Profile) -> ReadOnlyGuard:
     return ReadOnlyGuard(profile.token_url)
 
 
-async def probe_plans(plans: Iterable[Plan], limits: Limits) -> dict[str, ProfileObservations]:
+async def probe_plans(plans: Iterable[Plan], limits: Limits, *, http2: bool = True
+                      ) -> dict[str, ProfileObservations]:
     """Probe every plan concurrently."""
     plans = list(plans)
-    results = await asyncio.gather(*(probe_profile(p, limits) for p in plans))
+    limits.lag.start()
+    try:
+        results = await asyncio.gather(*(probe_profile(p, limits, http2=http2) for p in plans))
+    finally:
+        limits.lag.stop()
     return {plan.profile.name: result for plan, result in zip(plans, results, strict=True)}
 
 
-def run(plans: Iterable[Plan], *, total: int = MAX_CONCURRENCY, per_host: int = MAX_PER_HOST
+def run(plans: Iterable[Plan], *, total: int = MAX_CONCURRENCY, per_host: int = MAX_PER_HOST,
+        http2: bool = True
         ) -> dict[str, ProfileObservations]:
     """Probe every plan from synchronous code (the pytest plugin)."""
-    return asyncio.run(probe_plans(plans, Limits(total=total, per_host=per_host)))
+    return asyncio.run(probe_plans(plans, Limits(total=total, per_host=per_host), http2=http2))

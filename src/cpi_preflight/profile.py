@@ -1,8 +1,13 @@
 """Tenant profiles: `profiles/<name>.yaml`, validated into a typed `Profile`.
 
 Every problem is a `ProfileError` whose message names the file, the key and what to do, in the
-style "profiles/prod-cf.yaml: required_roles[0]: unknown role 'MonitorDataRead'; did you mean
-'MonitoringDataRead'?". Secrets are wrapped in `Secret` as soon as they are read.
+style "profiles/prod-cf.yaml: required_roles item 1: unknown role 'MonitorDataRead'; did you
+mean 'MonitoringDataRead'?" (list items counted from 1). Secrets are wrapped in `Secret` as soon
+as they are read.
+
+`${VAR}` is expanded only in the credential keys (`EXPANDED_KEYS`), and what it expands to is
+registered as a secret, masked in every output: a profile from elsewhere cannot copy another
+variable of the environment (a CI token) into a description, a URL or a report.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -19,25 +24,21 @@ from typing import Any
 import yaml
 
 from cpi_preflight import catalog as catalog_module
-from cpi_preflight import files, hosts
+from cpi_preflight import files, hosts, profile_keys
 from cpi_preflight.catalog import Catalog, closest
-from cpi_preflight.errors import ProfileError, StructureError
+from cpi_preflight.errors import ProfileError, ProfilesError, StructureError
 from cpi_preflight.files import message_path
-from cpi_preflight.secret import Secret
-from cpi_preflight.service_key import read_service_key
-from cpi_preflight.urls import is_loopback, normalize_api_url, parse_url
+from cpi_preflight.profile_keys import BY_NAME, CONNECTION_KEYS, EXPANDED_KEYS, Key
+from cpi_preflight.secret import Secret, register
+from cpi_preflight.service_key import SIMULATED, read_service_key
+from cpi_preflight.urls import is_loopback, normalize_api_url, parse_url, user_info_problem
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV_REF = re.compile(profile_keys.VARIABLE)
 # a profile's name: its file name and its report folder (`init --name` writes NAME.yaml)
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-_SECRET_KEYS = ("client_secret",)
+SANDBOX_KEY_FILE = "sandbox-key.json"  # the key file name the restart hint prints
 
-KEYS = (
-    "environment", "description", "api_url", "token_url", "client_id", "client_secret",
-    "certificate", "key", "service_key", "ca_bundle", "required_roles", "endpoints",
-    "strict", "attempts", "timeout", "deadline", "expiry_warning_days", "sandbox",
-)
-_CONNECTION_KEYS = ("api_url", "token_url", "client_id", "client_secret", "certificate", "key")
+KEYS = profile_keys.NAMES
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,8 @@ class Profile:
     expiry_warning_days: int = 30
     sandbox: Mapping[str, Any] | None = None
     description: str = ""
+    http2: bool = True  # offer HTTP/2 through ALPN (false: HTTP/1.1 only, for a broken proxy)
+    simulated: str | None = None  # "sandbox": a `cpi-preflight sandbox` started on its own
 
     @property
     def api_root(self) -> str:
@@ -79,7 +82,11 @@ class Profile:
 
     @property
     def uses_certificate(self) -> bool:
-        """Whether the client authenticates with an X.509 certificate (mTLS)."""
+        """Whether the client authenticates with an X.509 certificate (mTLS); a sandbox profile
+        says so before its sandbox runs (`sandbox: credential: certificate`), so that its plan at
+        collection already holds the credential-expiry check."""
+        if self.sandbox is not None:
+            return self.sandbox.get("credential") == "certificate"
         return self.certificate is not None
 
     def fingerprint(self) -> str:
@@ -96,20 +103,23 @@ class Profile:
 
 
 class _Reader:
-    """Reads one profile mapping, remembering the file for error messages."""
+    """Reads one profile mapping by the definitions of its keys (`profile_keys`), remembering
+    the file for error messages."""
 
     def __init__(self, path: Path, data: Mapping[str, Any], environ: Mapping[str, str],
-                 prefix: str = "") -> None:
+                 prefix: str = "", keys: Mapping[str, Key] = BY_NAME) -> None:
         self.path = path
         self.data = data
         self.environ = environ
         self.prefix = prefix
+        self.keys = keys
         self.empty_variables: dict[str, str] = {}  # key -> a ${VAR} in it that is set but empty
 
     def fail(self, key: str, problem: str, index: int | None = None) -> ProfileError:
-        """The error for `key` (item `index` of its list, if given) of this file."""
+        """The error for `key` (item `index` of its list, counted from 0, if given; the message
+        counts from 1) of this file."""
         path, name = message_path(self.path), f"{self.prefix}{key}"
-        item = "" if index is None else f"[{index}]"
+        item = "" if index is None else f" item {index + 1}"
         return ProfileError(f"{path}: {name}{item}: {problem}", path=path, key=name)
 
     def missing(self, key: str, problem: str) -> ProfileError:
@@ -122,6 +132,15 @@ class _Reader:
                          "secret or variable is passed to this job)")
 
     def expand(self, key: str, value: str, index: int | None = None) -> str:
+        """`value` with each `${NAME}` replaced by the variable, in `EXPANDED_KEYS` only; what
+        a variable holds is registered as a secret."""
+        found = _ENV_REF.search(value)
+        if found and (self.prefix or key not in EXPANDED_KEYS):
+            raise self.fail(
+                key, f"${{{found.group(1)}}}: environment variables are read only in "
+                f"{', '.join(EXPANDED_KEYS)}, and what they hold is masked as a secret; write "
+                "the value itself here", index)
+
         def substitute(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in self.environ:
@@ -132,11 +151,13 @@ class _Reader:
                 )
             if not self.environ[name].strip():
                 self.empty_variables.setdefault(key, name)
+            register(self.environ[name].strip())
             return self.environ[name]
 
         return _ENV_REF.sub(substitute, value)
 
-    def text(self, key: str, *, required: bool = False) -> str:
+    def text(self, key: str) -> str:
+        required = self.keys[key].required
         value = self.data.get(key)
         if value is None:
             if required:
@@ -169,8 +190,10 @@ class _Reader:
             items.append(self.expand(key, item, i).strip())
         return tuple(items)
 
-    def number(self, key: str, default: float, *, low: float, high: float) -> float:
-        value = self.data.get(key, default)
+    def number(self, key: str) -> float:
+        spec = self.keys[key]
+        low, high = spec.low, spec.high
+        value = self.data.get(key, spec.default)
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(key, f"must be a number, not {_kind(value)}")
         if not low <= value <= high:
@@ -178,18 +201,21 @@ class _Reader:
         return float(value)
 
     def flag(self, key: str) -> bool:
-        value = self.data.get(key, False)
+        value = self.data.get(key, self.keys[key].default)
         if not isinstance(value, bool):
             raise self.fail(key, f"must be true or false, not {_kind(value)}")
         return value
 
-    def file(self, key: str, value: str, limit: int = files.PEM_LIMIT) -> Path:
+    def file_path(self, key: str, value: str) -> Path:
+        """The file `value` names: `~` expanded, relative to the profile's folder."""
         try:
             path = Path(value).expanduser()
         except RuntimeError:
             raise self.fail(key, f"'{value}' names the home folder of an unknown user") from None
-        if not path.is_absolute():
-            path = self.path.parent / path
+        return path if path.is_absolute() else self.path.parent / path
+
+    def file(self, key: str, value: str, limit: int = files.PEM_LIMIT) -> Path:
+        path = self.file_path(key, value)
         self.content(key, path, limit)
         return path
 
@@ -210,6 +236,9 @@ def _kind(value: object) -> str:
 
 
 def _check_url(reader: _Reader, key: str, url: str) -> str:
+    user_info = user_info_problem(url)
+    if user_info:
+        raise reader.fail(key, f"the URL {user_info}")
     parts, problem = parse_url(url)
     if problem:
         raise reader.fail(key, f"'{url}' is not a usable URL: {problem}; expected "
@@ -225,16 +254,15 @@ def _check_url(reader: _Reader, key: str, url: str) -> str:
 
 
 def _validate_roles(reader: _Reader, env: str, roles: tuple[str, ...], cat: Catalog) -> None:
+    accepted = profile_keys.allowed("roles", env, cat)
     valid = list(cat.roles) + (list(cat.neo_roles) if env == "neo" else [])
     for i, role in enumerate(roles):
-        if role in valid:
-            if env == "neo" and role in cat.roles and cat.roles[role].permissions is None:
-                raise reader.fail(
-                    "required_roles", f"role template '{role}' has no known Neo roles; "
-                    "name the Neo roles instead (see `cpi-preflight catalog --environment neo`)",
-                    i,
-                )
+        if role in accepted:
             continue
+        if env == "neo" and role in cat.roles:
+            raise reader.fail(
+                "required_roles", f"role template '{role}' has no known Neo roles; "
+                "name the Neo roles instead (see `cpi-preflight catalog --environment neo`)", i)
         hint = closest(role, valid)
         where = "CF role template" + (" or Neo role" if env == "neo" else "")
         tail = f"; did you mean '{hint}'?" if hint else "; run `cpi-preflight catalog` for the list"
@@ -243,10 +271,11 @@ def _validate_roles(reader: _Reader, env: str, roles: tuple[str, ...], cat: Cata
         raise reader.fail("required_roles", f"unknown {where} '{role}'{tail}", i)
 
 
-def _validate_endpoints(reader: _Reader, names: tuple[str, ...], cat: Catalog) -> None:
+def _validate_endpoints(reader: _Reader, env: str, names: tuple[str, ...], cat: Catalog) -> None:
+    valid = profile_keys.allowed("endpoints", env, cat)
     for i, name in enumerate(names):
-        if name not in cat.endpoints:
-            hint = closest(name, list(cat.endpoints))
+        if name not in valid:
+            hint = closest(name, list(valid))
             tail = f"; did you mean '{hint}'?" if hint else "; run `cpi-preflight catalog`"
             raise reader.fail("endpoints", f"unknown endpoint '{name}'{tail}", i)
 
@@ -260,11 +289,13 @@ def _reject_unknown_keys(reader: _Reader) -> None:
 
 
 def _environment(reader: _Reader) -> str:
-    env = reader.text("environment", required=True).lower()
+    env = reader.text("environment").lower()
     if env == "edge":
         raise reader.fail("environment", f"'edge' is not supported yet. {hosts.edge_facts()}")
-    if env not in catalog_module.ENVIRONMENTS:
-        raise reader.fail("environment", f"must be 'cf' or 'neo', not '{env}'")
+    valid = profile_keys.allowed("environments", env, catalog_module.load())
+    if env not in valid:
+        names = " or ".join(f"'{name}'" for name in valid)
+        raise reader.fail("environment", f"must be {names}, not '{env}'")
     return env
 
 
@@ -280,10 +311,10 @@ class _Connection:
 
 def _connection(reader: _Reader, env: str) -> _Connection:
     if "service_key" in reader.data:
-        clash = [k for k in _CONNECTION_KEYS if k in reader.data]
+        clash = [k for k in CONNECTION_KEYS if k in reader.data]
         if clash:
             raise reader.fail(clash[0], "set either service_key or the connection keys, not both")
-        key_path = reader.file("service_key", reader.text("service_key", required=True),
+        key_path = reader.file("service_key", reader.text("service_key"),
                                files.SERVICE_KEY_LIMIT)
         found = read_service_key(key_path)
         _check_url(reader, "service_key (url)", found.api_url)
@@ -304,12 +335,13 @@ def _explicit_connection(reader: _Reader, env: str) -> _Connection:
     if not secret_text and not cert_text:
         raise reader.missing("client_secret", "is required (or certificate + key, or "
                              "service_key)")
-    if cert_text and env == "neo":
-        raise reader.fail("certificate", "client certificates are supported on cf only")
+    if cert_text and env not in profile_keys.CERTIFICATE_ENVIRONMENTS:
+        only = ", ".join(profile_keys.CERTIFICATE_ENVIRONMENTS)
+        raise reader.fail("certificate", f"client certificates are supported on {only} only")
     return _Connection(
-        api_url=_check_url(reader, "api_url", reader.text("api_url", required=True)),
-        token_url=_check_url(reader, "token_url", reader.text("token_url", required=True)),
-        client_id=reader.text("client_id", required=True),
+        api_url=_check_url(reader, "api_url", reader.text("api_url")),
+        token_url=_check_url(reader, "token_url", reader.text("token_url")),
+        client_id=reader.text("client_id"),
         client_secret=Secret(secret_text) if secret_text else None,
         certificate=_pem(reader, "certificate", cert_text, "CERTIFICATE") if cert_text else None,
         key=_pem(reader, "key", key_text, "PRIVATE KEY") if key_text else None,
@@ -329,13 +361,14 @@ def _timeouts(reader: _Reader) -> Timeouts:
     raw = reader.data.get("timeout", {})
     if not isinstance(raw, dict):
         raise reader.fail("timeout", f"must be a mapping with connect/read, not {_kind(raw)}")
-    sub = _Reader(reader.path, raw, reader.environ, prefix="timeout.")
+    keys = {key.name: key for key in reader.keys["timeout"].keys}
+    sub = _Reader(reader.path, raw, reader.environ, prefix="timeout.", keys=keys)
     for key in raw:
-        if key not in ("connect", "read"):
-            raise reader.fail(f"timeout.{key}", "unknown key; valid: connect, read")
+        if key not in keys:
+            raise reader.fail(f"timeout.{key}", f"unknown key; valid: {', '.join(keys)}")
     return Timeouts(
-        connect=sub.number("connect", 5.0, low=0.1, high=300),
-        read=sub.number("read", 15.0, low=0.1, high=600),
+        connect=sub.number("connect"),
+        read=sub.number("read"),
     )
 
 
@@ -347,7 +380,7 @@ def _sandbox(reader: _Reader, env: str) -> Mapping[str, Any] | None:
         raw = {}
     if not isinstance(raw, dict):
         raise reader.fail("sandbox", f"must be a mapping, not {_kind(raw)}")
-    clash = [k for k in (*_CONNECTION_KEYS, "service_key") if k in reader.data]
+    clash = [k for k in (*CONNECTION_KEYS, "service_key") if k in reader.data]
     if clash:
         raise reader.fail(clash[0], "a sandbox profile gets its connection from the sandbox; "
                           "remove this key or the sandbox section")
@@ -364,6 +397,41 @@ def _refuse_edge_local(reader: _Reader, api_url: str) -> None:
         key = "service_key (url)" if "service_key" in reader.data else "api_url"
         raise reader.fail(key, f"'{api_url}' is Edge Integration Cell's local API "
                           f"(/local), which cpi-preflight does not check yet. {hosts.edge_facts()}")
+
+
+def _simulated(reader: _Reader) -> str | None:
+    value = reader.text("simulated")
+    if not value:
+        return None
+    if value != SIMULATED:
+        raise reader.fail("simulated", f"must be '{SIMULATED}' (`cpi-preflight init` writes it "
+                          f"for a tenant of `cpi-preflight sandbox`), not '{value}'; remove the "
+                          "key for a real tenant")
+    return value
+
+
+def restart_command(environment: str, certificate: bool) -> str:
+    """The command that starts a sandbox like the one that wrote a simulated profile."""
+    if environment == "neo":
+        return "cpi-preflight sandbox --environment neo"
+    credential = " --credential certificate" if certificate else ""
+    return f"cpi-preflight sandbox{credential} --service-key {SANDBOX_KEY_FILE} --force"
+
+
+def _ca_bundle(reader: _Reader, simulated: str | None, env: str,
+               certificate: bool, name: str) -> Path | None:
+    """The CA file; for a simulated profile, a CA file that is gone means its sandbox stopped
+    (the sandbox keeps it in a temporary folder that it removes when it stops)."""
+    value = reader.text("ca_bundle")
+    if not value:
+        return None
+    path = reader.file_path("ca_bundle", value)
+    if simulated is not None and not path.exists():
+        raise reader.fail(
+            "ca_bundle", f"file {path} does not exist: the sandbox that wrote this profile is "
+            f"no longer running; start it again with `{restart_command(env, certificate)}` "
+            f"and run the `cpi-preflight init` line it prints with `--name {name} --force`")
+    return _pem(reader, "ca_bundle", value, "CERTIFICATE", files.CA_LIMIT)
 
 
 def parse(name: str, path: Path, data: object, environ: Mapping[str, str]) -> Profile:
@@ -385,23 +453,23 @@ def parse(name: str, path: Path, data: object, environ: Mapping[str, str]) -> Pr
         raise reader.fail("required_roles", "name at least one role or endpoint to verify "
                           "(required_roles: [...] or endpoints: [...])")
     _validate_roles(reader, env, roles, cat)
-    _validate_endpoints(reader, endpoints, cat)
+    _validate_endpoints(reader, env, endpoints, cat)
     sandbox = _sandbox(reader, env)
+    simulated = _simulated(reader)
     conn = _Connection() if sandbox is not None else _connection(reader, env)
     _refuse_edge_local(reader, conn.api_url)
-    ca_text = reader.text("ca_bundle")
     return Profile(
         name=name, path=path, environment=env, api_url=normalize_api_url(conn.api_url),
         token_url=conn.token_url, client_id=conn.client_id, client_secret=conn.client_secret,
         certificate=conn.certificate, key=conn.key,
-        ca_bundle=(_pem(reader, "ca_bundle", ca_text, "CERTIFICATE", files.CA_LIMIT)
-                   if ca_text else None),
+        ca_bundle=_ca_bundle(reader, simulated, env, conn.certificate is not None, name),
         required_roles=tuple(dict.fromkeys(roles)), endpoints=tuple(dict.fromkeys(endpoints)),
         strict=reader.flag("strict"),
-        attempts=int(reader.number("attempts", 3, low=1, high=10)),
-        timeouts=_timeouts(reader), deadline=reader.number("deadline", 120, low=1, high=3600),
-        expiry_warning_days=int(reader.number("expiry_warning_days", 30, low=0, high=3650)),
-        sandbox=sandbox, description=reader.text("description"),
+        attempts=int(reader.number("attempts")),
+        timeouts=_timeouts(reader), deadline=reader.number("deadline"),
+        expiry_warning_days=int(reader.number("expiry_warning_days")),
+        sandbox=sandbox, description=reader.text("description"), simulated=simulated,
+        http2=reader.flag("http2"),
     )
 
 
@@ -444,45 +512,62 @@ def available(profiles_dir: Path) -> list[str]:
 
 
 def resolve_names(requested: list[str], profiles_dir: Path) -> list[str]:
-    """Expand `--profile` values (repeatable, comma lists, `all`, or a profile file's path
-    inside `profiles_dir`) into known profile names."""
+    """Expand `--profile` values (repeatable, comma lists, `all`, or a profile file's path)
+    into profile names."""
+    return [path.stem for path in resolve_files(requested, profiles_dir)]
+
+
+def resolve_files(requested: list[str], profiles_dir: Path) -> list[Path]:
+    """The profile files `--profile` values name: `NAME` (`profiles_dir/NAME.yaml`), comma
+    lists, `all` (every profile in `profiles_dir`), or the path of a profile file, which is
+    read where it is, from any folder."""
     known = available(profiles_dir)
-    names: list[str] = []
+    found: dict[str, Path] = {}
     for value in requested:
         for name in (n.strip() for n in value.split(",")):
             if not name:
                 continue
-            names.extend(known if name == "all" else [_known(name, known, profiles_dir)])
-    if not names and requested and not any(n.strip() for v in requested for n in v.split(",")):
+            paths = ([profiles_dir / f"{k}.yaml" for k in known] if name == "all"
+                     else [_selected(name, known, profiles_dir)])
+            for path in paths:
+                _add(found, path, name)
+    if not found and requested and not any(n.strip() for v in requested for n in v.split(",")):
         raise ProfileError("--profile was given an empty name; name a profile "
                            f"(--profile NAME for {profiles_dir}/NAME.yaml) or use --profile all")
-    if not names:
+    if not found:
         raise ProfileError(f"no profiles found in {profiles_dir}; create {profiles_dir}/NAME.yaml "
                            "(`cpi-preflight init` writes one), or point --profiles-dir at the "
                            "folder that holds them")
-    return list(dict.fromkeys(names))
+    return list(found.values())
 
 
-def _as_name(value: str, profiles_dir: Path) -> str:
-    """`profiles/x.yaml` (a path to a profile file) -> `x`, if the file is in `profiles_dir`."""
+def _add(found: dict[str, Path], path: Path, value: str) -> None:
+    """Select `path` once; two files of the same name would write the same report folder."""
+    earlier = found.setdefault(path.stem, path)
+    if earlier != path and os.path.abspath(earlier) != os.path.abspath(path):
+        raise ProfileError(f"--profile {value}: {message_path(path)} and "
+                           f"{message_path(earlier)} are both named {path.stem}, and the name "
+                           "names the report folder; select one of them, or rename one")
+
+
+def _selected(value: str, known: list[str], profiles_dir: Path) -> Path:
+    """The file one `--profile` value names: an existing profile file given by its path (from
+    any folder), else `profiles_dir/NAME.yaml` (`profiles/x.yaml` and `x.yaml` name x)."""
     path = Path(value).expanduser()
     if path.suffix not in (".yaml", ".yml") and len(path.parts) < 2:
-        return value
+        return profiles_dir / f"{_known(value, known, profiles_dir)}.yaml"
     stem = path.stem if path.suffix in (".yaml", ".yml") else path.name
-    folder = (path if path.is_absolute() else Path.cwd() / path).parent
-    if folder.resolve() == profiles_dir.resolve() or not folder.is_dir():
-        return stem
-    if (folder / f"{stem}.yaml").is_file():
-        raise ProfileError(
-            f"--profile {value}: the file is not in the profiles folder {profiles_dir}; run "
-            f"`pytest --profiles-dir {folder} --profile {stem}`, or move it into {profiles_dir}")
-    return stem
+    file = path if path.suffix in (".yaml", ".yml") else path.with_name(f"{stem}.yaml")
+    absolute = file if file.is_absolute() else Path.cwd() / file
+    if absolute.is_file() and absolute.parent.resolve() != profiles_dir.resolve():
+        return absolute
+    return profiles_dir / f"{_known(stem, known, profiles_dir, value)}.yaml"
 
 
-def _known(value: str, known: list[str], profiles_dir: Path) -> str:
-    name = _as_name(value, profiles_dir)
+def _known(name: str, known: list[str], profiles_dir: Path, value: str | None = None) -> str:
     if name in known:
         return name
+    value = value or name
     if not profiles_dir.is_dir():
         raise ProfileError(
             f"--profile {value}: the profiles folder {profiles_dir} does not exist; run pytest "
@@ -500,17 +585,48 @@ def _known(value: str, known: list[str], profiles_dir: Path) -> str:
 def load(name: str, profiles_dir: Path, environ: Mapping[str, str] | None = None) -> Profile:
     """Load and validate `profiles_dir/<name>.yaml`."""
     path = profiles_dir / f"{name}.yaml"
+    _check_name(name, path)
+    return load_file(path, environ)
+
+
+def _check_name(name: str, path: Path) -> None:
     if not NAME.match(name):
         raise ProfileError(f"{path}: the file name must be letters, digits, '_', '.' or '-' "
                            "(it names the report folder); rename the file", path=path)
+
+
+def load_file(path: Path, environ: Mapping[str, str] | None = None) -> Profile:
+    """Load and validate the profile file `path`; the profile's name is the file's stem."""
+    _check_name(path.stem, path)
     data = read_yaml(path)
-    return parse(name, path, data, os.environ if environ is None else environ)
+    return parse(path.stem, path, data, os.environ if environ is None else environ)
 
 
-def load_all(names: list[str], profiles_dir: Path) -> Iterator[Profile]:
-    """Load each named profile, stopping at the first invalid one."""
-    for name in names:
-        yield load(name, profiles_dir)
+def load_all(names: list[str], profiles_dir: Path) -> list[Profile]:
+    """Load each named profile of `profiles_dir`; see `load_files` for errors."""
+    return load_files([profiles_dir / f"{name}.yaml" for name in names])
+
+
+def load_files(paths: list[Path], environ: Mapping[str, str] | None = None) -> list[Profile]:
+    """Load each profile file. Every file is read, so that one run names every profile that
+    cannot be used: one `ProfileError` as it is, several as one `ProfilesError`."""
+    loaded: list[Profile] = []
+    failed: list[ProfileError] = []
+    for path in paths:
+        try:
+            loaded.append(load_file(path, environ))
+        except ProfileError as exc:
+            failed.append(exc)
+    if len(failed) == 1:
+        raise failed[0]
+    if failed:
+        raise ProfilesError(failed)
+    return loaded
+
+
+def load_selected(requested: list[str], profiles_dir: Path) -> list[Profile]:
+    """The profiles `--profile` values select (`resolve_files`), loaded (`load_files`)."""
+    return load_files(resolve_files(requested, profiles_dir))
 
 
 def bind(profile: Profile, *, api_url: str, token_url: str, client_id: str,

@@ -3,11 +3,16 @@
 Pure: no file is read or written here and nothing is printed; `commands.init` gathers the
 input, validates the text this module renders, writes it and prints the next steps. Secrets
 never reach the text: the profile names them as `${VAR}` references (`Variables`).
+
+Values copied from the input (URLs, the client id, a path, a file's name) may hold anything: every
+`key: value` line is written by the YAML emitter (quoted and escaped where the value needs it),
+and every comment is made one line of visible characters (`text.one_line`) before it is
+written, because YAML also ends a comment at U+0085, U+2028 and U+2029: a file name holding one
+could otherwise start a key of its own.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import textwrap
 from dataclasses import dataclass
@@ -16,7 +21,11 @@ from pathlib import Path
 import yaml
 
 from cpi_preflight import postman, urls
-from cpi_preflight.service_key import ServiceKey
+from cpi_preflight.profile_schema import MODELINE
+from cpi_preflight.service_key import SIMULATED, ServiceKey
+from cpi_preflight.text import one_line
+
+STDIN = Path("-")  # `--service-key -`: the key is read from standard input
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,8 @@ class Setup:
     pem_dir: Path | None
     ca_bundle: CaBundle | None = None
     imported: postman.Import | None = None
+    simulated: str | None = None  # "sandbox": the tenant is a `cpi-preflight sandbox`
+    notes: tuple[str, ...] = ()  # what init decided from the input, said before the next steps
 
     @property
     def uses_certificate(self) -> bool:
@@ -78,26 +89,30 @@ class Setup:
         return self.pem_dir / f"{self.name}.crt", self.pem_dir / f"{self.name}.key"
 
 
-def _yaml_scalar(value: str) -> str:
-    """`value` as YAML: plain when it reads back unchanged, else double-quoted."""
-    try:
-        plain = yaml.safe_load(f"k: {value}") == {"k": value}
-    except yaml.YAMLError:
-        plain = False
-    return value if plain else json.dumps(value)
+def _yaml_line(key: str, value: str) -> str:
+    """`key: value` as the YAML emitter writes it: plain where that reads back as the same
+    text, else quoted, with line breaks, controls and non-ASCII characters escaped; always
+    one line."""
+    line = yaml.safe_dump({key: value}, allow_unicode=False, width=1_000_000,
+                          default_flow_style=False).rstrip("\n")
+    if "\n" in line:  # a value with line breaks: single-quoted over several lines otherwise
+        line = yaml.safe_dump({key: value}, allow_unicode=False, width=1_000_000,
+                              default_style='"').rstrip("\n")
+    return line
 
 
 def _comment(text: str) -> list[str]:
-    return textwrap.wrap(text, width=98, initial_indent="# ", subsequent_indent="# ",
-                         break_long_words=False, break_on_hyphens=False)
+    return textwrap.wrap(one_line(text), width=98, initial_indent="# ",
+                         subsequent_indent="# ", break_long_words=False,
+                         break_on_hyphens=False)
 
 
 def _entry(comment: str, key: str, value: str) -> list[str]:
-    return [*_comment(comment), f"{key}: {_yaml_scalar(value)}"]
+    return [*_comment(comment), _yaml_line(key, value)]
 
 
 def _list_entry(comment: str, key: str, values: list[str]) -> list[str]:
-    items = [f"  - {_yaml_scalar(v)}" for v in values]
+    items = ["  - " + _yaml_line("k", v)[len("k: "):] for v in values]
     return [*_comment(comment), f"{key}:" + ("" if items else " []"), *items]
 
 
@@ -122,6 +137,8 @@ SOURCES = {
 def _origin(setup: Setup) -> str:
     if setup.origin is None:
         return "command-line options"
+    if setup.origin == STDIN:
+        return "a service key read from standard input"
     kind = "the Postman collection" if setup.imported else "the service key"
     return f"{kind} {setup.origin.name}"
 
@@ -150,7 +167,17 @@ def _header(setup: Setup) -> list[str]:
                   "neo = SAP BTP Neo."),
         f"environment: {setup.environment}",
         *_entry("Free text, shown in the reports.", "description", _description(setup)),
+        *_simulated_lines(setup),
     ]
+
+
+def _simulated_lines(setup: Setup) -> list[str]:
+    if setup.simulated != SIMULATED:
+        return []
+    return _entry("This tenant is simulated: a `cpi-preflight sandbox` on this machine, not an "
+                  "SAP tenant; its reports are no evidence for a real one. When the sandbox "
+                  "stops, its CA file goes with it, and the checks say how to start it again.",
+                  "simulated", SIMULATED)
 
 
 def _description(setup: Setup) -> str:
@@ -232,5 +259,6 @@ def render_profile(setup: Setup) -> str:
     """The profile YAML, commented; credentials appear only as `${VAR}` references."""
     optional = [line for line in _OPTIONAL
                 if setup.ca_bundle is None or not line.startswith("# ca_bundle:")]
-    lines = [*_header(setup), *_connection_lines(setup), *_check_lines(setup), *optional]
+    lines = [MODELINE, *_header(setup), *_connection_lines(setup), *_check_lines(setup),
+             *optional]
     return "\n".join(lines) + "\n"

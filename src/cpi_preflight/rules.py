@@ -7,12 +7,12 @@ register their rules here, so neither imports the other's rules.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from cpi_preflight import fixes
 from cpi_preflight.catalog import Catalog, Severity
 from cpi_preflight.claims import TokenFacts
 from cpi_preflight.findings import FAILED, Facts, Finding, Verdict, issued_token
@@ -56,10 +56,11 @@ class Context:
         return self.plan.profile.client_id
 
     def finding(self, code: str, subject: str, message: str, **values: str) -> Finding:
-        """A finding whose fix text comes from the codes data, placeholders filled."""
+        """A finding whose fix text comes from the codes data, placeholders filled as their
+        place allows (`fixes.fill`: text from outside is never part of a command)."""
         entry = self.catalog.code(code)
-        slots: defaultdict[str, str] = defaultdict(str, self.known_values(), **values)
-        fix = entry.fix_for(self.environment).format_map(slots)
+        fix = fixes.fill(entry.fix_for(self.environment), {**self.known_values(), **values},
+                         self.catalog.names)
         return Finding(code, entry.severity, subject, message, fix)
 
     def known_values(self) -> dict[str, str]:

@@ -15,11 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
-from cpi_preflight import baseline, diagnosis, plan, probe, profile, transport
+from cpi_preflight import baseline, plan, profile, transport
 from cpi_preflight import catalog as catalog_module
-from cpi_preflight.claims import TokenFacts
 from cpi_preflight.findings import SKIPPED, Verdict, issued_token
 from cpi_preflight.observation import ProfileObservations
 from cpi_preflight.plan import Plan
@@ -27,13 +24,18 @@ from cpi_preflight.profile import Profile
 from cpi_preflight.reporting import document
 from cpi_preflight.reporting.document import Document
 from cpi_preflight.secret import Secret
+from cpi_preflight.user_checks import UserChecks
 
 if TYPE_CHECKING:
+    import httpx
+
+    from cpi_preflight.claims import TokenFacts
     from cpi_preflight.sandbox import Sandbox
 
 
 # Why a planned check has no result in the reports (pytest did not run its item).
-NOT_SELECTED = "not selected in this run (-k, -m, --deselect or --lf left it out)"
+SELECTION_OPTIONS = "-k, -m, --deselect, --lf or --sw"  # pytest's options that deselect checks
+NOT_SELECTED = f"not selected in this run ({SELECTION_OPTIONS} left it out)"
 NOT_REACHED = "not run: the session stopped before it (-x, --maxfail or an interrupt)"
 
 
@@ -47,6 +49,7 @@ class Settings:
     baseline: Path | None = None
     max_concurrency: int = transport.MAX_CONCURRENCY
     max_per_host: int = transport.MAX_PER_HOST
+    http2: bool = True  # offer HTTP/2 (--http2 off: HTTP/1.1 only)
 
 
 @dataclass
@@ -60,25 +63,26 @@ class Run:
     verdicts: dict[str, dict[str, Verdict]] = field(default_factory=dict)
     sandboxes: dict[str, Sandbox] = field(default_factory=dict)
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)
-    baseline_gaps: list[str] = field(default_factory=list)
+    baseline_warnings: list[str] = field(default_factory=list)  # shown as `warning:` lines
     started_at: datetime | None = None
     duration_s: float = 0.0
     executed: bool = False
     ran: set[tuple[str, str]] = field(default_factory=set)
     deselected: set[tuple[str, str]] = field(default_factory=set)
+    user_checks: UserChecks = field(default_factory=UserChecks)  # the team's tests (checks/)
 
     @classmethod
     def load(cls, names: list[str], settings: Settings) -> Run:
         """Resolve names and load every profile; raises `ConfigError` before any network."""
         transport.check_proxy_variables(os.environ)
         transport.check_client_environment()
-        resolved = profile.resolve_names(names, settings.profiles_dir)
-        profiles = list(profile.load_all(resolved, settings.profiles_dir))
+        profiles = profile.load_selected(names, settings.profiles_dir)
         cat = catalog_module.load()
         run = cls(settings, profiles)
         names = [p.name for p in profiles]
-        run.baselines = baseline.load(settings.baseline, names)
-        run.baseline_gaps = baseline.gaps(settings.baseline, names, run.baselines)
+        found = baseline.load(settings.baseline, names)
+        run.baselines, ignored = baseline.within_catalog(settings.baseline, found, cat)
+        run.baseline_warnings = [*baseline.gaps(settings.baseline, names, found), *ignored]
         run.plans = {p.name: plan.build(p, cat, with_baseline=settings.baseline is not None)
                      for p in profiles}
         return run
@@ -87,6 +91,9 @@ class Run:
         """Start sandboxes, probe every selected profile concurrently, and diagnose."""
         if self.executed:
             return
+        # imported here, not at start-up: collection (and --collect-only) never needs them
+        from cpi_preflight import diagnosis, probe
+
         self.executed = True
         self.started_at = datetime.now(UTC)
         began = time.monotonic()
@@ -98,7 +105,8 @@ class Run:
                  for p in bound]
         self.plans.update({p.profile.name: p for p in plans})
         self.observations = probe.run(plans, total=self.settings.max_concurrency,
-                                      per_host=self.settings.max_per_host)
+                                      per_host=self.settings.max_per_host,
+                                      http2=self.settings.http2)
         now = datetime.now(UTC)
         for p in plans:
             name = p.profile.name
@@ -164,7 +172,8 @@ class Run:
             self.reported(profile_name), started_at=self.started_at or datetime.now(UTC),
             duration_s=self.duration_s, token=self.token_facts(profile_name),
             trust=document.trust_text(prof, environ), proxy=transport.proxy_setting(environ),
-            baseline=str(baseline["_path"]) if baseline else None, strict=self.settings.strict)
+            baseline=str(baseline["_path"]) if baseline else None, strict=self.settings.strict,
+            ci=document.ci_run(environ), user_checks=self.user_checks.of(profile_name, NOT_REACHED))
 
     def close(self) -> None:
         """Stop every sandbox this run started."""

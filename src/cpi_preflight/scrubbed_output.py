@@ -2,10 +2,11 @@
 warnings and INTERNALERROR tracebacks.
 
 `install()` replaces the log record factory: every record created while a run is active has its
-message (arguments merged in), exception text and stack text scrubbed. A secret only becomes
-known when it is read; an access token only once its response has been parsed, after httpcore
-has already logged that response's headers. So during the network phase `held()` keeps every
-record back and passes it on, scrubbed again, when the phase ends (with every token known).
+message (arguments merged in), exception text and stack text scrubbed and cleaned line by line.
+A secret only becomes known when it is read; an access token only once its response has been
+parsed, after httpcore has already logged that response's headers. So during the network phase
+`held()` keeps every record back and passes it on, scrubbed again, when the phase ends (with
+every token known).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from cpi_preflight.secret import scrub
+from cpi_preflight.text import log_lines
 
 _lock = threading.Lock()
 _original: Callable[..., logging.LogRecord] | None = None
@@ -25,19 +27,21 @@ _original: Callable[..., logging.LogRecord] | None = None
 
 def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
     """Scrub `record` in place: its message with the arguments merged in, and the texts of
-    its exception and stack (formatted now, so formatters reuse the scrubbed text)."""
+    its exception and stack (formatted now, so formatters reuse the scrubbed text); each of
+    their lines made visible and unable to form a CI workflow command (`text.log_lines`: a
+    tenant's header values reach httpcore's debug log)."""
     try:
         message = record.getMessage()
     except Exception:  # a bad format string: logging reports it later, keep the raw parts
         message = f"{record.msg} {record.args!r}"
-    record.msg, record.args = scrub(message), None
+    record.msg, record.args = log_lines(scrub(message)), None
     if record.exc_info and not record.exc_text:
         record.exc_text = logging.Formatter().formatException(record.exc_info)
     if record.exc_text:
-        record.exc_text = scrub(record.exc_text)
+        record.exc_text = log_lines(scrub(record.exc_text))
         record.exc_info = None  # the traceback's frames are not needed any more
     if record.stack_info:
-        record.stack_info = scrub(record.stack_info)
+        record.stack_info = log_lines(scrub(record.stack_info))
     return record
 
 

@@ -58,6 +58,35 @@ def _visible(char: str) -> str:
     return "" if unicodedata.category(char) in _DROPPED else char
 
 
+# GitHub's runner takes a workflow command from a log line that holds `##[name ...]` anywhere,
+# or whose first characters after any whitespace are `::name ...::` (actions/runner,
+# ActionCommand.TryParse and TryParseV2). A space breaks both.
+_COMMAND_V1 = re.compile(r"#(?=#\[)")
+_COMMAND_V2 = re.compile(r"(?<!\S)::+")
+
+
+def no_workflow_commands(text: str) -> str:
+    """`text` that cannot form a CI workflow command in a log line, wherever a line break
+    puts it: `##[` becomes `# #[`, and colons that start a word (`::error`) are spaced
+    (`: :error`). Other text, `https://` and `[::1]` included, is left as it is."""
+    if "##[" not in text and "::" not in text:
+        return text
+    spaced = _COMMAND_V2.sub(lambda m: " ".join(m.group(0)), text)
+    return _COMMAND_V1.sub("# ", spaced)
+
+
+def log_line(text: str) -> str:
+    """Text from outside as a terminal or a CI log shows it: one visible line (`one_line`)
+    that forms no workflow command (`no_workflow_commands`)."""
+    return no_workflow_commands(one_line(text))
+
+
+def log_lines(text: str) -> str:
+    """Text with several lines (a log record, a traceback) for a terminal or a CI log: each
+    line as by `log_line`, line breaks and indentation kept."""
+    return no_workflow_commands(lines(text))
+
+
 def lines(text: str) -> str:
     """Text of our own making with several lines (a JUnit output): each line cleaned as by
     `one_line`, the line breaks and each line's indentation kept."""
@@ -71,3 +100,15 @@ def cut(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return text[: max(limit - len(ELLIPSIS), 1)] + ELLIPSIS
+
+
+def hidden_character(text: str) -> str | None:
+    """Where `text` holds its first character that a line cannot show as itself (a control such
+    as ESC, CR, a newline or a tab; a bidi or zero-width format character; a line or paragraph
+    separator; any other non-printable one), as `U+001B at position 5` (1-based); None when
+    every character is visible or a plain space. For values that must be taken exactly as
+    they are (a secret, a client id, a URL), where cleaning would change them."""
+    for index, char in enumerate(text):
+        if not char.isprintable():
+            return f"U+{ord(char):04X} at position {index + 1}"
+    return None

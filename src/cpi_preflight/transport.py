@@ -2,7 +2,8 @@
 
 This is the only module that sends requests. It never judges an answer; it records an
 `Exchange`. The read-only guard lives here, in one place: towards the tenant only GET and HEAD
-go out, and the only POST allowed is the token request to the profile's token URL.
+go out, and the only POST allowed is the token request to the profile's token URL. Which
+connection a request takes (HTTP/2, or how many HTTP/1.1 connections) is `connections`' part.
 `Limits` bounds the requests in flight; its defaults `MAX_CONCURRENCY` and `MAX_PER_HOST` are
 the defaults of `--max-concurrency` and `--max-per-host` too.
 """
@@ -22,7 +23,7 @@ import socket
 import ssl
 import time
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,16 +33,23 @@ import certifi
 import httpx
 
 from cpi_preflight import files
+from cpi_preflight.connections import Clients, LoopLag, Trace, breaks_http2
 from cpi_preflight.errors import ConfigError, ReadOnlyViolationError
 from cpi_preflight.observation import (
     BODY_EXCERPT,
+    WIRE_HEADERS,
+    WIRE_TEXT,
     Attempt,
+    ConnectionUse,
     Exchange,
     Failure,
     FailureKind,
+    Headers,
+    Timings,
     TlsCertificate,
+    Wire,
 )
-from cpi_preflight.secret import register
+from cpi_preflight.secret import MASK, register
 from cpi_preflight.server_text import quote
 from cpi_preflight.urls import is_loopback
 
@@ -82,9 +90,11 @@ def trust_settings(ca_bundle: Path | None, cert: Path | None, key: Path | None,
 
 
 @functools.lru_cache(maxsize=256)
-def ssl_context(settings: TrustSettings) -> ssl.SSLContext:
+def ssl_context(settings: TrustSettings, http2: bool = False) -> ssl.SSLContext:
     """An SSL context for `settings`, shared by every profile with the same trust (loading CA
-    files is the costliest part of a client); raises OSError/ssl.SSLError on unreadable files."""
+    files is the costliest part of a client); raises OSError/ssl.SSLError on unreadable files.
+    httpcore sets the ALPN protocols on the context it is given at every connection, so clients
+    that offer HTTP/2 and clients that do not get contexts of their own (`http2`)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     for path in settings.ca_files:
@@ -162,6 +172,7 @@ class Limits:
 
     total: int = MAX_CONCURRENCY
     per_host: int = MAX_PER_HOST
+    lag: LoopLag = field(default_factory=LoopLag)  # started by the probe while it runs
     _global: asyncio.Semaphore | None = None
     _hosts: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
@@ -270,6 +281,114 @@ class _Answer:
     certificate: TlsCertificate | None
     received: int = 0  # bytes read off the wire (after chunked framing)
     truncated: bool = False  # the body went on past a cap and was cut
+    protocol: str = ""  # HTTP/1.1 or HTTP/2
+    reason: str = ""
+    server_ip: str = ""
+    headers_at: float = 0.0  # monotonic: the answer's headers were in
+    ended: float = 0.0  # monotonic: its body was read
+
+
+# --- what went over the wire (exchanges.har) ---------------------------------------------------
+
+CREDENTIAL_HEADERS = frozenset({"authorization", "proxy-authorization"})
+
+
+def shown_header(name: str, value: str) -> str:
+    """A header's value as a `Wire` keeps it: a credential keeps only its scheme (`Bearer ***`),
+    a cookie only its name (`JSESSIONID=***; Path=/` for a Set-Cookie); others as they are."""
+    lowered = name.lower()
+    if lowered in CREDENTIAL_HEADERS:
+        scheme, space, _ = value.strip().partition(" ")
+        return f"{scheme} {MASK}" if space and scheme.isalpha() else MASK
+    if lowered == "cookie":
+        return "; ".join(f"{_cookie_name(part)}={MASK}" for part in value.split(";")
+                         if part.strip())
+    if lowered == "set-cookie":
+        first, separator, attributes = value.partition(";")
+        return f"{_cookie_name(first)}={MASK}{separator}{attributes}"
+    return value
+
+
+def _cookie_name(pair: str) -> str:
+    return pair.split("=", 1)[0].strip()
+
+
+def _shown_headers(headers: httpx.Headers) -> Headers:
+    return tuple((name, shown_header(name, value))
+                 for name, value in headers.multi_items()[:WIRE_HEADERS])
+
+
+class PhaseClock:
+    """When each phase of one attempt began and ended, from httpcore's trace events
+    (`connect_tcp`, `start_tls`, `send_request_headers`, ...): the first start and the last end
+    of each, so that a proxy's CONNECT and the tunnel's TLS count as connecting."""
+
+    def __init__(self) -> None:
+        self.began = time.monotonic()
+        self.at = time.time()
+        self.marks: dict[str, float] = {}
+
+    def start(self) -> None:
+        """The attempt begins now (after waiting for its turn in the host's lane)."""
+        self.began, self.at = time.monotonic(), time.time()
+
+    async def trace(self, name: str, info: Mapping[str, Any]) -> None:
+        """httpcore's `trace` extension (async clients)."""
+        event, now = name.split(".", 1)[-1], time.monotonic()
+        if event.endswith(".started"):
+            self.marks.setdefault(event, now)
+        else:
+            self.marks[event] = now
+
+    def timings(self, headers_at: float, ended: float) -> Timings:
+        """The phases in HAR's terms; they add up to the attempt's whole time. Without trace
+        events (a mock transport) all time before the headers counts as waiting."""
+        marks = self.marks
+        sent_from, sent = marks.get("send_request_headers.started"), marks.get(
+            "send_request_body.complete")
+        if sent_from is None or sent is None:
+            return Timings(wait=_ms(self.began, headers_at), receive=_ms(headers_at, ended))
+        tcp = marks.get("connect_tcp.started")
+        connected = marks.get("start_tls.complete") or marks.get("connect_tcp.complete")
+        opened = tcp if tcp is not None else sent_from
+        ready = connected if tcp is not None and connected is not None else opened
+        tls_from, tls_to = marks.get("start_tls.started"), marks.get("start_tls.complete")
+        answered = min(marks.get("receive_response_headers.complete", headers_at), ended)
+        return Timings(
+            blocked=_ms(self.began, opened),
+            connect=_ms(opened, ready) if tcp is not None else -1.0,
+            ssl=_ms(tls_from, tls_to) if tls_from is not None and tls_to is not None else -1.0,
+            send=_ms(ready, max(sent, ready)), wait=_ms(max(sent, ready), answered),
+            receive=_ms(answered, ended))
+
+
+def _both(lane_trace: Trace, clock: PhaseClock) -> Callable[[str, Mapping[str, Any]],
+                                                              Awaitable[None]]:
+    """One `trace` extension feeding the host's lane (connections and protocol) and the
+    attempt's `PhaseClock` (HAR timings)."""
+    async def trace(name: str, info: Mapping[str, Any]) -> None:
+        await lane_trace(name, dict(info))
+        await clock.trace(name, info)
+    return trace
+
+
+def _ms(start: float, end: float) -> float:
+    return round(max(0.0, end - start) * 1000, 3)
+
+
+def _wire(request: httpx.Request, clock: PhaseClock, answer: _Answer | None) -> Wire:
+    """What one attempt sent and got, without credentials and without the request body."""
+    sent = _shown_headers(request.headers)
+    size = int(request.headers.get("content-length") or 0)
+    if answer is None:
+        now = time.monotonic()
+        return Wire(clock.at, sent, size, timings=clock.timings(now, now))
+    text = answer.body[: 4 * WIRE_TEXT].decode("utf-8", errors="replace")
+    return Wire(
+        clock.at, sent, size, answer.protocol, answer.reason, _shown_headers(answer.headers),
+        text[:WIRE_TEXT], len(text) > WIRE_TEXT or len(answer.body) > 4 * WIRE_TEXT
+        or answer.truncated, answer.received, len(answer.body),
+        clock.timings(answer.headers_at, answer.ended), answer.server_ip, answer.certificate)
 
 
 class _Layer:
@@ -350,14 +469,32 @@ class BoundedBody:
         return b"".join(self.chunks)
 
 
-async def _send_once(client: httpx.AsyncClient, request: httpx.Request) -> _Answer:
+async def _send_once(client: httpx.AsyncClient, request: httpx.Request, *,
+                     certificate: bool = True) -> _Answer:
+    """One request and its bounded answer; the server's certificate only when `certificate`
+    (reading it parses the whole certificate again, for every answer). The caller sets the
+    request's `trace` extension (`Sender._try`: the lane's tracer and the `PhaseClock`). The
+    client's own headers (User-Agent, Accept-Encoding) are added where the request has none:
+    `client.send` does not merge them into a request built beforehand."""
+    for name, value in client.headers.items():
+        request.headers.setdefault(name, value)
     response = await client.send(request, stream=True)
+    headers_at = time.monotonic()
     try:
         reader = await _read_bounded(response)
         return _Answer(response.status_code, response.headers, reader.body,
-                       _peer_certificate(response), reader.received, reader.truncated)
+                       _peer_certificate(response) if certificate else None, reader.received,
+                       reader.truncated, response.http_version, response.reason_phrase,
+                       _server_ip(response), headers_at, time.monotonic())
     finally:
         await response.aclose()
+
+
+def _server_ip(response: httpx.Response) -> str:
+    """The address the connection went to (a proxy's, when one stood between)."""
+    stream = response.extensions.get("network_stream")
+    address = stream.get_extra_info("server_addr") if stream is not None else None
+    return str(address[0]) if isinstance(address, tuple) and address else ""
 
 
 async def _read_bounded(response: httpx.Response) -> BoundedBody:
@@ -429,31 +566,41 @@ def json_depth(value: Any) -> int:
 class Sender:
     """Sends requests for one profile under the shared limits, with retries and a deadline."""
 
-    def __init__(self, client: httpx.AsyncClient, limits: Limits, policy: RetryPolicy,
+    def __init__(self, clients: Clients, limits: Limits, policy: RetryPolicy,
                  deadline: float) -> None:
-        self.client = client
+        self.clients = clients
         self.limits = limits
         self.policy = policy
         self.deadline = deadline
         self.certificates: dict[str, TlsCertificate] = {}
 
     async def exchange(self, request: httpx.Request, *, keep_body: bool = True) -> Exchange:
-        """Send `request` until it succeeds, fails for good, or tries run out."""
+        """Send `request` until it succeeds, fails for good, or tries run out. A try that finds
+        its host broken under HTTP/2 is sent again over HTTP/1.1 at once; it is recorded but
+        not counted among the attempts."""
         started = time.monotonic()
         attempts: list[Attempt] = []
         answer: _Answer | None = None
         failure: Failure | None = None
         waited = 0.0
-        for number in range(self.policy.attempts):
-            answer, failure, elapsed = await self._try(request)
-            attempts.append(Attempt(answer.status if answer else None, failure, elapsed))
+        number = 0
+        while True:
+            answer, failure, elapsed, fell_back, wire = await self._try(request)
+            attempts.append(Attempt(answer.status if answer else None, failure, elapsed, wire))
+            if fell_back:
+                continue
             if not self._should_retry(answer, failure, number, started):
                 break
             pause = self.policy.delay(number, _header(answer, "retry-after"))
             waited += pause
             await asyncio.sleep(pause)
+            number += 1
         exchange = self._record(request, answer, failure, attempts, started, keep_body)
         return dataclasses.replace(exchange, waited_ms=waited * 1000)
+
+    def uses(self) -> dict[str, ConnectionUse]:
+        """Per host: protocol, connections opened and requests sent so far."""
+        return self.clients.uses()
 
     def _should_retry(self, answer: _Answer | None, failure: Failure | None, number: int,
                       started: float) -> bool:
@@ -463,21 +610,40 @@ class Sender:
             return failure.kind in RETRY_FAILURES
         return answer is not None and answer.status in RETRY_STATUSES
 
-    async def _try(self, request: httpx.Request) -> tuple[_Answer | None, Failure | None, float]:
-        overall, host = self.limits.for_host(request.url.netloc.decode())
-        async with overall, host:
-            began = time.monotonic()
-            try:
-                answer = await _send_once(self.client, request)
-            except ReadOnlyViolationError as exc:
-                return None, Failure("refused_write", str(exc)), 0.0
-            except httpx.HTTPError as exc:
-                return None, classify(exc), (time.monotonic() - began) * 1000
-            except (ssl.SSLError, OSError) as exc:
-                return None, classify(exc), (time.monotonic() - began) * 1000
+    async def _try(self, request: httpx.Request
+                   ) -> tuple[_Answer | None, Failure | None, float, bool, Wire | None]:
+        """One try: (answer, failure, milliseconds, whether HTTP/2 broke and the host has
+        gone over to HTTP/1.1, what went over the wire)."""
+        host = request.url.netloc.decode()
+        client, lane = self.clients.route(host)
+        trace = lane.tracer(https=request.url.scheme == "https")
+        clock = PhaseClock()
+        request.extensions["trace"] = _both(trace, clock)
+        trace.ticket = ticket = await lane.acquire()
+        try:
+            overall, per_host = self.limits.for_host(host)
+            async with overall, per_host:
+                clock.start()
+                try:
+                    answer = await _send_once(client, request,
+                                              certificate=host not in self.certificates)
+                except ReadOnlyViolationError as exc:  # never sent
+                    return None, Failure("refused_write", str(exc)), 0.0, False, None
+                except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
+                    failure = classify(exc)
+                    if trace.sent:
+                        lane.took(time.monotonic() - trace.sent)
+                    broke = breaks_http2(trace, failure, exc)
+                    if broke:
+                        self.clients.fall_back(host, failure)
+                    elapsed = (time.monotonic() - clock.began) * 1000
+                    return None, failure, elapsed, broke, _wire(request, clock, None)
+        finally:
+            lane.release(ticket)
         if answer.certificate is not None:
             self.certificates.setdefault(answer.certificate.host, answer.certificate)
-        return answer, None, (time.monotonic() - began) * 1000
+        elapsed = (time.monotonic() - clock.began) * 1000
+        return answer, None, elapsed, False, _wire(request, clock, answer)
 
     def _record(self, request: httpx.Request, answer: _Answer | None, failure: Failure | None,
                 attempts: list[Attempt], started: float, keep_body: bool) -> Exchange:
@@ -498,7 +664,7 @@ class Sender:
             body=text[:BODY_EXCERPT] if keep_body else "", json=parsed,
             attempts=tuple(attempts), elapsed_ms=attempts[-1].elapsed_ms,
             started=started, finished=finished, received_bytes=answer.received,
-            decoded_bytes=len(answer.body), truncated=answer.truncated,
+            decoded_bytes=len(answer.body), truncated=answer.truncated, protocol=answer.protocol,
         )
 
 
@@ -526,11 +692,14 @@ def _loopback_http_patterns(urls: Iterable[str]) -> list[str]:
 
 
 def build_client(settings: TrustSettings, guard: ReadOnlyGuard, connect: float,
-                 read: float, targets: Iterable[str] = ()) -> httpx.AsyncClient:
+                 read: float, targets: Iterable[str] = (), *,
+                 http2: bool = False) -> httpx.AsyncClient:
     """The one kind of client the probe uses: guarded, no redirects, proxies from the env
-    except for plain-http loopback `targets`, which are always reached directly."""
+    except for plain-http loopback `targets`, which are always reached directly; `http2`
+    offers HTTP/2 through ALPN (HTTP/1.1 when the server does not choose it)."""
     return httpx.AsyncClient(
-        verify=ssl_context(settings),
+        http2=http2,
+        verify=ssl_context(settings, http2),
         timeout=httpx.Timeout(read, connect=connect),
         follow_redirects=False,
         trust_env=True,

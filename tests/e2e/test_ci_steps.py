@@ -1,52 +1,68 @@
-"""The CI templates' shell steps, run as written: in a fresh venv, against a sandbox tenant.
+"""The CI files' shell steps, run as written: in a fresh venv, against a sandbox tenant.
 
-Each template's `run:` / `script:` steps are extracted from the YAML and run with bash in an
-empty workspace holding only profiles/prod-cf.yaml (written by `cpi-preflight init` from the
-sandbox's service key). Nothing needs the network:
+GitHub: the workflow template's job, whose work is the action (`uses: <your-org>/cpi-preflight`,
+run from this checkout's action.yml as a composite action runs: inputs, step outputs, `if:`).
+GitLab: the template's job with `extends` resolved from ci/cpi-preflight.gitlab-ci.yml. Each runs
+in an empty workspace holding only profiles/prod-cf.yaml (written by `cpi-preflight init` from
+the sandbox's service key). Nothing needs the network:
 
-- the install step runs as written, `pip install "$CPI_PREFLIGHT_PACKAGE"`, with the variable
-  pointing at a wheel of this checkout (the templates name a wheel as an install source) and
-  pip's index switched off; the dependencies are lent from this test's environment by a .pth
-  file, and pytest gets its launcher, as pip would have written it;
-- GitHub: `gh` is a stub that serves the artifacts the emulated upload-artifact step kept;
-- GitLab: the jobs/artifacts API is a local HTTP server serving the zip of the first run.
+- cpi-preflight is installed from a wheel of this checkout (the files name a wheel as an install
+  source), with pip's index switched off; the dependencies are lent from this test's environment
+  by a .pth file, and pytest gets its launcher, as pip would have written it. The GitLab job's
+  install line runs once for the module, the action's install step in the first GitHub run
+  (with `version:` the wheel; which source each `version` gives is tested in
+  tests/unit/test_ci_templates.py);
+- GitHub: `gh` is a stub over a fake artifact store that the emulated upload-artifact step fills,
+  with GitHub's rules (newest artifact by name, `expired`, run conclusions);
+- GitLab: a fake jobs API on 127.0.0.1 whose artifact downloads redirect to a storage host on
+  127.0.0.2, which records the headers it receives (tests/ci_fakes.py).
 
-Each template runs twice: the first run has no baseline (the steps must tolerate that), the
-second gets the first run's reports as --baseline.
+The runs follow a landscape over several days: a first run without a baseline, a second with
+one, a run where the client lost a role (red), a run where another profile of the matrix failed
+(the run is red, this job green), and the runs after them, whose baseline must be the last
+completed run whatever its result.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
-import http.server
 import io
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import sysconfig
-import threading
 import tomllib
-import urllib.parse
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import yaml
 
 from cpi_preflight.sandbox import Sandbox, SandboxSpec
+from tests.ci_fakes import ArtifactStore, FakeGitLab, shown, zip_folder
+from tests.ci_files import GITHUB as GITHUB_TEMPLATE
+from tests.ci_files import (
+    ActionRun,
+    condition,
+    expand,
+    github_job,
+    gitlab_job,
+    gitlab_profile_variable,
+    load,
+    workflow_commands,
+)
 
 REPO = Path(__file__).resolve().parents[2]
-GITHUB = REPO / "examples" / "ci" / "github-actions.yml"
-GITLAB = REPO / "examples" / "ci" / "gitlab-ci.yml"
-INSTALL = 'pip install "$CPI_PREFLIGHT_PACKAGE"'
 SECRET_NAME = "CPI_PROD_CF_CLIENT_SECRET"
+ARTIFACT = "cpi-preflight-reports-prod-cf"
+OUR_WARNING = "::warning title=cpi-preflight baseline::"
 
 
 # --- a wheel of this checkout, a fresh venv --------------------------------------------------
@@ -134,32 +150,22 @@ def _bash(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPr
                           check=False)
 
 
-def _github_data() -> dict[Any, Any]:
-    data: dict[Any, Any] = yaml.safe_load(GITHUB.read_text(encoding="utf-8"))
-    return data
 
 
-def _github_job() -> dict[str, Any]:
-    job: dict[str, Any] = next(iter(_github_data()["jobs"].values()))
-    return job
-
-
-def _gitlab_job() -> dict[str, Any]:
-    data = yaml.safe_load(GITLAB.read_text(encoding="utf-8"))
-    job: dict[str, Any] = data["cpi-preflight"]
-    return job
+def _installs(script: str) -> bool:
+    """Whether a script line is an install step (`pip install ...`)."""
+    return script.startswith(("pip install ", "python3 -m pip install "))
 
 
 @pytest.fixture(scope="module")
 def venv(tmp_path_factory: pytest.TempPathFactory) -> Venv:
-    """The venv after the templates' own install step (run once for the module)."""
+    """The venv after the GitLab job's install line (run once for the module)."""
     base = tmp_path_factory.mktemp("ci-venv")
     made = Venv(_make_venv(base / "venv"), build_wheel(base))
-    install = [s for s in _github_job()["steps"] if s.get("name") == "Install cpi-preflight"]
-    assert [s["run"] for s in install] == [INSTALL]
-    assert _gitlab_job()["script"][0] == INSTALL
+    install = [line for line in gitlab_job()["script"] if _installs(line)]
+    assert len(install) == 1, install
     env = {**_base_env(made), "CPI_PREFLIGHT_PACKAGE": str(made.wheel)}
-    done = _bash(INSTALL, base, env)
+    done = _bash(install[0], base, env)
     assert done.returncode == 0, done.stdout + done.stderr
     where = subprocess.run([str(made.bin / "python"), "-c",
                             "import cpi_preflight; print(cpi_preflight.__file__)"],
@@ -179,6 +185,14 @@ def tenant() -> Iterator[Sandbox]:
 
 
 @pytest.fixture(scope="module")
+def smaller_tenant() -> Iterator[Sandbox]:
+    """The same landscape after the client lost MonitoringDataRead."""
+    spec = SandboxSpec.from_mapping({"roles": ["WorkspacePackagesRead"]}, environment="cf")
+    with Sandbox.start(spec) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
 def checkout(tenant: Sandbox, venv: Venv, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The user's repository: profiles/prod-cf.yaml only, written by init from a service key."""
     folder = tmp_path_factory.mktemp("checkout")
@@ -191,291 +205,372 @@ def checkout(tenant: Sandbox, venv: Venv, tmp_path_factory: pytest.TempPathFacto
     return folder
 
 
-def _workspace(checkout: Path, tmp_path: Path, name: str) -> Path:
-    """A fresh clone of the checkout for one job run."""
-    target = tmp_path / name
+def _workspace(checkout: Path, base: Path, name: str, tenant: Sandbox | None = None) -> Path:
+    """A fresh clone of the checkout for one job; `tenant`: its profile points there instead."""
+    target = base / name
     shutil.copytree(checkout, target)
+    if tenant is not None:
+        profile_path = target / "profiles" / "prod-cf.yaml"
+        data = yaml.safe_load(profile_path.read_text(encoding="utf-8"))
+        data.update(api_url=tenant.connection.api_url, token_url=tenant.connection.token_url,
+                    client_id=tenant.connection.client_id, ca_bundle=tenant.connection.ca_path)
+        profile_path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return target
 
 
+def _secret(tenant: Sandbox) -> str:
+    secret = tenant.connection.client_secret
+    assert secret is not None
+    return secret
+
+
+def _evidence(workspace: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
+        (workspace / "reports" / "prod-cf" / "evidence.json").read_text())
+    return data
+
+
+def _baseline_of(workspace: Path, kept: dict[int, bytes]) -> int | None:
+    """Which earlier run (key of `kept`, the evidence.json each one kept as an artifact) the
+    run in `workspace` compared with, from the baseline path its evidence names; or None."""
+    named = _evidence(workspace)["run"]["baseline"]
+    if named is None:
+        return None
+    text = (workspace / named).read_bytes()
+    found = [number for number, evidence in kept.items() if evidence == text]
+    assert len(found) == 1, "the baseline is no earlier run's kept evidence"
+    return found[0]
+
+
 # --- GitHub Actions ---------------------------------------------------------------------------
-
-_EXPRESSION = re.compile(r"\$\{\{\s*([^}]+?)\s*\}\}")
-
-GH_STUB = '''#!/usr/bin/env python3
-"""Stand-in for the GitHub CLI: the two calls the template makes, served from a folder."""
-import json, os, shutil, sys
-from pathlib import Path
-store = Path(os.environ["FAKE_ARTIFACT_STORE"])
-with open(os.environ["FAKE_GH_LOG"], "a") as log:
-    log.write(json.dumps(sys.argv[1:]) + "\\n")
-args = sys.argv[1:]
-if args[:2] == ["run", "list"]:
-    print("1" if any(store.iterdir()) else "")
-elif args[:2] == ["run", "download"]:
-    name, target = args[args.index("--name") + 1], args[args.index("--dir") + 1]
-    if args[2] != "1" or not (store / name).is_dir():
-        sys.exit(f"no valid artifacts found to download")
-    shutil.copytree(store / name, target)
-else:
-    sys.exit(f"gh stub: unexpected call {args}")
-'''
-
 
 @dataclass
 class GithubRun:
     """What one run of the workflow's job left behind."""
 
+    number: int
     workspace: Path
-    outputs: dict[str, str] = field(default_factory=dict)
+    logs: dict[str, str] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
     summary: str = ""
+    evidence: bytes = b""  # the reports/prod-cf/evidence.json it uploaded
+
+    @property
+    def log(self) -> str:
+        return "\n".join(self.logs.values())
 
 
 class GithubRunner:
-    """Runs the job's steps: `run:` with bash, the four `uses:` actions emulated."""
+    """Runs the template's job: `run:` steps with bash, `uses:` actions emulated, the
+    cpi-preflight action from this checkout's action.yml."""
 
-    def __init__(self, venv: Venv, secret: str, base: Path) -> None:
+    def __init__(self, venv: Venv, base: Path) -> None:
         self.venv, self.base = venv, base
-        self.store, self.stubs = base / "artifacts", base / "stubs"
-        self.store.mkdir()
-        self.stubs.mkdir()
-        (self.stubs / "gh").write_text(GH_STUB)
-        (self.stubs / "gh").chmod(0o755)
-        self.gh_log = base / "gh.log"
-        workflow, job = _github_data(), _github_job()
+        self.store = ArtifactStore(base / "artifacts", base / "stubs")
+        self.runs: list[GithubRun] = []
+        workflow, job = load(GITHUB_TEMPLATE), github_job()
         self.profile = job["strategy"]["matrix"]["profile"][0]
-        self.context = {"matrix.profile": self.profile, f"secrets.{SECRET_NAME}": secret,
-                        "github.token": "fake-github-token", "github.repository": "acme/cpi",
-                        "github.workflow": workflow["name"]}
-        self.env = {**_base_env(venv, self.stubs), **self._values(workflow.get("env", {})),
-                    **self._values(job.get("env", {})),
-                    "CPI_PREFLIGHT_PACKAGE": str(venv.wheel),
-                    "FAKE_ARTIFACT_STORE": str(self.store), "FAKE_GH_LOG": str(self.gh_log)}
+        self.github = {"token": "fake-github-token", "repository": "acme/cpi",
+                       "workflow": workflow["name"]}
+        self.context: dict[str, Any] = {"matrix": {"profile": self.profile}, "secrets": {},
+                                        "github": self.github}
+        self.workflow_env = {**workflow.get("env", {}), **job.get("env", {})}
 
-    def expand(self, text: str) -> str:
-        def value(match: re.Match[str]) -> str:
-            assert match.group(1) in self.context, f"{GITHUB}: unknown expression {match[0]}"
-            return self.context[match.group(1)]
-        return _EXPRESSION.sub(value, str(text))
+    def _env(self, run: GithubRun, step_env: dict[str, Any]) -> dict[str, str]:
+        return {**_base_env(self.venv, self.base / "stubs"),
+                **{k: expand(v, self.context) for k, v in self.workflow_env.items()},
+                **{k: expand(v, self.context) for k, v in step_env.items()},
+                "CPI_PREFLIGHT_PACKAGE": str(self.venv.wheel),
+                "GITHUB_REPOSITORY": "acme/cpi", "GITHUB_SERVER_URL": "https://github.com",
+                "GITHUB_RUN_ID": str(run.number), "GITHUB_WORKFLOW": self.github["workflow"],
+                "GITHUB_ACTION_PATH": str(REPO), "RUNNER_TEMP": str(self.base),
+                "FAKE_GH_STORE": str(self.store.folder),
+                "GITHUB_STEP_SUMMARY": str(self.base / f"summary-{run.number}.md")}
 
-    def _values(self, mapping: dict[str, Any]) -> dict[str, str]:
-        return {k: self.expand(v) for k, v in mapping.items()}
-
-    def _uses(self, step: dict[str, Any], run: GithubRun) -> None:
-        action = step["uses"].split("@")[0]
-        options = self._values(step.get("with", {}))
-        if action == "mikepenz/action-junit-report":
+    def _uses(self, run: GithubRun, action: str, options: dict[str, str]) -> bool:
+        name = action.split("@")[0]
+        if name == "actions/upload-artifact":
+            source = run.workspace / options["path"]
+            self.store.upload(options["name"], source, run.number,
+                              int(options.get("retention-days") or 90))
+            run.evidence = (source / "prod-cf" / "evidence.json").read_bytes()
+        elif name == "mikepenz/action-junit-report":
             assert list(run.workspace.glob(options["report_paths"])), options
-        elif action == "actions/upload-artifact":
-            kept = self.store / options["name"]  # the store holds the last run's artifacts
-            shutil.rmtree(kept, ignore_errors=True)
-            shutil.copytree(run.workspace / options["path"], kept)
         else:
-            assert action in ("actions/checkout", "actions/setup-python"), action
+            assert name in ("actions/checkout", "actions/setup-python"), action
+        return True
 
-    def run(self, workspace: Path) -> GithubRun:
-        result = GithubRun(workspace)
-        summary = self.base / f"summary-{workspace.name}.md"
-        summary.touch()
-        for step in _github_job()["steps"]:
-            if result.failed and step.get("if") != "always()":
+    def _action(self, run: GithubRun, step: dict[str, Any]) -> bool:
+        """The composite action, with `version:` the wheel (installed in the first run only)."""
+        inputs = {k: expand(v, self.context) for k, v in step.get("with", {}).items()}
+        inputs["version"] = str(self.venv.wheel)
+        skip = frozenset({"Install cpi-preflight"}) if self.runs else frozenset()
+        action = ActionRun(run.workspace, self._env(run, step.get("env", {})), inputs,
+                           self.github, lambda uses, options: self._uses(run, uses, options),
+                           skip)
+        results = action.run()
+        run.logs.update({f"action: {r.name}": r.log for r in results})
+        return not any(r.outcome == "failure" for r in results)
+
+    def run(self, workspace: Path, secret: str, *, others_failed: bool = False) -> GithubRun:
+        run = GithubRun(len(self.runs) + 1, workspace)
+        self.context["secrets"] = {SECRET_NAME: secret}
+        (self.base / f"summary-{run.number}.md").touch()
+        for step in github_job()["steps"]:
+            name = step.get("name", step.get("uses"))
+            if not condition(step.get("if"), self.context, failed=bool(run.failed)):
                 continue
-            if "uses" in step:
-                self._uses(step, result)
-                continue
-            if step["run"] == INSTALL:
-                continue  # done once by the venv fixture
-            env = {**self.env, **self._values(step.get("env", {})),
-                   "GITHUB_STEP_SUMMARY": str(summary)}
-            done = _bash(self.expand(step["run"]), workspace, env)
-            result.outputs[step["name"]] = done.stdout + done.stderr
-            if done.returncode != 0:
-                result.failed.append(step["name"])
-        result.summary = summary.read_text(encoding="utf-8")
-        return result
+            if str(step.get("uses", "")).split("@")[0].endswith("/cpi-preflight"):
+                ok = self._action(run, step)
+            elif "uses" in step:
+                options = {k: expand(v, self.context) for k, v in step.get("with", {}).items()}
+                ok = self._uses(run, step["uses"], options)
+            elif _installs(step["run"]) and self.runs:
+                continue  # installed by the first run
+            else:
+                done = _bash(step["run"], workspace, self._env(run, step.get("env", {})))
+                run.logs[name] = done.stdout + done.stderr
+                ok = done.returncode == 0
+            if not ok:
+                run.failed.append(name)
+        run.summary = (self.base / f"summary-{run.number}.md").read_text(encoding="utf-8")
+        failed = run.failed or others_failed
+        self.store.finish(run.number, "failure" if failed else "success")
+        self.runs.append(run)
+        return run
+
+    def baseline_of(self, run: GithubRun) -> int | None:
+        """The number of the run whose reports `run` compared with."""
+        return _baseline_of(run.workspace, {r.number: r.evidence for r in self.runs})
+
+    def uploaded_on(self, number: int) -> str:
+        created = [a["created_at"] for a in self.store.artifacts() if a["run"] == number]
+        return shown(_parse(created[0]))
+
+
+def _parse(stamp: str) -> datetime.datetime:
+    return datetime.datetime.fromisoformat(stamp)
 
 
 @pytest.fixture(scope="module")
-def github_runner(venv: Venv, tenant: Sandbox,
-                  tmp_path_factory: pytest.TempPathFactory) -> GithubRunner:
-    secret = tenant.connection.client_secret
-    assert secret is not None
-    return GithubRunner(venv, secret, tmp_path_factory.mktemp("github"))
+def github(venv: Venv, tmp_path_factory: pytest.TempPathFactory) -> GithubRunner:
+    return GithubRunner(venv, tmp_path_factory.mktemp("github"))
 
 
 @pytest.fixture(scope="module")
-def github_runs(github_runner: GithubRunner, checkout: Path) -> tuple[GithubRun, GithubRun]:
-    first = github_runner.run(_workspace(checkout, github_runner.base, "run-1"))
-    second = github_runner.run(_workspace(checkout, github_runner.base, "run-2"))
-    return first, second
+def github_runs(github: GithubRunner, checkout: Path, tenant: Sandbox,
+                smaller_tenant: Sandbox) -> list[GithubRun]:
+    """Five days of one profile: green, green, the role lost (red), the role back while another
+    profile of the matrix fails (this job green, the run red), green."""
+    secret = _secret(tenant)
+    github.run(_workspace(checkout, github.base, "run-1"), secret)
+    github.run(_workspace(checkout, github.base, "run-2"), secret)
+    github.run(_workspace(checkout, github.base, "run-3", smaller_tenant),
+               _secret(smaller_tenant))
+    github.run(_workspace(checkout, github.base, "run-4"), secret, others_failed=True)
+    github.run(_workspace(checkout, github.base, "run-5"), secret)
+    return github.runs
 
 
-@pytest.fixture(scope="module")
-def lost_role_run(github_runner: GithubRunner, github_runs: tuple[GithubRun, GithubRun],
-                  checkout: Path) -> Iterator[GithubRun]:
-    """A third run after the client lost MonitoringDataRead (same client, fewer roles)."""
-    spec = SandboxSpec.from_mapping({"roles": ["WorkspacePackagesRead"]}, environment="cf")
-    with Sandbox.start(spec) as smaller:
-        workspace = _workspace(checkout, github_runner.base, "run-3")
-        profile_path = workspace / "profiles" / "prod-cf.yaml"
-        data = yaml.safe_load(profile_path.read_text(encoding="utf-8"))
-        data.update(api_url=smaller.connection.api_url, token_url=smaller.connection.token_url,
-                    client_id=smaller.connection.client_id, ca_bundle=smaller.connection.ca_path)
-        profile_path.write_text(yaml.safe_dump(data), encoding="utf-8")
-        secret = smaller.connection.client_secret
-        assert secret is not None
-        github_runner.context[f"secrets.{SECRET_NAME}"] = secret
-        yield github_runner.run(workspace)
+def _summary_baseline(run: GithubRun) -> str:
+    lines = [line for line in run.summary.splitlines() if line.startswith("**Baseline**")]
+    assert len(lines) == 1, run.summary
+    return lines[0]
 
 
-def test_github_steps_pass_and_the_first_run_has_no_baseline(
-        github_runs: tuple[GithubRun, GithubRun]) -> None:
-    first, _ = github_runs
-    assert first.failed == [], first.outputs
-    fetch = first.outputs["Fetch the last scheduled run's reports (drift baseline)"]
-    assert fetch.strip().splitlines()[-1] == (
-        "No earlier reports of prod-cf: this run has no baseline")
-    evidence = json.loads((first.workspace / "reports/prod-cf/evidence.json").read_text())
+def test_github_first_run_passes_without_a_baseline_and_says_so(
+        github_runs: list[GithubRun]) -> None:
+    first = github_runs[0]
+    assert first.failed == [], first.logs
+    assert _summary_baseline(first) == (
+        f"**Baseline**: none: no earlier reports (artifact `{ARTIFACT}`): this is the first run, "
+        "or the reports were deleted. Drift is checked from the next run on.")
+    evidence = _evidence(first.workspace)
     assert (evidence["summary"]["result"], evidence["run"]["baseline"]) == ("passed", None)
 
 
-def test_github_second_run_takes_the_first_runs_reports_as_baseline(
-        github_runs: tuple[GithubRun, GithubRun], tmp_path_factory: pytest.TempPathFactory
-) -> None:
-    _, second = github_runs
-    assert second.failed == [], second.outputs
-    fetch = second.outputs["Fetch the last scheduled run's reports (drift baseline)"]
-    assert fetch.strip().splitlines()[-1] == "Baseline: the reports of run 1"
-    evidence = json.loads((second.workspace / "reports/prod-cf/evidence.json").read_text())
-    assert evidence["run"]["baseline"] is not None
-    assert "baseline/prod-cf/evidence.json" in evidence["run"]["baseline"]
+def test_github_second_run_compares_with_the_first_and_names_it(
+        github: GithubRunner, github_runs: list[GithubRun]) -> None:
+    second = github_runs[1]
+    assert second.failed == [], second.logs
+    assert github.baseline_of(second) == 1
+    assert _summary_baseline(second) == (
+        "**Baseline**: the reports of [run 1](https://github.com/acme/cpi/actions/runs/1), "
+        f"uploaded on {github.uploaded_on(1)} (artifact `{ARTIFACT}`).")
+    evidence = _evidence(second.workspace)
+    assert evidence["run"]["baseline"] == ".cpi-preflight/baseline/prod-cf/evidence.json"
     assert [c["outcome"] for c in evidence["checks"] if c["id"] == "drift"] == ["passed"]
 
 
-def test_github_gh_calls_ask_for_the_last_successful_scheduled_run(
-        github_runs: tuple[GithubRun, GithubRun]) -> None:
-    first, _ = github_runs
-    calls = [json.loads(line) for line in
-             (first.workspace.parent / "gh.log").read_text().splitlines()]
-    assert calls[0] == ["run", "list", "--workflow", "cpi-preflight", "--event", "schedule",
-                        "--status", "success", "--limit", "1", "--json", "databaseId", "--jq",
-                        ".[0].databaseId // empty"]
-    assert ["run", "download", "1", "--name", "cpi-preflight-reports-prod-cf", "--dir",
-            "baseline"] in calls
-
-
 def test_github_job_page_summary_names_the_profile_and_result(
-        github_runs: tuple[GithubRun, GithubRun]) -> None:
+        github_runs: list[GithubRun]) -> None:
     for run in github_runs:
         lines = run.summary.splitlines()
         assert lines[0] == "## cpi-preflight"
-        assert any(line.startswith("| prod-cf | cf | ✅ passed | ") for line in lines), lines
+        mark = "❌ failed" if run.number == 3 else "✅ passed"
+        assert any(line.startswith(f"| prod-cf | cf | {mark} | ") for line in lines), lines
+        assert lines[-1] == _summary_baseline(run)
 
 
-def test_github_lost_role_fails_the_check_step_and_the_always_steps_still_report(
-        lost_role_run: GithubRun, github_runner: GithubRunner) -> None:
-    assert lost_role_run.failed == ["Check the API client"]
-    assert "Baseline: the reports of run 1" in lost_role_run.outputs[
-        "Fetch the last scheduled run's reports (drift baseline)"]
-    lines = lost_role_run.summary.splitlines()
-    assert any(line.startswith("| prod-cf | cf | ❌ failed | ") for line in lines), lines
+def test_github_lost_role_fails_the_job_and_the_always_steps_still_report(
+        github: GithubRunner, github_runs: list[GithubRun]) -> None:
+    lost = github_runs[2]
+    assert lost.failed == ["Check the API client"]
+    assert github.baseline_of(lost) == 2
+    lines = lost.summary.splitlines()
     codes = {line.split(" | ")[1] for line in lines if line.startswith(("| role", "| drift"))}
     assert codes == {"ROLE\\_MISSING", "ROLE\\_LOST", "ROLE\\_GAINED (warning)",
                      "ENDPOINT\\_REGRESSED"}, lines
-    kept = github_runner.store / "cpi-preflight-reports-prod-cf" / "prod-cf" / "evidence.json"
-    assert json.loads(kept.read_text())["summary"]["result"] == "failed"
+    kept = [a for a in github.store.artifacts() if a["run"] == 3]
+    assert [a["name"] for a in kept] == [ARTIFACT]
+    assert json.loads(lost.evidence)["summary"]["result"] == "failed"
+
+
+def test_github_baseline_is_the_last_completed_run_whatever_its_result(
+        github: GithubRunner, github_runs: list[GithubRun]) -> None:
+    """Issue 18.9: a red run (this profile's, or another matrix job's) is still the baseline."""
+    back, after = github_runs[3], github_runs[4]
+    assert back.failed == [], back.logs
+    assert github.baseline_of(back) == 3  # the run where this profile failed
+    assert github.baseline_of(after) == 4  # the run that another profile turned red
+    assert _summary_baseline(after).startswith("**Baseline**: the reports of [run 4](")
+
+
+def test_github_logs_hold_no_workflow_command(github_runs: list[GithubRun]) -> None:
+    for run in github_runs:
+        assert workflow_commands(run.log) == [], run.number
+
+
+def test_github_expired_baseline_is_reported_and_the_run_goes_on(
+        venv: Venv, checkout: Path, tenant: Sandbox,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    runner = GithubRunner(venv, tmp_path_factory.mktemp("github-retention"))
+    runner.run(_workspace(checkout, runner.base, "run-1"), _secret(tenant))
+    runner.store.expire_all()
+    artifact = runner.store.artifacts()[0]
+    later = runner.run(_workspace(checkout, runner.base, "run-2"), _secret(tenant))
+    assert later.failed == [], later.logs
+    text = (f"none: the reports of run 1, uploaded on {runner.uploaded_on(1)}, expired on "
+            f"{shown(_parse(artifact['expires_at']))}; drift is not checked in this run. Keep "
+            "the reports (input retention-days) longer than the time between two runs.")
+    assert _summary_baseline(later) == "**Baseline**: " + text.replace(
+        "run 1", "[run 1](https://github.com/acme/cpi/actions/runs/1)")
+    assert workflow_commands(later.log) == [OUR_WARNING + text]
+    assert _evidence(later.workspace)["run"]["baseline"] is None
 
 
 # --- GitLab CI --------------------------------------------------------------------------------
 
-class ArtifactsApi(http.server.BaseHTTPRequestHandler):
-    """GET /api/v4/projects/42/jobs/artifacts/main/download?job=NAME with the job token."""
-
-    archives: ClassVar[dict[str, bytes]] = {}
-    seen: ClassVar[list[tuple[str, str]]] = []
-
-    def do_GET(self) -> None:
-        url = urllib.parse.urlsplit(self.path)
-        job = urllib.parse.parse_qs(url.query).get("job", [""])[0]
-        self.seen.append((url.path, job))
-        ok = (url.path == "/api/v4/projects/42/jobs/artifacts/main/download"
-              and self.headers.get("JOB-TOKEN") == "fake-job-token" and job in self.archives)
-        body = self.archives[job] if ok else b'{"message":"404 Not Found"}'
-        self.send_response(200 if ok else 404)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_: Any) -> None:
-        pass
+@dataclass
+class GitlabRun:
+    job_id: int
+    workspace: Path
+    code: int
+    log: str
+    archive: bytes | None
 
 
-@pytest.fixture(scope="module")
-def gitlab_api() -> Iterator[str]:
-    ArtifactsApi.archives, ArtifactsApi.seen = {}, []
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), ArtifactsApi)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/api/v4"
-    server.shutdown()
+class GitlabRunner:
+    """Runs the template's job (extends resolved) against the fake GitLab."""
 
+    def __init__(self, venv: Venv, base: Path, fake: FakeGitLab) -> None:
+        self.venv, self.base, self.fake = venv, base, fake
+        self.job = gitlab_job()
+        variable, self.profile = gitlab_profile_variable(self.job)
+        self.name = f"cpi-preflight: [{self.profile}]"
+        self.variables = {**{k: str(v) for k, v in self.job.get("variables", {}).items()},
+                          variable: self.profile}
+        self.runs: list[GitlabRun] = []
 
-def _zip_artifacts(workspace: Path, paths: list[str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for pattern in paths:
-            for file in sorted((workspace / pattern).rglob("*")):
-                if file.is_file():
-                    archive.write(file, file.relative_to(workspace).as_posix())
-    return buffer.getvalue()
+    def run(self, workspace: Path, secret: str, *, others_failed: bool = False) -> GitlabRun:
+        job_id = len(self.fake.jobs) + 1
+        env = {**_base_env(self.venv), **self.variables, **self.fake.job_env(self.name, job_id),
+               "CPI_PREFLIGHT_PACKAGE": str(self.venv.wheel),
+               "CPI_PREFLIGHT_API_TOKEN": self.fake.token, SECRET_NAME: secret}
+        script = [line for line in self.job["script"] if not _installs(line)]
+        done = _bash("\n".join(script), workspace, env)
+        status = "success" if done.returncode == 0 else "failed"
+        pipeline = self.fake.pipeline("failed" if others_failed or status == "failed"
+                                      else "success")
+        if others_failed:
+            self.fake.add_job("cpi-preflight: [prod-eu20]", "failed", pipeline, None)
+        folder = workspace / "reports"
+        archive = zip_folder(folder, "reports/") if folder.is_dir() else None
+        job = self.fake.add_job(self.name, status, pipeline, archive)
+        made = GitlabRun(job.id, workspace, done.returncode, done.stdout + done.stderr, archive)
+        self.runs.append(made)
+        return made
 
-
-def _gitlab_run(workspace: Path, venv: Venv, api: str, secret: str) -> tuple[int, str]:
-    job = _gitlab_job()
-    profile = job["parallel"]["matrix"][0]["PROFILE"][0]
-    env = {**_base_env(venv), **{k: str(v) for k, v in job.get("variables", {}).items()},
-           "CPI_PREFLIGHT_PACKAGE": str(venv.wheel), "PROFILE": profile,
-           "CI_JOB_NAME": f"cpi-preflight: [{profile}]", "CI_API_V4_URL": api,
-           "CI_PROJECT_ID": "42", "CI_DEFAULT_BRANCH": "main", "CI_JOB_TOKEN": "fake-job-token",
-           SECRET_NAME: secret}
-    script = [line for line in job["script"] if line != INSTALL]
-    done = _bash("\n".join(script), workspace, env)
-    return done.returncode, done.stdout + done.stderr
+    def baseline_of(self, run: GitlabRun) -> int | None:
+        """The id of the job whose reports `run` compared with."""
+        kept = {r.job_id: zipfile.ZipFile(io.BytesIO(r.archive)).read(
+            "reports/prod-cf/evidence.json") for r in self.runs if r.archive}
+        return _baseline_of(run.workspace, kept)
 
 
 @pytest.fixture(scope="module")
-def gitlab_runs(venv: Venv, checkout: Path, tenant: Sandbox, gitlab_api: str,
-                tmp_path_factory: pytest.TempPathFactory) -> list[tuple[Path, int, str]]:
-    base = tmp_path_factory.mktemp("gitlab")
-    secret = tenant.connection.client_secret
-    assert secret is not None
-    runs = []
-    for name in ("pipeline-1", "pipeline-2"):
-        workspace = _workspace(checkout, base, name)
-        code, output = _gitlab_run(workspace, venv, gitlab_api, secret)
-        runs.append((workspace, code, output))
-        archive = _zip_artifacts(workspace, _gitlab_job()["artifacts"]["paths"])
-        ArtifactsApi.archives["cpi-preflight: [prod-cf]"] = archive
-    return runs
+def gitlab_fake() -> Iterator[FakeGitLab]:
+    with FakeGitLab().running() as fake:
+        yield fake
 
 
-def test_gitlab_script_passes_without_a_baseline_first(
-        gitlab_runs: list[tuple[Path, int, str]]) -> None:
-    workspace, code, output = gitlab_runs[0]
-    assert code == 0, output
-    assert "No earlier reports of prod-cf: this run has no baseline" in output.splitlines()
-    evidence = json.loads((workspace / "reports/prod-cf/evidence.json").read_text())
-    assert evidence["run"]["baseline"] is None
-    assert list(workspace.glob(_gitlab_job()["artifacts"]["reports"]["junit"]))
+@pytest.fixture(scope="module")
+def gitlab(venv: Venv, gitlab_fake: FakeGitLab,
+           tmp_path_factory: pytest.TempPathFactory) -> GitlabRunner:
+    return GitlabRunner(venv, tmp_path_factory.mktemp("gitlab"), gitlab_fake)
 
 
-def test_gitlab_second_pipeline_uses_the_first_ones_artifacts_as_baseline(
-        gitlab_runs: list[tuple[Path, int, str]]) -> None:
-    workspace, code, output = gitlab_runs[1]
-    assert code == 0, output
-    assert "Baseline: the reports of the last successful pipeline on main" in output.splitlines()
-    evidence = json.loads((workspace / "reports/prod-cf/evidence.json").read_text())
-    assert "baseline/prod-cf/evidence.json" in evidence["run"]["baseline"]
+@pytest.fixture(scope="module")
+def gitlab_runs(gitlab: GitlabRunner, checkout: Path, tenant: Sandbox) -> list[GitlabRun]:
+    """Four scheduled pipelines: green, green, one where another profile's job failed, then a
+    push pipeline of other jobs, then this job again."""
+    secret = _secret(tenant)
+    gitlab.run(_workspace(checkout, gitlab.base, "pipeline-1"), secret)
+    gitlab.run(_workspace(checkout, gitlab.base, "pipeline-2"), secret)
+    gitlab.run(_workspace(checkout, gitlab.base, "pipeline-3"), secret, others_failed=True)
+    gitlab.fake.add_job("unit tests", "success", gitlab.fake.pipeline("success", "push"), None)
+    gitlab.run(_workspace(checkout, gitlab.base, "pipeline-5"), secret)
+    return gitlab.runs
+
+
+def _baseline_lines(run: GitlabRun) -> list[str]:
+    return [line for line in run.log.splitlines() if line.startswith("Baseline: ")]
+
+
+def test_gitlab_first_job_passes_without_a_baseline_and_says_so(
+        gitlab_runs: list[GitlabRun]) -> None:
+    first = gitlab_runs[0]
+    assert first.code == 0, first.log
+    assert _baseline_lines(first) == [
+        "Baseline: none: no earlier reports of this job among the last 2000 finished jobs: "
+        "this is the first run, or the reports were deleted. Drift is checked from the next "
+        "run on."]
+    assert _evidence(first.workspace)["run"]["baseline"] is None
+
+
+def test_gitlab_second_job_compares_with_the_first_and_its_token_stays_on_the_api(
+        gitlab: GitlabRunner, gitlab_runs: list[GitlabRun]) -> None:
+    """Issue 17.10: the artifact download redirects to the storage host; no token goes there."""
+    second = gitlab_runs[1]
+    assert second.code == 0, second.log
+    assert any(s.host == "storage" for s in gitlab.fake.seen)
+    assert gitlab.fake.tokens_at("storage") == []
+    assert set(gitlab.fake.tokens_at("api")) == {gitlab.fake.token}
+    assert gitlab.baseline_of(second) == gitlab_runs[0].job_id
+    first_job = gitlab.fake.jobs[gitlab_runs[0].job_id - 1]
+    assert _baseline_lines(second) == [
+        f"Baseline: the reports of job {first_job.id} (pipeline {first_job.pipeline}), "
+        f"finished on {shown(first_job.finished_at)}; that job passed."]
+    evidence = _evidence(second.workspace)
     assert [c["outcome"] for c in evidence["checks"] if c["id"] == "drift"] == ["passed"]
-    assert ArtifactsApi.seen[-1] == ("/api/v4/projects/42/jobs/artifacts/main/download",
-                                     "cpi-preflight: [prod-cf]")
+
+
+def test_gitlab_baseline_is_the_last_finished_job_whatever_the_pipeline(
+        gitlab: GitlabRunner, gitlab_runs: list[GitlabRun]) -> None:
+    """Issue 18.9: a pipeline another profile turned red, then a push pipeline without this
+    job, and still this job's last run is the baseline."""
+    after = gitlab_runs[3]
+    assert after.code == 0, after.log
+    assert gitlab.baseline_of(after) == gitlab_runs[2].job_id
+    assert _baseline_lines(after)[0].startswith(
+        f"Baseline: the reports of job {gitlab_runs[2].job_id} (pipeline 3), finished on ")

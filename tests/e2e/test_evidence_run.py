@@ -17,8 +17,10 @@ MISCONFIGURED = "sandbox-cf-misconfigured"
 
 
 def _summary(reports: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The summary's rows up to the counts (profile, environment, result, five counts)."""
     assert cli.main(["summary", str(reports)]) == 0
-    return capsys.readouterr().out.splitlines()
+    return [" | ".join(line.split(" | ")[:8]) + " |"
+            for line in capsys.readouterr().out.splitlines()]
 
 
 def _evidence(reports: Path, name: str) -> tuple[dict, str]:
@@ -43,8 +45,10 @@ def test_sandbox_evidence_is_marked_simulated_and_holds_no_local_path(tmp_path: 
     for name in ("sandbox-cf", "sandbox-neo"):
         doc, page = _evidence(outcome.reports, name)
         assert doc["tenant"]["simulated"] is True
-        assert ('<p class="simulated" id="simulated">simulated tenant (built-in sandbox)</p>'
-                in page)
+        assert doc["tenant"]["caveat"] == ("simulated tenant: the built-in sandbox of "
+                                           "cpi-preflight (the profile's sandbox:)")
+        assert '<p class="simulated" id="simulated">simulated tenant</p>' in page
+        assert "<title>Not go-live evidence: " in page
         assert doc["profile"]["file"] == f"profiles/{name}.yaml"
         assert doc["run"]["trust"].endswith("+ sandbox CA")
         for text in (json.dumps(doc), page):
@@ -89,11 +93,12 @@ def test_x_over_two_profiles_leaves_the_second_incomplete_not_passed(
                          "-p", "no:randomly")
     assert outcome.code == 1
     doc, page = _evidence(outcome.reports, "sandbox-cf")
-    assert (doc["summary"]["result"], doc["summary"]["not_run"]) == ("incomplete", 10)
-    assert '<p class="counts" id="counts">10 checks: 10 not run</p>' in page
+    # 10 built-in checks and checks/test_odata_shape.py, the project's own check: none ran
+    assert (doc["summary"]["result"], doc["summary"]["not_run"]) == ("incomplete", 11)
+    assert '<p class="counts" id="counts">11 checks: 11 not run</p>' in page
     rows = _summary(outcome.reports, capsys)
-    assert "| sandbox-cf | cf | ⚠️ incomplete | 0 | 0 | 0 | 0 | 10 |" in rows
-    assert f"| {MISCONFIGURED} | cf | ❌ failed | 1 | 0 | 3 | 0 | 7 |" in rows
+    assert "| sandbox-cf | cf | ⚠️ incomplete | 0 | 0 | 0 | 0 | 11 |" in rows
+    assert f"| {MISCONFIGURED} | cf | ❌ failed | 1 | 0 | 3 | 0 | 8 |" in rows
 
 
 def test_terminal_html_and_summary_count_checks_alike(
@@ -107,8 +112,9 @@ def test_terminal_html_and_summary_count_checks_alike(
     (profiles / "wide.yaml").write_text(yaml.safe_dump(wide), encoding="utf-8")
     outcome = run_pytest(tmp_path, "--profile", f"{MISCONFIGURED},wide", profiles_dir=profiles)
     rows = _summary(outcome.reports, capsys)
-    expected = {MISCONFIGURED: ("3 failed, 6 passed, 2 skipped", "| 3 | 0 | 6 | 2 | 0 |"),
-                "wide": ("1 warning, 5 passed", "| 0 | 1 | 5 | 0 | 0 |")}
+    # each profile's built-in checks and checks/test_odata_shape.py, the project's own check
+    expected = {MISCONFIGURED: ("3 failed, 7 passed, 2 skipped", "| 3 | 0 | 7 | 2 | 0 |"),
+                "wide": ("1 warning, 6 passed", "| 0 | 1 | 6 | 0 | 0 |")}
     for name, (line, columns) in expected.items():
         assert f"{name} (cf): {line}" in outcome.stdout.splitlines(), outcome.stdout
         _, page = _evidence(outcome.reports, name)

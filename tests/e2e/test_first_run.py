@@ -5,47 +5,30 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import re
 import shutil
 import signal
 import stat
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-BIN = Path(sys.executable).parent
+from ..background import Background
+from .conftest import BIN
 
 
-class Background:
-    """`cpi-preflight sandbox ...` running in a folder; its stdout lines arrive on a queue."""
-
-    def __init__(self, folder: Path, *args: str) -> None:
-        self.proc = subprocess.Popen([str(BIN / "cpi-preflight"), "sandbox", *args], cwd=folder,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def until(self, last: str) -> list[str]:
-        seen: list[str] = []
-        while not seen or seen[-1] != last:
-            seen.append(self.lines.get(timeout=30))
-        return seen
+def sandbox_command(folder: Path, *args: str) -> Background:
+    """`cpi-preflight sandbox ARGS` running in `folder`."""
+    return Background([str(BIN / "cpi-preflight"), "sandbox", *args], folder)
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[Background, list[str]]]:
-    sandbox = Background(tmp_path, "--service-key", "key.json")
+    sandbox = sandbox_command(tmp_path, "--service-key", "key.json")
     try:
         yield sandbox, sandbox.until("Serving; press Ctrl-C to stop.")
     finally:
@@ -115,7 +98,8 @@ def test_printed_command_with_a_profiles_dir_works_from_the_same_folder(
 
 
 def test_a_certificate_key_runs_as_printed_too(tmp_path: Path) -> None:
-    sandbox = Background(tmp_path, "--credential", "certificate", "--service-key", "key.json")
+    sandbox = sandbox_command(tmp_path, "--credential", "certificate", "--service-key",
+                              "key.json")
     try:
         printed = sandbox.until("Serving; press Ctrl-C to stop.")
         init_line = printed[printed.index("Wrote the service key to key.json (mode 0600). Set "

@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from cpi_preflight.observation import Exchange, ProfileObservations
+from cpi_preflight.reporting import har
 from cpi_preflight.run import Run, Settings
 from cpi_preflight.transport import MAX_BODY, MAX_JSON_DEPTH
 
@@ -372,9 +373,22 @@ def _strings_in(document: object) -> Iterator[str]:
             yield from _strings_in(value)
 
 
+CONTROLS = ("\x1b", "\r", "\u202e", "\u2066", "\x07", "\x00", "second line\n")
+
+
 def _assert_clean(text: str) -> None:
-    for raw in ("\x1b", "\r", "\u202e", "\u2066", "\x07", "\x00", "x" * 600, "second line\n"):
+    for raw in (*CONTROLS, "x" * 600):
         assert raw not in text, repr(raw)
+
+
+def _assert_har_clean(reports: Path) -> str:
+    """exchanges.har holds what the tenant said, readable (bodies are not cut at 300
+    characters, as findings are), but no control character; its texts, joined."""
+    har = json.loads((reports / "exchanges.har").read_text(encoding="utf-8"))
+    text = " ".join(_strings_in(har))
+    for raw in CONTROLS:
+        assert raw not in text, repr(raw)
+    return text
 
 
 @pytest.mark.parametrize("where", ["error_description", "odata_message", "location"])
@@ -401,6 +415,11 @@ def test_server_text_reaches_terminal_and_reports_clean(tmp_path: Path, server: 
         _assert_clean((outcome.reports / "p" / report).read_text(encoding="utf-8"))
     evidence = json.loads((outcome.reports / "p" / "evidence.json").read_text(encoding="utf-8"))
     _assert_clean(" ".join(_strings_in(evidence)))  # JSON escapes controls; check the values
+    shown = _assert_har_clean(outcome.reports / "p")  # and what the tenant said is there:
+    if where == "location":
+        assert "https://login.example/txt.exe?qqq" in shown
+    else:  # its JSON as sent, escapes written out as the JSON has them
+        assert "bad\\u001b[2K\\r\\u001b[32mprofiles/p.yaml::token PASSED" in shown
     assert FORGED not in [line.strip() for line in outcome.stdout.splitlines()]
     if where != "location":
         # folded into the message (the terminal may wrap it, so compare words)
@@ -419,6 +438,28 @@ def test_token_claims_reach_the_report_clean(tmp_path: Path, server: HostileTena
     _assert_clean((outcome.reports / "p" / "junit.xml").read_text(encoding="utf-8"))
     evidence = json.loads((outcome.reports / "p" / "evidence.json").read_text(encoding="utf-8"))
     _assert_clean(" ".join(_strings_in(evidence)))
+    shown = _assert_har_clean(outcome.reports / "p")
+    assert '"zid": "zone forged"' in shown  # cleaned like every text, inside the claims too
+    assert "\\u001b" not in shown  # no control character escaped into the JSON either
+
+
+def test_the_har_stays_bounded_whatever_the_tenant_sends(tmp_path: Path,
+                                                         server: HostileTenant) -> None:
+    """A megabyte body and 80 long headers: the body is cut to BODY_LIMIT, the headers to
+    MAX_HEADERS, each cut said in the entry's comment."""
+    headers = tuple((f"X-Filler-{n}", "h" * 1000) for n in range(80))
+    server.routes[MPL] = Reply(200, (("Content-Type", "application/json"), *headers),
+                               b"[" + b'"a",' * 262_000 + b'"a"]')
+    profiles = write_profile(tmp_path / "profiles", server.url)
+    outcome = run_pytest(tmp_path, "--profile", "p", profiles_dir=profiles)
+    path = outcome.reports / "p" / "exchanges.har"
+    entry = next(e for e in json.loads(path.read_text(encoding="utf-8"))["log"]["entries"]
+                 if e["_check"] == "endpoint[MessageProcessingLogs]")
+    assert len(entry["response"]["content"]["text"]) == har.BODY_LIMIT
+    assert len(entry["response"]["headers"]) == har.MAX_HEADERS
+    assert entry["comment"] == "endpoint[MessageProcessingLogs]; 19 more answer headers not shown"
+    assert entry["response"]["content"]["comment"].startswith("cut: only the start of the answer")
+    assert path.stat().st_size < 200_000
 
 
 def test_a_service_key_url_httpx_cannot_use_is_a_usage_error(tmp_path: Path) -> None:

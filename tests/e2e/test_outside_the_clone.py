@@ -64,6 +64,10 @@ def test_init_then_pytest_in_a_users_folder(sandbox, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     assert " 9 passed in " in done.stdout.splitlines()[-1]
     assert (tmp_path / "reports" / "prod-cf" / "junit.xml").is_file()
+    # the written reports named as the user can open them from here (issue 18.13)
+    assert [line for line in done.stdout.splitlines() if line.startswith("report: ")] == [
+        "report: reports/prod-cf/junit.xml", "report: reports/prod-cf/evidence.json",
+        "report: reports/prod-cf/evidence.html", "report: reports/prod-cf/exchanges.har"]
     assert "PASSED checks/test_mine.py::test_message_logs_are_json[prod-cf]" in done.stdout
     assert "PASSED checks/test_mine.py::test_the_client_refuses_writes[prod-cf]" in done.stdout
     assert secret not in done.stdout

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import datetime
+import html
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -31,8 +34,12 @@ def test_excess_roles_warn_by_default_and_fail_when_strict(tmp_path: Path) -> No
     relaxed = run_pytest(tmp_path / "a", "--profile", "wide", profiles_dir=profiles)
     assert relaxed.code == 0, relaxed.stdout
     assert re.search(r"^  least-privilege +warning  EXCESS_ROLES$", relaxed.stdout, re.M)
+    # JUnit has no warning state: the testcase is named with its code, its system-out says it
     case = relaxed.cases("wide")["least-privilege"]
-    assert "warning EXCESS_ROLES: the token of client" in (case.findtext("system-out") or "")
+    assert case.get("name") == "least-privilege (WARNING EXCESS_ROLES)"
+    out = case.findtext("system-out") or ""
+    assert out.startswith("WARNING EXCESS_ROLES: the token of client"), out
+    assert out.count("the token of client") == 1, out
     doc = json.loads((relaxed.reports / "wide" / "evidence.json").read_text())
     assert [f["code"] for f in doc["findings"]] == ["EXCESS_ROLES"]
     granted_only = [r for r in doc["roles"] if not r["required"] and r["role"] not in BODY[
@@ -103,6 +110,26 @@ def test_drift_against_a_baseline(tmp_path: Path) -> None:
     # named without the local absolute path (the run's folder is elsewhere)
     assert lost["message"] == ("role WorkspacePackagesRead was granted in the baseline "
                                "(prod/evidence.json) and is not now")
+    # each code with its own fix: terminal, evidence and summary alike (issue 18.4)
+    fixes = {f["code"]: f["fix"] for f in findings}
+    assert fixes["ROLE_GAINED"].startswith("Confirm the change was intended")
+    assert fixes["ROLE_LOST"].startswith("Find out who changed the instance's roles")
+    assert fixes["ENDPOINT_REGRESSED"].startswith("See the endpoint's own finding")
+    section = second.stdout[second.stdout.index("  drift "):].split("report: ")[0]
+    heads = [line.split(":")[0].strip() if not line.startswith("    fix: ")
+             else line[len("    fix: "):].split()[0]
+             for line in section.splitlines() if re.match(r"    (fix|[A-Z_]+): ", line)]
+    assert heads == ["ROLE_LOST", "Find", "ENDPOINT_REGRESSED", "See", "ROLE_GAINED",
+                     "Confirm"], section
+    page = html.unescape((second.reports / "prod" / "evidence.html").read_text())
+    assert all(fixes[code].split(";")[0][:40] in page for code in fixes)
+    summary = subprocess.run([sys.executable, "-m", "cpi_preflight.cli", "summary",
+                              str(second.reports)], capture_output=True, text=True, check=True)
+    rows = [line for line in summary.stdout.splitlines() if line.startswith("| drift |")]
+    assert [row.split(" | ")[1] for row in rows] == [
+        "ROLE\\_LOST", "ENDPOINT\\_REGRESSED", "ROLE\\_GAINED (warning)"]
+    assert [row.split(" | ")[3][:20] for row in rows] == [
+        fixes[c][:20] for c in ("ROLE_LOST", "ENDPOINT_REGRESSED", "ROLE_GAINED")]
 
 
 def test_a_role_not_required_that_is_gone_is_lost_as_a_warning(tmp_path: Path) -> None:

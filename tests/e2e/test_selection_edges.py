@@ -3,10 +3,14 @@ run, and a selection of nothing removes the previous reports instead of leaving 
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from cpi_preflight.reporting.reports import REPORTS
 
 from .conftest import REPO, run_pytest
 
@@ -18,7 +22,13 @@ def test_a_user_check_selected_alone_still_gets_its_profile_probed(tmp_path: Pat
     assert outcome.code == 0, outcome.stdout
     assert "no profile selected" not in outcome.stdout
     assert " 1 passed, 10 deselected in " in outcome.stdout.splitlines()[-1]
-    assert "sandbox-cf (cf): 10 not run" in outcome.stdout
+    # the user check ran and is reported with its profile; the built-in checks did not run
+    assert "sandbox-cf (cf): 1 passed, 10 not run" in outcome.stdout
+    doc = json.loads((outcome.reports / "sandbox-cf" / "evidence.json").read_text())
+    assert [(u["nodeid"], u["outcome"]) for u in doc["user_checks"]] == [
+        ("checks/test_odata_shape.py::test_message_logs_answer_odata_v2_json[sandbox-cf]",
+         "passed")]
+    assert doc["summary"]["result"] == "incomplete"
     assert (outcome.reports / "sandbox-cf" / "evidence.json").is_file()
 
 
@@ -28,11 +38,48 @@ def test_selecting_nothing_says_so_and_leaves_no_stale_report(tmp_path: Path) ->
     assert (first.reports / PROFILE / "junit.xml").is_file()
     again = run_pytest(tmp_path, "--profile", PROFILE, "-k", "nothingmatches")
     assert again.code == 5, again.stdout
-    assert ("cpi-preflight: no check of profile sandbox-cf-misconfigured was selected (-k, -m "
-            "or --deselect left out every one), so nothing was probed and no report was "
-            "written; the previous reports of these profiles were removed so that none reads "
-            "as current") in " ".join(again.stdout.split())
+    assert ("cpi-preflight: no check of profile sandbox-cf-misconfigured was selected (-k, -m, "
+            "--deselect, --lf or --sw left out every one), so nothing was probed and no report "
+            "was written; the previous reports of these profiles were removed so that none "
+            "reads as current") in " ".join(again.stdout.split())
     assert sorted(p.name for p in (again.reports / PROFILE).iterdir()) == []
+
+
+LEFT_OUT = ("cpi-preflight: no check of profile sandbox-cf was selected in this run (-k, -m, "
+            "--deselect, --lf or --sw left out every one), so it was not probed and got no "
+            "report; its previous reports were removed so that none reads as current")
+
+
+def test_a_profile_lf_leaves_out_loses_its_old_green_reports(tmp_path: Path) -> None:
+    """Issue 18.10: `--profile a,b --lf` reruns a's failures only; b's reports of the earlier
+    run must not stay behind as if this run had checked b."""
+    folder = tmp_path / "project"
+    shutil.copytree(REPO / "profiles", folder / "profiles")
+    command = [sys.executable, "-m", "pytest", "--profile", f"{PROFILE},sandbox-cf", "-p",
+               "no:randomly", f"--reports-dir={tmp_path / 'reports'}"]
+    first = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=180,
+                           check=False)
+    assert first.returncode == 1, first.stdout
+    green = tmp_path / "reports" / "sandbox-cf"
+    assert sorted(p.name for p in green.iterdir()) == sorted(REPORTS)
+    again = subprocess.run([*command, "--lf"], cwd=folder, capture_output=True, text=True,
+                           timeout=180, check=False)
+    assert again.returncode == 1, again.stdout
+    assert " 3 failed, " in again.stdout.splitlines()[-1]
+    assert LEFT_OUT in " ".join(again.stdout.split())
+    assert sorted(green.iterdir()) == []
+    assert (tmp_path / "reports" / PROFILE / "evidence.json").is_file()
+    assert f"report: {green}/" not in again.stdout
+
+
+def test_a_profile_k_leaves_out_loses_its_old_reports(tmp_path: Path) -> None:
+    first = run_pytest(tmp_path, "--profile", f"sandbox-cf,{PROFILE}")
+    assert (first.reports / "sandbox-cf" / "junit.xml").is_file()
+    again = run_pytest(tmp_path, "--profile", f"sandbox-cf,{PROFILE}", "-k", "misconfigured")
+    assert again.code == 1, again.stdout
+    assert LEFT_OUT in " ".join(again.stdout.split())
+    assert sorted((again.reports / "sandbox-cf").iterdir()) == []
+    assert (again.reports / PROFILE / "junit.xml").is_file()
 
 
 def test_plain_pytest_in_a_folder_without_profiles_gives_the_hint(tmp_path: Path) -> None:

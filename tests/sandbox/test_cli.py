@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-import queue
+import shlex
 import signal
-import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,37 +16,20 @@ import pytest
 from cpi_preflight.sandbox import SandboxConnection
 from cpi_preflight.sandbox.__main__ import build_parser, build_spec, main
 
+from ..background import Background
+
 SRC = Path(__file__).resolve().parents[2] / "src"
 FIELDS = {"environment", "api_url", "token_url", "client_id", "client_secret",
           "certificate_path", "key_path", "ca_path", "service_key", "instance_parameters",
           "proxy_url", "proxy_user", "proxy_password"}
 
 
-class Served:
-    """A running CLI process whose stdout lines arrive on a queue."""
+class Served(Background):
+    """`python -m cpi_preflight.sandbox ARGS` from the source tree."""
 
     def __init__(self, *args: str) -> None:
         env = {**os.environ, "PYTHONPATH": f"{SRC}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-        self.proc = subprocess.Popen([sys.executable, "-m", "cpi_preflight.sandbox", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=env)
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line.rstrip("\n"))
-
-    def until(self, last: str) -> list[str]:
-        seen: list[str] = []
-        while not seen or seen[-1] != last:
-            seen.append(self.lines.get(timeout=20))
-        return seen
-
-    def stop(self, signum: int) -> int:
-        self.proc.send_signal(signum)
-        return self.proc.wait(timeout=10)
+        super().__init__([sys.executable, "-m", "cpi_preflight.sandbox", *args], Path.cwd(), env)
 
 
 @pytest.fixture
@@ -56,9 +37,7 @@ def served() -> Iterator[list[Served]]:
     running: list[Served] = []
     yield running
     for item in running:
-        if item.proc.poll() is None:
-            item.proc.kill()
-            item.proc.wait()
+        item.kill()
 
 
 def test_json_lines_then_ready_then_sigterm(served: list[Served], make_client: Any) -> None:
@@ -120,11 +99,13 @@ def test_text_output_prints_a_ready_service_key_and_the_init_line(served: list[S
     ca = next(line.split()[1] for line in lines if line.startswith("  CA "))
     start = next(i for i, line in enumerate(lines) if line.startswith("Service key (save as "))
     assert lines[start] == (
-        "Service key (save as key.json, or start the sandbox with --service-key key.json; then: "
-        f"cpi-preflight init --service-key key.json --name my-sandbox-cf --ca-bundle {ca}):")
+        "Service key (save as sandbox-key.json, or start the sandbox with --service-key "
+        "sandbox-key.json; then: cpi-preflight init --service-key sandbox-key.json --name "
+        f"my-sandbox-cf --ca-bundle {ca}):")
     end = lines.index("", start)
     key = json.loads("\n".join(line[2:] for line in lines[start + 1:end]))
     assert set(key["oauth"]) == {"clientid", "clientsecret", "url", "tokenurl", "createdate"}
+    assert key["cpi_preflight"] == {"simulated": "sandbox"}
     assert cli.stop(signal.SIGTERM) == 0
 
 
@@ -204,3 +185,86 @@ def test_count_outside_its_range_is_a_usage_error(count: str,
     assert main(["--count", count]) == 2
     assert capsys.readouterr().err == (f"error: --count {count}: serve 1 to 200 tenants at once; "
                                        "start several sandboxes for more\n")
+
+
+# --- the key file: never over an existing file unless --force ----------------------------------
+
+def test_an_existing_key_file_is_kept_before_any_tenant_starts(
+        served: list[Served], tmp_path: Path) -> None:
+    path = tmp_path / "key.json"
+    path.write_text('{"oauth": {"clientsecret": "real&<>\\"\'$"}}')
+    cli = Served("--service-key", str(path))  # a process: were it not refused, it would serve
+    served.append(cli)
+    assert cli.proc.wait(timeout=20) == 2
+    assert cli.proc.stderr is not None
+    assert cli.proc.stderr.read() == (
+        f"error: --service-key {path}: the file already exists (it may be a real service key); "
+        "pass --force to replace it, or give another file\n")
+    assert path.read_text() == '{"oauth": {"clientsecret": "real&<>\\"\'$"}}'
+
+
+def test_the_key_file_is_created_exclusively_and_replaced_only_with_force(
+        tmp_path: Path) -> None:
+    from cpi_preflight.sandbox import Sandbox, SandboxSpec
+    from cpi_preflight.sandbox.__main__ import write_service_key
+
+    path = tmp_path / "key.json"
+    with Sandbox.start(SandboxSpec.from_mapping({}, environment="cf")) as sandbox:
+        path.write_text("appeared meanwhile")
+        with pytest.raises(FileExistsError):
+            write_service_key(path, sandbox)
+        assert path.read_text() == "appeared meanwhile"
+        write_service_key(path, sandbox, force=True)
+        assert json.loads(path.read_text())["oauth"]["clientid"] == sandbox.connection.client_id
+        assert os.stat(path).st_mode & 0o777 == 0o600
+
+
+def test_force_replaces_an_existing_key_file(served: list[Served], tmp_path: Path) -> None:
+    path = tmp_path / "key.json"
+    path.write_text("old")
+    cli = Served("--service-key", str(path), "--force")
+    served.append(cli)
+    lines = cli.until("Serving; press Ctrl-C to stop.")
+    assert f"Wrote the service key to {path} (mode 0600). Set up a profile from it:" in lines
+    assert json.loads(path.read_text())["cpi_preflight"] == {"simulated": "sandbox"}
+    assert cli.stop(signal.SIGTERM) == 0
+
+
+# --- what the text output asks the user to paste -----------------------------------------------
+
+def _block(text: str, heading: str) -> list[str]:
+    lines = text.splitlines()
+    start = lines.index(heading) + 1
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("  "))
+    return lines[start:end]
+
+
+@pytest.mark.parametrize("environment", ["cf", "neo"])
+def test_the_profile_to_paste_holds_no_secret(environment: str) -> None:
+    from cpi_preflight.sandbox import Sandbox, SandboxSpec
+    from cpi_preflight.sandbox.describe import describe
+
+    with Sandbox.start(SandboxSpec.from_mapping({}, environment=environment)) as sandbox:
+        text = describe(sandbox, 1, 1)
+        secret = sandbox.connection.client_secret
+        assert secret
+        pasted = _block(text, "Profile (paste into profiles/<name>.yaml):")
+        assert not any(secret in line for line in pasted)
+        assert "  client_secret: ${CPI_SANDBOX_CLIENT_SECRET}" in pasted
+        assert "  simulated: sandbox" in pasted
+        assert _block(text, "Its secret, read from the environment (set it in this shell):") == [
+            f"  export CPI_SANDBOX_CLIENT_SECRET={shlex.quote(secret)}"]
+
+
+def test_the_neo_sandbox_prints_its_init_lines() -> None:
+    from cpi_preflight.sandbox import Sandbox, SandboxSpec
+    from cpi_preflight.sandbox.describe import describe
+
+    with Sandbox.start(SandboxSpec.from_mapping({}, environment="neo")) as sandbox:
+        conn = sandbox.connection
+        assert _block(describe(sandbox, 1, 1),
+                      "Set up a profile for it (Neo has no service key):") == [
+            f"  export CPI_MY_SANDBOX_NEO_CLIENT_SECRET={shlex.quote(conn.client_secret or '')}",
+            f"  cpi-preflight init --environment neo --name my-sandbox-neo --api-url "
+            f"{conn.api_url} --token-url {conn.token_url} --client-id {conn.client_id} "
+            f"--ca-bundle {conn.ca_path} --simulated"]

@@ -294,6 +294,21 @@ def test_a_web_filter_answers_with_an_html_block_page(launch: Any) -> None:
     assert not [r for r in sandbox.requests if r.host != "proxy"]  # nothing reached XSUAA
 
 
+@pytest.mark.parametrize("host", ["mysub.authentication.eu10.hana.ondemand.com",
+                                  "mysub.it-cpi018.cfapps.eu10.hana.ondemand.com"])
+def test_a_web_filter_signs_for_the_host_asked_for(launch: Any, host: str) -> None:
+    """An inspecting proxy presents a certificate for the requested host, signed by the CA its
+    clients trust (here the sandbox's): a profile with a tenant's real host names meets the
+    block page without resolving them, since the filter connects nowhere."""
+    sandbox = launch({"faults": {"proxy": "block_page"}})
+    with _proxied(sandbox, credentials=False) as client:
+        response = client.post(f"https://{host}/oauth/token",
+                               data={"grant_type": "client_credentials"})
+    assert response.status_code == 403
+    assert "<title>Access Denied</title>" in response.text
+    assert not [r for r in sandbox.requests if r.host != "proxy"]
+
+
 # --- 8. the Edge Integration Cell ---------------------------------------------------------------
 
 def _edge(client: Any, path: str, **kwargs: Any) -> httpx.Response:

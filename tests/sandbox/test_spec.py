@@ -102,10 +102,11 @@ def test_error_is_a_config_error() -> None:
      "token_latency_ms, connection_resets, expired_token, dead_host, access_policy, pending_roles, "
      "query_rejections, unavailable_pages, token_body_dropped, client_cert_expired, "
      "instance_grant_types, too_many_requests, retry_after_s, clock_offset_s, proxy, "
-     "absent_entity_sets, count_accept_strict"),
+     "absent_entity_sets, count_accept_strict, broken_http2"),
     ({"rolez": []}, "cf", "sandbox.rolez: unknown key; did you mean 'roles'?"),
     ({"bogus": 1}, "cf",
-     "sandbox.bogus: unknown key; valid keys: roles, credential, faults, extra_scopes"),
+     "sandbox.bogus: unknown key; valid keys: roles, credential, faults, extra_scopes, http2"),
+    ({"http2": "yes"}, "cf", "sandbox.http2: expected true or false, got 'yes'"),
     (["roles"], "cf", "sandbox: expected a mapping, got ['roles']"),
     ({"roles": 5}, "cf", "sandbox.roles: expected a list of role names, got 5"),
     ({"roles": [5]}, "cf", "sandbox.roles[0]: expected a role name, got 5"),

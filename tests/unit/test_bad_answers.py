@@ -55,7 +55,9 @@ def _token(router: respx.MockRouter, response: httpx.Response) -> None:
      "sub.authentication.eu10.hana.ondemand.com answered 200 with an access_token that is not "
      "a usable token (not printable ASCII)"),
     (httpx.Response(200, json={"access_token": "eyJhbGciOi.not-a.jwt"}),
-     f"the token endpoint returned an opaque token, but XSUAA issues JWTs (token_url {TOKEN_URL})"),
+     "the token endpoint returned an opaque token (not a JWT), as Neo's OAuth service does, "
+     "while XSUAA issues JWTs: this looks like a Neo tenant: set `environment: neo` "
+     f"(token_url {TOKEN_URL})"),
     (httpx.Response(200, json={"access_token": 12345}),
      "sub.authentication.eu10.hana.ondemand.com answered 200 with an access_token that is not "
      "a usable token (not printable ASCII)"),

@@ -7,6 +7,7 @@ import json
 import re
 import string
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -153,12 +154,16 @@ def test_endpoints_needing_a_role_or_neo_role() -> None:
 
 
 def test_every_source_tag_used_is_defined() -> None:
-    used = {r.source for r in CAT.roles.values()} | {e.source for e in CAT.endpoints.values()}
+    used = ({r.source for r in CAT.roles.values()} | {e.source for e in CAT.endpoints.values()}
+            | {n.source for n in CAT.not_endpoints.values()})
     assert used - set(CAT.sources) == set()
 
 
 def test_source_text_gives_the_citation_or_the_tag() -> None:
-    assert CAT.source_text("SD-mpl").startswith("SAP-docs/btp-integration-suite @0cb9189b ")
+    assert CAT.source_text("SD-mpl").startswith(
+        'SAP Help Portal, "Message Processing Logs" (SAP Integration Suite); the page\'s source: '
+        "docs/ci/Development/message-processing-logs-827a2d7.md at 0cb9189b in "
+        "https://github.com/SAP-docs/btp-integration-suite")
     assert CAT.source_text("unknown-tag") == "unknown-tag"
 
 
@@ -226,6 +231,66 @@ def test_every_defined_code_is_emitted_somewhere() -> None:
 def test_closest_suggests_a_near_name_or_nothing(name: str, candidates: list[str],
                                                  expected: str | None) -> None:
     assert closest(name, candidates) == expected
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("IntegrationPackage", "IntegrationPackages"),
+    ("IntegrationRuntimeArtifact", "IntegrationRuntimeArtifacts"),
+    ("MessageMappingDesigntimeArtifact", "MessageMappingDesigntimeArtifacts"),
+    ("IntegrationDesigntimeArtifacts", None),  # all catalog.closest offers is the runtime set
+    ("IntegrationAdapterDesigntimeArtifacts", None),
+    ("Keystores", None),  # another entity set, not a typo of KeystoreEntries
+])
+def test_closest_endpoint_suggests_a_near_spelling_of_the_same_area(
+        name: str, expected: str | None) -> None:
+    assert CAT.closest_endpoint(name) == expected
+
+
+def _other_area_names() -> list[tuple[str, str]]:
+    """Each endpoint name with an area word, that word swapped for the other area's, and that
+    area: IntegrationRuntimeArtifacts -> (IntegrationDesigntimeArtifacts, design)."""
+    (one, [one_word]), (two, [two_word]) = CAT.area_words.items()
+    swapped = {one_word: (two_word, two), two_word: (one_word, one)}
+    return [(name.replace(word, other), area) for name in CAT.endpoints
+            for word, (other, area) in swapped.items() if word in name]
+
+
+@pytest.mark.parametrize(("name", "area"), _other_area_names())
+def test_a_name_of_one_area_is_never_offered_an_endpoint_of_the_other(name: str,
+                                                                    area: str) -> None:
+    assert CAT.area_of(name) == area
+    for variant in (name, name[:-1], name.lower()):
+        hint = CAT.closest_endpoint(variant)
+        assert hint is None or CAT.endpoints[hint].area == area, variant
+
+
+def test_every_endpoint_name_with_an_area_word_is_of_that_area() -> None:
+    for name, endpoint in CAT.endpoints.items():
+        told = CAT.area_of(name + "X")  # not the endpoint itself: its words decide
+        assert told in (None, endpoint.area), name
+
+
+def test_an_entity_set_that_is_not_an_endpoint_is_checked_by_one_needing_its_role() -> None:
+    assert {n: (o.checked_by, CAT.endpoints[o.checked_by].role)
+            for n, o in CAT.not_endpoints.items()} == {
+        "IntegrationDesigntimeArtifacts": ("IntegrationPackages", "WorkspacePackagesRead"),
+        "ScriptCollectionDesigntimeArtifacts": ("IntegrationPackages", "WorkspacePackagesRead"),
+    }
+
+
+def test_not_endpoints_have_no_collection_get_in_sap_s_specs(
+        spec_paths: dict[str, dict[str, Any]]) -> None:
+    for name in CAT.not_endpoints:
+        assert "get" not in spec_paths.get(f"/{name}", {}), name
+        assert any(p.startswith(f"/{name}(Id=") and "get" in spec_paths[p]
+                   for p in spec_paths), name
+
+
+def test_an_unknown_area_is_our_bug() -> None:
+    endpoint = next(iter(CAT.endpoints.values()))
+    broken = replace(CAT, endpoints={endpoint.name: replace(endpoint, area="runtime")})
+    with pytest.raises(CatalogError, match=f"endpoint {endpoint.name} has area 'runtime'"):
+        catalog_module._check(broken)
 
 
 # --- required parameters ---------------------------------------------------------------------

@@ -260,3 +260,12 @@ def test_read_only_reads_the_partner_directory_but_does_not_cover_its_configurat
 def test_neo_roles_include_the_groups_sap_s_neo_pages_tell_users_to_assign() -> None:
     assert {"AuthGroup.TenantPartnerDirectoryConfigurator", "AuthGroup.SystemDeveloper"} <= set(
         CAT.neo_roles)
+
+
+@pytest.mark.parametrize("name", sorted(CAT.endpoints))
+def test_an_endpoint_s_area_is_the_area_of_its_role_s_tasks(name: str) -> None:
+    """`area` is the table's Area column for a task naming the endpoint's role template
+    (MonitoringDataRead's tasks are Monitor and one Inspect row: monitor)."""
+    endpoint = CAT.endpoints[name]
+    areas = {row.area.lower() for row in read_table() if endpoint.role in templates_of(row)}
+    assert endpoint.area in areas, (name, areas)

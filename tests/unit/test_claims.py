@@ -339,7 +339,7 @@ def test_a_token_whose_payload_nests_too_deeply_says_so(
     def too_deep(*_: object, **__: object) -> None:
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr(claims.jwt, "decode", too_deep)
+    monkeypatch.setattr(claims._jwt(), "decode", too_deep)  # PyJWT, imported when first used
     assert read_token(signer.token(scope="a.b")) == TokenFacts(
         format="malformed",
         problem="the token is not a readable JWT: its payload nests too deeply to be claims")

@@ -177,8 +177,9 @@ FIX = {
         'report the message, so that the catalog can be corrected.'
     ),
     'TOKEN_INVALID': (
-        "Check that {key} points at the XSUAA of the tenant's subaccount; then fetch a new "
-        "token."
+        "An opaque token (not a JWT) comes from Neo's OAuth service: for a Neo tenant set "
+        "`environment: neo`. Otherwise check that {key} points at the XSUAA of the tenant's "
+        "subaccount; then fetch a new token."
     ),
     'ENDPOINT_NOT_FOUND': (
         'Remove {endpoint} from `endpoints:` in the profile, or check that the tenant '
@@ -530,8 +531,9 @@ def test_an_opaque_token_on_cf(tenant: Tenant) -> None:
     tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
     verdicts = diagnose(cf_data())
     assert_failed(verdicts["token"], "TOKEN_INVALID",
-                  "the token endpoint returned an opaque token, but XSUAA issues JWTs "
-                  f"(token_url {TOKEN_URL})", fix("TOKEN_INVALID"))
+                  "the token endpoint returned an opaque token (not a JWT), as Neo's OAuth "
+                  "service does, while XSUAA issues JWTs: this looks like a Neo tenant: set "
+                  f"`environment: neo` (token_url {TOKEN_URL})", fix("TOKEN_INVALID"))
 
 
 def test_a_malformed_jwt_on_cf(tenant: Tenant) -> None:
@@ -701,7 +703,8 @@ def test_strict_fails_the_clock_but_never_hides_the_tenant_s_answers(tenant: Ten
 
 
 @pytest.mark.parametrize(("status", "attempts", "tries"), [
-    (503, 3, "3 attempts"), (502, 2, "2 attempts"), (500, 3, "1 attempt"),
+    (503, 3, "3 attempts"), (502, 2, "2 attempts"), (500, 3, "1 attempt; 500 is not retried"),
+    (505, 3, "1 attempt; 505 is not retried"),
 ])
 def test_a_token_endpoint_with_server_errors(tenant: Tenant, status: int, attempts: int,
                                              tries: str) -> None:
@@ -720,7 +723,18 @@ def test_an_endpoint_with_a_server_error(tenant: Tenant, signer: Signer) -> None
     assert verdicts["api"].outcome == PASSED
     assert_failed(verdicts["endpoint[NumberRanges]"], "SERVER_ERROR",
                   'GET /api/v1/NumberRanges answered 500 with the OData message "Internal error" '
-                  "(1 attempt: 500)", fix("SERVER_ERROR"))
+                  "(1 attempt: 500; 500 is not retried)", fix("SERVER_ERROR"))
+
+
+def test_a_500_after_a_retried_503_says_why_the_retries_stopped(tenant: Tenant,
+                                                               signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/NumberRanges").mock(side_effect=[httpx.Response(503), httpx.Response(500)])
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"],
+                                attempts=3))
+    assert only_finding(verdicts["endpoint[NumberRanges]"]).message == (
+        "GET /api/v1/NumberRanges answered 500 (2 attempts: 503, 500; 500 is not retried)")
 
 
 def test_an_endpoint_that_stays_unavailable(tenant: Tenant, signer: Signer) -> None:
@@ -859,6 +873,62 @@ def test_one_endpoint_rejecting_the_token_fails_that_endpoint(tenant: Tenant,
                   f"/api/v1/NumberRanges answered 401 (empty body); the token was issued by "
                   f"{TOKEN_URL} for "
                   "identity zone zone-1", fix("TOKEN_REJECTED_BY_API", zone="zone-1"))
+
+
+# --- a role is proven by its scopes and a successful call -----------------------------------------
+
+
+def test_a_role_the_token_carries_is_not_passed_when_the_api_url_is_not_the_api(
+        tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, html="<!doctype html><title>Log On</title>")
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs"]))
+    assert verdicts["api"].code == "API_URL_WRONG"
+    assert_skipped(verdicts["role[MonitoringDataRead]"],
+                   "role MonitoringDataRead: granted in the token (it carries its scopes); not "
+                   "proven: no call succeeded (api failed (API_URL_WRONG))")
+    assert verdicts["role[MonitoringDataRead]"].facts == RoleFacts("yes", None)
+
+
+@pytest.mark.parametrize(("answer", "said"), [
+    ({"status_code": 500, "json": {"error": {"message": {"value": "boom"}}}}, "answered 500"),
+    ({"status_code": 404, "json": {"error": {"message": {"value": "gone"}}}}, "answered 404"),
+])
+def test_a_role_whose_proof_call_did_not_succeed_is_skipped(
+        tenant: Tenant, signer: Signer, answer: dict[str, Any], said: str) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES, f"{APP}.WebToolingWorkspace.Read")
+    tenant.api("/IntegrationPackages", 200, json=ODATA_OK)
+    tenant.api("/MessageProcessingLogs", **answer)
+    verdicts = diagnose(cf_data(endpoints=["IntegrationPackages", "MessageProcessingLogs"]))
+    assert verdicts["api"].outcome == PASSED
+    assert_skipped(verdicts["role[MonitoringDataRead]"],
+                   "role MonitoringDataRead: granted in the token (it carries its scopes); not "
+                   f"proven: no call succeeded (GET /api/v1/MessageProcessingLogs {said})")
+
+
+def test_a_role_granted_via_a_persona_is_not_passed_without_a_successful_call(
+        tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, f"{APP}.AuthGroup.IntegrationDeveloper")
+    tenant.api("/MessageProcessingLogs", 302, headers={"Location": f"{API_URL}/login"})
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs"]))
+    assert_skipped(verdicts["role[MonitoringDataRead]"],
+                   "role MonitoringDataRead: granted in the token (it carries persona "
+                   f"AuthGroup_IntegrationDeveloper ({APP}.AuthGroup.IntegrationDeveloper), which "
+                   "covers it in SAP's tasks table); not proven: no call succeeded (api failed "
+                   "(API_URL_WRONG))")
+
+
+def test_a_role_no_read_only_call_can_prove_still_passes_on_its_scopes_and_says_so(
+        tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES, f"{APP}.WebToolingWorkspace.Read",
+                f"{APP}.WebToolingWorkspace.Write")
+    tenant.api("/MessageProcessingLogs", 302, headers={"Location": f"{API_URL}/login"})
+    verdicts = diagnose(cf_data(required_roles=["MonitoringDataRead", "WorkspacePackagesEdit"],
+                                endpoints=["MessageProcessingLogs"]))
+    edit = verdicts["role[WorkspacePackagesEdit]"]
+    assert (edit.outcome, edit.summary) == (PASSED, (
+        "role WorkspacePackagesEdit is granted: the token carries its scopes; no read-only call "
+        "proves it"))
 
 
 # --- personas (AuthGroup_*) ---------------------------------------------------------------------
@@ -1027,15 +1097,19 @@ def test_a_cf_endpoint_refused_although_its_role_is_proven(tenant: Tenant,
 def test_a_token_holding_some_of_an_endpoint_s_scopes_lacks_its_role(tenant: Tenant,
                                                                      signer: Signer) -> None:
     """MessageProcessingLogs needs IntegrationOperationServer.read and NodeManager.read: a token
-    carrying only the first does not carry "every permission it needs"."""
+    carrying only the first does not carry "every permission it needs". The role passes by
+    NumberRanges' call, so the endpoint names the scope the token lacks: "lacks role
+    MonitoringDataRead" alone would contradict the role check beside it."""
     issue_token(tenant, signer, f"{APP}.IntegrationOperationServer.read")
     tenant.api("/NumberRanges", 200, json=ODATA_OK)
     tenant.api("/MessageProcessingLogs", 403, json=odata_error(FORBIDDEN))
     verdicts = diagnose(cf_data(endpoints=["NumberRanges", "MessageProcessingLogs"]))
     assert verdicts["endpoint[NumberRanges]"].outcome == PASSED
+    assert verdicts["role[MonitoringDataRead]"].outcome == PASSED
     assert_failed(verdicts["endpoint[MessageProcessingLogs]"], "ROLE_MISSING",
                   f"GET /api/v1/MessageProcessingLogs answered 403 ({FORBIDDEN}): client "
-                  f"{MASKED_CLIENT} lacks role MonitoringDataRead",
+                  f"{MASKED_CLIENT} lacks role MonitoringDataRead: the token lacks scope "
+                  f"{APP}.NodeManager.read",
                   fix("ROLE_MISSING", role="MonitoringDataRead"))
 
 
@@ -1162,7 +1236,7 @@ def test_html_503_on_every_call_is_a_server_error_not_a_wrong_url(tenant: Tenant
     tenant.api("/MessageProcessingLogs", 503, html=UNAVAILABLE_PAGE)
     verdicts = diagnose(cf_data())
     assert_failed(verdicts["api"], "SERVER_ERROR",
-                  f"the API at {API_HOST} answered only server errors (503) to 1 calls",
+                  f"the API at {API_HOST} answered only server errors (503) to 1 call",
                   fix("SERVER_ERROR", key="api_url"))
 
 

@@ -244,7 +244,37 @@ def test_explain_names_causes_fixes_and_sources() -> None:
             "'{\"roles\":<roles_after_json>,\"grant-types\":[\"<grant_type>\"]}'") in (
         text.splitlines())
     assert "Fix on Neo:\n  Does not occur on Neo (Cloud Foundry only)." in text
-    assert "Source: reference 'Added 2026-11-26'" in text
+    # sources a user can find: SAP document titles and URLs, never the internal reference
+    assert text.split("\nSources:\n", 1)[1].splitlines() == [
+        '  SAP Help Portal, "Tasks and Permissions for Cloud Integration":',
+        "    https://help.sap.com/docs/integration-suite/sap-integration-suite/tasks-and-"
+        "permissions-556d5575d4b0483e85d4f3251f21d0ec",
+        "  a public CPI client that reads a 403 with an empty body as an access policy",
+        "    (CpiRuntimeArtifactClient.java): https://github.com/figaf/cpi-api",
+    ]
+
+
+INTERNAL = ("reference section", "reference '", "reference sections", "Added 2026", "[SD]")
+
+
+@pytest.mark.parametrize("code", list(catalog.load().codes))
+def test_explain_cites_what_a_user_can_find(code: str) -> None:
+    """Issue 18.13: explain named internal notes ("reference section 7"); it names SAP
+    document titles and URLs (codes.yaml `documents`), each a title in quotes or a URL."""
+    text = docs.explain(code, 100)
+    sources = text.split("\nSources:\n", 1)[1]
+    assert sources.strip()
+    assert not [word for word in INTERNAL if word in text]
+    for citation in catalog.load().citations(catalog.load().codes[code]):
+        assert ('"' in citation or "https://" in citation
+                or citation.startswith("this tool's ")), citation
+
+
+def test_the_catalog_sources_shown_to_users_are_findable() -> None:
+    for tag, text in catalog.load().sources.items():
+        assert not [word for word in INTERNAL if word in text], tag
+        assert 'SAP Help Portal, "' in text or "https://" in text or "evidence, not a " \
+            "citation" in text, tag
 
 
 def test_the_endpoint_check_is_described_as_the_catalog_sends_it() -> None:

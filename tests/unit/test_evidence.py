@@ -45,7 +45,7 @@ from cpi_preflight.findings import (
     TokenAnswer,
     Verdict,
 )
-from cpi_preflight.observation import Attempt, Exchange, ProfileObservations
+from cpi_preflight.observation import Attempt, ConnectionUse, Exchange, ProfileObservations
 from cpi_preflight.plan import Plan
 from cpi_preflight.reporting import document, junit, reports, terminal
 from cpi_preflight.reporting import html as html_report
@@ -98,7 +98,15 @@ def sample_observations() -> ProfileObservations:
     denied = Exchange("GET", f"{API_URL}/api/v1/IntegrationPackages", 403, elapsed_ms=88.0,
                       attempts=(Attempt(403, None, 88.0),))
     endpoints = {"MessageProcessingLogs": ok, "IntegrationPackages": denied}
-    return ProfileObservations("prod-cf", access_token=Secret(FAKE_TOKEN), endpoints=endpoints)
+    return ProfileObservations("prod-cf", access_token=Secret(FAKE_TOKEN), endpoints=endpoints,
+                               connections={u.host: u for u in SAMPLE_CONNECTIONS})
+
+
+API_HOST = API_URL.split("://")[1]
+TOKEN_HOST = TOKEN_URL.split("/")[2]
+BROKE = f"HTTP/2 broke (reset: peer {SCRIPT}); this host was retried over HTTP/1.1"
+SAMPLE_CONNECTIONS = (ConnectionUse(API_HOST, "HTTP/2", 1, 3),
+                      ConnectionUse(TOKEN_HOST, "HTTP/1.1", 2, 4, BROKE))
 
 
 def sample_verdicts(the_plan: Plan) -> dict[str, Verdict]:
@@ -303,7 +311,7 @@ def test_schema_knows_every_check_kind() -> None:
 
 def test_header_facts() -> None:
     doc, the_plan = build(baseline="reports/prod-cf/evidence.json"), sample_plan()
-    assert doc["schema_version"] == "1"
+    assert doc["schema_version"] == "2"
     assert doc["tool"] == {"name": "cpi-preflight", "version": __version__}
     assert doc["profile"] == {
         "name": "prod-cf", "environment": "cf",
@@ -311,12 +319,17 @@ def test_header_facts() -> None:
         "fingerprint": the_plan.profile.fingerprint(), "strict": False}
     assert doc["tenant"] == {"api_host": "acme.it-cpi018.cfapps.eu10.hana.ondemand.com",
                              "token_host": "acme.authentication.eu10.hana.ondemand.com",
-                             "simulated": False}
+                             "simulated": False, "go_live_evidence": True, "caveat": ""}
     assert doc["client"] == {"id": CLIENT_ID, "credential": "secret"}
     assert doc["run"] == {"started_at": "2025-05-01T10:00:00Z", "duration_s": 4.257,
                           "trust": "certifi + profiles/corp-ca.pem",
                           "proxy": "direct (no proxy variables set)",
-                          "baseline": "reports/prod-cf/evidence.json", "strict": False}
+                          "baseline": "reports/prod-cf/evidence.json", "strict": False,
+                          "connections": [
+                              {"host": API_HOST, "protocol": "HTTP/2", "connections": 1,
+                               "requests": 3, "note": ""},
+                              {"host": TOKEN_HOST, "protocol": "HTTP/1.1", "connections": 2,
+                               "requests": 4, "note": BROKE}], "ci": None}
 
 
 def test_started_at_is_converted_to_utc() -> None:
@@ -401,7 +414,8 @@ def test_findings_checks_and_summary() -> None:
         ("least-privilege", "EXCESS_ROLES", "warning")]
     assert [c["id"] for c in doc["checks"]] == [c.id for c in the_plan.checks]
     assert doc["checks"][-1] == {"id": "tls-expiry", "kind": "tls-expiry", "outcome": "skipped",
-                                 "ran": False, "summary": document.NOT_RUN, "code": ""}
+                                 "ran": False, "summary": document.NOT_RUN, "code": "",
+                                 "findings_left_out": 0}
     assert doc["checks"][5]["ran"] is True  # endpoint[IntegrationPackages] ran and skipped
     assert doc["summary"] == {"failed": 1, "warning": 1, "passed": 4, "skipped": 1,
                               "not_run": 1, "warning_findings": 1, "result": "failed"}
@@ -557,6 +571,20 @@ def test_html_header() -> None:
         assert fact in page, fact
 
 
+def test_html_connections_line() -> None:
+    page = render_html(sample_evidence())
+    note = html.escape(BROKE).replace("&#x27;", "&#39;")  # markupsafe's spelling of '
+    assert (f"<dt>Connections</dt><dd>{API_HOST}: HTTP/2, 1 connection, 3 requests; "
+            f"{TOKEN_HOST}: HTTP/1.1, 2 connections, 4 requests ({note})</dd>") in page
+
+
+def test_connections_text_says_when_no_connection_was_made() -> None:
+    assert html_report.connections_text([
+        {"host": "h:1", "protocol": "", "connections": 0, "requests": 3, "note": ""},
+        {"host": "h:2", "protocol": "HTTP/1.1", "connections": 1, "requests": 1, "note": ""},
+    ]) == "h:1: no connection, 0 connections, 3 requests; h:2: HTTP/1.1, 1 connection, 1 request"
+
+
 def test_html_role_matrix() -> None:
     found = tables(render_html(sample_evidence()))
     assert found["role-matrix"] == [
@@ -626,7 +654,7 @@ def test_write_evidence_paths_and_baseline_reading(tmp_path: Path) -> None:
     json_path, html_path = write_evidence(tmp_path, doc)
     assert json_path == tmp_path / "prod-cf" / "evidence.json"
     assert html_path == tmp_path / "prod-cf" / "evidence.html"
-    assert json_path.read_text(encoding="utf-8").startswith('{\n  "schema_version": "1"')
+    assert json_path.read_text(encoding="utf-8").startswith('{\n  "schema_version": "2"')
     assert html_path.read_text(encoding="utf-8") == render_html(doc)
     loaded = baseline.load(tmp_path, ["prod-cf"])["prod-cf"]
     assert loaded.pop("_path") == "prod-cf/evidence.json"  # no local absolute path

@@ -306,7 +306,7 @@ def test_remove_previous_removes_only_the_reports_of_the_run(tmp_path: Path) -> 
     (tmp_path / "a" / "notes.txt").write_text("mine")
     remove_previous(tmp_path, ["a"])
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["notes.txt"]
-    assert len(list((tmp_path / "b").iterdir())) == 3
+    assert len(list((tmp_path / "b").iterdir())) == len(REPORTS)
 
 
 # --- the private key of a certificate service key ----------------------------------------
@@ -476,11 +476,11 @@ def test_structure_depth_is_counted_from_0_at_the_top_for_keys_values_and_items(
     files.check_structure(_nested(2), max_depth=4)  # leaf at depth 4
     with pytest.raises(StructureError) as deep:
         files.check_structure(_nested(3), max_depth=5)  # leaf at depth 6
-    assert str(deep.value) == "nested more than 5 levels deep (at k[0].k[0].k[0])"
+    assert str(deep.value) == "nested more than 5 levels deep (at k item 1.k item 1.k item 1)"
     files.check_structure({"a": {"b": "c"}}, max_depth=2)
     with pytest.raises(StructureError, match="levels") as key:
         files.check_structure({"a": {("t",): "c"}}, max_depth=2)  # the key's items count too
-    assert str(key.value) == "nested more than 2 levels deep (at a[0])"
+    assert str(key.value) == "nested more than 2 levels deep (at a item 1)"
 
 
 def test_a_lone_surrogate_is_located_in_the_text() -> None:
@@ -512,3 +512,12 @@ def test_write_text_creates_folders_and_replaces_what_it_cannot_encode(tmp_path:
     files.write_text(target, "a\ud800b")
     files.write_text(target, "a\ud800b")  # the folder exists now
     assert target.read_bytes() == b"a?b"
+
+
+def test_a_list_item_in_a_structure_error_is_counted_from_one() -> None:
+    from cpi_preflight.errors import StructureError
+
+    with pytest.raises(StructureError) as caught:
+        files.check_structure({"oauth": {"scopes": ["a", "b\ud800"]}})
+    assert str(caught.value) == ("oauth.scopes item 2: holds an invalid character (a lone "
+                                 "surrogate, U+D800) at position 2")

@@ -7,6 +7,8 @@ import importlib
 import inspect
 import pkgutil
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import cpi_preflight
@@ -172,10 +174,12 @@ def test_the_plugin_module_only_wires() -> None:
 
 def test_the_plugin_reaches_the_reporters_only_through_the_table() -> None:
     """The plugin writes a profile's files through `reporting.reports` and shows the terminal
-    section through `reporting.terminal`; it imports no renderer of a file format."""
+    section through `reporting.terminal` (with GitHub's annotations, `reporting.github_annotations`,
+    which are lines of the log too); it imports no renderer of a file format."""
     graph = import_graph(PACKAGE, "cpi_preflight", aside="cpi_preflight.sandbox")
     used = {m for m in graph["cpi_preflight.plugin"] if m.startswith("cpi_preflight.reporting")}
     assert used == {"cpi_preflight.reporting.reports", "cpi_preflight.reporting.terminal",
+                    "cpi_preflight.reporting.github_annotations",
                     "cpi_preflight.reporting.document"}
 
 
@@ -184,3 +188,20 @@ def test_every_report_file_is_one_render_function_of_the_reporting_package() -> 
         assert render.__name__ == "render", name
         assert render.__module__.startswith("cpi_preflight.reporting."), name
         assert inspect.signature(render).parameters.keys() == {"document"}, name
+
+
+START_UP_FREE = ("jwt", "cryptography", "jinja2", "junit_xml", "cpi_preflight.diagnosis",
+                 "cpi_preflight.probe", "cpi_preflight.sandbox")
+
+
+def test_loading_the_plugin_imports_nothing_only_a_run_needs() -> None:
+    """pytest loads the plugin in every session of this environment and collection needs
+    profiles and plans only: PyJWT with cryptography, Jinja2, junit_xml, the diagnosis, the probe
+    and the sandbox are imported when a run uses them (issue 19: start-up)."""
+    code = ("import sys, pytest, cpi_preflight.plugin; "
+            "print(' '.join(sorted(m for m in sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    loaded = set(done.stdout.split())
+    assert [m for m in START_UP_FREE if m in loaded] == []
+    assert "cpi_preflight.plugin" in loaded

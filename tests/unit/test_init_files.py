@@ -78,8 +78,9 @@ def test_a_lone_surrogate_in_an_option(capsys: pytest.CaptureFixture[str]) -> No
                            "https://oauthasservices-acc.hana.ondemand.com/oauth2/api/v1/token",
                            "--client-id", "client\udcff")
     assert (code, out) == (2, "")
-    assert err.startswith("cpi-preflight init: profiles/n.yaml: client_id: holds an invalid "
-                          "character (a lone surrogate, U+DCFF) at position 7")
+    assert err == ("cpi-preflight init: --client-id: holds a control or invisible character "
+                   "(U+DCFF at position 7); give the value exactly as the cockpit or the service "
+                   "key shows it\n")
     assert not Path("profiles").exists()
 
 

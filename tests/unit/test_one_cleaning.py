@@ -17,8 +17,8 @@ import pytest
 
 from cpi_preflight import docs, markdown, postman
 from cpi_preflight.commands import summary
-from cpi_preflight.findings import SKIPPED
-from cpi_preflight.reporting import html, junit, terminal
+from cpi_preflight.findings import SKIPPED, Finding
+from cpi_preflight.reporting import html, junit, metrics, terminal
 from cpi_preflight.server_text import quote
 from cpi_preflight.text import one_line
 from tests.unit.test_evidence import (
@@ -28,6 +28,7 @@ from tests.unit.test_evidence import (
     sample_plan,
     sample_verdicts,
 )
+from tests.unit.test_har import entries, one_endpoint
 
 HOSTILE = "\x1b[2Kok \u202eevil\u200d x\x07"
 ANSWER = "ok evil x"
@@ -54,10 +55,15 @@ def _html_description(text: str) -> str:
 
 def _summary_row(text: str, tmp_path: Path) -> str:
     doc = {"profile": {"name": "p", "environment": "cf"}, "summary": {"result": "failed"},
-           "findings": [{"check": "c", "code": "C", "severity": "failure", "message": text}]}
+           "findings": [{"check": "c", "code": "C", "severity": "failure", "message": text,
+                         "fix": text}]}
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "evidence.json").write_text(json.dumps(doc), encoding="utf-8")
     return summary.markdown_page(tmp_path).splitlines()[-1]
+
+
+def _har_body(text: str) -> str:
+    return str(entries(one_endpoint(text))[-1]["response"]["content"]["text"])
 
 
 ESCAPERS: dict[str, Callable[[str], str]] = {
@@ -65,7 +71,8 @@ ESCAPERS: dict[str, Callable[[str], str]] = {
     "server_text.quote": quote,
     "terminal.printable": terminal.printable,
     "terminal.wrapped": lambda t: "\n".join(terminal.wrapped(t, 80)),
-    "terminal.fitted": lambda t: terminal.fitted(t, 80),
+    "terminal.fitted": lambda t: terminal.fitted(Finding("C", "failure", "s", t, "f"),
+                                                 80).splitlines()[0].removeprefix("C: "),
     "XML junit.xml_safe": junit.xml_safe,
     "XML junit.xml": _junit_skip_message,
     "HTML evidence prose": lambda t: str(html.prose(t)),
@@ -74,6 +81,8 @@ ESCAPERS: dict[str, Callable[[str], str]] = {
     "Markdown our own text": lambda t: markdown.cell(t, markup=True),
     "Markdown docs table": lambda t: docs.markdown_table(["A"], [[t]]).splitlines()[-1][2:-2],
     "postman.shown": postman.shown,
+    "OpenMetrics metrics.label_value": metrics.label_value,
+    "HAR exchanges.har": _har_body,
 }
 
 
@@ -83,4 +92,4 @@ def test_every_escaper_gives_the_one_answer(name: str) -> None:
 
 
 def test_the_summary_page_gives_the_one_answer(tmp_path: Path) -> None:
-    assert _summary_row(HOSTILE, tmp_path) == f"| c | C | {ANSWER} |"
+    assert _summary_row(HOSTILE, tmp_path) == f"| c | C | {ANSWER} | {ANSWER} |"

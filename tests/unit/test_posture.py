@@ -386,17 +386,18 @@ def test_a_server_certificate_beyond_the_warning_window_passes() -> None:
 # --- pinned by mutation testing (mutation/run posture) -----------------------------------
 
 
-@pytest.mark.parametrize(("path", "source"), [("b.json", "b.json"), (None, "the baseline")])
+@pytest.mark.parametrize(("path", "source", "in_fix"), [
+    ("b.json", "b.json", "b.json"), (None, "the baseline", '"the baseline"')])
 def test_an_endpoint_that_answered_in_the_baseline_and_fails_now_regressed(
-        path: str | None, source: str) -> None:
+        path: str | None, source: str, in_fix: str) -> None:
     endpoints = ["MessageProcessingLogs", "IntegrationPackages", "IntegrationRuntimeArtifacts",
                  "LogFiles"]
     baseline: dict[str, Any] = {
         "roles": [_row("MonitoringDataRead"), _row("WorkspacePackagesRead")],
         "endpoints": [
-            {"name": "MessageProcessingLogs", "path": "/api/v1/MessageProcessingLogs",
+            {"name": "MessageProcessingLogs", "path": "/elsewhere",  # the catalog's path is shown
              "result": "passed"},
-            {"name": "IntegrationPackages", "result": "passed"},  # no path: its name is shown
+            {"name": "IntegrationPackages", "result": "passed"},
             {"name": "IntegrationRuntimeArtifacts", "result": "failed"},  # failed before too
             {"name": "LogFiles", "result": "passed"},  # passes now
             "not a row"]}
@@ -414,13 +415,13 @@ def test_an_endpoint_that_answered_in_the_baseline_and_fails_now_regressed(
     verdict = drift(ctx)
     assert verdict.outcome == FAILED
     fix = ("See the endpoint's own finding for the cause; compare with the baseline's evidence "
-           f"({source}).")
+           f"({in_fix}).")
     assert [(f.code, f.severity, f.subject, f.message, f.fix) for f in verdict.findings] == [
         ("ENDPOINT_REGRESSED", "failure", "MessageProcessingLogs",
          f"GET /api/v1/MessageProcessingLogs answered in the baseline ({source}) and now "
          "failed: MessageProcessingLogs said 403", fix),
         ("ENDPOINT_REGRESSED", "failure", "IntegrationPackages",
-         f"GET IntegrationPackages answered in the baseline ({source}) and now failed: "
+         f"GET /api/v1/IntegrationPackages answered in the baseline ({source}) and now failed: "
          "IntegrationPackages said 403", fix)]
 
 

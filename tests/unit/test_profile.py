@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
+from cpi_preflight import catalog, plan
 from cpi_preflight import profile as profile_module
-from cpi_preflight.errors import ConfigError, ProfileError
+from cpi_preflight.errors import ConfigError, ProfileError, ProfilesError
 from cpi_preflight.profile import KEYS, Timeouts, resolve_names
-from cpi_preflight.secret import MASK, Secret
+from cpi_preflight.secret import MASK, Secret, scrub
 from cpi_preflight.urls import normalize_api_url
 
 from .conftest import (
@@ -163,17 +164,52 @@ def test_a_secret_cannot_be_pickled() -> None:
 # --- ${VAR} expansion --------------------------------------------------------------------
 
 
-def test_variables_are_expanded_from_the_environment() -> None:
-    prof = parse(cf_data(client_secret="${CPI_SECRET}", client_id="sb-${CLIENT}|it!b1",
-                         api_url="https://${HOST}/api/v1",
-                         required_roles=["${ROLE}"]),
-                 environ={"CPI_SECRET": "s3cr$t=", "CLIENT": "42", "HOST": "h.example.com",
-                          "ROLE": "WorkspacePackagesRead"})
+def test_variables_are_expanded_in_the_credential_keys(tmp_path: Path,
+                                                       pem_pair: PemPair) -> None:
+    prof = parse(cf_data(client_secret="${CPI_SECRET}"), environ={"CPI_SECRET": "s3cr$t="})
     assert prof.client_secret is not None
     assert prof.client_secret.reveal() == "s3cr$t="
-    assert prof.client_id == "sb-42|it!b1"
-    assert prof.api_url == "https://h.example.com"
-    assert prof.required_roles == ("WorkspacePackagesRead",)
+    cert, key = pem_pair.write(tmp_path)
+    prof = parse(cf_data(client_secret=None, certificate="${CRT}", key="${KEY}"),
+                 environ={"CRT": str(cert), "KEY": str(key)})
+    assert (prof.certificate, prof.key) == (cert, key)
+    assert scrub(f"read {cert}") == "read ***", "what a variable held is masked"
+
+
+SECRET_LIKE = "gh&<>\"'$token"
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("description", "${GITHUB_TOKEN}"), ("api_url", "https://${GITHUB_TOKEN}.example.com"),
+    ("token_url", "https://t.example.com/oauth/token?x=${GITHUB_TOKEN}"),
+    ("client_id", "sb-${GITHUB_TOKEN}"), ("ca_bundle", "${GITHUB_TOKEN}"),
+    ("environment", "${GITHUB_TOKEN}"),
+])
+def test_a_variable_outside_the_credential_keys_is_refused_unread(key: str, value: str) -> None:
+    message = problem(cf_data(**{key: value}), environ={"GITHUB_TOKEN": SECRET_LIKE})
+    assert message == (
+        f"{WHERE}: {key}: ${{GITHUB_TOKEN}}: environment variables are read only in "
+        "client_secret, certificate, key, service_key, and what they hold is masked as a "
+        "secret; write the value itself here")
+    assert scrub(SECRET_LIKE) == SECRET_LIKE, "an unread variable is not registered"
+
+
+def test_a_variable_in_a_list_is_refused_naming_the_item() -> None:
+    assert problem(cf_data(required_roles=["MonitoringDataRead", "${ROLE}"]),
+                   environ={"ROLE": "WorkspacePackagesRead"}) == (
+        f"{WHERE}: required_roles item 2: ${{ROLE}}: environment variables are read only in "
+        "client_secret, certificate, key, service_key, and what they hold is masked as a "
+        "secret; write the value itself here")
+
+
+def test_what_a_variable_holds_is_masked_even_as_a_path() -> None:
+    path_like = "keys/&<>\"'$.pem"
+    message = problem(cf_data(client_secret=None, certificate="${CRT}", key="${CRT}"),
+                      environ={"CRT": path_like})
+    assert message == (f"{WHERE}: certificate: file profiles/{path_like} does not exist or is "
+                       "not a file")
+    assert scrub(message) == (f"{WHERE}: certificate: file profiles/*** does not exist or is "
+                              "not a file")
 
 
 def test_an_unset_variable_names_the_key_and_the_variable() -> None:
@@ -181,13 +217,6 @@ def test_an_unset_variable_names_the_key_and_the_variable() -> None:
         f"{WHERE}: client_secret: environment variable CPI_SECRET is not set; export "
         "CPI_SECRET='...' (single quotes: secrets may hold $) before running; in CI, pass the "
         "secret or variable to this job")
-
-
-def test_an_unset_variable_in_a_list_names_the_item() -> None:
-    assert problem(cf_data(required_roles=["MonitoringDataRead", "${ROLE}"])) == (
-        f"{WHERE}: required_roles[1]: environment variable ROLE is not set; export ROLE='...' "
-        "(single quotes: secrets may hold $) before running; in CI, pass the secret or "
-        "variable to this job")
 
 
 @pytest.mark.parametrize("requested", [[""], [" , "]])
@@ -205,8 +234,8 @@ SET_BUT_EMPTY = ("environment variable {0} is set but empty; export {0}=... with
 
 
 def test_a_variable_set_to_nothing_is_named_for_a_required_key() -> None:
-    assert problem(cf_data(client_id="${ID}"), environ={"ID": ""}) == (
-        f"{WHERE}: client_id: {SET_BUT_EMPTY.format('ID')}")
+    assert problem(cf_data(client_secret=None, certificate="c.pem", key="${KEY}"),
+                   environ={"KEY": ""}) == f"{WHERE}: key: {SET_BUT_EMPTY.format('KEY')}"
 
 
 @pytest.mark.parametrize("value", ["", "  "])
@@ -321,12 +350,12 @@ def where(data: object) -> tuple[Path | None, str | None, str]:
     (cf_data(timeout={"connect": 0}), "timeout.connect", "timeout.connect"),
     (cf_data(timeout={"retries": 1}), "timeout.retries", "timeout.retries"),
     (cf_data(required_roles=["MonitoringDataRead", "MonitorDataRead"]), "required_roles",
-     "required_roles[1]"),
+     "required_roles item 2"),
     (cf_data(required_roles=["MonitoringDataRead", "${ROLE}"]), "required_roles",
-     "required_roles[1]"),
-    (cf_data(required_roles=["MonitoringDataRead", 3]), "required_roles", "required_roles[1]"),
-    (neo_data(required_roles=["UserRolesEdit"]), "required_roles", "required_roles[0]"),
-    (cf_data(endpoints=["MessageProcessingLogs", "Queues"]), "endpoints", "endpoints[1]"),
+     "required_roles item 2"),
+    (cf_data(required_roles=["MonitoringDataRead", 3]), "required_roles", "required_roles item 2"),
+    (neo_data(required_roles=["UserRolesEdit"]), "required_roles", "required_roles item 1"),
+    (cf_data(endpoints=["MessageProcessingLogs", "Queues"]), "endpoints", "endpoints item 2"),
 ])
 def test_a_profile_error_carries_the_file_and_the_key_it_names(
         data: dict[str, Any], key: str, named: str) -> None:
@@ -374,8 +403,15 @@ def test_an_unknown_key_without_a_close_match_lists_the_valid_keys() -> None:
         f"{WHERE}: zzz: unknown key; valid keys: environment, description, api_url, "
         "token_url, client_id, client_secret, certificate, key, service_key, ca_bundle, "
         "required_roles, endpoints, strict, attempts, timeout, deadline, expiry_warning_days, "
-        "sandbox")
-    assert len(KEYS) == 18
+        "sandbox, http2, simulated")
+    assert len(KEYS) == 20
+
+
+@pytest.mark.parametrize(("written", "offered"), [({}, True), ({"http2": True}, True),
+                                                 ({"http2": False}, False)])
+def test_http2_is_offered_unless_the_profile_turns_it_off(written: dict[str, bool],
+                                                         offered: bool) -> None:
+    assert parse({**cf_data(), **written}).http2 is offered
 
 
 def test_a_non_text_key_is_reported_as_text() -> None:
@@ -398,6 +434,7 @@ def test_a_non_text_key_is_reported_as_text() -> None:
     ({"description": ["a"]}, "description: must be a string, not a list"),
     ({"strict": "yes"}, "strict: must be true or false, not a string"),
     ({"strict": 1}, "strict: must be true or false, not a number"),
+    ({"http2": "off"}, "http2: must be true or false, not a string"),
     ({"attempts": "3"}, "attempts: must be a number, not a string"),
     ({"attempts": True}, "attempts: must be a number, not true/false"),
     ({"attempts": 0}, "attempts: must be between 1 and 10, not 0"),
@@ -410,8 +447,8 @@ def test_a_non_text_key_is_reported_as_text() -> None:
     ({"required_roles": 5}, "required_roles: must be a list of names, not a number"),
     ({"required_roles": {"a": 1}}, "required_roles: must be a list of names, not a mapping"),
     ({"required_roles": ["MonitoringDataRead", 3]},
-     "required_roles[1]: must be a name, not a number"),
-    ({"endpoints": [None]}, "endpoints[0]: must be a name, not empty"),
+     "required_roles item 2: must be a name, not a number"),
+    ({"endpoints": [None]}, "endpoints item 1: must be a name, not empty"),
     ({"required_roles": []}, "required_roles: name at least one role or endpoint to verify "
                              "(required_roles: [...] or endpoints: [...])"),
     ({"required_roles": None}, "required_roles: name at least one role or endpoint to verify "
@@ -432,28 +469,28 @@ def test_a_timeout_value_error_names_the_full_key() -> None:
 
 @pytest.mark.parametrize(("data", "expected"), [
     (cf_data(required_roles=["MonitorDataRead"]),
-     "required_roles[0]: unknown CF role template 'MonitorDataRead'; did you mean "
+     "required_roles item 1: unknown CF role template 'MonitorDataRead'; did you mean "
      "'MonitoringDataRead'?"),
     (cf_data(required_roles=["MonitoringDataRead", "workspacepackagesread"]),
-     "required_roles[1]: unknown CF role template 'workspacepackagesread'; did you mean "
+     "required_roles item 2: unknown CF role template 'workspacepackagesread'; did you mean "
      "'WorkspacePackagesRead'?"),
     (cf_data(required_roles=["Zzzzzzzz"]),
-     "required_roles[0]: unknown CF role template 'Zzzzzzzz'; run `cpi-preflight catalog` "
+     "required_roles item 1: unknown CF role template 'Zzzzzzzz'; run `cpi-preflight catalog` "
      "for the list"),
     (cf_data(required_roles=["NodeManager.read"]),
-     "required_roles[0]: unknown CF role template 'NodeManager.read'; 'NodeManager.read' is a "
+     "required_roles item 1: unknown CF role template 'NodeManager.read'; 'NodeManager.read' is a "
      "Neo role: on Cloud Foundry name the role template"),
     (neo_data(required_roles=["NodeManager.reed"]),
-     "required_roles[0]: unknown CF role template or Neo role 'NodeManager.reed'; did you "
+     "required_roles item 1: unknown CF role template or Neo role 'NodeManager.reed'; did you "
      "mean 'NodeManager.read'?"),
     (neo_data(required_roles=["UserRolesEdit"]),
-     "required_roles[0]: role template 'UserRolesEdit' has no known Neo roles; name the "
+     "required_roles item 1: role template 'UserRolesEdit' has no known Neo roles; name the "
      "Neo roles instead (see `cpi-preflight catalog --environment neo`)"),
     (cf_data(endpoints=["MessageProcessingLogs", "MessageProcessingLog"]),
-     "endpoints[1]: unknown endpoint 'MessageProcessingLog'; did you mean "
+     "endpoints item 2: unknown endpoint 'MessageProcessingLog'; did you mean "
      "'MessageProcessingLogs'?"),
     (cf_data(endpoints=["Queues"]),
-     "endpoints[0]: unknown endpoint 'Queues'; run `cpi-preflight catalog`"),
+     "endpoints item 1: unknown endpoint 'Queues'; run `cpi-preflight catalog`"),
 ])
 def test_unknown_roles_and_endpoints_suggest_the_closest(data: dict[str, Any],
                                                          expected: str) -> None:
@@ -465,7 +502,7 @@ def test_the_module_docstring_example_reads_as_promised(workdir: Path) -> None:
     with pytest.raises(ProfileError) as caught:
         profile_module.load("prod-cf", workdir / "profiles", {})
     assert str(caught.value) == (
-        "profiles/prod-cf.yaml: required_roles[0]: unknown CF role template 'MonitorDataRead'; "
+        "profiles/prod-cf.yaml: required_roles item 1: unknown CF role template 'MonitorDataRead'; "
         "did you mean 'MonitoringDataRead'?")
 
 
@@ -507,11 +544,16 @@ def test_plain_http_is_allowed_for_ipv6_loopback() -> None:
     assert parse(cf_data(token_url=url)).token_url == url
 
 
-@pytest.mark.parametrize("url", ["http://127.example.com/oauth/token",
-                                 "http://127.0.0.1@evil.example.com/oauth/token"])
-def test_plain_http_to_a_host_that_merely_starts_with_127_is_refused(url: str) -> None:
+def test_plain_http_to_a_host_that_merely_starts_with_127_is_refused() -> None:
     with pytest.raises(ProfileError, match="uses plain http://"):
-        parse(cf_data(token_url=url))
+        parse(cf_data(token_url="http://127.example.com/oauth/token"))
+
+
+def test_plain_http_to_a_loopback_user_name_before_another_host_is_refused() -> None:
+    assert problem(cf_data(token_url="http://127.0.0.1@evil.example.com/oauth/token")) == (
+        f"{WHERE}: token_url: the URL holds a user name or password before '@' "
+        "(http://***@evil.example.com/oauth/token); it would connect to evil.example.com and "
+        "send them instead of the client's credentials: remove everything between :// and @")
 
 
 @pytest.mark.parametrize("key", ["api_url", "token_url"])
@@ -851,6 +893,21 @@ def test_a_sandbox_profile_needs_no_connection(section: dict[str, Any] | None) -
         "", "", "", None)
 
 
+@pytest.mark.parametrize(("credential", "uses"), [("certificate", True), ("secret", False)])
+def test_a_sandbox_certificate_key_is_known_before_the_sandbox_starts(credential: str,
+                                                                      uses: bool) -> None:
+    """pytest's items are made from the plan before any sandbox runs: a `credential:
+    certificate` sandbox must plan its credential-expiry check then, or the check planned after
+    binding is reported as "not run: the session stopped before it"."""
+    sandbox_spec_available()
+    prof = parse({"environment": "cf", "required_roles": ["MonitoringDataRead"],
+                  "sandbox": {"credential": credential}})
+    assert prof.certificate is None
+    assert prof.uses_certificate is uses
+    checks = [c.id for c in plan.build(prof, catalog.load()).checks]
+    assert ("credential-expiry" in checks) is uses
+
+
 # --- --profile resolution -----------------------------------------------------------------
 
 
@@ -931,17 +988,72 @@ def test_a_mistyped_profile_path_gets_a_did_you_mean(
         "--profiles-dir DIR)")
 
 
-def test_a_profile_file_in_another_folder_says_which_option_to_use(
-        profiles_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("spelled", ["elsewhere/prod-cf.yaml", "{absolute}"])
+def test_a_profile_file_in_another_folder_is_read_where_it_is(
+        profiles_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        spelled: str) -> None:
     elsewhere = tmp_path / "elsewhere"
-    write_yaml(elsewhere, "prod-cf", cf_data())
+    write_yaml(elsewhere, "prod-cf", cf_data(description="the one elsewhere"))
+    monkeypatch.chdir(tmp_path)
+    requested = spelled.format(absolute=elsewhere / "prod-cf.yaml")
+    assert profile_module.resolve_files([requested], profiles_dir) == [
+        elsewhere / "prod-cf.yaml"]
+    assert resolve_names([requested], profiles_dir) == ["prod-cf"]
+    [loaded] = profile_module.load_selected([requested], profiles_dir)
+    assert (loaded.name, loaded.path, loaded.description) == (
+        "prod-cf", elsewhere / "prod-cf.yaml", "the one elsewhere")
+
+
+def test_an_absolute_profile_path_works_from_any_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project = tmp_path / "project"
+    write_yaml(project / "profiles", "prod-cf", cf_data())
+    somewhere = tmp_path / "somewhere"
+    somewhere.mkdir()
+    monkeypatch.chdir(somewhere)
+    [loaded] = profile_module.load_selected([str(project / "profiles" / "prod-cf.yaml")],
+                                            somewhere / "profiles")
+    assert loaded.path == project / "profiles" / "prod-cf.yaml"
+
+
+def test_two_selected_files_of_one_name_are_refused(
+        profiles_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_yaml(tmp_path / "elsewhere", "prod-cf", cf_data())
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ProfileError) as caught:
-        resolve_names(["elsewhere/prod-cf.yaml"], profiles_dir)
+        resolve_names(["prod-cf", "elsewhere/prod-cf.yaml"], profiles_dir)
     assert str(caught.value) == (
-        f"--profile elsewhere/prod-cf.yaml: the file is not in the profiles folder "
-        f"{profiles_dir}; run `pytest --profiles-dir {elsewhere} --profile prod-cf`, or move it "
-        f"into {profiles_dir}")
+        "--profile elsewhere/prod-cf.yaml: elsewhere/prod-cf.yaml and profiles/prod-cf.yaml are "
+        "both named prod-cf, and the name names the report folder; select one of them, or "
+        "rename one")
+
+
+def test_every_profile_that_cannot_be_used_is_named_at_once(
+        workdir: Path) -> None:
+    folder = workdir / "profiles"
+    for name in ("a", "b", "c"):
+        write_yaml(folder, name, cf_data(client_secret=f"${{CPI_{name.upper()}_CLIENT_SECRET}}"))
+    with pytest.raises(ProfilesError) as caught:
+        profile_module.load_files([folder / f"{n}.yaml" for n in ("a", "b", "c")],
+                                  {"CPI_B_CLIENT_SECRET": "s&<>\"'$"})
+    assert [(e.path, e.key) for e in caught.value.errors] == [
+        (Path("profiles/a.yaml"), "client_secret"), (Path("profiles/c.yaml"), "client_secret")]
+    unset = ("environment variable CPI_{0}_CLIENT_SECRET is not set; export "
+             "CPI_{0}_CLIENT_SECRET='...' (single quotes: secrets may hold $) before running; "
+             "in CI, pass the secret or variable to this job")
+    assert str(caught.value) == (
+        "2 profiles cannot be used:\n"
+        f"  profiles/a.yaml: client_secret: {unset.format('A')}\n"
+        f"  profiles/c.yaml: client_secret: {unset.format('C')}")
+
+
+def test_one_profile_that_cannot_be_used_keeps_its_own_error(workdir: Path) -> None:
+    folder = workdir / "profiles"
+    write_yaml(folder, "a", cf_data())
+    write_yaml(folder, "b", cf_data(client_secret="${NOPE}"))
+    with pytest.raises(ProfileError) as caught:
+        profile_module.load_all(["a", "b"], folder)
+    assert (caught.value.path, caught.value.key) == (Path("profiles/b.yaml"), "client_secret")
 
 
 @pytest.mark.parametrize("requested", [[], ["all"]])
@@ -967,3 +1079,61 @@ def test_bind_fills_in_a_connection(tmp_path: Path) -> None:
     assert (bound.api_url, bound.token_url, bound.client_id) == (
         "https://x.example.com", "https://t.example.com/oauth/token", "c")
     assert bound.required_roles == prof.required_roles
+
+
+# --- a profile of a sandbox that was started on its own (`simulated: sandbox`) -------------------
+
+
+@pytest.mark.parametrize(("data", "command"), [
+    (cf_data(), "cpi-preflight sandbox --service-key sandbox-key.json --force"),
+    (neo_data(), "cpi-preflight sandbox --environment neo"),
+])
+def test_a_stopped_sandbox_is_named_with_how_to_start_it_again(
+        workdir: Path, data: dict[str, Any], command: str) -> None:
+    gone = workdir / "cpi-sandbox-gone" / "ca.pem"
+    message = problem({**data, "simulated": "sandbox", "ca_bundle": str(gone)})
+    assert message == (
+        f"{WHERE}: ca_bundle: file {gone} does not exist: the sandbox that wrote this profile is "
+        f"no longer running; start it again with `{command}` and run the `cpi-preflight init` "
+        "line it prints with `--name t --force`")
+
+
+def test_a_stopped_certificate_sandbox_is_started_again_with_its_credential(
+        workdir: Path, pem_pair: PemPair) -> None:
+    cert, key = pem_pair.write(workdir)
+    data = cf_data(client_secret=None, certificate=str(cert), key=str(key),
+                   simulated="sandbox", ca_bundle="/nonexistent/cpi-sandbox-x/ca.pem")
+    assert "`cpi-preflight sandbox --credential certificate --service-key sandbox-key.json " \
+           "--force`" in problem(data)
+
+
+def test_a_missing_ca_file_of_a_real_tenant_keeps_its_message(workdir: Path) -> None:
+    assert problem(cf_data(ca_bundle="/nonexistent/ca.pem")) == (
+        f"{WHERE}: ca_bundle: file /nonexistent/ca.pem does not exist or is not a file")
+
+
+def test_simulated_is_read_and_only_sandbox_is_known() -> None:
+    assert parse(cf_data(simulated="sandbox")).simulated == "sandbox"
+    assert parse(cf_data()).simulated is None
+    assert problem(cf_data(simulated="real")) == (
+        f"{WHERE}: simulated: must be 'sandbox' (`cpi-preflight init` writes it for a tenant "
+        "of `cpi-preflight sandbox`), not 'real'; remove the key for a real tenant")
+
+
+@pytest.mark.parametrize(("credential", "planned"), [("certificate", True), ("secret", False)])
+def test_a_sandbox_certificate_profile_plans_its_credential_expiry_check_before_the_sandbox_runs(
+        credential: str, planned: bool) -> None:
+    """Items are made from the plan at collection, before the sandbox starts and hands over its
+    certificate: a plan without the check there meant it was never run ("1 not run")."""
+    from cpi_preflight import catalog, plan
+
+    prof = profile_module.parse(
+        "cert", Path("profiles/cert.yaml"),
+        {"environment": "cf", "required_roles": ["MonitoringDataRead"],
+         "sandbox": {"roles": ["MonitoringDataRead"], "credential": credential}}, {})
+    assert prof.certificate is None
+    assert prof.uses_certificate is planned
+    checks = {c.id: c for c in plan.build(prof, catalog.load()).checks}
+    assert ("credential-expiry" in checks) is planned
+    if planned:
+        assert checks["credential-expiry"].subject == "client certificate"

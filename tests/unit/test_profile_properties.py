@@ -60,10 +60,11 @@ known_values: dict[str, st.SearchStrategy[Any]] = {
     "ca_bundle": file_names,
     "required_roles": st.lists(names | scalars, max_size=3) | names | scalars,
     "endpoints": st.lists(names | scalars, max_size=3) | names | scalars,
-    "strict": scalars, "attempts": scalars, "deadline": scalars,
+    "strict": scalars, "http2": scalars, "attempts": scalars, "deadline": scalars,
     "expiry_warning_days": scalars,
     "timeout": st.dictionaries(st.sampled_from(["connect", "read", "x"]), scalars) | scalars,
     "description": scalars,
+    "simulated": st.sampled_from(["sandbox", "", "x"]) | scalars,
 }
 
 

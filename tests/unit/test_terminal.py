@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import pytest
 
@@ -77,8 +78,8 @@ def test_control_characters_never_reach_the_terminal() -> None:
 
 
 def test_failure_text_is_wrapped_with_its_fix_indented() -> None:
-    text = "CODE: " + "word " * 20 + "\n  fix: " + "do " * 20
-    assert fitted(text, 40).splitlines() == [
+    finding = Finding("CODE", "failure", "s", "word " * 20, "do " * 20)
+    assert fitted(finding, 40).splitlines() == [
         "CODE: word word word word word word word",
         "  word word word word word word word",
         "  word word word word word word",
@@ -88,10 +89,10 @@ def test_failure_text_is_wrapped_with_its_fix_indented() -> None:
 
 
 def test_a_fix_puts_each_cf_command_alone_on_a_line_without_backticks() -> None:
-    text = ("ROLE_MISSING: role X is not granted\n"
-            "  fix: Add X in the cockpit; or run `cf update-service <instance> -c "
-            "'{\"roles\":[\"X\"]}'` with the full list, then fetch a new token.")
-    assert fitted(text, 40).splitlines() == [
+    finding = Finding("ROLE_MISSING", "failure", "X", "role X is not granted",
+                      "Add X in the cockpit; or run `cf update-service <instance> -c "
+                      "'{\"roles\":[\"X\"]}'` with the full list, then fetch a new token.")
+    assert fitted(finding, 40).splitlines() == [
         "ROLE_MISSING: role X is not granted",
         "  fix: Add X in the cockpit; or run",
         "        cf update-service <instance> -c '{\"roles\":[\"X\"]}'",
@@ -205,3 +206,46 @@ def test_a_notice_is_one_line_under_the_profile_when_it_fits() -> None:
         "  notice: SAP: the Neo environment", "    sunsets on 2028-12-31 (SAP Note",
         "    3351844)"]
     assert notice_lines([], 80) == []
+
+
+def test_report_lines_are_relative_to_the_current_folder_where_possible(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    project, elsewhere = tmp_path / "project", tmp_path / "elsewhere"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    written = [project / "reports" / "prod-cf" / "junit.xml",
+               elsewhere / "reports" / "prod-cf" / "evidence.json"]
+    assert terminal.report_lines(written) == [
+        "report: reports/prod-cf/junit.xml",
+        f"report: {elsewhere}/reports/prod-cf/evidence.json",
+    ]
+
+
+def test_each_code_of_a_drift_row_shows_its_own_fix() -> None:
+    """The drift row once showed ROLE_LOST, ROLE_GAINED, ENDPOINT_REGRESSED with one fix line,
+    ROLE_GAINED's, which read as the row's fix (issue 18.4)."""
+    lost = Finding("ROLE_LOST", "failure", "R", "role R was granted in the baseline",
+                   "Add R back: `cf update-service <instance> -c '{\"roles\":[\"R\"]}'`.")
+    gained = Finding("ROLE_GAINED", "warning", "G", "role G is granted now", "Confirm G.")
+    regressed = Finding("ENDPOINT_REGRESSED", "failure", "E", "GET /E answered before",
+                        "See E's own finding.")
+    verdicts = {"drift": _verdict("drift", FAILED, lost.message, lost, gained, regressed)}
+    assert profile_lines("p (cf)", verdicts, {}, width=80, verbosity=0)[1:] == [
+        "  drift failed   ROLE_LOST, ROLE_GAINED, ENDPOINT_REGRESSED",
+        "    ROLE_LOST: role R was granted in the baseline",
+        "    fix: Add R back:",
+        "          cf update-service <instance> -c '{\"roles\":[\"R\"]}'",
+        "    ENDPOINT_REGRESSED: GET /E answered before",
+        "    fix: See E's own finding.",
+        "    ROLE_GAINED: role G is granted now",
+        "    fix: Confirm G.",
+    ]
+
+
+def test_a_single_failure_keeps_its_fix_for_the_failures_section() -> None:
+    lost = Finding("ROLE_LOST", "failure", "R", "role R was granted in the baseline", "Add R.")
+    verdicts = {"drift": _verdict("drift", FAILED, lost.message, lost)}
+    assert profile_lines("p (cf)", verdicts, {}, width=80, verbosity=0)[1:] == [
+        "  drift failed   ROLE_LOST",
+        "    role R was granted in the baseline",
+    ]

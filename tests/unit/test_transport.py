@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from cpi_preflight import transport
+from cpi_preflight.connections import Clients
 from cpi_preflight.errors import ConfigError, ReadOnlyViolationError
 from cpi_preflight.observation import BODY_EXCERPT, Attempt, Exchange, Failure
 from cpi_preflight.secret import MASK, register, scrub
@@ -77,11 +78,14 @@ def exchange(server: Server, request: httpx.Request, *, attempts: int = 3,
              policy: RetryPolicy | None = None) -> Exchange:
     async def go() -> Exchange:
         hooks = {"request": [guard.hook]} if guard else {}
-        async with httpx.AsyncClient(transport=httpx.MockTransport(server),
-                                     event_hooks=hooks) as client:
-            sender = Sender(client, Limits(),
-                            policy or RetryPolicy(attempts=attempts, base_delay=0.001), 60.0)
+        client = httpx.AsyncClient(transport=httpx.MockTransport(server), event_hooks=hooks)
+        clients = Clients(lambda _: client, http2=False, per_host=10)
+        sender = Sender(clients, Limits(),
+                        policy or RetryPolicy(attempts=attempts, base_delay=0.001), 60.0)
+        try:
             return await sender.exchange(request, keep_body=keep_body)
+        finally:
+            await clients.aclose()
     return asyncio.run(go())
 
 
@@ -722,3 +726,26 @@ def test_ca_files_are_read_bounded_and_keep_only_their_certificates(tmp_path: Pa
         handle.truncate(17 * MIB)
     with pytest.raises(OSError, match=r"more than the 16\.0 MiB"):
         transport._pem_certificates(huge)
+
+
+def test_a_request_built_beforehand_carries_the_client_s_own_headers() -> None:
+    """`client.send` does not merge the client's headers into a request built beforehand, so
+    the probe's requests went out without `User-Agent: cpi-preflight` (exchanges.har showed it);
+    a header the request sets itself still wins."""
+    seen: list[httpx.Headers] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers)
+        return httpx.Response(200, json={})
+
+    async def go() -> None:
+        client = httpx.AsyncClient(transport=httpx.MockTransport(server), headers={
+            "User-Agent": "cpi-preflight", "Accept": "application/json"})
+        async with client:
+            request = httpx.Request("GET", "https://h.example/api/v1/X",
+                                    headers={"Accept": "text/plain"})
+            await transport._send_once(client, request)
+
+    asyncio.run(go())
+    assert seen[0]["user-agent"] == "cpi-preflight"
+    assert seen[0]["accept"] == "text/plain"

@@ -1,7 +1,11 @@
 """`cpi-preflight init`: read the input, decide the profile, validate it, write it, say what next.
 
-The input is a service key (`--service-key`), the connection options (`--api-url`,
-`--token-url`, `--client-id`; Neo has no service keys) or a Postman collection (`--postman`).
+The input is a service key (`--service-key FILE`, or `-` for standard input: as downloaded, as
+`cf service-key` prints it, or a VCAP_SERVICES JSON), the connection options (`--api-url`,
+`--token-url`, `--client-id`; Neo has no service keys, and a Neo token URL's shape says Neo) or
+a Postman collection (`--postman`). The values a profile takes from them are checked before
+anything else: a control or invisible character, or a user name and password in a URL, is an
+error naming the field (the value would reach the terminal, the profile and the tenant).
 Everything is decided into a `profile_writer.Setup` and the profile text is loaded as
 `pytest --profile` would load it before anything is written, so a profile that `init` writes is
 one the checks accept. The secret never goes into the file: the next steps print the `export`
@@ -19,10 +23,25 @@ from pathlib import Path
 
 import yaml
 
-from cpi_preflight import catalog, files, postman, profile
+from cpi_preflight import catalog, files, postman, profile, urls
+from cpi_preflight.commands import schema as schema_command
 from cpi_preflight.errors import ConfigError, ProfileError
-from cpi_preflight.profile_writer import SOURCES, CaBundle, Setup, Variables, render_profile
-from cpi_preflight.service_key import ServiceKey, read_service_key
+from cpi_preflight.profile_writer import (
+    SOURCES,
+    STDIN,
+    CaBundle,
+    Setup,
+    Variables,
+    render_profile,
+)
+from cpi_preflight.secret import Secret
+from cpi_preflight.service_key import (
+    SIMULATED,
+    ServiceKey,
+    read_service_key,
+    service_key_from_text,
+)
+from cpi_preflight.text import hidden_character, log_lines
 
 DEFAULT_ROLES = {"cf": ["MonitoringDataRead"],
                  "neo": ["IntegrationOperationServer.read", "NodeManager.read"]}
@@ -32,7 +51,28 @@ _EXPLICIT = ("api_url", "token_url", "client_id")
 
 # --- reading the input -------------------------------------------------------------------------
 
+STDIN_NAME = Path("standard input")  # how messages name `--service-key -`
+
+
+def _read_stdin_key() -> ServiceKey:
+    """The key piped in (`cf service-key <instance> <key> | cpi-preflight init --service-key
+    - ...`), read up to the service key size limit."""
+    limit = files.SERVICE_KEY_LIMIT
+    data = sys.stdin.buffer.read(limit + 1)
+    if len(data) > limit:
+        raise ConfigError(f"--service-key -: standard input holds more than {limit // 1024} KiB; "
+                          "pipe in one service key (`cf service-key <instance> <key>`)")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError("--service-key -: standard input is not UTF-8 text; pipe in the "
+                          "service key as `cf service-key <instance> <key>` prints it") from None
+    return service_key_from_text(STDIN_NAME, text)
+
+
 def _read_key(path: Path) -> ServiceKey:
+    if path == STDIN:
+        return _read_stdin_key()
     if not path.is_file():
         problem = "is not a file" if path.exists() else "no such file"
         raise ConfigError(f"--service-key {path}: {problem}; download the service key of the "
@@ -117,6 +157,55 @@ def _refuse_overwrite(path: Path, force: bool, option: str) -> None:
                           f"another {option}")
 
 
+# --- checking what the input says -------------------------------------------------------------
+
+def _environment(args: argparse.Namespace,
+                 imported: postman.Import | None) -> tuple[str, list[str]]:
+    """cf or neo, and what to say about how it was decided: the collection's, the option's,
+    else the token URL's shape (`urls.environment_of`, as for a collection), else cf."""
+    if imported is not None:
+        return imported.environment, []
+    if args.environment is not None or args.service_key is not None or not args.token_url:
+        return args.environment or "cf", []
+    if urls.environment_of(args.token_url) != "neo":
+        return "cf", []
+    return "neo", ["Environment: Neo, from the shape of --token-url (Neo's token endpoint: "
+                   "https://oauthasservices-<account>.<host>/oauth2/api/v1/token); give "
+                   "--environment cf if the tenant is on Cloud Foundry."]
+
+
+def _fields(args: argparse.Namespace, imported: postman.Import | None) -> dict[str, str]:
+    """How messages name each value init takes from options or a collection (service keys
+    are checked as they are read, naming `oauth.<field>`)."""
+    if imported is not None:
+        where = f"--postman {postman.shown(args.postman, 200)}: {imported.auth_from}: OAuth 2.0"
+        return {"api_url": f"--postman {postman.shown(args.postman, 200)}: the API URL of its "
+                           "requests",
+                "token_url": f"{where} accessTokenUrl", "client_id": f"{where} clientId",
+                "client_secret": f"{where} clientSecret"}
+    if args.service_key is None:
+        return {"api_url": "--api-url", "token_url": "--token-url", "client_id": "--client-id"}
+    return {}
+
+
+def check_values(connection: ServiceKey, fields: dict[str, str]) -> None:
+    """Refuse a secret, client id or URL that holds a control or invisible character (it would
+    reach the terminal in init's own lines and the tenant as is), and a URL with a user name
+    or password; the message names the field and never repeats a secret or a password."""
+    for field, where in fields.items():
+        value = getattr(connection, field)
+        text = value.reveal() if isinstance(value, Secret) else value
+        if not text:
+            continue
+        hidden = hidden_character(text)
+        if hidden is not None:
+            raise ConfigError(f"{where}: holds a control or invisible character ({hidden}); give "
+                              "the value exactly as the cockpit or the service key shows it")
+        problem = urls.user_info_problem(text) if field.endswith("_url") else None
+        if problem is not None:
+            raise ConfigError(f"{where}: the URL {problem}")
+
+
 def _postman_import(args: argparse.Namespace) -> postman.Import | None:
     if args.postman is None:
         if args.postman_environment is not None:
@@ -153,11 +242,14 @@ def _setup(args: argparse.Namespace) -> Setup:
     target = args.profiles_dir / f"{args.name}.yaml"
     _refuse_overwrite(target, args.force, "--name")
     imported = _postman_import(args)
-    environment = imported.environment if imported else args.environment or "cf"
+    environment, notes = _environment(args, imported)
     if imported is None:
         connection, origin = _connection(args, environment)
     else:
         connection, origin = _from_import(imported), args.postman
+    check_values(connection, _fields(args, imported))
+    if connection.taken_from:
+        notes.append(f"Took the credentials of {connection.taken_from}.")
     if args.write_pem is not None and connection.key_type != "certificate":
         raise ConfigError("--write-pem: the key holds a client secret, not a certificate; "
                           "drop --write-pem")
@@ -167,6 +259,7 @@ def _setup(args: argparse.Namespace) -> Setup:
         name=args.name, environment=environment, connection=connection, origin=origin,
         roles=roles, endpoints=endpoints, variables=Variables.for_name(args.name),
         target=target, pem_dir=args.write_pem, ca_bundle=ca_bundle, imported=imported,
+        simulated=SIMULATED if args.simulated else connection.simulated, notes=tuple(notes),
     )
     for path in setup.pem_paths() or ():
         _refuse_overwrite(path, args.force, "--write-pem directory")
@@ -238,6 +331,9 @@ def _secret_steps(setup: Setup) -> list[str]:
     if secret is not None:
         return [f"The secret is not in the profile; it is read from {var}. Set it in this shell "
                 f"(in CI, store it as the secret {var}):", "", _export(var, secret.reveal())]
+    if os.environ.get(var, "").strip():
+        return [f"The secret is not in the profile; it is read from {var}, which is set in this "
+                f"shell (in CI, store it as the secret {var})."]
     source = SOURCES[setup.environment]["client_secret"]
     return [f"Set the client secret ({source}) in this shell; in CI, store it as the secret "
             f"{var}:", "", f"export {var}='<client secret>'"]
@@ -284,31 +380,48 @@ def _import_lines(setup: Setup) -> list[str]:
     if imported is None:
         return []
     lines = [f"From the collection: API {imported.api_url}, client {imported.client_id} "
-             f"(OAuth 2.0 authorization of {imported.auth_from}), environment "
-             f"{setup.environment} (from the token URL).",
+             f"({imported.client_from}), environment {setup.environment} (from "
+             f"{imported.environment_from}).",
              f"Endpoints: {', '.join(setup.endpoints)}; required roles: "
              f"{', '.join(setup.roles)}."]
+    if imported.changes:
+        lines += ["Changed from the collection:", *[f"  - {line}" for line in imported.changes]]
     if imported.left_out:
         lines += ["Left out (not written to the profile):",
                   *[f"  - {item.line()}" for item in imported.left_out]]
     return [*lines, ""]
 
 
-def _report(setup: Setup, pems: tuple[Path, Path] | None) -> None:
+def _report(setup: Setup, pems: tuple[Path, Path] | None, schema_lines: list[str]) -> None:
     kind = "client certificate" if setup.uses_certificate else "client secret"
     env = catalog.ENVIRONMENT_NAMES[setup.environment]
     steps = (_certificate_steps(setup, pems) if setup.uses_certificate
              else _secret_steps(setup))
-    lines = [f"Wrote {setup.target} ({env}, {kind}).", "", *_import_lines(setup), *steps, "",
-             "Then run the checks:", "", run_command(setup)]
-    print("\n".join(lines))
+    notes = [*setup.notes, ""] if setup.notes else []
+    if setup.simulated == SIMULATED:
+        notes = [*notes, "The profile says `simulated: sandbox`: its reports are no evidence for "
+                         "a real tenant.", ""]
+    lines = [f"Wrote {setup.target} ({env}, {kind}).", "", *notes, *_import_lines(setup),
+             *steps, "",
+             *schema_lines, "Then run the checks:", "", run_command(setup)]
+    print("\n".join(_printable(line) for line in lines))
+
+
+def _printable(line: str) -> str:
+    """A line of init's report as printed: a command to paste (`export NAME=...`, whose value
+    `check_values` took only without hidden characters) as it is; any other line, which may
+    quote a collection's or a key's values and file names, shown visible, forming no CI
+    workflow command (`text.log_lines`)."""
+    if line.startswith("export ") and hidden_character(line) is None:
+        return line
+    return log_lines(line)
 
 
 def _warn_plan(setup: Setup) -> None:
     if "|it-rt-" in setup.connection.client_id:
-        where = setup.origin or "--client-id"
-        print(f"warning: {where}: the client id ends in |it-rt-...: this is a key of the "
-              "integration-flow plan, which cannot call the API; create a service key of an "
+        where = "--service-key -" if setup.origin == STDIN else setup.origin or "--client-id"
+        print(f"warning: {log_lines(str(where))}: the client id ends in |it-rt-...: this is a key "
+              "of the integration-flow plan, which cannot call the API; create a service key of an "
               "instance with plan api and run init again", file=sys.stderr)
 
 
@@ -318,6 +431,7 @@ def run(args: argparse.Namespace) -> int:
     text = render_profile(setup)
     validate(setup, text)
     pems = _write_files(setup, text)
+    schema_lines = schema_command.write_beside(setup.target.parent, force=args.force)
     _warn_plan(setup)
-    _report(setup, pems)
+    _report(setup, pems, schema_lines)
     return 0

@@ -6,7 +6,9 @@ renderer sees them. `outcomes` holds the one wording for outcomes and counts. Ea
 one module with a pure `render(document)`: `junit` (junit.xml), `evidence` (evidence.json),
 `html` (evidence.html), `terminal` (the cpi-preflight section of pytest's summary) and
 `markdown` (the CI job summary, from documents read back from evidence.json files). `reports`
-holds the one table of file name -> renderer that the plugin writes each profile's files with.
+holds the one table of file name -> renderer that the plugin writes each profile's files with,
+and writes the one file over all profiles of a run: `metrics` (`render(documents)`, OpenMetrics
+for `--metrics-file`).
 
 A new report is one module with a `render(document)` and one row in `reports.REPORTS`.
 """

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from cpi_preflight.catalog import ENVIRONMENT_NAMES
+from cpi_preflight.fixes import is_command
 from cpi_preflight.reporting import outcomes
-from cpi_preflight.reporting.document import VERIFY_COMMAND, Document
+from cpi_preflight.reporting.document import SIGN_COMMANDS, VERIFY_COMMAND, Document, left_out
 from cpi_preflight.text import one_line
 
 if TYPE_CHECKING:
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from markupsafe import Markup
 
 TEMPLATE = "evidence.html.j2"
+EVIDENCE, NOT_EVIDENCE = "Go-live evidence", "Not go-live evidence"  # the page's kind, its title
 _CODE_SPAN = re.compile(r"`([^`]*)`")
 
 
@@ -37,16 +39,18 @@ def _shown(value: object) -> object:
 
 
 def prose(text: object) -> Markup:
-    """A finding text as markup: `code spans` become <code>, a `cf ...` span becomes a block of
-    its own that can be copied whole. The text is made one visible line, every piece is
-    escaped; nothing of `text` opens markup."""
+    """A fix as markup: `code spans` become <code>, a command span (`fixes.is_command`: a
+    `cf ...` line) becomes a block of its own that can be copied whole. Only fixes are read so:
+    their spans are their template's (`fixes.fill`); a finding's message, which quotes what the
+    tenant said, is plain text. The text is made one visible line, every piece is escaped;
+    nothing of `text` opens markup."""
     from markupsafe import Markup, escape
 
     pieces: list[Markup] = []
     for number, part in enumerate(_CODE_SPAN.split(one_line(str(text)))):
         if number % 2 == 0:
             pieces.append(escape(part))
-        elif part.startswith("cf "):
+        elif is_command(part):
             pieces.append(Markup('<code class="command">{}</code>').format(part))
         else:
             pieces.append(Markup("<code>{}</code>").format(part))
@@ -68,6 +72,25 @@ def counts_text(summary: Mapping[str, Any]) -> str:
     if found:
         text += f"; {found} warning finding{'' if found == 1 else 's'}"
     return text
+
+
+def connections_text(hosts: Iterable[Mapping[str, Any]]) -> str:
+    """`api.example.com: HTTP/2, 1 connection, 10 requests; ...`, per host, with the note of a
+    host that went over to HTTP/1.1."""
+    parts = []
+    for host in hosts:
+        if not isinstance(host, Mapping):
+            continue
+        opened, sent = _count(host.get("connections")), _count(host.get("requests"))
+        text = (f"{host.get('host')}: {host.get('protocol') or 'no connection'}, "
+                f"{opened} connection{'' if opened == 1 else 's'}, "
+                f"{sent} request{'' if sent == 1 else 's'}")
+        parts.append(text + (f" ({host['note']})" if host.get("note") else ""))
+    return "; ".join(parts)
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
 @functools.lru_cache(maxsize=1)
@@ -93,13 +116,25 @@ def _strict_text(record: Mapping[str, Any]) -> str:
     return "yes (profile: strict: true)" if record["profile"].get("strict") else "yes (--strict)"
 
 
+def _list(value: object) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
 def render(document: Document) -> str:
     """The page for one profile's document."""
     record = document.record
     environment = document.environment
+    caveat = document.caveat
     return _template().render(
+        kind=NOT_EVIDENCE if caveat else EVIDENCE, caveat=caveat,
+        caveat_label=caveat.partition(":")[0],
         doc=record, when=_when, strict=_strict_text(record), verify_command=VERIFY_COMMAND,
+        sign_commands=SIGN_COMMANDS,
         counts=counts_text(record["summary"]),
+        connections=connections_text(_list(record["run"].get("connections"))),
         environment=f"{ENVIRONMENT_NAMES.get(environment, environment)} ({environment})",
         findings=sorted(record["findings"], key=lambda f: f.get("severity") != "failure"),
+        left_out=[(str(c.get("id", "")), outcomes.left_out_words(n))
+                  for c in document.entries("checks") if (n := left_out(c))],
+        user_checks=document.user_checks(),
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from enum import StrEnum
 
-from cpi_preflight.findings import PASSED
+from cpi_preflight.findings import MAX_FINDINGS, PASSED
 
 
 class Shown(StrEnum):
@@ -72,6 +72,13 @@ def counts_words(counts: Mapping[str, object]) -> str:
                      for n, s in numbers if n)
 
 
+def left_out_words(count: int) -> str:
+    """`3 more findings not listed (at most 25 are listed per check)`: the line every report
+    shows for a check whose findings were bounded (`findings.bounded`)."""
+    return (f"{count} more finding{'' if count == 1 else 's'} not listed (at most "
+            f"{MAX_FINDINGS} are listed per check)")
+
+
 def total(counts: Mapping[str, object]) -> int:
     """The number of checks `counts` counts."""
     return sum(_number(counts.get(s)) for s in Shown)
@@ -81,5 +88,5 @@ def _number(value: object) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-__all__ = ["WORDS", "Result", "Shown", "count", "counts_words", "run_result", "shown",
-           "total"]
+__all__ = ["WORDS", "Result", "Shown", "count", "counts_words", "left_out_words", "run_result",
+           "shown", "total"]

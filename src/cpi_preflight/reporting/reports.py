@@ -7,16 +7,21 @@ document that returns the file's text (or bytes); a new report is one module wit
 and one row here. At the start of a run the previous reports of its profiles are removed
 (`remove_previous`), so an interrupted run leaves no report that reads as the current result;
 `check_reports_dir` refuses, before any request, a folder the reports cannot be written to.
+
+One file covers every profile of a run: the metrics file of `--metrics-file`
+(`metrics.render(documents)`, written by `write_metrics`, checked before any request by
+`check_metrics_file`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from cpi_preflight import files
 from cpi_preflight.errors import ConfigError
-from cpi_preflight.reporting import evidence, html, junit
+from cpi_preflight.files import message_path
+from cpi_preflight.reporting import evidence, har, html, junit, metrics
 from cpi_preflight.reporting.document import Document
 
 Renderer = Callable[[Document], str | bytes]
@@ -24,6 +29,7 @@ REPORTS: Mapping[str, Renderer] = {
     "junit.xml": junit.render,
     "evidence.json": evidence.render,
     "evidence.html": html.render,
+    "exchanges.har": har.render,
 }
 
 
@@ -65,3 +71,29 @@ def remove_previous(reports_dir: Path, names: Iterable[str]) -> None:
     for name in names:
         for report in REPORTS:
             (reports_dir / name / report).unlink(missing_ok=True)
+
+
+def write_metrics(path: Path, documents: Sequence[Document]) -> Path:
+    """Write the metrics file of a run's documents to `path`, atomically (a temporary file in
+    the same folder, renamed over it: node_exporter never reads half a file)."""
+    return files.write_text(path, metrics.render(documents))
+
+
+def check_metrics_file(path: Path) -> None:
+    """Before any request: `path` must be a file cpi-preflight can write (its folder is
+    created), neither it nor its folder a symbolic link. Raises `ConfigError` (exit 4)."""
+    option = f"--metrics-file {message_path(path)}"
+    if path.is_dir() and not path.is_symlink():
+        raise ConfigError(f"{option}: is a folder; name a file in it, such as "
+                          f"--metrics-file={message_path(path / 'cpi-preflight.prom')}")
+    for link in (path.parent, path):
+        if link.is_symlink():
+            what = "" if link == path else f"its folder {message_path(link)} "
+            raise ConfigError(f"{option}: {what}is a symbolic link; cpi-preflight does not "
+                              "write through links: remove it, or name another file")
+    try:
+        files.check_writable_dir(path.parent)
+    except OSError as exc:
+        raise ConfigError(f"{option}: cannot write in {message_path(path.parent)}: "
+                          f"{exc.strerror}; give a file in a writable folder with "
+                          "--metrics-file=PATH") from None

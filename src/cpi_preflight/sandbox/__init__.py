@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from cpi_preflight.sandbox.connection import SandboxConnection
 from cpi_preflight.sandbox.instance import Sandbox
-from cpi_preflight.sandbox.recording import RecordedRequest
+from cpi_preflight.sandbox.recording import RecordedConnection, RecordedRequest
 from cpi_preflight.sandbox.spec import FaultSpec, SandboxSpec
 
-__all__ = ["FaultSpec", "RecordedRequest", "Sandbox", "SandboxConnection", "SandboxSpec"]
+__all__ = ["FaultSpec", "RecordedConnection", "RecordedRequest", "Sandbox", "SandboxConnection",
+           "SandboxSpec"]

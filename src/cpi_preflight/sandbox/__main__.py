@@ -1,4 +1,5 @@
-"""`python -m cpi_preflight.sandbox`: serve simulated tenants in the foreground until Ctrl-C."""
+"""`python -m cpi_preflight.sandbox`: serve simulated tenants in the foreground until Ctrl-C,
+or, with `--replay FILE.har`, the answers a recorded probe got (`sandbox.replay`)."""
 
 from __future__ import annotations
 
@@ -11,23 +12,33 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
 from cpi_preflight import files
 from cpi_preflight.errors import SandboxSpecError, StructureError
-from cpi_preflight.sandbox.describe import describe, init_command
+from cpi_preflight.sandbox.describe import describe, describe_replay, init_command
 from cpi_preflight.sandbox.instance import Sandbox
+from cpi_preflight.sandbox.replay import Replay, read_recording
 from cpi_preflight.sandbox.spec import CREDENTIALS, ENVIRONMENTS, SandboxSpec
+from cpi_preflight.text import hidden_character, log_line
 
 PROG = "python -m cpi_preflight.sandbox"
 MAX_COUNT = 200  # each tenant holds a few sockets and TLS contexts; the bench uses 100
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error quotes the arguments as one visible line (argparse repeats them raw)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {log_line(message)}\n")
+
+
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """The sandbox's arguments; `prog` is how the user called it (also `cpi-preflight sandbox`)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=prog,
         description="Serve simulated SAP Cloud Integration tenants on 127.0.0.1 until Ctrl-C.")
     parser.add_argument("--environment", choices=ENVIRONMENTS,
@@ -35,6 +46,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     parser.add_argument("--roles", help="comma-separated role templates (or Neo roles)")
     parser.add_argument("--credential", choices=CREDENTIALS, help="secret (default) or certificate")
     parser.add_argument("--latency-ms", type=int, help="delay every response by N ms")
+    parser.add_argument("--http2", action="store_true",
+                        help="offer HTTP/2 through ALPN (HTTP/1.1 stays available)")
     parser.add_argument("--spec", type=Path, help="YAML file with a sandbox mapping (or a profile)")
     parser.add_argument("--count", type=int, default=1,
                         help=f"serve N independent tenants (1 to {MAX_COUNT})")
@@ -42,7 +55,16 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                         help="print one JSON line per tenant, then 'ready'")
     parser.add_argument("--service-key", type=Path, metavar="FILE",
                         help="write the tenant's service key (JSON, mode 0600) to FILE instead "
-                             "of printing it, for `cpi-preflight init --service-key FILE`")
+                             "of printing it, for `cpi-preflight init --service-key FILE`; an "
+                             "existing FILE is kept unless --force is given")
+    parser.add_argument("--force", action="store_true",
+                        help="with --service-key: replace FILE if it exists")
+    parser.add_argument("--replay", type=Path, metavar="FILE.har",
+                        help="serve the answers recorded in a run's exchanges.har "
+                             "(reports/<profile>/exchanges.har) instead of a simulated tenant")
+    parser.add_argument("--write-profile", type=Path, metavar="FILE",
+                        help="with --replay: write the profile that points at the replay to "
+                             "FILE (mode 0600) instead of printing it")
     return parser
 
 
@@ -86,6 +108,8 @@ def build_spec(args: argparse.Namespace) -> SandboxSpec:
         mapping["roles"] = args.roles
     if args.credential is not None:
         mapping["credential"] = args.credential
+    if args.http2:
+        mapping["http2"] = True
     if args.latency_ms is not None:
         faults = dict(mapping.get("faults") or {})
         faults["latency_ms"] = args.latency_ms
@@ -114,23 +138,67 @@ def _check_key_option(args: argparse.Namespace, spec: SandboxSpec) -> None:
     if args.count > 1:
         raise SandboxSpecError(f"--service-key: one file holds one tenant's key; drop --count "
                                f"{args.count} or --service-key")
+    hidden = hidden_character(str(args.service_key))
+    if hidden is not None:  # the path is printed, in the init command to paste too
+        raise SandboxSpecError(f"--service-key: the path holds a control or invisible character "
+                               f"({hidden}); {_NOT_WRITTEN}")
+    _check_key_file(args.service_key, args.force)
 
 
-def write_service_key(path: Path, sandbox: Sandbox) -> None:
-    """The tenant's service key as a JSON file readable only by this user."""
-    text = json.dumps(sandbox.connection.service_key, indent=2) + "\n"
+_NOT_WRITTEN = "give a path in a writable folder"
+
+
+def _check_key_file(path: Path, force: bool) -> None:
+    """Refuse, before any tenant starts, a key file that is a link, or that exists without
+    --force (`key.json` may be the user's real service key)."""
+    if path.is_symlink():
+        raise SandboxSpecError(f"--service-key {path}: cannot write (it is a symbolic link); "
+                               f"{_NOT_WRITTEN}")
+    if path.exists() and not force:
+        raise SandboxSpecError(f"--service-key {path}: the file already exists (it may be a "
+                               "real service key); pass --force to replace it, or give another "
+                               "file")
+
+
+def write_service_key(path: Path, sandbox: Sandbox, *, force: bool = False) -> None:
+    """The tenant's service key as a JSON file readable only by this user: created, never
+    through a link and never over an existing file (`force`: replaced atomically)."""
+    data = (json.dumps(sandbox.connection.service_key, indent=2) + "\n").encode("utf-8")
+    if force:
+        files.write_atomic(path, data, private=True)
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+
+
+def _wrote_key(path: Path, sandbox: Sandbox, force: bool) -> bool:
+    try:
+        write_service_key(path, sandbox, force=force)
+    except OSError as exc:
+        reasons = {errno.ELOOP: "it is a symbolic link",
+                   errno.EEXIST: "the file appeared meanwhile; pass --force to replace it"}
+        print(f"error: --service-key {path}: cannot write "
+              f"({reasons.get(exc.errno or 0, exc.strerror)}); {_NOT_WRITTEN}", file=sys.stderr)
+        return False
+    return True
+
+
+def write_private(path: Path, text: str) -> None:
+    """`text` into `path`, readable only by this user, never through a symbolic link."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     path.chmod(0o600)
 
 
-def _wrote_key(path: Path, sandbox: Sandbox) -> bool:
+def _wrote(option: str, path: Path, text: str) -> bool:
+    """Write a private file the user asked for; False (and the reason printed) if it failed."""
     try:
-        write_service_key(path, sandbox)
+        write_private(path, text)
     except OSError as exc:
         reason = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
-        print(f"error: --service-key {path}: cannot write ({reason}); give a path in a "
+        print(f"error: {option} {path}: cannot write ({reason}); give a path in a "
               "writable folder", file=sys.stderr)
         return False
     return True
@@ -157,21 +225,64 @@ def _stop_on_signal() -> threading.Event:
     return stop
 
 
+# options that shape a simulated tenant, which a replay does not have
+SPEC_OPTIONS = (("environment", "--environment"), ("roles", "--roles"),
+                ("credential", "--credential"), ("latency_ms", "--latency-ms"),
+                ("spec", "--spec"), ("service_key", "--service-key"))
+
+
+def _check_replay_options(args: argparse.Namespace) -> None:
+    if args.replay is None:
+        if args.write_profile is not None:
+            raise SandboxSpecError("--write-profile: only a replay writes a profile; add "
+                                   "--replay FILE.har, or drop --write-profile")
+        return
+    given = [flag for name, flag in SPEC_OPTIONS if getattr(args, name) is not None]
+    if args.count != 1:
+        given.append("--count")
+    if given:
+        raise SandboxSpecError(f"--replay: a replay answers as recorded; {', '.join(given)} "
+                               "cannot change that: drop them")
+
+
+def _replay(args: argparse.Namespace, stop: threading.Event) -> int:
+    recording = read_recording(args.replay)
+    with Replay.start(recording) as replay:
+        profile = yaml.safe_dump(replay.profile, sort_keys=False, width=1000)
+        if args.write_profile is not None and not _wrote("--write-profile",
+                                                         args.write_profile, profile):
+            return 2
+        if args.json:
+            print(json.dumps({"environment": recording.environment, "ca_path": replay.ca_path,
+                              "hosts": replay.answers.moved, "profile": replay.profile}))
+            print("ready", flush=True)
+        else:
+            print(describe_replay(replay, args.replay, args.write_profile))
+            print("Serving; press Ctrl-C to stop.", flush=True)
+        while not stop.wait(1.0):
+            pass
+    return 0
+
+
 def main(argv: Sequence[str] | None = None, prog: str = PROG) -> int:
     """Run the command; returns the exit status."""
     args = build_parser(prog).parse_args(argv)
     try:
+        _check_replay_options(args)
+        if args.replay is not None:
+            return _replay(args, _stop_on_signal())
         _check_count(args)
         spec = build_spec(args)
         _check_key_option(args, spec)
     except (SandboxSpecError, OSError, yaml.YAMLError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {log_line(str(exc))}", file=sys.stderr)  # it may quote the spec file
         return 2
     sandboxes: list[Sandbox] = []
     stop = _stop_on_signal()
     try:
         sandboxes.extend(Sandbox.start(spec) for _ in range(args.count))
-        if args.service_key is not None and not _wrote_key(args.service_key, sandboxes[0]):
+        if args.service_key is not None and not _wrote_key(args.service_key, sandboxes[0],
+                                                           args.force):
             return 2
         _announce(sandboxes, args)
         while not stop.wait(1.0):

@@ -83,7 +83,9 @@ def _service_key(tenant: Tenant, api_url: str, token_url: str,
     oauth.update(url=api_url, tokenurl=token_url, createdate=created.replace("+00:00", "Z"))
     if tenant.spec.faults.token_url == "plain_authentication":  # reading B of a cert key
         oauth["certurl"] = tenant.urls["xsuaa_cert"]
-    return {"oauth": oauth}
+    # the marker `cpi-preflight init` copies into the profile (`simulated: sandbox`): this
+    # tenant is simulated, and its reports are no evidence for a real one
+    return {"oauth": oauth, "cpi_preflight": {"simulated": "sandbox"}}
 
 
 def build_connection(tenant: Tenant, ca_path: str, cert: ClientCertificate | None,

@@ -19,7 +19,7 @@ from cpi_preflight.sandbox.material import TlsMaterial, create_material
 from cpi_preflight.sandbox.neo import NeoOAuthApp
 from cpi_preflight.sandbox.plain import FixedAnswerApp
 from cpi_preflight.sandbox.proxy import ForwardProxy
-from cpi_preflight.sandbox.recording import RecordedRequest, RequestLog
+from cpi_preflight.sandbox.recording import RecordedConnection, RecordedRequest, RequestLog
 from cpi_preflight.sandbox.server import (
     JOIN_TIMEOUT,
     Acceptor,
@@ -87,7 +87,8 @@ class Sandbox:
                         TokenSigner.create() if spec.environment == "cf" else None,
                         material.accepted_client_cert)
         reserved: list[socket.socket] = []
-        hooks = Hooks(log, stopping, spec.faults.latency_ms, spec.faults.clock_offset_s)
+        hooks = Hooks(log, stopping, spec.faults.latency_ms, spec.faults.clock_offset_s,
+                      spec.faults.broken_http2)
         servers = _bind(tenant, material, hooks, reserved)
         proxy = _proxy(tenant, material, servers, log)
         connection = build_connection(tenant, str(material.ca_path), material.client,
@@ -109,6 +110,11 @@ class Sandbox:
     def requests(self) -> list[RecordedRequest]:
         """A snapshot of every request received so far (a failed TLS handshake is no request)."""
         return self._log.snapshot()
+
+    @property
+    def connections(self) -> list[RecordedConnection]:
+        """A snapshot of every connection accepted so far, with the protocol it spoke."""
+        return self._log.connections()
 
     @property
     def issued_tokens(self) -> list[str]:
@@ -156,7 +162,8 @@ def _bind(tenant: Tenant, material: TlsMaterial, hooks: Hooks,
                 continue
             edge_api = name == "api" and tenant.spec.environment == "edge"
             context = material.server_context(require_client_cert=name == "xsuaa_cert",
-                                              accept_client_cert=edge_api)
+                                              accept_client_cert=edge_api,
+                                              http2=tenant.spec.offers_http2)
             server = HostServer(name, _app(name, tenant), context, hooks)
             servers.append(server)
             tenant.urls[name] = server.url
@@ -177,4 +184,5 @@ def _proxy(tenant: Tenant, material: TlsMaterial, servers: list[HostServer],
         return None
     return ForwardProxy(mode, tenant.behaviour.proxy_answers[mode],
                         {s.server_port for s in servers},
-                        material.server_context(require_client_cert=False), log)
+                        material.server_context(require_client_cert=False, http2=False), log,
+                        material.impersonating_context)

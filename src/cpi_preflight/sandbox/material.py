@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import ssl
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,14 +23,28 @@ class TlsMaterial:
     server_key: Path
     client: ClientCertificate | None
     accepted_client_cert: bytes | None
+    ca: tls.CertificateAuthority
 
-    def server_context(self, *, require_client_cert: bool,
+    def server_context(self, *, require_client_cert: bool, http2: bool,
                        accept_client_cert: bool = False) -> ssl.SSLContext:
         """A server context; the mTLS host requires a client certificate from the sandbox CA,
-        the Edge Integration Cell's host accepts one (or Basic credentials instead)."""
+        the Edge Integration Cell's host accepts one (or Basic credentials instead); `http2`
+        offers HTTP/2 through ALPN."""
         client_ca = self.ca_path if require_client_cert or accept_client_cert else None
         return tls.server_context(self.server_cert, self.server_key, client_ca,
-                                  optional=accept_client_cert and not require_client_cert)
+                                  optional=accept_client_cert and not require_client_cert,
+                                  http2=http2)
+
+    def impersonating_context(self, host: str) -> ssl.SSLContext:
+        """A server context whose certificate names `host`, signed by the sandbox's CA: what a
+        TLS-inspecting proxy presents for every host it is asked for (signed by the company CA
+        its clients trust). Key and certificate go into one new file beside the others."""
+        cert_pem, key_pem = tls.issue_server_cert(self.ca, host)
+        fd, name = tempfile.mkstemp(prefix="impersonated-", suffix=".pem",
+                                    dir=self.ca_path.parent)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key_pem + cert_pem)
+        return tls.server_context(Path(name), None, None)
 
 
 def _write(path: Path, data: bytes) -> Path:
@@ -72,5 +88,5 @@ def create_material(directory: Path, spec: SandboxSpec, identity: TenantIdentity
         ca_path=_write(directory / "ca.pem", ca.pem()),
         server_cert=_write(directory / "server-cert.pem", cert_pem),
         server_key=_write(directory / "server-key.pem", key_pem),
-        client=client, accepted_client_cert=accepted,
+        client=client, accepted_client_cert=accepted, ca=ca,
     )

@@ -3,8 +3,9 @@
 `auth_required`: every request without the proxy's Basic credentials in `Proxy-Authorization`
 gets `407 Proxy Authentication Required` with a `Proxy-Authenticate` challenge (RFC 9110); with
 them, `CONNECT` to one of this sandbox's ports opens a tunnel. `block_page`: a TLS-inspecting web
-filter: it accepts `CONNECT`, terminates TLS itself with the sandbox's server certificate (as a
-company proxy does with the company CA) and answers every request with an HTML 403 page.
+filter: it accepts `CONNECT` to any host, terminates TLS itself with a certificate for that host
+signed by the sandbox's CA (as a company proxy does with the company CA) and answers every
+request with an HTML 403 page. It connects nowhere, so a profile may name a tenant's real hosts.
 
 Plain HTTP/1.1 on 127.0.0.1, one daemon thread per connection; `stop` closes everything it
 opened and joins every thread it started.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hmac
+import re
 import secrets
 import selectors
 import socket
@@ -31,6 +33,9 @@ MAX_HEAD = 64 * 1024
 MAX_BODY = 1 << 20
 IO_TIMEOUT = 5.0
 CHUNK = 64 * 1024
+# A host name a certificate may carry (letters, digits, hyphens, dots; at most 253 characters).
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*")
 
 
 class ProxyHead:
@@ -69,11 +74,14 @@ class ForwardProxy:
     """One proxy on an ephemeral port of 127.0.0.1; start with `start()`."""
 
     def __init__(self, mode: str, answer: ProxyAnswer, allowed_ports: set[int],
-                 tls_context: ssl.SSLContext, log: RequestLog) -> None:
+                 tls_context: ssl.SSLContext, log: RequestLog,
+                 impersonate: Callable[[str], ssl.SSLContext] | None = None) -> None:
         self.mode = mode
         self.answer = answer
         self.allowed_ports = allowed_ports
-        self.tls_context = tls_context
+        self.tls_context = tls_context  # for 127.0.0.1, the sandbox's own hosts
+        self.impersonate = impersonate  # a context for any other host name the client asks for
+        self._contexts: dict[str, ssl.SSLContext] = {}
         self.log = log
         self.user = "proxy-user"
         self.password = f"pw-{secrets.token_hex(6)}&$"
@@ -209,12 +217,25 @@ class ForwardProxy:
             record(self.answer.status)
             return
         conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
-        with self.tls_context.wrap_socket(conn, server_side=True) as tls:
+        with self._context_for(head.target).wrap_socket(conn, server_side=True) as tls:
             inner = read_head(tls)
             if inner is not None:
                 _drain(tls, inner)
                 tls.sendall(blocked)
                 record(self.answer.status)
+
+
+    def _context_for(self, target: str) -> ssl.SSLContext:
+        """The TLS context presenting a certificate for the CONNECT target's host (one per host,
+        made on first use); the sandbox's own for 127.0.0.1 or a name no certificate can hold."""
+        host = target.rpartition(":")[0].strip("[]").lower()
+        if self.impersonate is None or host in ("", "127.0.0.1", "localhost") or not (
+                HOST_NAME.fullmatch(host)):
+            return self.tls_context
+        with self._lock:
+            if host not in self._contexts:
+                self._contexts[host] = self.impersonate(host)
+            return self._contexts[host]
 
 
 def _drain(sock: socket.socket, head: ProxyHead) -> None:

@@ -1,8 +1,11 @@
-"""HTTPS plumbing: one threaded HTTP/1.1 server per simulated host, all fed by one acceptor thread.
+"""HTTPS plumbing: one threaded server per simulated host, all fed by one acceptor thread.
 
 Each accepted connection gets its own daemon thread, which does the TLS handshake (so a slow or
-failing client never blocks the others), then serves keep-alive requests until the client closes.
-`stop` wakes sleeping handlers, shuts open connections down and joins every thread it started.
+failing client never blocks the others), then serves keep-alive HTTP/1.1 requests, or HTTP/2
+(`http2`) when the host offers it and the client chose it through ALPN, until the client closes.
+Every connection is numbered and logged with its protocol, so tests count connections as the
+server saw them. `stop` wakes sleeping handlers, shuts open connections down and joins every
+thread it started.
 """
 
 from __future__ import annotations
@@ -37,14 +40,16 @@ class App(Protocol):
 
 
 class Hooks:
-    """What all hosts of one sandbox share: the request log, the stop flag, the latency fault."""
+    """What all hosts of one sandbox share: the request log, the stop flag, the latency fault,
+    and whether HTTP/2 breaks (`broken_http2`)."""
 
     def __init__(self, log: RequestLog, stopping: threading.Event, latency_ms: int,
-                 clock_offset_s: int = 0) -> None:
+                 clock_offset_s: int = 0, broken_http2: bool = False) -> None:
         self.log = log
         self.stopping = stopping
         self.latency_ms = latency_ms
         self.clock_offset_s = clock_offset_s  # the tenant's clock minus this machine's
+        self.broken_http2 = broken_http2
 
     def delay(self) -> None:
         """The latency fault: wait before answering, waking early on stop."""
@@ -59,10 +64,12 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "cpi-preflight-sandbox"
     timeout = IDLE_TIMEOUT
     host_server: HostServer
+    number = 0  # the connection's number in the sandbox's log
 
     def setup(self) -> None:
         assert isinstance(self.server, HostServer)
         self.host_server = self.server
+        self.number = self.host_server.number_of(self.request)
         super().setup()
 
     def version_string(self) -> str:
@@ -95,18 +102,22 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, started: float) -> None:
         request = self._read_request()
         if request is None:
-            self.host_server.record(self.command, self.path, started, 400)
+            self._record(started, 400)
             self._write(text_response(400, "the sandbox needs a Content-Length up to 1 MiB\n"))
             return
         self.host_server.hooks.delay()
         outcome = self._call_app(request)
         status = None if isinstance(outcome, Reset) else outcome.status
         # recorded before the bytes go out, so a client that has its answer sees the record
-        self.host_server.record(self.command, self.path, started, status)
+        self._record(started, status)
         if isinstance(outcome, Reset):
             self._reset()
         else:
             self._write(outcome)
+
+    def _record(self, started: float, status: int | None) -> None:
+        self.host_server.record(self.command, self.path, started, status, self.number,
+                                "HTTP/1.1")
 
     def _call_app(self, request: HttpRequest) -> Outcome:
         try:
@@ -170,7 +181,7 @@ class HostServer(ThreadingHTTPServer):
         self.hooks = hooks
         self._lock = threading.Lock()
         self._closing = False
-        self._connections: set[ssl.SSLSocket] = set()
+        self._connections: dict[ssl.SSLSocket, int] = {}  # open connection -> its number
         self._handlers: set[threading.Thread] = set()
         super().__init__(("127.0.0.1", 0), _Handler)
         self.socket.setblocking(False)
@@ -186,10 +197,17 @@ class HostServer(ThreadingHTTPServer):
         """The base URL of this host, e.g. `https://127.0.0.1:41234`."""
         return f"https://127.0.0.1:{self.server_port}"
 
-    def record(self, method: str, path: str, started: float, status: int | None) -> None:
+    def record(self, method: str, path: str, started: float, status: int | None,
+               connection: int, protocol: str) -> None:
         """Add one request to the sandbox's log."""
-        item = RecordedRequest(self.name, method, path, started, time.monotonic(), status)
+        item = RecordedRequest(self.name, method, path, started, time.monotonic(), status,
+                               connection, protocol)
         self.hooks.log.add(item)
+
+    def number_of(self, tls: ssl.SSLSocket) -> int:
+        """The number the log gave the open connection `tls`."""
+        with self._lock:
+            return self._connections.get(tls, 0)
 
     def accept_one(self) -> None:
         """Accept one pending connection and serve it in its own thread."""
@@ -221,19 +239,33 @@ class HostServer(ThreadingHTTPServer):
         try:
             tls.settimeout(HANDSHAKE_TIMEOUT)
             tls.do_handshake()
-            _Handler(tls, address, self)
+            self._serve_protocol(tls, address)
         except OSError:
             pass  # handshake refused (e.g. no client certificate), client gone, or reset
         finally:
             with self._lock:
-                self._connections.discard(tls)
+                self._connections.pop(tls, None)
             tls.close()
+
+    def _serve_protocol(self, tls: ssl.SSLSocket, address: Any) -> None:
+        """Log the connection with the protocol the client chose, then serve it."""
+        http2 = tls.selected_alpn_protocol() == "h2"
+        number = self.hooks.log.add_connection(self.name, "HTTP/2" if http2 else "HTTP/1.1")
+        with self._lock:
+            self._connections[tls] = number
+        if http2:
+            from cpi_preflight.sandbox.http2 import Http2Connection  # h2 only when spoken
+
+            Http2Connection(tls, self, number, idle_timeout=IDLE_TIMEOUT,
+                            broken=self.hooks.broken_http2).serve()
+        else:
+            _Handler(tls, address, self)
 
     def _track(self, tls: ssl.SSLSocket) -> bool:
         with self._lock:
             if self._closing:
                 return False
-            self._connections.add(tls)
+            self._connections[tls] = 0
             return True
 
     def close(self, deadline: float) -> None:

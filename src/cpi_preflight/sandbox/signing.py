@@ -40,9 +40,10 @@ class TokenSigner:
         return {"kty": "RSA", "e": _b64_uint(numbers.e), "use": "sig", "kid": self.kid,
                 "alg": "RS256", "value": pem.decode().strip(), "n": _b64_uint(numbers.n)}
 
-    def sign(self, claims: dict[str, Any], jku: str) -> str:
-        """An RS256 JWT with XSUAA's header fields (alg, jku, kid, typ)."""
-        headers = {"jku": jku, "kid": self.kid, "typ": "JWT"}
+    def sign(self, claims: dict[str, Any], jku: str | None) -> str:
+        """An RS256 JWT with XSUAA's header fields (alg, jku, kid, typ; no jku when None)."""
+        headers = {"jku": jku, "kid": self.kid, "typ": "JWT"} if jku is not None else {
+            "kid": self.kid, "typ": "JWT"}
         return jwt.encode(claims, self.key, algorithm="RS256", headers=headers)
 
     def verify(self, token: str, now: float) -> dict[str, Any]:

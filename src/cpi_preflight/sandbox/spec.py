@@ -28,7 +28,7 @@ MAX_CLOCK_OFFSET_S = 10 * 24 * 3600
 TOKEN_FAULTS = ("grant_type_disabled", "integration_flow_plan", "foreign_zone", "token_url",
                 "token_latency_ms", "expired_token", "pending_roles", "token_body_dropped",
                 "instance_grant_types")
-TOP_KEYS = ("roles", "credential", "faults", "extra_scopes")
+TOP_KEYS = ("roles", "credential", "faults", "extra_scopes", "http2")
 # A permission name as it follows the "<xsappname>." prefix of a scope.
 PERMISSION = re.compile(r"[A-Za-z][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*")
 # A healthy tenant whose client reads monitoring, workspace, data-store and access-policy data
@@ -71,6 +71,7 @@ class FaultSpec:
     proxy: str = "none"  # a forward proxy in front of every host: auth_required | block_page
     absent_entity_sets: tuple[str, ...] = ()  # entity sets this tenant does not have (404)
     count_accept_strict: bool = False  # $count answers 406 to an Accept without text/plain
+    broken_http2: bool = False  # HTTP/2 is offered, but the first request drops the connection
 
 
 FAULT_KEYS = tuple(FaultSpec.__dataclass_fields__)
@@ -86,6 +87,12 @@ class SandboxSpec:
     faults: FaultSpec = field(default_factory=FaultSpec)
     source: str = "<sandbox spec>"
     extra_scopes: tuple[str, ...] = ()  # permissions the token carries beyond its templates
+    http2: bool = False  # the hosts offer HTTP/2 through ALPN (as SAP BTP's CF routing does)
+
+    @property
+    def offers_http2(self) -> bool:
+        """Whether the hosts offer HTTP/2 (`http2`, or the fault that breaks it)."""
+        return self.http2 or self.faults.broken_http2
 
     @classmethod
     def from_mapping(
@@ -164,7 +171,8 @@ class _Parser:
                 raise self.fail(f"faults.pending_roles[{i}]", f"'{role}' is not in sandbox.roles; "
                                 "only a granted role can be not yet effective")
         return SandboxSpec(self.environment, roles, credential, faults, self.source,
-                           self.extra_scopes(data.get("extra_scopes", [])))
+                           self.extra_scopes(data.get("extra_scopes", [])),
+                           self.flag("http2", data.get("http2", False)))
 
     def mapping(self, key: str, value: object) -> dict[str, object]:
         if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):

@@ -44,17 +44,22 @@ def _name(common_name: str, unit: str) -> x509.Name:
 
 
 def _builder(subject: x509.Name, issuer: x509.Name, key: PrivateKey,
-             shift: datetime.timedelta = datetime.timedelta(0)) -> x509.CertificateBuilder:
-    """A builder valid from an hour ago for a year, the whole window moved by `shift`."""
+             shift: datetime.timedelta = datetime.timedelta(0),
+             not_after: datetime.datetime | None = None) -> x509.CertificateBuilder:
+    """A builder valid from an hour ago for a year, the whole window moved by `shift`; or, with
+    `not_after`, valid until then (from a year before it, or from an hour ago if that is
+    earlier)."""
     now = datetime.datetime.now(datetime.UTC) + shift
+    end = not_after if not_after is not None else now + _VALIDITY
+    start = min(now - _BACKDATE, end - _VALIDITY) if not_after is not None else now - _BACKDATE
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _BACKDATE)
-        .not_valid_after(now + _VALIDITY)
+        .not_valid_before(start)
+        .not_valid_after(end)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
 
@@ -78,25 +83,37 @@ def new_ca() -> CertificateAuthority:
 
 
 def _leaf(ca: CertificateAuthority, subject: x509.Name, key: PrivateKey,
-          purpose: x509.ObjectIdentifier,
-          shift: datetime.timedelta = datetime.timedelta(0)) -> x509.CertificateBuilder:
+          purpose: x509.ObjectIdentifier, shift: datetime.timedelta = datetime.timedelta(0),
+          not_after: datetime.datetime | None = None) -> x509.CertificateBuilder:
     aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key())
     return (
-        _builder(subject, ca.cert.subject, key, shift)
+        _builder(subject, ca.cert.subject, key, shift, not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(aki, critical=False)
         .add_extension(x509.ExtendedKeyUsage([purpose]), critical=False)
     )
 
 
-def issue_server_cert(ca: CertificateAuthority) -> tuple[bytes, bytes]:
-    """A server certificate for 127.0.0.1 and localhost: (certificate PEM, key PEM)."""
+def _subject_names(host: str | None) -> list[x509.GeneralName]:
+    """127.0.0.1 and localhost, or the one `host` (a name or an IP address)."""
+    if host is None:
+        return [x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")), x509.DNSName("localhost")]
+    try:
+        return [x509.IPAddress(ipaddress.ip_address(host))]
+    except ValueError:
+        return [x509.DNSName(host)]
+
+
+def issue_server_cert(ca: CertificateAuthority, host: str | None = None,
+                      not_after: datetime.datetime | None = None) -> tuple[bytes, bytes]:
+    """A server certificate for 127.0.0.1 and localhost (or for `host` alone, as a TLS-inspecting
+    proxy makes one for each host it is asked for), valid for a year or until `not_after`:
+    (certificate PEM, key PEM)."""
     key = ec.generate_private_key(ec.SECP256R1())
-    san = x509.SubjectAlternativeName([
-        x509.IPAddress(ipaddress.IPv4Address("127.0.0.1")), x509.DNSName("localhost"),
-    ])
+    san = x509.SubjectAlternativeName(_subject_names(host))
     cert = (
-        _leaf(ca, _name("localhost", "Simulated SAP hosts"), key, ExtendedKeyUsageOID.SERVER_AUTH)
+        _leaf(ca, _name(host or "localhost", "Simulated SAP hosts"), key,
+              ExtendedKeyUsageOID.SERVER_AUTH, not_after=not_after)
         .add_extension(san, critical=False)
         .sign(ca.key, hashes.SHA256())
     )
@@ -121,12 +138,13 @@ EXPIRED_SINCE = datetime.timedelta(days=2)  # how long an expired client certifi
 
 
 def issue_client_cert(ca: CertificateAuthority, key: rsa.RSAPrivateKey,
-                      common_name: str, *, expired: bool = False) -> x509.Certificate:
+                      common_name: str, *, expired: bool = False,
+                      not_after: datetime.datetime | None = None) -> x509.Certificate:
     """A client certificate for mTLS at the certificate token endpoint; `expired`: its year of
-    validity ended EXPIRED_SINCE ago."""
+    validity ended EXPIRED_SINCE ago; `not_after`: valid until then."""
     subject = _name(common_name, "SAP Cloud Platform Clients")
     shift = -(_VALIDITY + EXPIRED_SINCE) if expired else datetime.timedelta(0)
-    builder = _leaf(ca, subject, key, ExtendedKeyUsageOID.CLIENT_AUTH, shift)
+    builder = _leaf(ca, subject, key, ExtendedKeyUsageOID.CLIENT_AUTH, shift, not_after)
     return builder.sign(ca.key, hashes.SHA256())
 
 
@@ -140,11 +158,14 @@ def cert_der(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.DER)
 
 
-def server_context(cert_file: Path, key_file: Path, client_ca: Path | None, *,
-                   optional: bool = False) -> ssl.SSLContext:
+def server_context(cert_file: Path, key_file: Path | None, client_ca: Path | None, *,
+                   optional: bool = False, http2: bool = False) -> ssl.SSLContext:
     """A server TLS context; with `client_ca` it requires a client certificate signed by it
-    (`optional`: asks for one and verifies it, but also serves clients that send none)."""
+    (`optional`: asks for one and verifies it, but also serves clients that send none); with
+    `http2` it offers h2 (and http/1.1) through ALPN, else it offers no ALPN at all."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    if http2:
+        context.set_alpn_protocols(["h2", "http/1.1"])
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.num_tickets = 0  # no unsolicited TLS 1.3 tickets: a reset reaches the client as RST
     context.load_cert_chain(cert_file, key_file)
