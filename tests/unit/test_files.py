@@ -387,6 +387,9 @@ def test_a_file_that_grows_past_its_limit_while_read_is_refused(
     with pytest.raises(OSError, match="more than") as refused:
         files.read_bytes(tmp_path / "growing", files.MIB + files.MIB // 2)
     assert refused.value.strerror == "is more than the 1.5 MiB this file may have"
+    with pytest.raises(OSError, match="more than") as at_a_chunk:  # the limit read in one go
+        files.read_bytes(tmp_path / "growing", files.MIB)
+    assert at_a_chunk.value.strerror == "is more than the 1.0 MiB this file may have"
 
 
 def test_a_file_is_opened_without_being_inherited_by_children(
