@@ -58,6 +58,7 @@ MAX_RAW = MAX_BODY  # bytes read off the wire per answer
 ACCEPT_ENCODING = "gzip, deflate"
 MAX_JSON_DEPTH = 64  # OData answers nest about 8 deep; deeper JSON is not an answer we read
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
+_CLIENT_READS = frozenset(name.lower() for name in PROXY_VARIABLES)  # either spelling
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?(.*)$", re.DOTALL)
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_FAILURES = frozenset({"refused", "timeout", "reset", "protocol", "connect"})
@@ -825,7 +826,11 @@ def check_proxy_variables(environ: Mapping[str, str]) -> None:
 
 def check_client_environment() -> None:
     """Raise `ConfigError` when httpx cannot build a client from this process's proxy
-    variables (NO_PROXY entries included): the same construction every request goes through."""
+    variables (NO_PROXY entries included): the same construction every request goes through.
+    Without any of those variables there is nothing to read, and no client is built (building
+    one costs start-up time)."""
+    if not any(name.lower() in _CLIENT_READS for name in os.environ):
+        return
     try:
         httpx.Client(trust_env=True, verify=False).close()
     except (httpx.InvalidURL, ValueError, ImportError) as exc:

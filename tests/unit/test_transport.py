@@ -510,6 +510,35 @@ def test_a_no_proxy_entry_httpx_cannot_read_is_a_config_error(
     transport.check_client_environment()
 
 
+def _clear_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in transport.PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+
+
+def test_without_proxy_variables_no_client_is_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    _clear_proxy_variables(monkeypatch)
+    built: list[bool] = []
+    monkeypatch.setattr(transport.httpx, "Client", lambda **_: built.append(True))
+    transport.check_client_environment()
+    assert built == []
+
+
+@pytest.mark.parametrize("name", ["no_proxy", "NO_PROXY", "https_proxy", "All_Proxy"])
+def test_any_proxy_variable_in_either_spelling_builds_the_client(
+        monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    _clear_proxy_variables(monkeypatch)
+    monkeypatch.setenv(name, "localhost:abc" if "no" in name.lower() else "http://proxy:3128")
+
+    def refuse(**_: object) -> None:
+        raise ValueError("refused")
+
+    monkeypatch.setattr(transport.httpx, "Client", refuse)
+    with pytest.raises(ConfigError) as caught:
+        transport.check_client_environment()
+    assert str(caught.value).endswith("): refused; fix or unset the variable named")
+
+
 def test_a_proxy_password_is_scrubbed_once_checked() -> None:
     transport.check_proxy_variables({"HTTPS_PROXY": "http://u:Proxy&Pw-4711@proxy:3128"})
     assert scrub("auth Proxy&Pw-4711 failed") == f"auth {MASK} failed"
