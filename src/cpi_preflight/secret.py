@@ -15,13 +15,13 @@ encodings, a value split by other characters, hashes) are not recognised.
 from __future__ import annotations
 
 import base64
-import bisect
 import functools
 import html
 import json
 import re
 import threading
 from collections.abc import Sequence
+from typing import NamedTuple
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -30,10 +30,22 @@ _JOIN = "\x00"
 
 _lock = threading.Lock()
 _live: set[str] = set()
-_ordered: tuple[str, ...] = ()  # the live forms, longest first
-_stale = False  # a value was registered since `_ordered` was built
-_negated_lengths: list[int] = []  # -len of each value of `_ordered`, for bisect
-_generation = 0  # counts the rebuilds of `_ordered`: what `scrub` remembers is for one
+_GRAM = 8  # the most characters a value is looked up by
+_CHUNK = 1 << 16  # a long text is read for starts in pieces of this many characters
+
+
+class _Index(NamedTuple):
+    """The live forms, longest first, and the places of each by its first `gram` characters
+    (`_GRAM`, or the shortest form's length): built together, replaced together."""
+
+    values: tuple[str, ...]
+    gram: int
+    by_start: dict[str, tuple[int, ...]]
+
+
+_index = _Index((), 1, {})
+_stale = False  # a value was registered since `_index` was built
+_generation = 0  # counts the rebuilds of `_index`: what `scrub` remembers is for one
 
 
 class Secret:
@@ -187,16 +199,29 @@ def _scrub_short(text: str, generation: int) -> str:
 
 def scrub_all(texts: Sequence[str]) -> list[str]:
     """`scrub` for many texts at once (one search for which secrets occur at all)."""
-    values, negated_lengths = _snapshot()
+    values, gram, by_start = _snapshot()
     if not values or not texts:
         return list(texts)
     everything = _JOIN.join(texts).translate(_LINE_BREAKS)
-    # values are longest first: skip those longer than the whole text (most forms of a token)
-    fitting = values[bisect.bisect_left(negated_lengths, -len(everything)):]
-    present = [v for v in fitting if v in everything]
+    # longest first, as in `values`; only a value whose start occurs can occur
+    present = [values[place] for place in sorted(_places(everything, gram, by_start))
+               if values[place] in everything]
     if not present:
         return list(texts)
     return [_mask(text, present) for text in texts]
+
+
+def _places(text: str, gram: int, by_start: dict[str, tuple[int, ...]]) -> set[int]:
+    """The places (in `_Index.values`) of the values whose first `gram` characters occur in `text`:
+    a search as long as the text, not as long as the text times the number of values. Read in
+    pieces, so that a long text never becomes as many strings at once."""
+    places: set[int] = set()
+    last = len(text) - gram + 1  # the number of places a start can begin at
+    for piece in range(0, max(last, 0), _CHUNK):
+        starts = {text[i:i + gram] for i in range(piece, min(piece + _CHUNK, last))}
+        for start in starts & by_start.keys():
+            places.update(by_start[start])
+    return places
 
 
 def _mask(text: str, values: Sequence[str]) -> str:
@@ -233,25 +258,28 @@ def _replace_spans(text: str, spans: list[tuple[int, int]]) -> str:
     return "".join(out)
 
 
-def _snapshot() -> tuple[tuple[str, ...], list[int]]:
-    """The live values and their negated lengths, taken together."""
+def _snapshot() -> _Index:
+    """The live values, longest first, and their index by first characters, taken together."""
     with _lock:
-        values = _live_values_locked()
-        return values, _negated_lengths
+        return _index_locked()
 
 
 def _live_values() -> tuple[str, ...]:
     with _lock:
-        return _live_values_locked()
+        return _index_locked().values
 
 
-def _live_values_locked() -> tuple[str, ...]:
-    """All live forms, longest first (so a value is masked before any part of it); the caller
-    holds `_lock`."""
-    global _ordered, _negated_lengths, _stale, _generation
+def _index_locked() -> _Index:
+    """All live forms, longest first (so a value is masked before any part of it), and their
+    index; the caller holds `_lock`."""
+    global _index, _stale, _generation
     if _stale:
-        _ordered = tuple(sorted(_live, key=len, reverse=True))
-        _negated_lengths = [-len(v) for v in _ordered]  # ascending, for bisect
+        ordered = tuple(sorted(_live, key=len, reverse=True))
+        gram = min(_GRAM, len(ordered[-1])) if ordered else 1
+        places: dict[str, list[int]] = {}
+        for place, value in enumerate(ordered):
+            places.setdefault(value[:gram], []).append(place)
+        _index = _Index(ordered, gram, {start: tuple(p) for start, p in places.items()})
         _stale = False
         _generation += 1
-    return _ordered
+    return _index

@@ -44,18 +44,18 @@ MARKUP_WORDS = ("testcase", "failed", "profile", "testsuite", "property", "passe
 @contextmanager
 def isolated() -> Iterator[None]:
     """Secrets registered inside are forgotten afterwards."""
-    saved = (secret._live, secret._ordered, secret._stale)
+    saved = (secret._live, secret._index, secret._stale)
     secret._live, secret._stale = set(saved[0]), True
     try:
         yield
     finally:
-        secret._live, secret._ordered, secret._stale = saved
+        secret._live, secret._index, secret._stale = saved
 
 
 @pytest.fixture
 def isolated_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(secret, "_live", set(secret._live))
-    monkeypatch.setattr(secret, "_ordered", secret._ordered)
+    monkeypatch.setattr(secret, "_index", secret._index)
     monkeypatch.setattr(secret, "_stale", True)
     return
 
@@ -352,3 +352,41 @@ def test_each_encoded_form_is_masked_whole(value: str, form: str,
 
 def test_an_empty_value_has_no_forms() -> None:
     assert secret.forms("") == set()
+
+
+# --- the index by first characters (scrub_all looks up only values whose start occurs) ---------
+
+
+@pytest.mark.parametrize("offset", [-9, -3, -1, 0, 1])
+def test_a_secret_across_the_edge_of_a_piece_of_a_long_text_is_masked(
+        offset: int, isolated_secrets: None) -> None:
+    value = "S3cr&t<Value>'$x"
+    secret.register(value)
+    before = "a" * (secret._CHUNK + offset)
+    assert secret.scrub_all([before + value + "b"]) == [before + MASK + "b"]
+
+
+def test_a_secret_shorter_than_the_index_key_is_masked_next_to_long_ones(
+        isolated_secrets: None) -> None:
+    secret._live.clear()  # the session's other values may be shorter
+    secret.register("q&<'")
+    secret.register("a-much-longer-client-secret-value")
+    assert secret.scrub_all(["x q&<' y", "a-much-longer-client-secret-value"]) == [
+        f"x {MASK} y", MASK]
+    assert secret._snapshot().gram == 4
+
+
+def test_values_sharing_a_start_are_masked_longest_first(isolated_secrets: None) -> None:
+    secret.register("abcdefgh")
+    secret.register("abcdefgh-and-more")
+    assert secret.scrub_all(["[abcdefgh-and-more] [abcdefgh]"]) == [f"[{MASK}] [{MASK}]"]
+
+
+def test_a_value_whose_start_is_absent_is_not_searched(isolated_secrets: None) -> None:
+    secret._live.clear()
+    secret.register("zzzz-secret-value")
+    index = secret._snapshot()
+    assert secret._places("a text with zzz-secret-value but not the start", index.gram,
+                          index.by_start) == set()
+    assert secret._places("see zzzz-secret-value", index.gram, index.by_start) == {
+        index.values.index("zzzz-secret-value")}

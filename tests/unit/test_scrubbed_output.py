@@ -19,7 +19,7 @@ TOKEN = "eyJ0eXAi.set-cookie-token.sig"
 def shown(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     """What a root handler prints while scrubbing is installed (isolated secrets)."""
     monkeypatch.setattr(secret, "_live", set(secret._live))
-    monkeypatch.setattr(secret, "_ordered", secret._ordered)
+    monkeypatch.setattr(secret, "_index", secret._index)
     monkeypatch.setattr(secret, "_stale", True)
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
