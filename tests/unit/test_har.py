@@ -152,6 +152,13 @@ def test_the_schema_rejects_what_is_not_har(tamper: Any) -> None:
     assert errors(har_doc) != []
 
 
+def test_the_har_is_one_compact_line() -> None:
+    text = har.render(built())
+    assert text.endswith("}\n")
+    assert text.count("\n") == 1
+    assert text.startswith('{"log": {"version": "1.2", ')
+
+
 def test_the_log_names_its_creator_page_and_replay_settings() -> None:
     log = rendered()["log"]
     assert (log["version"], log["creator"]) == ("1.2", {"name": "cpi-preflight",
