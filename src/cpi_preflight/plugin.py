@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from cpi_preflight import command_line, files, profile, scrubbed_output, transport
+from cpi_preflight import (
+    command_line,
+    files,
+    garbage_collection,
+    profile,
+    scrubbed_output,
+    transport,
+)
 from cpi_preflight.errors import ConfigError, ProfilesError
 from cpi_preflight.items import CheckItem, ProfileFile
 from cpi_preflight.profile import Profile
@@ -37,6 +44,7 @@ DOCUMENTS_KEY = pytest.StashKey[list[Document]]()
 HINT_KEY = pytest.StashKey[str]()
 DEFAULT_REPORT_CHARS = "fE"  # pytest's -r default: left alone when the user gave -r
 SIGTERM_KEY = pytest.StashKey[Any]()  # the SIGTERM handler before the run
+GC_KEY = pytest.StashKey[tuple[int, int, int]]()  # the collector's thresholds before the run
 PROFILE_PARAMETER = "preflight_profile_name"
 NO_PROFILE = ""
 
@@ -156,6 +164,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except ConfigError as exc:
         raise pytest.UsageError(_usage_text(exc)) from None
     config.stash[RUN_KEY] = run
+    config.stash[GC_KEY] = garbage_collection.begin()
     if threading.current_thread() is threading.main_thread():
         # SIGTERM (a CI job cancelled) ends the run like Ctrl-C: sandboxes stopped and their
         # key files removed, no report left that reads as current
@@ -179,8 +188,12 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's own closing collections
 def pytest_unconfigure(config: pytest.Config) -> None:
     scrubbed_output.uninstall()
+    thresholds = config.stash.get(GC_KEY, None)
+    if thresholds is not None:
+        garbage_collection.end(thresholds)
     previous = config.stash.get(SIGTERM_KEY, None)
     if previous is not None:
         signal.signal(signal.SIGTERM, previous)
@@ -399,8 +412,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     try:
         documents = [run.document(name, os.environ) for name in run.verdicts]
         session.config.stash[DOCUMENTS_KEY] = documents
-        written = [path for document in documents
-                   for path in reports.write(run.settings.reports_dir, document)]
+        written = reports.write_all(run.settings.reports_dir, documents)
         metrics_file = _metrics_file(session.config)
         if metrics_file is not None and run.executed:  # not for --collect-only or no selection
             written.append(reports.write_metrics(metrics_file, documents))

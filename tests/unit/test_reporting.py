@@ -220,6 +220,30 @@ def test_a_new_report_is_one_table_row(tmp_path: Path, monkeypatch: pytest.Monke
         "cpi-preflight does not write through links: remove it, or choose another --reports-dir")
 
 
+def _named(doc: Document, name: str) -> Document:
+    return Document({**doc.record, "profile": {**doc.record["profile"], "name": name}},
+                    doc.details)
+
+
+def test_a_runs_reports_are_written_in_profile_then_table_order(tmp_path: Path) -> None:
+    docs = [_named(built(), name) for name in ("b-second", "a-first", "c-third")]
+    written = reports.write_all(tmp_path, docs)
+    assert [p.relative_to(tmp_path).as_posix() for p in written] == [
+        f"{name}/{file}" for name in ("b-second", "a-first", "c-third")
+        for file in reports.REPORTS]
+    assert all(p.is_file() and p.stat().st_size > 0 for p in written)
+
+
+def test_a_failed_write_is_raised_after_the_others_end(tmp_path: Path) -> None:
+    (tmp_path / "victim").mkdir()
+    (tmp_path / "linked").symlink_to(tmp_path / "victim")
+    docs = [_named(built(), name) for name in ("before", "linked", "after")]
+    with pytest.raises(OSError, match="linked"):
+        reports.write_all(tmp_path, docs)
+    assert sorted(p.name for p in (tmp_path / "after").iterdir()) == sorted(reports.REPORTS)
+    assert list((tmp_path / "victim").iterdir()) == []
+
+
 # --- start-up: reporters stay out of it ---------------------------------------------------------
 
 

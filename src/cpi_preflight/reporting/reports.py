@@ -1,7 +1,8 @@
 """The files a run writes per profile: `REPORTS`, the one table of file name -> renderer.
 
 `write` renders one profile's document with every renderer of the table and writes each file
-under `<reports-dir>/<profile>/`, atomically and never through a symbolic link
+under `<reports-dir>/<profile>/` (`write_all` does so for a run's documents, writing in threads
+while the next file renders), atomically and never through a symbolic link
 (`files.write_text`, `files.write_bytes`). A renderer is a pure function of the
 document that returns the file's text (or bytes); a new report is one module with a `render`
 and one row here. At the start of a run the previous reports of its profiles are removed
@@ -16,6 +17,7 @@ One file covers every profile of a run: the metrics file of `--metrics-file`
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from cpi_preflight import files
@@ -35,13 +37,26 @@ REPORTS: Mapping[str, Renderer] = {
 
 def write(reports_dir: Path, document: Document) -> list[Path]:
     """Write every report of `document` into `<reports_dir>/<profile>/`, in table order."""
-    folder = reports_dir / document.name
-    written = []
-    for name, render in REPORTS.items():
-        content, path = render(document), folder / name
-        written.append(files.write_text(path, content) if isinstance(content, str)
-                       else files.write_bytes(path, content))
-    return written
+    return write_all(reports_dir, [document])
+
+
+WRITERS = 4  # threads that write (and sync to disk) while the next report renders
+
+
+def write_all(reports_dir: Path, documents: Sequence[Document]) -> list[Path]:
+    """`write` for each of `documents`, in their order: each file is rendered here and written
+    by one of `WRITERS` threads meanwhile, so that waiting for the disk (each file is synced
+    before it replaces the old one) overlaps rendering the next. The first failure is raised
+    once every write already begun has ended."""
+    with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="reports") as pool:
+        pending = [pool.submit(_write, reports_dir / document.name / name, render(document))
+                   for document in documents for name, render in REPORTS.items()]
+        return [future.result() for future in pending]
+
+
+def _write(path: Path, content: str | bytes) -> Path:
+    return (files.write_text(path, content) if isinstance(content, str)
+            else files.write_bytes(path, content))
 
 
 def check_reports_dir(reports_dir: Path, names: Iterable[str]) -> None:
