@@ -199,13 +199,42 @@ class _BoundedLoader(yaml.SafeLoader):
 
 def load_yaml(text: str) -> object:
     """Parse YAML safely and within limits; raises `yaml.YAMLError` or `StructureError`."""
-    loader = _BoundedLoader(text)
-    try:
-        data: object = loader.get_single_data()
-    finally:
-        loader.dispose()
+    data = _load_plain(text)
+    if data is _NOT_PLAIN:
+        loader = _BoundedLoader(text)
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
     check_structure(data)
     return data
+
+
+_LIBYAML: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+_NOT_PLAIN = object()  # `_load_plain` leaves the document to `_BoundedLoader`
+_OPENS = (yaml.MappingStartEvent, yaml.SequenceStartEvent)
+_CLOSES = (yaml.MappingEndEvent, yaml.SequenceEndEvent)
+
+
+def _load_plain(text: str) -> object:
+    """The document, read by libyaml (PyYAML's C parser, several times faster than its Python
+    one) when it is plainly within the limits: no alias, collections nested less than
+    `MAX_DEPTH` deep, at most `MAX_YAML_VALUES` values; else `_NOT_PLAIN`. An error is
+    `_NOT_PLAIN` too: `_BoundedLoader` then reads it again and says where it lies."""
+    if _LIBYAML is None:
+        return _NOT_PLAIN
+    depth = values = 0
+    try:
+        for event in yaml.parse(text, Loader=_LIBYAML):
+            if isinstance(event, yaml.AliasEvent):
+                return _NOT_PLAIN
+            values += isinstance(event, yaml.NodeEvent)
+            depth += isinstance(event, _OPENS) - isinstance(event, _CLOSES)
+            if depth >= MAX_DEPTH or values > MAX_YAML_VALUES:
+                return _NOT_PLAIN
+        return yaml.load(text, Loader=_LIBYAML)  # CSafeLoader: the safe constructor
+    except yaml.YAMLError:
+        return _NOT_PLAIN
 
 
 def load_json(text: str, max_depth: int = MAX_DEPTH) -> Any:

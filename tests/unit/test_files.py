@@ -109,6 +109,65 @@ def test_deep_yaml_nesting_is_refused(workdir: Path, profiles: Path) -> None:
     assert profile_problem(workdir) == f"{WHERE}: line 1: nested more than 32 levels deep"
 
 
+PLAIN_YAML = [
+    "environment: cf\napi_url: https://t.example/api\nroles: [A, B]\nn: 0x1F\non: yes\n",
+    "a:\n  b:\n    - 1\n    - {c: 2019-01-01, d: ~, e: .inf, f: '0777', g: 0777}\n",
+    "", "# only a comment\n", "- just\n- a list\n", "key: |\n  two\n  lines\n",
+    "environment: " + "[" * 30 + "]" * 30 + "\n",
+]
+
+
+def _python_loader(text: str) -> object:
+    loader = files._BoundedLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
+@pytest.mark.parametrize("text", PLAIN_YAML)
+def test_libyaml_reads_a_plain_document_as_the_python_loader_does(text: str) -> None:
+    assert files._load_plain(text) is not files._NOT_PLAIN
+    assert files._load_plain(text) == _python_loader(text)
+    assert files.load_yaml(text) == _python_loader(text)
+
+
+@pytest.mark.parametrize("text", [
+    "a: &x [1]\nb: *x\n",  # an alias: only the Python loader counts what it expands to
+    "environment: " + "[" * 32 + "]" * 32 + "\n",  # as deep as the limit
+    "a: [1, 2\n",  # an error: the Python loader says where
+    "a: !!python/object:os.system x\n",  # a tag the safe constructor refuses
+    "- 1\n" * (files.MAX_YAML_VALUES + 1),  # more values than the limit
+])
+def test_what_is_not_plainly_within_the_limits_goes_to_the_python_loader(text: str) -> None:
+    assert files._load_plain(text) is files._NOT_PLAIN
+
+
+def test_a_plain_profile_is_not_read_by_the_python_loader(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(text: str) -> None:
+        raise AssertionError("the Python loader read a plain document")
+
+    monkeypatch.setattr(files, "_BoundedLoader", refuse)
+    assert files.load_yaml(PLAIN_YAML[0])["roles"] == ["A", "B"]  # type: ignore[index]
+
+
+def test_without_libyaml_the_python_loader_reads_everything(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(files, "_LIBYAML", None)
+    assert files._load_plain(PLAIN_YAML[0]) is files._NOT_PLAIN
+    assert files.load_yaml(PLAIN_YAML[0]) == _python_loader(PLAIN_YAML[0])
+
+
+def test_a_yaml_error_reads_as_before(workdir: Path, profiles: Path) -> None:
+    with pytest.raises(yaml.YAMLError) as caught:
+        files.load_yaml("a: [1, 2\n")
+    with pytest.raises(yaml.YAMLError) as python:
+        _python_loader("a: [1, 2\n")
+    assert str(caught.value) == str(python.value)
+    assert "line 2, column 1" in str(caught.value)
+
+
 def test_a_fifo_or_huge_ca_bundle_is_refused(workdir: Path, profiles: Path) -> None:
     os.mkfifo(workdir / "fifo.pem")
     with (workdir / "huge.pem").open("wb") as handle:
