@@ -390,3 +390,18 @@ def test_a_value_whose_start_is_absent_is_not_searched(isolated_secrets: None) -
                           index.by_start) == set()
     assert secret._places("see zzzz-secret-value", index.gram, index.by_start) == {
         index.values.index("zzzz-secret-value")}
+
+
+def test_the_masking_walk_masks_texts_from_outside_in_place_and_keeps_vocabulary(
+        isolated_secrets: None) -> None:
+    secret.register("s3cr&t<'$")
+    value = "s3cr&t<'$"
+    doc = {"record": {"client": {"id": f"id {value}"}, "name": value,
+                      "findings": [{"code": value, "message": f"a {value} b"},
+                                   {"message": ["x\nline", {"detail": value}, 7, None]}]},
+           "details": {"notes": [[value], {"code": "ok"}]}}
+    assert document._masked(doc) == {
+        "record": {"client": {"id": f"id {MASK}"}, "name": value,
+                   "findings": [{"code": value, "message": f"a {MASK} b"},
+                                {"message": ["x line", {"detail": MASK}, 7, None]}]},
+        "details": {"notes": [[MASK], {"code": "ok"}]}}

@@ -583,18 +583,24 @@ def _each_text(value: Any, where: Where, text: Callable[[str, bool], str]) -> An
     return value
 
 
+def _outside_texts(value: Any, where: Where, found: list[str]) -> None:
+    """Append to `found` every string from outside in `value`, in `_each_text`'s order."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _outside_texts(item, (where[1], key), found)
+    elif isinstance(value, list):
+        for item in value:
+            _outside_texts(item, where, found)
+    elif isinstance(value, str) and _is_outside(where):
+        found.append(value)
+
+
 def _masked(doc: Doc) -> Doc:
     """`doc` with every registered secret masked in its texts from outside (values, never
     keys) and every text made one visible line (which also drops lone surrogates, which
     UTF-8 cannot encode)."""
     found: list[str] = []
-
-    def collect(text: str, outside: bool) -> str:
-        if outside:
-            found.append(text)
-        return text
-
-    _each_text(doc, ("", ""), collect)
+    _outside_texts(doc, ("", ""), found)
     masked = iter(scrub_all(found))
     cleaned: Doc = _each_text(doc, ("", ""),
                               lambda text, outside: one_line(next(masked) if outside else text))
