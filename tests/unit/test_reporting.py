@@ -244,6 +244,15 @@ def test_a_failed_write_is_raised_after_the_others_end(tmp_path: Path) -> None:
     assert list((tmp_path / "victim").iterdir()) == []
 
 
+def test_junit_xml_declares_utf_8_and_is_not_pretty_printed() -> None:
+    text = junit.render(built())
+    assert text.startswith('<?xml version="1.0" encoding="utf-8"?>\n<testsuites ')
+    assert text.endswith("</testsuites>\n")
+    assert "\t<" not in text  # minidom's indentation
+    assert "\n<testcase" not in text
+    assert ET.fromstring(text.encode("utf-8")).tag == "testsuites"
+
+
 # --- start-up: reporters stay out of it ---------------------------------------------------------
 
 
