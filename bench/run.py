@@ -3,6 +3,7 @@
     python bench/run.py               # every case, once
     python bench/run.py --repeat 5    # every case five times; the table shows medians
     python bench/run.py --quick       # only the 0 ms cases of 1 and 20 profiles
+    python bench/run.py --python /tmp/venv-user/bin/python   # the product from a users' venv
 
 Each case is a landscape: `python -m cpi_preflight.sandbox --count N --json --http2` in its own
 process (so the server's CPU does not count against the client), N real profiles pointing at its
@@ -148,8 +149,11 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, fl
     return wall, usage.ru_maxrss / 1024, code, out
 
 
+PRODUCT_PYTHON = [sys.executable]  # --python: the interpreter of the product's runs
+
+
 def pytest_command(land: Landscape, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "pytest", "--profile", "all", "-q", "-p", "no:cacheprovider",
+    return [PRODUCT_PYTHON[0], "-m", "pytest", "--profile", "all", "-q", "-p", "no:cacheprovider",
             f"--profiles-dir={land.folder / 'profiles'}",
             f"--reports-dir={land.folder / 'reports'}", *extra]
 
@@ -207,6 +211,17 @@ def startup(count: int, repeat: int) -> float:
     return statistics.median(walls)
 
 
+def bare_pytest(repeat: int) -> float:
+    """Median wall time of `pytest --collect-only` in an empty folder without cpi-preflight:
+    what start-up costs before any of ours (pytest and the plugins installed beside it)."""
+    with tempfile.TemporaryDirectory(prefix="cpi-bench-") as tmp:
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        command = [PRODUCT_PYTHON[0], "-m", "pytest", "--collect-only", "-q",
+                   "-p", "no:cacheprovider", "-p", "no:cpi_preflight"]
+        timed(command, Path(tmp), env)  # warm-up
+        return statistics.median(timed(command, Path(tmp), env)[0] for _ in range(repeat))
+
+
 def table(rows: list[Row]) -> None:
     floors = {(r.profiles, r.latency_ms): r for r in rows if r.kind == FLOOR}
     print(f"{'case':<16}{'run':<10}{'wall s':>8}{'x floor':>9}{'net s':>7}{'x floor':>9}"
@@ -254,7 +269,12 @@ def main() -> int:
                         help="runs of each case; the table shows medians (default 1)")
     parser.add_argument("--rss-profiles", type=int, default=100,
                         help="profiles for the memory case (default 100)")
+    parser.add_argument("--python", default=sys.executable,
+                        help="the interpreter of the product's runs, e.g. that of a venv made "
+                             "with `pip install .` (no test extras), as users have (default: "
+                             "this one)")
     options = parser.parse_args()
+    PRODUCT_PYTHON[0] = options.python
     cases = [(1, 0), (20, 0)] if options.quick else \
         [(1, 0), (20, 0), (20, 100), (options.rss_profiles, 0)]
     startup(1, 1)  # warm-up: fills the bytecode cache, like any second run on a user's machine
@@ -263,7 +283,8 @@ def main() -> int:
     table(rows)
     targets(rows, options.rss_profiles)
     print(f"\npytest start-up + collection for 20 profiles: {startup(20, options.repeat):.2f} s"
-          f" (median of {options.repeat})")
+          f" (median of {options.repeat}); pytest alone, without cpi-preflight: "
+          f"{bare_pytest(max(3, options.repeat)):.2f} s")
     return 0 if all(code == 0 for r in rows for code in r.exit_codes) else 1
 
 
