@@ -1946,3 +1946,32 @@ def test_a_server_error_after_a_failed_try_names_the_failure(tenant: Tenant,
     assert only_finding(verdicts["endpoint[MessageProcessingLogs]"]).message == (
         "GET /api/v1/MessageProcessingLogs answered 500 (2 attempts: reset, 500; 500 is not "
         "retried)")
+
+
+def test_a_skipped_verdict_belongs_to_its_own_check(tenant: Tenant) -> None:
+    tenant.token(401)
+    tenant.keys({"keys": []})
+    verdicts = diagnose(cf_data())
+    assert [(key, v.check.id) for key, v in verdicts.items() if v.outcome == SKIPPED
+            and v.summary.startswith("not checked")] == [
+        ("api", "api"), ("role[MonitoringDataRead]", "role[MonitoringDataRead]"),
+        ("endpoint[MessageProcessingLogs]", "endpoint[MessageProcessingLogs]"),
+        ("least-privilege", "least-privilege"), ("tls-expiry", "tls-expiry")]
+
+
+def test_a_verdict_not_decided_belongs_to_its_own_check(tenant: Tenant) -> None:
+    tenant.token(429)
+    tenant.keys({"keys": []})
+    verdicts = diagnose(cf_data())
+    assert verdicts["api"].summary == (
+        "not decided: token could not be checked (RATE_LIMITED); rerun later")
+    assert verdicts["api"].check.id == "api"
+
+
+def test_a_wrong_api_host_is_the_subject_of_its_finding(tenant: Tenant) -> None:
+    runtime = "https://sub.it-cpi018-rt.cfapps.eu10.hana.ondemand.com"
+    tenant.token(401)
+    tenant.keys({"keys": []})
+    verdicts = diagnose(cf_data(api_url=runtime))
+    finding = only_finding(verdicts["api"])
+    assert (finding.code, finding.subject) == ("API_URL_WRONG", runtime)
