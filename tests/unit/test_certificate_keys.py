@@ -208,3 +208,40 @@ def test_an_expired_certificate_on_the_plain_host_is_named_expired_first(
     expired = NOW - timedelta(seconds=1)
     verdicts = diagnose(certificate_profile(tmp_path, PLAIN_URL, not_after=expired))
     assert verdicts["token"].code == "CREDENTIAL_EXPIRED"
+
+
+# --- mutation: diagnosis p-z ---
+
+
+def test_an_unreachable_host_is_no_certificate_problem(tenant: Tenant, tmp_path: Path) -> None:
+    on(tenant, MTLS_URL).token().mock(
+        side_effect=httpx.ConnectError("[Errno 111] Connection refused"))
+    tenant.keys({"keys": []})
+    verdicts = diagnose(certificate_profile(tmp_path, MTLS_URL))
+    assert_failed(verdicts["token"], "HOST_UNREACHABLE",
+                  f"token endpoint {MTLS_HOST} is unreachable: the connection was refused "
+                  "(1 attempt; [Errno 111] Connection refused)",
+                  fix("HOST_UNREACHABLE", key="token_url"))
+
+
+def test_a_400_rejecting_a_certificate_client_names_the_certificate(tenant: Tenant,
+                                                                     tmp_path: Path) -> None:
+    on(tenant, MTLS_URL).token(400, json={"error": "invalid_client"})
+    tenant.keys({"keys": []})
+    verdicts = diagnose(certificate_profile(tmp_path, MTLS_URL))
+    assert_failed(verdicts["token"], "CLIENT_CERTIFICATE_REJECTED",
+                  f"token endpoint {MTLS_HOST} rejected the client certificate of client "
+                  f"{CLIENT_ID}: 400 invalid_client",
+                  CERTIFICATE_FIX["CLIENT_CERTIFICATE_REJECTED"])
+
+
+def test_another_400_to_a_certificate_client_is_no_rejected_certificate(tenant: Tenant,
+                                                                        tmp_path: Path) -> None:
+    on(tenant, MTLS_URL).token(400, json={"error": "invalid_scope"})
+    tenant.keys({"keys": []})
+    verdicts = diagnose(certificate_profile(tmp_path, MTLS_URL))
+    assert_failed(verdicts["token"], "TOKEN_URL_WRONG",
+                  f"token_url {MTLS_URL} is not an OAuth token endpoint: it answered 400 with "
+                  "application/json; expected "
+                  "https://<subdomain>.authentication.<region>.hana.ondemand.com/oauth/token",
+                  fix("TOKEN_URL_WRONG"))

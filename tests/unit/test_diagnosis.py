@@ -19,6 +19,7 @@ import pytest
 
 from cpi_preflight import catalog, diagnosis, plan, probe, transport
 from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Call, Finding, RoleFacts, Verdict
+from cpi_preflight.observation import Attempt, Exchange, Failure, ProfileObservations
 from cpi_preflight.run import Run, Settings
 
 from .conftest import (
@@ -1474,3 +1475,503 @@ def test_an_odd_retry_after_does_not_crash_the_probe(tenant: Tenant) -> None:
     gc.collect()
     assert crashed == ""
     assert verdicts["token"].code == "SERVER_ERROR"
+
+
+# --- mutation: diagnosis p-z ---
+# Tests written against surviving mutants of diagnosis (functions p to z, issue 20): each
+# pins a message, a verdict or a branch the earlier tests left open.
+
+XSUAA_HOST = "sub.authentication.eu10.hana.ondemand.com"
+XSUAA_URL = f"https://{XSUAA_HOST}/oauth/token"
+XSUAA_SHAPE_FIX = fix("TOKEN_URL_WRONG")
+
+
+def on_xsuaa(tenant: Tenant) -> Tenant:
+    """The tenant's token endpoint at a token URL of XSUAA's documented shape."""
+    tenant.token_url = XSUAA_URL
+    tenant.jwks_url = f"https://{XSUAA_HOST}/token_keys"
+    return tenant
+
+
+def diagnose_seen(data: dict[str, Any], seen: ProfileObservations) -> dict[str, Verdict]:
+    """Diagnose observations built by hand (what the probe could record), at NOW."""
+    the_plan = plan.build(parse(data), CAT)
+    return diagnosis.diagnose(the_plan, seen, CAT, NOW)
+
+
+def token_failure(kind: Any, detail: str) -> Exchange:
+    return Exchange("POST", TOKEN_URL, None, failure=Failure(kind, detail),
+                    attempts=(Attempt(None, Failure(kind, detail), 1.0),))
+
+
+def test_a_407_from_the_token_url_itself_names_a_proxy(tenant: Tenant,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    tenant.token(407)
+    tenant.keys({"keys": []})
+    finding = only_finding(diagnose(cf_data())["token"])
+    assert (finding.code, finding.subject, finding.message) == (
+        "PROXY_AUTH_REQUIRED", TOKEN_HOST,
+        f"the proxy requires authentication: a proxy answered 407 to the request for token "
+        f"endpoint {TOKEN_HOST}")
+
+
+def test_a_proxy_refusal_without_a_status_and_without_a_known_proxy() -> None:
+    detail = "Proxy Server could not connect: 5."  # httpcore's words for a SOCKS refusal
+    seen = ProfileObservations("t", token=token_failure("proxy", detail))
+    assert_failed(diagnose_seen(cf_data(), seen)["token"], "INTERCEPTED",
+                  f"a proxy refused to connect to token endpoint {TOKEN_HOST}: it answered "
+                  f"{detail}",
+                  "The message names who answered: a proxy variable, or the title of the page. "
+                  f"Ask whoever runs it to allow HTTPS to {TOKEN_HOST} (the token request is a "
+                  "POST), or route around it: NO_PROXY for hosts this machine may reach "
+                  "directly, HTTPS_PROXY for the proxy it should use. `curl -v` with the same "
+                  "URL from this machine shows who answers.")
+
+
+def test_a_failure_without_words_is_named_by_its_kind() -> None:
+    detail = "POST to sub.authentication.example.com refused by the read-only guard"
+    seen = ProfileObservations("t", token=token_failure("refused_write", detail))
+    assert_failed(diagnose_seen(cf_data(), seen)["token"], "HOST_UNREACHABLE",
+                  f"token endpoint {TOKEN_HOST} is unreachable: refused_write (1 attempt; "
+                  f"{detail})", fix("HOST_UNREACHABLE", key="token_url"))
+
+
+def test_a_client_alert_without_a_certificate_key_is_a_tls_problem(tenant: Tenant) -> None:
+    alert = "[SSL: SSLV3_ALERT_BAD_CERTIFICATE] sslv3 alert bad certificate (_ssl.c:2580)"
+    tenant.token().mock(side_effect=httpx.ConnectError(alert))
+    tenant.keys({"keys": []})
+    assert_failed(diagnose(cf_data())["token"], "TLS_UNTRUSTED",
+                  f"TLS handshake with token endpoint {TOKEN_HOST} failed: {alert}",
+                  fix("TLS_UNTRUSTED"))
+
+
+def test_an_error_description_ending_in_x_is_quoted_whole(tenant: Tenant) -> None:
+    tenant.token(401, json={"error": "invalid_client",
+                            "error_description": "Bad credentials for client SB-X"})
+    tenant.keys({"keys": []})
+    assert only_finding(diagnose(cf_data())["token"]).message == (
+        f"token endpoint {TOKEN_HOST} rejected client {MASKED_CLIENT}: 401 invalid_client: Bad "
+        "credentials for client SB-X")
+
+
+def test_an_html_redirect_from_a_documented_token_url_is_a_wrong_url(tenant: Tenant) -> None:
+    on_xsuaa(tenant).token(300, html="<html><title>Choose</title></html>")
+    tenant.keys({"keys": []})
+    assert_failed(diagnose(cf_data(token_url=XSUAA_URL))["token"], "TOKEN_URL_WRONG",
+                  f"token_url {XSUAA_URL} is not an OAuth token endpoint: it answered 300 "
+                  f"redirect to (no location); expected {CF_TOKEN_SHAPE}", XSUAA_SHAPE_FIX)
+
+
+def test_an_html_400_from_a_documented_token_url_came_from_in_between(tenant: Tenant) -> None:
+    on_xsuaa(tenant).token(400, html="<html><title>Bad Request</title></html>")
+    tenant.keys({"keys": []})
+    finding = only_finding(diagnose(cf_data(token_url=XSUAA_URL))["token"])
+    assert (finding.code, finding.message) == (
+        "INTERCEPTED",
+        f"token_url {XSUAA_URL} has the documented shape, but something between this machine "
+        "and SAP answered: 400 (HTML page \"Bad Request\"), where the token endpoint answers "
+        "JSON")
+
+
+def test_an_html_500_from_a_documented_token_url_is_a_server_error(tenant: Tenant) -> None:
+    on_xsuaa(tenant).token(500, html="<html><title>Internal Server Error</title></html>")
+    tenant.keys({"keys": []})
+    assert_failed(diagnose(cf_data(token_url=XSUAA_URL))["token"], "SERVER_ERROR",
+                  f"token endpoint {XSUAA_HOST} answered 500 with an HTML page (1 attempt; 500 "
+                  "is not retried)", fix("SERVER_ERROR"))
+
+
+def test_an_html_401_from_another_token_url_is_a_wrong_url(tenant: Tenant) -> None:
+    tenant.token(401, html="<html><title>Sign in</title></html>")
+    tenant.keys({"keys": []})
+    assert_failed(diagnose(cf_data())["token"], "TOKEN_URL_WRONG",
+                  f"token_url {TOKEN_URL} is not an OAuth token endpoint: it answered 401 with "
+                  f"an HTML page; expected {CF_TOKEN_SHAPE}", fix("TOKEN_URL_WRONG"))
+
+
+@pytest.mark.parametrize(("status", "body", "said"), [
+    (401, {"error": "invalid_client", "error_description": "Missing grant type"},
+     "401 invalid_client: Missing grant type"),
+    (400, {"error": "unauthorized_client", "error_description": "Client is not permitted"},
+     "400 unauthorized_client: Client is not permitted"),
+])
+def test_more_answers_that_refuse_the_grant_type(tenant: Tenant, status: int,
+                                                 body: dict[str, str], said: str) -> None:
+    tenant.token(status, json=body)
+    tenant.keys({"keys": []})
+    assert_failed(diagnose(cf_data())["token"], "GRANT_TYPE_NOT_ALLOWED",
+                  f"client {MASKED_CLIENT} may not use grant type client_credentials: "
+                  f"{TOKEN_HOST} answered {said}", fix("GRANT_TYPE_NOT_ALLOWED"))
+
+
+@pytest.mark.parametrize("body", [
+    {"error": "unsupported_grant_type", "error_description": "Unsupported grant type: x"},
+    {"error": "invalid_request", "error_description": "Invalid grant type parameter"},
+])
+def test_a_grant_type_error_that_is_no_refusal_is_a_wrong_url(tenant: Tenant,
+                                                              body: dict[str, str]) -> None:
+    tenant.token(400, json=body)
+    tenant.keys({"keys": []})
+    assert_failed(diagnose(cf_data())["token"], "TOKEN_URL_WRONG",
+                  f"token_url {TOKEN_URL} is not an OAuth token endpoint: it answered 400 with "
+                  f"application/json; expected {CF_TOKEN_SHAPE}", fix("TOKEN_URL_WRONG"))
+
+
+@pytest.mark.parametrize("error", ["invalid_client", "unauthorized"])
+def test_a_400_that_rejects_the_client(tenant: Tenant, error: str) -> None:
+    tenant.token(400, json={"error": error})
+    tenant.keys({"keys": []})
+    assert_failed(diagnose(cf_data())["token"], "CLIENT_CREDENTIALS_REJECTED",
+                  f"token endpoint {TOKEN_HOST} rejected client {MASKED_CLIENT}: 400 {error}",
+                  fix("CLIENT_CREDENTIALS_REJECTED"))
+
+
+def test_a_rate_limit_says_how_long_it_waited() -> None:
+    attempts = tuple(Attempt(429, None, 1.0) for _ in range(3))
+    token = Exchange("POST", TOKEN_URL, 429, retry_after="1", attempts=attempts,
+                     waited_ms=1050.0)
+    verdicts = diagnose_seen(cf_data(), ProfileObservations("t", token=token))
+    assert only_finding(verdicts["token"]).message == (
+        f"token endpoint {TOKEN_HOST} answered 429 Too Many Requests (3 attempts; Retry-After: 1; "
+        "waited 1.1 s in all, at most 10 s before each retry): XSUAA limits token requests per "
+        "subaccount (up to 60 a second at once, then queued, then 429 with Retry-After); the "
+        "check could not be decided")
+
+
+def test_a_key_of_the_integration_flow_plan_without_scopes(tenant: Tenant,
+                                                            signer: Signer) -> None:
+    client = "sb-x!b1|it-rt-sub!b18631"
+    issue_token(tenant, signer, cid=client, client_id=client, scope=[],
+                aud=["it-rt-sub!b18631", "uaa"])
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data(client_id=client))
+    assert only_finding(verdicts["token"]).message == (
+        "the token of client sb-x!b1|it-rt-sub!b18631 is for it-rt-sub!b18631 (plan "
+        "integration-flow, scopes: none); the API needs a key of plan api (application "
+        "it!b<N>)")
+
+
+def test_a_token_without_zone_and_expiry_says_so(tenant: Tenant, signer: Signer) -> None:
+    claims = cf_claims(*MONITORING_SCOPES)
+    del claims["zid"], claims["exp"]
+    tenant.token(200, json={"access_token": signer.token(**claims)})
+    tenant.keys(signer.jwks())
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    assert diagnose(cf_data())["token"].summary == (
+        f"{TOKEN_HOST} issued a JWT to client {MASKED_CLIENT} (zone ?, 4 scopes, expires no "
+        "expiry, signature verified)")
+
+
+def test_the_router_s_answer_is_quoted_up_to_200_characters(tenant: Tenant,
+                                                            signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    body = "Requested route does not exist. " + "a" * 300
+    tenant.api("/MessageProcessingLogs", 404, text=body,
+               headers={"X-Cf-Routererror": "unknown_route"})
+    message = only_finding(diagnose(cf_data())["api"]).message
+    assert f'with 404 "{body[:197]}..." (X-Cf-Routererror' in message
+
+
+def test_a_page_title_is_read_from_html_only(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    feed = ('<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom">'
+            '<title type="text">NumberRanges</title></feed>')
+    tenant.api("/NumberRanges", 400, content=feed.encode(),
+               headers={"Content-Type": "application/atom+xml"})
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"]))
+    assert only_finding(verdicts["endpoint[NumberRanges]"]).message == (
+        "GET /api/v1/NumberRanges answered 400 (400 with application/atom+xml): the API "
+        "refused this request for entity set NumberRanges; it is not a server error")
+
+
+def test_the_planned_proof_call_is_named_when_it_answered_200(tenant: Tenant,
+                                                              signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/MessageProcessingLogs/$count", 201, text="7")
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs",
+                                           "MessageProcessingLogsCount"]))
+    assert verdicts["role[MonitoringDataRead]"].summary == (
+        "role MonitoringDataRead is granted: the token carries its scopes; "
+        "GET /api/v1/MessageProcessingLogs answered 200")
+
+
+def test_a_300_is_no_successful_proof_call(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 300, json=ODATA_OK)
+    tenant.api("/MessageProcessingLogs/$count", 200, text="7")
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs",
+                                           "MessageProcessingLogsCount"]))
+    assert verdicts["role[MonitoringDataRead]"].summary == (
+        "role MonitoringDataRead is granted: the token carries its scopes; "
+        "GET /api/v1/MessageProcessingLogs/$count answered 200")
+
+
+def test_a_neo_role_that_failed_earlier_is_still_named_among_the_suspects(
+        neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api("/NumberRanges", 403, json=odata_error(FORBIDDEN))
+    neo_tenant.api("/MessageProcessingLogs", 403, json=odata_error(FORBIDDEN))
+    verdicts = diagnose(neo_data(required_roles=["IntegrationOperationServer.read",
+                                                 "NodeManager.read"]))
+    assert verdicts["role[IntegrationOperationServer.read]"].code == "ROLE_MISSING"
+    assert only_finding(verdicts["role[NodeManager.read]"]).message == (
+        f"role NodeManager.read is not granted to user oauth_client_{NEO_MASKED} (one or more "
+        "of NodeManager.read, IntegrationOperationServer.read is missing); GET "
+        f"/api/v1/MessageProcessingLogs answered 403 ({FORBIDDEN}); needed by "
+        "MessageProcessingLogs")
+
+
+def test_a_neo_role_that_passed_is_not_named_among_the_suspects(neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api("/NumberRanges", 200, json=ODATA_OK)
+    neo_tenant.api("/MessageProcessingLogs", 403, json=odata_error(FORBIDDEN))
+    verdicts = diagnose(neo_data(required_roles=["IntegrationOperationServer.read",
+                                                 "NodeManager.read"]))
+    assert verdicts["role[IntegrationOperationServer.read]"].outcome == PASSED
+    assert only_finding(verdicts["role[NodeManager.read]"]).message == (
+        f"role NodeManager.read is not granted to user oauth_client_{NEO_MASKED} (Neo roles "
+        f"NodeManager.read); GET /api/v1/MessageProcessingLogs answered 403 ({FORBIDDEN}); "
+        "needed by MessageProcessingLogs")
+
+
+def test_a_missing_role_names_every_persona_the_token_carries(tenant: Tenant,
+                                                               signer: Signer) -> None:
+    issue_token(tenant, signer, f"{APP}.AuthGroup.ReadOnly",
+                f"{APP}.AuthGroup.IntegrationDeveloper")
+    verdicts = diagnose(cf_data(required_roles=["MessagePayloadsRead"]))
+    assert only_finding(verdicts["role[MessagePayloadsRead]"]).message == (
+        f"role MessagePayloadsRead is not granted to client {MASKED_CLIENT}: the token lacks "
+        f"scope {APP}.esbmessagestorage.read; the token carries personas "
+        "AuthGroup_IntegrationDeveloper, AuthGroup_ReadOnly, which do not cover it in SAP's "
+        "tasks table; needed by the profile's required_roles")
+
+
+def test_a_missing_neo_template_names_all_its_neo_roles(neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api("/DataStores", 403, json=odata_error(FORBIDDEN))
+    verdicts = diagnose(neo_data(required_roles=["DataStoresAndQueuesRead"]))
+    neo_roles = "IntegrationOperationServer.read, ESBDataStore.read"
+    assert_failed(verdicts["role[DataStoresAndQueuesRead]"], "ROLE_MISSING",
+                  f"role DataStoresAndQueuesRead is not granted to user oauth_client_{NEO_MASKED} "
+                  f"(Neo roles {neo_roles}); GET /api/v1/DataStores answered 403 ({FORBIDDEN}); "
+                  "needed by DataStores", fix("ROLE_MISSING", "neo", neo_roles=neo_roles))
+
+
+def test_the_roles_to_send_keep_out_a_role_a_persona_grants(tenant: Tenant,
+                                                             signer: Signer) -> None:
+    issue_token(tenant, signer, f"{APP}.AuthGroup.ReadOnly")
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data(required_roles=["MonitoringDataRead", "MessagePayloadsRead"]))
+    assert only_finding(verdicts["role[MessagePayloadsRead]"]).fix == fix(
+        "ROLE_MISSING", role="MessagePayloadsRead",
+        roles_json='["MessagePayloadsRead","AuthGroup_ReadOnly"]')
+
+
+def test_a_neo_role_every_call_can_check_passes_without_a_note(neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api("/NumberRanges", 200, json=ODATA_OK)
+    verdicts = diagnose(neo_data())
+    assert verdicts["role[IntegrationOperationServer.read]"].summary == (
+        "role IntegrationOperationServer.read is granted: GET /api/v1/NumberRanges answered 200")
+
+
+def test_a_neo_template_names_every_neo_role_no_call_can_check(neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(neo_data(required_roles=["TraceConfigurationEdit"]))
+    assert verdicts["role[TraceConfigurationEdit]"].summary == (
+        "role TraceConfigurationEdit is granted: GET /api/v1/MessageProcessingLogs answered 200; "
+        "ConfigurationService.RuntimeBusinessParameterRead, "
+        "ConfigurationService.RuntimeBusinessParameterWrite are not used by the API, so no call "
+        "can check them")
+
+
+def test_a_call_proves_a_role_whose_scopes_the_token_lacks(tenant: Tenant,
+                                                           signer: Signer) -> None:
+    issue_token(tenant, signer, f"{APP}.IntegrationOperationServer.read")
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data())
+    assert verdicts["role[MonitoringDataRead]"].summary == (
+        "role MonitoringDataRead is granted: GET /api/v1/MessageProcessingLogs answered 200; "
+        "although the catalog's scope list for it is not in the token")
+
+
+def test_a_neo_role_whose_proof_call_failed_cannot_be_told(neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api("/NumberRanges", 200, json=ODATA_OK)
+    neo_tenant.api("/MessageProcessingLogs", 500, json=odata_error("down", "Internal"))
+    verdicts = diagnose(neo_data(required_roles=["NodeManager.read"], endpoints=["NumberRanges"]))
+    assert_skipped(verdicts["role[NodeManager.read]"],
+                   "cannot tell whether role NodeManager.read is granted: its proof call "
+                   "answered 500")
+
+
+def test_several_unknown_authorization_groups_are_all_named(tenant: Tenant,
+                                                            signer: Signer) -> None:
+    issue_token(tenant, signer, f"{APP}.AuthGroup.SystemDeveloper", f"{APP}.AuthGroup.Other")
+    verdicts = diagnose(cf_data(required_roles=["WorkspaceArtifactsDeploy"]))
+    assert_skipped(verdicts["role[WorkspaceArtifactsDeploy]"],
+                   "cannot tell whether role WorkspaceArtifactsDeploy is granted: the token "
+                   f"carries {APP}.AuthGroup.SystemDeveloper, {APP}.AuthGroup.Other, an "
+                   "authorization group whose roles the catalog does not know, and no read-only "
+                   "call proves it")
+
+
+def test_a_role_without_a_known_scope_list_or_proof_call_cannot_be_told(
+        tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    verdicts = diagnose(cf_data(required_roles=["UserRolesEdit"]))
+    assert_skipped(verdicts["role[UserRolesEdit]"],
+                   "cannot tell whether role UserRolesEdit is granted: the catalog has no "
+                   "confirmed scope list for it and no read-only call proves it")
+
+
+def neo_jwt(tenant: Tenant, signer: Signer, *scopes: str) -> None:
+    """A Neo token endpoint that issues a JWT (Neo's OAuth service issues opaque tokens)."""
+    tenant.token(200, json={"access_token": signer.token(**cf_claims(*scopes))})
+
+
+def test_on_neo_a_jwt_s_scopes_decide_nothing(neo_tenant: Tenant, signer: Signer) -> None:
+    neo_jwt(neo_tenant, signer)
+    neo_tenant.api("/NumberRanges", 200, json=ODATA_OK)
+    verdicts = diagnose(neo_data())
+    assert verdicts["role[IntegrationOperationServer.read]"].summary == (
+        "role IntegrationOperationServer.read is granted: GET /api/v1/NumberRanges answered 200")
+
+
+def test_on_neo_a_jwt_s_authorization_groups_are_not_read(neo_tenant: Tenant,
+                                                          signer: Signer) -> None:
+    neo_jwt(neo_tenant, signer, f"{APP}.AuthGroup.SystemDeveloper")
+    neo_tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(neo_data(required_roles=["Roles.Read"],
+                                 endpoints=["MessageProcessingLogs"]))
+    assert_skipped(verdicts["role[Roles.Read]"],
+                   "cannot tell whether role Roles.Read is granted: no read-only API call needs "
+                   "it, and a Neo token carries no scopes to read")
+
+
+def test_on_neo_a_jwt_s_personas_do_not_leave_a_proven_role_open(neo_tenant: Tenant,
+                                                                 signer: Signer) -> None:
+    neo_jwt(neo_tenant, signer, f"{APP}.AuthGroup.ReadOnly")
+    neo_tenant.api("/Partners", 200, json=ODATA_OK)
+    verdicts = diagnose(neo_data(required_roles=["TenantPartnerDirectory.read"]))
+    assert verdicts["role[TenantPartnerDirectory.read]"].summary == (
+        "role TenantPartnerDirectory.read is granted: GET /api/v1/Partners answered 200")
+
+
+def test_a_role_the_token_carries_passes_beside_a_persona_that_also_serves_the_call(
+        tenant: Tenant, signer: Signer) -> None:
+    scopes = [f"{APP}.{p}" for p in CAT.roles[
+        "AuthGroup_TenantPartnerDirectoryConfigurator"].permissions or ()]
+    issue_token(tenant, signer, *scopes, f"{APP}.AuthGroup.ReadOnly")
+    tenant.api("/Partners", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data(required_roles=[], endpoints=["Partners"]))
+    role = "AuthGroup_TenantPartnerDirectoryConfigurator"
+    assert verdicts[f"role[{role}]"].summary == (
+        f"role {role} is granted: the token carries its scopes; GET /api/v1/Partners answered "
+        "200")
+
+
+def test_a_cf_403_is_not_blamed_on_a_failed_role_of_another_template(tenant: Tenant,
+                                                                     signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/MessageProcessingLogs/$count", 403, json=odata_error(FORBIDDEN))
+    tenant.api("/DataStores", 403, json=odata_error(FORBIDDEN))
+    verdicts = diagnose(cf_data(required_roles=["MonitoringDataRead", "DataStoresAndQueuesRead"],
+                                endpoints=["MessageProcessingLogs", "MessageProcessingLogsCount"]))
+    assert verdicts["role[DataStoresAndQueuesRead]"].code == "ROLE_MISSING"
+    assert only_finding(verdicts["endpoint[MessageProcessingLogsCount]"]).code == (
+        "ROLE_NOT_EFFECTIVE")
+
+
+def test_a_neo_403_is_not_blamed_on_a_failed_role_with_other_neo_roles(
+        neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api("/IntegrationPackages", 403, json=odata_error(FORBIDDEN))
+    neo_tenant.api("/DataStores", 403, json=odata_error(FORBIDDEN))
+    verdicts = diagnose(neo_data(required_roles=["WebToolingWorkspace.Read"],
+                                 endpoints=["DataStores"]))
+    assert verdicts["role[WebToolingWorkspace.Read]"].code == "ROLE_MISSING"
+    assert only_finding(verdicts["endpoint[DataStores]"]).message == (
+        f"GET /api/v1/DataStores answered 403 ({FORBIDDEN}): client {NEO_MASKED} lacks Neo roles "
+        "IntegrationOperationServer.read, ESBDataStore.read")
+
+
+def test_a_token_carrying_exactly_an_endpoint_s_permissions_is_refused_in_vain(
+        tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, f"{APP}.IntegrationOperationServer.read",
+                f"{APP}.NodeManager.read", scope=[f"{APP}.IntegrationOperationServer.read",
+                                                  f"{APP}.NodeManager.read"])
+    tenant.api("/MessageProcessingLogs", 403, json=odata_error(FORBIDDEN))
+    tenant.api("/MessageProcessingLogs/$count", 200, text="7")
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs",
+                                           "MessageProcessingLogsCount"]))
+    assert verdicts["role[MonitoringDataRead]"].outcome == PASSED
+    assert only_finding(verdicts["endpoint[MessageProcessingLogs]"]).message == (
+        f"GET /api/v1/MessageProcessingLogs answered 403 ({FORBIDDEN}) although the token of "
+        f"client {MASKED_CLIENT} carries every permission it needs "
+        f"({APP}.IntegrationOperationServer.read, {APP}.NodeManager.read)")
+
+
+def test_a_403_on_a_call_the_token_s_persona_covers_is_not_effective(tenant: Tenant,
+                                                                      signer: Signer) -> None:
+    issue_token(tenant, signer, f"{APP}.AuthGroup.IntegrationDeveloper")
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/MessageProcessingLogs/$count", 403, json=odata_error(FORBIDDEN))
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs",
+                                           "MessageProcessingLogsCount"]))
+    assert_failed(verdicts["endpoint[MessageProcessingLogsCount]"], "ROLE_NOT_EFFECTIVE",
+                  f"GET /api/v1/MessageProcessingLogs/$count answered 403 ({FORBIDDEN}) although "
+                  f"the token of client {MASKED_CLIENT} carries persona "
+                  f"AuthGroup_IntegrationDeveloper ({APP}.AuthGroup.IntegrationDeveloper), which "
+                  "covers role MonitoringDataRead in SAP's tasks table",
+                  fix("ROLE_NOT_EFFECTIVE",
+                      roles_json='["AuthGroup_IntegrationDeveloper",'
+                                 '"AccessAllAccessPoliciesArtifacts"]'))
+
+
+def test_a_server_error_after_a_failed_try_names_the_failure(tenant: Tenant,
+                                                             signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/NumberRanges", 200, json=ODATA_OK)
+    tenant.api("/MessageProcessingLogs").mock(side_effect=[
+        httpx.ConnectError("[Errno 104] Connection reset by peer"), httpx.Response(500)])
+    verdicts = diagnose(cf_data(attempts=2, endpoints=["NumberRanges",
+                                                       "MessageProcessingLogs"]))
+    assert only_finding(verdicts["endpoint[MessageProcessingLogs]"]).message == (
+        "GET /api/v1/MessageProcessingLogs answered 500 (2 attempts: reset, 500; 500 is not "
+        "retried)")
+
+
+def test_a_skipped_verdict_belongs_to_its_own_check(tenant: Tenant) -> None:
+    tenant.token(401)
+    tenant.keys({"keys": []})
+    verdicts = diagnose(cf_data())
+    assert [(key, v.check.id) for key, v in verdicts.items() if v.outcome == SKIPPED
+            and v.summary.startswith("not checked")] == [
+        ("api", "api"), ("role[MonitoringDataRead]", "role[MonitoringDataRead]"),
+        ("endpoint[MessageProcessingLogs]", "endpoint[MessageProcessingLogs]"),
+        ("least-privilege", "least-privilege"), ("tls-expiry", "tls-expiry")]
+
+
+def test_a_verdict_not_decided_belongs_to_its_own_check(tenant: Tenant) -> None:
+    tenant.token(429)
+    tenant.keys({"keys": []})
+    verdicts = diagnose(cf_data())
+    assert verdicts["api"].summary == (
+        "not decided: token could not be checked (RATE_LIMITED); rerun later")
+    assert verdicts["api"].check.id == "api"
+
+
+def test_a_wrong_api_host_is_the_subject_of_its_finding(tenant: Tenant) -> None:
+    runtime = "https://sub.it-cpi018-rt.cfapps.eu10.hana.ondemand.com"
+    tenant.token(401)
+    tenant.keys({"keys": []})
+    verdicts = diagnose(cf_data(api_url=runtime))
+    finding = only_finding(verdicts["api"])
+    assert (finding.code, finding.subject) == ("API_URL_WRONG", runtime)
