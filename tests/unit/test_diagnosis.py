@@ -18,11 +18,22 @@ import httpx
 import pytest
 
 from cpi_preflight import catalog, diagnosis, plan, probe, transport
-from cpi_preflight.findings import FAILED, PASSED, SKIPPED, Call, Finding, RoleFacts, Verdict
+from cpi_preflight.findings import (
+    FAILED,
+    PASSED,
+    SKIPPED,
+    Call,
+    EndpointAnswer,
+    Finding,
+    RoleFacts,
+    Verdict,
+)
 from cpi_preflight.observation import Attempt, Exchange, Failure, ProfileObservations
+from cpi_preflight.rules import Context
 from cpi_preflight.run import Run, Settings
 
 from .conftest import (
+    API_ROOT,
     API_URL,
     APP,
     MASKED_CLIENT,
@@ -1975,3 +1986,255 @@ def test_a_wrong_api_host_is_the_subject_of_its_finding(tenant: Tenant) -> None:
     verdicts = diagnose(cf_data(api_url=runtime))
     finding = only_finding(verdicts["api"])
     assert (finding.code, finding.subject) == ("API_URL_WRONG", runtime)
+
+# --- mutation: diagnosis a-o ---------------------------------------------------------------
+
+CPI_HOST = "sub.it-cpi018.cfapps.eu10.hana.ondemand.com"
+
+
+def test_a_token_request_the_deadline_cut_off_counts_as_one_attempt() -> None:
+    """The probe records no attempt for a request its deadline cut off (`probe._missing`)."""
+    prof = parse(cf_data())
+    the_plan = plan.build(prof, CAT)
+    why = "the profile's deadline of 120 s ran out first"
+    seen = ProfileObservations(prof.name, token=Exchange("POST", TOKEN_URL, None,
+                                                         failure=Failure("deadline", why)))
+    verdicts = diagnosis.diagnose(the_plan, seen, CAT, NOW)
+    assert_failed(verdicts["token"], "HOST_UNREACHABLE",
+                  f"token endpoint {TOKEN_HOST} is unreachable: the profile's deadline ran out "
+                  f"(1 attempt; {why})", fix("HOST_UNREACHABLE", key="token_url"))
+
+
+def test_a_300_from_the_token_url_is_described_as_a_redirect(tenant: Tenant) -> None:
+    tenant.token(300, headers={"Location": "https://sub.example.com/choose"})
+    tenant.keys({"keys": []})
+    verdicts = diagnose(cf_data())
+    assert_failed(verdicts["token"], "TOKEN_URL_WRONG",
+                  f"token_url {TOKEN_URL} is not an OAuth token endpoint: it answered 300 "
+                  f"redirect to https://sub.example.com/choose; expected {CF_TOKEN_SHAPE}",
+                  fix("TOKEN_URL_WRONG"))
+
+
+def test_a_300_from_the_api_is_evidence_of_another_host(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 300, headers={"Location": f"{API_URL}/choose"})
+    verdicts = diagnose(cf_data())
+    assert_failed(verdicts["api"], "API_URL_WRONG",
+                  f"api_url {API_URL} is not the Cloud Integration API: GET "
+                  f"/api/v1/MessageProcessingLogs answered 300 redirect to {API_URL}/choose",
+                  fix("API_URL_WRONG"))
+    assert_skipped(verdicts["endpoint[MessageProcessingLogs]"],
+                   skipped_for("api", FAILED, "API_URL_WRONG"))
+
+
+def test_a_lifetime_under_a_minute_is_given_in_seconds(tenant: Tenant, signer: Signer) -> None:
+    issued = int((NOW - timedelta(hours=13)).timestamp())
+    issue_token(tenant, signer, *MONITORING_SCOPES, iat=issued, exp=issued + 45)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    (finding,) = diagnose(cf_data())["token"].warnings
+    assert finding.message == (
+        f"this machine's clock is 13 h 0 min ahead of the token issuer's: {TOKEN_HOST} issued "
+        "the token at 2025-05-31T23:00:00+00:00 (iat) while this machine's time was "
+        "2025-06-01T12:00:00+00:00; its lifetime is judged from exp minus iat (45 s), "
+        "and the API's answers decide whether the tenant accepts it")
+
+
+def test_a_skewed_token_without_exp_says_so(tenant: Tenant, signer: Signer) -> None:
+    claims = cf_claims(*MONITORING_SCOPES, now=NOW - timedelta(hours=13))
+    del claims["exp"]
+    tenant.token(200, json={"access_token": signer.token(**claims), "token_type": "bearer"})
+    tenant.keys(signer.jwks())
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    (finding,) = diagnose(cf_data())["token"].warnings
+    assert finding.message == (
+        f"this machine's clock is 13 h 0 min ahead of the token issuer's: {TOKEN_HOST} issued "
+        "the token at 2025-05-31T23:00:00+00:00 (iat) while this machine's time was "
+        "2025-06-01T12:00:00+00:00; it carries no exp, and the API's answers decide whether the "
+        "tenant accepts it")
+
+
+def test_without_iat_a_token_expiring_at_this_machine_s_time_is_a_clock_warning(
+        tenant: Tenant, signer: Signer) -> None:
+    """exp is the moment from which a token is no longer accepted (RFC 7519, 4.1.4)."""
+    claims = cf_claims(*MONITORING_SCOPES)
+    del claims["iat"]
+    claims["exp"] = int(NOW.timestamp())
+    tenant.token(200, json={"access_token": signer.token(**claims), "token_type": "bearer"})
+    tenant.keys(signer.jwks())
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(cf_data())
+    (finding,) = verdicts["token"].warnings
+    assert finding.message == (
+        f"the token {TOKEN_HOST} just issued expires at 2025-06-01T12:00:00+00:00, before this "
+        "machine's time 2025-06-01T12:00:00+00:00, and carries no iat to judge its lifetime: "
+        "this machine's clock may be ahead; the API's answers decide whether the tenant "
+        "accepts the token")
+    assert verdicts["token"].outcome == PASSED
+
+
+def _count_with_a_query(url: str) -> dict[str, Verdict]:
+    """The api check of a $count call whose URL carries a query, answered with a bare number."""
+    prof = parse(cf_data(endpoints=["MessageProcessingLogsCount"]))
+    the_plan = plan.build(prof, CAT)
+    answer = Exchange("GET", url, 200, content_type="text/plain", body="7")
+    ctx = Context(the_plan, ProfileObservations(prof.name, endpoints={
+        "MessageProcessingLogsCount": answer}), CAT, NOW)
+    return {"api": diagnosis.api_rule(ctx, the_plan.check(plan.API))}
+
+
+@pytest.mark.parametrize("query", ["$filter=Status%20eq%20'FAILED'",
+                                   "$filter=substringof('?',Name)"])
+def test_a_count_with_a_query_is_an_odata_answer(query: str) -> None:
+    verdict = _count_with_a_query(f"{API_ROOT}/MessageProcessingLogs/$count?{query}")["api"]
+    assert (verdict.outcome, verdict.summary) == (
+        PASSED, f"{API_ROOT} answered 1 call as the Cloud Integration API (status 200)")
+
+
+def test_an_atom_answer_is_an_odata_answer(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, text='<?xml version="1.0"?><feed/>',
+               headers={"Content-Type": "application/atom+xml;type=feed"})
+    verdicts = diagnose(cf_data())
+    assert verdicts["api"].outcome == PASSED
+    assert verdicts["endpoint[MessageProcessingLogs]"].outcome == PASSED
+
+
+def test_an_html_404_is_evidence_of_another_host_beside_a_client_error(
+        tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 404, html="<html>Not here</html>")
+    tenant.api("/NumberRanges", 400, text="bad")
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"]))
+    assert_failed(verdicts["api"], "API_URL_WRONG",
+                  f"api_url {API_URL} is not the Cloud Integration API: GET "
+                  "/api/v1/MessageProcessingLogs answered 404 with an HTML page",
+                  fix("API_URL_WRONG"))
+
+
+@pytest.mark.parametrize("api_url", [f"https://{CPI_HOST}", "https://127.0.0.1:8443"])
+def test_a_401_from_an_sap_or_loopback_host_names_no_edge_integration_cell(
+        tenant: Tenant, signer: Signer, api_url: str) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api_root = f"{api_url}/api/v1"
+    tenant.api("/MessageProcessingLogs", 401)
+    verdicts = diagnose(cf_data(api_url=api_url))
+    host = api_url.removeprefix("https://")
+    assert_failed(verdicts["api"], "TOKEN_REJECTED_BY_API",
+                  f"the API at {host} rejected a freshly issued token: GET "
+                  "/api/v1/MessageProcessingLogs answered 401 (empty body); the token was issued "
+                  f"by {TOKEN_URL} for identity zone zone-1",
+                  fix("TOKEN_REJECTED_BY_API", zone="zone-1"))
+
+
+def test_a_neo_401_from_another_host_names_no_edge_integration_cell(neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api_root = "https://cpi.acme.example/api/v1"
+    neo_tenant.api("/NumberRanges", 401)
+    verdicts = diagnose(neo_data(api_url="https://cpi.acme.example"))
+    assert only_finding(verdicts["api"]).message == (
+        "the API at cpi.acme.example rejected a freshly issued token: GET /api/v1/NumberRanges "
+        "answered 401 (empty body)")
+
+
+PROXY_FIX = (
+    "Put the proxy's user name and password into the proxy variable the message names, e.g. "
+    "`export HTTPS_PROXY='http://<user>:<password>@<proxy-host>:<port>'` (single quotes; "
+    "percent-encode @ : / % in them as %40 %3A %2F %25); cpi-preflight masks them in every "
+    "report and log. They are sent as Basic proxy authentication: a proxy that accepts only "
+    "NTLM or Kerberos needs a local relay that signs in for you (point HTTPS_PROXY at the "
+    f"relay). If this machine may reach {API_HOST} directly, list it in NO_PROXY instead.")
+
+
+def test_a_407_on_the_only_call_is_the_api_s_proxy(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 407)
+    verdicts = diagnose(cf_data())
+    assert_failed(verdicts["api"], "PROXY_AUTH_REQUIRED",
+                  "the proxy requires authentication: a proxy answered 407 to the request for "
+                  f"API host {API_HOST}", PROXY_FIX)
+    assert only_finding(verdicts["api"]).subject == API_HOST
+    assert_skipped(verdicts["endpoint[MessageProcessingLogs]"],
+                   skipped_for("api", FAILED, "PROXY_AUTH_REQUIRED"))
+
+
+def test_a_407_on_one_call_fails_that_endpoint(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/NumberRanges", 407)
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"]))
+    assert verdicts["api"].outcome == PASSED
+    assert_failed(verdicts["endpoint[NumberRanges]"], "PROXY_AUTH_REQUIRED",
+                  "the proxy requires authentication: a proxy answered 407 to the request for "
+                  f"API host {API_HOST}", PROXY_FIX)
+
+
+def test_one_unreachable_call_fails_that_endpoint(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/NumberRanges").mock(
+        side_effect=httpx.ConnectError("[Errno 111] Connection refused"))
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"]))
+    assert verdicts["api"].outcome == PASSED
+    assert_failed(verdicts["endpoint[NumberRanges]"], "HOST_UNREACHABLE",
+                  f"API host {API_HOST} is unreachable: the connection was refused (1 attempt; "
+                  "[Errno 111] Connection refused)", fix("HOST_UNREACHABLE", key="api_url"))
+
+
+def test_429_beside_server_errors_is_an_api_of_server_errors(tenant: Tenant,
+                                                             signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 500)
+    tenant.api("/NumberRanges", 429)
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"]))
+    assert_failed(verdicts["api"], "SERVER_ERROR",
+                  f"the API at {API_HOST} answered only server errors (429, 500) to 2 calls",
+                  fix("SERVER_ERROR"))
+
+
+def test_a_missing_role_names_every_entity_set_that_needs_it(tenant: Tenant,
+                                                              signer: Signer) -> None:
+    issue_token(tenant, signer)
+    tenant.api("/MessageProcessingLogs", 403)
+    tenant.api("/MessageProcessingLogs/$count", 403)
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs",
+                                           "MessageProcessingLogsCount"]))
+    assert only_finding(verdicts["role[MonitoringDataRead]"]).message.endswith(
+        "; needed by MessageProcessingLogs, MessageProcessingLogsCount")
+
+
+def test_a_role_that_cannot_be_told_keeps_its_facts(neo_tenant: Tenant) -> None:
+    neo_token(neo_tenant)
+    neo_tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    verdicts = diagnose(neo_data(required_roles=["Roles.Read"],
+                                 endpoints=["MessageProcessingLogs"]))
+    assert verdicts["role[Roles.Read]"].outcome == SKIPPED
+    assert verdicts["role[Roles.Read]"].facts == RoleFacts("unknown", None)
+
+
+def test_a_refused_endpoint_whose_role_passed_keeps_the_403(tenant: Tenant,
+                                                            signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    tenant.api("/NumberRanges", 403)
+    verdicts = diagnose(cf_data(endpoints=["MessageProcessingLogs", "NumberRanges"]))
+    assert verdicts["endpoint[NumberRanges]"].code == "ROLE_NOT_EFFECTIVE"
+    assert verdicts["endpoint[NumberRanges]"].facts == EndpointAnswer("/NumberRanges", 403, None)
+
+
+def test_a_refused_endpoint_lacking_a_scope_keeps_the_403_and_the_roles_shown(
+        tenant: Tenant, signer: Signer) -> None:
+    """The fix sends the roles the token shows (WorkspacePackagesRead here) with the missing
+    one added, not the profile's roles alone."""
+    issue_token(tenant, signer, f"{APP}.IntegrationOperationServer.read",
+                f"{APP}.WorkspacePackagesRead")
+    tenant.api("/NumberRanges", 200, json=ODATA_OK)
+    tenant.api("/MessageProcessingLogs", 403, json=odata_error(FORBIDDEN))
+    verdicts = diagnose(cf_data(endpoints=["NumberRanges", "MessageProcessingLogs"]))
+    verdict = verdicts["endpoint[MessageProcessingLogs]"]
+    assert_failed(verdict, "ROLE_MISSING",
+                  f"GET /api/v1/MessageProcessingLogs answered 403 ({FORBIDDEN}): client "
+                  f"{MASKED_CLIENT} lacks role MonitoringDataRead: the token lacks scope "
+                  f"{APP}.NodeManager.read",
+                  fix("ROLE_MISSING", role="MonitoringDataRead",
+                      roles_json='["MonitoringDataRead","WorkspacePackagesRead"]'))
+    assert verdict.facts == EndpointAnswer("/MessageProcessingLogs", 403, None)
