@@ -245,3 +245,19 @@ def test_another_400_to_a_certificate_client_is_no_rejected_certificate(tenant: 
                   "application/json; expected "
                   "https://<subdomain>.authentication.<region>.hana.ondemand.com/oauth/token",
                   fix("TOKEN_URL_WRONG"))
+
+
+# --- mutation: diagnosis a-o ---------------------------------------------------------------
+
+
+def test_a_certificate_whose_validity_ends_at_this_moment_has_expired(
+        tenant: Tenant, tmp_path: Path) -> None:
+    """The diagnosis names a certificate expired from its notAfter on, as the posture's
+    credential-expiry check does (`left <= 0`)."""
+    on(tenant, MTLS_URL).token().mock(side_effect=httpx.ConnectError(EXPIRED_ALERT))
+    tenant.keys({"keys": []})
+    verdicts = diagnose(certificate_profile(tmp_path, MTLS_URL, not_after=NOW))
+    assert_failed(verdicts["token"], "CREDENTIAL_EXPIRED",
+                  "the client certificate expired on 2025-06-01: create a new key (certificate "
+                  f"CN=cpi-preflight test client of client {CLIENT_ID}, valid until "
+                  "2025-06-01T12:00:00+00:00)", CERTIFICATE_FIX["CREDENTIAL_EXPIRED"])

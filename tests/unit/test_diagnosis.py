@@ -1987,6 +1987,7 @@ def test_a_wrong_api_host_is_the_subject_of_its_finding(tenant: Tenant) -> None:
     finding = only_finding(verdicts["api"])
     assert (finding.code, finding.subject) == ("API_URL_WRONG", runtime)
 
+
 # --- mutation: diagnosis a-o ---------------------------------------------------------------
 
 CPI_HOST = "sub.it-cpi018.cfapps.eu10.hana.ondemand.com"
@@ -2238,3 +2239,16 @@ def test_a_refused_endpoint_lacking_a_scope_keeps_the_403_and_the_roles_shown(
                   fix("ROLE_MISSING", role="MonitoringDataRead",
                       roles_json='["MonitoringDataRead","WorkspacePackagesRead"]'))
     assert verdict.facts == EndpointAnswer("/MessageProcessingLogs", 403, None)
+
+
+def test_the_baseline_given_reaches_the_drift_check(tenant: Tenant, signer: Signer) -> None:
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json=ODATA_OK)
+    prof = parse(cf_data())
+    the_plan = plan.build(prof, CAT, with_baseline=True)
+    seen = probe.run([the_plan])[prof.name]
+    row = {"role": "MonitoringDataRead", "granted_by_token": "yes", "result": "passed"}
+    verdicts = diagnosis.diagnose(the_plan, seen, CAT, NOW,
+                                  baseline={"_path": "b.json", "roles": [row]})
+    assert (verdicts[plan.DRIFT].outcome, verdicts[plan.DRIFT].summary) == (
+        PASSED, "roles and endpoints are as in the baseline (b.json)")
