@@ -412,7 +412,7 @@ def _before_the_call(ctx: Context) -> Finding | None:
     """What the client certificate's dates and the token URL's shape decide, whatever the token
     endpoint answered (or before it is asked at all)."""
     cert = ctx.seen.client_certificate
-    if cert is not None and datetime.fromisoformat(cert.not_after) <= ctx.now:
+    if cert is not None and datetime.fromisoformat(cert.not_after) < ctx.now:
         return ctx.finding(
             "CREDENTIAL_EXPIRED", cert.subject,
             f"the client certificate expired on {cert.not_after[:10]}: create a new key "

@@ -281,11 +281,11 @@ def credential_expiry_rule(ctx: Context, check: Check) -> Verdict:
     if left >= window:
         return Verdict(check, PASSED, f"the client certificate ({cert.subject}) is valid until "
                        f"{cert.not_after}", facts=facts)
-    state = "expired" if left <= 0 else f"expires in {left:.0f} days"
+    state = "expired" if left < 0 else f"expires in {left:.0f} days"
     finding = ctx.finding("CREDENTIAL_EXPIRING", cert.subject,
                           f"the client certificate of client {ctx.client} ({cert.subject}) "
                           f"{state}: valid until {cert.not_after} (warning window {window} days)")
-    finding = replace(finding, severity=Severity.FAILURE) if left <= 0 else ctx.graded(finding)
+    finding = replace(finding, severity=Severity.FAILURE) if left < 0 else ctx.graded(finding)
     return _outcome(check, [finding], "", facts)
 
 

@@ -250,14 +250,34 @@ def test_another_400_to_a_certificate_client_is_no_rejected_certificate(tenant: 
 # --- mutation: diagnosis a-o ---------------------------------------------------------------
 
 
-def test_a_certificate_whose_validity_ends_at_this_moment_has_expired(
+def test_a_certificate_has_expired_only_after_its_not_after(
         tenant: Tenant, tmp_path: Path) -> None:
-    """The diagnosis names a certificate expired from its notAfter on, as the posture's
-    credential-expiry check does (`left <= 0`)."""
+    """RFC 5280 (4.1.2.5): a certificate is valid from notBefore through notAfter, inclusive.
+    A second after notAfter it has expired; at notAfter itself the server's alert is a
+    rejection, not an expiry this machine's clock confirms."""
     on(tenant, MTLS_URL).token().mock(side_effect=httpx.ConnectError(EXPIRED_ALERT))
     tenant.keys({"keys": []})
-    verdicts = diagnose(certificate_profile(tmp_path, MTLS_URL, not_after=NOW))
-    assert_failed(verdicts["token"], "CREDENTIAL_EXPIRED",
+    after = diagnose(certificate_profile(tmp_path, MTLS_URL, not_after=NOW - timedelta(
+        seconds=1)))
+    assert_failed(after["token"], "CREDENTIAL_EXPIRED",
                   "the client certificate expired on 2025-06-01: create a new key (certificate "
                   f"CN=cpi-preflight test client of client {CLIENT_ID}, valid until "
-                  "2025-06-01T12:00:00+00:00)", CERTIFICATE_FIX["CREDENTIAL_EXPIRED"])
+                  "2025-06-01T11:59:59+00:00)", CERTIFICATE_FIX["CREDENTIAL_EXPIRED"])
+    at = diagnose(certificate_profile(tmp_path, MTLS_URL, not_after=NOW))
+    assert at["token"].code == "CLIENT_CERTIFICATE_REJECTED"
+
+
+def test_a_certificate_at_its_not_after_instant_expires_today_and_has_not_expired(
+        tenant: Tenant, signer: Signer, tmp_path: Path) -> None:
+    """RFC 5280's validity is inclusive of notAfter: the posture warns (0 days left) and does
+    not fail the run as expired."""
+    on(tenant, MTLS_URL)
+    issue_token(tenant, signer, *MONITORING_SCOPES)
+    tenant.api("/MessageProcessingLogs", 200, json={"d": {"results": []}})
+    verdicts = diagnose(certificate_profile(tmp_path, MTLS_URL, not_after=NOW))
+    credential = verdicts["credential-expiry"]
+    assert (credential.outcome, credential.code) == (PASSED, "CREDENTIAL_EXPIRING")
+    assert [f.severity for f in credential.findings] == ["warning"]
+    assert credential.summary == (
+        f"the client certificate of client {CLIENT_ID} (CN=cpi-preflight test client) expires "
+        "in 0 days: valid until 2025-06-01T12:00:00+00:00 (warning window 30 days)")
