@@ -343,3 +343,35 @@ def test_a_token_whose_payload_nests_too_deeply_says_so(
     assert read_token(signer.token(scope="a.b")) == TokenFacts(
         format="malformed",
         problem="the token is not a readable JWT: its payload nests too deeply to be claims")
+
+
+# --- mutation: claims ----------------------------------------------------------------------
+
+
+def test_a_jwt_in_exchanges_har_is_its_unverified_header_and_claims(signer: Signer) -> None:
+    token = signer.token(**cf_claims("it!b182722.NodeManager.read"))
+    assert claims.header_and_claims(token) == {
+        "jwt_header": {"alg": "RS256", "kid": "k1", "typ": "JWT"},
+        "jwt_claims": cf_claims("it!b182722.NodeManager.read")}
+
+
+@pytest.mark.parametrize("raw", ["opaque-token-0123456789", "a.b.c", ""])
+def test_a_token_that_is_no_jwt_has_no_header_and_claims(raw: str) -> None:
+    assert claims.header_and_claims(raw) is None
+
+
+def nested(levels: int) -> object:
+    """`"x"` inside `levels` lists."""
+    value: object = "x"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def test_claims_are_shown_up_to_the_depth_of_an_answer_we_read(signer: Signer) -> None:
+    # the shown object, its claims and 62 lists: 64 levels, as deep as MAX_JSON_DEPTH allows
+    token = signer.token(deep=nested(62))
+    assert claims.header_and_claims(token) == {
+        "jwt_header": {"alg": "RS256", "kid": "k1", "typ": "JWT"},
+        "jwt_claims": {"deep": nested(62)}}
+    assert claims.header_and_claims(signer.token(deep=nested(63))) is None

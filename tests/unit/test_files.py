@@ -3,8 +3,10 @@ writes is written atomically and never through a link. Exact messages are assert
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -583,3 +585,126 @@ def test_a_list_item_in_a_structure_error_is_counted_from_one() -> None:
         files.check_structure({"oauth": {"scopes": ["a", "b\ud800"]}})
     assert str(caught.value) == ("oauth.scopes item 2: holds an invalid character (a lone "
                                  "surrogate, U+D800) at position 2")
+
+
+# --- mutation: files -------------------------------------------------------------------------
+
+
+def yaml_problem(text: str) -> str:
+    with pytest.raises(StructureError) as refused:
+        files.load_yaml(text)
+    return str(refused.value)
+
+
+def test_yaml_of_exactly_the_value_limit_through_aliases_is_read() -> None:
+    # the root, one list of 7 values and 2856 aliases of it: 1 + 7 x 2857 = 20000 values
+    text = "- &a [0, 0, 0, 0, 0, 0]\n" + "- *a\n" * 2856
+    assert files.load_yaml(text) == [[0] * 6] * 2857
+    assert yaml_problem(text + "- 0\n") == (
+        "line 2858: the YAML expands to more than 20000 values (through anchors and aliases); "
+        "write it out plainly")
+
+
+def test_an_alias_inside_its_own_anchor_counts_as_one_value() -> None:
+    # root, the list and the alias: 3 values, 19997 more make the limit
+    assert yaml_problem("- &a [*a]\n" + "- 0\n" * 19997) == (
+        "nested more than 32 levels deep (at" + " item 1" * 33 + ")")
+    assert yaml_problem("- &a [*a]\n" + "- 0\n" * 19998).startswith(
+        "line 19999: the YAML expands to more than 20000 values")
+
+
+ANCHORED = "a: &x 1\nb: *x\nc: "  # an alias: the bounded Python loader reads it
+
+
+def test_yaml_with_aliases_nested_exactly_to_the_depth_limit_is_read() -> None:
+    assert files.load_yaml(ANCHORED + "[" * 31 + "]" * 31 + "\n")
+    assert yaml_problem(ANCHORED + "[" * 32 + "]" * 32 + "\n") == (
+        "line 3: nested more than 32 levels deep")
+
+
+def test_yaml_depth_comes_back_one_level_per_node_read() -> None:
+    # the deep list follows a value three levels down; its innermost list is 33 deep
+    assert yaml_problem(ANCHORED + "[[0, " + "[" * 30 + "]" * 30 + "]]\n") == (
+        "line 3: nested more than 32 levels deep")
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ('{"X-Trace": "\\ud800"}', "X-Trace: holds"),  # a key starting with X keeps its X
+    ('["ok", "\\ud800"]', "item 2: holds"),  # a list at the top is named without a space
+])
+def test_where_a_lone_surrogate_is_named_as_written(text: str, problem: str) -> None:
+    with pytest.raises(StructureError) as bad:
+        files.load_json(text)
+    assert str(bad.value) == (
+        f"{problem} an invalid character (a lone surrogate, U+D800) at position 1")
+
+
+def test_a_path_outside_the_current_folder_directly_under_the_root_is_its_name(
+        tmp_path: Path) -> None:
+    assert files.shown_path(Path("/prod-cf.yaml"), tmp_path) == "prod-cf.yaml"
+    assert files.shown_path(Path("/srv/prod-cf.yaml"), tmp_path) == "srv/prod-cf.yaml"
+
+
+def test_a_refused_link_says_eloop(tmp_path: Path) -> None:
+    """`sandbox --service-key` tells a link by its errno ("it is a symbolic link")."""
+    (tmp_path / "link").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(OSError, match="is a symbolic link") as refused:
+        files.write_atomic(tmp_path / "link", b"x")
+    assert refused.value.errno == errno.ELOOP
+    assert str(refused.value) == (
+        f"[Errno 40] is a symbolic link; cpi-preflight does not write through links: remove the "
+        f"link or choose another path: '{tmp_path / 'link'}'")
+
+
+def listing_when(monkeypatch: pytest.MonkeyPatch, name: str, folder: Path) -> list[list[str]]:
+    """What `folder` holds each time `files` calls `os.<name>` (the call then goes on)."""
+    seen: list[list[str]] = []
+    real = getattr(os, name)
+
+    def looking(*args: Any) -> Any:
+        seen.append(sorted(p.name for p in folder.iterdir()))
+        return real(*args)
+
+    monkeypatch.setattr(files.os, name, looking)
+    return seen
+
+
+def test_write_atomic_writes_a_hidden_tmp_file_beside_the_target(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = listing_when(monkeypatch, "fsync", tmp_path)
+    files.write_atomic(tmp_path / "evidence.json", b"{}")
+    monkeypatch.undo()
+    ((temporary,),) = seen
+    assert re.fullmatch(r"\.evidence\.json\.\w+\.tmp", temporary)
+    assert [p.name for p in tmp_path.iterdir()] == ["evidence.json"]
+
+
+def test_an_interruption_after_the_rename_is_raised_as_itself(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = os.replace
+
+    def replace_then_interrupt(source: str, target: Path) -> None:
+        real(source, target)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(files.os, "replace", replace_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        files.write_atomic(tmp_path / "r.txt", b"new")
+    assert (tmp_path / "r.txt").read_bytes() == b"new"
+
+
+def test_check_writable_dir_probes_with_a_hidden_file_in_the_folder_itself(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    seen = listing_when(monkeypatch, "close", tmp_path)
+    files.check_writable_dir(tmp_path)
+    monkeypatch.undo()
+    ((probe,),) = seen
+    assert re.fullmatch(r"\.cpi-preflight-\w+\.probe", probe)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_check_writable_dir_names_the_file_that_is_no_folder(tmp_path: Path) -> None:
+    (tmp_path / "reports").write_text("x")
+    with pytest.raises(NotADirectoryError) as refused:
+        files.check_writable_dir(tmp_path / "reports")
+    assert str(refused.value) == f"[Errno 20] is not a folder: '{tmp_path / 'reports'}'"

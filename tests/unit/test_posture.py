@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -288,6 +289,8 @@ def test_a_required_role_whose_check_now_fails_is_lost_as_a_failure() -> None:
     verdict = drift(profile_ctx)
     assert verdict.outcome == FAILED
     assert [(f.code, f.severity) for f in verdict.findings] == [("ROLE_LOST", "failure")]
+    assert verdict.findings[0].message == (  # no "(the profile does not require it)"
+        "role MonitoringDataRead was granted in the baseline (b.json) and is not now")
 
 
 def test_a_lost_role_on_cloud_foundry_is_added_back_with_the_full_object() -> None:
@@ -472,3 +475,173 @@ def test_the_excess_fix_sends_the_roles_the_token_shows_not_those_required() -> 
     (finding,) = verdict.findings
     assert ("that is `cf update-service <instance> -c '{\"roles\":[\"MonitoringDataRead\"],"
             "\"grant-types\":[\"client_credentials\"]}'`") in finding.fix
+
+
+# --- mutation: posture ---------------------------------------------------------------------
+
+
+def catalog_with(endpoint: str, role: str, neo_roles: tuple[str, ...]) -> catalog.Catalog:
+    """The shipped catalog with one more endpoint (a copy of Partners): an API SAP may add,
+    whose calls a persona allows without covering its role."""
+    added = replace(CAT.endpoints["Partners"], name=endpoint, role=role, neo_roles=neo_roles)
+    return replace(CAT, endpoints={**CAT.endpoints, endpoint: added})
+
+
+def context_in(cat: catalog.Catalog, roles: list[str], facts: TokenFacts,
+               endpoints: list[str] | None = None) -> Context:
+    profile = parse(cf_data(required_roles=roles, client_id=CLIENT, endpoints=endpoints or []))
+    built = plan.build(profile, cat)
+    return Context(built, ProfileObservations(profile.name), cat, NOW, issued(built, facts))
+
+
+def test_a_persona_carried_only_as_its_group_is_excess_as_a_persona() -> None:
+    # AuthGroup_TenantPartnerDirectoryConfigurator's permissions do not hold its group: the
+    # group scope alone makes the token hold the persona
+    verdict = least_privilege(context(
+        ["MonitoringDataRead"], token(*MONITORING, "AuthGroup.TenantPartnerDirectoryConfigurator")))
+    (finding,) = verdict.findings
+    assert finding.subject == "AuthGroup_TenantPartnerDirectoryConfigurator"
+    assert finding.message == (
+        f"the token of client {CLIENT} carries persona "
+        "AuthGroup_TenantPartnerDirectoryConfigurator (it covers 0 role templates in SAP's tasks "
+        "table) beyond what required_roles (MonitoringDataRead) need")
+
+
+def test_a_token_of_exactly_one_templates_permissions_holds_that_template() -> None:
+    scopes = tuple(f"{APP}.{p}" for p in DOWNLOAD)  # no neutral scope beside them
+    found = posture.analyse(TokenFacts(format="jwt", scopes=scopes), ["MonitoringDataRead"], CAT)
+    assert (found.excess, found.granted) == (
+        ("SecurityMaterialDownload",), ("SecurityMaterialDownload",))
+
+
+def test_a_held_template_that_explains_nothing_extra_is_not_named() -> None:
+    # WorkspacePackagesRead lies inside the required WorkspacePackagesEdit: held, explains
+    # nothing beyond it
+    edit = CAT.roles["WorkspacePackagesEdit"].permissions or ()
+    verdict = least_privilege(context(["WorkspacePackagesEdit"], token(*edit, "Custom.Thing")))
+    (finding,) = verdict.findings
+    assert finding.subject == f"{APP}.Custom.Thing"
+    assert finding.message == (
+        f"the token of client {CLIENT} carries unknown scopes {APP}.Custom.Thing (no role "
+        "template in the catalog grants them) beyond what required_roles (WorkspacePackagesEdit) "
+        "need")
+    assert isinstance(verdict.facts, Privilege)
+    assert verdict.facts.excess == ()
+
+
+PARTNER_ADDS = ("CertificateUserMappings.Read, CertificateUserMappings.Write, "
+                "NodeManager.deploycredentials, NodeManager.readcredentials, "
+                "TenantPartnerDirectory.write")
+
+
+def test_a_required_persona_does_not_stop_the_others_from_being_kept() -> None:
+    ctx = persona_context(["AuthGroup_IntegrationDeveloper"],
+                          token("AuthGroup.IntegrationDeveloper", "AuthGroup.ReadOnly"),
+                          endpoints=["Partners"])
+    verdict = least_privilege(ctx)
+    assert (verdict.outcome, verdict.findings) == (PASSED, ())
+    assert verdict.summary == (
+        "persona AuthGroup_ReadOnly covers more than required_roles and the endpoints' roles "
+        "(AuthGroup_IntegrationDeveloper, AuthGroup_TenantPartnerDirectoryConfigurator) need, "
+        "but no narrower role template allows the calls of "
+        "AuthGroup_TenantPartnerDirectoryConfigurator without adding permissions "
+        f"(AuthGroup_TenantPartnerDirectoryConfigurator would add {PARTNER_ADDS})")
+
+
+def test_two_kept_personas_are_named_one_after_the_other() -> None:
+    ctx = persona_context([], token("AuthGroup.IntegrationDeveloper", "AuthGroup.ReadOnly"),
+                          endpoints=["Partners"])
+    need = ("covers more than required_roles and the endpoints' roles "
+            "(AuthGroup_TenantPartnerDirectoryConfigurator) need, but no narrower role template "
+            "allows the calls of AuthGroup_TenantPartnerDirectoryConfigurator without adding "
+            "permissions (AuthGroup_TenantPartnerDirectoryConfigurator would add")
+    assert least_privilege(ctx).summary == (
+        f"persona AuthGroup_IntegrationDeveloper {need} CertificateUserMappings.Read, "
+        f"CertificateUserMappings.Write, TenantPartnerDirectory.write); persona "
+        f"AuthGroup_ReadOnly {need} {PARTNER_ADDS})")
+
+
+def test_a_persona_kept_for_two_roles_names_both() -> None:
+    cat = catalog_with("PartnerCopies", "SecurityMaterialDownload",
+                       ("TenantPartnerDirectory.read",))
+    verdict = least_privilege(context_in(cat, ["SecurityMaterialDownload"],
+                                         token("AuthGroup.ReadOnly"), endpoints=["Partners"]))
+    both = "SecurityMaterialDownload, AuthGroup_TenantPartnerDirectoryConfigurator"
+    assert (verdict.outcome, verdict.findings) == (PASSED, ())
+    assert verdict.summary == (
+        f"persona AuthGroup_ReadOnly covers more than required_roles and the endpoints' roles "
+        f"({both}) need, but no narrower role template allows the calls of {both} without "
+        "adding permissions (SecurityMaterialDownload and "
+        "AuthGroup_TenantPartnerDirectoryConfigurator would add CertificateUserMappings.Read, "
+        "CertificateUserMappings.Write, NodeManager.deploycredentials, "
+        "NodeManager.readcredentials, NodeManager.readsecuritycontent, "
+        "TenantPartnerDirectory.write)")
+
+
+def test_a_persona_whose_reach_is_exactly_what_a_call_needs_is_kept() -> None:
+    # AuthGroup_ContentPublisher stands for its group alone; a call needing just that group
+    cat = catalog_with("Publications", "SecurityMaterialDownload", ("AuthGroup.ContentPublisher",))
+    verdict = least_privilege(context_in(cat, ["SecurityMaterialDownload"],
+                                         token("AuthGroup.ContentPublisher")))
+    assert (verdict.outcome, verdict.findings) == (PASSED, ())
+    assert isinstance(verdict.facts, Privilege)
+    assert dict(verdict.facts.kept) == {"AuthGroup_ContentPublisher": ("SecurityMaterialDownload",)}
+
+
+def test_a_persona_that_neither_covers_nor_serves_a_role_is_excess_and_not_its_replacement(
+        ) -> None:
+    # AuthGroup_ReadOnly does not cover SecurityMaterialDownload, and no call of that template
+    # lies within its reach (others do)
+    verdict = least_privilege(context(["SecurityMaterialDownload"], token("AuthGroup.ReadOnly")))
+    (finding,) = verdict.findings
+    assert finding.message == (
+        f"the token of client {CLIENT} carries persona AuthGroup_ReadOnly (it covers 12 role "
+        "templates in SAP's tasks table) beyond what required_roles (SecurityMaterialDownload) "
+        "need")
+    assert isinstance(verdict.facts, Privilege)
+    assert (dict(verdict.facts.kept), dict(verdict.facts.replaced_by)) == (
+        {}, {"AuthGroup_ReadOnly": ()})
+
+
+def test_two_replaceable_personas_are_named_one_after_the_other() -> None:
+    verdict = least_privilege(context(["MonitoringDataRead"],
+                                      token("AuthGroup.ReadOnly", "AuthGroup.BusinessExpert")))
+    assert verdict.summary == (
+        f"the token of client {CLIENT} carries persona AuthGroup_BusinessExpert (it covers 13 "
+        "role templates in SAP's tasks table) and persona AuthGroup_ReadOnly (it covers 12 role "
+        "templates in SAP's tasks table) beyond what required_roles (MonitoringDataRead) need; "
+        "AuthGroup_BusinessExpert can be replaced by the role template MonitoringDataRead, which "
+        "it covers, so nothing is added; AuthGroup_ReadOnly can be replaced by the role template "
+        "MonitoringDataRead, which it covers, so nothing is added")
+
+
+def test_a_template_lost_on_neo_names_each_of_its_neo_roles() -> None:
+    profile = parse(neo_data(required_roles=["MonitoringDataRead"]))
+    built = plan.build(profile, CAT, with_baseline=True)
+    ctx = Context(built, ProfileObservations(profile.name), CAT, NOW, {}, False,
+                  {"_path": "b.json", "roles": [_row("MonitoringDataRead")]})
+    check = built.check(plan.role_check_id("MonitoringDataRead"))
+    ctx.verdicts[check.id] = Verdict(check, FAILED, "missing")
+    (finding,) = drift(ctx).findings
+    assert finding.fix.endswith(
+        "If MonitoringDataRead is still needed, assign IntegrationOperationServer.read, "
+        "NodeManager.read, Roles.Read again, then create a new baseline.")
+
+
+def test_a_required_template_inside_a_gained_one_is_gained_too() -> None:
+    # the profile now requires WorkspacePackagesRead; the token carries WorkspacePackagesEdit,
+    # which holds it: both are granted now, neither was in the baseline
+    edit = CAT.roles["WorkspacePackagesEdit"].permissions or ()
+    ctx = context(["WorkspacePackagesRead"], token(*edit),
+                  baseline={"_path": "b.json", "roles": [_row("MonitoringDataRead")]})
+    assert [(f.code, f.subject) for f in drift(ctx).findings] == [
+        ("ROLE_LOST", "MonitoringDataRead"), ("ROLE_GAINED", "WorkspacePackagesEdit"),
+        ("ROLE_GAINED", "WorkspacePackagesRead")]
+
+
+def test_a_baseline_whose_token_granted_nothing_known_gains_nothing() -> None:
+    # a baseline from a run whose token showed no scopes: its rows say "unknown"
+    baseline = {"_path": "b.json", "roles": [_row("MonitoringDataRead", granted="unknown")]}
+    verdict = drift(context(["MonitoringDataRead"], token(*MONITORING, *DOWNLOAD),
+                            baseline=baseline))
+    assert (verdict.outcome, verdict.findings) == (PASSED, ())

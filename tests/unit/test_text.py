@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from cpi_preflight.secret import MASK, register
 from cpi_preflight.server_text import QUOTE_LIMIT, quote
-from cpi_preflight.text import _cleaned, cut, lines, one_line
+from cpi_preflight.text import _cleaned, cut, lines, no_workflow_commands, one_line
 
 
 @pytest.mark.parametrize(("raw", "shown"), [
@@ -78,3 +78,19 @@ def test_the_shortcut_for_text_that_is_already_one_line_gives_the_full_cleaning(
         text: str) -> None:
     assert one_line(text) == _cleaned(text)
     assert one_line(one_line(text)) == one_line(text)
+
+
+# --- mutation: text ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "shown"), [
+    ("::error::all checks passed", ": :error::all checks passed"),  # no "##[" in it
+    ("  ::warning file=x::fold", "  : :warning file=x::fold"),
+    (":::error::x", ": : :error::x"),
+    ("##[group]x", "# #[group]x"),  # no "::" in it
+    ("ok ##[error]approved", "ok # #[error]approved"),
+    ("a::b ##[x]", "a::b # #[x]"),
+    ("https://[::1]:8443/api", "https://[::1]:8443/api"),
+])
+def test_workflow_commands_are_spaced_apart_exactly(text: str, shown: str) -> None:
+    assert no_workflow_commands(text) == shown
