@@ -1189,3 +1189,55 @@ def test_the_router_headers_are_kept_short_and_absent_ones_empty() -> None:
     found = exchange(Server([httpx.Response(404, headers={
         "Retry-After": long, "X-Cf-Routererror": long})]), get(), attempts=1)
     assert found.retry_after == found.router_error == "x" * 57 + "..."
+
+
+def test_the_probe_client_sends_its_headers_straight_to_a_loopback_target(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _clear_proxy_variables(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    listener, heads, thread = _one_answer_server()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/api/v1/X"
+    settings = transport.trust_settings(None, None, None, {})
+
+    async def go() -> int:
+        async with transport.build_client(settings, ReadOnlyGuard(url), 1, 2, [url]) as client:
+            return (await client.get(url)).status_code
+
+    try:
+        assert asyncio.run(go()) == 204
+    finally:
+        if thread.is_alive():
+            socket.create_connection(listener.getsockname(), timeout=1).close()
+        thread.join(timeout=5)
+        listener.close()
+    lines = heads[0].decode().split("\r\n")
+    assert sorted(lines[1:]) == sorted([
+        f"Host: {url.split('/')[2]}", "Accept: */*", "Accept-Encoding: gzip, deflate",
+        "Connection: keep-alive", "User-Agent: cpi-preflight"])
+
+
+@pytest.mark.parametrize("http2", [False, True])
+def test_the_probe_client_offers_http2_only_when_asked(http2: bool) -> None:
+    settings = transport.trust_settings(None, None, None, {})
+    client = (transport.build_client(settings, ReadOnlyGuard(TOKEN_URL), 1, 2, http2=True)
+              if http2 else transport.build_client(settings, ReadOnlyGuard(TOKEN_URL), 1, 2))
+    try:
+        pool = client._transport._pool  # type: ignore[attr-defined]
+        assert pool._http2 is http2
+        assert pool._ssl_context is transport.ssl_context(settings, http2)
+    finally:
+        asyncio.run(client.aclose())
+
+
+def test_proxy_for_an_unreadable_url_is_empty_and_a_long_proxy_is_cut() -> None:
+    environ = {"HTTPS_PROXY": "http://proxy:3128/" + "p" * 1990}
+    assert transport.proxy_for("https://xn--zz.example/", environ) == ""  # no IDNA name
+    assert transport.proxy_for("https://tenant.example.com/", environ) == (
+        "HTTPS_PROXY=http://proxy:3128/" + "p" * 1979 + "...")
+
+
+def test_a_client_certificate_needs_its_key_too() -> None:
+    assert transport.trust_settings(None, Path("c.pem"), None, {}).client_cert is None
+    assert transport.trust_settings(None, None, Path("k.pem"), {}).client_cert is None
+    assert transport.trust_settings(None, Path("c.pem"), Path("k.pem"), {}).client_cert == (
+        "c.pem", "k.pem")
