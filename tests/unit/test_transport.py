@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import ssl
 import threading
@@ -1241,3 +1242,35 @@ def test_a_client_certificate_needs_its_key_too() -> None:
     assert transport.trust_settings(None, None, Path("k.pem"), {}).client_cert is None
     assert transport.trust_settings(None, Path("c.pem"), Path("k.pem"), {}).client_cert == (
         "c.pem", "k.pem")
+
+
+def test_a_body_stops_at_its_cap_across_chunks() -> None:
+    body = transport.BoundedBody("", limit=10)
+    assert body.feed(b"a" * 6) is True
+    assert body.feed(b"b" * 6) is False
+    assert (body.body, body.decoded, body.truncated) == (b"aaaaaabbbb", 10, True)
+    exact = transport.BoundedBody("", limit=10)
+    assert exact.feed(b"c" * 10) is False  # the cap is reached: nothing more is read
+    raw = transport.BoundedBody("", limit=100, raw_limit=10)
+    assert raw.feed(b"d" * 10) is False
+    assert raw.truncated is True
+
+
+def test_a_full_outer_layer_marks_the_body_cut() -> None:
+    """gzip over gzip of random bytes: the outer layer fills its room with inner gzip that
+    decodes to less than the cap; the body is cut all the same."""
+    data = layered(random.Random(7).randbytes(5000), "gzip", "gzip")
+    body = transport.BoundedBody("gzip, gzip", limit=1000)
+    assert body.feed(data) is False
+    assert body.truncated is True
+    assert body.decoded < 1000
+
+
+def test_a_failed_attempt_keeps_the_size_of_what_it_sent() -> None:
+    refused = httpx.ConnectError("[Errno 111] Connection refused")
+    posted = exchange(Server([refused]), httpx.Request("POST", TOKEN_URL, content=b"grant=x&y"),
+                      attempts=1)
+    got = exchange(Server([refused]), get(), attempts=1)
+    sizes = [found.attempts[0].wire.request_body_size  # type: ignore[union-attr]
+             for found in (posted, got)]
+    assert sizes == [9, 0]
