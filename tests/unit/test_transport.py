@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 import ssl
+import threading
 import tracemalloc
 import zlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,16 +20,25 @@ import pytest
 from cpi_preflight import transport
 from cpi_preflight.connections import Clients
 from cpi_preflight.errors import ConfigError, ReadOnlyViolationError
-from cpi_preflight.observation import BODY_EXCERPT, Attempt, Exchange, Failure
+from cpi_preflight.observation import (
+    BODY_EXCERPT,
+    Attempt,
+    Exchange,
+    Failure,
+    Timings,
+    TlsCertificate,
+)
 from cpi_preflight.secret import MASK, register, scrub
 from cpi_preflight.transport import (
     MAX_BODY,
     RETRY_AFTER_CAP,
     Limits,
+    PhaseClock,
     ReadOnlyGuard,
     RetryPolicy,
     Sender,
     classify,
+    shown_header,
 )
 
 from .conftest import API_ROOT, TOKEN_URL
@@ -778,3 +789,488 @@ def test_a_request_built_beforehand_carries_the_client_s_own_headers() -> None:
     asyncio.run(go())
     assert seen[0]["user-agent"] == "cpi-preflight"
     assert seen[0]["accept"] == "text/plain"
+
+
+# --- what the mutation pass showed untested (issue 20) -------------------------------------
+
+
+@pytest.mark.parametrize(("error", "kind"), [
+    (httpx.ConnectError("certificate has expired"), "tls"),
+    (httpx.ConnectError("unexpected eof while reading (_ssl.c:1006)"), "tls"),
+    (httpx.ConnectError("tlsv1 alert protocol version"), "tls"),
+    (httpx.ConnectError("nodename nor servname provided, or not known"), "dns"),
+    (httpx.ConnectError("[Errno 11001] getaddrinfo failed"), "dns"),
+    (httpx.ConnectError("[Errno -5] No address associated with hostname"), "dns"),
+    (httpx.WriteError("[Errno 32] Broken pipe"), "reset"),
+])
+def test_classify_reads_each_word_of_a_failure_alone(error: Exception, kind: str) -> None:
+    """Each word that names a kind is enough by itself (macOS and Windows word DNS failures
+    their own way)."""
+    assert classify(error) == Failure(kind, str(error))
+
+
+@pytest.mark.parametrize(("no_proxy", "url", "proxied"), [
+    ("https://[::1]", "https://[::1]:8443/api", False),
+    ("http://tenant.example.com", "http://tenant.example.com/api", False),
+    ("tenant.example.com/", "https://tenant.example.com/api", False),
+    ("tenant.example.com/api/v1", "https://tenant.example.com/api", False),
+    ("http://tenant.example.com://other.example", "https://other.example/", True),
+    ("localhost", "https://localhost:8443/", False),
+    ("localhost", "https://api.localhost/", True),
+    ("10.0.0.1", "https://10.0.0.1/", False),
+    ("10.0.0.1", "https://cpi.10.0.0.1/", True),
+    ("example.com", "https://tenant.example.com/", False),
+])
+def test_no_proxy_entries_are_read_as_httpx_reads_them(
+        monkeypatch: pytest.MonkeyPatch, no_proxy: str, url: str, proxied: bool) -> None:
+    """`proxy_for` says what httpx does: the same client, built from the same variables,
+    takes the proxy for exactly these URLs."""
+    _clear_proxy_variables(monkeypatch)
+    environ = {"HTTPS_PROXY": "http://proxy.example:3128",
+               "HTTP_PROXY": "http://proxy.example:3128", "NO_PROXY": no_proxy}
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    variable = f"{url.split(':')[0].upper()}_PROXY"
+    assert transport.proxy_for(url, environ) == (
+        f"{variable}=http://proxy.example:3128" if proxied else "")
+    with httpx.Client(trust_env=True) as client:
+        used = client._transport_for_url(httpx.URL(url))
+        assert (used is not client._transport) is proxied
+
+
+def test_a_phase_keeps_its_first_start_and_its_last_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    """httpcore names events `<layer>.<phase>.<started|complete>`; a proxy's CONNECT and the
+    tunnel's TLS each start a phase again, which must not move its start."""
+    clock = PhaseClock()
+    ticks = iter([2.0, 3.0, 4.0])
+    monkeypatch.setattr(transport.time, "monotonic", lambda: next(ticks))
+    for name in ("connection.connect_tcp.started", "connection.connect_tcp.started",
+                 "connection.connect_tcp.complete"):
+        with pytest.raises(StopIteration):  # the coroutine awaits nothing: one step ends it
+            clock.trace(name, {}).send(None)
+    assert clock.marks == {"connect_tcp.started": 2.0, "connect_tcp.complete": 4.0}
+
+
+@pytest.mark.parametrize(("name", "value", "shown"), [
+    ("Cookie", "JSESSIONID=a=b=c; x = 1", f"JSESSIONID={MASK}; x={MASK}"),
+    ("cookie", "a=1;b=2", f"a={MASK}; b={MASK}"),
+    ("Set-Cookie", "SESSION=dGVzdA==; Path=/", f"SESSION={MASK}; Path=/"),
+    ("set-cookie", "S=abc; Path=/; Secure", f"S={MASK}; Path=/; Secure"),
+    ("Authorization", "Bearer eyJ.x.y", f"Bearer {MASK}"),
+    ("PROXY-AUTHORIZATION", "Digest username=u, realm=r", f"Digest {MASK}"),
+    ("authorization", "just-a-token", MASK),
+    ("Authorization", "Bearer: odd", MASK),
+    ("Accept", "a=1; b=2", "a=1; b=2"),
+])
+def test_a_header_keeps_only_what_is_no_credential(name: str, value: str, shown: str) -> None:
+    assert shown_header(name, value) == shown
+
+
+@dataclass
+class _PeerTls:
+    cert: dict[str, object]
+
+    def getpeercert(self) -> dict[str, object]:
+        return self.cert
+
+
+@dataclass
+class _Stream:
+    tls: _PeerTls
+
+    address: object = ("10.1.2.3", 443)
+
+    def get_extra_info(self, name: str) -> object:
+        return {"ssl_object": self.tls, "server_addr": self.address}.get(name)
+
+
+def _with_certificate(cert: dict[str, object]) -> httpx.Response:
+    return httpx.Response(200, request=get("https://tenant.example.com:8443/api/v1/X"),
+                          extensions={"network_stream": _Stream(_PeerTls(cert))})
+
+
+def test_the_server_certificate_is_recorded_with_its_names() -> None:
+    found = transport._peer_certificate(_with_certificate({
+        "notAfter": "Jun  1 12:00:00 2027 GMT",
+        "subject": ((("commonName", "*.example.com"),),),
+        "issuer": ((("countryName", "US"),), (("organizationName", "DigiCert Inc"),),
+                   (("commonName", "DigiCert CA"),))}))
+    assert found == TlsCertificate(
+        host="tenant.example.com:8443", subject="commonName=*.example.com",
+        issuer="countryName=US, organizationName=DigiCert Inc, commonName=DigiCert CA",
+        not_after="2027-06-01T12:00:00+00:00")
+    bare = transport._peer_certificate(_with_certificate({"notAfter": "Jun  1 12:00:00 2027 GMT"}))
+    assert bare is not None
+    assert (bare.subject, bare.issuer) == ("", "")
+
+
+def test_no_peer_certificate_without_tls() -> None:
+    assert transport._peer_certificate(_with_certificate({})) is None
+    assert transport._peer_certificate(httpx.Response(200, request=get())) is None
+
+
+def test_the_sync_hook_lets_the_token_post_through_and_names_a_refused_url() -> None:
+    guard = ReadOnlyGuard(TOKEN_URL)
+    with httpx.Client(transport=httpx.MockTransport(Server([httpx.Response(200)])),
+                      event_hooks={"request": [guard.sync_hook]}) as client:
+        assert client.post(TOKEN_URL).status_code == 200
+        with pytest.raises(ReadOnlyViolationError) as caught:
+            client.delete(MPL + "?$top=1")
+    assert str(caught.value) == refusal("DELETE", MPL)
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    (f"{API_ROOT}/IntegrationPackages/", f"{API_ROOT}/IntegrationPackages"),
+    (f"{API_ROOT}/IntegrationPackages?$filter=a?b", f"{API_ROOT}/IntegrationPackages"),
+    (f"{API_ROOT}/BOX", f"{API_ROOT}/BOX"),
+])
+def test_a_refused_url_is_shown_without_its_query_and_end_slash(url: str, shown: str) -> None:
+    with pytest.raises(ReadOnlyViolationError) as caught:
+        ReadOnlyGuard(TOKEN_URL).check("POST", url)
+    assert str(caught.value) == refusal("POST", shown)
+
+
+def test_the_backoff_jitter_spans_the_upper_half(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transport.random, "uniform", lambda low, high: high)
+    assert RetryPolicy(base_delay=0.2, max_delay=2.0).delay(1, "") == pytest.approx(0.4)
+    monkeypatch.setattr(transport.random, "uniform", lambda low, high: low)
+    assert RetryPolicy(base_delay=0.2, max_delay=2.0).delay(1, "") == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize(("environ", "expected"), [
+    ({"NO_PROXY": "localhost,user@corp.example"}, "NO_PROXY=localhost,user@corp.example"),
+    ({"HTTPS_PROXY": "http://proxy:3128/" + "p" * 1990},
+     "HTTPS_PROXY=http://proxy:3128/" + "p" * 1979 + "..."),
+])
+def test_proxy_setting_shows_no_proxy_as_given_and_cuts_at_2000(environ: dict[str, str],
+                                                                 expected: str) -> None:
+    """NO_PROXY holds host names, no credentials: masking it would hide the hosts."""
+    shown = transport.proxy_setting(environ)
+    assert shown == expected
+
+
+@pytest.mark.parametrize(("environ", "problem"), [
+    ({"HTTP_PROXY": "ftp://proxy:21"}, "the scheme must be http:// or https://"),
+    ({"ALL_PROXY": "socks5h://127.0.0.1:1080"},
+     "SOCKS proxies need the socksio package (pip install 'httpx[socks]')"),
+    ({"HTTPS_PROXY": "http://u:p@ss/word@proxy:3128"},
+     "the URL has a path, so part of it would be taken for the host; percent-encode '/' and "
+     "'@' in the user name and password (%2F, %40)"),
+    ({"HTTPS_PROXY": "http://xn--zz.example:3128"}, "Invalid A-label"),
+])
+def test_each_proxy_variable_is_checked(environ: dict[str, str], problem: str) -> None:
+    [(name, value)] = environ.items()
+    with pytest.raises(ConfigError) as caught:
+        transport.check_proxy_variables(environ)
+    assert str(caught.value) == (f"{name}: {problem}; fix or unset {name} "
+                                 f"(it is {transport.mask_userinfo(value)})")
+
+
+@pytest.mark.parametrize("environ", [
+    {"HTTPS_PROXY": "http://u:pw@proxy:3128/"}, {"HTTPS_PROXY": "http://Xuser:pw@proxy:3128"},
+    {"NO_PROXY": "localhost:abc"},  # NO_PROXY is not a proxy URL: check_client_environment
+])
+def test_proxy_urls_that_httpx_reads_pass(environ: dict[str, str]) -> None:
+    transport.check_proxy_variables(environ)
+
+
+def test_a_socks_proxy_is_judged_whatever_ssl_cert_file_says(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Only the proxy is built to see whether httpx takes it; no CA file is read for that."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    with pytest.raises(ConfigError, match="SOCKS proxies need the socksio package"):
+        transport.check_proxy_variables({"HTTPS_PROXY": "socks5://127.0.0.1:1080"})
+
+
+def test_an_error_without_words_is_named_by_its_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreadable(url: str) -> httpx.URL:
+        raise httpx.InvalidURL("")
+
+    monkeypatch.setattr(transport, "_read_url", unreadable)
+    assert transport._proxy_problem("http://proxy:3128") == "InvalidURL"
+
+
+@pytest.mark.parametrize(("fed", "full"), [(9, False), (10, True)])
+def test_a_layer_is_full_once_its_room_is_used(fed: int, full: bool) -> None:
+    layer = transport._Layer("gzip", 10)
+    assert layer.feed(layered(b"a" * fed, "gzip")) == b"a" * fed
+    assert layer.full is full
+
+
+def test_a_full_layer_takes_nothing_more() -> None:
+    layer = transport._Layer("deflate", 10)
+    packer = zlib.compressobj(9, zlib.DEFLATED, 15)
+    data = packer.compress(b"b" * 100) + packer.flush()
+    assert layer.feed(data[:-4]) == b"b" * 10
+    assert layer.feed(data[-4:]) == b""
+
+
+def test_a_deflate_body_broken_after_its_first_chunk_is_a_decoding_error() -> None:
+    """Only a first chunk may turn out to be deflate without a zlib header."""
+    data = layered(b"payload", "deflate")
+    layer = transport._Layer("deflate", 1000)
+    assert layer.feed(data[:-4]) == b"payload"
+    with pytest.raises(httpx.DecodingError, match=r"^the deflate body cannot be decoded: "):
+        layer.feed(b"\x03\x00\x00\x00")  # a wrong checksum, yet a whole raw deflate stream
+
+
+def _one_answer_server() -> tuple[socket.socket, list[bytes], threading.Thread]:
+    """A loopback HTTP server that keeps the head of one request and answers 204."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    heads: list[bytes] = []
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    return
+                head += chunk
+            heads.append(head.split(b"\r\n\r\n")[0])
+            connection.sendall(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    return listener, heads, thread
+
+
+def test_the_api_client_sends_its_headers_straight_to_a_loopback_api(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain-http loopback API is reached directly even when HTTP_PROXY names a proxy (a
+    closed port here), and the request carries the client's headers as written."""
+    _clear_proxy_variables(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    listener, heads, thread = _one_answer_server()
+    base = f"http://127.0.0.1:{listener.getsockname()[1]}/api/v1"
+    settings = transport.trust_settings(None, None, None, {})
+    try:
+        with transport.build_api_client(settings, ReadOnlyGuard(base + "/token"), base, "tok",
+                                        1, 2) as client:
+            assert client.get("/IntegrationPackages").status_code == 204
+    finally:
+        if thread.is_alive():  # nothing came: wake the server so that it ends at once
+            socket.create_connection(listener.getsockname(), timeout=1).close()
+        thread.join(timeout=5)
+        listener.close()
+    lines = heads[0].decode().split("\r\n")
+    assert lines[0] == "GET /api/v1/IntegrationPackages HTTP/1.1"
+    assert {"User-Agent: cpi-preflight", "Accept: application/json",
+            "Authorization: Bearer tok"} <= set(lines[1:])
+
+
+def test_the_api_client_trusts_the_profile_and_takes_the_proxy_for_the_tenant(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _clear_proxy_variables(monkeypatch)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    settings = transport.trust_settings(None, None, None, {})
+    with transport.build_api_client(settings, ReadOnlyGuard(TOKEN_URL), API_ROOT, "tok",
+                                    1, 2) as client:
+        assert client.timeout == httpx.Timeout(2, connect=1)
+        assert client.follow_redirects is False
+        assert client._transport._pool._ssl_context is transport.ssl_context(settings)  # type: ignore[attr-defined]
+        proxied = client._transport_for_url(httpx.URL(API_ROOT))
+        assert proxied._pool._proxy_url.host == b"proxy.example"  # type: ignore[attr-defined]
+
+
+def test_the_server_address_is_the_one_connected_to() -> None:
+    response = _with_certificate({})
+    assert transport._server_ip(response) == "10.1.2.3"
+    response.extensions["network_stream"].address = "/run/proxy.sock"  # a Unix socket
+    assert transport._server_ip(response) == ""
+    assert transport._server_ip(httpx.Response(200, request=get())) == ""
+
+
+@pytest.mark.parametrize("url", [
+    "https://sub.authentication.example.com:8443/oauth/token",
+    "https://sub.authentication.example.com/oauth/tokenX",
+    "https://sub.authentication.example.com:abc/oauth/token",
+])
+def test_a_post_to_another_endpoint_of_the_token_host_is_refused(url: str) -> None:
+    with pytest.raises(ReadOnlyViolationError) as caught:
+        ReadOnlyGuard(TOKEN_URL).check("POST", url)
+    assert str(caught.value) == refusal("POST", url)
+
+
+def test_ports_and_host_names_are_compared_as_written() -> None:
+    with pytest.raises(ReadOnlyViolationError):
+        ReadOnlyGuard("https://h.example:8443/oauth/token").check(
+            "POST", "https://h.example:9443/oauth/token")
+    with pytest.raises(ReadOnlyViolationError):  # ß is no ss in a host name (IDNA 2008)
+        ReadOnlyGuard("https://straße.example/oauth/token").check(
+            "POST", "https://strasse.example/oauth/token")
+    ReadOnlyGuard("https://straße.example/oauth/token").check(
+        "POST", "https://xn--strae-oqa.example/oauth/token")
+
+
+def _timings(marks: dict[str, float], headers_at: float, ended: float) -> Timings:
+    clock = PhaseClock()
+    clock.began = 0.0
+    clock.marks.update(marks)
+    return clock.timings(headers_at, ended)
+
+
+def test_timings_of_a_new_tls_connection() -> None:
+    assert _timings({"connect_tcp.started": 0.001, "connect_tcp.complete": 0.004,
+                     "start_tls.started": 0.004, "start_tls.complete": 0.010,
+                     "send_request_headers.started": 0.011, "send_request_body.complete": 0.012,
+                     "receive_response_headers.complete": 0.028}, 0.030, 0.035) == Timings(
+        blocked=1.0, connect=9.0, ssl=6.0, send=2.0, wait=16.0, receive=7.0)
+
+
+def test_timings_of_a_new_plain_connection() -> None:
+    assert _timings({"connect_tcp.started": 0.002, "connect_tcp.complete": 0.005,
+                     "send_request_headers.started": 0.006, "send_request_body.complete": 0.008,
+                     "receive_response_headers.complete": 0.020}, 0.020, 0.021) == Timings(
+        blocked=2.0, connect=3.0, ssl=-1.0, send=3.0, wait=12.0, receive=1.0)
+
+
+def test_timings_without_events_count_all_as_waiting() -> None:
+    assert _timings({}, 0.020, 0.025) == Timings(wait=20.0, receive=5.0)
+
+
+def test_an_answer_is_read_to_its_end_chunk_by_chunk() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for part in (b"abc", b"def", b"ghi"):
+            yield part
+
+    found = asyncio.run(transport._read_bounded(httpx.Response(200, content=chunks())))
+    assert (found.body, found.received, found.truncated) == (b"abcdefghi", 9, False)
+
+
+@pytest.mark.parametrize(("content_type", "parsed"), [
+    ("application/json", 42), ("application/problem+json", 42), ("text/plain", None)])
+def test_a_json_content_type_is_parsed_whatever_the_body_starts_with(
+        content_type: str, parsed: object) -> None:
+    found = exchange(Server([httpx.Response(200, content=b"42",
+                                            headers={"Content-Type": content_type})]), get())
+    assert found.json == parsed
+
+
+def test_json_depth_counts_lists_and_objects_only() -> None:
+    deep = "[" * 70 + "]" * 70
+    assert (transport.json_depth(5), transport.json_depth([]), transport.json_depth({"a": [1]})
+            ) == (0, 1, 2)
+    assert transport.parse_json(f"[{deep}, 1]") is None
+
+
+def test_timings_of_a_reused_connection_have_no_connect() -> None:
+    assert _timings({"send_request_headers.started": 0.002, "send_request_body.complete": 0.003,
+                     "receive_response_headers.complete": 0.010}, 0.010, 0.011) == Timings(
+        blocked=2.0, connect=-1.0, ssl=-1.0, send=1.0, wait=7.0, receive=1.0)
+
+
+def test_milliseconds_keep_three_decimals_and_never_run_backwards() -> None:
+    assert transport._ms(0.0, 0.0012345) == 1.234
+    assert transport._ms(2.0, 1.0) == 0.0
+    assert transport._ms(5.0, 7.5) == 2500.0
+
+
+def test_every_attempt_keeps_what_went_over_the_wire() -> None:
+    found = exchange(Server([httpx.Response(200, json={})]), get(), attempts=1)
+    wire = found.attempts[0].wire
+    assert wire is not None
+    assert wire.http_version == "HTTP/1.1"
+    assert found.protocol == "HTTP/1.1"
+
+
+@pytest.mark.parametrize("answer", [httpx.Response(200, json={}),
+                                    httpx.ConnectError("[Errno 111] Connection refused")])
+def test_an_exchange_keeps_its_clock(answer: httpx.Response | Exception) -> None:
+    found = exchange(Server([answer]), get(), attempts=1)
+    assert found.elapsed_ms == found.attempts[-1].elapsed_ms > 0
+    assert 0 < found.started <= found.finished
+
+
+def test_the_router_headers_are_kept_short_and_absent_ones_empty() -> None:
+    found = exchange(Server([httpx.Response(200, json={})]), get(), attempts=1)
+    assert (found.retry_after, found.router_error, found.location) == ("", "", "")
+    long = "x" * 100
+    found = exchange(Server([httpx.Response(404, headers={
+        "Retry-After": long, "X-Cf-Routererror": long})]), get(), attempts=1)
+    assert found.retry_after == found.router_error == "x" * 57 + "..."
+
+
+def test_the_probe_client_sends_its_headers_straight_to_a_loopback_target(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    _clear_proxy_variables(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
+    listener, heads, thread = _one_answer_server()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/api/v1/X"
+    settings = transport.trust_settings(None, None, None, {})
+
+    async def go() -> int:
+        async with transport.build_client(settings, ReadOnlyGuard(url), 1, 2, [url]) as client:
+            return (await client.get(url)).status_code
+
+    try:
+        assert asyncio.run(go()) == 204
+    finally:
+        if thread.is_alive():
+            socket.create_connection(listener.getsockname(), timeout=1).close()
+        thread.join(timeout=5)
+        listener.close()
+    lines = heads[0].decode().split("\r\n")
+    assert sorted(lines[1:]) == sorted([
+        f"Host: {url.split('/')[2]}", "Accept: */*", "Accept-Encoding: gzip, deflate",
+        "Connection: keep-alive", "User-Agent: cpi-preflight"])
+
+
+@pytest.mark.parametrize("http2", [False, True])
+def test_the_probe_client_offers_http2_only_when_asked(http2: bool) -> None:
+    settings = transport.trust_settings(None, None, None, {})
+    client = (transport.build_client(settings, ReadOnlyGuard(TOKEN_URL), 1, 2, http2=True)
+              if http2 else transport.build_client(settings, ReadOnlyGuard(TOKEN_URL), 1, 2))
+    try:
+        pool = client._transport._pool  # type: ignore[attr-defined]
+        assert pool._http2 is http2
+        assert pool._ssl_context is transport.ssl_context(settings, http2)
+    finally:
+        asyncio.run(client.aclose())
+
+
+def test_proxy_for_an_unreadable_url_is_empty_and_a_long_proxy_is_cut() -> None:
+    environ = {"HTTPS_PROXY": "http://proxy:3128/" + "p" * 1990}
+    assert transport.proxy_for("https://xn--zz.example/", environ) == ""  # no IDNA name
+    assert transport.proxy_for("https://tenant.example.com/", environ) == (
+        "HTTPS_PROXY=http://proxy:3128/" + "p" * 1979 + "...")
+
+
+def test_a_client_certificate_needs_its_key_too() -> None:
+    assert transport.trust_settings(None, Path("c.pem"), None, {}).client_cert is None
+    assert transport.trust_settings(None, None, Path("k.pem"), {}).client_cert is None
+    assert transport.trust_settings(None, Path("c.pem"), Path("k.pem"), {}).client_cert == (
+        "c.pem", "k.pem")
+
+
+def test_a_body_stops_at_its_cap_across_chunks() -> None:
+    body = transport.BoundedBody("", limit=10)
+    assert body.feed(b"a" * 6) is True
+    assert body.feed(b"b" * 6) is False
+    assert (body.body, body.decoded, body.truncated) == (b"aaaaaabbbb", 10, True)
+    exact = transport.BoundedBody("", limit=10)
+    assert exact.feed(b"c" * 10) is False  # the cap is reached: nothing more is read
+    raw = transport.BoundedBody("", limit=100, raw_limit=10)
+    assert raw.feed(b"d" * 10) is False
+    assert raw.truncated is True
+
+
+def test_a_full_outer_layer_marks_the_body_cut() -> None:
+    """gzip over gzip of random bytes: the outer layer fills its room with inner gzip that
+    decodes to less than the cap; the body is cut all the same."""
+    data = layered(random.Random(7).randbytes(5000), "gzip", "gzip")
+    body = transport.BoundedBody("gzip, gzip", limit=1000)
+    assert body.feed(data) is False
+    assert body.truncated is True
+    assert body.decoded < 1000
+
+
+def test_a_failed_attempt_keeps_the_size_of_what_it_sent() -> None:
+    refused = httpx.ConnectError("[Errno 111] Connection refused")
+    posted = exchange(Server([refused]), httpx.Request("POST", TOKEN_URL, content=b"grant=x&y"),
+                      attempts=1)
+    got = exchange(Server([refused]), get(), attempts=1)
+    sizes = [found.attempts[0].wire.request_body_size  # type: ignore[union-attr]
+             for found in (posted, got)]
+    assert sizes == [9, 0]
