@@ -769,14 +769,13 @@ def proxy_setting(environ: Mapping[str, str]) -> str:
 def proxy_for(url: str, environ: Mapping[str, str]) -> str:
     """The proxy variable a request to `url` goes through, as `HTTPS_PROXY=http://***@proxy:3128`
     (user name and password masked), or '' when it goes direct: plain-http loopback targets
-    (`direct_routes`) and hosts NO_PROXY names (read as httpx reads it: `*`, a host and its
-    subdomains, `.domain` for subdomains only, an IP address or `localhost` as given)."""
+    (`direct_routes`) and URLs NO_PROXY names (`_no_proxy_names`: read as httpx reads it)."""
     try:
         parts = httpx.URL(url)
         host = parts.host.lower()
     except (httpx.InvalidURL, ValueError):
         return ""
-    if (parts.scheme == "http" and is_loopback(host)) or _bypassed(host, environ):
+    if (parts.scheme == "http" and is_loopback(host)) or _bypassed(parts, environ):
         return ""
     for name in (f"{parts.scheme.upper()}_PROXY", "ALL_PROXY"):
         variable = _proxy_variable(environ, name)
@@ -785,21 +784,48 @@ def proxy_for(url: str, environ: Mapping[str, str]) -> str:
     return ""
 
 
-def _bypassed(host: str, environ: Mapping[str, str]) -> bool:
+def _bypassed(url: httpx.URL, environ: Mapping[str, str]) -> bool:
     variable = _proxy_variable(environ, "NO_PROXY")
     entries = [e.strip().lower() for e in variable[1].split(",")] if variable else []
-    return any(_no_proxy_names(entry, host) for entry in entries if entry)
+    return any(_no_proxy_names(entry, url) for entry in entries if entry)
 
 
-def _no_proxy_names(entry: str, host: str) -> bool:
-    name = entry.split("://", 1)[-1].split("/", 1)[0].strip("[]")
+def _no_proxy_names(entry: str, url: httpx.URL) -> bool:
+    """Whether NO_PROXY's `entry` names `url`, as httpx reads it (curl's rules): `*` names
+    every URL; an entry with a scheme (`http://host`, `all://host:port`) that scheme (`all`:
+    any), that host alone and, if given, that port; an IP address or `localhost` that host
+    alone; `.domain` its subdomains; any other name that host and its subdomains; a port in
+    an entry names that port only (an https URL without one has none)."""
     if entry == "*":
         return True
-    if name.startswith("."):
-        return host.endswith(name)
-    if name == "localhost" or _is_address(name):
-        return host == name
-    return host == name or host.endswith("." + name)
+    try:
+        pattern = httpx.URL(_no_proxy_pattern(entry))
+    except (httpx.InvalidURL, ValueError):
+        return False  # httpx refuses it when the client is built (check_client_environment)
+    if pattern.scheme not in ("all", url.scheme):
+        return False
+    if pattern.port is not None and pattern.port != url.port:
+        return False
+    return _host_pattern_names(pattern.host, url.host)
+
+
+def _no_proxy_pattern(entry: str) -> str:
+    """The URL pattern httpx makes of a NO_PROXY entry."""
+    if "://" in entry:
+        return entry
+    if _is_address(entry.split("/")[0]) or entry == "localhost":
+        return f"all://[{entry}]" if ":" in entry.split("/")[0] else f"all://{entry}"
+    return f"all://*{entry}"
+
+
+def _host_pattern_names(pattern: str, host: str) -> bool:
+    if not pattern or pattern == "*":
+        return True
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:]) and len(host) > len(pattern) - 1
+    if pattern.startswith("*"):
+        return host == pattern[1:] or host.endswith("." + pattern[1:])
+    return host == pattern
 
 
 def _is_address(name: str) -> bool:

@@ -820,6 +820,20 @@ def test_classify_reads_each_word_of_a_failure_alone(error: Exception, kind: str
     ("10.0.0.1", "https://10.0.0.1/", False),
     ("10.0.0.1", "https://cpi.10.0.0.1/", True),
     ("example.com", "https://tenant.example.com/", False),
+    # an entry with a scheme names that scheme and that host alone, and a port that port only
+    ("http://tenant.example.com", "https://tenant.example.com/api", True),
+    ("http://example.com", "http://sub.example.com/", True),
+    ("all://tenant.example.com", "https://tenant.example.com/", False),
+    ("https://tenant.example.com:8443", "https://tenant.example.com/api", True),
+    ("https://tenant.example.com:8443", "https://tenant.example.com:8443/api", False),
+    ("tenant.example.com:8443", "https://tenant.example.com/", True),
+    ("tenant.example.com:8443", "https://tenant.example.com:8443/", False),
+    (".example.com", "https://example.com/", True),
+    (".example.com", "https://tenant.example.com/", False),
+    ("example.com", "https://badexample.com/", True),
+    ("::1", "https://[::1]:8443/", False),
+    ("10.0.0.0/8", "https://10.0.0.0/", False),
+    ("10.0.0.0/8", "https://10.1.2.3/", True),
 ])
 def test_no_proxy_entries_are_read_as_httpx_reads_them(
         monkeypatch: pytest.MonkeyPatch, no_proxy: str, url: str, proxied: bool) -> None:
