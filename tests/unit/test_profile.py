@@ -534,6 +534,19 @@ def test_wrong_values_name_the_key_and_the_problem(overrides: dict[str, Any],
     assert problem(cf_data(**overrides)) == f"{WHERE}: {expected}"
 
 
+@pytest.mark.parametrize(("bound", "values"), [
+    ("low", {"attempts": 1, "deadline": 1, "expiry_warning_days": 0,
+             "timeout": {"connect": 0.1, "read": 0.1}}),
+    ("high", {"attempts": 10, "deadline": 3600, "expiry_warning_days": 3650,
+              "timeout": {"connect": 300, "read": 600}}),
+])
+def test_numbers_on_the_bounds_are_accepted(bound: str, values: dict[str, Any]) -> None:
+    prof = parse(cf_data(**values))
+    assert (prof.attempts, prof.deadline, prof.expiry_warning_days) == (
+        values["attempts"], values["deadline"], values["expiry_warning_days"])
+    assert prof.timeouts == Timeouts(**values["timeout"])
+
+
 def test_a_timeout_value_error_names_the_full_key() -> None:
     assert problem(cf_data(timeout={"connect": 0})) == (
         f"{WHERE}: timeout.connect: must be between 0.1 and 300, not 0")
@@ -649,6 +662,12 @@ def test_a_value_that_is_not_a_url_is_refused(url: str) -> None:
         f"{WHERE}: api_url: '{url}' is not a URL; expected https://host[/path]")
 
 
+def test_a_url_that_http_cannot_use_says_why() -> None:
+    assert problem(cf_data(api_url="https://tenant.example.com:99999")) == (
+        f"{WHERE}: api_url: 'https://tenant.example.com:99999' is not a usable URL: port 99999 "
+        "is not between 1 and 65535; expected https://host[/path]")
+
+
 # --- certificate, key and CA files --------------------------------------------------------
 
 
@@ -761,8 +780,11 @@ def test_a_binary_certificate_is_not_a_pem_file(workdir: Path) -> None:
 
 
 def test_a_path_in_an_unknown_home_is_a_profile_error() -> None:
-    with pytest.raises(ProfileError):
+    with pytest.raises(ProfileError) as caught:
         parse(cf_data(ca_bundle="~nosuchuser-cpi/ca.pem"))
+    assert str(caught.value) == (
+        f"{WHERE}: ca_bundle: '~nosuchuser-cpi/ca.pem' names the home folder of an unknown user")
+    assert (caught.value.path, caught.value.key) == (Path(WHERE), "ca_bundle")
 
 
 def test_an_overlong_path_is_a_profile_error() -> None:
@@ -828,6 +850,27 @@ def test_a_secret_service_key_fills_the_connection(workdir: Path) -> None:
     assert prof.client_id == CLIENT_ID
     assert prof.client_secret == Secret(CLIENT_SECRET)
     assert not prof.uses_certificate
+
+
+@pytest.mark.parametrize(("field", "url"), [("url", "http://tenant.example.com"),
+                                            ("tokenurl", "http://sub.example.com/oauth/token")])
+def test_a_service_key_url_over_plain_http_names_the_service_key_field(
+        workdir: Path, field: str, url: str) -> None:
+    with pytest.raises(ProfileError) as caught:
+        with_service_key(workdir, secret_key(**{field: url}))
+    assert str(caught.value) == (
+        f"{WHERE}: service_key ({field}): '{url}' uses plain http://; secrets and tokens must "
+        "travel over https:// (http is only allowed for loopback hosts)")
+    assert caught.value.key == f"service_key ({field})"
+
+
+def test_a_service_key_larger_than_a_service_key_may_be_is_refused(workdir: Path) -> None:
+    padded = {**secret_key(), "padding": "x" * (300 * 1024)}
+    with pytest.raises(ProfileError) as caught:
+        with_service_key(workdir, padded)
+    assert str(caught.value) == (
+        f"{WHERE}: service_key: file {workdir / 'profiles' / 'key.json'} cannot be read: is 300 "
+        "KiB, more than the 256 KiB this file may have")
 
 
 def test_a_flat_service_key_without_oauth_is_read_too(workdir: Path) -> None:
