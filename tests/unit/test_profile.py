@@ -15,7 +15,7 @@ import yaml
 
 from cpi_preflight import catalog, files, plan
 from cpi_preflight import profile as profile_module
-from cpi_preflight.errors import ConfigError, ProfileError, ProfilesError
+from cpi_preflight.errors import ConfigError, ProfileError, ProfilesError, SandboxSpecError
 from cpi_preflight.profile import KEYS, Timeouts, resolve_names
 from cpi_preflight.secret import MASK, Secret, scrub
 from cpi_preflight.urls import normalize_api_url
@@ -585,6 +585,12 @@ def test_unknown_roles_and_endpoints_suggest_the_closest(data: dict[str, Any],
     assert problem(data) == f"{WHERE}: {expected}"
 
 
+def test_a_mistyped_neo_role_on_cloud_foundry_is_not_offered_as_a_hint() -> None:
+    assert problem(cf_data(required_roles=["NodeManager.reed"])) == (
+        f"{WHERE}: required_roles item 1: unknown CF role template 'NodeManager.reed'; run "
+        "`cpi-preflight catalog` for the list")
+
+
 def test_the_module_docstring_example_reads_as_promised(workdir: Path) -> None:
     write_yaml(workdir / "profiles", "prod-cf", cf_data(required_roles=["MonitorDataRead"]))
     with pytest.raises(ProfileError) as caught:
@@ -1005,6 +1011,24 @@ def test_a_sandbox_section_excludes_connection_keys() -> None:
     assert problem(data) == (
         f"{WHERE}: token_url: a sandbox profile gets its connection from the sandbox; remove "
         "this key or the sandbox section")
+
+
+def test_a_sandbox_section_excludes_a_service_key() -> None:
+    data = {"environment": "cf", "required_roles": ["MonitoringDataRead"], "sandbox": {},
+            "service_key": "k.json"}
+    assert problem(data) == (
+        f"{WHERE}: service_key: a sandbox profile gets its connection from the sandbox; remove "
+        "this key or the sandbox section")
+
+
+def test_a_sandbox_section_the_sandbox_cannot_simulate_names_the_file() -> None:
+    data = {"environment": "cf", "required_roles": ["MonitoringDataRead"],
+            "sandbox": {"roles": ["nope-x"]}}
+    with pytest.raises(SandboxSpecError) as caught:
+        parse(data)
+    assert str(caught.value).startswith(
+        f"{WHERE}: sandbox.roles[0]: unknown role template 'nope-x'; valid role templates: "
+        "CatalogPackagesRead, ")
 
 
 def test_a_sandbox_section_must_be_a_mapping() -> None:
