@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import hashlib
 import os
 import pickle
 import stat
@@ -9,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from cpi_preflight import catalog, plan
+from cpi_preflight import catalog, files, plan
 from cpi_preflight import profile as profile_module
-from cpi_preflight.errors import ConfigError, ProfileError, ProfilesError
+from cpi_preflight.errors import ConfigError, ProfileError, ProfilesError, SandboxSpecError
 from cpi_preflight.profile import KEYS, Timeouts, resolve_names
 from cpi_preflight.secret import MASK, Secret, scrub
 from cpi_preflight.urls import normalize_api_url
@@ -47,6 +50,11 @@ def load(workdir: Path, data: object, environ: dict[str, str] | None = None,
 
 
 def load_problem(workdir: Path, text: str | bytes, name: str = "t") -> str:
+    return str(load_error(workdir, text, name))
+
+
+def load_error(workdir: Path, text: str | bytes, name: str = "t") -> ProfileError:
+    """The error loading `text` as profiles/NAME.yaml raises."""
     folder = workdir / "profiles"
     folder.mkdir(exist_ok=True)
     path = folder / f"{name}.yaml"
@@ -56,7 +64,7 @@ def load_problem(workdir: Path, text: str | bytes, name: str = "t") -> str:
         path.write_text(text, encoding="utf-8")
     with pytest.raises(ProfileError) as caught:
         profile_module.load(name, folder, {})
-    return str(caught.value)
+    return caught.value
 
 
 def sandbox_spec_available() -> None:
@@ -139,6 +147,37 @@ def test_fingerprint_ignores_the_secret_and_follows_the_settings() -> None:
     assert parse(cf_data(client_secret="another-secret")).fingerprint() == first
     assert parse(cf_data(required_roles=["WorkspacePackagesRead"])).fingerprint() != first
     assert len(first) == 64
+
+
+FINGERPRINTED = {"environment": "cf", "api_url": "https://a.example.com",
+                 "token_url": "https://t.example.com/oauth/token", "client_id": "c1",
+                 "required_roles": ["WorkspacePackagesRead", "MonitoringDataRead"],
+                 "endpoints": ["MessageProcessingLogs", "DataStores"], "strict": True}
+
+
+def canonical_fingerprint(credential: str) -> str:
+    """The SHA-256 of the canonical JSON (sorted keys, lists sorted) of `FINGERPRINTED`'s
+    settings, written out: evidence of earlier runs carries fingerprints made this way, so a
+    change of the recipe would tell every unchanged setup apart from its own past runs."""
+    blob = ('{"api_url": "https://a.example.com", "client_id": "c1", '
+            f'"credential": "{credential}", "endpoints": ["DataStores", "MessageProcessingLogs"], '
+            '"environment": "cf", "required_roles": ["MonitoringDataRead", '
+            '"WorkspacePackagesRead"], "strict": true, '
+            '"token_url": "https://t.example.com/oauth/token"}')
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def test_the_fingerprint_of_a_secret_client_is_the_hash_of_its_canonical_settings() -> None:
+    prof = parse({**FINGERPRINTED, "client_secret": "s&<>\"'$"})
+    assert prof.fingerprint() == canonical_fingerprint("secret")
+
+
+def test_the_fingerprint_of_a_certificate_client_says_certificate(
+        workdir: Path, pem_pair: PemPair) -> None:
+    cert, key = pem_pair.write(workdir)
+    prof = parse({**FINGERPRINTED, "certificate": str(cert), "key": str(key)})
+    assert prof.fingerprint() == canonical_fingerprint("certificate")
+    assert prof.fingerprint() != parse({**FINGERPRINTED, "client_secret": "s"}).fingerprint()
 
 
 # --- the secret --------------------------------------------------------------------------
@@ -282,6 +321,38 @@ def test_a_file_that_is_not_utf8_is_refused(workdir: Path) -> None:
     assert load_problem(workdir, b"environment: \xff\xfe\n") == f"{WHERE}: is not UTF-8 text"
 
 
+@pytest.mark.parametrize("text", [
+    b"environment: \xff\xfe\n",  # not UTF-8
+    "a: \x01\n",  # a YAML error without a position
+    "a: " + "[" * 40 + "]" * 40 + "\n",  # nested too deep
+])
+def test_an_error_in_the_yaml_file_carries_the_file_as_shown(workdir: Path,
+                                                            text: str | bytes) -> None:
+    error = load_error(workdir, text)
+    assert (error.path, error.key) == (Path(WHERE), None)
+
+
+@pytest.mark.parametrize(("failure", "expected"), [
+    (RecursionError("maximum recursion depth exceeded"),
+     "the YAML is nested too deeply to be a profile"),
+    (yaml.MarkedYAMLError(problem="found something odd"),
+     "invalid YAML at somewhere: found something odd; correct it there (indentation, quotes, "
+     "brackets), or write the profile anew with `cpi-preflight init`"),
+])
+def test_a_loader_failure_without_a_place_is_a_profile_error(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch, failure: Exception,
+        expected: str) -> None:
+    """PyYAML's own errors carry a position, and the loader's depth limit comes before Python's
+    stack limit; the loader failing without either is still a one-line error about the file."""
+    def fail(text: str) -> object:
+        raise failure
+
+    monkeypatch.setattr(files, "load_yaml", fail)
+    error = load_error(workdir, "environment: cf\n")
+    assert str(error) == f"{WHERE}: {expected}"
+    assert (error.path, error.key) == (Path(WHERE), None)
+
+
 @pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n"])
 def test_an_empty_file_points_at_the_example(workdir: Path, text: str) -> None:
     assert load_problem(workdir, text) == (
@@ -305,6 +376,7 @@ def test_a_missing_file_cannot_be_read(workdir: Path) -> None:
     with pytest.raises(ProfileError) as caught:
         profile_module.load("absent", workdir / "profiles", {})
     assert str(caught.value) == "profiles/absent.yaml: cannot be read: No such file or directory"
+    assert (caught.value.path, caught.value.key) == (Path("profiles/absent.yaml"), None)
 
 
 def test_read_yaml_returns_the_data(workdir: Path) -> None:
@@ -327,6 +399,7 @@ def test_the_profile_name_must_be_usable_as_a_folder_name(workdir: Path, name: s
     assert str(caught.value) == (
         f"{folder / (name + '.yaml')}: the file name must be letters, digits, '_', '.' or '-' "
         "(it names the report folder); rename the file")
+    assert (caught.value.path, caught.value.key) == (folder / (name + ".yaml"), None)
 
 
 def test_profile_errors_are_config_errors() -> None:
@@ -434,6 +507,8 @@ def test_a_non_text_key_is_reported_as_text() -> None:
     ({"description": ["a"]}, "description: must be a string, not a list"),
     ({"strict": "yes"}, "strict: must be true or false, not a string"),
     ({"strict": 1}, "strict: must be true or false, not a number"),
+    ({"strict": 1.5}, "strict: must be true or false, not a number"),
+    ({"client_id": datetime.date(2025, 1, 1)}, "client_id: must be a string, not date"),
     ({"http2": "off"}, "http2: must be true or false, not a string"),
     ({"attempts": "3"}, "attempts: must be a number, not a string"),
     ({"attempts": True}, "attempts: must be a number, not true/false"),
@@ -457,6 +532,19 @@ def test_a_non_text_key_is_reported_as_text() -> None:
 def test_wrong_values_name_the_key_and_the_problem(overrides: dict[str, Any],
                                                    expected: str) -> None:
     assert problem(cf_data(**overrides)) == f"{WHERE}: {expected}"
+
+
+@pytest.mark.parametrize(("bound", "values"), [
+    ("low", {"attempts": 1, "deadline": 1, "expiry_warning_days": 0,
+             "timeout": {"connect": 0.1, "read": 0.1}}),
+    ("high", {"attempts": 10, "deadline": 3600, "expiry_warning_days": 3650,
+              "timeout": {"connect": 300, "read": 600}}),
+])
+def test_numbers_on_the_bounds_are_accepted(bound: str, values: dict[str, Any]) -> None:
+    prof = parse(cf_data(**values))
+    assert (prof.attempts, prof.deadline, prof.expiry_warning_days) == (
+        values["attempts"], values["deadline"], values["expiry_warning_days"])
+    assert prof.timeouts == Timeouts(**values["timeout"])
 
 
 def test_a_timeout_value_error_names_the_full_key() -> None:
@@ -495,6 +583,12 @@ def test_a_timeout_value_error_names_the_full_key() -> None:
 def test_unknown_roles_and_endpoints_suggest_the_closest(data: dict[str, Any],
                                                          expected: str) -> None:
     assert problem(data) == f"{WHERE}: {expected}"
+
+
+def test_a_mistyped_neo_role_on_cloud_foundry_is_not_offered_as_a_hint() -> None:
+    assert problem(cf_data(required_roles=["NodeManager.reed"])) == (
+        f"{WHERE}: required_roles item 1: unknown CF role template 'NodeManager.reed'; run "
+        "`cpi-preflight catalog` for the list")
 
 
 def test_the_module_docstring_example_reads_as_promised(workdir: Path) -> None:
@@ -572,6 +666,12 @@ def test_plain_http_to_a_host_that_merely_starts_with_localhost_is_refused(key: 
 def test_a_value_that_is_not_a_url_is_refused(url: str) -> None:
     assert problem(cf_data(api_url=url)) == (
         f"{WHERE}: api_url: '{url}' is not a URL; expected https://host[/path]")
+
+
+def test_a_url_that_http_cannot_use_says_why() -> None:
+    assert problem(cf_data(api_url="https://tenant.example.com:99999")) == (
+        f"{WHERE}: api_url: 'https://tenant.example.com:99999' is not a usable URL: port 99999 "
+        "is not between 1 and 65535; expected https://host[/path]")
 
 
 # --- certificate, key and CA files --------------------------------------------------------
@@ -674,9 +774,23 @@ def test_a_ca_bundle_must_be_a_pem_certificate(workdir: Path, pem_pair: PemPair)
         f"{WHERE}: ca_bundle: {folder / 'ca.txt'} is not a PEM file holding a certificate")
 
 
+def test_a_binary_certificate_is_not_a_pem_file(workdir: Path) -> None:
+    """A DER certificate (binary, not UTF-8) gets the same message as any other non-PEM file."""
+    folder = workdir / "profiles"
+    folder.mkdir()
+    (folder / "ca.der").write_bytes(b"\x30\x82\x03\xff\xfe\x80 CERTIFICATE \xc3")
+    with pytest.raises(ProfileError) as caught:
+        load(workdir, cf_data(ca_bundle="ca.der"))
+    assert str(caught.value) == (
+        f"{WHERE}: ca_bundle: {folder / 'ca.der'} is not a PEM file holding a certificate")
+
+
 def test_a_path_in_an_unknown_home_is_a_profile_error() -> None:
-    with pytest.raises(ProfileError):
+    with pytest.raises(ProfileError) as caught:
         parse(cf_data(ca_bundle="~nosuchuser-cpi/ca.pem"))
+    assert str(caught.value) == (
+        f"{WHERE}: ca_bundle: '~nosuchuser-cpi/ca.pem' names the home folder of an unknown user")
+    assert (caught.value.path, caught.value.key) == (Path(WHERE), "ca_bundle")
 
 
 def test_an_overlong_path_is_a_profile_error() -> None:
@@ -742,6 +856,27 @@ def test_a_secret_service_key_fills_the_connection(workdir: Path) -> None:
     assert prof.client_id == CLIENT_ID
     assert prof.client_secret == Secret(CLIENT_SECRET)
     assert not prof.uses_certificate
+
+
+@pytest.mark.parametrize(("field", "url"), [("url", "http://tenant.example.com"),
+                                            ("tokenurl", "http://sub.example.com/oauth/token")])
+def test_a_service_key_url_over_plain_http_names_the_service_key_field(
+        workdir: Path, field: str, url: str) -> None:
+    with pytest.raises(ProfileError) as caught:
+        with_service_key(workdir, secret_key(**{field: url}))
+    assert str(caught.value) == (
+        f"{WHERE}: service_key ({field}): '{url}' uses plain http://; secrets and tokens must "
+        "travel over https:// (http is only allowed for loopback hosts)")
+    assert caught.value.key == f"service_key ({field})"
+
+
+def test_a_service_key_larger_than_a_service_key_may_be_is_refused(workdir: Path) -> None:
+    padded = {**secret_key(), "padding": "x" * (300 * 1024)}
+    with pytest.raises(ProfileError) as caught:
+        with_service_key(workdir, padded)
+    assert str(caught.value) == (
+        f"{WHERE}: service_key: file {workdir / 'profiles' / 'key.json'} cannot be read: is 300 "
+        "KiB, more than the 256 KiB this file may have")
 
 
 def test_a_flat_service_key_without_oauth_is_read_too(workdir: Path) -> None:
@@ -878,6 +1013,24 @@ def test_a_sandbox_section_excludes_connection_keys() -> None:
         "this key or the sandbox section")
 
 
+def test_a_sandbox_section_excludes_a_service_key() -> None:
+    data = {"environment": "cf", "required_roles": ["MonitoringDataRead"], "sandbox": {},
+            "service_key": "k.json"}
+    assert problem(data) == (
+        f"{WHERE}: service_key: a sandbox profile gets its connection from the sandbox; remove "
+        "this key or the sandbox section")
+
+
+def test_a_sandbox_section_the_sandbox_cannot_simulate_names_the_file() -> None:
+    data = {"environment": "cf", "required_roles": ["MonitoringDataRead"],
+            "sandbox": {"roles": ["nope-x"]}}
+    with pytest.raises(SandboxSpecError) as caught:
+        parse(data)
+    assert str(caught.value).startswith(
+        f"{WHERE}: sandbox.roles[0]: unknown role template 'nope-x'; valid role templates: "
+        "CatalogPackagesRead, ")
+
+
 def test_a_sandbox_section_must_be_a_mapping() -> None:
     data = {"environment": "cf", "required_roles": ["MonitoringDataRead"], "sandbox": [1]}
     assert problem(data) == f"{WHERE}: sandbox: must be a mapping, not a list"
@@ -927,6 +1080,8 @@ def profiles_dir(tmp_path: Path) -> Path:
     (["all"], ["prod-cf", "qa-cf", "sandbox-neo"]),
     (["qa-cf", "all"], ["qa-cf", "prod-cf", "sandbox-neo"]),
     (["qa-cf", "qa-cf,qa-cf"], ["qa-cf"]),
+    (["qa-cf,,prod-cf"], ["qa-cf", "prod-cf"]),
+    ([",qa-cf"], ["qa-cf"]),
 ])
 def test_profile_names_resolve(profiles_dir: Path, requested: list[str],
                                expected: list[str]) -> None:
@@ -970,10 +1125,14 @@ def test_an_unknown_profile_in_a_missing_folder_says_so(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("spelled", ["profiles/qa-cf.yaml", "profiles/qa-cf.yml", "qa-cf.yaml",
-                                     "./profiles/qa-cf.yaml", "profiles/qa-cf"])
+                                     "qa-cf.yml", "./profiles/qa-cf.yaml", "profiles/qa-cf",
+                                     "elsewhere/qa-cf.yaml"])
 def test_a_profile_file_path_inside_the_folder_is_understood(
         profiles_dir: Path, spelled: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A path to no file (qa-cf.yaml here, elsewhere/qa-cf.yaml) names the profile of its
+    name in the profiles folder."""
     monkeypatch.chdir(profiles_dir.parent)
+    assert profile_module.resolve_files([spelled], profiles_dir) == [profiles_dir / "qa-cf.yaml"]
     assert resolve_names([spelled], profiles_dir) == ["qa-cf"]
 
 
@@ -988,20 +1147,52 @@ def test_a_mistyped_profile_path_gets_a_did_you_mean(
         "--profiles-dir DIR)")
 
 
-@pytest.mark.parametrize("spelled", ["elsewhere/prod-cf.yaml", "{absolute}"])
+@pytest.mark.parametrize("spelled", ["elsewhere/prod-cf.yaml", "{absolute}", "elsewhere/prod-cf",
+                                     "{absolute_without_suffix}"])
 def test_a_profile_file_in_another_folder_is_read_where_it_is(
         profiles_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
         spelled: str) -> None:
     elsewhere = tmp_path / "elsewhere"
     write_yaml(elsewhere, "prod-cf", cf_data(description="the one elsewhere"))
     monkeypatch.chdir(tmp_path)
-    requested = spelled.format(absolute=elsewhere / "prod-cf.yaml")
+    requested = spelled.format(absolute=elsewhere / "prod-cf.yaml",
+                               absolute_without_suffix=elsewhere / "prod-cf")
     assert profile_module.resolve_files([requested], profiles_dir) == [
         elsewhere / "prod-cf.yaml"]
     assert resolve_names([requested], profiles_dir) == ["prod-cf"]
     [loaded] = profile_module.load_selected([requested], profiles_dir)
     assert (loaded.name, loaded.path, loaded.description) == (
         "prod-cf", elsewhere / "prod-cf.yaml", "the one elsewhere")
+
+
+def test_a_yml_file_in_another_folder_is_read_where_it_is(
+        profiles_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "prod-cf.yml").write_text(yaml.safe_dump(cf_data(description="yml")),
+                                           encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert profile_module.resolve_files(["elsewhere/prod-cf.yml"], profiles_dir) == [
+        elsewhere / "prod-cf.yml"]
+    [loaded] = profile_module.load_selected(["elsewhere/prod-cf.yml"], profiles_dir)
+    assert (loaded.name, loaded.description) == ("prod-cf", "yml")
+
+
+def test_a_dotted_profile_name_given_without_its_suffix_keeps_its_dots(
+        profiles_dir: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    write_yaml(elsewhere, "prod.eu", cf_data())
+    assert profile_module.resolve_files([str(elsewhere / "prod.eu")], profiles_dir) == [
+        elsewhere / "prod.eu.yaml"]
+
+
+def test_one_file_spelled_two_ways_is_selected_once(
+        profiles_dir: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    write_yaml(elsewhere, "prod-cf", cf_data())
+    roundabout = elsewhere / ".." / "elsewhere" / "prod-cf.yaml"
+    assert profile_module.resolve_files([str(elsewhere / "prod-cf.yaml"), str(roundabout)],
+                                        profiles_dir) == [elsewhere / "prod-cf.yaml"]
 
 
 def test_an_absolute_profile_path_works_from_any_folder(
@@ -1079,6 +1270,30 @@ def test_bind_fills_in_a_connection(tmp_path: Path) -> None:
     assert (bound.api_url, bound.token_url, bound.client_id) == (
         "https://x.example.com", "https://t.example.com/oauth/token", "c")
     assert bound.required_roles == prof.required_roles
+    assert (bound.client_secret, bound.certificate, bound.key, bound.ca_bundle) == (
+        None, None, None, None)
+
+
+def test_bind_fills_in_the_credential_and_the_ca_file() -> None:
+    prof = parse({"environment": "cf", "required_roles": ["MonitoringDataRead"],
+                  "sandbox": {"credential": "certificate"}})
+    bound = profile_module.bind(prof, api_url="https://x.example.com", token_url="https://t",
+                                client_id="c", client_secret=Secret("s&<>\"'$"),
+                                certificate=Path("c.pem"), key=Path("k.pem"),
+                                ca_bundle=Path("ca.pem"))
+    assert (bound.client_secret, bound.certificate, bound.key, bound.ca_bundle) == (
+        Secret("s&<>\"'$"), Path("c.pem"), Path("k.pem"), Path("ca.pem"))
+
+
+def test_bind_keeps_the_profile_s_own_ca_file_when_given_none(workdir: Path,
+                                                              pem_pair: PemPair) -> None:
+    cert, _ = pem_pair.write(workdir)
+    prof = parse({"environment": "cf", "required_roles": ["MonitoringDataRead"],
+                  "sandbox": {}, "ca_bundle": str(cert)})
+    bound = profile_module.bind(prof, api_url="https://x.example.com", token_url="https://t",
+                                client_id="c", client_secret=None, certificate=None, key=None,
+                                ca_bundle=None)
+    assert bound.ca_bundle == cert
 
 
 # --- a profile of a sandbox that was started on its own (`simulated: sandbox`) -------------------
