@@ -59,12 +59,10 @@ class Least(Estimate):
 
 class Estimates:
     """What one profile's hosts showed so far: the handshake, for a host whose first
-    connection is still being made, and the round trip, for a host that has not answered yet
-    (the API host after the token host: the same tenant's network, at first sight)."""
+    connection is still being made."""
 
     def __init__(self) -> None:
         self.handshake = Least()
-        self.round_trip = Estimate()
 
 
 class LoopLag:
@@ -205,7 +203,6 @@ class Lane:
         """A request sent on a standing connection took `seconds` to its answer, or to its
         failure (a read timeout, a reset: its round trip was at least that long)."""
         self.round_trip.add(seconds)
-        self.shared.round_trip.add(seconds)
 
     # --- deciding -------------------------------------------------------------------------
 
@@ -226,16 +223,15 @@ class Lane:
 
     def _ratio(self, handshake: float) -> float:
         """The round trip as this host's answers showed it, in handshakes (the shortest this
-        host took). Before its first answer: the round trip the profile's other hosts showed,
-        or twice what the request out has taken so far if that is longer (a request out for a
-        while is expected to take about as long again; rechecked after each handshake's time,
-        so that a slow host is seen within a few)."""
+        host took); before its first answer, twice what the request out has taken so far (a
+        request out for a while is expected to take about as long again; rechecked after each
+        handshake's time, so that a slow host is seen within a few)."""
         if self.round_trip.value is not None and self.handshake.value:
             return self.round_trip.value / self.handshake.value
         now = time.monotonic()
         longest = max((now - sent for sent in self._busy.values() if sent is not None),
                       default=0.0)
-        return max(2 * longest, self.shared.round_trip.value or 0.0) / handshake
+        return 2 * longest / handshake
 
     def _cpu_bound(self, round_trip: float) -> bool:
         return self.lag.value * CPU_BOUND >= round_trip

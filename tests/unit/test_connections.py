@@ -262,23 +262,3 @@ def test_switched_off_http2_means_one_http1_client_that_knows_its_protocol() -> 
         return protocol
     assert run(body) == HTTP11
     assert made == [False]
-
-
-@pytest.mark.parametrize(("seen", "expected"), [(0.100, 10), (0.001, 1), (None, 1)])
-def test_a_host_not_answered_yet_goes_by_the_round_trip_of_the_profiles_other_hosts(
-        seen: float | None, expected: int) -> None:
-    """The token host answered in `seen`; the API host's 10 requests queue behind its first
-    connection (a 5 ms handshake): a slow tenant gets its connections at once, a fast one
-    keeps one."""
-    async def body() -> int:
-        shared = Estimates()
-        token_host = Lane("token:443", 10, shared, HTTP11)
-        if seen is not None:
-            token_host.answered(HTTP11, seen)
-        api = Lane("api:443", 10, shared, None)
-        tasks, _ = await take(api, 10)
-        api.learned(HTTP11, 0.005)
-        await asyncio.sleep(0)
-        api.close()
-        return sum(t.done() for t in tasks)
-    assert run(body) == expected
