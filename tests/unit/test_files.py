@@ -145,6 +145,17 @@ def test_what_is_not_plainly_within_the_limits_goes_to_the_python_loader(text: s
     assert files._load_plain(text) is files._NOT_PLAIN
 
 
+def test_libyaml_reads_collections_nested_less_deep_than_the_limit() -> None:
+    assert files._load_plain("[" * 31 + "]" * 31) == _python_loader("[" * 31 + "]" * 31)
+    assert files._load_plain("[" * 32 + "]" * 32) is files._NOT_PLAIN
+
+
+def test_libyaml_reads_exactly_as_many_values_as_the_limit() -> None:
+    most = "- 1\n" * (files.MAX_YAML_VALUES - 1)  # and the list itself
+    assert files._load_plain(most) == [1] * (files.MAX_YAML_VALUES - 1)
+    assert files._load_plain(most + "- 1\n") is files._NOT_PLAIN
+
+
 def test_a_plain_profile_is_not_read_by_the_python_loader(
         monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(text: str) -> None:

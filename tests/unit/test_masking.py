@@ -405,3 +405,19 @@ def test_the_masking_walk_masks_texts_from_outside_in_place_and_keeps_vocabulary
                    "findings": [{"code": value, "message": f"a {MASK} b"},
                                 {"message": ["x line", {"detail": MASK}, 7, None]}]},
         "details": {"notes": [[MASK], {"code": "ok"}]}}
+
+
+def test_a_value_at_the_very_start_or_end_of_a_text_is_found() -> None:
+    index = {"abc": (0,), "xyz": (1,)}
+    assert secret._places("abc--", 3, index) == {0}
+    assert secret._places("--xyz", 3, index) == {1}
+    assert secret._places("ab", 3, index) == set()
+
+
+def test_a_text_scrubbed_before_its_secret_was_registered_is_masked_after(
+        isolated_secrets: None) -> None:
+    text = "the answer quoted late-registered-Secret&1 back"
+    secret.register("an-earlier-secret-value")
+    assert scrub(text) == text  # remembered for the secrets known now
+    secret.register("late-registered-Secret&1")
+    assert scrub(text) == f"the answer quoted {MASK} back"
