@@ -17,11 +17,12 @@ import certifi
 import httpx
 import pytest
 
-from cpi_preflight import transport
+from cpi_preflight import connections, transport
 from cpi_preflight.connections import Clients
 from cpi_preflight.errors import ConfigError, ReadOnlyViolationError
 from cpi_preflight.observation import (
     BODY_EXCERPT,
+    WIRE_TEXT,
     Attempt,
     Exchange,
     Failure,
@@ -1288,3 +1289,198 @@ def test_a_failed_attempt_keeps_the_size_of_what_it_sent() -> None:
     sizes = [found.attempts[0].wire.request_body_size  # type: ignore[union-attr]
              for found in (posted, got)]
     assert sizes == [9, 0]
+
+
+# --- mutation: transport, the rest ---------------------------------------------------------
+
+
+class _Clock:
+    """`time` for transport and connections: stands still until the test moves it on."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return 1_800_000_000.0
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> _Clock:
+    frozen = _Clock()
+    monkeypatch.setattr(transport, "time", frozen)
+    monkeypatch.setattr(connections, "time", frozen)
+    return frozen
+
+
+class _Body(httpx.AsyncByteStream):
+    """An answer's body that takes half a second a chunk to arrive."""
+
+    def __init__(self, clock: _Clock, *chunks: bytes) -> None:
+        self.clock, self.chunks = clock, chunks
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for chunk in self.chunks:
+            self.clock.now += 0.5
+            yield chunk
+
+
+@dataclass
+class _Traced(httpx.AsyncBaseTransport):
+    """A server behind httpcore's trace events: per request, the events named, then a quarter
+    of a second (on `clock`, when given), then the next answer (or exception)."""
+
+    answers: list[httpx.Response | Exception]
+    events: tuple[str, ...] = ()
+    clock: _Clock | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        trace = request.extensions.get("trace")
+        for name in self.events:
+            if trace is not None:
+                await trace(name, {})
+        if self.clock is not None:
+            self.clock.now += 0.25
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+async def _through(clients: Clients, *requests: httpx.Request, attempts: int = 1,
+                   deadline: float = 60.0) -> list[Exchange]:
+    sender = Sender(clients, Limits(), RetryPolicy(attempts=attempts, base_delay=0.001),
+                    deadline)
+    try:
+        return [await sender.exchange(request) for request in requests]
+    finally:
+        await clients.aclose()
+
+
+def _clients(server: httpx.AsyncBaseTransport, *, http2: bool = False) -> Clients:
+    client = httpx.AsyncClient(transport=server)
+    return Clients(lambda _: client, http2=http2, per_host=10)
+
+
+def test_a_tls_host_is_learned_from_its_handshake_and_a_plain_host_from_its_connect() -> None:
+    """A TCP connection to an https host says nothing yet of its protocol or its handshake's
+    cost (TLS and ALPN tell); to an http host it says both: HTTP/1.1, and the time it took."""
+    server = _Traced([httpx.Response(200)], ("connection.connect_tcp.started",
+                                             "connection.connect_tcp.complete"))
+    clients = _clients(server, http2=True)
+    asyncio.run(_through(clients, get("https://tls.example.com/api"),
+                         get("http://plain.example.com/api")))
+    tls, plain = (clients.route(host)[1] for host in ("tls.example.com", "plain.example.com"))
+    assert (tls.protocol, tls.handshake.value, tls.connections) == (None, None, 1)
+    assert (plain.protocol, plain.connections) == ("HTTP/1.1", 1)
+    assert plain.handshake.value is not None
+
+
+def test_the_server_certificate_is_read_once_per_host(clock: _Clock) -> None:
+    cert: dict[str, object] = {"notAfter": "Jun  1 12:00:00 2027 GMT",
+                               "subject": ((("commonName", "tenant.example.com"),),)}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, extensions={"network_stream": _Stream(_PeerTls(cert))})
+
+    clients = _clients(httpx.MockTransport(answer))
+    first, second = asyncio.run(_through(clients, get(), get(MPL)))
+    expected = TlsCertificate(host="tenant.example.com", subject="commonName=tenant.example.com",
+                              issuer="", not_after="2027-06-01T12:00:00+00:00")
+    assert [found.attempts[0].wire.certificate  # type: ignore[union-attr]
+            for found in (first, second)] == [expected, None]
+
+
+def test_send_once_reads_the_certificate_unless_told_not_to() -> None:
+    cert: dict[str, object] = {"notAfter": "Jun  1 12:00:00 2027 GMT"}
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, extensions={"network_stream": _Stream(_PeerTls(cert))})
+
+    async def go() -> list[TlsCertificate | None]:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as client:
+            read = await transport._send_once(client, get())
+            unread = await transport._send_once(client, get(), certificate=False)
+        return [read.certificate, unread.certificate]
+
+    assert asyncio.run(go()) == [TlsCertificate(
+        host="tenant.example.com", subject="", issuer="",
+        not_after="2027-06-01T12:00:00+00:00"), None]
+
+
+def test_an_answer_s_time_is_its_wait_and_its_body(clock: _Clock) -> None:
+    """A quarter second to the headers, two chunks of half a second each: the attempt took
+    1250 ms, 250 of them waiting and 1000 receiving."""
+    server = _Traced([httpx.Response(200, stream=_Body(clock, b'{"d":', b"1}"))], clock=clock)
+    (found,) = asyncio.run(_through(_clients(server), get()))
+    wire = found.attempts[0].wire
+    assert wire is not None
+    assert (found.attempts[0].elapsed_ms, wire.timings) == (
+        1250.0, Timings(wait=250.0, receive=1000.0))
+    assert found.json == {"d": 1}
+
+
+def test_a_failed_attempt_s_time_is_all_waiting(clock: _Clock) -> None:
+    server = _Traced([httpx.ConnectError("[Errno 111] Connection refused")], clock=clock)
+    (found,) = asyncio.run(_through(_clients(server), get()))
+    wire = found.attempts[0].wire
+    assert wire is not None
+    assert (found.attempts[0].elapsed_ms, wire.timings) == (250.0, Timings(wait=250.0))
+
+
+def test_a_refused_write_took_no_time() -> None:
+    found = exchange(Server([httpx.Response(200)]),
+                     httpx.Request("DELETE", f"{API_ROOT}/IntegrationPackages('x')"),
+                     guard=ReadOnlyGuard(TOKEN_URL))
+    assert [(a.status, a.elapsed_ms, a.wire) for a in found.attempts] == [(None, 0.0, None)]
+
+
+def test_a_request_that_failed_after_it_went_out_counts_its_round_trip(clock: _Clock) -> None:
+    server = _Traced([httpx.ReadTimeout("timed out")], ("http11.send_request_headers.started",),
+                     clock=clock)
+    clients = _clients(server)
+    (found,) = asyncio.run(_through(clients, get()))
+    assert statuses(found) == ["timeout"]
+    assert clients.route("tenant.example.com")[1].round_trip.value == 0.25
+
+
+def test_a_host_that_breaks_under_http2_is_tried_again_over_http11_at_once() -> None:
+    """Not counted among the attempts: one attempt allowed, two tries made."""
+    broken = _Traced([httpx.RemoteProtocolError("Server disconnected")],
+                     ("http2.send_request_headers.started",))
+    plain = _Traced([httpx.Response(200, json={"d": 1})])
+    made = {True: httpx.AsyncClient(transport=broken), False: httpx.AsyncClient(transport=plain)}
+    clients = Clients(made.__getitem__, http2=True, per_host=10)
+    (found,) = asyncio.run(_through(clients, get(), attempts=1))
+    assert statuses(found) == ["reset", 200]
+    assert (found.status, found.json) == (200, {"d": 1})
+
+
+def test_a_retry_goes_out_while_the_deadline_is_only_reached(sleeps: Sleeps,
+                                                                clock: _Clock) -> None:
+    """The deadline passed stops retries; reached to the moment, it does not yet."""
+    server = _Traced([httpx.Response(503), httpx.Response(200)], clock=clock)
+    (found,) = asyncio.run(_through(_clients(server), get(), attempts=3, deadline=0.25))
+    assert statuses(found) == [503, 200]
+    late = _Traced([httpx.Response(503), httpx.Response(200)], clock=clock)
+    (stopped,) = asyncio.run(_through(_clients(late), get(), attempts=3, deadline=0.24))
+    assert statuses(stopped) == [503]
+
+
+W = WIRE_TEXT
+
+
+@pytest.mark.parametrize(("body", "truncated", "cut"), [
+    (b"a" * W, False, False),  # exactly the text kept
+    (b"a" * (W + 1), False, True),  # one character more
+    ("\U0001F600".encode() * W, False, False),  # W characters in 4 W bytes
+    ("\U0001F600".encode() * W + b"a", False, True),  # one byte past 4 W
+    (b"short", True, True),  # cut at the body's cap
+])
+def test_the_wire_text_is_cut_where_the_body_went_on(body: bytes, truncated: bool,
+                                                     cut: bool) -> None:
+    answer = transport._Answer(200, httpx.Headers(), body, None, truncated=truncated)
+    wire = transport._wire(get(), PhaseClock(), answer)
+    assert (wire.text, wire.text_cut) == (body.decode()[:W], cut)
