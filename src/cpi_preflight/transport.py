@@ -775,27 +775,32 @@ def proxy_for(url: str, environ: Mapping[str, str]) -> str:
         host = parts.host.lower()
     except (httpx.InvalidURL, ValueError):
         return ""
-    if (parts.scheme == "http" and is_loopback(host)) or _bypassed(parts, environ):
-        return ""
     for name in (f"{parts.scheme.upper()}_PROXY", "ALL_PROXY"):
         variable = _proxy_variable(environ, name)
-        if variable is not None:
-            return f"{variable[0]}={quote(mask_userinfo(variable[1]), 2000)}"
+        if variable is None:
+            continue
+        key = "all://" if name == "ALL_PROXY" else f"{parts.scheme}://"  # httpx's mount
+        if (parts.scheme == "http" and is_loopback(host)) or _bypassed(parts, key, environ):
+            return ""
+        return f"{variable[0]}={quote(mask_userinfo(variable[1]), 2000)}"
     return ""
 
 
-def _bypassed(url: httpx.URL, environ: Mapping[str, str]) -> bool:
+def _bypassed(url: httpx.URL, key: str, environ: Mapping[str, str]) -> bool:
     variable = _proxy_variable(environ, "NO_PROXY")
-    entries = [e.strip().lower() for e in variable[1].split(",")] if variable else []
-    return any(_no_proxy_names(entry, url) for entry in entries if entry)
+    entries = [e.strip() for e in variable[1].split(",")] if variable else []
+    return any(_no_proxy_names(entry, url, key) for entry in entries if entry)
 
 
-def _no_proxy_names(entry: str, url: httpx.URL) -> bool:
+def _no_proxy_names(entry: str, url: httpx.URL, key: str) -> bool:
     """Whether NO_PROXY's `entry` names `url`, as httpx reads it (curl's rules): `*` names
     every URL; an entry with a scheme (`http://host`, `all://host:port`) that scheme (`all`:
     any), that host alone and, if given, that port; an IP address or `localhost` that host
     alone; `.domain` its subdomains; any other name that host and its subdomains; a port in
-    an entry names that port only (an https URL without one has none)."""
+    an entry names that port only (an https URL without one has none). An entry with neither
+    host nor port (`https://`) ranks against the proxy's own pattern `key` (httpx's mounts):
+    it wins when written the same, or when its scheme is the URL's and the proxy is
+    ALL_PROXY's."""
     if entry == "*":
         return True
     try:
@@ -806,6 +811,8 @@ def _no_proxy_names(entry: str, url: httpx.URL) -> bool:
         return False
     if pattern.port is not None and pattern.port != url.port:
         return False
+    if not pattern.host.strip("*") and pattern.port is None:
+        return entry == key or (key == "all://" and pattern.scheme == url.scheme)
     return _host_pattern_names(pattern.host, url.host)
 
 
@@ -813,7 +820,7 @@ def _no_proxy_pattern(entry: str) -> str:
     """The URL pattern httpx makes of a NO_PROXY entry."""
     if "://" in entry:
         return entry
-    if _is_address(entry.split("/")[0]) or entry == "localhost":
+    if _is_address(entry.split("/")[0]) or entry.lower() == "localhost":
         return f"all://[{entry}]" if ":" in entry.split("/")[0] else f"all://{entry}"
     return f"all://*{entry}"
 

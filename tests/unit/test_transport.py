@@ -835,6 +835,17 @@ def test_classify_reads_each_word_of_a_failure_alone(error: Exception, kind: str
     ("::1", "https://[::1]:8443/", False),
     ("10.0.0.0/8", "https://10.0.0.0/", False),
     ("10.0.0.0/8", "https://10.1.2.3/", True),
+    ("10.0.0.0/8", "https://cpi.10.0.0.0/", True),
+    ("10.0.0.1/x:y", "https://10.0.0.1/", False),
+    ("https://", "https://tenant.example.com/", False),
+    ("http://", "https://tenant.example.com/", True),
+    ("all://*", "https://tenant.example.com/", True),
+    ("all://", "https://tenant.example.com/", True),
+    ("HTTPS://", "https://tenant.example.com/", True),
+    ("LOCALHOST", "https://localhost:8443/", False),
+    (".example.com", "https://a-much-longer-host-name.org/", True),
+    (".example.com", "https://badexample.com/", True),
+    (".example.com", "https://a.example.com/", False),
 ])
 def test_no_proxy_entries_are_read_as_httpx_reads_them(
         monkeypatch: pytest.MonkeyPatch, no_proxy: str, url: str, proxied: bool) -> None:
@@ -1484,3 +1495,47 @@ def test_the_wire_text_is_cut_where_the_body_went_on(body: bytes, truncated: boo
     answer = transport._Answer(200, httpx.Headers(), body, None, truncated=truncated)
     wire = transport._wire(get(), PhaseClock(), answer)
     assert (wire.text, wire.text_cut) == (body.decode()[:W], cut)
+
+
+# --- mutation: the NO_PROXY reading and the client check of session 5 ---
+
+
+def test_an_entry_httpx_cannot_read_names_nothing() -> None:
+    environ = {"HTTPS_PROXY": "http://proxy.example:3128", "NO_PROXY": "[::1],other.example"}
+    assert transport.proxy_for("https://tenant.example.com/", environ) == (
+        "HTTPS_PROXY=http://proxy.example:3128")
+
+
+def test_plain_http_to_localhost_goes_direct_whatever_the_proxy() -> None:
+    environ = {"HTTP_PROXY": "http://proxy.example:3128"}
+    assert transport.proxy_for("http://localhost:8443/api", environ) == ""
+    assert transport.proxy_for("http://tenant.example.com/api", environ) == (
+        "HTTP_PROXY=http://proxy.example:3128")
+
+
+def test_the_client_check_does_not_read_the_ca_files(monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    """Only the proxy variables are checked here; SSL_CERT_FILE has its own check, which
+    names the variable (files.check_ssl_cert_file), after this one."""
+    _clear_proxy_variables(monkeypatch)
+    monkeypatch.setenv("NO_PROXY", "localhost")
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "missing.pem"))
+    transport.check_client_environment()
+
+
+@pytest.mark.parametrize(("no_proxy", "proxied"), [
+    ("all://", False), ("https://", False), ("all://*", True), ("http://", True),
+    ("tenant.example.com", False),
+])
+def test_no_proxy_entries_rank_against_all_proxy_as_httpx_ranks_them(
+        monkeypatch: pytest.MonkeyPatch, no_proxy: str, proxied: bool) -> None:
+    _clear_proxy_variables(monkeypatch)
+    environ = {"ALL_PROXY": "http://proxy.example:3128", "NO_PROXY": no_proxy}
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    url = "https://tenant.example.com/api"
+    assert transport.proxy_for(url, environ) == (
+        "ALL_PROXY=http://proxy.example:3128" if proxied else "")
+    with httpx.Client(trust_env=True) as client:
+        used = client._transport_for_url(httpx.URL(url))
+        assert (used is not client._transport) is proxied
