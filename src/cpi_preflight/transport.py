@@ -772,7 +772,7 @@ def proxy_for(url: str, environ: Mapping[str, str]) -> str:
     (`direct_routes`) and URLs NO_PROXY names (`_no_proxy_names`: read as httpx reads it)."""
     try:
         parts = httpx.URL(url)
-        host = parts.host.lower()
+        host = parts.host  # lower case already; raises for a name IDNA cannot read
     except (httpx.InvalidURL, ValueError):
         return ""
     for name in (f"{parts.scheme.upper()}_PROXY", "ALL_PROXY"):
@@ -811,7 +811,7 @@ def _no_proxy_names(entry: str, url: httpx.URL, key: str) -> bool:
         return False
     if pattern.port is not None and pattern.port != url.port:
         return False
-    if not pattern.host.strip("*") and pattern.port is None:
+    if pattern.host in ("", "*") and pattern.port is None:
         return entry == key or (key == "all://" and pattern.scheme == url.scheme)
     return _host_pattern_names(pattern.host, url.host)
 

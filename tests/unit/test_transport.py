@@ -843,6 +843,8 @@ def test_classify_reads_each_word_of_a_failure_alone(error: Exception, kind: str
     ("all://", "https://tenant.example.com/", True),
     ("HTTPS://", "https://tenant.example.com/", True),
     ("LOCALHOST", "https://localhost:8443/", False),
+    ("all://*:8443", "https://tenant.example.com:8443/", False),
+    ("all://*:8443", "https://tenant.example.com/", True),
     (".example.com", "https://a-much-longer-host-name.org/", True),
     (".example.com", "https://badexample.com/", True),
     (".example.com", "https://a.example.com/", False),
