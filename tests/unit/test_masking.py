@@ -421,3 +421,10 @@ def test_a_text_scrubbed_before_its_secret_was_registered_is_masked_after(
     assert scrub(text) == text  # remembered for the secrets known now
     secret.register("late-registered-Secret&1")
     assert scrub(text) == f"the answer quoted {MASK} back"
+
+
+@pytest.mark.parametrize("shown", ["pa&apos;ss-Word$1", "pa&#39;ss-Word$1", "pa&#x27;ss-Word$1"])
+def test_a_secret_with_an_apostrophe_alone_is_masked_in_every_markup_form(
+        shown: str, isolated_secrets: None) -> None:
+    secret.register("pa'ss-Word$1")  # an apostrophe, no double quote
+    assert scrub(f"<v>{shown}</v>") == f"<v>{MASK}</v>"
