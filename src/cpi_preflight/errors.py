@@ -10,7 +10,7 @@
      +-- CatalogError              the shipped knowledge data is inconsistent (a bug of ours)
      +-- ReadOnlyViolationError    a write towards the tenant was asked of the HTTP layer
      +-- CheckFailedError          a check's verdict is "failed"
-     |    +-- VerdictFailedError   raised by the check's pytest item, with the failures to show
+     |    +-- VerdictFailedError   raised by the check's pytest item when its verdict failed
      +-- DocsError                 the README's generated regions cannot be checked or written
 
 Errors about the user's files carry where the problem is as attributes (`ProfileError.path` and
@@ -96,12 +96,8 @@ class CheckFailedError(PreflightError):
 
 
 class VerdictFailedError(CheckFailedError):
-    """The failed verdict of one check item: its summary is the message, `failures` the texts
-    (`CODE: message` and the fix) that the item's `repr_failure` shows."""
-
-    def __init__(self, summary: str, failures: Sequence[str]) -> None:
-        super().__init__(summary)
-        self.failures = tuple(failures)
+    """The failed verdict of one check item, its summary the message; the item's
+    `repr_failure` shows the verdict's failures (`CODE: message` and the fix)."""
 
 
 class DocsError(PreflightError):

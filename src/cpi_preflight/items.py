@@ -10,7 +10,7 @@ import pytest
 from cpi_preflight.errors import VerdictFailedError
 from cpi_preflight.findings import FAILED, SKIPPED
 from cpi_preflight.plan import Check, Plan
-from cpi_preflight.reporting import outcomes, terminal
+from cpi_preflight.reporting import terminal
 from cpi_preflight.run import Run
 from cpi_preflight.secret import scrub
 
@@ -49,9 +49,7 @@ class CheckItem(pytest.Item):
         verdict = self.parent.run.verdict(self.profile_name, self.check.id)
         self.user_properties.append(("code", verdict.code))
         if verdict.outcome == FAILED:
-            left_out = [outcomes.left_out_words(verdict.left_out)] if verdict.left_out else []
-            raise VerdictFailedError(verdict.summary,
-                                     [*(f.text() for f in verdict.failures), *left_out])
+            raise VerdictFailedError(verdict.summary)  # `repr_failure` shows its findings
         if verdict.outcome == SKIPPED:
             pytest.skip(terminal.printable(verdict.summary))
         for warning in verdict.warnings:
