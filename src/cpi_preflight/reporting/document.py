@@ -162,6 +162,11 @@ class Document:
             return SIMULATED
         return NOT_EVIDENCE if tenant.get("go_live_evidence") is False else ""
 
+    @property
+    def caveat_kind(self) -> str:
+        """The caveat's kind, its words before the first colon (`simulated tenant`), or ''."""
+        return self.caveat.partition(":")[0]
+
     def checks(self) -> list[CheckRow]:
         """Every check of the record, in its order, with its findings and time."""
         found: dict[str, list[Finding]] = {}

@@ -127,7 +127,7 @@ def render(document: Document) -> str:
     caveat = document.caveat
     return _template().render(
         kind=NOT_EVIDENCE if caveat else EVIDENCE, caveat=caveat,
-        caveat_label=caveat.partition(":")[0],
+        caveat_label=document.caveat_kind,
         doc=record, when=_when, strict=_strict_text(record), verify_command=VERIFY_COMMAND,
         sign_commands=SIGN_COMMANDS,
         counts=counts_text(record["summary"]),

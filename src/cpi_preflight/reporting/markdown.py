@@ -84,8 +84,7 @@ def ci_run(document: Document) -> str:
 
 
 def _evidence_cell(document: Document) -> str:
-    caveat = document.caveat
-    return f"no: {cell(caveat.partition(':')[0], 40)}" if caveat else "yes"
+    return f"no: {cell(document.caveat_kind, 40)}" if document.caveat else "yes"
 
 
 def _row(item: Document | Unreadable) -> str:
