@@ -31,19 +31,31 @@ _JOIN = "\x00"
 _lock = threading.Lock()
 _live: set[str] = set()
 _GRAM = 8  # the most characters a value is looked up by
-_CHUNK = 1 << 16  # a long text is read for starts in pieces of this many characters
+_STRIDE = 8  # the farthest apart the places of a text are read at (see `_Tier`)
+_CHUNK = 1 << 16  # a long text is read for keys in pieces of this many characters
+
+
+class _Tier(NamedTuple):
+    """Values looked up by `gram` characters read at every `stride`-th place of a text. Each
+    value has `stride` keys (its `gram` characters from offsets 0 to `stride` - 1): wherever
+    it occurs, one of its keys begins at a place that is read. So a text is read at 1 place in
+    `stride`; that needs values of at least `gram` + `stride` - 1 characters."""
+
+    gram: int
+    stride: int
+    by_key: dict[str, tuple[int, ...]]  # a key -> the places (in `_Index.values`) that have it
 
 
 class _Index(NamedTuple):
-    """The live forms, longest first, and the places of each by its first `gram` characters
-    (`_GRAM`, or the shortest form's length): built together, replaced together."""
+    """The live forms, longest first, and their tiers: forms of `_GRAM` + `_STRIDE` - 1
+    characters or more in one, read at every `_STRIDE`-th place; shorter ones in another, read
+    as closely as the shortest needs. Built together, replaced together."""
 
     values: tuple[str, ...]
-    gram: int
-    by_start: dict[str, tuple[int, ...]]
+    tiers: tuple[_Tier, ...]
 
 
-_index = _Index((), 1, {})
+_index = _Index((), ())
 _stale = False  # a value was registered since `_index` was built
 _generation = 0  # counts the rebuilds of `_index`: what `scrub` remembers is for one
 
@@ -199,28 +211,32 @@ def _scrub_short(text: str, generation: int) -> str:
 
 def scrub_all(texts: Sequence[str]) -> list[str]:
     """`scrub` for many texts at once (one search for which secrets occur at all)."""
-    values, gram, by_start = _snapshot()
+    values, tiers = _snapshot()
     if not values or not texts:
         return list(texts)
     everything = _JOIN.join(texts).translate(_LINE_BREAKS)
-    # longest first, as in `values`; only a value whose start occurs can occur
-    present = [values[place] for place in sorted(_places(everything, gram, by_start))
-               if values[place] in everything]
+    places: set[int] = set()
+    for tier in tiers:
+        places |= _places(everything, tier)
+    # longest first, as in `values`; only a value one of whose keys occurs can occur
+    present = [values[place] for place in sorted(places) if values[place] in everything]
     if not present:
         return list(texts)
     return [_mask(text, present) for text in texts]
 
 
-def _places(text: str, gram: int, by_start: dict[str, tuple[int, ...]]) -> set[int]:
-    """The places (in `_Index.values`) of the values whose first `gram` characters occur in `text`:
-    a search as long as the text, not as long as the text times the number of values. Read in
-    pieces, so that a long text never becomes as many strings at once."""
+def _places(text: str, tier: _Tier) -> set[int]:
+    """The places (in `_Index.values`) of the values of `tier` one of whose keys is read in
+    `text`: a search as long as the text divided by the stride, not as long as the text times
+    the number of values. Read in pieces, so that a long text never becomes as many strings at
+    once."""
+    gram, stride, by_key = tier
     places: set[int] = set()
-    last = len(text) - gram + 1  # the number of places a start can begin at
+    last = len(text) - gram + 1  # the number of places a key can begin at
     for piece in range(0, max(last, 0), _CHUNK):
-        starts = {text[i:i + gram] for i in range(piece, min(piece + _CHUNK, last))}
-        for start in starts & by_start.keys():
-            places.update(by_start[start])
+        keys = {text[i:i + gram] for i in range(piece, min(piece + _CHUNK, last), stride)}
+        for key in keys & by_key.keys():
+            places.update(by_key[key])
     return places
 
 
@@ -259,7 +275,7 @@ def _replace_spans(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 def _snapshot() -> _Index:
-    """The live values, longest first, and their index by first characters, taken together."""
+    """The live values, longest first, and their tiers, taken together."""
     with _lock:
         return _index_locked()
 
@@ -271,15 +287,26 @@ def _live_values() -> tuple[str, ...]:
 
 def _index_locked() -> _Index:
     """All live forms, longest first (so a value is masked before any part of it), and their
-    index; the caller holds `_lock`."""
+    tiers; the caller holds `_lock`."""
     global _index, _stale, _generation
     if _stale:
         ordered = tuple(sorted(_live, key=len, reverse=True))
-        gram = min(_GRAM, len(ordered[-1])) if ordered else 1
-        places: dict[str, list[int]] = {}
-        for place, value in enumerate(ordered):
-            places.setdefault(value[:gram], []).append(place)
-        _index = _Index(ordered, gram, {start: tuple(p) for start, p in places.items()})
+        long = [p for p, value in enumerate(ordered) if len(value) >= _GRAM + _STRIDE - 1]
+        short = range(len(long), len(ordered))
+        _index = _Index(ordered, tuple(_tier(ordered, group) for group in (long, short) if group))
         _stale = False
         _generation += 1
     return _index
+
+
+def _tier(values: Sequence[str], places: Sequence[int]) -> _Tier:
+    """The tier of `values[p]` for `places`, its gram and stride as wide as its shortest allows."""
+    shortest = min(len(values[place]) for place in places)
+    gram = min(_GRAM, shortest)
+    stride = min(_STRIDE, shortest - gram + 1)
+    by_key: dict[str, list[int]] = {}
+    for place in places:
+        value = values[place]
+        for key in dict.fromkeys(value[k:k + gram] for k in range(stride)):
+            by_key.setdefault(key, []).append(place)
+    return _Tier(gram, stride, {key: tuple(p) for key, p in by_key.items()})

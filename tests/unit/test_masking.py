@@ -373,7 +373,7 @@ def test_a_secret_shorter_than_the_index_key_is_masked_next_to_long_ones(
     secret.register("a-much-longer-client-secret-value")
     assert secret.scrub_all(["x q&<' y", "a-much-longer-client-secret-value"]) == [
         f"x {MASK} y", MASK]
-    assert secret._snapshot().gram == 4
+    assert [(t.gram, t.stride) for t in secret._snapshot().tiers] == [(8, 8), (4, 1)]
 
 
 def test_values_sharing_a_start_are_masked_longest_first(isolated_secrets: None) -> None:
@@ -382,13 +382,14 @@ def test_values_sharing_a_start_are_masked_longest_first(isolated_secrets: None)
     assert secret.scrub_all(["[abcdefgh-and-more] [abcdefgh]"]) == [f"[{MASK}] [{MASK}]"]
 
 
-def test_a_value_whose_start_is_absent_is_not_searched(isolated_secrets: None) -> None:
+def test_a_value_none_of_whose_keys_occurs_is_not_searched(isolated_secrets: None) -> None:
     secret._live.clear()
     secret.register("zzzz-secret-value")
     index = secret._snapshot()
-    assert secret._places("a text with zzz-secret-value but not the start", index.gram,
-                          index.by_start) == set()
-    assert secret._places("see zzzz-secret-value", index.gram, index.by_start) == {
+    (tier,) = index.tiers
+    # its keys are its 8 characters from offsets 0 to 7: none is whole in these pieces
+    assert secret._places("a text with zzzz-se and cret-va, in pieces", tier) == set()
+    assert secret._places("see zzzz-secret-value", tier) == {
         index.values.index("zzzz-secret-value")}
 
 
@@ -408,10 +409,37 @@ def test_the_masking_walk_masks_texts_from_outside_in_place_and_keeps_vocabulary
 
 
 def test_a_value_at_the_very_start_or_end_of_a_text_is_found() -> None:
-    index = {"abc": (0,), "xyz": (1,)}
-    assert secret._places("abc--", 3, index) == {0}
-    assert secret._places("--xyz", 3, index) == {1}
-    assert secret._places("ab", 3, index) == set()
+    tier = secret._Tier(3, 1, {"abc": (0,), "xyz": (1,)})
+    assert secret._places("abc--", tier) == {0}
+    assert secret._places("--xyz", tier) == {1}
+    assert secret._places("ab", tier) == set()
+
+
+def test_forms_of_15_characters_or_more_are_read_at_every_8th_place_by_8_keys_each(
+        isolated_secrets: None) -> None:
+    secret._live.clear()
+    secret.register("0123456789abcdef")  # 16 characters: its keys begin at offsets 0 to 7
+    index = secret._snapshot()
+    (tier,) = index.tiers
+    assert (tier.gram, tier.stride) == (8, 8)
+    place = index.values.index("0123456789abcdef")
+    assert {key for key, places in tier.by_key.items() if place in places} == {
+        "01234567", "12345678", "23456789", "3456789a", "456789ab", "56789abc", "6789abcd",
+        "789abcde"}
+    # read at places 0 and 8 only: "-0123456" and "789abcde"
+    assert secret._places("-0123456789abcde", tier) == {place}
+    assert secret._places("-0123456789abcd-", tier) == set()
+
+
+@pytest.mark.parametrize("offset", range(17))
+def test_a_long_secret_is_masked_at_any_offset_in_short_and_long_texts(
+        offset: int, isolated_secrets: None) -> None:
+    value = "S3cr&t<Value>'$x-long"
+    secret.register(value)
+    secret.register("q&<'")  # a short one beside it: two tiers
+    for length in (0, 3, secret._CHUNK - 5):
+        before = "a" * (length + offset)
+        assert secret.scrub_all([before + value + "b"]) == [before + MASK + "b"]
 
 
 def test_a_text_scrubbed_before_its_secret_was_registered_is_masked_after(
