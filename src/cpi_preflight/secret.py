@@ -20,7 +20,7 @@ import html
 import json
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 from urllib.parse import quote, quote_plus
 
@@ -39,25 +39,58 @@ class _Tier(NamedTuple):
     """Values looked up by `gram` characters read at every `stride`-th place of a text. Each
     value has `stride` keys (its `gram` characters from offsets 0 to `stride` - 1): wherever
     it occurs, one of its keys begins at a place that is read. So a text is read at 1 place in
-    `stride`; that needs values of at least `gram` + `stride` - 1 characters."""
+    `stride`; that needs values of at least `gram` + `stride` - 1 characters (`fits`)."""
 
     gram: int
     stride: int
-    by_key: dict[str, tuple[int, ...]]  # a key -> the places (in `_Index.values`) that have it
+    by_key: dict[str, list[int]]  # a key -> the places (in `_Index.values`) that have it
+
+    def fits(self, value: str) -> bool:
+        return len(value) >= self.gram + self.stride - 1
+
+    def add(self, place: int, value: str) -> None:
+        for key in dict.fromkeys(value[k:k + self.gram] for k in range(self.stride)):
+            self.by_key.setdefault(key, []).append(place)
 
 
-class _Index(NamedTuple):
-    """The live forms, longest first, and their tiers: forms of `_GRAM` + `_STRIDE` - 1
-    characters or more in one, read at every `_STRIDE`-th place; shorter ones in another, read
-    as closely as the shortest needs. Built together, replaced together."""
+class _Index:
+    """The live forms and their tiers, grown as values are registered (never rebuilt for one
+    more value): forms of `_GRAM` + `_STRIDE` - 1 characters or more in `long`, read at every
+    `_STRIDE`-th place; shorter ones in `short`, read as closely as the shortest of them
+    needs (rebuilt when a shorter one comes)."""
 
-    values: tuple[str, ...]
-    tiers: tuple[_Tier, ...]
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        self.values: list[str] = []
+        self.long = _Tier(_GRAM, _STRIDE, {})
+        self.short: _Tier | None = None
+        self._short_places: list[int] = []
+        for value in values:
+            self.add(value)
+
+    @property
+    def tiers(self) -> tuple[_Tier, ...]:
+        return (self.long,) if self.short is None else (self.long, self.short)
+
+    def add(self, value: str) -> None:
+        place = len(self.values)
+        self.values.append(value)
+        if self.long.fits(value):
+            self.long.add(place, value)
+            return
+        self._short_places.append(place)
+        if self.short is not None and self.short.fits(value):
+            self.short.add(place, value)
+            return
+        shortest = len(value) if self.short is None else min(len(value), self.short.gram)
+        gram = min(_GRAM, shortest)
+        self.short = _Tier(gram, min(_STRIDE, shortest - gram + 1), {})
+        for known in self._short_places:
+            self.short.add(known, self.values[known])
 
 
-_index = _Index((), ())
-_stale = False  # a value was registered since `_index` was built
-_generation = 0  # counts the rebuilds of `_index`: what `scrub` remembers is for one
+_index = _Index()
+_stale = False  # `_live` was changed other than by `register`: `_index` is built anew
+_generation = 0  # counts the changes of `_index`: what `scrub` remembers is for one
 
 
 class Secret:
@@ -178,12 +211,16 @@ def register(value: str) -> None:
     """Remember `value`, in all its `forms`, so that `scrub` masks it."""
     if not value:
         return
-    global _stale
+    global _generation
     new = forms(value)
     with _lock:
-        if not new <= _live:
-            _live.update(new)
-            _stale = True
+        added = new - _live
+        if added:
+            _live.update(added)
+            if not _stale:  # else the index is built anew, with these, when next read
+                for form in sorted(added):
+                    _index.add(form)
+                _generation += 1
 
 
 def register_basic_credentials(client_id: str, secret: Secret) -> None:
@@ -194,7 +231,7 @@ def register_basic_credentials(client_id: str, secret: Secret) -> None:
 
 def scrub(text: str) -> str:
     """`text` with every registered secret, in every form, replaced by the mask."""
-    _live_values()  # brings `_generation` up to date
+    _current()  # brings `_generation` up to date
     if len(text) <= _CACHED_LENGTH:  # the same short texts are scrubbed again and again
         return _scrub_short(text, _generation)
     return scrub_all([text])[0]
@@ -211,15 +248,16 @@ def _scrub_short(text: str, generation: int) -> str:
 
 def scrub_all(texts: Sequence[str]) -> list[str]:
     """`scrub` for many texts at once (one search for which secrets occur at all)."""
-    values, tiers = _snapshot()
-    if not values or not texts:
-        return list(texts)
+    if not texts:
+        return []
     everything = _JOIN.join(texts).translate(_LINE_BREAKS)
-    places: set[int] = set()
-    for tier in tiers:
-        places |= _places(everything, tier)
-    # longest first, as in `values`; only a value one of whose keys occurs can occur
-    present = [values[place] for place in sorted(places) if values[place] in everything]
+    with _lock:
+        index = _index_locked()
+        values = index.values
+        found = {values[place] for tier in index.tiers for place in _places(everything, tier)}
+    # only a value one of whose keys occurs can occur; longest first (a value is masked before
+    # any part of it), then in a fixed order
+    present = sorted((v for v in found if v in everything), key=lambda v: (-len(v), v))
     if not present:
         return list(texts)
     return [_mask(text, present) for text in texts]
@@ -275,38 +313,22 @@ def _replace_spans(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 def _snapshot() -> _Index:
-    """The live values, longest first, and their tiers, taken together."""
+    """The index, up to date (read it only while it cannot change: in tests)."""
     with _lock:
         return _index_locked()
 
 
-def _live_values() -> tuple[str, ...]:
+def _current() -> None:
     with _lock:
-        return _index_locked().values
+        _index_locked()
 
 
 def _index_locked() -> _Index:
-    """All live forms, longest first (so a value is masked before any part of it), and their
-    tiers; the caller holds `_lock`."""
+    """The index of all live forms, built anew when `_live` was changed other than by
+    `register` (`_stale`); the caller holds `_lock`."""
     global _index, _stale, _generation
     if _stale:
-        ordered = tuple(sorted(_live, key=len, reverse=True))
-        long = [p for p, value in enumerate(ordered) if len(value) >= _GRAM + _STRIDE - 1]
-        short = range(len(long), len(ordered))
-        _index = _Index(ordered, tuple(_tier(ordered, group) for group in (long, short) if group))
+        _index = _Index(sorted(_live))
         _stale = False
         _generation += 1
     return _index
-
-
-def _tier(values: Sequence[str], places: Sequence[int]) -> _Tier:
-    """The tier of `values[p]` for `places`, its gram and stride as wide as its shortest allows."""
-    shortest = min(len(values[place]) for place in places)
-    gram = min(_GRAM, shortest)
-    stride = min(_STRIDE, shortest - gram + 1)
-    by_key: dict[str, list[int]] = {}
-    for place in places:
-        value = values[place]
-        for key in dict.fromkeys(value[k:k + gram] for k in range(stride)):
-            by_key.setdefault(key, []).append(place)
-    return _Tier(gram, stride, {key: tuple(p) for key, p in by_key.items()})

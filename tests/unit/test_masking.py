@@ -431,6 +431,30 @@ def test_forms_of_15_characters_or_more_are_read_at_every_8th_place_by_8_keys_ea
     assert secret._places("-0123456789abcd-", tier) == set()
 
 
+def test_registering_a_value_grows_the_index_it_does_not_build_it_anew(
+        isolated_secrets: None) -> None:
+    secret.register("a-first-long-client-secret")
+    index = secret._snapshot()
+    places = len(index.values)
+    secret.register("a-second-long-client-secret")
+    assert secret._snapshot() is index
+    assert len(index.values) > places
+    assert secret.scrub_all(["x a-second-long-client-secret y"]) == [f"x {MASK} y"]
+
+
+def test_a_shorter_short_value_rebuilds_the_short_tier_to_read_closer() -> None:
+    index = secret._Index(["a-sixteen-chars!", "abcdefghij"])  # 10 characters: stride 3
+    assert [(t.gram, t.stride) for t in index.tiers] == [(8, 8), (8, 3)]
+    index.add("abcdefghijk")  # fits the short tier as it is
+    assert [(t.gram, t.stride) for t in index.tiers] == [(8, 8), (8, 3)]
+    index.add("xyz")
+    long, short = index.tiers
+    assert (short.gram, short.stride) == (3, 1)
+    assert secret._places("1 abcdefghij 2 xyz 3", short) == {1, 2, 3}
+    assert secret._places("abc", short) == {1, 2}
+    assert secret._places("a-sixteen-chars!", long) == {0}
+
+
 @pytest.mark.parametrize("offset", range(17))
 def test_a_long_secret_is_masked_at_any_offset_in_short_and_long_texts(
         offset: int, isolated_secrets: None) -> None:
