@@ -6,11 +6,12 @@ beyond the facts themselves (verified or not, expired or not); the diagnosis dec
 
 from __future__ import annotations
 
+import copy
 import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -110,30 +111,52 @@ def _text(value: Any) -> str:
 
 def looks_like_jwt(raw: str) -> bool:
     """Three base64url parts separated by dots, the first decoding to a JSON header."""
+    return _decoded(raw).format != "opaque"
+
+
+class _Decoded(NamedTuple):
+    """A token read once, unverified: its format (jwt, opaque or malformed), its header and
+    claims (empty unless jwt), and why a malformed one cannot be read."""
+
+    format: str
+    header: Mapping[str, Any]
+    claims: Mapping[str, Any]
+    problem: str = ""
+
+
+_OPAQUE = _Decoded("opaque", {}, {})
+
+
+@functools.lru_cache(maxsize=8)
+def _decoded(raw: str) -> _Decoded:
+    """`raw` decoded without its signature, once however many times a run reads it (for the
+    token's facts, for the HAR); what it returns is shared, so it is only read, never changed."""
     if raw.count(".") != 2:
-        return False
+        return _OPAQUE
     jwt = _jwt()
     try:
-        jwt.get_unverified_header(raw)
+        header = jwt.get_unverified_header(raw)
     except (jwt.InvalidTokenError, RecursionError):
-        return False
-    return True
+        return _OPAQUE
+    try:
+        claims = jwt.decode(raw, options={"verify_signature": False})
+    except RecursionError:
+        return _Decoded("malformed", {}, {}, "the token is not a readable JWT: its payload "
+                        "nests too deeply to be claims")
+    except (jwt.PyJWTError, *_DECODE_ERRORS) as exc:
+        return _Decoded("malformed", {}, {}, f"the token is not a readable JWT: {quote(exc)}")
+    return _Decoded("jwt", header, claims)
 
 
 def header_and_claims(raw: str) -> dict[str, Any] | None:
     """A JWT as exchanges.har shows it in place of the token: `{"jwt_header": ...,
     "jwt_claims": ...}`, unverified; None for anything else (an opaque or unreadable token, or
-    claims nesting deeper than any answer we read)."""
-    if not looks_like_jwt(raw):
+    claims nesting deeper than any answer we read). A copy: the caller may change it."""
+    decoded = _decoded(raw)
+    if decoded.format != "jwt":
         return None
-    jwt = _jwt()
-    try:
-        header = jwt.get_unverified_header(raw)
-        claims = jwt.decode(raw, options={"verify_signature": False})
-    except (jwt.PyJWTError, *_DECODE_ERRORS):
-        return None
-    shown = {"jwt_header": header, "jwt_claims": claims}
-    return shown if json_depth(shown) <= MAX_JSON_DEPTH else None
+    shown = {"jwt_header": decoded.header, "jwt_claims": decoded.claims}
+    return copy.deepcopy(shown) if json_depth(shown) <= MAX_JSON_DEPTH else None
 
 
 def _facts_from_claims(header: Mapping[str, Any], claims: Mapping[str, Any]) -> TokenFacts:
@@ -189,19 +212,10 @@ def _check_signature(raw: str, key_id: str, key: Any) -> tuple[str, str]:
 
 def read_token(raw: str, jwks: Any = None) -> TokenFacts:
     """Decode `raw`; verify its signature when a key set is given. Never raises."""
-    if not looks_like_jwt(raw):
-        return TokenFacts(format="opaque")
-    jwt = _jwt()
-    try:
-        header = jwt.get_unverified_header(raw)
-        claims = jwt.decode(raw, options={"verify_signature": False})
-    except RecursionError:
-        return TokenFacts(format="malformed", problem="the token is not a readable JWT: its "
-                          "payload nests too deeply to be claims")
-    except (jwt.PyJWTError, *_DECODE_ERRORS) as exc:
-        return TokenFacts(format="malformed",
-                          problem=f"the token is not a readable JWT: {quote(exc)}")
-    facts = _facts_from_claims(header, claims)
+    decoded = _decoded(raw)
+    if decoded.format != "jwt":
+        return TokenFacts(format=decoded.format, problem=decoded.problem)
+    facts = _facts_from_claims(decoded.header, decoded.claims)
     if jwks is None:
         return facts
     signature, detail = _verify(raw, facts.key_id, jwks)

@@ -375,3 +375,40 @@ def test_claims_are_shown_up_to_the_depth_of_an_answer_we_read(signer: Signer) -
         "jwt_header": {"alg": "RS256", "kid": "k1", "typ": "JWT"},
         "jwt_claims": {"deep": nested(62)}}
     assert claims.header_and_claims(signer.token(deep=nested(63))) is None
+
+
+def test_a_token_is_decoded_once_however_often_the_run_reads_it(
+        real_token: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    claims._decoded.cache_clear()
+    calls: list[str] = []
+    header, decode = jwt.get_unverified_header, jwt.decode
+
+    def counted_header(raw: str) -> dict[str, object]:
+        calls.append("header")
+        return header(raw)
+
+    def counted_decode(raw: str, *args: object, **kwargs: object) -> object:
+        calls.append("decode")
+        return decode(raw, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "get_unverified_header", counted_header)
+    monkeypatch.setattr(jwt, "decode", counted_decode)
+    assert looks_like_jwt(real_token)
+    facts = read_token(real_token)
+    shown = claims.header_and_claims(real_token)
+    assert shown is not None
+    assert facts.format == "jwt"
+    assert shown["jwt_claims"]["cid"] == facts.client_id
+    assert calls == ["header", "decode"]
+
+
+def test_the_har_form_of_a_token_is_a_copy_the_caller_may_change(real_token: str) -> None:
+    first = claims.header_and_claims(real_token)
+    assert first is not None
+    first["jwt_claims"]["cid"] = "changed"
+    first["jwt_header"].clear()
+    again = claims.header_and_claims(real_token)
+    assert again is not None
+    assert again["jwt_claims"]["cid"] != "changed"
+    assert again["jwt_header"]
+    assert read_token(real_token).client_id != "changed"
