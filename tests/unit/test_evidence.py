@@ -758,3 +758,69 @@ def test_change_record_reference_is_plain_text_not_a_command() -> None:
     assert ('<p>Change-record reference: <span class="citation" id="citation">cpi-preflight '
             f"evidence prod-cf sha256:{doc['sha256']}</span></p>") in page
     assert "<code>cpi-preflight evidence" not in page
+
+
+# --- the compiled template is kept between runs ----------------------------------------------
+
+
+def _fresh_template(monkeypatch: pytest.MonkeyPatch, folder: Path | None) -> None:
+    html_report._template.cache_clear()
+    monkeypatch.setattr(html_report, "_cache_directory",
+                        lambda: None if folder is None else str(folder))
+
+
+def test_the_page_template_is_compiled_once_and_loaded_by_later_runs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import jinja2
+
+    record = sample_evidence()
+    _fresh_template(monkeypatch, tmp_path)
+    first = render_html(record)
+    assert len(list(tmp_path.glob("cpi-preflight-*.cache"))) == 1
+    _fresh_template(monkeypatch, tmp_path)  # a later run: a new environment, the same folder
+
+    def no_compile(*args: object, **kwargs: object) -> None:
+        raise AssertionError("compiled again")
+
+    monkeypatch.setattr(jinja2.Environment, "compile", no_compile)
+    assert render_html(record) == first
+    html_report._template.cache_clear()
+
+
+@pytest.mark.parametrize("damage", [b"", b"j2 not a cache", b"\x00" * 64, b"MAGIC\x80\x05junk"])
+def test_a_damaged_or_unwritable_template_cache_is_no_cache_and_the_page_renders(
+        damage: bytes, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from jinja2.bccache import bc_magic
+
+    damage = damage.replace(b"MAGIC", bc_magic)  # a right header, then a broken pickle
+    record = sample_evidence()
+    _fresh_template(monkeypatch, None)
+    expected = render_html(record)
+    _fresh_template(monkeypatch, tmp_path)
+    render_html(record)
+    (kept,) = tmp_path.glob("cpi-preflight-*.cache")
+    kept.write_bytes(damage)
+    _fresh_template(monkeypatch, tmp_path)
+    assert render_html(record) == expected
+    _fresh_template(monkeypatch, tmp_path / "a-file")
+    (tmp_path / "a-file").write_text("not a folder")
+    assert render_html(record) == expected
+    html_report._template.cache_clear()
+
+
+def test_the_template_cache_key_holds_the_jinja_version_and_this_module(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import jinja2
+
+    cache = html_report._bytecode_cache()
+    assert cache is not None
+    key = cache.get_cache_key("evidence.html.j2")
+    monkeypatch.setattr(jinja2, "__version__", "0.0-other")
+    other_jinja = html_report._bytecode_cache()
+    assert other_jinja is not None
+    assert other_jinja.get_cache_key("evidence.html.j2") != key
+    monkeypatch.undo()
+    monkeypatch.setattr(Path, "read_bytes", lambda self: b"another html.py")
+    other_module = html_report._bytecode_cache()
+    assert other_module is not None
+    assert other_module.get_cache_key("evidence.html.j2") != key

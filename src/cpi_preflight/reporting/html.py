@@ -8,9 +8,12 @@ markup. Jinja2 is imported when the first page is rendered, not when pytest star
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cpi_preflight.catalog import ENVIRONMENT_NAMES
@@ -99,10 +102,47 @@ def _template() -> jinja2.Template:
 
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("cpi_preflight", "data"), autoescape=True,
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=False, finalize=_shown)
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=False, finalize=_shown,
+        bytecode_cache=_bytecode_cache())
     environment.filters["prose"] = prose
     environment.globals.update(shown=_row_shown, not_run=outcomes.WORDS[outcomes.Shown.NOT_RUN])
     return environment.get_template(TEMPLATE)
+
+
+def _cache_directory() -> str | None:
+    """Where compiled templates are kept: None is Jinja2's own choice, a folder of the user's
+    in the temporary folder that only the user may open (it refuses any other)."""
+    return None
+
+
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Jinja2's cache of compiled templates, so a run loads the page's template instead of
+    compiling it again (the costliest step of the first page). Its key also holds Jinja2's
+    version and this module's source, which sets the environment the code was compiled for.
+    A cache that cannot be read or written is no cache: the template is compiled as before."""
+    import jinja2
+
+    settings = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+    class Cache(jinja2.FileSystemBytecodeCache):
+        def get_cache_key(self, name: str, filename: str | None = None) -> str:
+            key = f"{super().get_cache_key(name, filename)}|{jinja2.__version__}|{settings}"
+            return hashlib.sha256(key.encode()).hexdigest()
+
+        def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except Exception:  # a damaged file (its header is a pickle): compile instead
+                bucket.reset()
+
+        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            with contextlib.suppress(OSError):
+                super().dump_bytecode(bucket)
+
+    try:
+        return Cache(_cache_directory(), "cpi-preflight-%s.cache")
+    except (OSError, RuntimeError):  # no safe folder of the user's to keep it in
+        return None
 
 
 def _when(stamp: object) -> str:
