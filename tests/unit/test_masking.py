@@ -399,12 +399,14 @@ def test_the_masking_walk_masks_texts_from_outside_in_place_and_keeps_vocabulary
     value = "s3cr&t<'$"
     doc = {"record": {"client": {"id": f"id {value}"}, "name": value,
                       "findings": [{"code": value, "message": f"a {value} b"},
-                                   {"message": ["x\nline", {"detail": value}, 7, None]}]},
+                                   {"message": ["x\nline", {"detail": value}, 7, None,
+                                                f"b {value}"]}]},
            "details": {"notes": [[value], {"code": "ok"}]}}
     assert document._masked(doc) == {
         "record": {"client": {"id": f"id {MASK}"}, "name": value,
                    "findings": [{"code": value, "message": f"a {MASK} b"},
-                                {"message": ["x line", {"detail": MASK}, 7, None]}]},
+                                {"message": ["x line", {"detail": MASK}, 7, None,
+                                             f"b {MASK}"]}]},
         "details": {"notes": [[MASK], {"code": "ok"}]}}
 
 

@@ -588,28 +588,50 @@ def _each_text(value: Any, where: Where, text: Callable[[str, bool], str]) -> An
     return value
 
 
-def _outside_texts(value: Any, where: Where, found: list[str]) -> None:
-    """Append to `found` every string from outside in `value`, in `_each_text`'s order."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _outside_texts(item, (where[1], key), found)
-    elif isinstance(value, list):
-        for item in value:
-            _outside_texts(item, where, found)
-    elif isinstance(value, str) and _is_outside(where):
-        found.append(value)
+Slot = tuple[Any, Any]  # where a text from outside goes once scrubbed: (its dict or list, key)
 
 
 def _masked(doc: Doc) -> Doc:
     """`doc` with every registered secret masked in its texts from outside (values, never
     keys) and every text made one visible line (which also drops lone surrogates, which
-    UTF-8 cannot encode)."""
-    found: list[str] = []
-    _outside_texts(doc, ("", ""), found)
-    masked = iter(scrub_all(found))
-    cleaned: Doc = _each_text(doc, ("", ""),
-                              lambda text, outside: one_line(next(masked) if outside else text))
+    UTF-8 cannot encode). One walk copies `doc`; the texts from outside are then scrubbed all
+    at once (one search) and put in their places."""
+    slots: list[Slot] = []
+    texts: list[str] = []
+    cleaned: Doc = _cleaned(doc, ("", ""), slots, texts)
+    for (container, key), text in zip(slots, scrub_all(texts), strict=True):
+        container[key] = one_line(text)
     return cleaned
+
+
+def _cleaned(value: Any, where: Where, slots: list[Slot], texts: list[str]) -> Any:
+    """A copy of `value` whose texts of ours are made one line; each text from outside is
+    left as it is, its place in `slots` and itself in `texts`."""
+    if isinstance(value, dict):
+        copied: dict[Any, Any] = {}
+        for key, item in value.items():
+            if isinstance(item, str):
+                copied[key] = _text(item, _is_outside((where[1], key)), (copied, key), slots,
+                                    texts)
+            else:
+                copied[key] = _cleaned(item, (where[1], key), slots, texts)
+        return copied
+    if isinstance(value, list):
+        outside = _is_outside(where)
+        items: list[Any] = []
+        for item in value:
+            items.append(_text(item, outside, (items, len(items)), slots, texts)
+                         if isinstance(item, str) else _cleaned(item, where, slots, texts))
+        return items
+    return value
+
+
+def _text(text: str, outside: bool, slot: Slot, slots: list[Slot], texts: list[str]) -> str:
+    if outside:
+        slots.append(slot)
+        texts.append(text)
+        return text  # for now: `_masked` puts its scrubbed form in its place
+    return one_line(text)
 
 
 # --- the seal ------------------------------------------------------------------------------
