@@ -127,10 +127,11 @@ class _Decoded(NamedTuple):
 _OPAQUE = _Decoded("opaque", {}, {})
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=1024)  # one token a profile; the run holds every token anyway
 def _decoded(raw: str) -> _Decoded:
     """`raw` decoded without its signature, once however many times a run reads it (for the
-    token's facts, for the HAR); what it returns is shared, so it is only read, never changed."""
+    token's facts while probing, for the HAR at the end, when a landscape's other profiles
+    have been read in between); what it returns is shared, so it is only read, never changed."""
     if raw.count(".") != 2:
         return _OPAQUE
     jwt = _jwt()

@@ -412,3 +412,20 @@ def test_the_har_form_of_a_token_is_a_copy_the_caller_may_change(real_token: str
     assert again["jwt_claims"]["cid"] != "changed"
     assert again["jwt_header"]
     assert read_token(real_token).client_id != "changed"
+
+
+def test_a_landscape_of_a_thousand_tokens_decodes_each_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    claims._decoded.cache_clear()
+    tokens = [jwt.encode({"cid": f"client-{n}"}, "k" * 32, algorithm="HS256")
+              for n in range(1000)]
+    first = [read_token(t).client_id for t in tokens]  # while probing, profile by profile
+
+    def no_decode(*args: object, **kwargs: object) -> None:
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(jwt, "get_unverified_header", no_decode)
+    monkeypatch.setattr(jwt, "decode", no_decode)
+    shown = [claims.header_and_claims(t) for t in tokens]  # the reports, at the end
+    assert [s["jwt_claims"]["cid"] for s in shown if s] == first == [
+        f"client-{n}" for n in range(1000)]
