@@ -15,6 +15,13 @@ from cpi_preflight.claims import TokenFacts, looks_like_jwt, read_token, split_s
 from .conftest import NOW, Signer, cf_claims, xsuaa_fixture
 
 
+@pytest.fixture(autouse=True)
+def _decode_anew() -> None:
+    """Each test reads its tokens anew: some change PyJWT, which the cache of decoded tokens
+    would not see."""
+    claims._decoded.cache_clear()
+
+
 def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
@@ -379,7 +386,6 @@ def test_claims_are_shown_up_to_the_depth_of_an_answer_we_read(signer: Signer) -
 
 def test_a_token_is_decoded_once_however_often_the_run_reads_it(
         real_token: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    claims._decoded.cache_clear()
     calls: list[str] = []
     header, decode = jwt.get_unverified_header, jwt.decode
 
@@ -416,7 +422,6 @@ def test_the_har_form_of_a_token_is_a_copy_the_caller_may_change(real_token: str
 
 def test_a_landscape_of_a_thousand_tokens_decodes_each_once(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    claims._decoded.cache_clear()
     tokens = [jwt.encode({"cid": f"client-{n}"}, "k" * 32, algorithm="HS256")
               for n in range(1000)]
     first = [read_token(t).client_id for t in tokens]  # while probing, profile by profile
