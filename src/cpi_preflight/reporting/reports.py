@@ -16,6 +16,8 @@ One file covers every profile of a run: the metrics file of `--metrics-file`
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -112,3 +114,22 @@ def check_metrics_file(path: Path) -> None:
         raise ConfigError(f"{option}: cannot write in {message_path(path.parent)}: "
                           f"{exc.strerror}; give a file in a writable folder with "
                           "--metrics-file=PATH") from None
+
+
+WARM_UP_THREAD = "cpi-preflight-warm-up"
+
+
+def warm_up() -> threading.Thread:
+    """Start loading what rendering the reports needs first, in a thread of its own: Jinja2 and
+    the page's compiled template, junit_xml. Started as the probe starts, which mostly waits
+    for the tenants, it costs the run nothing, and the first report renders without waiting for
+    imports. Whatever fails here fails again where it is reported: when the report renders."""
+    thread = threading.Thread(target=_warm, name=WARM_UP_THREAD, daemon=True)
+    thread.start()
+    return thread
+
+
+def _warm() -> None:
+    with contextlib.suppress(Exception):
+        html.prepare()
+        junit.prepare()
