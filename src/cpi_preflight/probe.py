@@ -10,7 +10,7 @@ import asyncio
 import os
 import ssl
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -149,20 +149,31 @@ def oauth_guard(profile: Profile) -> ReadOnlyGuard:
     return ReadOnlyGuard(profile.token_url)
 
 
-async def probe_plans(plans: Iterable[Plan], limits: Limits, *, http2: bool = True
-                      ) -> dict[str, ProfileObservations]:
-    """Probe every plan concurrently."""
+Done = Callable[[Plan, ProfileObservations], None]  # told of each profile as it is observed
+
+
+async def probe_plans(plans: Iterable[Plan], limits: Limits, *, http2: bool = True,
+                      done: Done | None = None) -> dict[str, ProfileObservations]:
+    """Probe every plan concurrently; `done` is told of each profile's observations as soon as
+    its own requests are over, while other profiles still wait for their answers."""
     plans = list(plans)
+
+    async def observed(plan: Plan) -> ProfileObservations:
+        seen = await probe_profile(plan, limits, http2=http2)
+        if done is not None:
+            done(plan, seen)
+        return seen
+
     limits.lag.start()
     try:
-        results = await asyncio.gather(*(probe_profile(p, limits, http2=http2) for p in plans))
+        results = await asyncio.gather(*(observed(p) for p in plans))
     finally:
         limits.lag.stop()
     return {plan.profile.name: result for plan, result in zip(plans, results, strict=True)}
 
 
 def run(plans: Iterable[Plan], *, total: int = MAX_CONCURRENCY, per_host: int = MAX_PER_HOST,
-        http2: bool = True
-        ) -> dict[str, ProfileObservations]:
+        http2: bool = True, done: Done | None = None) -> dict[str, ProfileObservations]:
     """Probe every plan from synchronous code (the pytest plugin)."""
-    return asyncio.run(probe_plans(plans, Limits(total=total, per_host=per_host), http2=http2))
+    return asyncio.run(probe_plans(plans, Limits(total=total, per_host=per_host), http2=http2,
+                                   done=done))

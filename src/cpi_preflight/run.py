@@ -104,15 +104,19 @@ class Run:
         plans = [plan.build(p, cat, with_baseline=self.settings.baseline is not None)
                  for p in bound]
         self.plans.update({p.profile.name: p for p in plans})
+        verdicts: dict[str, dict[str, Verdict]] = {}
+
+        def diagnose(p: Plan, seen: ProfileObservations) -> None:
+            """Each profile as soon as its own requests are over, while others still wait."""
+            name = p.profile.name
+            verdicts[name] = diagnosis.diagnose(
+                p, seen, cat, datetime.now(UTC), strict=self.settings.strict,
+                baseline=self.baselines.get(name))
+
         self.observations = probe.run(plans, total=self.settings.max_concurrency,
                                       per_host=self.settings.max_per_host,
-                                      http2=self.settings.http2)
-        now = datetime.now(UTC)
-        for p in plans:
-            name = p.profile.name
-            self.verdicts[name] = diagnosis.diagnose(
-                p, self.observations[name], cat, now, strict=self.settings.strict,
-                baseline=self.baselines.get(name))
+                                      http2=self.settings.http2, done=diagnose)
+        self.verdicts.update((p.profile.name, verdicts[p.profile.name]) for p in plans)
         self.duration_s = time.monotonic() - began
 
     def _bind(self, prof: Profile) -> Profile:
