@@ -12,12 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from cpi_preflight.catalog import Severity
-from cpi_preflight.claims import TokenFacts
-from cpi_preflight.observation import TlsCertificate
 from cpi_preflight.plan import Check
+
+if TYPE_CHECKING:  # types only: the claims and observations are a run's, not collection's
+    from cpi_preflight.claims import TokenFacts
+    from cpi_preflight.observation import TlsCertificate
 
 
 class Outcome(StrEnum):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -11,8 +11,10 @@ from cpi_preflight.errors import VerdictFailedError
 from cpi_preflight.findings import FAILED, SKIPPED
 from cpi_preflight.plan import Check, Plan
 from cpi_preflight.reporting import terminal
-from cpi_preflight.run import Run
 from cpi_preflight.secret import scrub
+
+if TYPE_CHECKING:
+    from cpi_preflight.run import Run
 
 
 class ProfileFile(pytest.File):

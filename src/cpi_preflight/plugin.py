@@ -17,19 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from cpi_preflight import (
-    command_line,
-    files,
-    garbage_collection,
-    profile,
-    scrubbed_output,
-    transport,
-)
+from cpi_preflight import command_line, files, garbage_collection, profile, scrubbed_output
 from cpi_preflight.errors import ConfigError, ProfilesError
 from cpi_preflight.items import CheckItem, ProfileFile
 from cpi_preflight.profile import Profile
-from cpi_preflight.reporting import github_annotations, reports, terminal
-from cpi_preflight.reporting.document import Document
+from cpi_preflight.reporting import reports, terminal
 from cpi_preflight.run import SELECTION_OPTIONS, Run, Settings
 from cpi_preflight.secret import scrub
 
@@ -37,10 +29,11 @@ if TYPE_CHECKING:
     import httpx
 
     from cpi_preflight.claims import TokenFacts
+    from cpi_preflight.reporting.document import Document
 
 RUN_KEY = pytest.StashKey[Run]()
 WRITTEN_KEY = pytest.StashKey[list[Path]]()
-DOCUMENTS_KEY = pytest.StashKey[list[Document]]()
+DOCUMENTS_KEY = pytest.StashKey["list[Document]"]()
 HINT_KEY = pytest.StashKey[str]()
 DEFAULT_REPORT_CHARS = "fE"  # pytest's -r default: left alone when the user gave -r
 SIGTERM_KEY = pytest.StashKey[Any]()  # the SIGTERM handler before the run
@@ -430,6 +423,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     run = config.stash.get(RUN_KEY, None)
     if run is None:
         return []
+    from cpi_preflight import transport  # the HTTP layer: shown in the header, not under -q
+
     settings = run.settings
     return [terminal.printable(f"cpi-preflight: profiles {', '.join(run.plans)} from "
                                f"{settings.profiles_dir}; reports to {settings.reports_dir}"),
@@ -454,6 +449,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         if verbosity > -2:
             written: list[Path] = config.stash.get(WRITTEN_KEY, [])
             lines.extend(terminal.report_lines(written))
+        from cpi_preflight.reporting import github_annotations  # after a run only
+
         if github_annotations.enabled(os.environ):  # the Checks UI shows these lines
             documents: list[Document] = config.stash.get(DOCUMENTS_KEY, [])
             lines.extend(github_annotations.render(documents))

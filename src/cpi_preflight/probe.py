@@ -20,13 +20,12 @@ from cryptography import x509
 from cpi_preflight import files, oauth
 from cpi_preflight.catalog import Endpoint
 from cpi_preflight.connections import Clients
+from cpi_preflight.network_settings import MAX_CONCURRENCY, MAX_PER_HOST
 from cpi_preflight.observation import Exchange, Failure, ProfileObservations, TlsCertificate
 from cpi_preflight.plan import Plan
 from cpi_preflight.profile import Profile
 from cpi_preflight.secret import Secret
 from cpi_preflight.transport import (
-    MAX_CONCURRENCY,
-    MAX_PER_HOST,
     Limits,
     ReadOnlyGuard,
     RetryPolicy,

@@ -15,14 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cpi_preflight import baseline, plan, profile, transport
+from cpi_preflight import baseline, network_settings, plan, profile
 from cpi_preflight import catalog as catalog_module
 from cpi_preflight.findings import SKIPPED, Verdict, issued_token
-from cpi_preflight.observation import ProfileObservations
 from cpi_preflight.plan import Plan
 from cpi_preflight.profile import Profile
-from cpi_preflight.reporting import document
-from cpi_preflight.reporting.document import Document
 from cpi_preflight.secret import Secret
 from cpi_preflight.user_checks import UserChecks
 
@@ -30,6 +27,8 @@ if TYPE_CHECKING:
     import httpx
 
     from cpi_preflight.claims import TokenFacts
+    from cpi_preflight.observation import ProfileObservations
+    from cpi_preflight.reporting.document import Document
     from cpi_preflight.sandbox import Sandbox
 
 
@@ -47,8 +46,8 @@ class Settings:
     reports_dir: Path
     strict: bool = False
     baseline: Path | None = None
-    max_concurrency: int = transport.MAX_CONCURRENCY
-    max_per_host: int = transport.MAX_PER_HOST
+    max_concurrency: int = network_settings.MAX_CONCURRENCY
+    max_per_host: int = network_settings.MAX_PER_HOST
     http2: bool = True  # offer HTTP/2 (--http2 off: HTTP/1.1 only)
 
 
@@ -74,8 +73,13 @@ class Run:
     @classmethod
     def load(cls, names: list[str], settings: Settings) -> Run:
         """Resolve names and load every profile; raises `ConfigError` before any network."""
-        transport.check_proxy_variables(os.environ)
-        transport.check_client_environment()
+        if network_settings.names_a_proxy_variable(os.environ):
+            # the HTTP layer (httpx's client, asyncio) only when there are proxy variables to
+            # check: without them both checks have nothing to read, and collection needs neither
+            from cpi_preflight import transport
+
+            transport.check_proxy_variables(os.environ)
+            transport.check_client_environment()
         profiles = profile.load_selected(names, settings.profiles_dir)
         cat = catalog_module.load()
         run = cls(settings, profiles)
@@ -162,6 +166,8 @@ class Run:
         seen, prof = self.observations.get(profile_name), self.plans[profile_name].profile
         if seen is None or seen.access_token is None:
             return None
+        from cpi_preflight import transport  # imported by the run (probe) already
+
         settings = transport.trust_settings(prof.ca_bundle, prof.certificate, prof.key)
         return transport.build_api_client(
             settings, transport.ReadOnlyGuard(prof.token_url), prof.api_root,
@@ -169,6 +175,9 @@ class Run:
 
     def document(self, profile_name: str, environ: Mapping[str, str]) -> Document:
         """The masked document every report of one profile renders (`document.build`)."""
+        from cpi_preflight import transport  # the document and the HTTP layer: not at collection
+        from cpi_preflight.reporting import document
+
         prof = self.plans[profile_name].profile
         baseline = self.baselines.get(profile_name)
         return document.build(

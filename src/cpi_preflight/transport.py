@@ -35,6 +35,7 @@ import httpx
 from cpi_preflight import files
 from cpi_preflight.connections import Clients, LoopLag, Trace, breaks_http2
 from cpi_preflight.errors import ConfigError, ReadOnlyViolationError
+from cpi_preflight.network_settings import MAX_CONCURRENCY, MAX_PER_HOST, PROXY_VARIABLES
 from cpi_preflight.observation import (
     BODY_EXCERPT,
     WIRE_HEADERS,
@@ -57,7 +58,6 @@ MAX_BODY = 1024 * 1024  # decoded bytes kept per answer, across every Content-En
 MAX_RAW = MAX_BODY  # bytes read off the wire per answer
 ACCEPT_ENCODING = "gzip, deflate"
 MAX_JSON_DEPTH = 64  # OData answers nest about 8 deep; deeper JSON is not an answer we read
-PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY")
 _CLIENT_READS = frozenset(name.lower() for name in PROXY_VARIABLES)  # either spelling
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?(.*)$", re.DOTALL)
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -159,12 +159,6 @@ def _same_endpoint(one: str, other: str) -> bool:
 def _endpoint_key(url: httpx.URL) -> tuple[str, str, int | None, str]:
     port = url.port or {"https": 443, "http": 80}.get(url.scheme)
     return url.scheme, url.host.lower(), port, url.path.rstrip("/")
-
-
-# The defaults of --max-concurrency and --max-per-host: the per-host limit protects each tenant;
-# the global one only bounds the process (a landscape of 20 tenants keeps its 10 per host).
-MAX_CONCURRENCY = 256
-MAX_PER_HOST = 10
 
 
 @dataclass

@@ -8,8 +8,9 @@ import subprocess
 import sys
 
 from cpi_preflight import probe
+from cpi_preflight.network_settings import MAX_CONCURRENCY, MAX_PER_HOST
 from cpi_preflight.run import Settings
-from cpi_preflight.transport import MAX_CONCURRENCY, MAX_PER_HOST, Limits
+from cpi_preflight.transport import Limits
 
 LANDSCAPE = 20  # tenants in the benchmark's landscape case
 

@@ -17,24 +17,49 @@ One file covers every profile of a run: the metrics file of `--metrics-file`
 from __future__ import annotations
 
 import contextlib
+import functools
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cpi_preflight import files
 from cpi_preflight.errors import ConfigError
 from cpi_preflight.files import message_path
-from cpi_preflight.reporting import evidence, har, html, junit, metrics
-from cpi_preflight.reporting.document import Document
 
-Renderer = Callable[[Document], str | bytes]
-REPORTS: Mapping[str, Renderer] = {
-    "junit.xml": junit.render,
-    "evidence.json": evidence.render,
-    "evidence.html": html.render,
-    "exchanges.har": har.render,
-}
+if TYPE_CHECKING:
+    from cpi_preflight.reporting.document import Document
+
+Renderer = Callable[["Document"], str | bytes]
+FILES = ("junit.xml", "evidence.json", "evidence.html", "exchanges.har")  # the table's order
+
+
+@functools.cache
+def _renderers() -> dict[str, Renderer]:
+    # imported when a report is first written: the renderers need the document (and through it
+    # the HTTP layer), which start-up and collection never do
+    from cpi_preflight.reporting import evidence, har, html, junit
+
+    return dict(zip(FILES, (junit.render, evidence.render, html.render, har.render),
+                    strict=True))
+
+
+class _Table(Mapping[str, Renderer]):
+    """`REPORTS`: the file names are known at once (the checks before a run need only them);
+    each renderer is imported when first looked up."""
+
+    def __getitem__(self, name: str) -> Renderer:
+        return _renderers()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(FILES)
+
+    def __len__(self) -> int:
+        return len(FILES)
+
+
+REPORTS: Mapping[str, Renderer] = _Table()
 
 
 def write(reports_dir: Path, document: Document) -> list[Path]:
@@ -93,6 +118,8 @@ def remove_previous(reports_dir: Path, names: Iterable[str]) -> None:
 def write_metrics(path: Path, documents: Sequence[Document]) -> Path:
     """Write the metrics file of a run's documents to `path`, atomically (a temporary file in
     the same folder, renamed over it: node_exporter never reads half a file)."""
+    from cpi_preflight.reporting import metrics  # a renderer: only a run writes it
+
     return files.write_text(path, metrics.render(documents))
 
 
@@ -131,5 +158,7 @@ def warm_up() -> threading.Thread:
 
 def _warm() -> None:
     with contextlib.suppress(Exception):
+        from cpi_preflight.reporting import html, junit  # with the document: not at collection
+
         html.prepare()
         junit.prepare()

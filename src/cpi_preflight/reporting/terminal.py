@@ -27,14 +27,17 @@ import re
 import textwrap
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cpi_preflight import catalog, files, fixes
 from cpi_preflight.findings import FAILED, SKIPPED, Finding
 from cpi_preflight.reporting import outcomes
-from cpi_preflight.reporting.document import CheckRow, Document
 from cpi_preflight.reporting.outcomes import Shown
 from cpi_preflight.secret import scrub
 from cpi_preflight.text import cut, log_line
+
+if TYPE_CHECKING:  # the document is built after a run; collection shows only printable lines
+    from cpi_preflight.reporting.document import CheckRow, Document
 
 OWN_CHECKS = "checks written by this team"  # the heading of the checks/ tests' rows
 _ID_WIDTH_LIMIT = 40
