@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import os
 import pkgutil
 import re
 import subprocess
@@ -205,3 +206,46 @@ def test_loading_the_plugin_imports_nothing_only_a_run_needs() -> None:
     loaded = set(done.stdout.split())
     assert [m for m in START_UP_FREE if m in loaded] == []
     assert "cpi_preflight.plugin" in loaded
+
+
+COLLECTION_FREE = ("asyncio", "anyio", "certifi", "jinja2", "jwt", "junit_xml",
+                   "cpi_preflight.transport", "cpi_preflight.connections",
+                   "cpi_preflight.observation", "cpi_preflight.claims", "cpi_preflight.probe",
+                   "cpi_preflight.diagnosis", "cpi_preflight.sandbox",
+                   "cpi_preflight.reporting.document", "cpi_preflight.reporting.evidence",
+                   "cpi_preflight.reporting.html", "cpi_preflight.reporting.junit",
+                   "cpi_preflight.reporting.har", "cpi_preflight.reporting.metrics",
+                   "cpi_preflight.reporting.github_annotations")
+COLLECTED_PROFILE = """\
+environment: cf
+api_url: https://tenant.it-cpi018.cfapps.eu10-003.hana.ondemand.com
+token_url: https://tenant.authentication.eu10.hana.ondemand.com/oauth/token
+client_id: sb-abc!b1|it!b2
+client_secret: ${TENANT_SECRET}
+required_roles: [MonitoringDataRead]
+endpoints: [MessageProcessingLogs]
+"""
+
+
+def test_collecting_a_profile_imports_nothing_only_a_run_needs(tmp_path: Path) -> None:
+    """`pytest --profile NAME --collect-only` reads options and profiles and makes the items:
+    the HTTP layer (asyncio, the transport, its observations), the token's claims, the probe,
+    the diagnosis, the sandbox, the document and its renderers are imported when a run or a
+    report uses them (issue 19: start-up). Entry-point plugins are off, so that anyio's pytest
+    plugin (which imports asyncio itself) does not hide ours."""
+    (tmp_path / "profiles").mkdir()
+    (tmp_path / "profiles" / "tenant.yaml").write_text(COLLECTED_PROFILE)
+    code = ("import sys, pytest; code = pytest.main(['--profile', 'tenant', '--collect-only', "
+            "'-q', '-p', 'cpi_preflight.plugin', '-p', 'no:cacheprovider']); "
+            "print(code, ' '.join(sorted(sys.modules)))")
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+           "TENANT_SECRET": "s3cr&t<>\"'$x"}
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
+        env.pop(name, None)
+        env.pop(name.lower(), None)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True, cwd=tmp_path, env=env)
+    exit_code, loaded = done.stdout.splitlines()[-1].split(" ", 1)
+    assert exit_code == "0", done.stdout + done.stderr
+    assert "profiles/tenant.yaml::endpoint[MessageProcessingLogs]" in done.stdout
+    assert [m for m in COLLECTION_FREE if m in loaded.split()] == []
