@@ -10,5 +10,6 @@ holds the one table of file name -> renderer that the plugin writes each profile
 and writes the one file over all profiles of a run: `metrics` (`render(documents)`, OpenMetrics
 for `--metrics-file`).
 
-A new report is one module with a `render(document)` and one row in `reports.REPORTS`.
+A new report is one module with a `render(document)` and one row in `reports.REPORTS` (its
+file name in `reports.FILES`, its `render` in `reports._renderers`).
 """

@@ -4,10 +4,12 @@
 under `<reports-dir>/<profile>/` (`write_all` does so for a run's documents, writing in threads
 while the next file renders), atomically and never through a symbolic link
 (`files.write_text`, `files.write_bytes`). A renderer is a pure function of the
-document that returns the file's text (or bytes); a new report is one module with a `render`
-and one row here. At the start of a run the previous reports of its profiles are removed
-(`remove_previous`), so an interrupted run leaves no report that reads as the current result;
-`check_reports_dir` refuses, before any request, a folder the reports cannot be written to.
+document that returns the file's text (or bytes); a new report is one module with a `render`,
+its file name in `FILES` and its `render` in `_renderers` (imported there, when a report is
+first written: collection needs the file names only). At the start of a run the previous
+reports of its profiles are removed (`remove_previous`), so an interrupted run leaves no report
+that reads as the current result; `check_reports_dir` refuses, before any request, a folder the
+reports cannot be written to.
 
 One file covers every profile of a run: the metrics file of `--metrics-file`
 (`metrics.render(documents)`, written by `write_metrics`, checked before any request by
