@@ -8,9 +8,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from cpi_preflight.errors import VerdictFailedError
-from cpi_preflight.findings import FAILED, SKIPPED
 from cpi_preflight.plan import Check, Plan
-from cpi_preflight.reporting import terminal
 from cpi_preflight.secret import scrub
 
 if TYPE_CHECKING:
@@ -46,6 +44,10 @@ class CheckItem(pytest.Item):
         return self.parent.plan.profile.name
 
     def runtest(self) -> None:
+        # the verdicts' words and the terminal's: a run's, never collection's
+        from cpi_preflight.findings import FAILED, SKIPPED
+        from cpi_preflight.reporting import terminal
+
         assert isinstance(self.parent, ProfileFile)
         self.parent.run.ran.add((self.profile_name, self.check.id))
         verdict = self.parent.run.verdict(self.profile_name, self.check.id)
@@ -60,6 +62,8 @@ class CheckItem(pytest.Item):
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
                      style: Any = None) -> str:
         if isinstance(excinfo.value, VerdictFailedError):
+            from cpi_preflight.reporting import terminal  # a run's, never collection's
+
             assert isinstance(self.parent, ProfileFile)
             width = self.config.get_terminal_writer().fullwidth
             verdict = self.parent.run.verdict(self.profile_name, self.check.id)

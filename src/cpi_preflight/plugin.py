@@ -21,7 +21,7 @@ from cpi_preflight import command_line, files, garbage_collection, profile, scru
 from cpi_preflight.errors import ConfigError, ProfilesError
 from cpi_preflight.items import CheckItem, ProfileFile
 from cpi_preflight.profile import Profile
-from cpi_preflight.reporting import reports, terminal
+from cpi_preflight.reporting import reports
 from cpi_preflight.run import SELECTION_OPTIONS, Run, Settings
 from cpi_preflight.secret import scrub
 
@@ -173,6 +173,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def _usage_text(exc: ConfigError) -> str:
     """A usage error as pytest prints it: masked, every line one visible line (the values
     quoted from profiles, keys and folders may hold anything)."""
+    from cpi_preflight.reporting import terminal  # a reporter: on this error only
+
     if isinstance(exc, ProfilesError):
         return "\n".join([exc.heading, *(f"  {terminal.printable(str(e))}" for e in exc.errors)])
     return terminal.printable(str(exc))
@@ -424,6 +426,7 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if run is None:
         return []
     from cpi_preflight import transport  # the HTTP layer: shown in the header, not under -q
+    from cpi_preflight.reporting import terminal
 
     settings = run.settings
     return [terminal.printable(f"cpi-preflight: profiles {', '.join(run.plans)} from "
@@ -439,6 +442,23 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     verbosity = int(config.getoption("verbose"))
     hint = config.stash.get(HINT_KEY, None)
     run = config.stash.get(RUN_KEY, None)
+    if not hint and (run is None or not run.executed):
+        return  # nothing to show (--collect-only): the reporters are not even imported
+    lines = _summary_lines(config, hint, run, verbosity)
+    if not lines:
+        return
+    terminalreporter.ensure_newline()  # after a progress line, before our first line
+    if verbosity > -2:
+        terminalreporter.section("cpi-preflight")
+    for line in lines:
+        terminalreporter.write_line(line)
+
+
+def _summary_lines(config: pytest.Config, hint: str | None, run: Run | None,
+                   verbosity: int) -> list[str]:
+    # the reporters: imported when there is something to show, never at collection
+    from cpi_preflight.reporting import github_annotations, terminal
+
     width = config.get_terminal_writer().fullwidth
     lines = terminal.wrapped(hint, width) if hint else []
     if run is not None and run.executed:
@@ -449,15 +469,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         if verbosity > -2:
             written: list[Path] = config.stash.get(WRITTEN_KEY, [])
             lines.extend(terminal.report_lines(written))
-        from cpi_preflight.reporting import github_annotations  # after a run only
-
         if github_annotations.enabled(os.environ):  # the Checks UI shows these lines
             documents: list[Document] = config.stash.get(DOCUMENTS_KEY, [])
             lines.extend(github_annotations.render(documents))
-    if not lines:
-        return
-    terminalreporter.ensure_newline()  # after a progress line, before our first line
-    if verbosity > -2:
-        terminalreporter.section("cpi-preflight")
-    for line in lines:
-        terminalreporter.write_line(line)
+    return lines

@@ -6,6 +6,7 @@ one direction profile -> plan -> probe -> diagnosis.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Mapping
@@ -17,19 +18,19 @@ from typing import TYPE_CHECKING, Any
 
 from cpi_preflight import baseline, network_settings, plan, profile
 from cpi_preflight import catalog as catalog_module
-from cpi_preflight.findings import SKIPPED, Verdict, issued_token
 from cpi_preflight.plan import Plan
 from cpi_preflight.profile import Profile
 from cpi_preflight.secret import Secret
-from cpi_preflight.user_checks import UserChecks
 
 if TYPE_CHECKING:
     import httpx
 
     from cpi_preflight.claims import TokenFacts
+    from cpi_preflight.findings import Verdict
     from cpi_preflight.observation import ProfileObservations
     from cpi_preflight.reporting.document import Document
     from cpi_preflight.sandbox import Sandbox
+    from cpi_preflight.user_checks import UserChecks
 
 
 # Why a planned check has no result in the reports (pytest did not run its item).
@@ -68,7 +69,14 @@ class Run:
     executed: bool = False
     ran: set[tuple[str, str]] = field(default_factory=set)
     deselected: set[tuple[str, str]] = field(default_factory=set)
-    user_checks: UserChecks = field(default_factory=UserChecks)  # the team's tests (checks/)
+
+    @functools.cached_property
+    def user_checks(self) -> UserChecks:
+        """The results of the team's tests (checks/), recorded as pytest runs them; made when
+        first used (its outcomes are findings', which collection never needs)."""
+        from cpi_preflight.user_checks import UserChecks
+
+        return UserChecks()
 
     @classmethod
     def load(cls, names: list[str], settings: Settings) -> Run:
@@ -152,6 +160,8 @@ class Run:
     def reported(self, profile_name: str) -> dict[str, Verdict]:
         """What the reports say per check: the verdict of each check pytest ran, and a skip
         saying why for the others, so table, JUnit, evidence and exit code tell one story."""
+        from cpi_preflight.findings import SKIPPED, Verdict  # verdicts: after a run only
+
         missing = self.not_run(profile_name)
         verdicts = self.verdicts[profile_name]
         return {c.id: Verdict(c, SKIPPED, missing[c.id], ran=False) if c.id in missing
@@ -159,6 +169,8 @@ class Run:
 
     def token_facts(self, profile_name: str) -> TokenFacts | None:
         """What the token of a profile said about itself, if one was issued and read."""
+        from cpi_preflight.findings import issued_token  # verdicts: after a run only
+
         return issued_token(self.verdicts.get(profile_name, {}).get(plan.TOKEN))
 
     def api_client(self, profile_name: str) -> httpx.Client | None:

@@ -212,6 +212,8 @@ COLLECTION_FREE = ("asyncio", "anyio", "certifi", "jinja2", "jwt", "junit_xml",
                    "cpi_preflight.transport", "cpi_preflight.connections",
                    "cpi_preflight.observation", "cpi_preflight.claims", "cpi_preflight.probe",
                    "cpi_preflight.diagnosis", "cpi_preflight.sandbox",
+                   "cpi_preflight.findings", "cpi_preflight.user_checks",
+                   "cpi_preflight.reporting.outcomes", "cpi_preflight.reporting.terminal",
                    "cpi_preflight.reporting.document", "cpi_preflight.reporting.evidence",
                    "cpi_preflight.reporting.html", "cpi_preflight.reporting.junit",
                    "cpi_preflight.reporting.har", "cpi_preflight.reporting.metrics",
@@ -230,8 +232,9 @@ endpoints: [MessageProcessingLogs]
 def test_collecting_a_profile_imports_nothing_only_a_run_needs(tmp_path: Path) -> None:
     """`pytest --profile NAME --collect-only` reads options and profiles and makes the items:
     the HTTP layer (asyncio, the transport, its observations), the token's claims, the probe,
-    the diagnosis, the sandbox, the document and its renderers are imported when a run or a
-    report uses them (issue 19: start-up). Entry-point plugins are off, so that anyio's pytest
+    the diagnosis, the sandbox, the verdicts (findings, the team's checks' results), the
+    terminal section, the document and its renderers are imported when a run or a report uses
+    them (issue 19: start-up). Entry-point plugins are off, so that anyio's pytest
     plugin (which imports asyncio itself) does not hide ours."""
     (tmp_path / "profiles").mkdir()
     (tmp_path / "profiles" / "tenant.yaml").write_text(COLLECTED_PROFILE)
