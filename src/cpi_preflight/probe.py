@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from cryptography import x509
 
 from cpi_preflight import files, oauth
 from cpi_preflight.catalog import Endpoint
@@ -46,6 +45,8 @@ def endpoint_request(plan: Plan, endpoint: Endpoint, token: Secret) -> httpx.Req
 
 def read_client_certificate(path: Path) -> TlsCertificate | None:
     """The first certificate of a PEM file (the client certificate of a certificate key)."""
+    from cryptography import x509  # here: only a certificate profile needs it, and it is slow
+
     try:
         cert = x509.load_pem_x509_certificate(files.read_bytes(path, files.PEM_LIMIT))
     except (OSError, ValueError):
