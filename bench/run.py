@@ -4,6 +4,7 @@
     python bench/run.py --repeat 5    # every case five times; the table shows medians
     python bench/run.py --quick       # only the 0 ms cases of 1 and 20 profiles
     python bench/run.py --python /tmp/venv-user/bin/python   # the product from a users' venv
+    python bench/run.py --python NEW/bin/python --compare OLD/bin/python   # two, interleaved
 
 Each case is a landscape: `python -m cpi_preflight.sandbox --count N --json --http2` in its own
 process (so the server's CPU does not count against the client), N real profiles pointing at its
@@ -151,10 +152,13 @@ def timed(command: list[str], cwd: Path, env: dict[str, str],
 
 
 PRODUCT_PYTHON = [sys.executable]  # --python: the interpreter of the product's runs
+COMPARED = "base "  # the prefix of the kinds run by --compare's interpreter
+COMPARE_PYTHON: list[str] = []  # --compare: another version of the product, run beside
 
 
-def pytest_command(land: Landscape, *extra: str) -> list[str]:
-    return [PRODUCT_PYTHON[0], "-m", "pytest", "--profile", "all", "-q", "-p", "no:cacheprovider",
+def pytest_command(land: Landscape, *extra: str, python: str | None = None) -> list[str]:
+    return [python or PRODUCT_PYTHON[0], "-m", "pytest", "--profile", "all", "-q", "-p",
+            "no:cacheprovider",
             f"--profiles-dir={land.folder / 'profiles'}",
             f"--reports-dir={land.folder / 'reports'}", *extra]
 
@@ -177,7 +181,10 @@ def run_once(row: Row, land: Landscape) -> None:
         command = [sys.executable, str(HERE / "floor.py"), str(land.tenants_file),
                    str(land.bundle)]
     else:
-        command = pytest_command(land, *(["--http2=off"] if row.kind == HTTP11 else []))
+        kind = row.kind.removeprefix(COMPARED)
+        python = COMPARE_PYTHON[0] if row.kind.startswith(COMPARED) else None
+        command = pytest_command(land, *(["--http2=off"] if kind == HTTP11 else []),
+                                 python=python)
     wall, rss, code, out = timed(command, land.folder, land.env)
     row.walls.append(wall)
     row.rss_mb.append(rss)
@@ -192,7 +199,8 @@ def run_once(row: Row, land: Landscape) -> None:
 
 
 def measure_case(count: int, latency_ms: int, repeat: int) -> list[Row]:
-    rows = [Row(count, latency_ms, kind) for kind in KINDS]
+    kinds = [*KINDS, *(COMPARED + k for k in KINDS[1:] if COMPARE_PYTHON)]
+    rows = [Row(count, latency_ms, kind) for kind in kinds]
     with tempfile.TemporaryDirectory(prefix="cpi-bench-") as tmp, \
             sandboxes(count, latency_ms) as tenants:
         land = landscape(Path(tmp), tenants)
@@ -227,13 +235,13 @@ def bare_pytest(repeat: int) -> float:
 
 def table(rows: list[Row]) -> None:
     floors = {(r.profiles, r.latency_ms): r for r in rows if r.kind == FLOOR}
-    print(f"{'case':<16}{'run':<10}{'wall s':>8}{'x floor':>9}{'net s':>7}{'x floor':>9}"
+    print(f"{'case':<16}{'run':<15}{'wall s':>8}{'x floor':>9}{'net s':>7}{'x floor':>9}"
           f"{'conn/profile':>14}{'max/host':>10}{'RSS MB':>8}{'exit':>6}")
     for r in rows:
         floor = floors[(r.profiles, r.latency_ms)]
         codes = ",".join(str(c) for c in sorted(set(r.exit_codes)))
         net = r.network / floor.network
-        print(f"{r.case:<16}{r.kind:<10}{r.wall:>8.2f}{r.wall / floor.wall:>9.2f}"
+        print(f"{r.case:<16}{r.kind:<15}{r.wall:>8.2f}{r.wall / floor.wall:>9.2f}"
               f"{r.network:>7.2f}{net:>9.2f}{r.per_profile:>14.1f}{r.per_host:>10}"
               f"{r.rss:>8.0f}{codes:>6}")
 
@@ -276,8 +284,14 @@ def main() -> int:
                         help="the interpreter of the product's runs, e.g. that of a venv made "
                              "with `pip install .` (no test extras), as users have (default: "
                              "this one)")
+    parser.add_argument("--compare", metavar="PYTHON",
+                        help="also run the product from this interpreter (e.g. a venv of an "
+                             "earlier commit), interleaved on the same landscapes: rows "
+                             "'base HTTP/1.1' and 'base HTTP/2'")
     options = parser.parse_args()
     PRODUCT_PYTHON[0] = options.python
+    if options.compare:
+        COMPARE_PYTHON.append(options.compare)
     cases = [(1, 0), (20, 0)] if options.quick else \
         [(1, 0), (20, 0), (20, 100), (options.rss_profiles, 0)]
     startup(1, 1)  # warm-up: fills the bytecode cache, like any second run on a user's machine
