@@ -38,7 +38,6 @@ HINT_KEY = pytest.StashKey[str]()
 DEFAULT_REPORT_CHARS = "fE"  # pytest's -r default: left alone when the user gave -r
 SIGTERM_KEY = pytest.StashKey[Any]()  # the SIGTERM handler before the run
 GC_KEY = pytest.StashKey[tuple[int, int, int]]()  # the collector's thresholds before the run
-WARM_UP_KEY = pytest.StashKey[threading.Thread]()  # loads the renderers while the probe runs
 PROFILE_PARAMETER = "preflight_profile_name"
 NO_PROFILE = ""
 
@@ -305,7 +304,6 @@ def pytest_runtestloop(session: pytest.Session) -> None:
         session.config.stash[HINT_KEY] = _left_out_hint(left_out)
     run.user_checks.expect((item.nodeid, _profile_of(item)) for item in session.items
                            if not isinstance(item, CheckItem))
-    session.config.stash[WARM_UP_KEY] = reports.warm_up()
     with scrubbed_output.held():  # tokens are known only once their answers are parsed
         run.execute(selected)
 
@@ -406,9 +404,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     run = session.config.stash.get(RUN_KEY, None)
     if run is None:
         return
-    warm_up = session.config.stash.get(WARM_UP_KEY, None)
-    if warm_up is not None:
-        warm_up.join()  # ends with the probe, or soon after; no report loads twice
     try:
         documents = [run.document(name, os.environ) for name in run.verdicts]
         session.config.stash[DOCUMENTS_KEY] = documents

@@ -6,10 +6,8 @@ one direction profile -> plan -> probe -> diagnosis.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
-import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -52,25 +50,6 @@ class Settings:
     max_concurrency: int = network_settings.MAX_CONCURRENCY
     max_per_host: int = network_settings.MAX_PER_HOST
     http2: bool = True  # offer HTTP/2 (--http2 off: HTTP/1.1 only)
-
-
-DIAGNOSIS_PRELOAD = "cpi-preflight-diagnosis-preload"
-
-
-def preload_diagnosis() -> threading.Thread:
-    """Start importing the diagnosis (with PyJWT and cryptography, its costliest imports) in a
-    thread of its own: the probe, which runs meanwhile, mostly waits for the tenants, and the
-    first profile observed needs it. Whatever fails here fails again where it is imported."""
-    thread = threading.Thread(target=_import_diagnosis, name=DIAGNOSIS_PRELOAD, daemon=True)
-    thread.start()
-    return thread
-
-
-def _import_diagnosis() -> None:
-    with contextlib.suppress(Exception):
-        import jwt.algorithms  # noqa: F401  (the token's signature check)
-
-        from cpi_preflight import diagnosis  # noqa: F401
 
 
 @dataclass
@@ -124,10 +103,9 @@ class Run:
         """Start sandboxes, probe every selected profile concurrently, and diagnose."""
         if self.executed:
             return
-        # imported here, not at start-up: collection (and --collect-only) never needs it
+        # imported here, not at start-up: collection (and --collect-only) never needs it; the
+        # diagnosis once the first profile is observed (`diagnose`), not before the first request
         from cpi_preflight import probe
-
-        preload_diagnosis()  # needed once the first profile is observed, not before
 
         self.executed = True
         self.started_at = datetime.now(UTC)

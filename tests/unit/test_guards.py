@@ -255,9 +255,9 @@ def test_collecting_a_profile_imports_nothing_only_a_run_needs(tmp_path: Path) -
 
 
 def test_the_probe_does_not_import_the_diagnosis_nor_x509_before_it_needs_them() -> None:
-    """The first request of a run waits for the probe's imports; the diagnosis (PyJWT,
-    cryptography) is loaded beside the probe (`run.preload_diagnosis`), and cryptography's
-    x509 only for a certificate profile's client certificate."""
+    """The first request of a run waits for the probe's imports: the diagnosis (PyJWT,
+    cryptography) is imported once the first profile is observed, and cryptography's x509
+    only for a certificate profile's client certificate."""
     code = ("import sys; from cpi_preflight import probe; "
             "print(' '.join(sorted(sys.modules)))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -267,14 +267,3 @@ def test_the_probe_does_not_import_the_diagnosis_nor_x509_before_it_needs_them()
     assert [m for m in ("cryptography.x509", "jwt", "cpi_preflight.diagnosis",
                         "cpi_preflight.claims") if m in loaded] == []
 
-
-def test_the_diagnosis_preload_imports_it_and_pyjwt_in_a_thread_of_its_own() -> None:
-    code = ("import sys; from cpi_preflight import run; t = run.preload_diagnosis(); "
-            "print(t.name, t.daemon); t.join(60); "
-            "print(' '.join(m for m in ('cpi_preflight.diagnosis', 'jwt.algorithms', "
-            "'cryptography.x509') if m in sys.modules))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          check=True)
-    assert done.stdout.splitlines() == [
-        "cpi-preflight-diagnosis-preload True",
-        "cpi_preflight.diagnosis jwt.algorithms cryptography.x509"]

@@ -274,30 +274,3 @@ def test_pytest_start_up_imports_no_template_or_xml_library() -> None:
                 "html.render(built()); junit.render(built())")
     assert _loaded_after(rendered) == ["jinja2", "junit_xml", "markupsafe"]
 
-
-# --- the renderers are loaded while the probe runs --------------------------------------------
-
-
-def test_the_warm_up_loads_the_page_template_and_junit_xml_in_a_thread_of_its_own(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    html._template.cache_clear()
-    monkeypatch.delitem(sys.modules, "junit_xml", raising=False)
-    thread = reports.warm_up()
-    assert thread.name == reports.WARM_UP_THREAD
-    assert thread.daemon
-    thread.join(timeout=60)
-    assert html._template.cache_info().currsize == 1
-    assert "junit_xml" in sys.modules
-
-
-def test_a_warm_up_that_fails_is_silent_the_report_says_it_later(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    raised: list[object] = []
-    monkeypatch.setattr("threading.excepthook", raised.append)
-
-    def broken() -> None:
-        raise OSError("the package's data folder cannot be read")
-
-    monkeypatch.setattr(html, "prepare", broken)
-    reports.warm_up().join(timeout=60)
-    assert raised == []

@@ -109,12 +109,6 @@ def _template() -> jinja2.Template:
     return environment.get_template(TEMPLATE)
 
 
-def prepare() -> None:
-    """Import Jinja2 and load the page's template now, ahead of the first page
-    (`reports.warm_up`)."""
-    _template()
-
-
 def _cache_directory() -> str | None:
     """Where compiled templates are kept: None is Jinja2's own choice, a folder of the user's
     in the temporary folder that only the user may open (it refuses any other)."""

@@ -107,11 +107,6 @@ def _properties(document: Document) -> dict[str, str]:
 XML_DECLARATION = '<?xml version="1.0" encoding="utf-8"?>'
 
 
-def prepare() -> None:
-    """Import junit_xml now, ahead of the first report (`reports.warm_up`)."""
-    import junit_xml  # noqa: F401
-
-
 def render(document: Document) -> str:
     """The JUnit XML of one profile's document."""
     from junit_xml import TestSuite, to_xml_report_string

@@ -18,9 +18,7 @@ One file covers every profile of a run: the metrics file of `--metrics-file`
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -144,23 +142,3 @@ def check_metrics_file(path: Path) -> None:
                           f"{exc.strerror}; give a file in a writable folder with "
                           "--metrics-file=PATH") from None
 
-
-WARM_UP_THREAD = "cpi-preflight-warm-up"
-
-
-def warm_up() -> threading.Thread:
-    """Start loading what rendering the reports needs first, in a thread of its own: Jinja2 and
-    the page's compiled template, junit_xml. Started as the probe starts, which mostly waits
-    for the tenants, it costs the run nothing, and the first report renders without waiting for
-    imports. Whatever fails here fails again where it is reported: when the report renders."""
-    thread = threading.Thread(target=_warm, name=WARM_UP_THREAD, daemon=True)
-    thread.start()
-    return thread
-
-
-def _warm() -> None:
-    with contextlib.suppress(Exception):
-        from cpi_preflight.reporting import html, junit  # with the document: not at collection
-
-        html.prepare()
-        junit.prepare()
