@@ -81,9 +81,9 @@ class _Index:
         if self.short is not None and self.short.fits(value):
             self.short.add(place, value)
             return
-        shortest = len(value) if self.short is None else min(len(value), self.short.gram)
-        gram = min(_GRAM, shortest)
-        self.short = _Tier(gram, min(_STRIDE, shortest - gram + 1), {})
+        # the shortest short value now: every one before fits the tier it does not fit
+        gram = min(_GRAM, len(value))
+        self.short = _Tier(gram, min(_STRIDE, len(value) - gram + 1), {})
         for known in self._short_places:
             self.short.add(known, self.values[known])
 

@@ -457,6 +457,21 @@ def test_a_shorter_short_value_rebuilds_the_short_tier_to_read_closer() -> None:
     assert secret._places("a-sixteen-chars!", long) == {0}
 
 
+def test_a_tier_takes_values_from_gram_plus_stride_minus_one_characters() -> None:
+    tier = secret._Tier(8, 8, {})
+    assert tier.fits("x" * 15)
+    assert not tier.fits("x" * 14)
+    assert secret._Tier(3, 1, {}).fits("abc")
+
+
+def test_every_registration_changes_what_scrub_remembers(isolated_secrets: None) -> None:
+    values = ["first-long-secret-value", "second-long-secret-value", "third-long-secret-value"]
+    text = " ".join(values)
+    for count, value in enumerate(values, start=1):
+        secret.register(value)
+        assert secret.scrub(text) == " ".join([MASK] * count + values[count:])
+
+
 @pytest.mark.parametrize("offset", range(17))
 def test_a_long_secret_is_masked_at_any_offset_in_short_and_long_texts(
         offset: int, isolated_secrets: None) -> None:
