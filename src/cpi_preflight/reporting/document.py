@@ -508,7 +508,7 @@ def _token_answer(text: str) -> str:
         if key in answer:
             raw = answer[key]
             answer[key] = (header_and_claims(raw) if isinstance(raw, str) else None) or MASK
-    cleaned = _each_text(answer, ("", ""), lambda text, _: one_line(text))  # claims too
+    cleaned = _walked(answer, list)  # every text one line, the claims' too; none scrubbed here
     return json.dumps(cleaned, ensure_ascii=False, separators=(", ", ": "))
 
 
@@ -577,29 +577,25 @@ def _is_outside(where: Where) -> bool:
     return where[1] not in VOCABULARY or where in OUTSIDE_TEXT
 
 
-def _each_text(value: Any, where: Where, text: Callable[[str, bool], str]) -> Any:
-    """`value` with every string `s` replaced by `text(s, outside)` (outside: not vocabulary)."""
-    if isinstance(value, dict):
-        return {k: _each_text(v, (where[1], k), text) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_each_text(item, where, text) for item in value]
-    if isinstance(value, str):
-        return text(value, _is_outside(where))
-    return value
-
-
 Slot = tuple[Any, Any]  # where a text from outside goes once scrubbed: (its dict or list, key)
 
 
 def _masked(doc: Doc) -> Doc:
     """`doc` with every registered secret masked in its texts from outside (values, never
     keys) and every text made one visible line (which also drops lone surrogates, which
-    UTF-8 cannot encode). One walk copies `doc`; the texts from outside are then scrubbed all
-    at once (one search) and put in their places."""
+    UTF-8 cannot encode)."""
+    masked: Doc = _walked(doc, scrub_all)
+    return masked
+
+
+def _walked(value: Any, outside: Callable[[list[str]], list[str]]) -> Any:
+    """A copy of `value`, every text one visible line, the texts from outside first passed
+    through `outside` all at once (`scrub_all`: one search). One walk copies `value` and notes
+    where each text from outside goes; they are put in place afterwards."""
     slots: list[Slot] = []
     texts: list[str] = []
-    cleaned: Doc = _cleaned(doc, ("", ""), slots, texts)
-    for (container, key), text in zip(slots, scrub_all(texts), strict=True):
+    cleaned = _cleaned(value, ("", ""), slots, texts)
+    for (container, key), text in zip(slots, outside(texts), strict=True):
         container[key] = one_line(text)
     return cleaned
 
@@ -630,7 +626,7 @@ def _text(text: str, outside: bool, slot: Slot, slots: list[Slot], texts: list[s
     if outside:
         slots.append(slot)
         texts.append(text)
-        return text  # for now: `_masked` puts its scrubbed form in its place
+        return text  # for now: `_walked` puts its treated form in its place
     return one_line(text)
 
 
