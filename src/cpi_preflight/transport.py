@@ -32,7 +32,7 @@ from typing import Any
 import certifi
 import httpx
 
-from cpi_preflight import files
+from cpi_preflight import files, network_settings
 from cpi_preflight.connections import Clients, LoopLag, Trace, breaks_http2
 from cpi_preflight.errors import ConfigError, ReadOnlyViolationError
 from cpi_preflight.network_settings import MAX_CONCURRENCY, MAX_PER_HOST, PROXY_VARIABLES
@@ -58,7 +58,6 @@ MAX_BODY = 1024 * 1024  # decoded bytes kept per answer, across every Content-En
 MAX_RAW = MAX_BODY  # bytes read off the wire per answer
 ACCEPT_ENCODING = "gzip, deflate"
 MAX_JSON_DEPTH = 64  # OData answers nest about 8 deep; deeper JSON is not an answer we read
-_CLIENT_READS = frozenset(name.lower() for name in PROXY_VARIABLES)  # either spelling
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)?(.*)$", re.DOTALL)
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_FAILURES = frozenset({"refused", "timeout", "reset", "protocol", "connect"})
@@ -856,7 +855,7 @@ def check_client_environment() -> None:
     variables (NO_PROXY entries included): the same construction every request goes through.
     Without any of those variables there is nothing to read, and no client is built (building
     one costs start-up time)."""
-    if not any(name.lower() in _CLIENT_READS for name in os.environ):
+    if not network_settings.names_a_proxy_variable(os.environ):
         return
     try:
         httpx.Client(trust_env=True, verify=False).close()

@@ -141,4 +141,3 @@ def check_metrics_file(path: Path) -> None:
         raise ConfigError(f"{option}: cannot write in {message_path(path.parent)}: "
                           f"{exc.strerror}; give a file in a writable folder with "
                           "--metrics-file=PATH") from None
-
