@@ -3,7 +3,8 @@
 Rendered from the document's record through an autoescaping Jinja2 template
 (`data/evidence.html.j2`) whose every printed text is first made one visible line
 (`text.one_line`, as the template's finalize and in the `prose` filter), so no value can open
-markup. Jinja2 is imported when the first page is rendered, not when pytest starts.
+markup. This module (and with it markupsafe) is imported when the first report is written
+(`reports.REPORTS`), Jinja2 when the first page is rendered; never when pytest starts.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from markupsafe import Markup, escape
+
 from cpi_preflight.catalog import ENVIRONMENT_NAMES
 from cpi_preflight.fixes import is_command
 from cpi_preflight.reporting import outcomes
@@ -24,7 +27,6 @@ from cpi_preflight.text import one_line
 
 if TYPE_CHECKING:
     import jinja2
-    from markupsafe import Markup
 
 TEMPLATE = "evidence.html.j2"
 EVIDENCE, NOT_EVIDENCE = "Go-live evidence", "Not go-live evidence"  # the page's kind, its title
@@ -34,8 +36,6 @@ _CODE_SPAN = re.compile(r"`([^`]*)`")
 def _shown(value: object) -> object:
     """The template's finalize: a plain text it prints becomes one visible line first (then
     autoescaping escapes it); markup the template made itself passes as it is."""
-    from markupsafe import Markup
-
     if isinstance(value, str) and not isinstance(value, Markup):
         return one_line(value)
     return value
@@ -47,8 +47,6 @@ def prose(text: object) -> Markup:
     their spans are their template's (`fixes.fill`); a finding's message, which quotes what the
     tenant said, is plain text. The text is made one visible line, every piece is escaped;
     nothing of `text` opens markup."""
-    from markupsafe import Markup, escape
-
     pieces: list[Markup] = []
     for number, part in enumerate(_CODE_SPAN.split(one_line(str(text)))):
         if number % 2 == 0:
