@@ -231,7 +231,7 @@ def register_basic_credentials(client_id: str, secret: Secret) -> None:
 
 def scrub(text: str) -> str:
     """`text` with every registered secret, in every form, replaced by the mask."""
-    _current()  # brings `_generation` up to date
+    _snapshot()  # brings `_generation` up to date
     if len(text) <= _CACHED_LENGTH:  # the same short texts are scrubbed again and again
         return _scrub_short(text, _generation)
     return scrub_all([text])[0]
@@ -313,14 +313,10 @@ def _replace_spans(text: str, spans: list[tuple[int, int]]) -> str:
 
 
 def _snapshot() -> _Index:
-    """The index, up to date (read it only while it cannot change: in tests)."""
+    """The index, up to date (its contents may be read only while it cannot change: in
+    tests)."""
     with _lock:
         return _index_locked()
-
-
-def _current() -> None:
-    with _lock:
-        _index_locked()
 
 
 def _index_locked() -> _Index:
