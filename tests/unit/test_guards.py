@@ -184,6 +184,10 @@ def test_the_plugin_reaches_the_reporters_only_through_the_table() -> None:
                     "cpi_preflight.reporting.document"}
 
 
+def test_the_report_table_names_its_files_in_the_order_its_renderers_have() -> None:
+    assert tuple(reports._renderers()) == reports.FILES == tuple(reports.REPORTS)
+
+
 def test_every_report_file_is_one_render_function_of_the_reporting_package() -> None:
     for name, render in reports.REPORTS.items():
         assert render.__name__ == "render", name

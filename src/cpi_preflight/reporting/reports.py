@@ -41,8 +41,8 @@ def _renderers() -> dict[str, Renderer]:
     # the HTTP layer), which start-up and collection never do
     from cpi_preflight.reporting import evidence, har, html, junit
 
-    return dict(zip(FILES, (junit.render, evidence.render, html.render, har.render),
-                    strict=True))
+    return {"junit.xml": junit.render, "evidence.json": evidence.render,
+            "evidence.html": html.render, "exchanges.har": har.render}
 
 
 class _Table(Mapping[str, Renderer]):
